@@ -1,1 +1,1 @@
-"""recordings package."""
+"""Where audio lives: content-addressed originals, derived-media layout, atomic writes, probing."""

@@ -1,0 +1,397 @@
+"""SQLAlchemy models: every table of the platform.
+
+The catalogue owns the database, so rows for studio sessions, jobs and listening live here too;
+the behaviour around them lives in `studio/` and `streaming/`. Times are UTC; durations are
+seconds (float); text is stored NFC (see `catalog.text`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+from sqlalchemy import (
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+ROLES = ("reader", "studio", "librarian", "admin")
+ACCESS_POLICIES = ("public", "members", "print-disabled", "on-site")
+BOOK_STATES = ("draft", "published", "withdrawn")
+CONTRIBUTOR_ROLES = ("aut", "nrt", "trl", "pro", "aue", "edt")  # MARC relator codes
+JOB_STATES = ("queued", "running", "done", "failed")
+
+
+class Library(Base):
+    """A provincial library or one of its district libraries."""
+    __tablename__ = "libraries"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(32), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    kind: Mapped[str] = mapped_column(String(16), default="province")  # province | district
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("libraries.id"))
+    delivery_profile: Mapped[str] = mapped_column(String(32), default="library-streaming")
+    onsite_networks: Mapped[str] = mapped_column(Text, default="")  # CIDRs, one per line
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    role: Mapped[str] = mapped_column(String(16), default="reader")
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    display_name: Mapped[str] = mapped_column(String(255), default="")
+    email: Mapped[str] = mapped_column(String(255), default="")
+    locale: Mapped[str] = mapped_column(String(8), default="vi")
+    is_active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Bumped on logout-everywhere, password change and disable: sessions carrying an older
+    # version are refused (server-side invalidation of cookie sessions).
+    session_version: Mapped[int] = mapped_column(Integer, default=1)
+    print_disabled_verified_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    print_disabled_verified_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    print_disabled_evidence: Mapped[str] = mapped_column(Text, default="")
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    library: Mapped[Library] = relationship(foreign_keys=[library_id])
+
+    @property
+    def is_print_disabled(self) -> bool:
+        return self.print_disabled_verified_at is not None
+
+
+class Series(Base):
+    """A series of books, or a periodical (e.g. a daily news digest) with ordered episodes."""
+    __tablename__ = "series"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    title: Mapped[str] = mapped_column(String(500))
+    title_folded: Mapped[str] = mapped_column(String(500), default="")
+    kind: Mapped[str] = mapped_column(String(16), default="series")  # series | periodical
+    issn: Mapped[str] = mapped_column(String(16), default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Book(Base):
+    """An audiobook title (or one episode of a periodical)."""
+    __tablename__ = "books"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    title: Mapped[str] = mapped_column(String(500))
+    subtitle: Mapped[str] = mapped_column(String(500), default="")
+    title_folded: Mapped[str] = mapped_column(String(1000), default="")
+    sort_key: Mapped[str] = mapped_column(String(1000), default="")
+    isbn_print: Mapped[str] = mapped_column(String(20), default="")
+    isbn_audio: Mapped[str] = mapped_column(String(20), default="")
+    language: Mapped[str] = mapped_column(String(8), default="vie")  # ISO 639-2
+    summary: Mapped[str] = mapped_column(Text, default="")
+    ddc: Mapped[str] = mapped_column(String(32), default="")
+    publisher: Mapped[str] = mapped_column(String(255), default="")
+    year: Mapped[int | None] = mapped_column(Integer)
+    abridged: Mapped[bool] = mapped_column(Boolean, default=False)
+    cover_path: Mapped[str] = mapped_column(String(500), default="")
+    access_policy: Mapped[str] = mapped_column(String(16), default="public")
+    marrakesh: Mapped[bool] = mapped_column(Boolean, default=False)
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    publish_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    deleted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # tombstone for harvesters
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    profile: Mapped[str] = mapped_column(String(32), default="library-streaming")
+    series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"))
+    series_position: Mapped[int | None] = mapped_column(Integer)
+    print_record_marcxml: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, index=True)
+
+    library: Mapped[Library] = relationship()
+    series: Mapped[Series | None] = relationship()
+    credits: Mapped[list["Credit"]] = relationship(
+        back_populates="book", order_by="Credit.position", cascade="all, delete-orphan")
+    chapters: Mapped[list["Chapter"]] = relationship(
+        back_populates="book", order_by="Chapter.position", cascade="all, delete-orphan")
+    subjects: Mapped[list["BookSubject"]] = relationship(cascade="all, delete-orphan")
+    renditions: Mapped[list["Rendition"]] = relationship(cascade="all, delete-orphan")
+
+    def contributors(self, role: str) -> list["Contributor"]:
+        return [c.contributor for c in self.credits if c.role == role]
+
+
+class Contributor(Base):
+    __tablename__ = "contributors"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    name_folded: Mapped[str] = mapped_column(String(255), default="")
+    sort_key: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Credit(Base):
+    """A contributor's role on a book (MARC relator code)."""
+    __tablename__ = "credits"
+    __table_args__ = (UniqueConstraint("book_id", "contributor_id", "role"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    contributor_id: Mapped[int] = mapped_column(ForeignKey("contributors.id"))
+    role: Mapped[str] = mapped_column(String(8))
+    position: Mapped[int] = mapped_column(Integer, default=0)
+
+    book: Mapped[Book] = relationship(back_populates="credits")
+    contributor: Mapped[Contributor] = relationship(lazy="joined")
+
+
+class Subject(Base):
+    __tablename__ = "subjects"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    term: Mapped[str] = mapped_column(String(255), unique=True)
+    term_folded: Mapped[str] = mapped_column(String(255), default="")
+
+
+class BookSubject(Base):
+    __tablename__ = "book_subjects"
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), primary_key=True)
+    subject_id: Mapped[int] = mapped_column(ForeignKey("subjects.id"), primary_key=True)
+    subject: Mapped[Subject] = relationship(lazy="joined")
+
+
+class Chapter(Base):
+    """One chapter of a book: its mastered audio and where it sits in the book (seconds)."""
+    __tablename__ = "chapters"
+    __table_args__ = (UniqueConstraint("book_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 1-based
+    title: Mapped[str] = mapped_column(String(500))
+    start_s: Mapped[float] = mapped_column(Float, default=0.0)  # offset within the book
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    master_key: Mapped[str] = mapped_column(String(500), default="")  # media-store key
+    master_sha256: Mapped[str] = mapped_column(String(64), default="")
+    qc: Mapped[dict] = mapped_column(JSON, default=dict)
+    qc_passed: Mapped[bool | None] = mapped_column(Boolean)
+    review_state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected
+    review_comment: Mapped[str] = mapped_column(Text, default="")
+
+    book: Mapped[Book] = relationship(back_populates="chapters")
+
+
+class Rendition(Base):
+    """A derived file: an HLS rendition of the whole book, a chapter MP3, the M4B, ..."""
+    __tablename__ = "renditions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    chapter_id: Mapped[int | None] = mapped_column(ForeignKey("chapters.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))  # hls | mp3 | m4b | audiobook
+    name: Mapped[str] = mapped_column(String(64), default="")  # e.g. "aac-64k-mono"
+    key: Mapped[str] = mapped_column(String(500))  # media-store key (file or folder)
+    codec: Mapped[str] = mapped_column(String(32), default="")
+    bitrate: Mapped[int] = mapped_column(Integer, default=0)  # bits per second
+    channels: Mapped[int] = mapped_column(Integer, default=1)
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    size_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    source_sha256: Mapped[str] = mapped_column(String(64), default="")  # hash of what it was made from
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Original(Base):
+    """An original recording in the content-addressed store. Never modified."""
+    __tablename__ = "originals"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    format: Mapped[str] = mapped_column(String(16), default="")
+    sample_rate: Mapped[int] = mapped_column(Integer, default=0)
+    channels: Mapped[int] = mapped_column(Integer, default=0)
+    frames: Mapped[int] = mapped_column(BigInteger, default=0)
+    uploaded_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class RecordingSession(Base):
+    __tablename__ = "recording_sessions"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(255), default="")
+    position: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str] = mapped_column(String(1000), default="")  # folder or "upload"
+    settings: Mapped[dict] = mapped_column(JSON, default=dict)  # parsed session.toml
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    takes: Mapped[list["Take"]] = relationship(
+        back_populates="session", order_by="Take.position", cascade="all, delete-orphan")
+
+
+class Take(Base):
+    """One recorded file in a session; a pickup replaces [replace_start_s, replace_end_s) of another take."""
+    __tablename__ = "takes"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    session_id: Mapped[int] = mapped_column(ForeignKey("recording_sessions.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    original_sha256: Mapped[str] = mapped_column(ForeignKey("originals.sha256"))
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    replaces_take_id: Mapped[int | None] = mapped_column(ForeignKey("takes.id"))
+    replace_start_s: Mapped[float | None] = mapped_column(Float)
+    replace_end_s: Mapped[float | None] = mapped_column(Float)
+
+    session: Mapped[RecordingSession] = relationship(back_populates="takes", foreign_keys=[session_id])
+    original: Mapped[Original] = relationship()
+
+
+class Mark(Base):
+    """A chapter boundary or a cut range on a take, with where it came from."""
+    __tablename__ = "marks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    take_id: Mapped[int] = mapped_column(ForeignKey("takes.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16), default="chapter")  # chapter | cut
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)  # cut ranges only
+    title: Mapped[str] = mapped_column(String(500), default="")
+    source: Mapped[str] = mapped_column(String(16))  # audacity | cue | session | pauses | manual
+    detail: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. pause length and level
+    approved: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Job(Base):
+    """A durable unit of work. The row is the truth: state, attempts, lease, progress, outcome."""
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_lease", "state", "lease_expires_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    book_id: Mapped[int | None] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    stage: Mapped[str] = mapped_column(String(32), default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_owner: Mapped[str] = mapped_column(String(64), default="")
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..100
+    message: Mapped[str] = mapped_column(Text, default="")
+    error: Mapped[str] = mapped_column(Text, default="")
+    payload: Mapped[dict] = mapped_column(JSON, default=dict)
+    result: Mapped[dict] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Progress(Base):
+    """A reader's position in a book. Writes carry the client's event time and a per-device sequence."""
+    __tablename__ = "progress"
+    __table_args__ = (UniqueConstraint("user_id", "book_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    position_s: Mapped[float] = mapped_column(Float, default=0.0)
+    chapter: Mapped[int] = mapped_column(Integer, default=1)
+    event_time_ms: Mapped[int] = mapped_column(BigInteger, default=0)  # client clock, ms since epoch
+    device_id: Mapped[str] = mapped_column(String(64), default="")
+    device_name: Mapped[str] = mapped_column(String(255), default="")
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    speed: Mapped[float] = mapped_column(Float, default=1.0)
+    finished: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class DeviceProgress(Base):
+    """The newest position reported by each device, for the 'continue from other device' offer."""
+    __tablename__ = "device_progress"
+    __table_args__ = (UniqueConstraint("user_id", "book_id", "device_id"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    device_id: Mapped[str] = mapped_column(String(64))
+    device_name: Mapped[str] = mapped_column(String(255), default="")
+    position_s: Mapped[float] = mapped_column(Float, default=0.0)
+    event_time_ms: Mapped[int] = mapped_column(BigInteger, default=0)
+    seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class Bookmark(Base):
+    __tablename__ = "bookmarks"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    position_s: Mapped[float] = mapped_column(Float)
+    title: Mapped[str] = mapped_column(String(255), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+
+class ListeningEvent(Base):
+    """Listening for statistics: only aggregates of these rows leave the database."""
+    __tablename__ = "listening_events"
+    __table_args__ = (Index("ix_listening_book_time", "book_id", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
+    listener: Mapped[str] = mapped_column(String(64))  # keyed hash of user or anonymous device
+    kind: Mapped[str] = mapped_column(String(16))  # play | listen | complete
+    seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    channel: Mapped[str] = mapped_column(String(16), default="web")  # web | onsite | app | embed
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Jingle(Base):
+    __tablename__ = "jingles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    library_id: Mapped[int | None] = mapped_column(ForeignKey("libraries.id"))
+    name: Mapped[str] = mapped_column(String(255))
+    key: Mapped[str] = mapped_column(String(500))
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+
+
+class Clip(Base):
+    """A promotion clip cut from a published book."""
+    __tablename__ = "clips"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    uuid: Mapped[str] = mapped_column(String(36), unique=True, default=new_uuid)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    start_s: Mapped[float] = mapped_column(Float)
+    end_s: Mapped[float] = mapped_column(Float)
+    intro_jingle_id: Mapped[int | None] = mapped_column(ForeignKey("jingles.id"))
+    outro_jingle_id: Mapped[int | None] = mapped_column(ForeignKey("jingles.id"))
+    transcript_vtt: Mapped[str] = mapped_column(Text, default="")
+    mp3_key: Mapped[str] = mapped_column(String(500), default="")
+    mp3_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    mp4_key: Mapped[str] = mapped_column(String(500), default="")
+    duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    state: Mapped[str] = mapped_column(String(16), default="draft")
+    publish_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+
+    book: Mapped[Book] = relationship()
+
+
+class LoginAttempt(Base):
+    """Failed logins, for back-off per account and per address."""
+    __tablename__ = "login_attempts"
+    __table_args__ = (Index("ix_login_attempts_key_time", "key", "created_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(300))  # "user:<name>" or "ip:<addr>"
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

@@ -1,0 +1,198 @@
+"""The media store: originals named by SHA-256 and never modified, derived files by key.
+
+Layout under the store root:
+    originals/ab/cd/<sha256><.ext>    content-addressed, read-only once written
+    derived/books/<book uuid>/...     masters, HLS, downloads (may be rebuilt)
+    tmp/                              partial writes, moved into place with os.replace
+
+Every path handed out is resolved and checked to be inside the root, so a key from a URL or a
+database row can never reach a file outside it.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import stat
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from recordings.errors import MissingMediaError, UnsafeKeyError
+
+CHUNK = 1 << 20
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = CHUNK) -> str:
+    """SHA-256 hex digest of a file, read in 1 MiB chunks (bounded memory)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+class MediaStore:
+    """A folder holding originals and derived media. `root` is created if missing."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.root = Path(root).resolve()
+        for sub in ("originals", "derived", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    # -- keys and paths -------------------------------------------------------------------
+    def path(self, key: str) -> Path:
+        """The filesystem path for a store key such as 'derived/books/<uuid>/hls/x.m3u8'."""
+        if not key or "\x00" in key or key.startswith(("/", "\\")) or ":" in key.split("/")[0]:
+            raise UnsafeKeyError(f"Khoá tệp không hợp lệ (invalid media key): {key!r}")
+        parts = key.replace("\\", "/").split("/")
+        if any(part in ("", ".", "..") for part in parts):
+            raise UnsafeKeyError(f"Khoá tệp không hợp lệ (invalid media key): {key!r}")
+        candidate = (self.root / Path(*parts)).resolve()
+        if candidate != self.root and self.root not in candidate.parents:
+            raise UnsafeKeyError(f"Khoá tệp nằm ngoài kho (key escapes the store): {key!r}")
+        return candidate
+
+    def key_for(self, path: str | os.PathLike) -> str:
+        resolved = Path(path).resolve()
+        if self.root not in resolved.parents:
+            raise UnsafeKeyError(f"Tệp nằm ngoài kho (path outside the store): {path}")
+        return resolved.relative_to(self.root).as_posix()
+
+    def exists(self, key: str) -> bool:
+        return self.path(key).exists()
+
+    def open(self, key: str) -> BinaryIO:
+        path = self.path(key)
+        if not path.is_file():
+            raise MissingMediaError(f"Không tìm thấy tệp (missing media): {key}")
+        return open(path, "rb")
+
+    @staticmethod
+    def book_prefix(book_uuid: str) -> str:
+        return f"derived/books/{book_uuid}"
+
+    # -- originals --------------------------------------------------------------------------
+    def original_key(self, sha256: str, ext: str = "") -> str:
+        if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+            raise UnsafeKeyError(f"Mã SHA-256 không hợp lệ (bad sha256): {sha256!r}")
+        ext = ext.lower().lstrip(".")
+        name = sha256 + (f".{ext}" if ext and ext.isalnum() else "")
+        return f"originals/{sha256[:2]}/{sha256[2:4]}/{name}"
+
+    def find_original(self, sha256: str) -> Path:
+        folder = self.path(f"originals/{sha256[:2]}/{sha256[2:4]}")
+        for candidate in sorted(folder.glob(sha256 + "*")) if folder.is_dir() else []:
+            return candidate
+        raise MissingMediaError(f"Không tìm thấy bản gốc (missing original): {sha256}")
+
+    def put_original(self, src: str | os.PathLike, *, move: bool = False,
+                     expected_sha256: str | None = None) -> tuple[str, str]:
+        """Store `src` as an original; returns (sha256, key). Storing the same bytes twice is a no-op.
+
+        The bytes are copied to tmp/ while hashing, checked against `expected_sha256` when given,
+        made read-only and moved into place, so a crash never leaves a partial original.
+        """
+        src = Path(src)
+        ext = src.suffix
+        if move and src.resolve().parent == (self.root / "tmp"):
+            digest = sha256_file(src)
+            staged = src
+        else:
+            staged, digest = self._stage_copy(src)
+        try:
+            if expected_sha256 and digest != expected_sha256.lower():
+                raise ValueError(
+                    f"SHA-256 không khớp (checksum mismatch): expected {expected_sha256}, got {digest}")
+            key = self.original_key(digest, ext)
+            final = self.path(key)
+            if final.exists():
+                return digest, key
+            final.parent.mkdir(parents=True, exist_ok=True)
+            os.chmod(staged, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            os.replace(staged, final)
+            _fsync_dir(final.parent)
+            return digest, key
+        finally:
+            if staged.exists() and staged.resolve().parent == (self.root / "tmp"):
+                staged.unlink(missing_ok=True)
+            if move and src.exists() and src.resolve().parent == (self.root / "tmp"):
+                src.unlink(missing_ok=True)
+
+    def _stage_copy(self, src: Path) -> tuple[Path, str]:
+        digest = hashlib.sha256()
+        fd, tmp = tempfile.mkstemp(dir=self.root / "tmp", suffix=".part")
+        try:
+            with os.fdopen(fd, "wb") as out, open(src, "rb") as fh:
+                while block := fh.read(CHUNK):
+                    digest.update(block)
+                    out.write(block)
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return Path(tmp), digest.hexdigest()
+
+    def iter_originals(self) -> Iterator[tuple[str, Path]]:
+        """(sha256 from the name, path) for every stored original."""
+        for path in sorted((self.root / "originals").glob("*/*/*")):
+            if path.is_file():
+                yield path.name.split(".")[0], path
+
+    # -- derived files ------------------------------------------------------------------------
+    @contextmanager
+    def atomic_path(self, key: str) -> Iterator[Path]:
+        """Yield a temporary path beside `key`'s final place; on success it is moved into place.
+
+        On any error the temporary file is removed and the final name is untouched.
+        """
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
+        os.close(fd)
+        tmp_path = Path(tmp)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, final)
+        finally:
+            tmp_path.unlink(missing_ok=True)
+
+    @contextmanager
+    def atomic_dir(self, key: str) -> Iterator[Path]:
+        """Like atomic_path for a whole folder (e.g. an HLS rendition): built aside, then swapped in."""
+        final = self.path(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp_path = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
+        try:
+            yield tmp_path
+            if final.exists():
+                old = final.with_name(f".{final.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                os.replace(final, old)
+                os.replace(tmp_path, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp_path, final)
+        finally:
+            shutil.rmtree(tmp_path, ignore_errors=True)
+
+    def write_bytes(self, key: str, data: bytes) -> Path:
+        with self.atomic_path(key) as tmp:
+            tmp.write_bytes(data)
+        return self.path(key)
+
+    def delete_tree(self, key: str) -> None:
+        shutil.rmtree(self.path(key), ignore_errors=True)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -1,0 +1,8 @@
+"""`sachnoi` commands for the catalog area."""
+from __future__ import annotations
+
+import click
+
+
+def register(group: click.Group) -> None:
+    """Add this area's commands to the top-level group."""
