@@ -1,0 +1,54 @@
+"""Per-app services kept on `app.extensions["sachnoi"]`: engine, session factory, media store.
+
+Views call `db_session()` for the request's SQLAlchemy session (closed at teardown) and
+`media_store()` for the store. No global state outside the app object.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import Flask, current_app, g
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.db import make_engine, make_sessionmaker
+from recordings.store import MediaStore
+
+
+@dataclass
+class Services:
+    engine: Engine
+    sessions: sessionmaker
+    store: MediaStore
+
+
+def init_services(app: Flask) -> Services:
+    engine = make_engine(app.config["DATABASE_URL"])
+    services = Services(engine=engine, sessions=make_sessionmaker(engine),
+                        store=MediaStore(app.config["MEDIA_ROOT"]))
+    app.extensions["sachnoi"] = services
+
+    @app.teardown_appcontext
+    def _close_session(exc):
+        session = g.pop("db_session", None)
+        if session is not None:
+            if exc is not None:
+                session.rollback()
+            session.close()
+
+    return services
+
+
+def services() -> Services:
+    return current_app.extensions["sachnoi"]
+
+
+def db_session() -> Session:
+    """The request's session (one per app context)."""
+    if "db_session" not in g:
+        g.db_session = services().sessions()
+    return g.db_session
+
+
+def media_store() -> MediaStore:
+    return services().store
