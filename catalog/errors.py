@@ -1,5 +1,13 @@
-"""Errors raised by the catalogue."""
+"""The catalogue's error classes: bad input to a catalogue operation raises one of these.
+
+Keep this file additive: other areas subclass `CatalogError` (for example `TagError`).
+"""
+from __future__ import annotations
 
 
 class CatalogError(Exception):
-    """Base class for catalogue errors."""
+    """A catalogue operation was refused; nothing was changed."""
+
+
+class MarcImportError(CatalogError):
+    """A MARCXML document could not be read as bibliographic records."""
