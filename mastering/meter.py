@@ -1,0 +1,377 @@
+"""Streaming BS.1770-4 / EBU R128 meter with ACX-style measures.
+
+`Meter(rate, channels)` takes float (frames, channels) blocks in order and keeps only O(1) state
+plus one small record per 100 ms frame (about 0.2 MB per hour), so memory stays flat as duration
+grows. Levels are dB: LUFS (K-weighted, gated), LU, dBTP (4× oversampled below 96 kHz), dBFS.
+`measure(samples, rate)` and `measure_file(path)` wrap it.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mastering.audio import check_finite, check_format, open_info, read_blocks
+from mastering.filters import SosFilter, TruePeakEnvelope, k_weighting_sos
+
+TICKS_PER_S = 100          # momentary and short-term are updated every 10 ms
+FRAME_TICKS = 10           # 100 ms frames: gating-block step (BS.1770) and QC resolution
+MOMENTARY_TICKS = 40       # 400 ms
+SHORT_TERM_TICKS = 300     # 3 s
+ABSOLUTE_GATE_LUFS = -70.0
+RELATIVE_GATE_LU = -10.0
+LRA_RELATIVE_GATE_LU = -20.0
+CLIP_LEVEL = 0.99995       # |sample| at or above this counts as clipped (about -0.0004 dBFS)
+SILENCE_DB = -140.0        # frames below this are digital silence (dead air), not room tone
+NOISE_FLOOR_FRACTION = 0.10  # noise floor = power mean of the quietest 10 % of 100 ms frames
+_TP_CHUNK = 4096
+
+
+def channel_weights(channels: int) -> np.ndarray:
+    """BS.1770 channel weights: surrounds 1.41, LFE 0 (order L R C LFE Ls Rs for 6 channels)."""
+    return {
+        1: [1.0], 2: [1.0, 1.0], 3: [1.0, 1.0, 1.0], 4: [1.0, 1.0, 1.41, 1.41],
+        5: [1.0, 1.0, 1.0, 1.41, 1.41], 6: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41],
+    }[channels]
+
+
+def db(power_or_amplitude: float, *, power: bool) -> float:
+    """10·log10 of a power or 20·log10 of an amplitude; -inf for zero."""
+    v = float(power_or_amplitude)
+    if v <= 0.0:
+        return -math.inf
+    return (10.0 if power else 20.0) * math.log10(v)
+
+
+def _lufs(mean_power: np.ndarray | float) -> np.ndarray | float:
+    with np.errstate(divide="ignore"):
+        return -0.691 + 10.0 * np.log10(mean_power)
+
+
+@dataclass(frozen=True)
+class FrameSeries:
+    """Per-100 ms records, each an array of length n_frames."""
+
+    frame_s: float
+    k_power: np.ndarray      # sum of channel-weighted K-filtered squares
+    power: np.ndarray        # sum over samples of mean-over-channels squares (unweighted)
+    count: np.ndarray        # samples in the frame (the last frame may be short)
+    peak: np.ndarray         # largest |sample|
+    clipped: np.ndarray      # clipped samples (any channel)
+    short_term: np.ndarray   # short-term loudness at the frame's end, LUFS (nan before 3 s)
+
+    @property
+    def rms_db(self) -> np.ndarray:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return 10.0 * np.log10(self.power / np.maximum(self.count, 1))
+
+    def __len__(self) -> int:
+        return len(self.count)
+
+
+@dataclass(frozen=True)
+class Measurements:
+    """What the meter found. `to_dict()` gives exactly the keys of `sachnoi measure --json`."""
+
+    integrated_lufs: float
+    loudness_range_lu: float
+    true_peak_dbtp: float
+    sample_peak_dbfs: float
+    rms_db: float
+    noise_floor_db: float
+    momentary_max_lufs: float
+    short_term_max_lufs: float
+    duration_s: float
+    sample_rate: int
+    channels: int
+    dc_offset: float = 0.0          # largest per-channel mean, linear full scale
+    clipped_samples: int = 0
+    frames: FrameSeries | None = field(default=None, repr=False, compare=False)
+
+    KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs", "rms_db",
+            "noise_floor_db", "momentary_max_lufs", "short_term_max_lufs", "duration_s",
+            "sample_rate", "channels")
+
+    def to_dict(self) -> dict:
+        """The 11 public keys; levels rounded to 0.01 dB, undefined levels (silence) as None."""
+        out: dict = {}
+        for k in self.KEYS:
+            v = getattr(self, k)
+            if isinstance(v, float):
+                v = round(v, 2) if math.isfinite(v) else None
+            out[k] = v
+        out["duration_s"] = round(self.duration_s, 3)
+        return out
+
+    def details(self) -> dict:
+        """`to_dict()` plus DC offset and clipped-sample count (for QC reports)."""
+        d = self.to_dict()
+        d["dc_offset"] = round(self.dc_offset, 6)
+        d["dc_offset_dbfs"] = _round_or_none(db(self.dc_offset, power=False))
+        d["clipped_samples"] = int(self.clipped_samples)
+        return d
+
+    def plot_data(self, max_points: int = 1200) -> dict:
+        """Short-term loudness over time and waveform envelope, bucketed to <= max_points."""
+        fr = self.frames
+        if fr is None or len(fr) == 0:
+            return {"time_s": [], "short_term_lufs": [], "peak_dbfs": [], "rms_db": []}
+        n = len(fr)
+        per = max(1, math.ceil(n / max_points), int(round(1.0 / fr.frame_s)) if n > max_points else 1)
+        idx = np.arange(0, n, per)
+        peak = np.maximum.reduceat(fr.peak, idx)
+        power = np.add.reduceat(fr.power, idx) / np.maximum(np.add.reduceat(fr.count, idx), 1)
+        st = fr.short_term[np.minimum(idx + per - 1, n - 1)]
+        with np.errstate(divide="ignore"):
+            peak_db = 20 * np.log10(peak)
+            rms = 10 * np.log10(power)
+        return {
+            "time_s": [round(float(i * fr.frame_s), 2) for i in idx],
+            "short_term_lufs": [_round_or_none(v) for v in st],
+            "peak_dbfs": [_round_or_none(v) for v in peak_db],
+            "rms_db": [_round_or_none(v) for v in rms],
+        }
+
+
+def _round_or_none(v: float, nd: int = 2) -> float | None:
+    v = float(v)
+    return round(v, nd) if math.isfinite(v) else None
+
+
+class Meter:
+    """Streaming meter. Call `add(block)` for consecutive blocks, then `result()` once."""
+
+    def __init__(self, rate: int, channels: int, *, path: object | None = None, true_peak: bool = True):
+        check_format(rate, channels, path)
+        self.rate, self.channels, self.path = int(rate), int(channels), path
+        self.weights = np.asarray(channel_weights(channels))
+        self.kfilter = SosFilter(k_weighting_sos(rate), channels)
+        self.tp = TruePeakEnvelope(rate, channels) if true_peak else None
+        self.tp_max = 0.0
+        self.pos = 0
+        self.sum_x = np.zeros(channels)
+        self.clipped = 0
+        # open 10 ms tick (index, partial sums)
+        self.tick = 0
+        self.t_acc = np.zeros(4)  # k_power, power, count, clipped
+        self.t_peak = 0.0
+        # rolling window of the last SHORT_TERM_TICKS-1 ticks (k_power, count)
+        self.rk = np.zeros(0)
+        self.rn = np.zeros(0)
+        self.m_max = -math.inf
+        self.s_max = -math.inf
+        # open 100 ms frame made of finished ticks
+        self.f_acc = np.zeros(4)
+        self.f_peak = 0.0
+        self.f_ticks = 0
+        self.frames: list[np.ndarray] = []   # chunks of rows (k_power, power, count, peak, clipped, st)
+        self._rows: list[list[float]] = []
+
+    # -- feeding -----------------------------------------------------------------------------
+    def add(self, block: np.ndarray) -> None:
+        """Feed the next (frames, channels) block."""
+        block = np.asarray(block)
+        if block.ndim == 1:
+            block = block[:, None]
+        n = block.shape[0]
+        if n == 0:
+            return
+        check_finite(block, self.pos, self.rate, self.path)
+        x = block.astype(np.float64, copy=False)
+        self.sum_x += x.sum(axis=0)
+        kz = np.square(self.kfilter.process(x)) @ self.weights
+        ax = np.abs(x)
+        u = np.square(x).mean(axis=1)
+        a = ax.max(axis=1)
+        c = (ax >= CLIP_LEVEL).any(axis=1).astype(np.float64)
+        self.clipped += int(c.sum())
+        if self.tp is not None:
+            self._true_peak(x, a)
+        self._ticks(kz, u, a, c)
+        self.pos += n
+
+    def _true_peak(self, x: np.ndarray, a: np.ndarray) -> None:
+        # A chunk whose sample peak is 6 dB under the running true peak cannot hold the maximum
+        # for band-limited audio, so only its history is kept: saves most of the oversampling.
+        for s in range(0, x.shape[0], _TP_CHUNK):
+            chunk = x[s:s + _TP_CHUNK]
+            if 2.0 * a[s:s + _TP_CHUNK].max() <= self.tp_max:
+                self.tp.skip(chunk)
+            else:
+                env = self.tp.process(chunk)
+                self.tp_max = max(self.tp_max, float(env.max()))
+
+    def _tick_end(self, t: int) -> int:
+        return ((t + 1) * self.rate) // TICKS_PER_S
+
+    def _ticks(self, kz, u, a, c) -> None:
+        n = kz.shape[0]
+        end = self.pos + n
+        last = (TICKS_PER_S * (end + 1) - 1) // self.rate - 1  # last tick t with end(t) <= end
+        if last < self.tick:
+            self.t_acc += (kz.sum(), u.sum(), n, c.sum())
+            self.t_peak = max(self.t_peak, float(a.max()))
+            return
+        ts = np.arange(self.tick, last + 1)
+        cuts = ((ts + 1) * self.rate) // TICKS_PER_S - self.pos
+        starts = np.concatenate(([0], cuts[:-1]))
+        m = int(cuts[-1])
+        sums = np.stack([np.add.reduceat(kz[:m], starts), np.add.reduceat(u[:m], starts),
+                         np.diff(np.concatenate(([0], cuts))).astype(np.float64),
+                         np.add.reduceat(c[:m], starts)], axis=1)
+        peaks = np.maximum.reduceat(a[:m], starts)
+        sums[0] += self.t_acc
+        peaks[0] = max(peaks[0], self.t_peak)
+        self._finished_ticks(sums, peaks)
+        self.tick = last + 1
+        rest = slice(m, n)
+        self.t_acc = np.array([kz[rest].sum(), u[rest].sum(), n - m, c[rest].sum()])
+        self.t_peak = float(a[rest].max()) if n > m else 0.0
+
+    def _finished_ticks(self, sums: np.ndarray, peaks: np.ndarray) -> None:
+        done_before = self.tick  # ticks finished before these
+        k, cnt = sums[:, 0], sums[:, 2]
+        bk = np.concatenate([self.rk, k])
+        bn = np.concatenate([self.rn, cnt])
+        ck = np.concatenate(([0.0], np.cumsum(bk)))
+        cn = np.concatenate(([0.0], np.cumsum(bn)))
+        base = len(self.rk)
+        idx = np.arange(base, base + len(k))
+        glob = done_before + (idx - base) + 1  # ticks finished up to and including this one
+        st_vals = np.full(len(k), np.nan)
+        for w in (MOMENTARY_TICKS, SHORT_TERM_TICKS):
+            ok = glob >= w
+            if not ok.any():
+                continue
+            i = idx[ok]
+            e = (ck[i + 1] - ck[i + 1 - w]) / np.maximum(cn[i + 1] - cn[i + 1 - w], 1)
+            loud = _lufs(np.maximum(e, 0.0))
+            if w == MOMENTARY_TICKS:
+                self.m_max = max(self.m_max, float(np.max(loud)))
+            else:
+                self.s_max = max(self.s_max, float(np.max(loud)))
+                st_vals[ok] = loud
+        keep = SHORT_TERM_TICKS - 1
+        self.rk, self.rn = bk[-keep:].copy(), bn[-keep:].copy()
+        # group ticks into 100 ms frames
+        for j in range(len(k)):
+            self.f_acc += sums[j]
+            self.f_peak = max(self.f_peak, float(peaks[j]))
+            self.f_ticks += 1
+            if self.f_ticks == FRAME_TICKS:
+                fa = self.f_acc
+                self._rows.append([fa[0], fa[1], fa[2], self.f_peak, fa[3], st_vals[j]])
+                self.f_acc = np.zeros(4)
+                self.f_peak = 0.0
+                self.f_ticks = 0
+                if len(self._rows) >= 4096:
+                    self.frames.append(np.array(self._rows))
+                    self._rows = []
+
+    # -- results -----------------------------------------------------------------------------
+    def result(self) -> Measurements:
+        """Measurements of everything fed so far (call once, after the last block)."""
+        if self.tp is not None:
+            tail = self.tp.process(np.zeros((self.tp.delay + 1, self.channels)))
+            self.tp_max = max(self.tp_max, float(tail.max(initial=0.0)))
+        rows = list(self.frames)
+        if self._rows:
+            rows.append(np.array(self._rows))
+        complete = np.concatenate(rows) if rows else np.zeros((0, 6))
+        n_complete = len(complete)
+        # partial frame: finished ticks of the open frame plus the open tick
+        part = self.f_acc + self.t_acc
+        part_peak = max(self.f_peak, self.t_peak)
+        allrows = complete
+        if part[2] > 0:
+            allrows = np.vstack([complete, [[part[0], part[1], part[2], part_peak, part[3], np.nan]]])
+        fr = FrameSeries(frame_s=FRAME_TICKS / TICKS_PER_S, k_power=allrows[:, 0], power=allrows[:, 1],
+                         count=allrows[:, 2], peak=allrows[:, 3], clipped=allrows[:, 4],
+                         short_term=allrows[:, 5])
+        total = max(self.pos, 1)
+        integrated = _integrated(complete[:, 0], complete[:, 2]) if n_complete >= 4 else -math.inf
+        lra = _loudness_range(complete[:, 5])
+        sample_peak = float(fr.peak.max(initial=0.0))
+        tp = max(self.tp_max, sample_peak) if self.tp is not None else sample_peak
+        return Measurements(
+            integrated_lufs=float(integrated),
+            loudness_range_lu=float(lra),
+            true_peak_dbtp=db(tp, power=False),
+            sample_peak_dbfs=db(sample_peak, power=False),
+            rms_db=db(float(fr.power.sum()) / total, power=True),
+            noise_floor_db=_noise_floor(fr),
+            momentary_max_lufs=self.m_max,
+            short_term_max_lufs=self.s_max,
+            duration_s=self.pos / self.rate,
+            sample_rate=self.rate,
+            channels=self.channels,
+            dc_offset=float(np.abs(self.sum_x / total).max()),
+            clipped_samples=self.clipped,
+            frames=fr,
+        )
+
+
+def _integrated(k_power: np.ndarray, count: np.ndarray) -> float:
+    """BS.1770-4 gated loudness from 100 ms frame sums (400 ms blocks, 75 % overlap)."""
+    ck = np.concatenate(([0.0], np.cumsum(k_power)))
+    cn = np.concatenate(([0.0], np.cumsum(count)))
+    e = (ck[4:] - ck[:-4]) / (cn[4:] - cn[:-4])
+    e = np.maximum(e, 0.0)
+    loud = _lufs(e)
+    gated = e[loud > ABSOLUTE_GATE_LUFS]
+    if gated.size == 0:
+        return -math.inf
+    rel = _lufs(gated.mean()) + RELATIVE_GATE_LU
+    final = e[(loud > ABSOLUTE_GATE_LUFS) & (loud > rel)]
+    return float(_lufs(final.mean())) if final.size else -math.inf
+
+
+def _loudness_range(short_term: np.ndarray) -> float:
+    """EBU Tech 3342 LRA from short-term values (3 s windows every 100 ms)."""
+    st = short_term[np.isfinite(short_term)]
+    st = st[st > ABSOLUTE_GATE_LUFS]
+    if st.size == 0:
+        return 0.0
+    rel = 10.0 * np.log10(np.mean(10.0 ** (st / 10.0))) + LRA_RELATIVE_GATE_LU
+    st = st[st > rel]
+    if st.size == 0:
+        return 0.0
+    lo, hi = np.percentile(st, [10.0, 95.0])
+    return float(hi - lo)
+
+
+def _noise_floor(fr: FrameSeries) -> float:
+    """Power mean of the quietest 10 % of 100 ms frames that are not digital silence, dB."""
+    rms = fr.rms_db
+    ok = np.isfinite(rms) & (rms > SILENCE_DB) & (fr.count > 0)
+    if not ok.any():
+        return -math.inf
+    p = (fr.power / np.maximum(fr.count, 1))[ok]
+    k = max(1, int(len(p) * NOISE_FLOOR_FRACTION))
+    quiet = np.partition(p, k - 1)[:k]
+    return db(float(quiet.mean()), power=True)
+
+
+def measure(samples: np.ndarray, rate: int, *, true_peak: bool = True) -> Measurements:
+    """Measure a whole (frames, channels) array at `rate` Hz."""
+    samples = np.asarray(samples)
+    if samples.ndim == 1:
+        samples = samples[:, None]
+    m = Meter(rate, samples.shape[1], true_peak=true_peak)
+    m.add(samples)
+    return m.result()
+
+
+def measure_file(path: str | os.PathLike, *, block_frames: int = 1 << 16, progress=None) -> Measurements:
+    """Measure an audio file block by block (flat memory). `progress` gets floats 0..1."""
+    info = open_info(path)
+    m = Meter(info.sample_rate, info.channels, path=info.path)
+    done = 0
+    for block in read_blocks(info, block_frames):
+        m.add(block)
+        done += block.shape[0]
+        if progress is not None:
+            progress(min(1.0, done / info.frames))
+    return m.result()
