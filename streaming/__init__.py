@@ -1,1 +1,1 @@
-"""streaming package."""
+"""Delivery: who may listen, HLS playlists and segments, media tokens, progress, listening statistics."""

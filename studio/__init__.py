@@ -1,1 +1,1 @@
-"""studio package."""
+"""Recording sessions, takes, chapter marking, and the production pipeline from takes to a book."""

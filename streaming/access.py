@@ -1,0 +1,82 @@
+"""Who may listen to a title: the access policy rule, applied to every playlist and segment.
+
+Policies (catalog.models.ACCESS_POLICIES):
+    public          anyone, logged in or not
+    members         any logged-in account
+    print-disabled  readers registered and verified as print-disabled (Marrakesh Treaty titles)
+    on-site         requests from the owning library's networks (CIDR list on the library)
+Staff of the owning library (and admins) may always listen, drafts included, to review.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class Listener(Protocol):
+    id: int
+    role: str
+    library_id: int
+    is_print_disabled: bool
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: str  # machine-readable: ok | staff | not-published | login-required | print-disabled-only | on-site-only
+
+
+def is_live(book, now: dt.datetime | None = None) -> bool:
+    """Published, not deleted, and its scheduled publication time (if any) has come."""
+    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    if book.deleted_at is not None or book.state != "published":
+        return False
+    return book.publish_at is None or book.publish_at <= now
+
+
+def in_networks(address: str | None, networks: str) -> bool:
+    if not address:
+        return False
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    for line in (networks or "").split():
+        try:
+            if ip in ipaddress.ip_network(line.strip(), strict=False):
+                return True
+        except ValueError:
+            continue
+    return False
+
+
+def can_listen(book, user: Listener | None, remote_addr: str | None = None,
+               onsite_networks: str = "", now: dt.datetime | None = None) -> Decision:
+    if user is not None and (user.role == "admin" or
+                             (user.role in ("studio", "librarian") and user.library_id == book.library_id)):
+        return Decision(True, "staff")
+    if not is_live(book, now):
+        return Decision(False, "not-published")
+    policy = book.access_policy
+    if policy == "public":
+        return Decision(True, "ok")
+    if policy == "members":
+        return Decision(user is not None, "ok" if user is not None else "login-required")
+    if policy == "print-disabled":
+        if user is None:
+            return Decision(False, "login-required")
+        return Decision(bool(user.is_print_disabled), "ok" if user.is_print_disabled else "print-disabled-only")
+    if policy == "on-site":
+        inside = in_networks(remote_addr, onsite_networks)
+        return Decision(inside, "ok" if inside else "on-site-only")
+    return Decision(False, "unknown-policy")
+
+
+def can_see(book, user: Listener | None, now: dt.datetime | None = None) -> bool:
+    """Whether the catalogue page of `book` is shown (restricted titles are listed, not playable)."""
+    if user is not None and (user.role == "admin" or
+                             (user.role in ("studio", "librarian") and user.library_id == book.library_id)):
+        return book.deleted_at is None
+    return is_live(book, now)

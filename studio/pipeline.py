@@ -1,0 +1,281 @@
+"""The production pipeline: the one place its stages are listed.
+
+    ingest → mark chapters → master → QC → package → tag → catalogue draft
+
+Each stage takes a book id, loads only what it needs, is idempotent (running it again gives the
+same rows and files), and writes its outcome to the database. Human decisions (approve marks,
+accept QC failures, publish) come in as a `Decisions` value, never from the web layer.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import soundfile as sf
+from sqlalchemy import delete, select
+
+from catalog.books import create_book, publish
+from catalog.models import Book, Chapter, Mark, Original, RecordingSession, Take
+from recordings.probe import iter_blocks
+from studio.context import Context, Decisions, Progress
+from studio.errors import QCRejected, StudioError
+from studio.session_folder import SessionFolder, read_session_folder
+
+HEAD_ROOM_TONE_S = 0.75  # room tone left before a chapter's first word when splitting at a pause
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Context, int, Decisions, Progress], None]
+    label_vi: str
+
+
+def _noop(_fraction: float) -> None:
+    pass
+
+
+# -- ingest ---------------------------------------------------------------------------------------
+def ingest_folder(ctx: Context, folder: str | Path, *, library_code: str | None = None,
+                  uploaded_by: int | None = None) -> int:
+    """Check a session folder, store its takes as originals and create the draft book. Returns the book id.
+
+    Every file is probed before anything is stored, so a bad folder changes nothing.
+    """
+    session_folder = read_session_folder(folder)
+    return ingest_checked(ctx, session_folder, library_code=library_code, uploaded_by=uploaded_by)
+
+
+def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | None = None,
+                   uploaded_by: int | None = None) -> int:
+    stored = [(info, *ctx.store.put_original(info.path)) for info in folder.takes]
+    meta = folder.book
+    library_code = library_code or ctx.settings.get("DEFAULT_LIBRARY", "THV")
+    with ctx.sessions.begin() as session:
+        from catalog.accounts import get_or_create_library
+        library = get_or_create_library(session, library_code, ctx.settings.get("DEFAULT_LIBRARY_NAME"))
+        book = create_book(
+            session, library=library, title=meta.get("title") or folder.path.name,
+            subtitle=meta.get("subtitle", ""), authors=meta.get("authors", ()),
+            narrators=meta.get("narrators", ()), language=meta.get("language", "vie"),
+            summary=meta.get("summary", ""), subjects=meta.get("subjects", ()),
+            publisher=meta.get("publisher", ""), year=meta.get("year"),
+            access_policy=meta.get("access_policy", "public"),
+            profile=meta.get("profile") or ctx.settings.get("DEFAULT_PROFILE", "library-streaming"),
+        )
+        session.flush()
+        rec = RecordingSession(book_id=book.id, name=folder.path.name, source=str(folder.path),
+                               settings=folder.settings)
+        session.add(rec)
+        session.flush()
+        for position, (info, sha, key) in enumerate(stored, start=1):
+            if session.get(Original, sha) is None:
+                session.add(Original(sha256=sha, size_bytes=Path(info.path).stat().st_size,
+                                     filename=Path(info.path).name, format=info.format,
+                                     sample_rate=info.sample_rate, channels=info.channels,
+                                     frames=info.frames, uploaded_by=uploaded_by))
+                session.flush()
+            session.add(Take(session_id=rec.id, position=position, original_sha256=sha,
+                             filename=Path(info.path).name, duration_s=info.duration_s))
+        session.flush()
+        return book.id
+
+
+def _takes(session, book_id: int) -> list[Take]:
+    return list(session.scalars(
+        select(Take).join(RecordingSession).where(RecordingSession.book_id == book_id)
+        .order_by(RecordingSession.position, RecordingSession.id, Take.position)))
+
+
+# -- mark chapters --------------------------------------------------------------------------------
+def _take_pauses(ctx: Context, take: Take, params):
+    from mastering.pauses import frame_levels_dbfs, pauses_from_levels
+    path = ctx.store.find_original(take.original_sha256)
+    rate = sf.info(str(path)).samplerate
+    hop = max(1, int(round(rate * params.frame_s)))
+    levels = [frame_levels_dbfs(block, rate, params.frame_s) for block in iter_blocks(path, hop * 2048)]
+    import numpy as np
+    return pauses_from_levels(np.concatenate(levels) if levels else np.zeros(0), params)
+
+
+def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
+    """Chapter starts: each take starts a chapter; long pauses inside a take start more.
+
+    Existing marks from a more trusted source (labels, cue markers, session list, manual) are
+    kept; only automatic pause marks are recomputed.
+    """
+    from mastering.pauses import PauseParams
+    with ctx.sessions.begin() as session:
+        book = session.get(Book, book_id)
+        takes = _takes(session, book_id)
+        settings = {}
+        for rec in session.scalars(select(RecordingSession).where(RecordingSession.book_id == book_id)):
+            settings = rec.settings or settings
+        chapter_cfg = settings.get("chapters", {})
+        params = PauseParams(threshold_dbfs=float(chapter_cfg.get("threshold_dbfs", -50.0)),
+                             min_pause_s=float(chapter_cfg.get("min_pause_s", 1.75)))
+        trusted = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter",
+                                                     Mark.source != "pauses")).all()
+        session.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "pauses"))
+        for index, take in enumerate(takes):
+            if any(m.take_id == take.id for m in trusted):
+                continue
+            session.add(Mark(book_id=book_id, take_id=take.id, kind="chapter", start_s=0.0,
+                             source="pauses", detail={"reason": "take-start"},
+                             approved=decisions.approve_marks))
+            for pause in _take_pauses(ctx, take, params):
+                start = max(pause.start_s, pause.end_s - HEAD_ROOM_TONE_S)
+                session.add(Mark(book_id=book_id, take_id=take.id, kind="chapter", start_s=round(start, 3),
+                                 source="pauses", approved=decisions.approve_marks,
+                                 detail={"pause_start_s": pause.start_s, "pause_end_s": pause.end_s,
+                                         "pause_dbfs": round(pause.level_dbfs, 1)}))
+            progress((index + 1) / max(1, len(takes)))
+        if decisions.approve_marks:
+            for mark in trusted:
+                mark.approved = True
+        book.updated_at = book.updated_at  # unchanged: marks are not catalogue data
+
+
+def chapter_spans(session, book_id: int) -> list[tuple[Take, float, float | None, str, Mark]]:
+    """(take, start_s, end_s or None for the take's end, title, mark) for every chapter, in order."""
+    takes = _takes(session, book_id)
+    marks = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter")).all()
+    spans = []
+    for take in takes:
+        starts = sorted((m for m in marks if m.take_id == take.id), key=lambda m: m.start_s)
+        for i, mark in enumerate(starts):
+            end = starts[i + 1].start_s if i + 1 < len(starts) else None
+            spans.append((take, mark.start_s, end, mark.title, mark))
+    return spans
+
+
+# -- master -----------------------------------------------------------------------------------------
+def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
+    """Cut each chapter from its take and master it to the book's profile; store QC on the chapter row."""
+    from mastering.profiles import get_profile
+    from mastering.runner import master_file
+    with ctx.sessions.begin() as session:
+        book = session.get(Book, book_id)
+        spans = chapter_spans(session, book_id)
+        if not spans:
+            raise StudioError("Chưa có mốc chương nào (no chapter marks): chạy bước đánh dấu chương trước")
+        if not decisions.approve_marks and not all(mark.approved for *_x, mark in spans):
+            raise StudioError("Mốc chương chưa được duyệt (chapter marks are not approved yet)")
+        titles = list((session.scalars(select(RecordingSession.settings)
+                                       .where(RecordingSession.book_id == book_id)).first() or {})
+                      .get("chapters", {}).get("titles", []))
+        profile = get_profile(book.profile)
+        prefix = ctx.store.book_prefix(book.uuid)
+        plan = []
+        for position, (take, start_s, end_s, title, _mark) in enumerate(spans, start=1):
+            title = title or (titles[position - 1] if position - 1 < len(titles) else f"Chương {position}")
+            plan.append((position, take.original_sha256, start_s, end_s, title))
+        book_uuid = book.uuid
+
+    results = []
+    for done, (position, sha, start_s, end_s, title) in enumerate(plan):
+        raw_key = f"{prefix}/edit/{position:02d}.flac"
+        _write_span(ctx, sha, start_s, end_s, raw_key)
+        master_key = f"{prefix}/master/{position:02d}.flac"
+        result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile,
+                             progress=lambda f, d=done: progress((d + f) / len(plan)))
+        results.append((position, title, master_key, result))
+
+    from recordings.store import sha256_file
+    with ctx.sessions.begin() as session:
+        book = session.get(Book, book_id)
+        existing = {c.position: c for c in book.chapters}
+        offset = 0.0
+        for position, title, master_key, result in results:
+            chapter = existing.pop(position, None) or Chapter(book_id=book_id, position=position)
+            info = sf.info(str(ctx.store.path(master_key)))
+            chapter.title = title
+            chapter.start_s = offset
+            chapter.duration_s = info.frames / info.samplerate
+            chapter.master_key = master_key
+            chapter.master_sha256 = sha256_file(ctx.store.path(master_key))
+            chapter.qc = result.qc.to_dict()
+            chapter.qc_passed = bool(result.qc.passed)
+            if chapter.id is None:
+                session.add(chapter)
+            offset += chapter.duration_s
+        for stale in existing.values():
+            session.delete(stale)
+        book.duration_s = offset
+    assert book_uuid
+
+
+def _write_span(ctx: Context, sha: str, start_s: float, end_s: float | None, key: str) -> None:
+    """Copy [start_s, end_s) of an original to `key` as FLAC, block by block."""
+    path = ctx.store.find_original(sha)
+    with sf.SoundFile(str(path)) as src:
+        rate, channels = src.samplerate, src.channels
+        start = int(round(start_s * rate))
+        stop = src.frames if end_s is None else min(src.frames, int(round(end_s * rate)))
+        src.seek(start)
+        with ctx.store.atomic_path(key) as tmp:
+            with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=channels, format="FLAC",
+                              subtype="PCM_24") as out:
+                remaining = stop - start
+                while remaining > 0:
+                    block = src.read(min(65536, remaining), dtype="float32", always_2d=True)
+                    if block.shape[0] == 0:
+                        break
+                    out.write(block)
+                    remaining -= block.shape[0]
+
+
+# -- QC -----------------------------------------------------------------------------------------------
+def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
+    with ctx.sessions.begin() as session:
+        book = session.get(Book, book_id)
+        failing = [c for c in book.chapters if c.qc_passed is False]
+        if failing and not decisions.accept_qc_failures:
+            reasons = "; ".join(
+                f"{c.title}: " + ", ".join(str(f.get("rule", f)) if isinstance(f, dict) else str(f)
+                                           for f in (c.qc or {}).get("failures", []))
+                for c in failing)
+            raise QCRejected(f"{len(failing)} chương không đạt QC (chapters failed QC): {reasons}")
+    progress(1.0)
+
+
+# -- package and tag ------------------------------------------------------------------------------------
+def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
+    from studio.package import package_book
+    package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.get("WORKERS"), progress=progress)
+
+
+def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
+    from studio.package import tag_book
+    tag_book(ctx.sessions, ctx.store, book_id)
+    progress(1.0)
+
+
+# -- catalogue draft -----------------------------------------------------------------------------------
+def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
+    with ctx.sessions.begin() as session:
+        book = session.get(Book, book_id)
+        book.duration_s = sum(c.duration_s for c in book.chapters)
+        if decisions.publish and book.state != "published":
+            publish(session, book)
+    progress(1.0)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("mark", mark_chapters, "Đánh dấu chương"),
+    Stage("master", master_chapters, "Xử lý âm thanh (mastering)"),
+    Stage("qc", check_qc, "Kiểm tra chất lượng"),
+    Stage("package", package, "Đóng gói HLS và tệp tải về"),
+    Stage("tag", tag, "Gắn thẻ"),
+    Stage("catalogue", catalogue, "Tạo biểu ghi thư mục"),
+)
+
+
+def run_stages(ctx: Context, book_id: int, decisions: Decisions,
+               progress: Callable[[str, float], None] | None = None, *, start: str = "mark") -> None:
+    """Run the stages from `start` on, in order; `progress(stage_name, fraction)` reports each."""
+    names = [s.name for s in STAGES]
+    for stage in STAGES[names.index(start):]:
+        report = (lambda f, n=stage.name: progress(n, f)) if progress else _noop
+        stage.run(ctx, book_id, decisions, report)
