@@ -1,0 +1,130 @@
+"""Vietnamese search on SQLite (FTS5) and PostgreSQL (tsvector): the same table of queries on both."""
+from __future__ import annotations
+
+import pytest
+
+from catalog import books
+from catalog.models import Library
+from catalog.search import count_books, rebuild_index, search_books, tone_key
+from catalog.text import fold, sort_key
+
+
+def _seed(s):
+    lib = Library(code="THV", name="Thư viện tỉnh", kind="province")
+    s.add(lib)
+    s.flush()
+    made = {}
+    for title, authors, narrators, subjects, series in [
+        ("Trương Định", ["Nguyễn Văn Khánh"], ["Lê Thu"], ["Lịch sử"], "Danh nhân đất Việt"),
+        ("Trường Đình", ["Phạm Hữu"], [], ["Kiến trúc"], None),
+        ("Hoà bình", ["Vũ Hoà"], [], [], None),
+        ("Hoa học trò", ["Ngọc Ánh"], [], ["Thơ"], None),
+        ("Đất rừng phương Nam", ["Đoàn Giỏi"], ["Trần Đức"], ["Văn học thiếu nhi"], None),
+        ("Dế Mèn phiêu lưu ký", ["Tô Hoài"], ["Lê Hoà"], ["Văn học thiếu nhi"], None),
+    ]:
+        b = books.create_book(s, library=lib, title=title, authors=authors, narrators=narrators,
+                              subjects=subjects, series=series)
+        books.publish(s, b)
+        made[title] = b
+    made["draft"] = books.create_book(s, library=lib, title="Số đỏ", authors=["Vũ Trọng Phụng"])
+    gone = books.create_book(s, library=lib, title="Trương Định truyện cũ", authors=["Ai đó"])
+    books.publish(s, gone)
+    books.delete_book(s, gone)
+    made["deleted"] = gone
+    s.commit()
+    return made
+
+
+QUERIES = [
+    # query, titles that must be found, title that must rank first (or None)
+    ("truong dinh", {"Trương Định", "Trường Đình"}, None),
+    ("Trương Định", {"Trương Định", "Trường Đình"}, "Trương Định"),
+    ("TRƯƠNG ĐỊNH", {"Trương Định", "Trường Đình"}, "Trương Định"),
+    ("trường đình", {"Trương Định", "Trường Đình"}, "Trường Đình"),
+    ("TRUONG DINH", {"Trương Định", "Trường Đình"}, None),
+    ("Hòa bình", {"Hoà bình"}, "Hoà bình"),          # new tone placement finds old
+    ("hoà bình", {"Hoà bình"}, "Hoà bình"),
+    ("hoa binh", {"Hoà bình"}, "Hoà bình"),
+    ("hoa", {"Hoa học trò", "Hoà bình", "Dế Mèn phiêu lưu ký"}, "Hoa học trò"),  # narrator Lê Hoà, author Tô Hoài
+    ("hòa", {"Hoà bình", "Dế Mèn phiêu lưu ký", "Hoa học trò"}, "Hoà bình"),  # marks rank, not filter
+    ("đất rừng", {"Đất rừng phương Nam"}, "Đất rừng phương Nam"),
+    ("dat rung", {"Đất rừng phương Nam"}, None),
+    ("DOAN GIOI", {"Đất rừng phương Nam"}, None),      # contributor, đ folded by hand
+    ("van hoc thieu nhi", {"Đất rừng phương Nam", "Dế Mèn phiêu lưu ký"}, None),  # subject
+    ("danh nhan", {"Trương Định"}, None),               # series
+    ("de men", {"Dế Mèn phiêu lưu ký"}, None),
+    ("phieu lu", {"Dế Mèn phiêu lưu ký"}, None),      # last word as a prefix while typing
+    ("so do", set(), None),                            # draft: not for readers
+    ("truyen cu", set(), None),                        # deleted: never
+    ("zzzz", set(), None),
+    ("", {"Trương Định", "Trường Đình", "Hoà bình", "Hoa học trò", "Đất rừng phương Nam",
+          "Dế Mèn phiêu lưu ký"}, None),
+    ("  \"; DROP TABLE books; --", set(), None),      # punctuation is not query syntax
+]
+
+
+@pytest.mark.parametrize("q,expected,first", QUERIES)
+def test_vietnamese_queries(any_session, q, expected, first):
+    _seed(any_session)
+    found = [b.title for b in search_books(any_session, q, limit=50)]
+    assert set(found) == expected
+    assert len(found) == len(set(found))
+    if first:
+        assert found[0] == first
+
+
+def test_same_ranking_on_both_databases(session, pg_session):
+    _seed(session)
+    _seed(pg_session)
+    for q, _, first in QUERIES:
+        a = [b.title for b in search_books(session, q, limit=50)]
+        b = [b.title for b in search_books(pg_session, q, limit=50)]
+        assert set(a) == set(b), q
+        if first:  # ties among equally good matches may break differently (bm25 vs ts_rank)
+            assert a[:1] == b[:1], q
+
+
+def test_unpublished_for_staff_but_never_deleted(any_session):
+    _seed(any_session)
+    assert [b.title for b in search_books(any_session, "so do", include_unpublished=True)] == ["Số đỏ"]
+    assert search_books(any_session, "truyen cu", include_unpublished=True) == []
+
+
+def test_empty_query_lists_in_vietnamese_alphabet_order(any_session):
+    _seed(any_session)
+    titles = [b.title for b in search_books(any_session, "", limit=50)]
+    # d < đ, and "Hoa" before "Hoà" (same letters, level tone first)
+    assert titles == ["Dế Mèn phiêu lưu ký", "Đất rừng phương Nam", "Hoa học trò", "Hoà bình",
+                      "Trương Định", "Trường Đình"]
+    assert titles == sorted(titles, key=sort_key)
+
+
+def test_paging_and_count(any_session):
+    _seed(any_session)
+    first = search_books(any_session, "", limit=4)
+    rest = search_books(any_session, "", limit=4, offset=4)
+    assert len(first) == 4 and len(rest) == 2
+    assert not {b.id for b in first} & {b.id for b in rest}
+    assert count_books(any_session, "truong dinh") == 2
+
+
+def test_edits_reach_the_index(any_session):
+    made = _seed(any_session)
+    books.update_book(any_session, made["Hoa học trò"], title="Mùa thu vàng", narrators=["Hồng Nhung"])
+    any_session.commit()
+    assert search_books(any_session, "hoa hoc tro") == []
+    assert [b.title for b in search_books(any_session, "mua thu")] == ["Mùa thu vàng"]
+    assert [b.title for b in search_books(any_session, "hong nhung")] == ["Mùa thu vàng"]
+    books.withdraw(any_session, made["Mùa thu vàng"] if "Mùa thu vàng" in made else made["Hoa học trò"])
+    any_session.commit()
+    assert search_books(any_session, "mua thu") == []
+    assert rebuild_index(any_session) == 7  # all non-deleted books, drafts and withdrawn included
+    assert [b.title for b in search_books(any_session, "mua thu", include_unpublished=True)] == ["Mùa thu vàng"]
+
+
+def test_folding_and_tone_keys():
+    assert fold("Trương Định") == "truong dinh"
+    assert fold("ĐẶNG") == "dang"
+    assert tone_key("Hoà") == tone_key("Hòa") == "hoa1"
+    assert tone_key("Thuỷ") == tone_key("Thủy")
+    assert tone_key("Hoa") != tone_key("Hòa")
