@@ -11,3 +11,7 @@ class CatalogError(Exception):
 
 class MarcImportError(CatalogError):
     """A MARCXML document could not be read as bibliographic records."""
+
+
+class TagError(CatalogError):
+    """Tags could not be read or written (mutagen's errors, translated by `catalog.tags`)."""

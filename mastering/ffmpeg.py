@@ -1,0 +1,227 @@
+"""The one module that finds and runs ffmpeg and ffprobe.
+
+Discovery: `ffmpeg`/`ffprobe` on PATH first; otherwise the ffmpeg binary shipped inside the
+`imageio-ffmpeg` wheel (a normal dependency), so `pip install` alone gives a working encoder. That
+wheel carries no ffprobe, so `probe()` then falls back to reading `ffmpeg -i`'s description of the
+file (format, streams, chapters: the fields this project uses).
+
+Safety at the edge:
+- commands are argument lists handed to `subprocess.run` without a shell;
+- every input (`-i`) gets `-protocol_whitelist file` in front of it and must be an absolute path or a
+  `file:` URL, so a crafted name cannot reach the network, a pipe or another protocol;
+- every run has a time limit (the child is killed when it passes);
+- a failing run raises `FFmpegError` carrying ffmpeg's last stderr lines.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from mastering.errors import MasteringError
+
+STDERR_TAIL_LINES = 20
+PROTOCOLS = "file"
+
+
+class FFmpegError(MasteringError):
+    """An ffmpeg/ffprobe run failed; `stderr_tail` holds its last lines of output."""
+
+    def __init__(self, message: str, *, returncode: int | None = None, stderr_tail: Sequence[str] = ()):
+        tail = list(stderr_tail)
+        full = message + ("\n" + "\n".join(tail) if tail else "")
+        super().__init__(full)
+        self.returncode = returncode
+        self.stderr_tail = tail
+
+
+class FFmpegNotFoundError(FFmpegError):
+    """Neither PATH nor the imageio-ffmpeg wheel provides the tool."""
+
+
+class FFmpegTimeoutError(FFmpegError):
+    """The run passed its time limit and was killed."""
+
+
+class UnsafeArgumentError(FFmpegError):
+    """An input that is not a local file path (URL, pipe, relative name)."""
+
+
+@dataclass(frozen=True)
+class Tools:
+    ffmpeg: str
+    ffprobe: str | None   # None: probe() reads `ffmpeg -i` output instead
+    source: str           # "PATH" or "imageio-ffmpeg"
+
+
+def _imageio_ffmpeg() -> str | None:
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        return None
+    try:
+        exe = imageio_ffmpeg.get_ffmpeg_exe()
+    except (RuntimeError, OSError):
+        return None
+    return exe if exe and os.path.isfile(exe) and os.access(exe, os.X_OK) else None
+
+
+def find_tools() -> Tools:
+    """Locate ffmpeg (and ffprobe when there is one). Looked up on every call: PATH may change."""
+    on_path = shutil.which("ffmpeg")
+    if on_path:
+        probe = shutil.which("ffprobe")
+        if probe is None:
+            beside = Path(on_path).with_name("ffprobe")
+            probe = str(beside) if beside.is_file() and os.access(beside, os.X_OK) else None
+        return Tools(ffmpeg=on_path, ffprobe=probe, source="PATH")
+    bundled = _imageio_ffmpeg()
+    if bundled:
+        return Tools(ffmpeg=bundled, ffprobe=shutil.which("ffprobe"), source="imageio-ffmpeg")
+    raise FFmpegNotFoundError(
+        "Không tìm thấy ffmpeg: không có trong PATH và gói Python 'imageio-ffmpeg' không cung cấp "
+        "tệp chạy. Hãy cài gói Debian 'ffmpeg' hoặc 'pip install imageio-ffmpeg'. "
+        "(ffmpeg not found: not on PATH and no binary from the 'imageio-ffmpeg' wheel; "
+        "install the Debian package 'ffmpeg' or 'pip install imageio-ffmpeg'.)")
+
+
+def find_ffmpeg() -> str:
+    return find_tools().ffmpeg
+
+
+def _guard_inputs(args: list[str]) -> list[str]:
+    """Put `-protocol_whitelist file` before every `-i` and refuse inputs that are not local files."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "-i":
+            if i + 1 >= len(args):
+                raise UnsafeArgumentError("'-i' không có tệp (missing input after -i)")
+            src = args[i + 1]
+            if not (src.startswith("/") or src.startswith("file:/")):
+                raise UnsafeArgumentError(
+                    f"Đầu vào ffmpeg phải là đường dẫn tuyệt đối tới tệp (ffmpeg input must be an "
+                    f"absolute file path): {src!r}")
+            if not (len(out) >= 2 and out[-2] == "-protocol_whitelist"):
+                out += ["-protocol_whitelist", PROTOCOLS]
+            out += ["-i", src]
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def _tail(text: str, n: int = STDERR_TAIL_LINES) -> list[str]:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[-n:]
+
+
+def run(args: Sequence[str | os.PathLike], timeout_s: float, *, tool: str = "ffmpeg") -> str:
+    """Run ffmpeg with `args` (everything after the program name); returns its stderr text.
+
+    `-hide_banner -nostdin -nostats -loglevel error -y` are prepended: output names are temporary
+    files created beforehand, and only errors are worth keeping. Raises `FFmpegTimeoutError` after
+    `timeout_s` seconds, `FFmpegError` on a non-zero exit.
+    """
+    if timeout_s <= 0:
+        raise ValueError("timeout_s must be positive")
+    tools = find_tools()
+    exe = tools.ffmpeg if tool == "ffmpeg" else tools.ffprobe
+    if exe is None:
+        raise FFmpegNotFoundError(f"Không tìm thấy {tool} ({tool} not found)")
+    argv = [exe]
+    if tool == "ffmpeg":
+        argv += ["-hide_banner", "-nostdin", "-nostats", "-loglevel", "error", "-y"]
+    argv += _guard_inputs([os.fspath(a) for a in args])
+    return _exec(argv, timeout_s, tool)
+
+
+def _exec(argv: list[str], timeout_s: float, tool: str, *, check: bool = True) -> str:
+    try:
+        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, timeout=timeout_s, shell=False)
+    except subprocess.TimeoutExpired as exc:
+        err = exc.stderr.decode("utf-8", "replace") if exc.stderr else ""
+        raise FFmpegTimeoutError(
+            f"{tool} chạy quá {timeout_s:.0f} s và đã bị dừng ({tool} exceeded its {timeout_s:.0f} s "
+            f"time limit and was killed)", stderr_tail=_tail(err)) from None
+    except OSError as exc:
+        raise FFmpegNotFoundError(f"Không chạy được {tool} (cannot start {tool}): {exc}") from None
+    stderr = proc.stderr.decode("utf-8", "replace")
+    if check and proc.returncode != 0:
+        raise FFmpegError(f"{tool} lỗi, mã thoát {proc.returncode} ({tool} failed, exit code "
+                          f"{proc.returncode}):", returncode=proc.returncode, stderr_tail=_tail(stderr))
+    proc_stdout = proc.stdout.decode("utf-8", "replace")
+    return proc_stdout if tool == "ffprobe" else stderr
+
+
+def probe(path: str | os.PathLike, timeout_s: float = 60.0) -> dict:
+    """What ffprobe says about a local file: {"format": {...}, "streams": [...], "chapters": [...]}.
+
+    Numbers stay strings as ffprobe prints them (`float(d["format"]["duration"])`).
+    Without ffprobe the same keys are filled from `ffmpeg -i` output (duration, bit_rate,
+    codec_name, sample_rate, channels, stream bit_rate, chapters with title).
+    """
+    src = os.fspath(path)
+    if not os.path.isabs(src):
+        src = os.path.abspath(src)
+    tools = find_tools()
+    if tools.ffprobe:
+        argv = [tools.ffprobe, "-v", "error", "-print_format", "json", "-show_format",
+                "-show_streams", "-show_chapters", "-protocol_whitelist", PROTOCOLS, src]
+        out = _exec(argv, timeout_s, "ffprobe")
+        return json.loads(out or "{}")
+    argv = [tools.ffmpeg, "-hide_banner", "-nostdin", "-protocol_whitelist", PROTOCOLS, "-i", src]
+    # Without an output ffmpeg exits 1 after describing the input; that description is what we want.
+    text = _exec(argv, timeout_s, "ffmpeg", check=False)
+    info = parse_ffmpeg_description(text)
+    if not info["streams"]:
+        raise FFmpegError(f"ffmpeg không đọc được tệp (ffmpeg cannot read) {src}:",
+                          stderr_tail=_tail(text))
+    return info
+
+
+_DURATION = re.compile(r"Duration: (\d+):(\d+):(\d+(?:\.\d+)?), start: [-\d.]+, bitrate: (\d+|N/A)")
+_STREAM = re.compile(r"Stream #\d+:(\d+)(?:\[\w+\])?(?:\((\w+)\))?: (Audio|Video): (\w+)(.*)")
+_CHAPTER = re.compile(r"Chapter #\d+:(\d+): start (-?[\d.]+), end (-?[\d.]+)")
+
+
+def parse_ffmpeg_description(text: str) -> dict:
+    """Turn the input description `ffmpeg -i` prints into ffprobe-shaped JSON (subset)."""
+    info: dict = {"format": {}, "streams": [], "chapters": []}
+    last: dict | None = None
+    for line in text.splitlines():
+        if m := _DURATION.search(line):
+            h, mi, s, br = m.groups()
+            info["format"]["duration"] = f"{int(h) * 3600 + int(mi) * 60 + float(s):.6f}"
+            if br != "N/A":
+                info["format"]["bit_rate"] = str(int(br) * 1000)
+            last = info["format"]
+        elif m := _STREAM.search(line):
+            index, lang, kind, codec, rest = m.groups()
+            stream = {"index": int(index), "codec_type": kind.lower(), "codec_name": codec,
+                      "tags": {"language": lang} if lang else {}}
+            if rate := re.search(r"(\d+) Hz", rest):
+                stream["sample_rate"] = rate.group(1)
+            if "mono" in rest:
+                stream["channels"] = 1
+            elif "stereo" in rest:
+                stream["channels"] = 2
+            if kbps := re.search(r"(\d+) kb/s", rest):
+                stream["bit_rate"] = str(int(kbps.group(1)) * 1000)
+            info["streams"].append(stream)
+            last = stream
+        elif m := _CHAPTER.search(line):
+            chapter = {"id": int(m.group(1)), "start_time": m.group(2), "end_time": m.group(3), "tags": {}}
+            info["chapters"].append(chapter)
+            last = chapter
+        elif last is not None and (m := re.match(r"\s+(\w+)\s*: (.*)$", line)):
+            last.setdefault("tags", {})[m.group(1)] = m.group(2)
+    return info
