@@ -33,6 +33,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_auth(app)
     _register_blueprints(app)
     app.add_template_filter(format_duration, "duration")
+    app.context_processor(_navigation)
+    from web.security import init_security
+    init_security(app)
 
     @app.get("/healthz")
     def healthz():
@@ -54,11 +57,35 @@ def format_duration(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+# Links shown in the header: (endpoint, Vietnamese label, roles that see it; () = everyone logged in).
+NAV_LINKS = (
+    ("reader.history", "Đã nghe", ()),
+    ("studio_views.index", "Phòng thu", ("studio",)),
+    ("jobs.index", "Tiến độ xử lý", ("studio", "librarian")),
+    ("librarian.index", "Biên mục", ("librarian",)),
+    ("clips.index", "Đoạn giới thiệu", ("librarian",)),
+    ("stats.index", "Thống kê", ("librarian",)),
+    ("admin.index", "Quản trị", ("admin",)),
+)
+
+
+def _navigation() -> dict:
+    from flask import current_app
+    from flask_login import current_user
+    links = []
+    if current_user.is_authenticated:
+        for endpoint, label, roles in NAV_LINKS:
+            if endpoint in current_app.view_functions and (not roles or current_user.has_role(*roles)):
+                links.append((endpoint, label))
+    return {"nav_links": links}
+
+
 def _register_blueprints(app: Flask) -> None:
     from web import reader, media
     app.register_blueprint(reader.bp)
     app.register_blueprint(media.bp)
-    for optional in ("interop", "studio_views", "librarian", "api", "clips", "admin"):
+    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "librarian", "clips", "stats",
+                     "admin"):
         try:
             module = __import__(f"web.{optional}", fromlist=["bp"])
         except ModuleNotFoundError as exc:

@@ -50,3 +50,5 @@ def init_i18n(app: Flask) -> None:
     target = compile_translations(Path(app.config["HOME"]) / "translations")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
     Babel(app, locale_selector=select_locale)
+    from flask_babel import get_locale
+    app.jinja_env.globals["get_locale"] = get_locale
