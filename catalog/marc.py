@@ -1,0 +1,262 @@
+"""MARC 21 bibliographic records (MARCXML, UTF-8) for audiobooks, built with pymarc.
+
+What Koha, iLib and Libol expect of an online audiobook (RDA): Leader/06 `i` (nonmusical sound
+recording), 007 for the sound recording and for the online resource, 008 with language, 020
+audiobook ISBN (the print ISBN goes to 776 $z), 100/700 with relator terms and codes
+(`$4 aut`, `$4 nrt`), 245, 264, 300 extent with duration, 306 playing time `hhmmss`,
+336/337/338, 344 and 347 (`$b` encoding, `$f` bitrate), 490/830 series, 506 access
+restrictions, 511 narrator note, 520 summary, 546 language, 650 subjects, 655 genre,
+776 print edition, 856 link to the audiobook manifest.
+
+`build_record(book, base_url)` returns a `pymarc.Record`; `record_xml` and `collection_xml`
+serialise it; `write_collection` streams many records to a file atomically.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import IO, Iterable
+
+import pymarc
+from lxml import etree
+from pymarc import Field, Indicators, Record, Subfield
+
+from catalog.models import Book
+
+MARC_NS = "http://www.loc.gov/MARC21/slim"
+MARC_SCHEMA_LOCATION = "http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd"
+
+RELATOR_TERMS = {  # code -> (Vietnamese term, English term)
+    "aut": ("tác giả", "author"),
+    "nrt": ("người đọc", "narrator"),
+    "trl": ("người dịch", "translator"),
+    "pro": ("nhà sản xuất", "producer"),
+    "aue": ("kỹ thuật viên âm thanh", "audio engineer"),
+    "edt": ("biên tập", "editor"),
+}
+LANGUAGE_NAMES = {"vie": "Tiếng Việt", "eng": "Tiếng Anh", "fre": "Tiếng Pháp", "chi": "Tiếng Trung",
+                  "rus": "Tiếng Nga", "khm": "Tiếng Khmer", "lao": "Tiếng Lào"}
+ACCESS_NOTES = {
+    "public": ("Truy cập tự do", "Unrestricted online access"),
+    "members": ("Chỉ dành cho bạn đọc có tài khoản thư viện", "Online access with authorization"),
+    "print-disabled": ("Chỉ dành cho người khuyết tật không đọc được sách in đã đăng ký "
+                       "(Hiệp ước Marrakesh, Luật SHTT điều 25a)", "Online access with authorization"),
+    "on-site": ("Chỉ nghe tại thư viện", "Access restricted to the library premises"),
+}
+MIME_BY_CODEC = {"mp3": "MP3", "aac": "AAC", "opus": "Opus", "flac": "FLAC"}
+
+
+def _sf(*pairs: tuple[str, str]) -> list[Subfield]:
+    return [Subfield(code, value) for code, value in pairs if value not in (None, "")]
+
+
+def playing_time(seconds: float) -> str:
+    """306 $a: hhmmss (hours capped at 99)."""
+    total = int(round(seconds or 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{min(hours, 99):02d}{minutes:02d}{secs:02d}"
+
+
+def extent(seconds: float) -> str:
+    """300 $a in Vietnamese: '1 tệp âm thanh trực tuyến (3 giờ 12 phút)'."""
+    total = int(round(seconds or 0))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    parts = ([f"{hours} giờ"] if hours else []) + ([f"{minutes} phút"] if minutes else [])
+    if not parts:
+        parts = [f"{secs} giây"]
+    return f"1 tệp âm thanh trực tuyến ({' '.join(parts)})"
+
+
+def control_number(book: Book) -> str:
+    return f"sn{book.id:09d}"
+
+
+def _fixed_008(book: Book) -> str:
+    entered = (book.created_at.strftime("%y%m%d") if book.created_at else "000000")
+    year = f"{book.year:04d}" if book.year else "uuuu"
+    date_type = "s" if book.year else "n"
+    lang = (book.language or "vie")[:3].ljust(3)
+    # 18-19 form of composition nn; 20 n; 21 n; 22 target audience; 23 form of item o (online);
+    # 24-29 accompanying matter; 30-31 literary text (unknown); 33 transposition n; 39 d (other source)
+    value = (entered + date_type + year + "    " + "vm " + "nn" + "n" + "n" + " " + "o" + "      "
+             + "  " + " " + "n" + " " + lang + " " + "d")
+    assert len(value) == 40, value
+    return value
+
+
+def _channels(book: Book) -> str:
+    channels = {r.channels for r in book.renditions if r.channels}
+    return "stereo" if channels and max(channels) >= 2 else "mono"
+
+
+def build_record(book: Book, base_url: str = "") -> Record:
+    """The MARC 21 record of `book`. `base_url` (no trailing slash) makes 856 an absolute link."""
+    base = base_url.rstrip("/")
+    record = Record(force_utf8=True, leader="00000nim a2200000 i 4500")
+    if book.series is not None and book.series.kind == "periodical":
+        record.leader = record.leader[:7] + "s" + record.leader[8:]  # Leader/07 serial
+    record.add_ordered_field(Field(tag="001", data=control_number(book)))
+    record.add_ordered_field(Field(tag="003", data=book.library.code if book.library else "sachnoi"))
+    if book.updated_at:
+        record.add_ordered_field(Field(tag="005", data=book.updated_at.strftime("%Y%m%d%H%M%S.0")))
+    record.add_ordered_field(Field(tag="007", data=f"sr n{'s' if _channels(book) == 'stereo' else 'm'}nnnnnnnne"))
+    record.add_ordered_field(Field(tag="007", data="cr una---uuuuu"))
+    record.add_ordered_field(Field(tag="008", data=_fixed_008(book)))
+    if book.isbn_audio:
+        record.add_ordered_field(Field("020", Indicators(" ", " "), _sf(("a", book.isbn_audio), ("q", "sách nói"))))
+    record.add_ordered_field(Field("024", Indicators("7", " "), _sf(("a", f"urn:uuid:{book.uuid}"), ("2", "urn"))))
+    code = book.library.code if book.library else "sachnoi"
+    record.add_ordered_field(Field("040", Indicators(" ", " "),
+                                   _sf(("a", code), ("b", "vie"), ("e", "rda"), ("c", code))))
+    if any(c.role == "trl" for c in book.credits):
+        record.add_ordered_field(Field("041", Indicators("1", " "), _sf(("a", book.language or "vie"))))
+    if book.ddc:
+        record.add_ordered_field(Field("082", Indicators("0", "4"), _sf(("a", book.ddc), ("2", "23"))))
+
+    credits = list(book.credits)
+    main = next((c for c in credits if c.role == "aut"), None)
+    if main is not None:
+        term = RELATOR_TERMS["aut"][0]
+        record.add_ordered_field(Field("100", Indicators("0", " "),
+                                       _sf(("a", main.contributor.name), ("e", term), ("4", "aut"))))
+    statement = " ; ".join(
+        part for part in (
+            ", ".join(c.contributor.name for c in credits if c.role == "aut"),
+            ("người đọc: " + ", ".join(c.contributor.name for c in credits if c.role == "nrt"))
+            if any(c.role == "nrt" for c in credits) else "",
+            ("người dịch: " + ", ".join(c.contributor.name for c in credits if c.role == "trl"))
+            if any(c.role == "trl" for c in credits) else "",
+        ) if part)
+    title_sf = [("a", book.title + (" :" if book.subtitle else (" /" if statement else "")))]
+    if book.subtitle:
+        title_sf.append(("b", book.subtitle + (" /" if statement else "")))
+    if statement:
+        title_sf.append(("c", statement))
+    record.add_ordered_field(Field("245", Indicators("1" if main is not None else "0", "0"), _sf(*title_sf)))
+    if book.abridged:
+        record.add_ordered_field(Field("250", Indicators(" ", " "), _sf(("a", "Bản rút gọn"))))
+    publisher = book.publisher or (book.library.name if book.library else "")
+    year = str(book.year) if book.year else ""
+    record.add_ordered_field(Field("264", Indicators(" ", "1"),
+                                   _sf(("a", "[Việt Nam]"), ("b", publisher), ("c", year))))
+    record.add_ordered_field(Field("300", Indicators(" ", " "), _sf(("a", extent(book.duration_s)))))
+    record.add_ordered_field(Field("306", Indicators(" ", " "), _sf(("a", playing_time(book.duration_s)))))
+    record.add_ordered_field(Field("336", Indicators(" ", " "),
+                                   _sf(("a", "spoken word"), ("b", "spw"), ("2", "rdacontent"))))
+    record.add_ordered_field(Field("337", Indicators(" ", " "), _sf(("a", "computer"), ("b", "c"), ("2", "rdamedia"))))
+    record.add_ordered_field(Field("338", Indicators(" ", " "),
+                                   _sf(("a", "online resource"), ("b", "cr"), ("2", "rdacarrier"))))
+    record.add_ordered_field(Field("344", Indicators(" ", " "), _sf(("a", "digital"), ("2", "rdatr"))))
+    record.add_ordered_field(Field("344", Indicators(" ", " "), _sf(("g", _channels(book)), ("2", "rdacpc"))))
+    encodings = []
+    for r in sorted(book.renditions, key=lambda r: (r.kind, r.bitrate)):
+        name = MIME_BY_CODEC.get((r.codec or "").lower(), (r.codec or "").upper())
+        if name and (name, r.bitrate) not in encodings:
+            encodings.append((name, r.bitrate))
+    if encodings:
+        for name, bitrate in encodings:
+            record.add_ordered_field(Field("347", Indicators(" ", " "), _sf(
+                ("a", "audio file"), ("b", name), ("f", f"{round(bitrate / 1000)} kbps" if bitrate else ""),
+                ("2", "rdaft"))))
+    else:
+        record.add_ordered_field(Field("347", Indicators(" ", " "), _sf(("a", "audio file"), ("2", "rdaft"))))
+    if book.series is not None:
+        position = str(book.series_position) if book.series_position is not None else ""
+        record.add_ordered_field(Field("490", Indicators("1", " "),
+                                       _sf(("a", book.series.title + (" ;" if position else "")), ("v", position))))
+    note_vi, note_en = ACCESS_NOTES.get(book.access_policy, ACCESS_NOTES["members"])
+    if book.access_policy == "public":
+        record.add_ordered_field(Field("506", Indicators("0", " "), _sf(("a", note_vi), ("f", note_en), ("2", "star"))))
+    else:
+        record.add_ordered_field(Field("506", Indicators("1", " "), _sf(
+            ("a", note_vi), ("f", note_en), ("2", "star"),
+            ("e", "Marrakesh Treaty; Vietnam IP Law art. 25a" if book.access_policy == "print-disabled" else ""))))
+    narrators = [c.contributor.name for c in credits if c.role == "nrt"]
+    if narrators:
+        record.add_ordered_field(Field("511", Indicators("0", " "), _sf(("a", "Người đọc: " + ", ".join(narrators)))))
+    if book.summary:
+        record.add_ordered_field(Field("520", Indicators(" ", " "), _sf(("a", book.summary))))
+    record.add_ordered_field(Field("546", Indicators(" ", " "),
+                                   _sf(("a", LANGUAGE_NAMES.get(book.language, book.language)))))
+    for bs in book.subjects:
+        record.add_ordered_field(Field("650", Indicators(" ", "4"), _sf(("a", bs.subject.term))))
+    record.add_ordered_field(Field("655", Indicators(" ", "7"), _sf(("a", "Audiobooks"), ("2", "lcgft"))))
+    record.add_ordered_field(Field("655", Indicators(" ", "4"), _sf(("a", "Sách nói"))))
+    for c in credits:
+        if c is main:
+            continue
+        term = RELATOR_TERMS.get(c.role, (c.role, c.role))[0]
+        record.add_ordered_field(Field("700", Indicators("0", " "),
+                                       _sf(("a", c.contributor.name), ("e", term), ("4", c.role))))
+    if book.isbn_print:
+        record.add_ordered_field(Field("776", Indicators("0", "8"), _sf(
+            ("i", "Bản in:"), ("t", book.title), ("z", book.isbn_print))))
+    if book.series is not None:
+        record.add_ordered_field(Field("830", Indicators(" ", "0"), _sf(
+            ("a", book.series.title + (" ;" if book.series_position is not None else "")),
+            ("v", str(book.series_position) if book.series_position is not None else ""))))
+    record.add_ordered_field(Field("856", Indicators("4", "0"), _sf(
+        ("u", f"{base}/books/{book.id}/manifest.json"), ("q", "application/audiobook+json"),
+        ("y", "Nghe sách nói"))))
+    record.add_ordered_field(Field("856", Indicators("4", "2"), _sf(
+        ("u", f"{base}/books/{book.id}"), ("y", "Trang sách"))))
+    return record
+
+
+def record_element(book: Book, base_url: str = "") -> etree._Element:
+    """`<marc:record>` as an lxml element (namespaced), for embedding in OAI-PMH."""
+    raw = pymarc.record_to_xml(build_record(book, base_url), namespace=True)
+    return etree.fromstring(raw)
+
+
+def record_xml(book: Book, base_url: str = "") -> bytes:
+    """A standalone MARCXML document: one `<collection>` holding the record (UTF-8)."""
+    return collection_xml([book], base_url)
+
+
+def _collection_root() -> etree._Element:
+    xsi = "http://www.w3.org/2001/XMLSchema-instance"
+    root = etree.Element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS, "xsi": xsi})
+    root.set(f"{{{xsi}}}schemaLocation", f"{MARC_NS} {MARC_SCHEMA_LOCATION}")
+    return root
+
+
+def collection_xml(books: Iterable[Book], base_url: str = "") -> bytes:
+    root = _collection_root()
+    for book in books:
+        root.append(record_element(book, base_url))
+    return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
+
+
+def write_collection(books: Iterable[Book], path: str | Path, base_url: str = "", progress=None) -> int:
+    """Stream a MARCXML collection to `path` (temp file, then rename); returns the record count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    count = 0
+    try:
+        with os.fdopen(fd, "wb") as out:
+            count = _stream(books, out, base_url, progress)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return count
+
+
+def _stream(books: Iterable[Book], out: IO[bytes], base_url: str, progress) -> int:
+    count = 0
+    with etree.xmlfile(out, encoding="UTF-8") as xf:
+        xf.write_declaration()
+        xsi = "http://www.w3.org/2001/XMLSchema-instance"
+        with xf.element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS, "xsi": xsi},
+                        attrib={f"{{{xsi}}}schemaLocation": f"{MARC_NS} {MARC_SCHEMA_LOCATION}"}):
+            for book in books:
+                xf.write(record_element(book, base_url))
+                count += 1
+                if progress is not None:
+                    progress(1)
+    return count
