@@ -100,6 +100,24 @@ def shift_fmp4_segment(data: bytes, offset_ticks: int) -> bytes:
     return bytes(buf)
 
 
+def fmp4_decode_time(data: bytes) -> int:
+    """The first `tfdt` (baseMediaDecodeTime, in time-scale ticks) of a media segment."""
+    pos = 0
+    while pos + 8 <= len(data):
+        size, kind = struct.unpack_from(">I4s", data, pos)
+        if kind in _CONTAINERS:
+            pos += 8
+            continue
+        if kind == b"tfdt":
+            version = data[pos + 8]
+            fmt = ">Q" if version == 1 else ">I"
+            return struct.unpack_from(fmt, data, pos + 12)[0]
+        if size < 8:
+            break
+        pos += size
+    raise HlsFormatError("no tfdt box in segment")
+
+
 def fmp4_timescale(init: bytes) -> int:
     """The audio track's time scale (ticks per second) from an init segment's `mdhd`."""
     idx = init.find(b"mdhd")

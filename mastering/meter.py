@@ -193,15 +193,9 @@ class Meter:
         self.pos += n
 
     def _true_peak(self, x: np.ndarray, a: np.ndarray) -> None:
-        # A chunk whose sample peak is 6 dB under the running true peak cannot hold the maximum
-        # for band-limited audio, so only its history is kept: saves most of the oversampling.
-        for s in range(0, x.shape[0], _TP_CHUNK):
-            chunk = x[s:s + _TP_CHUNK]
-            if 2.0 * a[s:s + _TP_CHUNK].max() <= self.tp_max:
-                self.tp.skip(chunk)
-            else:
-                env = self.tp.process(chunk)
-                self.tp_max = max(self.tp_max, float(env.max()))
+        # only stretches within 6 dB of the running maximum are oversampled (see TruePeakEnvelope)
+        env = self.tp.process(x, threshold=self.tp_max)
+        self.tp_max = max(self.tp_max, float(env.max()))
 
     def _tick_end(self, t: int) -> int:
         return ((t + 1) * self.rate) // TICKS_PER_S

@@ -1,0 +1,283 @@
+"""Analysis pass and the plan it yields (pass 1 of 2).
+
+`Analyser` streams the cleaned-up signal into 10 ms ticks (K-weighted and plain power), then
+`make_plan(analysis, profile, params)` decides, as plain data: the expander, leveler and
+normalisation gain curve (dB per tick), where speech starts and ends, how much head/tail to trim
+or pad with room tone, and where the room tone comes from. The plan is stored in the QC report.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mastering.filters import SosFilter, k_weighting_sos
+from mastering.meter import TICKS_PER_S, channel_weights, _integrated
+from mastering.profiles import Profile
+from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
+                              LevelerParams)
+
+TICK_S = 1.0 / TICKS_PER_S
+
+
+@dataclass(frozen=True)
+class ChainParams:
+    """Every stage's parameters; the profile supplies targets, this supplies the sound."""
+
+    highpass: HighPassParams | None = HighPassParams()
+    hum: HumParams | None = HumParams()
+    expander: ExpanderParams | None = ExpanderParams()
+    leveler: LevelerParams | None = LevelerParams()
+    fades: FadeParams = FadeParams()
+    room_tone_snippet_s: float = 1.0
+
+
+class TickSums:
+    """Sums per-sample values into 10 ms ticks (tick t covers frames floor(t·rate/100) ...)."""
+
+    def __init__(self, rate: int, width: int):
+        self.rate, self.pos, self.tick = rate, 0, 0
+        self.acc = np.zeros(width)
+        self.done: list[np.ndarray] = []
+
+    def add(self, vals: np.ndarray) -> None:
+        n = vals.shape[0]
+        end = self.pos + n
+        last = (TICKS_PER_S * (end + 1) - 1) // self.rate - 1
+        if last >= self.tick:
+            ts = np.arange(self.tick, last + 1)
+            cuts = ((ts + 1) * self.rate) // TICKS_PER_S - self.pos
+            starts = np.concatenate(([0], cuts[:-1]))
+            m = int(cuts[-1])
+            sums = np.add.reduceat(vals[:m], starts, axis=0)
+            sums[0] += self.acc
+            self.done.append(sums.astype(np.float32))
+            self.acc = vals[m:].sum(axis=0)
+            self.tick = last + 1
+        else:
+            self.acc = self.acc + vals.sum(axis=0)
+        self.pos = end
+
+    def finish(self) -> np.ndarray:
+        rows = self.done + ([self.acc[None].astype(np.float32)] if self.pos > (self.tick * self.rate) // TICKS_PER_S else [])
+        return np.concatenate(rows) if rows else np.zeros((0, self.acc.shape[0]), np.float32)
+
+
+@dataclass
+class Analysis:
+    rate: int
+    channels: int
+    frames: int
+    k_power: np.ndarray   # per tick, sum of channel-weighted K-filtered squares (cleaned signal)
+    power: np.ndarray     # per tick, sum of mean-over-channels squares (cleaned signal)
+    count: np.ndarray     # frames per tick
+
+    def tick_frames(self) -> np.ndarray:
+        return (np.arange(len(self.count), dtype=np.int64) * self.rate) // TICKS_PER_S
+
+
+class Analyser:
+    """Pass 1: clean up (high-pass, hum) and sum powers per 10 ms tick."""
+
+    def __init__(self, rate: int, channels: int, params: ChainParams):
+        self.rate, self.channels = rate, channels
+        self.cleanup = Cleanup(rate, channels, params.highpass, params.hum)
+        self.kf = SosFilter(k_weighting_sos(rate), channels)
+        self.w = np.asarray(channel_weights(channels))
+        self.sums = TickSums(rate, 3)
+
+    def add(self, block: np.ndarray) -> None:
+        x = self.cleanup.process(np.asarray(block, np.float64))
+        kz = np.square(self.kf.process(x)) @ self.w
+        u = np.square(x).mean(axis=1)
+        self.sums.add(np.stack([kz, u, np.ones_like(u)], axis=1))
+
+    def finish(self) -> Analysis:
+        t = self.sums.finish()
+        return Analysis(self.rate, self.channels, self.sums.pos, t[:, 0].astype(np.float64),
+                        t[:, 1].astype(np.float64), t[:, 2].astype(np.float64))
+
+
+@dataclass
+class Plan:
+    gains_db: np.ndarray              # per tick: expander + leveler + normalisation
+    tick_frames: np.ndarray
+    trim_head: int                    # frames cut from the start of the stream
+    trim_tail: int
+    pad_head: int                     # frames of room tone added (before crossfade overlap)
+    pad_tail: int
+    snippet: tuple[int, int]          # frames [start, stop) of the room tone used for padding
+    report: dict = field(default_factory=dict)
+
+
+def _moving_sum(x: np.ndarray, n: int) -> np.ndarray:
+    """Centred moving sum of odd length n with zero padding."""
+    c = np.concatenate(([0.0], np.cumsum(x)))
+    h = n // 2
+    idx = np.arange(len(x))
+    lo = np.clip(idx - h, 0, len(x))
+    hi = np.clip(idx + h + 1, 0, len(x))
+    return c[hi] - c[lo]
+
+
+def _db(p: np.ndarray | float) -> np.ndarray:
+    with np.errstate(divide="ignore"):
+        return 10.0 * np.log10(np.maximum(p, 0.0))
+
+
+def speech_activity(level_db: np.ndarray, noise_db: float, speech_db: float) -> tuple[np.ndarray, float]:
+    """Boolean per tick (speech) and the threshold used: 40 % of the way from noise to speech."""
+    thr = noise_db + max(6.0, 0.4 * (speech_db - noise_db))
+    return level_db > thr, thr
+
+
+def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
+    """Decide gains and edits from the analysis (pure; no audio is touched)."""
+    n = len(a.count)
+    cnt = np.maximum(a.count, 1)
+    per = a.power / cnt
+    # detector: 30 ms power around each tick
+    lvl = _db(_moving_sum(a.power, 3) / np.maximum(_moving_sum(a.count, 3), 1))
+    live = lvl > -140.0
+    quiet = np.sort(per[live])[:max(1, int(live.sum() * 0.10))] if live.any() else np.array([0.0])
+    noise_db = float(_db(quiet.mean()))
+    frames_k = _frames(a.k_power)
+    frames_n = _frames(a.count)
+    speech_lufs = _integrated(frames_k, frames_n) if len(frames_k) >= 4 else -math.inf
+    if not math.isfinite(speech_lufs) or not math.isfinite(noise_db):
+        speech_lufs = speech_lufs if math.isfinite(speech_lufs) else -70.0
+        noise_db = noise_db if math.isfinite(noise_db) else -140.0
+    active, thr = speech_activity(lvl, noise_db, speech_lufs)
+
+    # leveler: phrase loudness over speech ticks only, centred window
+    lev_db = np.zeros(n)
+    if params.leveler is not None and active.any():
+        lp = params.leveler
+        w = _odd(lp.window_s * TICKS_PER_S)
+        ek = _moving_sum(np.where(active, a.k_power, 0.0), w)
+        en = _moving_sum(np.where(active, a.count, 0.0), w)
+        have = en > 0.25 * w * a.rate / TICKS_PER_S * 0.2
+        local = np.full(n, np.nan)
+        local[have] = -0.691 + _db(ek[have] / en[have])
+        if np.isfinite(local).any():
+            idx = np.arange(n)
+            ok = np.isfinite(local)
+            local = np.interp(idx, idx[ok], local[ok])
+            lev_db = np.clip((speech_lufs - local) * lp.strength, -lp.max_gain_db, lp.max_gain_db)
+            s = _odd(lp.smooth_s * TICKS_PER_S)
+            lev_db = _moving_sum(lev_db, s) / _moving_sum(np.ones(n), s)
+
+    def predict(g_db: np.ndarray) -> tuple[float, float]:
+        g = 10.0 ** (g_db / 10.0)
+        fk, fn = _frames(a.k_power * g), frames_n
+        lufs = _integrated(fk, fn) if len(fk) >= 4 else -math.inf
+        rms = float(_db((a.power * g).sum() / max(a.count.sum(), 1)))
+        return lufs, rms
+
+    def norm_for(g_db: np.ndarray) -> float:
+        lufs, rms = predict(g_db)
+        if profile.normalize_to == "rms_db" and profile.target_rms_db is not None:
+            return profile.target_rms_db - rms if math.isfinite(rms) else 0.0
+        return profile.target_lufs - lufs if math.isfinite(lufs) else 0.0
+
+    norm_db = norm_for(lev_db)
+    exp_db = np.zeros(n)
+    closed_gain_db = 0.0
+    if params.expander is not None and active.any():
+        ep = params.expander
+        # how far room tone must come down to land at the profile's noise target
+        need = min(ep.max_range_db, max(0.0, noise_db + norm_db + float(np.median(lev_db)) - profile.noise_floor_target_db))
+        closed_gain_db = -need
+        target = np.where(active, 0.0, np.maximum(-need, (lvl - thr) * (ep.ratio - 1.0)))
+        target = np.minimum(target, 0.0)
+        # look-ahead and hold: open early, stay open through short gaps
+        ahead = int(round(ep.lookahead_ms / 10.0))
+        hold = int(round(ep.hold_ms / 10.0))
+        opened = ndimage_max(active, ahead, hold)
+        target = np.where(opened, 0.0, target)
+        exp_db = _attack_release(target, ep.attack_ms, ep.release_ms)
+        norm_db = norm_for(lev_db + exp_db)
+    gains = lev_db + exp_db + norm_db
+
+    # room tone at the ends
+    r = a.rate
+    tf = a.tick_frames()
+    ends = np.append(tf[1:], a.frames)
+    if active.any():
+        first = int(np.argmax(active))
+        last = int(n - 1 - np.argmax(active[::-1]))
+        head_s = tf[first] / r
+        tail_s = (a.frames - ends[last]) / r
+    else:
+        head_s = tail_s = a.frames / r / 2
+        first, last = 0, n - 1
+    hmin, hmax = profile.head_room_tone_s
+    tmin, tmax = profile.tail_room_tone_s
+    head_target = head_s if hmin <= head_s <= hmax else (hmin + hmax) / 2
+    tail_target = tail_s if tmin <= tail_s <= tmax else min(tmax, tmin + 0.5)
+    trim_head = int(max(0.0, head_s - head_target) * r)
+    trim_tail = int(max(0.0, tail_s - tail_target) * r)
+    c = int(params.fades.crossfade_ms * 1e-3 * r)
+    pad_head = int(max(0.0, head_target - head_s) * r)
+    pad_tail = int(max(0.0, tail_target - tail_s) * r)
+    pad_head = pad_head + c if pad_head else 0
+    pad_tail = pad_tail + c if pad_tail else 0
+
+    # room tone snippet: the quietest stretch that is not digital silence
+    w = max(1, int(params.room_tone_snippet_s * TICKS_PER_S))
+    cand = np.where(live & ~active, per, np.inf)
+    if w < n:
+        sums = np.convolve(cand, np.ones(w), mode="valid")
+        i0 = int(np.argmin(sums)) if np.isfinite(sums).any() else int(np.argmin(np.convolve(per, np.ones(w), "valid")))
+    else:
+        i0, w = 0, n
+    snippet = (int(tf[i0]), int(ends[min(i0 + w, n) - 1]))
+
+    report = {
+        "noise_floor_in_db": round(noise_db, 2),
+        "speech_loudness_in_lufs": round(float(speech_lufs), 2),
+        "speech_threshold_db": round(thr, 2),
+        "speech_fraction": round(float(active.mean()) if n else 0.0, 3),
+        "normalisation_gain_db": round(float(norm_db), 2),
+        "leveler_gain_range_db": [round(float(lev_db.min()), 2), round(float(lev_db.max()), 2)] if n else [0, 0],
+        "expander_closed_gain_db": round(closed_gain_db, 2),
+        "head_room_tone_in_s": round(float(head_s), 3), "tail_room_tone_in_s": round(float(tail_s), 3),
+        "trim_head_s": round(trim_head / r, 3), "trim_tail_s": round(trim_tail / r, 3),
+        "pad_head_s": round(pad_head / r, 3), "pad_tail_s": round(pad_tail / r, 3),
+        "room_tone_source_s": [round(snippet[0] / r, 3), round(snippet[1] / r, 3)],
+    }
+    return Plan(gains.astype(np.float64), tf, trim_head, trim_tail, pad_head, pad_tail, snippet, report)
+
+
+def _frames(per_tick: np.ndarray) -> np.ndarray:
+    """Whole 100 ms frames (10 ticks) from per-tick sums; a trailing partial frame is dropped."""
+    m = len(per_tick) // 10
+    return per_tick[:m * 10].reshape(m, 10).sum(axis=1)
+
+
+def _odd(x: float) -> int:
+    k = max(1, int(round(x)))
+    return k if k % 2 else k + 1
+
+
+def ndimage_max(active: np.ndarray, ahead: int, hold: int) -> np.ndarray:
+    """True where speech is within `ahead` ticks in the future or `hold` ticks in the past."""
+    c = np.concatenate(([0], np.cumsum(active.astype(np.int64))))
+    idx = np.arange(len(active))
+    lo = np.clip(idx - hold, 0, len(active))
+    hi = np.clip(idx + ahead + 1, 0, len(active))
+    return (c[hi] - c[lo]) > 0
+
+
+def _attack_release(target_db: np.ndarray, attack_ms: float, release_ms: float) -> np.ndarray:
+    """One-pole smoothing per 10 ms tick: fast when the gain rises (opening), slow when it falls."""
+    a_up = math.exp(-10.0 / max(attack_ms, 1e-3))
+    a_dn = math.exp(-10.0 / max(release_ms, 1e-3))
+    out = np.empty_like(target_db)
+    g = float(target_db[0]) if len(target_db) else 0.0
+    for i, t in enumerate(target_db.tolist()):
+        a = a_up if t > g else a_dn
+        g = t + a * (g - t)
+        out[i] = g
+    return out

@@ -1,0 +1,271 @@
+"""Processing stages: parameters as frozen dataclasses, each stage a streaming object plus a pure
+function on whole arrays (`highpass`, `remove_hum`, `limit`, ...) that equals running the stream.
+
+Samples are float64 inside the chain, shaped (frames, channels); gains are dB unless named `_lin`.
+Gain curves (expander, leveler, normalisation) are planned from the analysis pass at 10 ms
+resolution (see `mastering.plan`) and applied here by absolute sample index, so where a block
+starts never changes the output.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import ndimage
+
+from mastering.filters import SosFilter, TruePeakEnvelope, highpass_sos, notch_sos
+
+
+# -- parameters -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class HighPassParams:
+    cutoff_hz: float = 80.0
+    order: int = 2
+
+
+@dataclass(frozen=True)
+class HumParams:
+    mains_hz: float = 50.0        # Vietnam's grid
+    harmonics: int = 4            # 50, 100, 150, 200 Hz
+    q: float = 30.0               # narrow: -3 dB width about 1.7 Hz at 50 Hz
+
+
+@dataclass(frozen=True)
+class ExpanderParams:
+    ratio: float = 6.0            # below threshold, 1 dB under gives (ratio-1) dB more cut
+    attack_ms: float = 5.0
+    hold_ms: float = 150.0
+    release_ms: float = 60.0
+    lookahead_ms: float = 30.0    # opens before the word so onsets are never chopped
+    max_range_db: float = 30.0
+
+
+@dataclass(frozen=True)
+class LevelerParams:
+    window_s: float = 3.0         # phrase-length loudness window (speech only)
+    strength: float = 0.7         # fraction of the deviation from the chapter's level removed
+    max_gain_db: float = 6.0
+    smooth_s: float = 1.0         # gain-curve smoothing: no pumping
+
+
+@dataclass(frozen=True)
+class LimiterParams:
+    ceiling_dbtp: float = -1.0
+    attack_ms: float = 3.0        # two cascaded ramps of this length = look-ahead
+    hold_ms: float = 30.0
+
+
+@dataclass(frozen=True)
+class FadeParams:
+    fade_in_ms: float = 10.0
+    fade_out_ms: float = 30.0
+    crossfade_ms: float = 50.0    # joins added room tone to the recording
+
+
+# -- cleanup: DC/high-pass and hum notches -----------------------------------------------------
+class Cleanup:
+    """High-pass (removes DC and rumble) then 50 Hz hum notches, streaming."""
+
+    def __init__(self, rate: int, channels: int, hp: HighPassParams | None, hum: HumParams | None):
+        sos = [np.zeros((0, 6))]
+        if hp is not None:
+            sos.append(highpass_sos(rate, hp.cutoff_hz, hp.order))
+        if hum is not None and hum.harmonics > 0:
+            sos.append(notch_sos(rate, [hum.mains_hz * k for k in range(1, hum.harmonics + 1)], hum.q))
+        self.filter = SosFilter(np.concatenate(sos), channels)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        return self.filter.process(block)
+
+
+def highpass(samples: np.ndarray, rate: int, params: HighPassParams = HighPassParams()) -> np.ndarray:
+    """DC removal and high-pass of a whole (frames, channels) array."""
+    return Cleanup(rate, samples.shape[1], params, None).process(np.asarray(samples, np.float64))
+
+
+def remove_hum(samples: np.ndarray, rate: int, params: HumParams = HumParams()) -> np.ndarray:
+    """Notch the mains frequency and its harmonics out of a whole array."""
+    return Cleanup(rate, samples.shape[1], None, params).process(np.asarray(samples, np.float64))
+
+
+# -- gain curve --------------------------------------------------------------------------------
+class GainCurve:
+    """Applies a gain curve given in dB at tick centres, linearly interpolated per sample."""
+
+    def __init__(self, gains_db: np.ndarray, tick_frames: np.ndarray):
+        # tick_frames[t] = first frame of tick t; the value applies at the tick's centre
+        self.lin = 10.0 ** (np.asarray(gains_db, np.float64) / 20.0)
+        starts = np.asarray(tick_frames, np.float64)
+        ends = np.append(starts[1:], starts[-1] + (starts[-1] - starts[-2] if len(starts) > 1 else 1))
+        self.centres = (starts + ends) / 2.0
+        self.pos = 0
+
+    def values(self, start: int, n: int) -> np.ndarray:
+        idx = np.arange(start, start + n, dtype=np.float64)
+        return np.interp(idx, self.centres, self.lin)
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        g = self.values(self.pos, block.shape[0])
+        self.pos += block.shape[0]
+        return block * g[:, None]
+
+
+def apply_gain(samples: np.ndarray, gains_db: np.ndarray, tick_frames: np.ndarray) -> np.ndarray:
+    """Apply a per-tick dB gain curve to a whole array."""
+    return GainCurve(gains_db, tick_frames).process(np.asarray(samples, np.float64))
+
+
+# -- look-ahead true-peak limiter -----------------------------------------------------------------
+def _odd(n: float) -> int:
+    n = max(1, int(round(n)))
+    return n if n % 2 else n + 1
+
+
+class Limiter:
+    """Look-ahead true-peak limiter, streaming, latency `delay` frames.
+
+    Required gain per inter-sample interval = ceiling / true peak; a running minimum over
+    `attack+attack+hold` then two moving averages of `attack` give a smooth gain that is never
+    above what any sample it touches requires (so the ceiling holds up to interpolation error).
+    """
+
+    def __init__(self, rate: int, channels: int, params: LimiterParams):
+        self.ceiling = 10.0 ** (params.ceiling_dbtp / 20.0)
+        self.tp = TruePeakEnvelope(rate, channels)
+        self.l1 = _odd(params.attack_ms * 1e-3 * rate)
+        self.l2 = self.l1
+        self.m = _odd(self.l1 + self.l2 + params.hold_ms * 1e-3 * rate)
+        self.delay = self.l1 + self.l2 - 2 + self.tp.delay
+        self.q_hist = np.ones(self.m - 1)
+        self.m_hist = np.ones(self.l1 - 1)
+        self.b_hist = np.ones(self.l2 - 1)
+        self.y_hist = np.zeros((self.delay, channels))
+        self.gain_min = 1.0
+
+    @staticmethod
+    def _trailing(fn, hist: np.ndarray, new: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+        ext = np.concatenate([hist, new])
+        out = fn(ext, size=size, mode="nearest")
+        h = size // 2
+        res = out[size - 1 - h: size - 1 - h + len(new)]
+        return res, ext[len(ext) - (size - 1):] if size > 1 else ext[:0]
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        n = block.shape[0]
+        if n == 0:
+            return block
+        env = self.tp.process(block, threshold=self.ceiling)
+        q = np.ones(n)
+        over = env > self.ceiling
+        q[over] = self.ceiling / env[over]
+        m, self.q_hist = self._trailing(ndimage.minimum_filter1d, self.q_hist, q, self.m)
+        b1, self.m_hist = self._trailing(ndimage.uniform_filter1d, self.m_hist, m, self.l1)
+        g, self.b_hist = self._trailing(ndimage.uniform_filter1d, self.b_hist, b1, self.l2)
+        g = np.minimum(g, 1.0)
+        ext = np.concatenate([self.y_hist, block])
+        y = ext[:n]
+        self.y_hist = ext[n:]
+        self.gain_min = min(self.gain_min, float(g.min()))
+        return y * g[:, None]
+
+    def flush(self) -> np.ndarray:
+        """Push out the last `delay` frames (call once at the end)."""
+        return self.process(np.zeros((self.delay, self.y_hist.shape[1])))
+
+
+def limit(samples: np.ndarray, rate: int, params: LimiterParams) -> np.ndarray:
+    """Limit a whole array; same length as the input (latency removed)."""
+    lim = Limiter(rate, samples.shape[1], params)
+    x = np.asarray(samples, np.float64)
+    out = np.concatenate([lim.process(x), lim.flush()])
+    return out[lim.delay:]
+
+
+# -- room tone edit and fades ---------------------------------------------------------------------
+def equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Fade-out and fade-in curves of length n whose powers sum to one (for uncorrelated noise)."""
+    t = (np.arange(n) + 0.5) / max(n, 1)
+    return np.cos(0.5 * np.pi * t), np.sin(0.5 * np.pi * t)
+
+
+def loop_room_tone(snippet: np.ndarray, frames: int, crossfade: int) -> np.ndarray:
+    """Continue a room-tone snippet seamlessly to `frames` by overlapping copies (equal power)."""
+    s = snippet
+    if frames <= len(s):
+        return s[:frames].copy()
+    c = min(crossfade, len(s) // 2)
+    out = s.copy()
+    fo, fi = equal_power(c)
+    while len(out) < frames:
+        head = out[:len(out) - c]
+        mid = out[len(out) - c:] * fo[:, None] + s[:c] * fi[:, None]
+        out = np.concatenate([head, mid, s[c:]])
+    return out[:frames]
+
+
+class Editor:
+    """Turns the processed stream into the delivered file: trims the head and tail, adds room
+    tone, crossfades the joins and applies the short end fades. Positions are frames."""
+
+    def __init__(self, total_in: int, trim_head: int, trim_tail: int,
+                 pad_head: np.ndarray, pad_tail: np.ndarray, rate: int, fades: FadeParams):
+        self.k0, self.k1 = trim_head, total_in - trim_tail      # kept range of the stream
+        self.content = self.k1 - self.k0
+        self.c = min(int(fades.crossfade_ms * 1e-3 * rate), max(self.content // 4, 0))
+        self.pad_head = pad_head if len(pad_head) > self.c else pad_head[:0]
+        self.pad_tail = pad_tail if len(pad_tail) > self.c else pad_tail[:0]
+        self.ch = self.c if len(self.pad_head) else 0
+        self.ct = self.c if len(self.pad_tail) else 0
+        self.out_len = (len(self.pad_head) - self.ch) + self.content + (len(self.pad_tail) - self.ct)
+        self.fade_in = int(fades.fade_in_ms * 1e-3 * rate)
+        self.fade_out = int(fades.fade_out_ms * 1e-3 * rate)
+        self.pos = 0       # stream position
+        self.written = 0   # output position
+        self.started = False
+
+    def _fades(self, y: np.ndarray) -> np.ndarray:
+        n = y.shape[0]
+        o = np.arange(self.written, self.written + n)
+        g = np.ones(n)
+        if self.fade_in:
+            g = np.minimum(g, np.clip((o + 0.5) / self.fade_in, 0, 1))
+        if self.fade_out:
+            g = np.minimum(g, np.clip((self.out_len - o - 0.5) / self.fade_out, 0, 1))
+        self.written += n
+        return y * g[:, None]
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        parts = []
+        if not self.started:
+            self.started = True
+            if len(self.pad_head):
+                parts.append(self.pad_head[:len(self.pad_head) - self.ch])
+        n = block.shape[0]
+        s0 = self.pos
+        self.pos += n
+        lo, hi = max(s0, self.k0), min(s0 + n, self.k1)
+        if hi > lo:
+            y = block[lo - s0:hi - s0].copy()
+            k = np.arange(lo, hi) - self.k0          # content index
+            if self.ch:
+                m = k < self.ch
+                if m.any():
+                    fo, fi = equal_power(self.ch)
+                    tail = self.pad_head[len(self.pad_head) - self.ch:]
+                    y[m] = y[m] * fi[k[m], None] + tail[k[m]] * fo[k[m], None]
+            if self.ct:
+                m = k >= self.content - self.ct
+                if m.any():
+                    fo, fi = equal_power(self.ct)
+                    j = k[m] - (self.content - self.ct)
+                    y[m] = y[m] * fo[j, None] + self.pad_tail[j] * fi[j, None]
+            parts.append(y)
+        if not parts:
+            return block[:0]
+        return self._fades(np.concatenate(parts))
+
+    def finish(self) -> np.ndarray:
+        rest = self.pad_tail[self.ct:]
+        if not self.started:
+            rest = np.concatenate([self.process(np.zeros((0, rest.shape[1]))), rest])
+        return self._fades(rest) if len(rest) else rest
