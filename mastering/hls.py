@@ -55,8 +55,8 @@ def shift_fmp4_segment(data: bytes, offset_ticks: int) -> bytes:
     """Return segment bytes with every `tfdt` (baseMediaDecodeTime) moved by `offset_ticks`.
 
     A chapter encoded alone starts at time 0; its segments are moved to the chapter's place in the
-    book (ticks of the track time scale, i.e. samples for audio). Raises `HlsFormatError` when there
-    is no `tfdt` or when a `sidx` (which would also carry times) is present.
+    book (ticks of the track time scale, i.e. samples for audio); a `sidx` earliest presentation time
+    moves with it. Raises `HlsFormatError` when there is no `tfdt`.
     """
     buf = bytearray(data)
     found = 0
@@ -75,8 +75,15 @@ def shift_fmp4_segment(data: bytes, offset_ticks: int) -> bytes:
             if size < header or pos + size > end:
                 raise HlsFormatError("hỏng cấu trúc hộp MP4 (corrupt MP4 box structure)")
             if kind == b"sidx":
-                raise HlsFormatError("segment has a sidx box; its times would also need moving")
-            if kind in _CONTAINERS:
+                # version(1) flags(3) reference_ID(4) timescale(4) earliest_presentation_time(4|8)
+                version = buf[pos + header]
+                field = pos + header + 12
+                fmt = ">Q" if version == 1 else ">I"
+                value = struct.unpack_from(fmt, buf, field)[0] + offset_ticks
+                if value < 0 or (version == 0 and value >= 1 << 32):
+                    raise HlsFormatError("shifted sidx time out of range")
+                struct.pack_into(fmt, buf, field, value)
+            elif kind in _CONTAINERS:
                 walk(pos + header, pos + size)
             elif kind == b"tfdt":
                 version = buf[pos + header]
