@@ -101,6 +101,21 @@ def live_server(app):
     server.stop()
 
 
+@pytest.fixture
+def start_server():
+    """start_server(app) -> LiveServer on a free loopback port, stopped after the test."""
+    servers = []
+
+    def start(application):
+        server = LiveServer(application)
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
 def ensure_vendor() -> None:
     """Copy the npm front-end files into web/static/vendor (make does this; tests may run without make)."""
     target = ROOT / "web" / "static" / "vendor"
