@@ -18,6 +18,7 @@ from recordings.errors import NotAudioError
 AUDIO_EXTENSIONS = (".wav", ".bwf", ".rf64", ".flac", ".aif", ".aiff", ".mp3")
 MIN_RATE_HZ, MAX_RATE_HZ = 22_050, 192_000
 MAX_CHANNELS = 8
+ACCEPTED_FORMATS = ("WAV", "WAVEX", "RF64", "FLAC", "AIFF", "MP3")  # libsndfile major formats
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,9 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
         raise NotAudioError(f"{name}: không phải tệp âm thanh đọc được (not readable audio): {exc}") from None
+    if info.format not in ACCEPTED_FORMATS:
+        raise NotAudioError(f"{name}: định dạng {info.format} không được nhận; chỉ nhận WAV/BWF/RF64, FLAC, "
+                            f"AIFF, MP3 (format not accepted)")
     if info.frames <= 0 or info.samplerate <= 0:
         raise NotAudioError(f"{name}: không có mẫu âm thanh nào (no audio samples)")
     if not MIN_RATE_HZ <= info.samplerate <= MAX_RATE_HZ:
@@ -91,3 +95,72 @@ def iter_blocks(path: str | os.PathLike, block_frames: int = 65536) -> Iterator[
             if block.shape[0] == 0:
                 return
             yield block
+
+
+# -- door checks: magic bytes and a probe with a time limit -----------------------------------------
+def sniff_audio(head: bytes) -> str | None:
+    """The container named by a file's first bytes (≥ 12), or None when it is not one we accept.
+
+    Lets an upload be refused at its first chunk instead of after gigabytes of a ZIP or a photo.
+    """
+    if len(head) >= 12 and head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
+        return "WAV"
+    if head[:4] == b"fLaC":
+        return "FLAC"
+    if len(head) >= 12 and head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
+        return "AIFF"
+    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0):
+        return "MP3"
+    return None
+
+
+def describe_non_audio(head: bytes) -> str:
+    """A short name for a refused file's real kind, for the error message."""
+    kinds = ((b"PK\x03\x04", "ZIP"), (b"\x89PNG", "PNG"), (b"\xff\xd8\xff", "JPEG"), (b"GIF8", "GIF"),
+             (b"%PDF", "PDF"), (b"OggS", "Ogg"), (b"\x1f\x8b", "gzip"), (b"Rar!", "RAR"))
+    for magic, kind in kinds:
+        if head.startswith(magic):
+            return kind
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "MP4/M4A"
+    return ""
+
+
+FORMAT_EXTENSIONS = {"WAV": "wav", "WAVEX": "wav", "RF64": "rf64", "FLAC": "flac", "AIFF": "aiff",
+                     "MPEG": "mp3", "MP3": "mp3"}
+
+
+def probe_audio_limited(path: str | os.PathLike, timeout_s: float = 30.0, **limits) -> AudioInfo:
+    """`probe_audio` in a child process killed after `timeout_s`: a hostile file cannot hang the server."""
+    import json
+    import subprocess
+    import sys
+    args = [sys.executable, "-m", "recordings.probe", str(path), json.dumps(limits)]
+    try:
+        done = subprocess.run(args, capture_output=True, timeout=timeout_s, text=True)
+    except subprocess.TimeoutExpired:
+        raise NotAudioError(f"{Path(path).name}: kiểm tra tệp quá thời gian {timeout_s:g} s "
+                            f"(probe timed out)") from None
+    if done.returncode == 2:
+        raise NotAudioError(done.stdout.strip())
+    if done.returncode != 0:
+        raise NotAudioError(f"{Path(path).name}: không đọc được tệp (probe failed): {done.stderr.strip()[-300:]}")
+    return AudioInfo(**json.loads(done.stdout))
+
+
+def _main(argv: list[str]) -> int:
+    import dataclasses
+    import json
+    limits = json.loads(argv[1]) if len(argv) > 1 else {}
+    try:
+        info = probe_audio(argv[0], **limits)
+    except NotAudioError as exc:
+        print(str(exc))
+        return 2
+    print(json.dumps(dataclasses.asdict(info)))
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+    raise SystemExit(_main(sys.argv[1:]))

@@ -17,8 +17,8 @@ from sqlalchemy import delete, select
 
 from catalog.books import create_book, publish
 from catalog.models import Book, Chapter, Mark, Original, RecordingSession, Take
-from recordings.probe import iter_blocks
 from studio.context import Context, Decisions, Progress
+from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
 from studio.session_folder import SessionFolder, read_session_folder
 
@@ -49,6 +49,9 @@ def ingest_folder(ctx: Context, folder: str | Path, *, library_code: str | None 
 
 def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | None = None,
                    uploaded_by: int | None = None) -> int:
+    from studio.markers import take_marks
+    marks = {info.path: take_marks(folder.path, info, folder.settings) for info in folder.takes}
+    pickups = _pickup_config(folder)
     stored = [(info, *ctx.store.put_original(info.path)) for info in folder.takes]
     meta = folder.book
     library_code = library_code or ctx.settings.get("DEFAULT_LIBRARY", "THV")
@@ -69,6 +72,7 @@ def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | N
                                settings=folder.settings)
         session.add(rec)
         session.flush()
+        takes_by_name: dict[str, Take] = {}
         for position, (info, sha, key) in enumerate(stored, start=1):
             if session.get(Original, sha) is None:
                 session.add(Original(sha256=sha, size_bytes=Path(info.path).stat().st_size,
@@ -76,77 +80,98 @@ def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | N
                                      sample_rate=info.sample_rate, channels=info.channels,
                                      frames=info.frames, uploaded_by=uploaded_by))
                 session.flush()
-            session.add(Take(session_id=rec.id, position=position, original_sha256=sha,
-                             filename=Path(info.path).name, duration_s=info.duration_s))
+            take = Take(session_id=rec.id, position=position, original_sha256=sha,
+                        filename=Path(info.path).name, duration_s=info.duration_s)
+            session.add(take)
+            session.flush()
+            takes_by_name[take.filename] = take
+            for spec in marks[info.path]:
+                session.add(Mark(book_id=book.id, take_id=take.id, kind=spec.kind, start_s=spec.start_s,
+                                 end_s=spec.end_s, title=spec.title, source=spec.source, detail=spec.detail))
+        for name, (replaces, start_s, end_s) in pickups.items():
+            target = takes_by_name.get(replaces)
+            if target is None or name not in takes_by_name:
+                raise StudioError(f"session.toml: {name} thay cho {replaces}, tệp không có trong phiên "
+                                  f"(pickup refers to a take that is not in the session)")
+            pickup = takes_by_name[name]
+            pickup.replaces_take_id, pickup.replace_start_s, pickup.replace_end_s = target.id, start_s, end_s
         session.flush()
         return book.id
 
 
-def _takes(session, book_id: int) -> list[Take]:
-    return list(session.scalars(
-        select(Take).join(RecordingSession).where(RecordingSession.book_id == book_id)
-        .order_by(RecordingSession.position, RecordingSession.id, Take.position)))
+def _pickup_config(folder: SessionFolder) -> dict[str, tuple[str, float, float]]:
+    """{pickup file: (replaced file, start_s, end_s)} from `[[takes]] replaces = ...` in session.toml."""
+    out = {}
+    for item in folder.settings.get("takes", []):
+        if not item.get("replaces"):
+            continue
+        try:
+            start_s, end_s = float(item["replace_start_s"]), float(item["replace_end_s"])
+        except (KeyError, TypeError, ValueError):
+            raise StudioError(f"session.toml: bản thu bổ sung {item.get('file')} cần replace_start_s và "
+                              f"replace_end_s (a pickup needs the range it replaces)") from None
+        if not 0 <= start_s < end_s:
+            raise StudioError(f"session.toml: khoảng thay thế không hợp lệ (bad pickup range) {start_s}–{end_s}")
+        out[Path(item["file"]).name] = (Path(item["replaces"]).name, start_s, end_s)
+    return out
+
+
+def _takes(session, book_id: int, *, pickups: bool = False) -> list[Take]:
+    """The book's takes in recording order; pickups (which only patch other takes) left out unless asked."""
+    query = (select(Take).join(RecordingSession).where(RecordingSession.book_id == book_id)
+             .order_by(RecordingSession.position, RecordingSession.id, Take.position))
+    if not pickups:
+        query = query.where(Take.replaces_take_id.is_(None))
+    return list(session.scalars(query))
 
 
 # -- mark chapters --------------------------------------------------------------------------------
-def _take_pauses(ctx: Context, take: Take, params):
-    from mastering.pauses import frame_levels_dbfs, pauses_from_levels
-    path = ctx.store.find_original(take.original_sha256)
-    rate = sf.info(str(path)).samplerate
-    hop = max(1, int(round(rate * params.frame_s)))
-    levels = [frame_levels_dbfs(block, rate, params.frame_s) for block in iter_blocks(path, hop * 2048)]
-    import numpy as np
-    return pauses_from_levels(np.concatenate(levels) if levels else np.zeros(0), params)
-
-
 def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    """Chapter starts: each take starts a chapter; long pauses inside a take start more.
+    """Chapter starts for every take, by trust: labels, cue markers, session list (stored at ingest),
+    else long pauses (recomputed here; see `studio.markers`).
 
-    Existing marks from a more trusted source (labels, cue markers, session list, manual) are
-    kept; only automatic pause marks are recomputed.
+    The audio is measured outside any transaction (SQLite takes its write lock at BEGIN), and the
+    pause marks are replaced in one short transaction, so running the stage again gives the same rows.
     """
-    from mastering.pauses import PauseParams
-    with ctx.sessions.begin() as session:
-        book = session.get(Book, book_id)
-        takes = _takes(session, book_id)
+    from studio.markers import PauseMarking, pause_marks
+    with ctx.sessions() as session:
+        takes = [(t.id, t.original_sha256, t.duration_s) for t in _takes(session, book_id)]
         settings = {}
         for rec in session.scalars(select(RecordingSession).where(RecordingSession.book_id == book_id)):
             settings = rec.settings or settings
-        chapter_cfg = settings.get("chapters", {})
-        params = PauseParams(threshold_dbfs=float(chapter_cfg.get("threshold_dbfs", -50.0)),
-                             min_pause_s=float(chapter_cfg.get("min_pause_s", 1.75)))
-        trusted = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter",
-                                                     Mark.source != "pauses")).all()
+        trusted_takes = set(session.scalars(select(Mark.take_id).where(
+            Mark.book_id == book_id, Mark.kind == "chapter", Mark.source != "pauses")))
+    params = PauseMarking.from_settings(settings.get("chapters", {}), ctx.settings)
+    detected: dict[int, list] = {}
+    for index, (take_id, sha, duration_s) in enumerate(takes):
+        if take_id not in trusted_takes:
+            detected[take_id] = pause_marks(ctx.store.find_original(sha), params)
+        progress((index + 1) / max(1, len(takes)) * 0.99)
+    with ctx.sessions.begin() as session:
         session.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "pauses"))
-        for index, take in enumerate(takes):
-            if any(m.take_id == take.id for m in trusted):
-                continue
-            session.add(Mark(book_id=book_id, take_id=take.id, kind="chapter", start_s=0.0,
-                             source="pauses", detail={"reason": "take-start"},
-                             approved=decisions.approve_marks))
-            for pause in _take_pauses(ctx, take, params):
-                start = max(pause.start_s, pause.end_s - HEAD_ROOM_TONE_S)
-                session.add(Mark(book_id=book_id, take_id=take.id, kind="chapter", start_s=round(start, 3),
-                                 source="pauses", approved=decisions.approve_marks,
-                                 detail={"pause_start_s": pause.start_s, "pause_end_s": pause.end_s,
-                                         "pause_dbfs": round(pause.level_dbfs, 1)}))
-            progress((index + 1) / max(1, len(takes)))
+        for take_id, specs in detected.items():
+            for spec in specs:
+                session.add(Mark(book_id=book_id, take_id=take_id, kind="chapter", start_s=spec.start_s,
+                                 title=spec.title, source="pauses", detail=spec.detail,
+                                 approved=decisions.approve_marks))
         if decisions.approve_marks:
-            for mark in trusted:
+            for mark in session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.source != "pauses")):
                 mark.approved = True
-        book.updated_at = book.updated_at  # unchanged: marks are not catalogue data
+    progress(1.0)
 
 
 def chapter_spans(session, book_id: int) -> list[tuple[Take, float, float | None, str, Mark]]:
     """(take, start_s, end_s or None for the take's end, title, mark) for every chapter, in order."""
     takes = _takes(session, book_id)
-    marks = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter")).all()
+    marks = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter")
+                            .order_by(Mark.start_s, Mark.id)).all()
     spans = []
     for take in takes:
         starts = sorted((m for m in marks if m.take_id == take.id), key=lambda m: m.start_s)
         for i, mark in enumerate(starts):
             end = starts[i + 1].start_s if i + 1 < len(starts) else None
-            spans.append((take, mark.start_s, end, mark.title, mark))
+            # audio before a take's first mark belongs to its first chapter: only a cut removes audio
+            spans.append((take, 0.0 if i == 0 else mark.start_s, end, mark.title, mark))
     return spans
 
 
@@ -167,16 +192,21 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
                       .get("chapters", {}).get("titles", []))
         profile = get_profile(book.profile)
         prefix = ctx.store.book_prefix(book.uuid)
+        edits = _edit_lists(session, book_id)
         plan = []
         for position, (take, start_s, end_s, title, _mark) in enumerate(spans, start=1):
             title = title or (titles[position - 1] if position - 1 < len(titles) else f"Chương {position}")
-            plan.append((position, take.original_sha256, start_s, end_s, title))
+            rate = take.original.sample_rate
+            segments = span(edits[take.id], to_frames(start_s, rate),
+                            None if end_s is None else to_frames(end_s, rate))
+            plan.append((position, segments, title))
         book_uuid = book.uuid
 
     results = []
-    for done, (position, sha, start_s, end_s, title) in enumerate(plan):
+    for done, (position, segments, title) in enumerate(plan):
         raw_key = f"{prefix}/edit/{position:02d}.flac"
-        _write_span(ctx, sha, start_s, end_s, raw_key)
+        with ctx.store.atomic_path(raw_key) as tmp:
+            render(segments, ctx.store.find_original, tmp)
         _resample_for_mastering(ctx, raw_key, profile)
         master_key = f"{prefix}/master/{position:02d}.flac"
         result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile,
@@ -205,6 +235,24 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             session.delete(stale)
         book.duration_s = offset
     assert book_uuid
+
+
+def _edit_lists(session, book_id: int) -> dict[int, tuple]:
+    """Each take's edit list: its cut marks removed and its pickups spliced in (`studio.edits`)."""
+    takes = _takes(session, book_id, pickups=True)
+    cuts = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "cut")).all()
+    out = {}
+    for take in takes:
+        if take.replaces_take_id is not None:
+            continue
+        rate = take.original.sample_rate
+        take_cuts = [(to_frames(m.start_s, rate), to_frames(m.end_s, rate)) for m in cuts
+                     if m.take_id == take.id and m.end_s is not None]
+        pickups = [Pickup(p.original_sha256, p.original.frames, to_frames(p.replace_start_s, rate),
+                          min(take.original.frames, to_frames(p.replace_end_s, rate)))
+                   for p in takes if p.replaces_take_id == take.id]
+        out[take.id] = edit_list(take.original_sha256, take.original.frames, take_cuts, pickups)
+    return out
 
 
 def _write_span(ctx: Context, sha: str, start_s: float, end_s: float | None, key: str) -> None:
@@ -290,9 +338,12 @@ STAGES: tuple[Stage, ...] = (
 
 
 def run_stages(ctx: Context, book_id: int, decisions: Decisions,
-               progress: Callable[[str, float], None] | None = None, *, start: str = "mark") -> None:
-    """Run the stages from `start` on, in order; `progress(stage_name, fraction)` reports each."""
+               progress: Callable[[str, float], None] | None = None, *, start: str = "mark",
+               stop: str | None = None) -> None:
+    """Run the stages from `start` to `stop` (inclusive; default: the last), in order;
+    `progress(stage_name, fraction)` reports each."""
     names = [s.name for s in STAGES]
-    for stage in STAGES[names.index(start):]:
+    last = names.index(stop) if stop else len(names) - 1
+    for stage in STAGES[names.index(start):last + 1]:
         report = (lambda f, n=stage.name: progress(n, f)) if progress else _noop
         stage.run(ctx, book_id, decisions, report)
