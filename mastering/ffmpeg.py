@@ -198,7 +198,9 @@ def parse_ffmpeg_description(text: str) -> dict:
     info: dict = {"format": {}, "streams": [], "chapters": []}
     last: dict | None = None
     for line in text.splitlines():
-        if m := _DURATION.search(line):
+        if line.startswith("Input #"):
+            last = info["format"]
+        elif m := _DURATION.search(line):
             h, mi, s, br = m.groups()
             info["format"]["duration"] = f"{int(h) * 3600 + int(mi) * 60 + float(s):.6f}"
             if br != "N/A":
