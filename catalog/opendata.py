@@ -1,0 +1,63 @@
+"""Open data: the public catalogue as Dublin Core terms, in JSON Lines and CSV.
+
+Only titles anyone may listen to (published, live, not deleted, access policy `public`).
+Multi-valued terms are lists in JSON Lines and joined by " | " in CSV. Rows stream, so the
+whole catalogue never sits in memory.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Iterable, Iterator
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, selectinload
+
+from catalog.dublincore import terms
+from catalog.models import Book, utcnow
+
+COLUMNS = ("identifier", "title", "creator", "contributor", "subject", "description", "publisher", "date",
+           "issued", "modified", "type", "format", "extent", "language", "source", "isPartOf", "rights",
+           "accessRights")
+PREFIX = "dcterms:"
+
+
+def public_books(session: Session, batch: int = 500) -> Iterator[Book]:
+    """Published, live, public, not deleted; in id order, loaded in batches."""
+    now, last = utcnow(), 0
+    while True:
+        rows = session.scalars(
+            select(Book).where(Book.state == "published", Book.deleted_at.is_(None), Book.access_policy == "public",
+                               or_(Book.publish_at.is_(None), Book.publish_at <= now), Book.id > last)
+            .order_by(Book.id).limit(batch)
+            .options(selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.renditions),
+                     selectinload(Book.series), selectinload(Book.library))).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+
+
+def row(book: Book, base_url: str) -> dict[str, list[str]]:
+    t = terms(book, base_url)
+    return {PREFIX + name: t.get(name, []) for name in COLUMNS}
+
+
+def jsonl_lines(books: Iterable[Book], base_url: str) -> Iterator[str]:
+    for book in books:
+        yield json.dumps(row(book, base_url), ensure_ascii=False) + "\n"
+
+
+def csv_lines(books: Iterable[Book], base_url: str) -> Iterator[str]:
+    """CSV with a header row (UTF-8 text; the web layer adds a BOM for spreadsheet programs)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow([PREFIX + c for c in COLUMNS])
+    yield buffer.getvalue()
+    for book in books:
+        buffer.seek(0)
+        buffer.truncate()
+        r = row(book, base_url)
+        writer.writerow([" | ".join(r[PREFIX + c]) for c in COLUMNS])
+        yield buffer.getvalue()

@@ -1,0 +1,355 @@
+"""The interop blueprint over HTTP: JSON search, OPDS 2.0 (JSON Schema), MARCXML, Dublin Core,
+OAI-PMH (XSD, every verb and error, a full Sickle harvest over several pages) and open data."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+from lxml import etree
+
+from catalog import books
+from helpers import STANDARDS, full_book, library, xsd
+
+OAI = "{http://www.openarchives.org/OAI/2.0/}"
+HERE = Path(__file__).parent
+
+
+@pytest.fixture
+def web(sqlite_template, tmp_path):
+    """(app, session): the real app on a fresh migrated database, and a session to seed it."""
+    from web.app import create_app
+    db = tmp_path / "web.db"
+    shutil.copy(sqlite_template, db)
+    app = create_app({"HOME": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{db}",
+                      "SECRET_KEY": "test-" + uuid.uuid4().hex, "TESTING": True, "OAI_PAGE_SIZE": 4,
+                      "OPDS_PAGE_SIZE": 3, "OAI_REPOSITORY_ID": "thuvien.example.vn",
+                      "OAI_ADMIN_EMAIL": "sachnoi@thuvien.example.vn"})
+    session = app.extensions["sachnoi"].sessions()
+    yield app, session
+    session.close()
+    app.extensions["sachnoi"].engine.dispose()
+
+
+def seed(session):
+    province = library(session, code="THV", name="Thư viện tỉnh Thái Bình")
+    district = library(session, code="QP", name="Thư viện huyện Quỳnh Phụ", kind="district")
+    district.parent_id = province.id
+    made = {"public": full_book(session, province, title="Trương Định"),
+            "members": full_book(session, province, title="Hoà bình", access_policy="members"),
+            "pd": full_book(session, district, title="Đất rừng phương Nam", access_policy="print-disabled"),
+            "draft": full_book(session, province, title="Số đỏ bản nháp", publish=False)}
+    for i in range(6):
+        made[f"extra{i}"] = full_book(session, district if i % 2 else province, title=f"Truyện ngắn {i}")
+    made["withdrawn"] = full_book(session, province, title="Sách bị rút")
+    books.withdraw(session, made["withdrawn"])
+    made["deleted"] = full_book(session, province, title="Sách bị xoá")
+    books.delete_book(session, made["deleted"])
+    session.commit()
+    return made
+
+
+# -- JSON search --------------------------------------------------------------------------------------
+
+def test_api_books(web):
+    app, session = web
+    made = seed(session)
+    data = app.test_client().get("/api/books?q=truong dinh").get_json()
+    assert [item["title"] for item in data["items"]] == ["Trương Định"]
+    item = data["items"][0]
+    assert item["id"] == made["public"].id and item["access_policy"] == "public"
+    assert item["duration"] == pytest.approx(11525.4)
+    assert {"name": "Lê Thị Hoà", "role": "nrt"} in item["contributors"]
+    assert app.test_client().get("/api/books?q=so do").get_json()["items"] == []
+    assert app.test_client().get("/api/books?limit=x").status_code == 400
+
+
+# -- OPDS 2.0 ---------------------------------------------------------------------------------------------
+
+def _opds_validator(schema_name: str):
+    from jsonschema import Draft7Validator
+    from referencing import Registry, Resource
+    resources = []
+    for folder in ("opds2", "readium-webpub"):
+        for path in Path(STANDARDS, folder).rglob("*.json"):
+            text = re.sub(r"\(\?<([A-Za-z_]\w*)>", r"(?P<\1>", path.read_text())
+            contents = json.loads(text)
+            resources.append((contents["$id"], Resource.from_contents(contents)))
+    registry = Registry().with_resources(resources)
+    schema = registry.contents(f"https://drafts.opds.io/schema/{schema_name}")
+    return Draft7Validator(schema, registry=registry)
+
+
+def _assert_valid(validator, doc):
+    errors = sorted(validator.iter_errors(doc), key=lambda e: list(e.path))
+    assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
+
+
+def test_opds_feeds_validate(web):
+    app, session = web
+    made = seed(session)
+    client = app.test_client()
+    feed = _opds_validator("feed.schema.json")
+    pub = _opds_validator("publication.schema.json")
+    auth = _opds_validator("authentication.schema.json")
+    root = client.get("/opds/")
+    assert root.content_type.startswith("application/opds+json")
+    _assert_valid(feed, root.get_json())
+    assert any(link.get("templated") and link["rel"] == "search" for link in root.get_json()["links"])
+    # paging: 9 visible books, 3 per page
+    seen = []
+    url = "/opds/new"
+    while url:
+        page = client.get(url).get_json()
+        _assert_valid(feed, page)
+        seen += [p["metadata"]["title"] for p in page["publications"]]
+        nxt = [link["href"] for link in page["links"] if link["rel"] == "next"]
+        url = nxt[0].replace("http://localhost", "") if nxt else None
+    assert len(seen) == 9 and len(set(seen)) == 9
+    assert "Số đỏ bản nháp" not in seen and "Sách bị rút" not in seen and "Sách bị xoá" not in seen
+    subjects = client.get("/opds/subjects").get_json()
+    _assert_valid(feed, subjects)
+    first_subject = subjects["navigation"][0]["href"].replace("http://localhost", "")
+    _assert_valid(feed, client.get(first_subject).get_json())
+    found = client.get("/opds/search?query=dat rung").get_json()
+    _assert_valid(feed, found)
+    assert [p["metadata"]["title"] for p in found["publications"]] == ["Đất rừng phương Nam"]
+    _assert_valid(auth, client.get("/opds/authentication").get_json())
+
+    public = client.get(f"/opds/books/{made['public'].id}").get_json()
+    _assert_valid(pub, public)
+    rels = {link["rel"]: link for link in public["links"]}
+    assert rels["http://opds-spec.org/acquisition/open-access"]["href"].endswith(
+        f"/books/{made['public'].id}/manifest.json")
+    assert rels["http://opds-spec.org/acquisition/open-access"]["type"] == "application/audiobook+json"
+    for key in ("members", "pd"):
+        restricted = client.get(f"/opds/books/{made[key].id}").get_json()
+        _assert_valid(pub, restricted)
+        links = {link["rel"]: link for link in restricted["links"]}
+        assert "http://opds-spec.org/acquisition/open-access" not in links
+        assert links["http://opds-spec.org/acquisition/borrow"]["properties"]["authenticate"]["href"].endswith(
+            "/opds/authentication")
+    assert client.get(f"/opds/books/{made['draft'].id}").status_code == 404
+    cover = client.get(f"/opds/covers/{made['public'].id}.png")
+    assert cover.status_code == 200 and cover.data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- MARC and Dublin Core over HTTP -------------------------------------------------------------------------
+
+def test_marc_and_dc_views(web):
+    app, session = web
+    made = seed(session)
+    client = app.test_client()
+    response = client.get(f"/books/{made['pd'].id}/marc.xml")
+    assert response.status_code == 200
+    xsd(f"{STANDARDS}/marc21/MARC21slim.xsd").assertValid(etree.fromstring(response.data))
+    assert b'tag="506"' in response.data
+    for key in ("draft", "deleted", "withdrawn"):
+        assert client.get(f"/books/{made[key].id}/marc.xml").status_code == 404
+        assert client.get(f"/books/{made[key].id}/dc.xml").status_code == 404
+    dc = etree.fromstring(client.get(f"/books/{made['public'].id}/dc.xml").data)
+    _dc_schema().assertValid(dc)
+    titles = dc.findall("{http://purl.org/dc/elements/1.1/}title")
+    assert titles[0].text == "Trương Định : Tiểu thuyết lịch sử"
+
+
+# -- OAI-PMH --------------------------------------------------------------------------------------------------
+
+def _dc_schema():
+    return xsd(str(HERE / "schemas" / "oai_dc.xsd"))
+
+
+@pytest.fixture(scope="module")
+def oai_schema(tmp_path_factory):
+    text = (HERE / "schemas" / "oai_bundle.xsd").read_text()
+    text = (text.replace("OAI_PMH_XSD", f"{STANDARDS}/oai-pmh/OAI-PMH.xsd")
+            .replace("MARC_XSD", f"{STANDARDS}/marc21/MARC21slim.xsd")
+            .replace("OAI_DC_XSD", str(HERE / "schemas" / "oai_dc.xsd")))
+    path = tmp_path_factory.mktemp("xsd") / "bundle.xsd"
+    path.write_text(text)
+    return xsd(str(path))
+
+
+def _oai(client, oai_schema, method="get", **args):
+    response = getattr(client, method)("/oai", query_string=args) if method == "get" else client.post("/oai", data=args)
+    assert response.status_code == 200
+    doc = etree.fromstring(response.data)
+    oai_schema.assertValid(doc)
+    return doc
+
+
+def _error(doc):
+    err = doc.find(f"{OAI}error")
+    return err.get("code") if err is not None else None
+
+
+def test_oai_verbs_validate(web, oai_schema):
+    app, session = web
+    made = seed(session)
+    client = app.test_client()
+    ident = f"oai:thuvien.example.vn:{made['public'].id}"
+    doc = _oai(client, oai_schema, verb="Identify")
+    assert doc.findtext(f"{OAI}Identify/{OAI}deletedRecord") == "persistent"
+    assert doc.findtext(f"{OAI}Identify/{OAI}granularity") == "YYYY-MM-DDThh:mm:ssZ"
+    formats = _oai(client, oai_schema, verb="ListMetadataFormats")
+    assert {e.text for e in formats.iter(f"{OAI}metadataPrefix")} == {"oai_dc", "marcxml"}
+    _oai(client, oai_schema, verb="ListMetadataFormats", identifier=ident)
+    sets = _oai(client, oai_schema, verb="ListSets")
+    assert {e.text for e in sets.iter(f"{OAI}setSpec")} >= {"library:THV", "library:THV:QP", "access:public",
+                                                           "access:print-disabled"}
+    for prefix in ("oai_dc", "marcxml"):
+        rec = _oai(client, oai_schema, verb="GetRecord", identifier=ident, metadataPrefix=prefix)
+        assert rec.find(f".//{OAI}metadata") is not None
+    gone = _oai(client, oai_schema, verb="GetRecord", identifier=f"oai:thuvien.example.vn:{made['deleted'].id}",
+                metadataPrefix="oai_dc")
+    assert gone.find(f".//{OAI}header").get("status") == "deleted"
+    assert gone.find(f".//{OAI}metadata") is None
+    withdrawn = _oai(client, oai_schema, "post", verb="GetRecord",
+                     identifier=f"oai:thuvien.example.vn:{made['withdrawn'].id}", metadataPrefix="marcxml")
+    assert withdrawn.find(f".//{OAI}header").get("status") == "deleted"
+    # sets: the district's books, under the province hierarchy too
+    district = _oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc", set="library:THV:QP")
+    district_ids = [e.text for e in district.iter(f"{OAI}identifier")]
+    assert f"oai:thuvien.example.vn:{made['pd'].id}" in district_ids and ident not in district_ids
+    pd = _oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="marcxml", set="access:print-disabled")
+    assert [e.text for e in pd.iter(f"{OAI}identifier")] == [f"oai:thuvien.example.vn:{made['pd'].id}"]
+
+
+@pytest.mark.parametrize("args,code", [
+    ({}, "badVerb"),
+    ({"verb": "Dance"}, "badVerb"),
+    ({"verb": "ListRecords"}, "badArgument"),
+    ({"verb": "Identify", "extra": "1"}, "badArgument"),
+    ({"verb": "GetRecord", "identifier": "oai:thuvien.example.vn:1"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2020-13-45"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2020-01-01", "until": "2021-01-01T00:00:00Z"},
+     "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2021-01-02", "until": "2021-01-01"}, "badArgument"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "resumptionToken": "x"}, "badArgument"),
+    ({"verb": "ListRecords", "resumptionToken": "not-a-token"}, "badResumptionToken"),
+    ({"verb": "ListSets", "resumptionToken": "anything"}, "badResumptionToken"),
+    ({"verb": "ListRecords", "metadataPrefix": "mods"}, "cannotDisseminateFormat"),
+    ({"verb": "GetRecord", "identifier": "oai:thuvien.example.vn:PUBLIC", "metadataPrefix": "mods"},
+     "cannotDisseminateFormat"),
+    ({"verb": "GetRecord", "identifier": "oai:elsewhere:1", "metadataPrefix": "oai_dc"}, "idDoesNotExist"),
+    ({"verb": "GetRecord", "identifier": "oai:thuvien.example.vn:DRAFT", "metadataPrefix": "oai_dc"},
+     "idDoesNotExist"),
+    ({"verb": "ListMetadataFormats", "identifier": "oai:thuvien.example.vn:999999"}, "idDoesNotExist"),
+    ({"verb": "ListMetadataFormats", "identifier": "oai:thuvien.example.vn:DELETED"}, "noMetadataFormats"),
+    ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2999-01-01"}, "noRecordsMatch"),
+    ({"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "library:NOWHERE"}, "noRecordsMatch"),
+])
+def test_oai_errors(web, oai_schema, args, code):
+    app, session = web
+    made = seed(session)
+    args = {k: v.replace("PUBLIC", str(made["public"].id)).replace("DRAFT", str(made["draft"].id))
+            .replace("DELETED", str(made["deleted"].id)) for k, v in args.items()}
+    doc = _oai(app.test_client(), oai_schema, **args)
+    assert _error(doc) == code
+    request_el = doc.find(f"{OAI}request")
+    if code in ("badVerb", "badArgument"):
+        assert not request_el.attrib
+
+
+def test_oai_repeated_argument_and_no_sets(web, oai_schema):
+    app, session = web
+    client = app.test_client()
+    doc = etree.fromstring(client.get("/oai?verb=Identify&verb=Identify").data)
+    oai_schema.assertValid(doc)
+    assert _error(doc) == "badVerb"
+    doc = etree.fromstring(client.get("/oai?verb=ListRecords&metadataPrefix=oai_dc&metadataPrefix=marcxml").data)
+    assert _error(doc) == "badArgument"
+    assert _error(_oai(client, oai_schema, verb="ListSets")) == "noSetHierarchy"  # no libraries yet
+    assert _error(_oai(client, oai_schema, verb="ListRecords", metadataPrefix="oai_dc")) == "noRecordsMatch"
+
+
+def test_oai_paging_tokens(web, oai_schema):
+    app, session = web
+    seed(session)
+    client = app.test_client()
+    doc = _oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc")
+    headers, cursors = [], []
+    while True:
+        headers += [h.findtext(f"{OAI}identifier") for h in doc.iter(f"{OAI}header")]
+        token = doc.find(f".//{OAI}resumptionToken")
+        assert token.get("completeListSize") == "11"  # 9 live + withdrawn + deleted; never the draft
+        cursors.append(int(token.get("cursor")))
+        if not token.text:
+            break
+        first_token = first_token if cursors[1:] else token.text
+        doc = _oai(client, oai_schema, verb="ListIdentifiers", resumptionToken=token.text)
+    assert cursors == [0, 4, 8]
+    assert len(headers) == 11 and len(set(headers)) == 11
+    # a tampered or expired token is refused
+    tampered = first_token[:-1] + ("0" if first_token[-1] != "0" else "1")
+    assert _error(_oai(client, oai_schema, verb="ListIdentifiers", resumptionToken=tampered)) == "badResumptionToken"
+    app.config["OAI_TOKEN_TTL_S"] = 0
+    import time
+    time.sleep(1.1)
+    assert _error(_oai(client, oai_schema, verb="ListIdentifiers", resumptionToken=first_token)) == "badResumptionToken"
+    # a token of another verb is not accepted either
+    app.config["OAI_TOKEN_TTL_S"] = 3600
+    assert _error(_oai(client, oai_schema, verb="ListRecords", resumptionToken=first_token)) == "badResumptionToken"
+
+
+def test_oai_from_until(web, oai_schema):
+    import datetime as dt
+    app, session = web
+    made = seed(session)
+    old = made["extra0"]
+    old.updated_at = dt.datetime(2020, 5, 17, 8, 30, 0)
+    session.commit()
+    client = app.test_client()
+    ids = lambda doc: [e.text for e in doc.iter(f"{OAI}identifier")]  # noqa: E731
+    only = _oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc", until="2020-05-17T08:30:00Z")
+    assert ids(only) == [f"oai:thuvien.example.vn:{old.id}"]
+    assert ids(_oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc", until="2020-05-17")) == ids(only)
+    assert _error(_oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc",
+                       until="2020-05-17T08:29:59Z")) == "noRecordsMatch"
+    later = _oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc", **{"from": "2020-05-18"})
+    assert f"oai:thuvien.example.vn:{old.id}" not in ids(later) and ids(later)
+
+
+def test_sickle_harvests_everything(web, start_server):
+    from sickle import Sickle
+    app, session = web
+    made = seed(session)
+    server = start_server(app)
+    harvester = Sickle(f"{server.url}/oai", max_retries=1, timeout=10)
+    records = list(harvester.ListRecords(metadataPrefix="oai_dc", ignore_deleted=False))
+    assert len(records) == 11
+    deleted = {r.header.identifier for r in records if r.header.deleted}
+    assert deleted == {f"oai:thuvien.example.vn:{made[k].id}" for k in ("withdrawn", "deleted")}
+    titles = {r.metadata["title"][0] for r in records if not r.header.deleted}
+    assert "Trương Định : Tiểu thuyết lịch sử" in titles and len(titles) == 9
+    marc_records = list(harvester.ListRecords(metadataPrefix="marcxml", set="library:THV:QP"))
+    assert len(marc_records) == len([b for b in made.values()
+                                     if b.library.code == "QP" and b.deleted_at is None and b.state == "published"])
+    identify = harvester.Identify()
+    assert identify.repositoryName and identify.protocolVersion == "2.0"
+
+
+# -- open data ------------------------------------------------------------------------------------------------
+
+def test_opendata_public_titles_only(web):
+    app, session = web
+    made = seed(session)
+    client = app.test_client()
+    lines = client.get("/opendata/catalog.jsonl").get_data(as_text=True).splitlines()
+    rows = [json.loads(line) for line in lines]
+    titles = {r["dcterms:title"][0] for r in rows}
+    assert "Trương Định : Tiểu thuyết lịch sử" in titles
+    assert len(rows) == 7  # public + six extras; not members, print-disabled, draft, withdrawn, deleted
+    assert rows[0]["dcterms:language"] == ["vie"] and rows[0]["dcterms:extent"] == ["PT3H12M5S"]
+    raw = client.get("/opendata/catalog.csv").get_data(as_text=True)
+    assert raw.startswith("\ufeff")
+    table = list(csv.DictReader(io.StringIO(raw.lstrip("\ufeff"))))
+    assert len(table) == 7
+    assert {r["dcterms:title"] for r in table} == titles
+    assert "Nguyễn Văn Khánh" in table[0]["dcterms:creator"]
+    assert made["members"].title not in raw

@@ -1,0 +1,256 @@
+"""Interoperability routes: JSON search API, OPDS 2.0, MARCXML, Dublin Core, OAI-PMH, open data.
+
+Views only translate HTTP to the catalogue's functions (catalog.search, opds, marc, oai,
+dublincore, opendata) and back. Readers see published, live, non-deleted titles only.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import io
+import json
+
+from flask import Blueprint, Response, abort, current_app, request, send_file
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from catalog import dublincore, marc, oai, opendata, opds
+from catalog.books import is_visible
+from catalog.models import Book, BookSubject, Subject, utcnow
+from catalog.search import count_books, search_books
+from web.extensions import db_session
+
+bp = Blueprint("interop", __name__)
+
+OPDS_PAGE_SIZE = 50
+API_MAX_LIMIT = 100
+
+
+@bp.record_once
+def _exempt_from_csrf(state) -> None:
+    # Harvesters POST to /oai (allowed by OAI-PMH) without a CSRF token; the endpoint changes nothing.
+    csrf = state.app.extensions.get("csrf")
+    if csrf is not None:
+        csrf.exempt(oai_endpoint)
+
+
+def _base() -> str:
+    return (current_app.config.get("PUBLIC_BASE_URL") or request.url_root).rstrip("/")
+
+
+def _json(data, mimetype: str = "application/json") -> Response:
+    return Response(json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+                    mimetype=mimetype, content_type=f"{mimetype}; charset=utf-8")
+
+
+def _int_arg(name: str, default: int, lo: int, hi: int) -> int:
+    try:
+        value = int(request.args.get(name, default))
+    except (TypeError, ValueError):
+        abort(400)
+    return min(max(value, lo), hi)
+
+
+def _visible_book(book_id: int) -> Book:
+    book = db_session().get(Book, book_id)
+    if book is None or not is_visible(book):
+        abort(404)
+    return book
+
+
+def _live():
+    now = utcnow()
+    return (Book.state == "published", Book.deleted_at.is_(None),
+            or_(Book.publish_at.is_(None), Book.publish_at <= now))
+
+
+# -- JSON search ------------------------------------------------------------------------------------
+
+@bp.get("/api/books")
+def api_books():
+    q = (request.args.get("q") or "")[:200]
+    limit = _int_arg("limit", 20, 1, API_MAX_LIMIT)
+    offset = _int_arg("offset", 0, 0, 10**6)
+    session = db_session()
+    found = search_books(session, q, limit=limit, offset=offset)
+    base = _base()
+    return _json({
+        "query": q, "limit": limit, "offset": offset, "total": count_books(session, q),
+        "items": [{
+            "id": b.id,
+            "title": b.title,
+            "subtitle": b.subtitle,
+            "contributors": [{"name": c.contributor.name, "role": c.role} for c in b.credits],
+            "duration": round(float(b.duration_s or 0), 3),
+            "access_policy": b.access_policy,
+            "url": f"{base}/books/{b.id}",
+            "manifest": f"{base}/books/{b.id}/manifest.json",
+        } for b in found],
+    })
+
+
+# -- OPDS 2.0 -----------------------------------------------------------------------------------------
+
+def _opds(data) -> Response:
+    return _json(data, opds.OPDS_JSON)
+
+
+def _paged(query, title: str, path: str) -> Response:
+    session = db_session()
+    page = _int_arg("page", 1, 1, 10**6)
+    per_page = current_app.config.get("OPDS_PAGE_SIZE", OPDS_PAGE_SIZE)
+    total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
+    rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page).options(
+        selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.series),
+        selectinload(Book.library))).all()
+    return _opds(opds.publications_feed(rows, _base(), title=title, path=path, page=page, per_page=per_page,
+                                        total=total))
+
+
+@bp.get("/opds/")
+@bp.get("/opds")
+def opds_root():
+    count = db_session().scalar(select(func.count()).select_from(Book).where(*_live()))
+    return _opds(opds.navigation_feed(_base(), new_count=count))
+
+
+@bp.get("/opds/new")
+def opds_new():
+    query = select(Book).where(*_live()).order_by(Book.published_at.desc(), Book.id.desc())
+    return _paged(query, "Sách mới", "/opds/new")
+
+
+@bp.get("/opds/subjects")
+def opds_subjects():
+    rows = db_session().execute(
+        select(Subject.id, Subject.term, func.count(Book.id))
+        .join(BookSubject, BookSubject.subject_id == Subject.id).join(Book, Book.id == BookSubject.book_id)
+        .where(*_live()).group_by(Subject.id, Subject.term)).all()
+    from catalog.text import sort_key
+    rows = sorted(rows, key=lambda r: sort_key(r[1]))
+    return _opds(opds.subjects_feed([(r[0], r[1], r[2]) for r in rows], _base()))
+
+
+@bp.get("/opds/subjects/<int:subject_id>")
+def opds_subject(subject_id: int):
+    subject = db_session().get(Subject, subject_id)
+    if subject is None:
+        abort(404)
+    query = (select(Book).join(BookSubject, BookSubject.book_id == Book.id)
+             .where(BookSubject.subject_id == subject_id, *_live()).order_by(Book.sort_key, Book.id))
+    return _paged(query, subject.term, f"/opds/subjects/{subject_id}")
+
+
+@bp.get("/opds/search")
+def opds_search():
+    q = (request.args.get("query") or request.args.get("q") or "")[:200]
+    session = db_session()
+    page = _int_arg("page", 1, 1, 10**6)
+    per_page = current_app.config.get("OPDS_PAGE_SIZE", OPDS_PAGE_SIZE)
+    found = search_books(session, q, limit=per_page, offset=(page - 1) * per_page)
+    from urllib.parse import quote
+    return _opds(opds.publications_feed(found, _base(), title=f"Kết quả tìm: {q}",
+                                        path=f"/opds/search?query={quote(q)}", page=page, per_page=per_page,
+                                        total=count_books(session, q)))
+
+
+@bp.get("/opds/books/<int:book_id>")
+def opds_publication(book_id: int):
+    return _json(opds.publication(_visible_book(book_id), _base()), opds.OPDS_PUB)
+
+
+@bp.get("/opds/authentication")
+def opds_authentication():
+    return _json(opds.authentication_document(_base()), opds.OPDS_AUTH)
+
+
+@functools.lru_cache(maxsize=1)
+def _placeholder_cover() -> bytes:
+    from PIL import Image, ImageDraw
+    image = Image.new("RGB", (512, 512), (32, 78, 112))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((156, 156, 356, 356), outline=(240, 240, 240), width=12)
+    draw.polygon([(230, 210), (230, 302), (306, 256)], fill=(240, 240, 240))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@bp.get("/opds/covers/<int:book_id>.png")
+def opds_cover(book_id: int):
+    _visible_book(book_id)
+    response = send_file(io.BytesIO(_placeholder_cover()), mimetype="image/png", max_age=86400)
+    return response
+
+
+# -- MARC 21 and Dublin Core ----------------------------------------------------------------------------
+
+@bp.get("/books/<int:book_id>/marc.xml")
+def marc_record(book_id: int):
+    book = _visible_book(book_id)
+    return Response(marc.record_xml(book, _base()), content_type="application/marcxml+xml; charset=utf-8")
+
+
+@bp.get("/books/<int:book_id>/dc.xml")
+def dc_record(book_id: int):
+    book = _visible_book(book_id)
+    return Response(dublincore.dc_xml(book, _base()), content_type="application/xml; charset=utf-8")
+
+
+# -- OAI-PMH ----------------------------------------------------------------------------------------------
+
+def repository() -> oai.Repository:
+    cfg = current_app.config
+    base = _base()
+    secret = cfg.get("SECRET_KEY") or "sachnoi"
+    return oai.Repository(
+        base_url=f"{base}/oai",
+        site_url=base,
+        name=cfg.get("OAI_REPOSITORY_NAME") or f"Sách Nói — {cfg.get('DEFAULT_LIBRARY_NAME', 'thư viện')}",
+        admin_email=cfg.get("OAI_ADMIN_EMAIL") or "admin@example.org",
+        repository_id=cfg.get("OAI_REPOSITORY_ID") or (request.host.split(":")[0] or "sachnoi"),
+        page_size=int(cfg.get("OAI_PAGE_SIZE", 100)),
+        token_ttl=dt.timedelta(seconds=int(cfg.get("OAI_TOKEN_TTL_S", 24 * 3600))),
+        secret=(secret if isinstance(secret, bytes) else str(secret).encode()) + b"/oai",
+    )
+
+
+@bp.route("/oai", methods=["GET", "POST"])
+def oai_endpoint():
+    source = request.form if request.method == "POST" else request.args
+    pairs = [(name, value) for name, values in source.lists() for value in values]
+    body = oai.respond(db_session(), pairs, repository())
+    return Response(body, content_type="text/xml; charset=utf-8")
+
+
+# -- open data ----------------------------------------------------------------------------------------------
+
+def _stream_public(render):
+    """Stream rows from a session of its own, closed when the body ends (the request's may be gone)."""
+    from web.extensions import services
+    base = _base()
+    factory = services().sessions
+
+    def body():
+        session = factory()
+        try:
+            yield from render(opendata.public_books(session), base)
+        finally:
+            session.rollback()
+            session.close()
+    return body()
+
+
+@bp.get("/opendata/catalog.jsonl")
+def opendata_jsonl():
+    return Response(_stream_public(opendata.jsonl_lines), content_type="application/jsonl; charset=utf-8",
+                    headers={"Content-Disposition": "inline; filename=catalog.jsonl"})
+
+
+@bp.get("/opendata/catalog.csv")
+def opendata_csv():
+    def with_bom(rows, base):
+        yield "\ufeff"  # lets spreadsheet programs read the UTF-8 Vietnamese text correctly
+        yield from opendata.csv_lines(rows, base)
+    return Response(_stream_public(with_bom), content_type="text/csv; charset=utf-8",
+                    headers={"Content-Disposition": "attachment; filename=catalog.csv"})
