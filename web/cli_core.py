@@ -149,8 +149,14 @@ def register(group: click.Group) -> None:
     @click.option("--publish/--draft", default=False, help="Xuất bản ngay (publish when done).")
     @click.option("--accept-qc", is_flag=True, help="Chấp nhận chương không đạt QC (accept QC failures).")
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bars).")
-    def ingest(session_dir: Path, library: str | None, publish: bool, accept_qc: bool, quiet: bool) -> None:
+    @click.option("--queue", is_flag=True, help="Xếp việc sản xuất cho worker (queue production for `sachnoi worker`).")
+    def ingest(session_dir: Path, library: str | None, publish: bool, accept_qc: bool, quiet: bool,
+               queue: bool) -> None:
         """Nhập một thư mục phiên ghi âm và sản xuất sách (ingest a session folder and produce the book)."""
+        if queue:
+            from web.cli_studio import ingest_and_enqueue
+            ingest_and_enqueue(session_dir, library=library, publish=publish, accept_qc=accept_qc, quiet=quiet)
+            return
         book_id = ingest_folder_cli(session_dir, library=library, publish=publish, accept_qc=accept_qc,
                                     quiet=quiet)
         click.echo(f"Xong: sách #{book_id} (done: book #{book_id})")

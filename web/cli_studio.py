@@ -1,8 +1,129 @@
-"""`sachnoi` commands for the studio area."""
+"""`sachnoi` commands for the studio area: fixity, watch, worker (and `ingest --queue`)."""
 from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
 
 import click
 
 
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_a: stop.set())
+    return stop
+
+
+def ingest_and_enqueue(folder: Path, *, library: str | None, publish: bool, accept_qc: bool,
+                       quiet: bool, settings: dict | None = None) -> tuple[int, int]:
+    """Store the folder's originals and create the book now; queue the production for a worker."""
+    from studio.context import Decisions
+    from studio.errors import StudioError
+    from studio.pipeline import ingest_folder
+    from studio.worker import enqueue_produce
+    from web.cli_core import make_context
+    ctx = make_context(settings)
+    try:
+        book_id = ingest_folder(ctx, folder, library_code=library)
+    except StudioError as exc:
+        raise click.ClickException(str(exc)) from None
+    job_id = enqueue_produce(ctx, book_id, Decisions(approve_marks=True, accept_qc_failures=accept_qc,
+                                                     publish=publish))
+    if not quiet:
+        click.echo(f"Đã lưu bản gốc, sách #{book_id}; việc #{job_id} đang chờ worker "
+                   f"(originals stored, book #{book_id}; job #{job_id} queued)")
+    return book_id, job_id
+
+
 def register(group: click.Group) -> None:
     """Add this area's commands to the top-level group."""
+
+    @group.command()
+    @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")
+    def fixity(quiet: bool) -> None:
+        """Băm lại mọi bản gốc và báo sai lệch (re-hash every original; exit 1 on any mismatch or missing file)."""
+        from sqlalchemy import select
+        from tqdm import tqdm
+        from catalog.models import Original
+        from recordings.fixity import audit
+        from web.cli_core import make_context
+        ctx = make_context()
+        with ctx.sessions() as session:
+            expected = list(session.scalars(select(Original.sha256)))
+        bar = None if quiet else tqdm(total=0, unit="B", unit_scale=True, desc="Kiểm tra bản gốc",
+                                      file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            if bar is not None:
+                bar.total = total
+                bar.n = done
+                bar.refresh()
+
+        report = audit(ctx.store, expected, progress)
+        if bar is not None:
+            bar.close()
+        for expected_sha, actual, path in report.mismatched:
+            click.echo(f"SAI (mismatch): {path}: tên {expected_sha}, nội dung {actual}")
+        for sha in report.missing:
+            click.echo(f"THIẾU (missing): {sha}")
+        click.echo(f"Đã kiểm tra {report.checked} bản gốc ({report.bytes_checked / 1e6:.1f} MB): "
+                   f"{len(report.ok)} đúng, {len(report.mismatched)} sai, {len(report.missing)} thiếu, "
+                   f"{len(report.unknown)} không có trong danh mục")
+        if not report.passed:
+            sys.exit(1)
+
+    @group.command()
+    @click.option("--workers", "-n", type=int, default=1, show_default=True, help="Số luồng (worker threads).")
+    @click.option("--lease", type=float, default=None, help="Thời hạn giữ việc, giây (lease seconds; JOB_LEASE_S).")
+    @click.option("--poll", type=float, default=1.0, show_default=True, help="Chu kỳ hỏi việc, giây.")
+    @click.option("--exit-when-idle", is_flag=True, help="Thoát khi hết việc (exit when the queue is empty).")
+    @click.option("--quiet", "-q", is_flag=True)
+    def worker(workers: int, lease: float | None, poll: float, exit_when_idle: bool, quiet: bool) -> None:
+        """Chạy worker xử lý việc ở tiền cảnh (run job workers in the foreground)."""
+        from studio.worker import Worker
+        from web.cli_core import make_context
+        ctx = make_context()
+        stop = _stop_on_signals()
+        log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+        pool = [Worker(ctx, lease_s=lease, poll_s=poll, log=log) for _ in range(max(1, workers))]
+        if not quiet:
+            click.echo(f"Worker đang chạy ({len(pool)} luồng, giữ việc {pool[0].lease_s:g} s); Ctrl+C để dừng",
+                       err=True)
+        threads = [threading.Thread(target=w.run_forever, args=(stop,),
+                                    kwargs={"exit_when_idle": exit_when_idle}, daemon=True) for w in pool[1:]]
+        for thread in threads:
+            thread.start()
+        pool[0].run_forever(stop, exit_when_idle=exit_when_idle)
+        stop.set()
+        for thread in threads:
+            thread.join()
+
+    @group.command()
+    @click.option("--inbox", type=click.Path(path_type=Path), default=None, help="Thư mục nhận (INBOX).")
+    @click.option("--settle", type=float, default=5.0, show_default=True,
+                  help="Giây không đổi trước khi nhập (seconds unchanged before ingesting).")
+    @click.option("--interval", type=float, default=2.0, show_default=True)
+    @click.option("--approve/--review", default=False,
+                  help="Tự duyệt mốc chương và sản xuất luôn, hoặc dừng chờ duyệt (default: wait for review).")
+    @click.option("--once", is_flag=True, help="Quét cho đến khi mọi thư mục đã nhập rồi thoát.")
+    @click.option("--quiet", "-q", is_flag=True)
+    def watch(inbox: Path | None, settle: float, interval: float, approve: bool, once: bool, quiet: bool) -> None:
+        """Theo dõi thư mục nhận và nhập các phiên ghi âm (watch the hot folder and ingest session folders)."""
+        import time
+        from studio.context import Decisions
+        from studio.watch import HotFolder
+        from web.cli_core import make_context
+        ctx = make_context()
+        inbox = Path(inbox or ctx.settings["INBOX"])
+        log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
+        hot = HotFolder(ctx, inbox, settle_s=settle, decisions=Decisions(approve_marks=approve), log=log)
+        if not quiet:
+            click.echo(f"Đang theo dõi {inbox} (watching)", err=True)
+        if once:
+            while any(p.is_dir() and not p.name.startswith((".", "_")) for p in inbox.iterdir()):
+                hot.scan()
+                time.sleep(min(interval, max(0.1, settle / 4)))
+            return
+        hot.run(_stop_on_signals(), interval)

@@ -1,0 +1,143 @@
+"""Durable jobs on the `jobs` table: enqueue, claim with a lease, heartbeat, complete, fail.
+
+The row is the truth. A worker claims a job by a single conditional UPDATE
+(`... WHERE id = :id AND (state = 'queued' OR (state = 'running' AND lease_expires_at < now))`)
+and only the worker whose UPDATE changed the row runs it — the same statement is atomic on
+SQLite (one writer at a time) and on PostgreSQL (the second UPDATE re-checks the WHERE clause
+after the first commits). While it runs, the worker extends its lease; a worker that dies
+stops extending, the lease expires and another worker claims the job again. Each claim counts
+one attempt; after `max_attempts` (3) failed or abandoned attempts the job stays `failed` with
+its error, for staff to see and retry by hand.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import traceback
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.models import Job, utcnow
+
+DEFAULT_LEASE_S = 60.0
+
+
+@dataclass(frozen=True)
+class ClaimedJob:
+    """What a worker needs from the row it claimed (a snapshot; the row stays the truth)."""
+    id: int
+    kind: str
+    book_id: int | None
+    payload: dict[str, Any]
+    attempts: int
+    max_attempts: int
+    stage: str
+    result: dict[str, Any] = field(default_factory=dict)
+
+
+def enqueue(sessions: sessionmaker[Session], kind: str, *, book_id: int | None = None,
+            payload: dict[str, Any] | None = None, max_attempts: int = 3, message: str = "") -> int:
+    with sessions.begin() as session:
+        job = Job(kind=kind, book_id=book_id, payload=dict(payload or {}), state="queued",
+                  max_attempts=max_attempts, message=message or "Đang chờ (queued)")
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+def _claimable(now: dt.datetime):
+    return or_(Job.state == "queued", and_(Job.state == "running", Job.lease_expires_at < now))
+
+
+def claim(sessions: sessionmaker[Session], owner: str, *, lease_s: float = DEFAULT_LEASE_S,
+          kinds: tuple[str, ...] | None = None) -> ClaimedJob | None:
+    """Take the oldest claimable job for `owner` and hold it for `lease_s` seconds; None if there is none."""
+    with sessions.begin() as session:
+        now = utcnow()
+        # abandoned jobs that have used every attempt stop here instead of being claimed again
+        session.execute(
+            update(Job).where(Job.state == "running", Job.lease_expires_at < now,
+                              Job.attempts >= Job.max_attempts)
+            .values(state="failed", finished_at=now, lease_owner="", lease_expires_at=None,
+                    error=Job.error + "Tiến trình xử lý dừng đột ngột ở lần thử cuối "
+                                      "(worker lost its lease on the last attempt)\n")
+            .execution_options(synchronize_session=False))
+        query = select(Job.id).where(_claimable(now)).order_by(Job.id).limit(8)
+        if kinds:
+            query = query.where(Job.kind.in_(kinds))
+        for job_id in session.scalars(query).all():
+            changed = session.execute(
+                update(Job).where(Job.id == job_id, _claimable(now))
+                .values(state="running", lease_owner=owner,
+                        lease_expires_at=now + dt.timedelta(seconds=lease_s),
+                        attempts=Job.attempts + 1, updated_at=now,
+                        message="Đang xử lý (running)")
+                .execution_options(synchronize_session=False)).rowcount
+            if changed == 1:
+                job = session.get(Job, job_id)
+                session.refresh(job)
+                return ClaimedJob(job.id, job.kind, job.book_id, dict(job.payload or {}), job.attempts,
+                                  job.max_attempts, job.stage or "", dict(job.result or {}))
+    return None
+
+
+def heartbeat(sessions: sessionmaker[Session], job_id: int, owner: str, *, lease_s: float = DEFAULT_LEASE_S,
+              progress: float | None = None, stage: str | None = None, message: str | None = None) -> bool:
+    """Extend the lease and record progress (0..100). False when the lease is no longer ours."""
+    values: dict[str, Any] = {"lease_expires_at": utcnow() + dt.timedelta(seconds=lease_s), "updated_at": utcnow()}
+    if progress is not None:
+        values["progress"] = round(max(0.0, min(100.0, progress)), 1)
+    if stage is not None:
+        values["stage"] = stage
+    if message is not None:
+        values["message"] = message
+    with sessions.begin() as session:
+        return session.execute(
+            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
+            .values(**values).execution_options(synchronize_session=False)).rowcount == 1
+
+
+def complete(sessions: sessionmaker[Session], job_id: int, owner: str, result: dict[str, Any] | None = None) -> bool:
+    now = utcnow()
+    with sessions.begin() as session:
+        return session.execute(
+            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
+            .values(state="done", progress=100.0, result=dict(result or {}), finished_at=now, updated_at=now,
+                    lease_owner="", lease_expires_at=None, message="Xong (done)")
+            .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseException | str, *,
+         final: bool = False) -> str:
+    """Record a failed attempt: back to `queued` while attempts remain, else `failed`. Returns the new state."""
+    text = error if isinstance(error, str) else f"{error.__class__.__name__}: {error}"
+    now = utcnow()
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.lease_owner != owner or job.state != "running":
+            return job.state if job is not None else "missing"
+        last = final or job.attempts >= job.max_attempts
+        job.state = "failed" if last else "queued"
+        job.error = (job.error or "") + f"[lần {job.attempts}] {text}\n"
+        job.message = ("Lỗi, đã dừng (failed)" if last else
+                       f"Lỗi ở lần {job.attempts}, sẽ thử lại (failed, will retry)")
+        job.lease_owner, job.lease_expires_at, job.updated_at = "", None, now
+        if last:
+            job.finished_at = now
+        return job.state
+
+
+def retry(sessions: sessionmaker[Session], job_id: int) -> bool:
+    """Staff decision: run a failed job again with fresh attempts."""
+    with sessions.begin() as session:
+        return session.execute(
+            update(Job).where(Job.id == job_id, Job.state == "failed")
+            .values(state="queued", attempts=0, finished_at=None, message="Đang chờ (queued)",
+                    updated_at=utcnow())
+            .execution_options(synchronize_session=False)).rowcount == 1
+
+
+def format_exception(exc: BaseException) -> str:
+    return "".join(traceback.format_exception_only(type(exc), exc)).strip()

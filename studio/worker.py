@@ -1,0 +1,175 @@
+"""Runs jobs: one `Worker` claims a job row, runs its handler, writes the outcome back.
+
+`WorkerPool` runs N workers as threads inside one process (the embedded default; `sachnoi serve`
+with RUN_WORKERS, or `sachnoi worker` in the foreground). A background heartbeat extends the
+lease and copies the latest progress to the row every `lease_s / 3` seconds (at most 1 s), so
+the staff page sees progress and a dead worker's job is claimed again once its lease expires.
+
+Job kinds:
+    produce   payload {"start": stage, "stop": stage|None, "decisions": {...}}: run the pipeline.
+              A retried job starts again at the stage it was in (every stage is idempotent).
+"""
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+import uuid
+from typing import Any, Callable
+
+from studio import jobs
+from studio.context import Context, Decisions
+from studio.errors import QCRejected
+
+
+class LeaseLost(Exception):
+    """Another worker owns this job now; stop without writing an outcome."""
+
+
+class JobRun:
+    """Handed to a handler: the claimed job and a `report(stage, fraction)` for progress."""
+
+    def __init__(self, job: jobs.ClaimedJob):
+        self.job = job
+        self.stage = job.stage
+        self.percent = 0.0
+        self.message: str | None = None
+        self.lost = False
+        self.lock = threading.Lock()
+
+    def report(self, stage: str, percent: float, message: str | None = None) -> None:
+        if self.lost:
+            raise LeaseLost(f"job {self.job.id}")
+        with self.lock:
+            self.stage, self.percent = stage, percent
+            if message is not None:
+                self.message = message
+
+
+# -- handlers -------------------------------------------------------------------------------------
+def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
+    from studio.pipeline import STAGES, run_stages
+    payload = run.job.payload
+    names = [s.name for s in STAGES]
+    labels = {s.name: s.label_vi for s in STAGES}
+    start = payload.get("start", "mark")
+    if run.job.stage in names and names.index(run.job.stage) > names.index(start):
+        start = run.job.stage  # resume where the last attempt was: earlier stages are done
+    stop = payload.get("stop") or names[-1]
+    first, last = names.index(payload.get("start", "mark")), names.index(stop)
+    count = last - first + 1
+
+    def progress(stage: str, fraction: float) -> None:
+        index = names.index(stage) - first
+        run.report(stage, 100.0 * (index + min(1.0, fraction)) / count, labels[stage])
+
+    decisions = Decisions(**payload.get("decisions", {}))
+    run_stages(ctx, run.job.book_id, decisions, progress, start=start, stop=stop)
+    return {"book_id": run.job.book_id, "stages": names[first:last + 1]}
+
+
+HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {"produce": run_produce}
+
+
+def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: str = "mark",
+                    stop: str | None = None) -> int:
+    return jobs.enqueue(ctx.sessions, "produce", book_id=book_id,
+                        payload={"start": start, "stop": stop, "decisions": {
+                            "approve_marks": decisions.approve_marks,
+                            "accept_qc_failures": decisions.accept_qc_failures,
+                            "publish": decisions.publish}},
+                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+
+
+# -- the worker -------------------------------------------------------------------------------------
+class Worker:
+    def __init__(self, ctx: Context, *, owner: str | None = None, lease_s: float | None = None,
+                 poll_s: float = 1.0, log: Callable[[str], None] | None = None):
+        self.ctx = ctx
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.lease_s = float(lease_s or ctx.settings.get("JOB_LEASE_S", jobs.DEFAULT_LEASE_S))
+        self.poll_s = poll_s
+        self.log = log or (lambda _msg: None)
+
+    def run_once(self) -> bool:
+        """Claim and run one job; False when there was nothing to do."""
+        job = jobs.claim(self.ctx.sessions, self.owner, lease_s=self.lease_s, kinds=tuple(HANDLERS))
+        if job is None:
+            return False
+        self.log(f"Nhận việc #{job.id} ({job.kind}, lần {job.attempts}/{job.max_attempts})")
+        run = JobRun(job)
+        stop = threading.Event()
+        beat = threading.Thread(target=self._heartbeat, args=(run, stop), daemon=True)
+        beat.start()
+        try:
+            result = HANDLERS[job.kind](self.ctx, run)
+        except LeaseLost:
+            self.log(f"Việc #{job.id}: mất quyền giữ, bỏ (lease lost)")
+            return True
+        except Exception as exc:  # any failure is recorded on the row; the worker carries on
+            stop.set()
+            beat.join()
+            state = jobs.fail(self.ctx.sessions, job.id, self.owner, jobs.format_exception(exc),
+                              final=isinstance(exc, QCRejected))
+            self.log(f"Việc #{job.id} lỗi → {state}: {exc}")
+            return True
+        finally:
+            stop.set()
+        beat.join()
+        self._write(run)
+        jobs.complete(self.ctx.sessions, job.id, self.owner, result)
+        self.log(f"Việc #{job.id} xong (done)")
+        return True
+
+    def _write(self, run: JobRun) -> bool:
+        with run.lock:
+            stage, percent, message = run.stage, run.percent, run.message
+        ok = jobs.heartbeat(self.ctx.sessions, run.job.id, self.owner, lease_s=self.lease_s,
+                            progress=percent, stage=stage, message=message)
+        if not ok:
+            run.lost = True
+        return ok
+
+    def _heartbeat(self, run: JobRun, stop: threading.Event) -> None:
+        interval = min(1.0, self.lease_s / 3)
+        while not stop.wait(interval):
+            try:
+                if not self._write(run):
+                    return
+            except Exception:  # a busy database: try again at the next beat, before the lease ends
+                continue
+
+    def run_forever(self, stop: threading.Event, *, exit_when_idle: bool = False) -> None:
+        while not stop.is_set():
+            try:
+                busy = self.run_once()
+            except Exception as exc:  # keep the worker alive through database hiccups
+                self.log(f"Lỗi worker (worker error): {exc}")
+                busy = False
+            if not busy:
+                if exit_when_idle:
+                    return
+                stop.wait(self.poll_s)
+
+
+class WorkerPool:
+    """N workers as daemon threads in this process."""
+
+    def __init__(self, ctx: Context, workers: int | None = None, **kwargs):
+        self.stop_event = threading.Event()
+        count = int(workers or ctx.settings.get("WORKERS", 2))
+        self.workers = [Worker(ctx, **kwargs) for _ in range(count)]
+        self.threads = [threading.Thread(target=w.run_forever, args=(self.stop_event,), daemon=True,
+                                         name=f"sachnoi-worker-{i}") for i, w in enumerate(self.workers)]
+
+    def start(self) -> "WorkerPool":
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def stop(self, timeout: float | None = None) -> None:
+        self.stop_event.set()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
