@@ -1,0 +1,544 @@
+"""Studio pages (role `studio`): books in production, sessions and takes with resumable upload,
+the chapter editor, QC reports with plots, and review (approve, or send back with a comment).
+
+Staff see and change only their own library's books (admins: every library). Human decisions are
+handed to the production pipeline as `studio.context.Decisions`; the pipeline itself decides
+nothing from here. Boundary edits keep where a boundary came from: a moved boundary becomes
+`manual` and remembers its first source in `Mark.detail["from_source"]`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
+                   send_file, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import func, select
+
+from catalog.books import create_book
+from catalog.errors import CatalogError
+from catalog.models import Book, Chapter, Library, Mark, Original, RecordingSession, Take
+from catalog.text import nfc
+from recordings.errors import RecordingsError
+from recordings.probe import iter_blocks, probe_audio
+from studio.context import Context, Decisions
+from studio.errors import QCRejected, StudioError
+from web.auth import role_required
+from web.extensions import db_session, media_store, services
+
+bp = Blueprint("studio_views", __name__, url_prefix="/studio")
+
+SOURCE_LABELS = {"manual": "Chỉnh tay", "audacity": "Nhãn Audacity", "cue": "Điểm cue trong WAV",
+                 "session": "Danh sách trong session.toml", "pauses": "Tự động (khoảng lặng)"}
+RULE_LABELS = {"integrated_loudness": "Độ to tích hợp (LUFS)", "true_peak": "Đỉnh thực (dBTP)", "rms": "RMS (dB)",
+               "noise_floor": "Nền ồn (dB)", "duration_min": "Thời lượng tối thiểu", "duration_max": "Thời lượng tối đa",
+               "clipping": "Mẫu bị xén", "no_dead_air": "Khoảng lặng số", "head_room_tone": "Khoảng lặng đầu (s)",
+               "tail_room_tone": "Khoảng lặng cuối (s)", "speech_present": "Có tiếng nói"}
+ENVELOPE_POINTS = 600
+PLAY_AROUND_S = 3.0
+
+
+# -- access -----------------------------------------------------------------------------------------
+def own_book(book_id: int) -> Book:
+    """The book if the current staff member may work on it: same library, or admin. 403 otherwise."""
+    book = db_session().get(Book, book_id)
+    if book is None or book.deleted_at is not None:
+        abort(404)
+    if current_user.role != "admin" and book.library_id != current_user.library_id:
+        abort(403)
+    return book
+
+
+def _take(take_id: int) -> Take:
+    take = db_session().get(Take, take_id)
+    if take is None:
+        abort(404)
+    own_book(take.session.book_id)
+    return take
+
+
+def _chapter(chapter_id: int) -> Chapter:
+    chapter = db_session().get(Chapter, chapter_id)
+    if chapter is None:
+        abort(404)
+    own_book(chapter.book_id)
+    return chapter
+
+
+def studio_context() -> Context:
+    svc = services()
+    return Context(sessions=svc.sessions, store=svc.store, settings=dict(current_app.config))
+
+
+def _takes(book: Book) -> list[Take]:
+    return list(db_session().scalars(
+        select(Take).join(RecordingSession).where(RecordingSession.book_id == book.id)
+        .order_by(RecordingSession.position, RecordingSession.id, Take.position)))
+
+
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json" or request.is_json
+
+
+# -- pages ------------------------------------------------------------------------------------------
+@bp.get("/")
+@role_required("studio")
+def index():
+    session = db_session()
+    query = select(Book).where(Book.deleted_at.is_(None), Book.state == "draft")
+    if current_user.role != "admin":
+        query = query.where(Book.library_id == current_user.library_id)
+    books = session.scalars(query.order_by(Book.updated_at.desc()).limit(200)).all()
+    return render_template("staff/studio_index.html", books=books)
+
+
+@bp.post("/books")
+@role_required("studio")
+def new_book():
+    title = nfc(request.form.get("title", ""))
+    session = db_session()
+    library = session.get(Library, current_user.library_id)
+    try:
+        book = create_book(session, library=library, title=title,
+                           narrators=[n for n in [nfc(request.form.get("narrator", ""))] if n],
+                           profile=library.delivery_profile or current_app.config["DEFAULT_PROFILE"])
+    except CatalogError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".index"))
+    session.commit()
+    flash(_("Đã tạo sách mới."), "info")
+    return redirect(url_for(".book", book_id=book.id))
+
+
+@bp.get("/books/<int:book_id>")
+@role_required("studio")
+def book(book_id: int):
+    row = own_book(book_id)
+    session = db_session()
+    sessions = session.scalars(select(RecordingSession).where(RecordingSession.book_id == row.id)
+                               .order_by(RecordingSession.position)).all()
+    marks = session.scalar(select(func.count(Mark.id)).where(Mark.book_id == row.id, Mark.kind == "chapter"))
+    tus = "uploads.create" in current_app.view_functions or any(
+        r.rule.startswith("/api/uploads") for r in current_app.url_map.iter_rules())
+    chapters = list(row.chapters)
+    return render_template("staff/studio_book.html", book=row, sessions=sessions, marks=marks or 0,
+                           chapters=chapters, tus_endpoint="/api/uploads/" if tus else "",
+                           all_reviewed=bool(chapters) and all(c.review_state == "approved" for c in chapters))
+
+
+# -- sessions and takes -------------------------------------------------------------------------------
+@bp.post("/books/<int:book_id>/sessions")
+@role_required("studio")
+def new_session(book_id: int):
+    """Create a recording session; files sent with the form (no-JS path) become its takes."""
+    row = own_book(book_id)
+    session = db_session()
+    position = (session.scalar(select(func.max(RecordingSession.position))
+                               .where(RecordingSession.book_id == row.id)) or 0) + 1
+    name = nfc(request.form.get("name", "")) or f"Buổi {position}"
+    rec = RecordingSession(book_id=row.id, name=name[:255], position=position, source="upload", settings={})
+    session.add(rec)
+    session.flush()
+    errors = []
+    for upload in request.files.getlist("files"):
+        if upload and upload.filename:
+            try:
+                _store_take(rec, upload.filename, upload.stream)
+            except RecordingsError as exc:
+                errors.append(str(exc))
+    if errors:
+        session.rollback()
+        if _wants_json():
+            return jsonify(error="bad-audio", message="; ".join(errors)), 400
+        flash("; ".join(errors), "error")
+        return redirect(url_for(".book", book_id=row.id))
+    session.commit()
+    if _wants_json():
+        return jsonify(session_id=rec.id, name=rec.name), 201
+    return redirect(url_for(".book", book_id=row.id))
+
+
+def _store_take(rec: RecordingSession, filename: str, stream) -> Take:
+    """Probe an uploaded file, keep it as an original (never modified) and add it as the next take."""
+    store = media_store()
+    safe_name = Path(filename.replace("\\", "/")).name[:200] or "take"
+    fd, tmp = tempfile.mkstemp(dir=store.root / "tmp", suffix=Path(safe_name).suffix.lower()[:8])
+    try:
+        with os.fdopen(fd, "wb") as out:
+            while chunk := stream.read(1 << 20):
+                out.write(chunk)
+        info = probe_audio(tmp)
+        sha, _key = store.put_original(tmp, move=True)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    return _add_take(rec, sha, safe_name, info)
+
+
+def _add_take(rec: RecordingSession, sha: str, filename: str, info) -> Take:
+    session = db_session()
+    if session.get(Original, sha) is None:
+        session.add(Original(sha256=sha, size_bytes=media_store().find_original(sha).stat().st_size,
+                             filename=filename, format=info.format, sample_rate=info.sample_rate,
+                             channels=info.channels, frames=info.frames, uploaded_by=current_user.id))
+        session.flush()
+    position = (session.scalar(select(func.max(Take.position)).where(Take.session_id == rec.id)) or 0) + 1
+    take = Take(session_id=rec.id, position=position, original_sha256=sha, filename=filename,
+                duration_s=info.duration_s)
+    session.add(take)
+    session.flush()
+    return take
+
+
+@bp.post("/sessions/<int:session_id>/takes")
+@role_required("studio")
+def add_take(session_id: int):
+    """One file per request (the browser shows a progress bar per file), or a finished tus upload."""
+    session = db_session()
+    rec = session.get(RecordingSession, session_id)
+    if rec is None:
+        abort(404)
+    own_book(rec.book_id)
+    upload = request.files.get("file")
+    try:
+        if upload is not None and upload.filename:
+            take = _store_take(rec, upload.filename, upload.stream)
+        elif request.form.get("upload_url"):
+            take = _take_from_tus(rec, request.form["upload_url"], request.form.get("filename", ""))
+        else:
+            return jsonify(error="no-file", message=_("Chưa chọn tệp.")), 400
+    except (RecordingsError, StudioError) as exc:
+        session.rollback()
+        return jsonify(error="bad-audio", message=str(exc)), 400
+    session.commit()
+    return jsonify(take_id=take.id, filename=take.filename, duration_s=round(take.duration_s, 2)), 201
+
+
+def _take_from_tus(rec: RecordingSession, upload_url: str, filename: str) -> Take:
+    """A finished tus upload (web.uploads) becomes a take; the upload module owns the bytes."""
+    try:
+        from web import uploads
+        finish = getattr(uploads, "original_for_upload")
+    except (ImportError, AttributeError):
+        raise StudioError(_("Máy chủ chưa hỗ trợ tải lên tiếp nối (tus).")) from None
+    sha, info = finish(upload_url)
+    return _add_take(rec, sha, Path(filename or info.path).name, info)
+
+
+@bp.get("/takes/<int:take_id>/audio")
+@role_required("studio")
+def take_audio(take_id: int):
+    take = _take(take_id)
+    path = media_store().find_original(take.original_sha256)
+    return send_file(path, conditional=True, max_age=3600)
+
+
+# -- chapter marks ---------------------------------------------------------------------------------
+@bp.post("/books/<int:book_id>/detect")
+@role_required("studio")
+def detect(book_id: int):
+    """Run the chapter-marking stage (labels, cue markers, session list, pauses) without approving."""
+    row = own_book(book_id)
+    if not _takes(row):
+        flash(_("Chưa có bản ghi nào để tìm mốc chương."), "error")
+        return redirect(url_for(".book", book_id=row.id))
+    db_session().close()
+    from studio.pipeline import STAGES
+    stage = next(s for s in STAGES if s.name == "mark")
+    try:
+        stage.run(studio_context(), book_id, Decisions(approve_marks=False), lambda _f: None)
+    except StudioError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".book", book_id=book_id))
+    flash(_("Đã tìm mốc chương. Hãy kiểm tra trước khi duyệt."), "info")
+    return redirect(url_for(".editor", book_id=book_id))
+
+
+def envelope(take: Take, points: int = ENVELOPE_POINTS) -> list[float]:
+    """Peak amplitude (0..1) in `points` equal time buckets of the take; cached beside derived media."""
+    import numpy as np
+    import soundfile as sf
+    store = media_store()
+    key = f"derived/waveforms/{take.original_sha256}-{points}.json"
+    if store.exists(key):
+        return json.loads(store.path(key).read_text())
+    path = store.find_original(take.original_sha256)
+    frames = sf.info(str(path)).frames
+    per = max(1, -(-frames // points))
+    peaks = np.zeros(points)
+    pos = 0
+    for block in iter_blocks(path, 65536):
+        mono = np.abs(block).max(axis=1)
+        idx = np.minimum((pos + np.arange(len(mono))) // per, points - 1)
+        np.maximum.at(peaks, idx, mono)
+        pos += len(mono)
+    result = [round(float(p), 4) for p in peaks]
+    store.write_bytes(key, json.dumps(result).encode())
+    return result
+
+
+@bp.get("/books/<int:book_id>/chapters")
+@role_required("studio")
+def editor(book_id: int):
+    row = own_book(book_id)
+    session = db_session()
+    takes = _takes(row)
+    marks = session.scalars(select(Mark).where(Mark.book_id == row.id, Mark.kind == "chapter")
+                            .order_by(Mark.take_id, Mark.start_s)).all()
+    cuts = session.scalars(select(Mark).where(Mark.book_id == row.id, Mark.kind == "cut")).all()
+    views, number = [], 0
+    for take in takes:
+        take_marks = [m for m in marks if m.take_id == take.id]
+        entries = []
+        for mark in take_marks:
+            number += 1
+            entries.append({"mark": mark, "number": number,
+                            "x": 1000 * mark.start_s / take.duration_s if take.duration_s else 0})
+        env = envelope(take)
+        views.append({"take": take, "marks": entries, "envelope": _envelope_path(env),
+                      "cuts": [c for c in cuts if c.take_id == take.id]})
+    return render_template("staff/studio_editor.html", book=row, views=views, labels=SOURCE_LABELS,
+                           approved=bool(marks) and all(m.approved for m in marks))
+
+
+def _envelope_path(env: list[float]) -> str:
+    """SVG polygon points for a mirrored envelope in a 1000×100 box."""
+    n = len(env)
+    top = [f"{1000 * i / max(1, n - 1):.1f},{50 - 48 * v:.1f}" for i, v in enumerate(env)]
+    bottom = [f"{1000 * i / max(1, n - 1):.1f},{50 + 48 * v:.1f}" for i, v in reversed(list(enumerate(env)))]
+    return " ".join(top + bottom)
+
+
+def _parse_time(raw: str | None, take: Take) -> float:
+    """Seconds from '75.5', '1:15.5' or '0:01:15.5', inside the take; StudioError otherwise."""
+    text = (raw or "").strip().replace(",", ".")
+    try:
+        parts = [float(p) for p in text.split(":")]
+    except ValueError:
+        raise StudioError(_("Thời điểm không hợp lệ: %(v)s (dùng giây hoặc phút:giây)", v=text)) from None
+    if not parts or len(parts) > 3 or any(p < 0 for p in parts):
+        raise StudioError(_("Thời điểm không hợp lệ: %(v)s (dùng giây hoặc phút:giây)", v=text))
+    seconds = 0.0
+    for p in parts:
+        seconds = seconds * 60 + p
+    if seconds >= take.duration_s:
+        raise StudioError(_("Thời điểm %(t).2f s nằm sau cuối bản ghi (%(d).2f s).", t=seconds,
+                            d=take.duration_s))
+    return round(seconds, 3)
+
+
+def _mark(mark_id: int) -> Mark:
+    mark = db_session().get(Mark, mark_id)
+    if mark is None:
+        abort(404)
+    own_book(mark.book_id)
+    return mark
+
+
+def _unapprove(book_id: int) -> None:
+    for m in db_session().scalars(select(Mark).where(Mark.book_id == book_id)):
+        m.approved = False
+
+
+def _clash(take_id: int, start_s: float, ignore: int | None = None) -> bool:
+    others = db_session().scalars(select(Mark).where(Mark.take_id == take_id, Mark.kind == "chapter"))
+    return any(abs(m.start_s - start_s) < 0.5 for m in others if m.id != ignore)
+
+
+@bp.post("/marks/<int:mark_id>/move")
+@role_required("studio")
+def move_mark(mark_id: int):
+    mark = _mark(mark_id)
+    take = db_session().get(Take, mark.take_id)
+    try:
+        start = _parse_time(request.form.get("start"), take)
+        if _clash(take.id, start, ignore=mark.id):
+            raise StudioError(_("Đã có mốc chương ở gần thời điểm này."))
+    except StudioError as exc:
+        return _edit_error(mark.book_id, exc)
+    detail = dict(mark.detail or {})
+    detail.setdefault("from_source", mark.source)
+    detail.setdefault("from_start_s", mark.start_s)
+    mark.detail = detail
+    mark.start_s = start
+    mark.source = "manual"
+    _keep_take_marks(take.id)
+    _unapprove(mark.book_id)
+    db_session().commit()
+    flash(_("Đã dời mốc chương tới %(t).2f s.", t=start), "info")
+    return redirect(url_for(".editor", book_id=mark.book_id) + f"#take-{take.id}")
+
+
+def _keep_take_marks(take_id: int) -> None:
+    """Once staff edit a take's marks, its automatic marks are kept as they are (not re-detected)."""
+    for m in db_session().scalars(select(Mark).where(Mark.take_id == take_id, Mark.source == "pauses")):
+        detail = dict(m.detail or {})
+        detail["from_source"] = "pauses"
+        m.detail = detail
+        m.source = "manual"
+
+
+@bp.post("/takes/<int:take_id>/marks")
+@role_required("studio")
+def add_mark(take_id: int):
+    take = _take(take_id)
+    book_id = take.session.book_id
+    try:
+        start = _parse_time(request.form.get("start"), take)
+        if _clash(take.id, start):
+            raise StudioError(_("Đã có mốc chương ở gần thời điểm này."))
+    except StudioError as exc:
+        return _edit_error(book_id, exc)
+    _keep_take_marks(take.id)
+    db_session().add(Mark(book_id=book_id, take_id=take.id, kind="chapter", start_s=start,
+                          title=nfc(request.form.get("title", ""))[:500], source="manual",
+                          detail={"added_by": current_user.id}, approved=False))
+    _unapprove(book_id)
+    db_session().commit()
+    flash(_("Đã thêm mốc chương tại %(t).2f s.", t=start), "info")
+    return redirect(url_for(".editor", book_id=book_id) + f"#take-{take.id}")
+
+
+@bp.post("/marks/<int:mark_id>/delete")
+@role_required("studio")
+def delete_mark(mark_id: int):
+    mark = _mark(mark_id)
+    book_id, take_id = mark.book_id, mark.take_id
+    session = db_session()
+    remaining = [m for m in session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter"))
+                 if m.id != mark.id]
+    if not remaining:
+        return _edit_error(book_id, StudioError(_("Sách phải còn ít nhất một mốc chương.")))
+    _keep_take_marks(take_id)
+    session.delete(mark)
+    _unapprove(book_id)
+    session.commit()
+    flash(_("Đã xoá mốc chương."), "info")
+    return redirect(url_for(".editor", book_id=book_id) + f"#take-{take_id}")
+
+
+@bp.post("/marks/<int:mark_id>/rename")
+@role_required("studio")
+def rename_mark(mark_id: int):
+    mark = _mark(mark_id)
+    mark.title = nfc(request.form.get("title", ""))[:500]
+    chapter = None
+    # keep an already mastered chapter's title in step (same order as the marks)
+    from studio.pipeline import chapter_spans
+    for position, (*_x, span_mark) in enumerate(chapter_spans(db_session(), mark.book_id), start=1):
+        if span_mark.id == mark.id:
+            chapter = db_session().scalar(select(Chapter).where(Chapter.book_id == mark.book_id,
+                                                                Chapter.position == position))
+    if chapter is not None and mark.title:
+        chapter.title = mark.title
+    db_session().commit()
+    flash(_("Đã đổi tên chương."), "info")
+    return redirect(url_for(".editor", book_id=mark.book_id) + f"#mark-{mark.id}")
+
+
+def _edit_error(book_id: int, exc: Exception):
+    db_session().rollback()
+    flash(str(exc), "error")
+    return redirect(url_for(".editor", book_id=book_id)), 303
+
+
+# -- approval and production -------------------------------------------------------------------------
+def _produce(book_id: int, decisions: Decisions, start: str) -> str | None:
+    """Run the pipeline from `start` with the staff's decisions; returns an error message or None."""
+    from studio.pipeline import run_stages
+    db_session().close()
+    try:
+        run_stages(studio_context(), book_id, decisions, start=start)
+    except QCRejected as exc:
+        return _("Một số chương chưa đạt QC: xem báo cáo và duyệt từng chương. (%(e)s)", e=str(exc)[:300])
+    except StudioError as exc:
+        return str(exc)
+    return None
+
+
+@bp.post("/books/<int:book_id>/approve")
+@role_required("studio")
+def approve(book_id: int):
+    """Approve the chapter marks and master the book; QC failures stop for review."""
+    row = own_book(book_id)
+    session = db_session()
+    marks = session.scalars(select(Mark).where(Mark.book_id == row.id)).all()
+    if not any(m.kind == "chapter" for m in marks):
+        flash(_("Chưa có mốc chương nào để duyệt."), "error")
+        return redirect(url_for(".editor", book_id=row.id))
+    for m in marks:
+        m.approved = True
+    for chapter in row.chapters:
+        chapter.review_state, chapter.review_comment = "pending", ""
+    session.commit()
+    error = _produce(book_id, Decisions(approve_marks=True), start="master")
+    flash(error or _("Đã duyệt mốc chương; sách đã được xử lý và đóng gói."), "error" if error else "info")
+    return redirect(url_for(".book", book_id=book_id))
+
+
+@bp.post("/books/<int:book_id>/finish")
+@role_required("studio")
+def finish(book_id: int):
+    """Every chapter approved by a person: accept their QC results and package the book."""
+    row = own_book(book_id)
+    if not row.chapters or any(c.review_state != "approved" for c in row.chapters):
+        flash(_("Cần duyệt tất cả các chương trước."), "error")
+        return redirect(url_for(".book", book_id=book_id))
+    error = _produce(book_id, Decisions(approve_marks=True, accept_qc_failures=True), start="qc")
+    flash(error or _("Sách đã sẵn sàng để thư viện xuất bản."), "error" if error else "info")
+    return redirect(url_for(".book", book_id=book_id))
+
+
+@bp.get("/chapters/<int:chapter_id>/qc")
+@role_required("studio", "librarian")
+def qc(chapter_id: int):
+    from mastering.plots import qc_svg
+    chapter = _chapter(chapter_id)
+    report = chapter.qc or {}
+    svg = qc_svg(report, id_prefix=f"qc{chapter.id}") if report else ""
+    return render_template("staff/studio_qc.html", chapter=chapter, book=chapter.book, report=report,
+                           svg=svg, rule_labels=RULE_LABELS)
+
+
+@bp.get("/chapters/<int:chapter_id>/qc.svg")
+@role_required("studio", "librarian")
+def qc_plot(chapter_id: int):
+    from mastering.plots import qc_svg
+    chapter = _chapter(chapter_id)
+    return current_app.response_class(qc_svg(chapter.qc or {}), mimetype="image/svg+xml")
+
+
+@bp.post("/chapters/<int:chapter_id>/review")
+@role_required("studio")
+def review(chapter_id: int):
+    chapter = _chapter(chapter_id)
+    decision = request.form.get("decision")
+    comment = nfc(request.form.get("comment", ""))[:4000]
+    if decision == "approve":
+        chapter.review_state, chapter.review_comment = "approved", comment
+        flash(_("Đã duyệt chương %(n)d.", n=chapter.position), "info")
+    elif decision == "reject":
+        if not comment:
+            flash(_("Trả lại cần ghi rõ lý do."), "error")
+            return redirect(url_for(".qc", chapter_id=chapter.id)), 303
+        chapter.review_state, chapter.review_comment = "rejected", comment
+        flash(_("Đã trả lại chương %(n)d để ghi lại.", n=chapter.position), "info")
+    else:
+        abort(400)
+    db_session().commit()
+    return redirect(url_for(".book", book_id=chapter.book_id))
+
+
+@bp.post("/books/<int:book_id>/approve-all")
+@role_required("studio")
+def approve_all(book_id: int):
+    row = own_book(book_id)
+    for chapter in row.chapters:
+        if chapter.review_state != "rejected":
+            chapter.review_state = "approved"
+    db_session().commit()
+    return finish(book_id)
