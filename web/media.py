@@ -1,20 +1,30 @@
-"""Media routes: HLS playlists and segments, downloads and the audiobook manifest of a book.
+"""Media routes: HLS playlists and segments, chapter MP3s, the M4B and the audiobook manifest.
 
-Every request checks the title's access policy (streaming.access). Files come only from the
-media store, by keys built here from the book's uuid and a strictly matched file name, so no
-part of the URL reaches the filesystem unchecked.
+Every URL carries a signed media token (`?t=`, see streaming.tokens) bound to the book and to the
+reader, or to the public for public titles; the access policy (streaming.access) is checked again
+on every request, for the reader the token names. Playlists are rewritten on the way out so every
+URI inside them carries the same token. Files come only from the media store, by keys built here
+from the book's uuid and a strictly matched file name, so no part of the URL reaches the
+filesystem unchecked.
+
+Serving modes (`MEDIA_SERVE_MODE`): `direct` sends the bytes from Python (byte ranges, ETags);
+`x-accel` answers with `X-Accel-Redirect: <X_ACCEL_PREFIX><key>` and lets nginx send the file
+(docs/nginx.conf). Playlists are always made here, since they carry tokens.
 """
 from __future__ import annotations
 
 import gzip
 import re
+from urllib.parse import urljoin
 
-from flask import Blueprint, Response, abort, current_app, jsonify, request, send_file
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
 from flask_login import current_user
 
-from catalog.models import Book, Library
+from catalog.models import Book, Library, User
 from recordings.errors import UnsafeKeyError
+from streaming import tokens
 from streaming.access import can_listen
+from streaming.hls import add_query, rewrite_uris
 from web.extensions import db_session, media_store
 
 bp = Blueprint("media", __name__)
@@ -24,52 +34,106 @@ _FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
 _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s": "audio/mp4",
           ".mp4": "audio/mp4", ".aac": "audio/aac", ".mp3": "audio/mpeg", ".m4b": "audio/mp4",
           ".json": "application/audiobook+json", ".audiobook": "application/audiobook+zip"}
+PLAYLIST_CACHE = "private, max-age=60"
+MEDIA_CACHE = "private, max-age=86400, immutable"
 
 
 def current_listener():
     return current_user if current_user.is_authenticated else None
 
 
+def _onsite_networks(book: Book) -> str:
+    library = db_session().get(Library, book.library_id)
+    return library.onsite_networks if library else ""
+
+
+def token_for(book: Book, user) -> str:
+    """The media token a page hands out for `book` to `user` (None = anonymous)."""
+    public = can_listen(book, None, request.remote_addr, _onsite_networks(book))
+    subject = tokens.PUBLIC if public.allowed else tokens.subject_for(getattr(user, "id", None))
+    return tokens.issue(current_app.config["SECRET_KEY"], book_id=book.id, subject=subject,
+                        ttl_s=int(current_app.config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)))
+
+
+def _deny(status: int, reason: str):
+    response = jsonify(error=reason)
+    response.status_code = status
+    response.headers["Cache-Control"] = "no-store"
+    abort(response)
+
+
 def book_for_listening(book_id: int) -> Book:
+    """The book named in the URL, if the request's token and the access policy both allow it."""
     session = db_session()
+    try:
+        claims = tokens.verify(current_app.config["SECRET_KEY"], request.args.get("t"), book_id=book_id)
+    except tokens.TokenError as exc:
+        _deny(exc.status, exc.reason)
     book = session.get(Book, book_id)
     if book is None or book.deleted_at is not None:
         abort(404)
-    library = session.get(Library, book.library_id)
-    decision = can_listen(book, current_listener(), request.remote_addr,
-                          library.onsite_networks if library else "")
+    listener = None
+    if claims.user_id is not None:
+        if current_user.is_authenticated and current_user.id != claims.user_id:
+            _deny(403, "other-reader")
+        listener = session.get(User, claims.user_id)
+        if listener is None or not listener.is_active:
+            _deny(403, "other-reader")
+    decision = can_listen(book, listener, request.remote_addr, _onsite_networks(book))
     if not decision.allowed:
-        abort(401 if decision.reason == "login-required" else 403)
+        _deny(401 if decision.reason == "login-required" else 403, decision.reason)
+    g.media_token = request.args["t"]
     return book
 
 
-def _send(key: str, *, playlist: bool = False):
-    store = media_store()
+def _path_or_404(key: str):
     try:
-        path = store.path(key)
+        path = media_store().path(key)
     except UnsafeKeyError:
         abort(404)
     if not path.is_file():
         abort(404)
-    mimetype = next((t for ext, t in _TYPES.items() if path.name.endswith(ext)), "application/octet-stream")
-    if playlist:
-        body = path.read_bytes()
-        response = Response(body, mimetype=mimetype)
-        if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 512:
-            response.set_data(gzip.compress(body, 6))
-            response.headers["Content-Encoding"] = "gzip"
-        response.headers["Vary"] = "Accept-Encoding"
-        response.headers["Cache-Control"] = "private, max-age=60"
-        return response
-    response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=86400)
-    response.headers["Cache-Control"] = "private, max-age=86400, immutable"
+    return path
+
+
+def _mimetype(name: str) -> str:
+    return next((t for ext, t in _TYPES.items() if name.endswith(ext)), "application/octet-stream")
+
+
+def _send_playlist(key: str):
+    path = _path_or_404(key)
+    query = f"t={g.media_token}"
+    text = rewrite_uris(path.read_text(encoding="utf-8"), lambda uri: add_query(uri, query))
+    body = text.encode("utf-8")
+    response = Response(body, mimetype=_mimetype(path.name))
+    if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 256:
+        response.set_data(gzip.compress(body, 6))
+        response.headers["Content-Encoding"] = "gzip"
+    response.headers["Vary"] = "Accept-Encoding"
+    response.headers["Cache-Control"] = PLAYLIST_CACHE
+    return response
+
+
+def _send_file(key: str, *, download_name: str | None = None):
+    path = _path_or_404(key)
+    mimetype = _mimetype(path.name)
+    if current_app.config.get("MEDIA_SERVE_MODE") == "x-accel":
+        prefix = current_app.config.get("X_ACCEL_PREFIX", "/_media/").rstrip("/") + "/"
+        response = Response(status=200, mimetype=mimetype)
+        response.headers["X-Accel-Redirect"] = prefix + key
+        response.headers["Cache-Control"] = MEDIA_CACHE
+    else:
+        response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=86400)
+        response.headers["Cache-Control"] = MEDIA_CACHE
+    if download_name:
+        response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
     return response
 
 
 @bp.get("/books/<int:book_id>/hls/master.m3u8")
 def hls_master(book_id: int):
     book = book_for_listening(book_id)
-    return _send(f"derived/books/{book.uuid}/hls/master.m3u8", playlist=True)
+    return _send_playlist(f"derived/books/{book.uuid}/hls/master.m3u8")
 
 
 @bp.get("/books/<int:book_id>/hls/<rendition>/<name>")
@@ -77,7 +141,8 @@ def hls_file(book_id: int, rendition: str, name: str):
     if not _RENDITION.match(rendition) or not _FILE.match(name):
         abort(404)
     book = book_for_listening(book_id)
-    return _send(f"derived/books/{book.uuid}/hls/{rendition}/{name}", playlist=name.endswith(".m3u8"))
+    key = f"derived/books/{book.uuid}/hls/{rendition}/{name}"
+    return _send_playlist(key) if name.endswith(".m3u8") else _send_file(key)
 
 
 @bp.get("/books/<int:book_id>/mp3/<name>")
@@ -85,25 +150,34 @@ def chapter_mp3(book_id: int, name: str):
     if not re.match(r"^\d{2,3}\.mp3$", name):
         abort(404)
     book = book_for_listening(book_id)
-    return _send(f"derived/books/{book.uuid}/mp3/{name}")
+    return _send_file(f"derived/books/{book.uuid}/mp3/{name}")
 
 
 @bp.get("/books/<int:book_id>/book.m4b")
 def book_m4b(book_id: int):
     book = book_for_listening(book_id)
-    response = _send(f"derived/books/{book.uuid}/book.m4b")
-    response.headers["Content-Disposition"] = f'attachment; filename="book-{book.id}.m4b"'
-    return response
+    return _send_file(f"derived/books/{book.uuid}/book.m4b", download_name=f"book-{book.id}.m4b")
 
 
 @bp.get("/books/<int:book_id>/manifest.json")
 def manifest(book_id: int):
+    """The Readium audiobook manifest, its media links carrying the request's token."""
     book = book_for_listening(book_id)
     try:
         from catalog.readium import build_manifest
-    except ImportError:  # packaging not installed yet: serve the stored manifest
-        return _send(f"derived/books/{book.uuid}/manifest.json")
-    base = current_app.config.get("PUBLIC_BASE_URL") or request.host_url.rstrip("/")
-    response = jsonify(build_manifest(book, f"{base}/books/{book.id}/"))
+    except ImportError:  # packaging not installed yet: nothing to describe
+        abort(404)
+    base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+    folder = f"{base}/books/{book.id}/"
+    data = build_manifest(book, folder)
+    query = f"t={g.media_token}"
+    for section in ("readingOrder", "links", "resources"):
+        for link in data.get(section, []):
+            href = link.get("href", "")
+            if "self" in (link.get("rel") or ()) or not urljoin(folder, href).startswith(folder):
+                continue
+            link["href"] = add_query(href, query)
+    response = jsonify(data)
     response.mimetype = "application/audiobook+json"
+    response.headers["Cache-Control"] = PLAYLIST_CACHE
     return response

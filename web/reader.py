@@ -1,7 +1,7 @@
 """Reader pages: home, search, book page with the player."""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -9,6 +9,7 @@ from catalog.models import Book
 from catalog.text import fold
 from streaming.access import can_listen, can_see, is_live
 from web.extensions import db_session
+from web.media import token_for
 
 bp = Blueprint("reader", __name__)
 
@@ -53,4 +54,8 @@ def book(book_id: int):
     library = row.library
     decision = can_listen(row, _listener(), request.remote_addr, library.onsite_networks if library else "")
     has_stream = any(r.kind == "hls" for r in row.renditions)
-    return render_template("book.html", book=row, decision=decision, has_stream=has_stream)
+    stream_url = None
+    if decision.allowed and has_stream:
+        stream_url = url_for("media.hls_master", book_id=row.id, t=token_for(row, _listener()))
+    return render_template("book.html", book=row, decision=decision, has_stream=has_stream,
+                           stream_url=stream_url)

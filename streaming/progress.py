@@ -1,0 +1,166 @@
+"""Listening position per reader and book, synced between devices.
+
+Players report `(position_s, event_time_ms, device_id, seq)`: the client's clock when the position
+was true and a sequence number that grows with every report from that device. Networks deliver
+late, twice, or out of order, so a write only takes effect when it is newer than what is stored:
+
+- per device (`DeviceProgress`): a higher `seq` than the stored one;
+- per account (`Progress`): a later event time, or the same event time from the same device with a
+  higher `seq`.
+
+Both checks are in the `WHERE` of a single `UPDATE`, so two racing requests can not interleave a
+read and a write; the database decides. A reader who seeks back on purpose sends a *newer* event
+time, so that is kept: "never backwards" is about arrival order, not about position.
+
+Event times more than `MAX_CLOCK_AHEAD_MS` ahead of the server are clamped, so one device with a
+wrong clock cannot pin the account's position for ever. A book is finished when less than
+`FINISHED_REMAINING_S` remain.
+"""
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from catalog.models import DeviceProgress, Progress, utcnow
+
+FINISHED_REMAINING_S = 10.0
+MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
+MIN_SPEED, MAX_SPEED = 0.5, 4.0
+_DEVICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+class ProgressError(ValueError):
+    """A progress report that is not well formed (nothing is written)."""
+
+
+@dataclass(frozen=True)
+class Report:
+    position_s: float
+    event_time_ms: int
+    device_id: str
+    seq: int
+    speed: float = 1.0
+    chapter: int = 1
+    device_name: str = ""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    accepted: bool          # the account-wide position took this report
+    device_accepted: bool   # the device's own row took it (False = late or duplicate)
+    progress: Progress
+
+
+def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) -> Report:
+    """Check and normalise a report from JSON or form data. Raises ProgressError."""
+    try:
+        position = float(data["position_s"])
+        event_time = int(float(data["event_time_ms"]))
+        seq = int(data["seq"])
+        speed = float(data.get("speed") or 1.0)
+        chapter = int(data.get("chapter") or 1)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ProgressError(f"Báo cáo vị trí không hợp lệ (bad progress report): {exc}") from None
+    device = str(data.get("device_id") or "")
+    if not _DEVICE.match(device):
+        raise ProgressError("Mã thiết bị không hợp lệ (bad device_id)")
+    if not (position == position) or position < 0 or seq < 0 or event_time <= 0:  # NaN check first
+        raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ (bad position, time or seq)")
+    if not MIN_SPEED - 1e-9 <= speed <= MAX_SPEED + 1e-9:
+        raise ProgressError(f"Tốc độ phải từ {MIN_SPEED} đến {MAX_SPEED} (speed out of range)")
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    event_time = min(event_time, now_ms + MAX_CLOCK_AHEAD_MS)
+    if duration_s > 0:
+        position = min(position, duration_s)
+    return Report(position_s=round(position, 3), event_time_ms=event_time, device_id=device, seq=seq,
+                  speed=round(speed, 1), chapter=max(1, chapter),
+                  device_name=str(data.get("device_name") or "")[:255])
+
+
+def is_finished(position_s: float, duration_s: float) -> bool:
+    return duration_s > 0 and duration_s - position_s < FINISHED_REMAINING_S
+
+
+def _upsert(session: Session, model, keys: dict, values: dict, newer) -> bool:
+    """UPDATE ... WHERE keys AND newer; INSERT if no row exists. True when the row took `values`."""
+    where = and_(*(getattr(model, k) == v for k, v in keys.items()))
+    result = session.execute(update(model).where(where, newer).values(**values)
+                             .execution_options(synchronize_session=False))
+    if result.rowcount:
+        return True
+    if session.scalar(select(model.id).where(where)) is not None:
+        return False
+    try:
+        with session.begin_nested():
+            session.add(model(**keys, **values))
+        return True
+    except IntegrityError:  # another request inserted it first: compete through the UPDATE again
+        result = session.execute(update(model).where(where, newer).values(**values)
+                                 .execution_options(synchronize_session=False))
+        return bool(result.rowcount)
+
+
+def record(session: Session, *, user_id: int, book_id: int, report: Report, duration_s: float) -> Outcome:
+    """Apply one report (in the caller's transaction). Late and duplicate reports change nothing."""
+    now = utcnow()
+    device_ok = _upsert(
+        session, DeviceProgress,
+        {"user_id": user_id, "book_id": book_id, "device_id": report.device_id},
+        {"position_s": report.position_s, "event_time_ms": report.event_time_ms, "seq": report.seq,
+         "device_name": report.device_name, "updated_at": now},
+        DeviceProgress.seq < report.seq)
+    accepted = False
+    if device_ok:
+        newer = or_(Progress.event_time_ms < report.event_time_ms,
+                    and_(Progress.event_time_ms == report.event_time_ms,
+                         Progress.device_id == report.device_id, Progress.seq < report.seq))
+        accepted = _upsert(
+            session, Progress, {"user_id": user_id, "book_id": book_id},
+            {"position_s": report.position_s, "event_time_ms": report.event_time_ms,
+             "device_id": report.device_id, "device_name": report.device_name, "seq": report.seq,
+             "speed": report.speed, "chapter": report.chapter,
+             "finished": is_finished(report.position_s, duration_s), "updated_at": now},
+            newer)
+    row = session.scalar(select(Progress).where(Progress.user_id == user_id, Progress.book_id == book_id)
+                         .execution_options(populate_existing=True))
+    return Outcome(accepted=accepted, device_accepted=device_ok, progress=row)
+
+
+def merge_anonymous(session: Session, *, user_id: int, entries: list[tuple[int, Report, float]]) -> int:
+    """Fold progress kept in an anonymous browser into the account: (book_id, report, duration_s).
+
+    Each entry competes like any report, so a newer position already on the account wins.
+    Returns how many books took the browser's position.
+    """
+    return sum(record(session, user_id=user_id, book_id=book_id, report=report, duration_s=duration).accepted
+               for book_id, report, duration in entries)
+
+
+def get(session: Session, *, user_id: int, book_id: int) -> Progress | None:
+    return session.scalar(select(Progress).where(Progress.user_id == user_id, Progress.book_id == book_id))
+
+
+def devices(session: Session, *, user_id: int, book_id: int) -> list[DeviceProgress]:
+    return list(session.scalars(select(DeviceProgress)
+                                .where(DeviceProgress.user_id == user_id, DeviceProgress.book_id == book_id)
+                                .order_by(DeviceProgress.event_time_ms.desc())))
+
+
+def history(session: Session, *, user_id: int, limit: int = 100) -> list[Progress]:
+    """The reader's books, most recently listened first."""
+    return list(session.scalars(select(Progress).where(Progress.user_id == user_id)
+                                .order_by(Progress.updated_at.desc(), Progress.id.desc()).limit(limit)))
+
+
+def as_dict(row: Progress | None) -> dict:
+    if row is None:
+        return {"position_s": 0.0, "event_time_ms": 0, "device_id": "", "device_name": "", "seq": 0,
+                "speed": 1.0, "chapter": 1, "finished": False}
+    return {"position_s": row.position_s, "event_time_ms": row.event_time_ms, "device_id": row.device_id,
+            "device_name": row.device_name, "seq": row.seq, "speed": row.speed, "chapter": row.chapter,
+            "finished": bool(row.finished)}

@@ -1,0 +1,216 @@
+"""JSON API for the player: progress sync, bookmarks, fresh media tokens.
+
+State-changing calls need the CSRF token in the `X-CSRFToken` header (Flask-WTF checks it). The
+progress endpoint also takes `POST` with a form-encoded body carrying `csrf_token`, because
+`navigator.sendBeacon` (used on page hide) cannot set headers. Business rules live in
+streaming.progress / streaming.bookmarks / streaming.events; this module only maps HTTP to them.
+"""
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import Blueprint, Response, current_app, jsonify, request
+from flask_login import current_user
+
+from catalog.models import Book, Library
+from streaming import bookmarks, events, progress
+from streaming.access import can_see, in_networks
+from web.extensions import db_session
+from web.media import token_for
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str = ""):
+        super().__init__(message or code)
+        self.status, self.code, self.message = status, code, message or code
+
+
+@bp.errorhandler(ApiError)
+def _api_error(exc: ApiError):
+    return jsonify(error=exc.code, message=exc.message), exc.status
+
+
+def login_required_json(view):
+    @wraps(view)
+    def wrapped(*args, **kwargs):
+        if not current_user.is_authenticated:
+            return jsonify(error="unauthorized", message="Cần đăng nhập (login required)."), 401
+        return view(*args, **kwargs)
+    return wrapped
+
+
+def _book(book_id: int) -> Book:
+    book = db_session().get(Book, book_id)
+    if book is None or not can_see(book, current_user):
+        raise ApiError(404, "not-found", "Không tìm thấy sách (no such book)")
+    return book
+
+
+def _payload() -> dict:
+    if request.is_json:
+        data = request.get_json(silent=True)
+        if not isinstance(data, dict):
+            raise ApiError(400, "bad-json", "Cần một đối tượng JSON (a JSON object is expected)")
+        return data
+    return request.form.to_dict()
+
+
+def _channel(book: Book) -> str:
+    library = db_session().get(Library, book.library_id)
+    return "onsite" if library and in_networks(request.remote_addr, library.onsite_networks) else "web"
+
+
+def _progress_body(book: Book) -> dict:
+    session = db_session()
+    row = progress.get(session, user_id=current_user.id, book_id=book.id)
+    return {"book_id": book.id, "duration_s": book.duration_s, "progress": progress.as_dict(row),
+            "devices": [{"device_id": d.device_id, "device_name": d.device_name, "position_s": d.position_s,
+                         "event_time_ms": d.event_time_ms}
+                        for d in progress.devices(session, user_id=current_user.id, book_id=book.id)]}
+
+
+@bp.get("/books/<int:book_id>/progress")
+@login_required_json
+def get_progress(book_id: int):
+    response = jsonify(_progress_body(_book(book_id)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@bp.route("/books/<int:book_id>/progress", methods=["PUT", "POST"])
+@login_required_json
+def put_progress(book_id: int):
+    session = db_session()
+    book = _book(book_id)
+    data = _payload()
+    try:
+        report = progress.parse_report(data, duration_s=book.duration_s)
+    except progress.ProgressError as exc:
+        raise ApiError(400, "bad-report", str(exc)) from None
+    before = progress.get(session, user_id=current_user.id, book_id=book.id)
+    was_finished = bool(before and before.finished)
+    outcome = progress.record(session, user_id=current_user.id, book_id=book.id, report=report,
+                              duration_s=book.duration_s)
+    if outcome.device_accepted:
+        key = events.listener_key(current_app.config["SECRET_KEY"], user_id=current_user.id)
+        channel = _channel(book)
+        if before is None:
+            events.record(session, book=book, listener=key, kind="play", channel=channel)
+        try:
+            listened = float(data.get("listened_s") or 0)
+        except (TypeError, ValueError):
+            listened = 0.0
+        events.record(session, book=book, listener=key, kind="listen", seconds=listened, channel=channel)
+        if outcome.accepted and outcome.progress.finished and not was_finished:
+            events.record(session, book=book, listener=key, kind="complete", channel=channel)
+    session.commit()
+    body = _progress_body(book)
+    body["accepted"] = outcome.accepted
+    return jsonify(body)
+
+
+@bp.post("/progress/merge")
+@login_required_json
+def merge_progress():
+    """Fold a browser's anonymous progress ({"entries": [{book_id, position_s, ...}]}) into the account."""
+    session = db_session()
+    entries = (_payload().get("entries") or [])[:200]
+    merged = []
+    for item in entries:
+        if not isinstance(item, dict):
+            continue
+        try:
+            book = _book(int(item.get("book_id")))
+            report = progress.parse_report(item, duration_s=book.duration_s)
+        except (ApiError, progress.ProgressError, TypeError, ValueError):
+            continue  # a stale entry for a book that is gone or a garbled one: skip it, keep the rest
+        merged.append((book.id, report, book.duration_s))
+    taken = progress.merge_anonymous(session, user_id=current_user.id, entries=merged)
+    session.commit()
+    return jsonify(received=len(entries), merged=taken)
+
+
+@bp.get("/books/<int:book_id>/token")
+def media_token(book_id: int):
+    """A fresh media token (the player asks again when a long session outlives the first one)."""
+    book = _book(book_id)
+    response = jsonify(token=token_for(book, current_user if current_user.is_authenticated else None),
+                       ttl_s=int(current_app.config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- bookmarks ---------------------------------------------------------------------------------------
+def _bookmark_call(fn):
+    try:
+        return fn()
+    except bookmarks.BookmarkError as exc:
+        status = 404 if "no such" in str(exc) else 400
+        raise ApiError(status, "bookmark", str(exc)) from None
+
+
+@bp.get("/books/<int:book_id>/bookmarks")
+@login_required_json
+def list_bookmarks(book_id: int):
+    book = _book(book_id)
+    rows = bookmarks.list_for(db_session(), user_id=current_user.id, book_id=book.id)
+    return jsonify(book_id=book.id, bookmarks=[bookmarks.as_dict(r) for r in rows])
+
+
+@bp.post("/books/<int:book_id>/bookmarks")
+@login_required_json
+def create_bookmark(book_id: int):
+    session = db_session()
+    book = _book(book_id)
+    data = _payload()
+    row = _bookmark_call(lambda: bookmarks.create(
+        session, user_id=current_user.id, book_id=book.id, duration_s=book.duration_s,
+        position_s=data.get("position_s"), title=data.get("title", ""), note=data.get("note", "")))
+    session.commit()
+    return jsonify(bookmarks.as_dict(row)), 201
+
+
+@bp.route("/books/<int:book_id>/bookmarks/<int:bookmark_id>", methods=["PUT", "PATCH"])
+@login_required_json
+def update_bookmark(book_id: int, bookmark_id: int):
+    session = db_session()
+    book = _book(book_id)
+    data = {k: v for k, v in _payload().items() if k in ("position_s", "title", "note")}
+    row = _bookmark_call(lambda: bookmarks.update(
+        session, bookmarks.get_own(session, user_id=current_user.id, book_id=book.id, bookmark_id=bookmark_id),
+        duration_s=book.duration_s, **data))
+    session.commit()
+    return jsonify(bookmarks.as_dict(row))
+
+
+@bp.delete("/books/<int:book_id>/bookmarks/<int:bookmark_id>")
+@login_required_json
+def delete_bookmark(book_id: int, bookmark_id: int):
+    session = db_session()
+    book = _book(book_id)
+    _bookmark_call(lambda: bookmarks.delete(
+        session, bookmarks.get_own(session, user_id=current_user.id, book_id=book.id, bookmark_id=bookmark_id)))
+    session.commit()
+    return "", 204
+
+
+@bp.get("/books/<int:book_id>/bookmarks/export")
+@login_required_json
+def export_bookmarks(book_id: int):
+    book = _book(book_id)
+    rows = bookmarks.list_for(db_session(), user_id=current_user.id, book_id=book.id)
+    fmt = request.args.get("format", "json")
+    if fmt == "csv":
+        body, mimetype, ext = "\ufeff" + bookmarks.export_csv(rows), "text/csv", "csv"
+    elif fmt == "txt":
+        body, mimetype, ext = bookmarks.export_text(book.title, rows), "text/plain", "txt"
+    else:
+        response = jsonify(book_id=book.id, title=book.title, bookmarks=[bookmarks.as_dict(r) for r in rows])
+        response.headers["Content-Disposition"] = f'attachment; filename="dau-trang-{book.id}.json"'
+        return response
+    response = Response(body, mimetype=mimetype)
+    response.charset = "utf-8"
+    response.headers["Content-Disposition"] = f'attachment; filename="dau-trang-{book.id}.{ext}"'
+    return response
