@@ -10,14 +10,15 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
+from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
-from catalog.accounts import authenticate
+from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
 from catalog.models import User
 from web.extensions import db_session
+from web.security import login_throttle
 
 bp = Blueprint("auth", __name__)
 
@@ -49,6 +50,12 @@ class LoginUser(UserMixin):
 class LoginForm(FlaskForm):
     username = StringField("Tên đăng nhập", validators=[DataRequired(), Length(max=64)])
     password = PasswordField("Mật khẩu", validators=[DataRequired(), Length(max=1024)])
+
+
+class PasswordChangeForm(FlaskForm):
+    current = PasswordField("Mật khẩu hiện tại", validators=[DataRequired(), Length(max=1024)])
+    new = PasswordField("Mật khẩu mới", validators=[DataRequired(), Length(min=MIN_PASSWORD_LENGTH, max=1024)])
+    confirm = PasswordField("Nhập lại mật khẩu mới", validators=[DataRequired(), EqualTo("new")])
 
 
 def init_auth(app: Flask) -> None:
@@ -91,12 +98,24 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         session = db_session()
+        throttle = login_throttle()
+        address = request.remote_addr  # the socket peer, or the proxy's X-Forwarded-For only if TRUST_PROXY
+        wait = throttle.retry_after(session, form.username.data, address)
+        if wait:
+            # Checked before the password, so guesses made while blocked teach nothing.
+            session.rollback()
+            flash(_("Quá nhiều lần đăng nhập sai. Vui lòng thử lại sau %(s)s giây.", s=wait), "error")
+            response = render_template("login.html", form=form), 429, {"Retry-After": str(wait)}
+            return response
         row = authenticate(session, form.username.data, form.password.data)
         if row is not None:
+            throttle.record_success(session, form.username.data)
             session.commit()
             login_user(LoginUser(row))
             return redirect(safe_next(request.args.get("next")))
         session.rollback()
+        throttle.record_failure(session, form.username.data, address)
+        session.commit()
         flash(_("Tên đăng nhập hoặc mật khẩu không đúng."), "error")
         return render_template("login.html", form=form), 401
     return render_template("login.html", form=form)
@@ -104,9 +123,43 @@ def login():
 
 @bp.post("/logout")
 def logout():
+    """End the session everywhere: a signed cookie cannot be recalled, so a copy of it (another
+    device, a shared computer, a stolen cookie) only dies when the user's session version moves."""
+    if current_user.is_authenticated:
+        session = db_session()
+        row = session.get(User, current_user.id)
+        if row is not None:
+            row.session_version += 1
+            session.commit()
     logout_user()
     flash(_("Bạn đã đăng xuất."), "info")
     return redirect(url_for("reader.home"))
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's password; every other session of the account ends, this one continues."""
+    form = PasswordChangeForm()
+    if form.validate_on_submit():
+        session = db_session()
+        row = authenticate(session, current_user.username, form.current.data)
+        if row is None or row.id != current_user.id:
+            session.rollback()
+            flash(_("Mật khẩu hiện tại không đúng."), "error")
+            return render_template("account_password.html", form=form), 400
+        try:
+            set_password(row, form.new.data)
+        except AccountError as exc:
+            session.rollback()
+            flash(str(exc), "error")
+            return render_template("account_password.html", form=form), 400
+        session.commit()
+        login_user(LoginUser(row))  # re-issue this session with the new version
+        flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã kết thúc."), "info")
+        return redirect(url_for("reader.home"))
+    status = 400 if request.method == "POST" else 200
+    return render_template("account_password.html", form=form), status
 
 
 def role_required(*roles: str):
