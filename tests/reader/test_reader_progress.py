@@ -1,0 +1,168 @@
+"""Progress sync and bookmarks: late, duplicate and out-of-order writes never move a reader backwards."""
+from __future__ import annotations
+
+import random
+import time
+
+from reader_helpers import login
+
+T0 = int(time.time() * 1000) - 60_000
+
+
+def report(position, t, device="phone", seq=1, **extra):
+    return {"position_s": position, "event_time_ms": t, "device_id": device, "seq": seq, **extra}
+
+
+def put(client, csrf, book_id, body):
+    return client.put(f"/api/books/{book_id}/progress", json=body, headers={"X-CSRFToken": csrf})
+
+
+def test_progress_requires_login_and_csrf(client, make_book, people):
+    book_id = make_book()
+    assert client.get(f"/api/books/{book_id}/progress").status_code == 401
+    assert client.put(f"/api/books/{book_id}/progress", json=report(5, T0)).status_code in (400, 401)
+    csrf = login(client, "bandoc")
+    assert client.put(f"/api/books/{book_id}/progress", json=report(5, T0)).status_code == 400  # no CSRF header
+    assert put(client, csrf, book_id, report(5, T0)).status_code == 200
+    assert client.get(f"/api/books/{book_id}/progress").get_json()["progress"]["position_s"] == 5
+
+
+def test_out_of_order_and_duplicate_writes_never_move_backwards(client, make_book, people):
+    book_id = make_book()
+    csrf = login(client, "bandoc")
+    writes = [report(2.0 * i, T0 + 1000 * i, seq=i) for i in range(1, 13)]
+    shuffled = writes + writes[:6]  # every write once, then six retried
+    random.Random(7).shuffle(shuffled)
+    seen = []
+    for body in shuffled:
+        response = put(client, csrf, book_id, body)
+        assert response.status_code == 200
+        seen.append(response.get_json()["progress"]["position_s"])
+    assert seen == sorted(seen), "the stored position went backwards"
+    assert seen[-1] == 24.0
+    # a late write from another device (older event time) changes nothing; a newer one wins
+    assert put(client, csrf, book_id, report(1.0, T0 + 500, device="pc", seq=1)).get_json()["accepted"] is False
+    body = put(client, csrf, book_id, report(3.0, T0 + 20_000, device="pc", seq=2)).get_json()
+    assert body["accepted"] and body["progress"]["position_s"] == 3.0 and body["progress"]["device_id"] == "pc"
+    devices = {d["device_id"]: d["position_s"] for d in body["devices"]}
+    assert devices == {"phone": 24.0, "pc": 3.0}
+
+
+def test_a_deliberate_seek_back_is_kept_and_a_retry_of_an_old_seq_is_not(client, make_book, people):
+    book_id = make_book()
+    csrf = login(client, "bandoc")
+    put(client, csrf, book_id, report(20, T0 + 1000, seq=5))
+    assert put(client, csrf, book_id, report(4, T0 + 2000, seq=6)).get_json()["progress"]["position_s"] == 4
+    # seq 5 arrives again with a fresh-looking clock (a buggy retry): the device row refuses it
+    assert put(client, csrf, book_id, report(20, T0 + 3000, seq=5)).get_json()["progress"]["position_s"] == 4
+
+
+def test_finished_speed_and_clock_clamp(client, make_book, people):
+    from streaming.progress import MAX_CLOCK_AHEAD_MS
+    book_id = make_book()
+    csrf = login(client, "bandoc")
+    body = put(client, csrf, book_id, report(19, T0, speed=2.7)).get_json()["progress"]
+    assert body["finished"] is False and body["speed"] == 2.7
+    assert put(client, csrf, book_id, report(20.5, T0 + 1, seq=2)).get_json()["progress"]["finished"] is True
+    assert put(client, csrf, book_id, report(5, T0, seq=3, speed=9)).status_code == 400
+    assert put(client, csrf, book_id, report(-1, T0, seq=3)).status_code == 400
+    assert put(client, csrf, book_id, report(5, T0, device="bad id!", seq=3)).status_code == 400
+    far = int(time.time() * 1000) + 10 * 24 * 3600 * 1000
+    stored = put(client, csrf, book_id, report(6, far, device="wrongclock")).get_json()["progress"]
+    assert stored["event_time_ms"] <= int(time.time() * 1000) + MAX_CLOCK_AHEAD_MS
+    later = put(client, csrf, book_id, report(7, int(time.time() * 1000) + MAX_CLOCK_AHEAD_MS + 5000,
+                                             seq=9)).get_json()
+    assert later["progress"]["position_s"] == 7  # the wrong clock did not pin the position
+
+
+def test_sendbeacon_form_post_with_csrf_in_body(client, make_book, people):
+    book_id = make_book()
+    csrf = login(client, "bandoc")
+    form = {k: str(v) for k, v in report(9.5, T0, seq=1).items()}
+    assert client.post(f"/api/books/{book_id}/progress", data=form).status_code == 400
+    assert client.post(f"/api/books/{book_id}/progress", data={**form, "csrf_token": csrf}).status_code == 200
+    assert client.get(f"/api/books/{book_id}/progress").get_json()["progress"]["position_s"] == 9.5
+
+
+def test_anonymous_progress_merges_at_login(client, make_book, people):
+    a, b = make_book(), make_book(title="Sách hai")
+    csrf = login(client, "bandoc")
+    put(client, csrf, a, report(12, T0 + 10_000, device="pc"))
+    entries = [dict(report(3, T0, device="anon1"), book_id=a),      # older than the account's: loses
+               dict(report(8, T0 + 5, device="anon1"), book_id=b),  # new book: taken
+               {"book_id": 99999, "position_s": 1}]                   # garbage: skipped
+    body = client.post("/api/progress/merge", json={"entries": entries}, headers={"X-CSRFToken": csrf}).get_json()
+    assert body == {"received": 3, "merged": 1}
+    assert client.get(f"/api/books/{a}/progress").get_json()["progress"]["position_s"] == 12
+    assert client.get(f"/api/books/{b}/progress").get_json()["progress"]["position_s"] == 8
+
+
+def test_listening_events_are_counted_and_pseudonymous(app, client, make_book, people):
+    from streaming import events
+    book_id = make_book()
+    csrf = login(client, "bandoc")
+    put(client, csrf, book_id, report(5, T0, seq=1, listened_s=5))
+    put(client, csrf, book_id, report(5, T0, seq=1, listened_s=5))  # duplicate: not counted twice
+    put(client, csrf, book_id, report(29, T0 + 1, seq=2, listened_s=24))
+    with app.extensions["sachnoi"].sessions() as s:
+        (row,) = events.totals(s)
+        listeners = {e.listener for e in s.query(events.ListeningEvent)}
+    assert (row.plays, row.completions, row.listeners) == (1, 1, 1)
+    assert abs(row.hours * 3600 - 29) < 1
+    assert all(str(people["bandoc"]) != key and len(key) == 32 for key in listeners)
+
+
+def test_concurrent_writers_race_on_the_database(app, make_book, people):
+    """Threads writing the same reader's progress through separate sessions: the newest write wins."""
+    import threading
+    from streaming import progress
+    book_id = make_book()
+    sessions = app.extensions["sachnoi"].sessions
+    errors = []
+
+    def writer(device, start):
+        try:
+            for i in range(start, 40, 4):
+                with sessions.begin() as s:
+                    progress.record(s, user_id=people["bandoc"], book_id=book_id, duration_s=30,
+                                    report=progress.Report(i * 0.5, T0 + i, device, i))
+        except Exception as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(f"d{k}", k)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    with sessions() as s:
+        row = progress.get(s, user_id=people["bandoc"], book_id=book_id)
+    assert row.event_time_ms == T0 + 39 and row.position_s == 19.5
+
+
+def test_bookmarks_crud_export_and_isolation(app, client, make_book, people):
+    book_id = make_book()
+    csrf = login(client, "bandoc")
+    h = {"X-CSRFToken": csrf}
+    url = f"/api/books/{book_id}/bookmarks"
+    created = client.post(url, json={"position_s": 12.5, "title": "Đoạn hay", "note": "Kiều gặp Kim Trọng"},
+                          headers=h)
+    assert created.status_code == 201
+    mark = created.get_json()
+    client.post(url, json={"position_s": 3, "title": "Mở đầu"}, headers=h)
+    assert [b["title"] for b in client.get(url).get_json()["bookmarks"]] == ["Mở đầu", "Đoạn hay"]
+    assert client.post(url, json={"position_s": "x"}, headers=h).status_code == 400
+    assert client.post(url, json={"position_s": 1, "title": "x" * 300}, headers=h).status_code == 400
+    assert client.post(url, json={"position_s": 1}).status_code == 400  # no CSRF
+    edited = client.patch(f"{url}/{mark['id']}", json={"note": "Ghi chú mới", "position_s": 999}, headers=h)
+    assert edited.get_json()["note"] == "Ghi chú mới" and edited.get_json()["position_s"] == 30
+    csv_text = client.get(f"{url}/export?format=csv").get_data(as_text=True)
+    assert "Đoạn hay" in csv_text and "0:00:30" in csv_text
+    assert "Mở đầu" in client.get(f"{url}/export?format=txt").get_data(as_text=True)
+    assert len(client.get(f"{url}/export").get_json()["bookmarks"]) == 2
+    other = app.test_client()
+    csrf2 = login(other, "khiemthi")
+    assert other.get(url).get_json()["bookmarks"] == []
+    assert other.delete(f"{url}/{mark['id']}", headers={"X-CSRFToken": csrf2}).status_code == 404
+    assert client.delete(f"{url}/{mark['id']}", headers=h).status_code == 204
+    assert len(client.get(url).get_json()["bookmarks"]) == 1
