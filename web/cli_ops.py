@@ -1,8 +1,92 @@
-"""`sachnoi` commands for the ops area."""
+"""`sachnoi backup DEST`, `sachnoi restore SRC`, `sachnoi check-config`: operations on an instance."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import click
+
+from web.config import load_settings
+
+
+class _Bars:
+    """One tqdm bar per phase (database, media, verify); silent with quiet=True."""
+
+    def __init__(self, quiet: bool):
+        self.quiet, self.phase, self.bar = quiet, None, None
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        if self.quiet:
+            return
+        from tqdm import tqdm
+        if phase != self.phase:
+            self.close()
+            labels = {"database": "Cơ sở dữ liệu", "media": "Tệp âm thanh", "verify": "Kiểm tra mã băm"}
+            self.phase = phase
+            self.bar = tqdm(total=max(total, 1), desc=labels.get(phase, phase), unit="tệp", file=sys.stderr)
+        self.bar.total = max(total, 1)
+        self.bar.n = done
+        self.bar.refresh()
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
 def register(group: click.Group) -> None:
     """Add this area's commands to the top-level group."""
+
+    @group.command("backup")
+    @click.argument("dest", type=click.Path(path_type=Path))
+    @click.option("--method", type=click.Choice(["auto", "sqlite-backup-api", "pg_dump", "logical"]),
+                  default="auto", show_default=True, help="Cách sao lưu CSDL (database backup method).")
+    @click.option("--no-media", is_flag=True, help="Chỉ sao lưu CSDL (database only).")
+    @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bars).")
+    def backup_cmd(dest: Path, method: str, no_media: bool, quiet: bool) -> None:
+        """Sao lưu trực tuyến CSDL và tệp âm thanh vào thư mục mới DEST (consistent online backup)."""
+        from catalog.backup import BackupError, backup
+        settings = load_settings()
+        bars = _Bars(quiet)
+        try:
+            report = backup(settings["DATABASE_URL"], None if no_media else settings["MEDIA_ROOT"], dest,
+                            method=method, progress=bars)
+        except BackupError as exc:
+            bars.close()
+            raise click.ClickException(str(exc)) from None
+        bars.close()
+        for note in report.notes:
+            click.echo(f"Lưu ý (note): {note}", err=True)
+        rows = sum(report.row_counts.values())
+        click.echo(f"Đã sao lưu vào {report.path}: {rows} dòng CSDL ({report.method}), {report.media_files} tệp, "
+                   f"{report.media_bytes / 1e6:.1f} MB, {report.seconds:.1f} s "
+                   f"(backup done; integrity_check: {report.integrity})")
+
+    @group.command("restore")
+    @click.argument("src", type=click.Path(path_type=Path, exists=True, file_okay=False))
+    @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bars).")
+    def restore_cmd(src: Path, quiet: bool) -> None:
+        """Khôi phục bản sao lưu SRC vào một bản cài đặt TRỐNG (restore onto an empty instance)."""
+        from catalog.backup import BackupError, restore
+        settings = load_settings()
+        Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
+        bars = _Bars(quiet)
+        try:
+            report = restore(src, settings["DATABASE_URL"], settings["MEDIA_ROOT"], progress=bars)
+        except BackupError as exc:
+            bars.close()
+            raise click.ClickException(str(exc)) from None
+        bars.close()
+        click.echo(f"Đã khôi phục từ {src}: {sum(report['row_counts'].values())} dòng, {report['media_files']} tệp "
+                   f"(restored; schema {report['schema_revision']})")
+
+    @group.command("check-config")
+    def check_config() -> None:
+        """Kiểm tra cấu hình an toàn cho production (check the settings are safe for production)."""
+        from web.security import InsecureConfigError, check_secret_key
+        settings = load_settings()
+        try:
+            check_secret_key(settings)
+        except InsecureConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+        click.echo(f"Cấu hình ổn (ENV={settings['ENV']}, TRUST_PROXY={settings['TRUST_PROXY']})")
