@@ -63,8 +63,21 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
         raise NotAudioError(f"{name}: quá ngắn ({duration:.2f} s) (too short)")
     if duration > max_duration_s:
         raise NotAudioError(f"{name}: quá dài ({duration / 3600:.1f} giờ) (too long)")
+    if info.format in ("WAV", "WAVEX", "RF64"):
+        _check_data_chunk(path)
     _check_readable_tail(path, info)
     return AudioInfo(str(path), info.format, info.subtype, info.samplerate, info.channels, info.frames)
+
+
+def _check_data_chunk(path: Path) -> None:
+    from recordings.riff import data_chunk_extent
+    extent = data_chunk_extent(path)
+    if extent is None:
+        raise NotAudioError(f"{path.name}: không tìm thấy khối dữ liệu 'data' (no data chunk)")
+    _offset, declared, present = extent
+    if declared not in (0, 0xFFFFFFFF) and present < declared:
+        raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt, khối 'data' khai báo {declared} byte nhưng chỉ có "
+                            f"{present} byte (truncated data chunk)")
 
 
 def _check_readable_tail(path: Path, info) -> None:

@@ -118,3 +118,33 @@ def append_cue_markers(path: str | os.PathLike, markers: list[tuple[int, str]]) 
         total = fh.tell()
         fh.seek(4)
         fh.write(struct.pack("<I", total - 8))
+
+
+def data_chunk_extent(path: str | os.PathLike) -> tuple[int, int, int] | None:
+    """(data offset, declared data size, bytes actually present) of a RIFF/RF64 WAV; None if not one.
+
+    libsndfile quietly shortens a WAV whose data chunk runs past the end of the file; a take cut
+    short by a crash or a broken copy must be refused instead, so the probe compares the two.
+    """
+    path = Path(path)
+    file_size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[8:12] != b"WAVE" or head[:4] not in (b"RIFF", b"RF64", b"BW64"):
+            return None
+        ds64_data_size = None
+        pos = 12
+        while pos + 8 <= file_size:
+            fh.seek(pos)
+            header = fh.read(8)
+            chunk_id, size = header[:4], struct.unpack("<I", header[4:])[0]
+            if chunk_id == b"ds64":
+                body = fh.read(min(size, 28))
+                if len(body) >= 16:
+                    ds64_data_size = struct.unpack("<Q", body[8:16])[0]
+            if chunk_id == b"data":
+                if size == 0xFFFFFFFF and ds64_data_size is not None:
+                    size = ds64_data_size
+                return pos + 8, size, max(0, file_size - pos - 8)
+            pos += 8 + size + (size & 1)
+    return None

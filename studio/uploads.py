@@ -1,0 +1,366 @@
+"""Resumable uploads, tus 1.0.0 (core, creation, termination, checksum), without the HTTP framework.
+
+The web layer (`web/uploads.py`) turns requests into calls here and `UploadError`s into
+responses. State lives on disk under the media store's `tmp/`:
+    tmp/tus-<id>.part     the bytes received so far; its size is the upload offset
+    tmp/tus/<id>.json     length, owner, metadata, state; kept after completion so a late HEAD works
+A finished upload is probed (in a child process with a time limit), its SHA-256 checked against
+the `sha256` metadata when the client sent one, and only then moved into the store as an
+original with its `originals` row. Anything refused is deleted: no file, no row.
+
+Limits: `max_bytes` per upload (MAX_UPLOAD_MB), a per-user quota (USER_QUOTA_MB: stored originals
+the user uploaded + uploads in progress), and free disk space (keeping `reserve_bytes` spare).
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO, Iterator
+
+from sqlalchemy import func, select
+
+from catalog.models import Original, RecordingSession, Take
+from recordings.errors import NotAudioError
+from recordings.probe import FORMAT_EXTENSIONS, describe_non_audio, probe_audio_limited, sniff_audio
+from studio.context import Context
+from studio.errors import StudioError
+
+TUS_VERSION = "1.0.0"
+EXTENSIONS = ("creation", "termination", "checksum")
+CHECKSUMS = {"sha256": hashlib.sha256, "sha1": hashlib.sha1, "md5": hashlib.md5}
+CHUNK = 1 << 20
+SNIFF_BYTES = 12
+ID_RE = re.compile(r"^[0-9a-f]{32}$")
+
+
+class UploadError(StudioError):
+    """A refused tus request: `status` is the HTTP status to answer with, the message says why."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class UploadInfo:
+    id: str
+    user_id: int
+    length: int
+    metadata: dict[str, str]
+    created_at: str
+    state: str = "uploading"           # uploading | done
+    offset: int = 0
+    sha256: str = ""
+    key: str = ""
+    format: str = ""
+    duration_s: float = 0.0
+    take_id: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def filename(self) -> str:
+        return Path(self.metadata.get("filename", "") or "").name
+
+
+def parse_metadata(header: str | None) -> dict[str, str]:
+    """`Upload-Metadata: key base64value,key2 base64value2` → dict (values decoded as UTF-8)."""
+    out: dict[str, str] = {}
+    for pair in (header or "").split(","):
+        pair = pair.strip()
+        if not pair:
+            continue
+        key, _sep, value = pair.partition(" ")
+        if not key or key in out:
+            raise UploadError(400, "Upload-Metadata không hợp lệ (invalid Upload-Metadata)")
+        try:
+            out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
+        except (binascii.Error, UnicodeDecodeError):
+            raise UploadError(400, f"Upload-Metadata: giá trị của {key} không phải base64 (not base64)") from None
+    return out
+
+
+def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
+    """`Upload-Checksum: sha256 <base64 digest>` → (algorithm, digest)."""
+    if not header:
+        return None
+    algorithm, _sep, value = header.strip().partition(" ")
+    if algorithm not in CHECKSUMS:
+        raise UploadError(400, f"Thuật toán kiểm tra không hỗ trợ (unsupported checksum algorithm): {algorithm}")
+    try:
+        return algorithm, base64.b64decode(value.strip(), validate=True)
+    except binascii.Error:
+        raise UploadError(400, "Upload-Checksum không hợp lệ (invalid Upload-Checksum)") from None
+
+
+class UploadManager:
+    def __init__(self, ctx: Context, *, max_bytes: int | None = None, quota_bytes: int | None = None,
+                 reserve_bytes: int | None = None, probe_timeout_s: float | None = None):
+        settings = ctx.settings
+        self.ctx = ctx
+        self.max_bytes = int(max_bytes if max_bytes is not None else float(settings.get("MAX_UPLOAD_MB", 4096)) * 1e6)
+        self.quota_bytes = int(quota_bytes if quota_bytes is not None
+                               else float(settings.get("USER_QUOTA_MB", 20480)) * 1e6)
+        self.reserve_bytes = int(reserve_bytes if reserve_bytes is not None
+                                 else float(settings.get("UPLOAD_DISK_RESERVE_MB", 512)) * 1e6)
+        self.probe_timeout_s = float(probe_timeout_s or settings.get("PROBE_TIMEOUT_S", 60))
+        self.tmp = ctx.store.root / "tmp"
+        self.meta_dir = self.tmp / "tus"
+        self.meta_dir.mkdir(parents=True, exist_ok=True)
+
+    # -- files -----------------------------------------------------------------------------------
+    def _part(self, upload_id: str) -> Path:
+        return self.tmp / f"tus-{upload_id}.part"
+
+    def _info_path(self, upload_id: str) -> Path:
+        return self.meta_dir / f"{upload_id}.json"
+
+    def _save(self, info: UploadInfo) -> None:
+        path = self._info_path(info.id)
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(info), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)
+
+    def _load(self, upload_id: str) -> UploadInfo | None:
+        if not ID_RE.match(upload_id or ""):
+            return None
+        try:
+            return UploadInfo(**json.loads(self._info_path(upload_id).read_text(encoding="utf-8")))
+        except FileNotFoundError:
+            return None
+
+    def _discard(self, upload_id: str) -> None:
+        self._part(upload_id).unlink(missing_ok=True)
+        self._info_path(upload_id).unlink(missing_ok=True)
+        for stray in self.tmp.glob(f"tus-{upload_id}.*"):
+            stray.unlink(missing_ok=True)
+
+    @contextmanager
+    def _locked(self, upload_id: str, wait_s: float = 10.0) -> Iterator[None]:
+        """One request at a time per upload (a client retrying while its old PATCH is still read)."""
+        lock_path = self.meta_dir / f"{upload_id}.lock"
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+        deadline = time.monotonic() + wait_s
+        try:
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() > deadline:
+                        raise UploadError(423, "Tệp đang được tải lên ở yêu cầu khác (upload is busy)") from None
+                    time.sleep(0.05)
+            yield
+        finally:
+            os.close(fd)
+
+    # -- tus operations ------------------------------------------------------------------------
+    def get(self, upload_id: str, user_id: int) -> UploadInfo:
+        info = self._load(upload_id)
+        if info is None or info.user_id != user_id:
+            raise UploadError(404, "Không tìm thấy phiên tải lên (upload not found)")
+        if info.state == "uploading":
+            part = self._part(upload_id)
+            info.offset = part.stat().st_size if part.exists() else 0
+        return info
+
+    def used_bytes(self, user_id: int) -> int:
+        with self.ctx.sessions() as session:
+            stored = session.scalar(select(func.coalesce(func.sum(Original.size_bytes), 0))
+                                    .where(Original.uploaded_by == user_id)) or 0
+        pending = 0
+        for path in self.meta_dir.glob("*.json"):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if data.get("user_id") == user_id and data.get("state") == "uploading":
+                pending += int(data.get("length", 0))
+        return int(stored) + pending
+
+    def create(self, user_id: int, length_header: str | None, metadata_header: str | None) -> UploadInfo:
+        if length_header is None:
+            raise UploadError(400, "Thiếu Upload-Length (Upload-Length required; deferred length is not supported)")
+        try:
+            length = int(length_header)
+        except ValueError:
+            raise UploadError(400, "Upload-Length không hợp lệ (invalid Upload-Length)") from None
+        if length < 0:
+            raise UploadError(400, "Upload-Length không hợp lệ (invalid Upload-Length)")
+        metadata = parse_metadata(metadata_header)
+        name = Path(metadata.get("filename", "") or "tệp").name
+        if length == 0:
+            raise UploadError(400, f"{name}: tệp rỗng, 0 byte (empty file)")
+        if length > self.max_bytes:
+            raise UploadError(413, f"{name}: {length / 1e6:.0f} MB vượt giới hạn {self.max_bytes / 1e6:.0f} MB "
+                                   f"(file larger than the maximum upload size)")
+        sha = metadata.get("sha256", "").lower()
+        if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise UploadError(400, "Metadata sha256 phải là 64 chữ số hex (sha256 must be 64 hex digits)")
+        used = self.used_bytes(user_id)
+        if used + length > self.quota_bytes:
+            raise UploadError(413, f"{name}: vượt hạn mức lưu trữ của bạn ({used / 1e6:.0f} + {length / 1e6:.0f} "
+                                   f"> {self.quota_bytes / 1e6:.0f} MB) (user quota exceeded)")
+        free = shutil.disk_usage(self.tmp).free
+        if free - length < self.reserve_bytes:
+            raise UploadError(507, f"{name}: máy chủ không đủ dung lượng trống ({free / 1e6:.0f} MB) "
+                                   f"(not enough free disk space)")
+        self.cleanup()
+        info = UploadInfo(id=uuid.uuid4().hex, user_id=user_id, length=length, metadata=metadata,
+                          created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
+        self._part(info.id).touch()
+        self._save(info)
+        return info
+
+    def append(self, upload_id: str, user_id: int, offset_header: str | None, content_type: str | None,
+               body: BinaryIO, content_length: int | None, checksum_header: str | None = None) -> UploadInfo:
+        """PATCH: append the body at the given offset; on the last byte, finish the upload."""
+        if (content_type or "").split(";")[0].strip() != "application/offset+octet-stream":
+            raise UploadError(415, "Content-Type phải là application/offset+octet-stream")
+        checksum = parse_checksum(checksum_header)
+        with self._locked(upload_id):
+            info = self.get(upload_id, user_id)
+            if info.state == "done":
+                raise UploadError(409, "Tệp đã tải xong (upload already complete)")
+            try:
+                offset = int(offset_header or "")
+            except ValueError:
+                raise UploadError(400, "Upload-Offset không hợp lệ (invalid Upload-Offset)") from None
+            if offset != info.offset:
+                raise UploadError(409, f"Upload-Offset {offset} khác vị trí máy chủ {info.offset} "
+                                       f"(offset mismatch)")
+            remaining = info.length - offset
+            if content_length is not None and content_length > remaining:
+                raise UploadError(413, "Dữ liệu vượt Upload-Length (body exceeds Upload-Length)")
+            part = self._part(upload_id)
+            digest = CHECKSUMS[checksum[0]]() if checksum else None
+            received = 0
+            try:
+                with open(part, "r+b") as out:
+                    out.seek(offset)
+                    while received < remaining:
+                        block = body.read(min(CHUNK, remaining - received))
+                        if not block:
+                            break
+                        out.write(block)
+                        received += len(block)
+                        if digest:
+                            digest.update(block)
+                    out.truncate(offset + received)
+                    out.flush()
+                    os.fsync(out.fileno())
+            except (OSError, ValueError) as exc:
+                # a dropped connection: keep what arrived (tus resumes from the server's offset),
+                # unless a checksum was promised for the whole request
+                if digest is not None:
+                    _truncate(part, offset)
+                if isinstance(exc, OSError) and exc.errno == 28:
+                    self._discard(upload_id)
+                    raise UploadError(507, "Máy chủ hết dung lượng (disk full)") from None
+                raise UploadError(400, f"Kết nối bị ngắt khi đang nhận dữ liệu (connection dropped): {exc}") from None
+            if digest is not None and digest.digest() != checksum[1]:
+                _truncate(part, offset)
+                raise UploadError(460, "Checksum không khớp, đoạn dữ liệu bị bỏ (checksum mismatch)")
+            if offset == 0 and received:
+                self._check_magic(info, part)
+            info.offset = offset + received
+            if info.offset == info.length:
+                return self._finish(info)
+            return info
+
+    def _check_magic(self, info: UploadInfo, part: Path) -> None:
+        with open(part, "rb") as fh:
+            head = fh.read(64)
+        if len(head) < min(SNIFF_BYTES, info.length):
+            return  # checked again, in full, when the upload is complete
+        if sniff_audio(head) is None:
+            self._discard(info.id)
+            kind = describe_non_audio(head)
+            what = f"tệp {kind}, không phải âm thanh" if kind else "phần đầu tệp không phải WAV/FLAC/AIFF/MP3"
+            raise UploadError(415, f"{info.filename or 'tệp'}: {what} (not an audio file: "
+                                   f"{kind or 'wrong magic bytes'})")
+
+    def _finish(self, info: UploadInfo) -> UploadInfo:
+        """Probe, verify the SHA-256, store the original and its row; refuse and delete on any problem."""
+        part = self._part(info.id)
+        name = info.filename or "tệp"
+        try:
+            self._check_magic(info, part)
+            try:
+                audio = probe_audio_limited(part, self.probe_timeout_s)
+            except NotAudioError as exc:
+                raise UploadError(422, f"{name}: {str(exc).split(': ', 1)[-1]}") from None
+            ext = FORMAT_EXTENSIONS.get(audio.format, "bin")
+            named = self.tmp / f"tus-{info.id}.{ext}"
+            os.replace(part, named)
+            try:
+                sha, key = self.ctx.store.put_original(named, move=True,
+                                                       expected_sha256=info.metadata.get("sha256") or None)
+            except ValueError as exc:
+                raise UploadError(460, f"{name}: {exc}") from None
+        except UploadError:
+            self._discard(info.id)
+            raise
+        with self.ctx.sessions.begin() as session:
+            if session.get(Original, sha) is None:
+                session.add(Original(sha256=sha, size_bytes=info.length, filename=name, format=audio.format,
+                                     sample_rate=audio.sample_rate, channels=audio.channels,
+                                     frames=audio.frames, uploaded_by=info.user_id))
+                session.flush()
+            info.take_id = self._attach(session, info, sha, audio)
+        info.state, info.sha256, info.key, info.format = "done", sha, key, audio.format
+        info.duration_s = round(audio.duration_s, 3)
+        self._save(info)
+        return info
+
+    @staticmethod
+    def _attach(session, info: UploadInfo, sha: str, audio) -> int | None:
+        """With `session_id` metadata, the upload becomes the next take of that recording session."""
+        raw = info.metadata.get("session_id", "")
+        if not raw.isdigit():
+            return None
+        rec = session.get(RecordingSession, int(raw))
+        if rec is None:
+            return None
+        position = (session.scalar(select(func.max(Take.position)).where(Take.session_id == rec.id)) or 0) + 1
+        take = Take(session_id=rec.id, position=position, original_sha256=sha, filename=info.filename,
+                    duration_s=audio.duration_s)
+        session.add(take)
+        session.flush()
+        return take.id
+
+    def terminate(self, upload_id: str, user_id: int) -> None:
+        with self._locked(upload_id):
+            self.get(upload_id, user_id)
+            self._discard(upload_id)
+        (self.meta_dir / f"{upload_id}.lock").unlink(missing_ok=True)
+
+    def cleanup(self, max_age_s: float = 7 * 24 * 3600) -> int:
+        """Forget uploads untouched for a week (their partial bytes too)."""
+        removed = 0
+        cutoff = time.time() - max_age_s
+        for path in self.meta_dir.glob("*.json"):
+            upload_id = path.stem
+            part = self._part(upload_id)
+            newest = max(path.stat().st_mtime, part.stat().st_mtime if part.exists() else 0)
+            if newest < cutoff:
+                self._discard(upload_id)
+                (self.meta_dir / f"{upload_id}.lock").unlink(missing_ok=True)
+                removed += 1
+        return removed
+
+
+def _truncate(path: Path, size: int) -> None:
+    with open(path, "r+b") as fh:
+        fh.truncate(size)
