@@ -1,5 +1,5 @@
-"""Fixtures for the packaging tests: the generated book packaged once per module (encoding is the
-slow part)."""
+"""Fixtures for the packaging tests: the generated book packaged once per test run (encoding is
+the slow part); tests only read it."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +13,7 @@ from packaging_helpers import make_book
 from recordings.store import MediaStore
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def packaged(tmp_path_factory):
     """(session factory, store, book id, PackageResult, book folder) of a packaged 4-chapter book."""
     from studio.package import package_book
