@@ -141,8 +141,9 @@ def _set_credits(session: Session, book: Book, credits: Sequence[tuple[str, str]
             continue
         seen.add((person.name, role))
         wanted.append((role, person))
-    book.credits.clear()
-    session.flush()  # unique (book, contributor, role): remove old rows before re-adding
+    if book.credits:
+        book.credits.clear()
+        session.flush()  # unique (book, contributor, role): remove old rows before re-adding
     for position, (role, person) in enumerate(wanted):
         book.credits.append(Credit(contributor=person, role=role, position=position))
 
@@ -154,8 +155,9 @@ def _set_subjects(session: Session, book: Book, terms: Iterable[str]) -> None:
         if subject.term not in seen:
             seen.add(subject.term)
             chosen.append(subject)
-    book.subjects.clear()
-    session.flush()
+    if book.subjects:
+        book.subjects.clear()
+        session.flush()
     for subject in chosen:
         book.subjects.append(BookSubject(subject=subject))
 

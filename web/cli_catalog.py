@@ -1,8 +1,117 @@
-"""`sachnoi` commands for the catalog area."""
+"""`sachnoi` commands for the catalog area: `export marc`, `import marc`, `catalog reindex`."""
 from __future__ import annotations
+
+from pathlib import Path
 
 import click
 
 
+def _sessions():
+    from catalog.db import make_engine, make_sessionmaker
+    from catalog.migrate import upgrade
+    from web.config import load_settings
+    settings = load_settings()
+    Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
+    upgrade(settings["DATABASE_URL"])
+    return settings, make_sessionmaker(make_engine(settings["DATABASE_URL"]))
+
+
+def _group(parent: click.Group, name: str, help_text: str) -> click.Group:
+    """The sub-group `name`, shared with other areas that add commands to it."""
+    existing = parent.commands.get(name)
+    if isinstance(existing, click.Group):
+        return existing
+    group = click.Group(name, help=help_text)
+    parent.add_command(group)
+    return group
+
+
 def register(group: click.Group) -> None:
     """Add this area's commands to the top-level group."""
+    export = _group(group, "export", "Xuất dữ liệu (export data).")
+    importer = _group(group, "import", "Nhập dữ liệu (import data).")
+    catalog = _group(group, "catalog", "Mục lục (catalogue maintenance).")
+
+    @export.command("marc")
+    @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("catalog-marc.xml"),
+                  show_default=True, help="Tệp MARCXML đầu ra (output file).")
+    @click.option("--all", "include_all", is_flag=True,
+                  help="Cả sách nháp và đã rút (include drafts and withdrawn; never deleted).")
+    @click.option("--library", "library_code", default=None, help="Chỉ một thư viện (only this library code).")
+    @click.option("--base-url", default=None, help="Địa chỉ công khai cho 856 (public base URL for links).")
+    @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")
+    def export_marc(out: Path, include_all: bool, library_code: str | None, base_url: str | None,
+                    quiet: bool) -> None:
+        """Xuất mục lục ra MARCXML (bulk MARC 21 export for Koha, iLib, Libol)."""
+        from sqlalchemy import func, or_, select
+        from sqlalchemy.orm import selectinload
+        from tqdm import tqdm
+
+        from catalog import marc
+        from catalog.models import Book, Library, utcnow
+        settings, sessions = _sessions()
+        base = base_url or settings.get("PUBLIC_BASE_URL") or ""
+        with sessions() as session:
+            where = [Book.deleted_at.is_(None)]
+            if not include_all:
+                where += [Book.state == "published", or_(Book.publish_at.is_(None), Book.publish_at <= utcnow())]
+            if library_code:
+                lib = session.scalar(select(Library).where(Library.code == library_code))
+                if lib is None:
+                    raise click.ClickException(f"Không có thư viện {library_code} (no such library)")
+                where.append(Book.library_id == lib.id)
+            total = session.scalar(select(func.count()).select_from(Book).where(*where))
+
+            def rows():
+                last = 0
+                while True:
+                    batch = session.scalars(
+                        select(Book).where(*where, Book.id > last).order_by(Book.id).limit(500).options(
+                            selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.renditions),
+                            selectinload(Book.series), selectinload(Book.library))).all()
+                    if not batch:
+                        return
+                    yield from batch
+                    last = batch[-1].id
+                    session.expunge_all()
+
+            with tqdm(total=total, disable=quiet, unit="bản ghi", desc="MARC") as bar:
+                count = marc.write_collection(rows(), out, base, progress=bar.update)
+        if not quiet:
+            click.echo(f"Đã xuất {count} bản ghi MARC vào {out} ({count} records exported)")
+
+    @importer.command("marc")
+    @click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+    @click.option("--library", "library_code", default=None,
+                  help="Mã thư viện của sách mới (library code; default: DEFAULT_LIBRARY).")
+    @click.option("--link", "link_to", type=int, default=None,
+                  help="Gắn bản ghi sách in vào sách nói số này (link the print record to this book id).")
+    @click.option("--quiet", "-q", is_flag=True)
+    def import_marc(source: Path, library_code: str | None, link_to: int | None, quiet: bool) -> None:
+        """Nhập bản ghi sách in MARCXML (import print records; creates drafts or links by ISBN)."""
+        from catalog.errors import CatalogError
+        from catalog.marc_import import import_marcxml
+        settings, sessions = _sessions()
+        with sessions() as session:
+            try:
+                result = import_marcxml(session, source, library=library_code or settings["DEFAULT_LIBRARY"],
+                                        link_to=link_to)
+                session.commit()
+            except CatalogError as exc:
+                session.rollback()
+                raise click.ClickException(str(exc)) from None
+        if not quiet:
+            click.echo(f"Tạo mới {len(result.created)}, liên kết {len(result.linked)} "
+                       f"({len(result.created)} created, {len(result.linked)} linked)")
+
+    @catalog.command("reindex")
+    @click.option("--quiet", "-q", is_flag=True)
+    def reindex(quiet: bool) -> None:
+        """Dựng lại chỉ mục tìm kiếm (rebuild the search index)."""
+        from catalog.search import rebuild_index
+        _settings, sessions = _sessions()
+        with sessions() as session:
+            count = rebuild_index(session)
+            session.commit()
+        if not quiet:
+            click.echo(f"Đã lập chỉ mục {count} sách ({count} books indexed)")

@@ -20,19 +20,34 @@ OAI = "{http://www.openarchives.org/OAI/2.0/}"
 HERE = Path(__file__).parent
 
 
-@pytest.fixture
-def web(sqlite_template, tmp_path):
-    """(app, session): the real app on a fresh migrated database, and a session to seed it."""
+def _make_app(sqlite_template, folder):
     from web.app import create_app
-    db = tmp_path / "web.db"
+    db = folder / "web.db"
     shutil.copy(sqlite_template, db)
-    app = create_app({"HOME": str(tmp_path / "instance"), "DATABASE_URL": f"sqlite:///{db}",
+    return create_app({"HOME": str(folder / "instance"), "DATABASE_URL": f"sqlite:///{db}",
                       "SECRET_KEY": "test-" + uuid.uuid4().hex, "TESTING": True, "OAI_PAGE_SIZE": 4,
                       "OPDS_PAGE_SIZE": 3, "OAI_REPOSITORY_ID": "thuvien.example.vn",
                       "OAI_ADMIN_EMAIL": "sachnoi@thuvien.example.vn"})
+
+
+@pytest.fixture
+def web(sqlite_template, tmp_path):
+    """(app, session): the real app on a fresh migrated database, and a session to seed it."""
+    app = _make_app(sqlite_template, tmp_path)
     session = app.extensions["sachnoi"].sessions()
     yield app, session
     session.close()
+    app.extensions["sachnoi"].engine.dispose()
+
+
+@pytest.fixture(scope="module")
+def seeded(sqlite_template, tmp_path_factory):
+    """(app, made): one seeded app shared by the tests that only read."""
+    app = _make_app(sqlite_template, tmp_path_factory.mktemp("seeded"))
+    session = app.extensions["sachnoi"].sessions()
+    made = seed(session)
+    session.close()
+    yield app, made
     app.extensions["sachnoi"].engine.dispose()
 
 
@@ -56,9 +71,8 @@ def seed(session):
 
 # -- JSON search --------------------------------------------------------------------------------------
 
-def test_api_books(web):
-    app, session = web
-    made = seed(session)
+def test_api_books(seeded):
+    app, made = seeded
     data = app.test_client().get("/api/books?q=truong dinh").get_json()
     assert [item["title"] for item in data["items"]] == ["Trương Định"]
     item = data["items"][0]
@@ -90,9 +104,8 @@ def _assert_valid(validator, doc):
     assert not errors, "\n".join(f"{list(e.path)}: {e.message}" for e in errors[:5])
 
 
-def test_opds_feeds_validate(web):
-    app, session = web
-    made = seed(session)
+def test_opds_feeds_validate(seeded):
+    app, made = seeded
     client = app.test_client()
     feed = _opds_validator("feed.schema.json")
     pub = _opds_validator("publication.schema.json")
@@ -141,9 +154,8 @@ def test_opds_feeds_validate(web):
 
 # -- MARC and Dublin Core over HTTP -------------------------------------------------------------------------
 
-def test_marc_and_dc_views(web):
-    app, session = web
-    made = seed(session)
+def test_marc_and_dc_views(seeded):
+    app, made = seeded
     client = app.test_client()
     response = client.get(f"/books/{made['pd'].id}/marc.xml")
     assert response.status_code == 200
@@ -188,9 +200,8 @@ def _error(doc):
     return err.get("code") if err is not None else None
 
 
-def test_oai_verbs_validate(web, oai_schema):
-    app, session = web
-    made = seed(session)
+def test_oai_verbs_validate(seeded, oai_schema):
+    app, made = seeded
     client = app.test_client()
     ident = f"oai:thuvien.example.vn:{made['public'].id}"
     doc = _oai(client, oai_schema, verb="Identify")
@@ -244,9 +255,8 @@ def test_oai_verbs_validate(web, oai_schema):
     ({"verb": "ListRecords", "metadataPrefix": "oai_dc", "from": "2999-01-01"}, "noRecordsMatch"),
     ({"verb": "ListIdentifiers", "metadataPrefix": "oai_dc", "set": "library:NOWHERE"}, "noRecordsMatch"),
 ])
-def test_oai_errors(web, oai_schema, args, code):
-    app, session = web
-    made = seed(session)
+def test_oai_errors(seeded, oai_schema, args, code):
+    app, made = seeded
     args = {k: v.replace("PUBLIC", str(made["public"].id)).replace("DRAFT", str(made["draft"].id))
             .replace("DELETED", str(made["deleted"].id)) for k, v in args.items()}
     doc = _oai(app.test_client(), oai_schema, **args)
@@ -268,9 +278,8 @@ def test_oai_repeated_argument_and_no_sets(web, oai_schema):
     assert _error(_oai(client, oai_schema, verb="ListRecords", metadataPrefix="oai_dc")) == "noRecordsMatch"
 
 
-def test_oai_paging_tokens(web, oai_schema):
-    app, session = web
-    seed(session)
+def test_oai_paging_tokens(seeded, oai_schema):
+    app, made = seeded
     client = app.test_client()
     doc = _oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc")
     headers, cursors = [], []
@@ -315,10 +324,9 @@ def test_oai_from_until(web, oai_schema):
     assert f"oai:thuvien.example.vn:{old.id}" not in ids(later) and ids(later)
 
 
-def test_sickle_harvests_everything(web, start_server):
+def test_sickle_harvests_everything(seeded, start_server):
     from sickle import Sickle
-    app, session = web
-    made = seed(session)
+    app, made = seeded
     server = start_server(app)
     harvester = Sickle(f"{server.url}/oai", max_retries=1, timeout=10)
     records = list(harvester.ListRecords(metadataPrefix="oai_dc", ignore_deleted=False))
@@ -336,9 +344,8 @@ def test_sickle_harvests_everything(web, start_server):
 
 # -- open data ------------------------------------------------------------------------------------------------
 
-def test_opendata_public_titles_only(web):
-    app, session = web
-    made = seed(session)
+def test_opendata_public_titles_only(seeded):
+    app, made = seeded
     client = app.test_client()
     lines = client.get("/opendata/catalog.jsonl").get_data(as_text=True).splitlines()
     rows = [json.loads(line) for line in lines]
