@@ -260,13 +260,18 @@ def detect(book_id: int):
 
 def envelope(take: Take, points: int = ENVELOPE_POINTS) -> list[float]:
     """Peak amplitude (0..1) in `points` equal time buckets of the take; cached beside derived media."""
+    store = media_store()
+    return file_envelope(store.find_original(take.original_sha256),
+                         f"derived/waveforms/{take.original_sha256}-{points}.json", points)
+
+
+def file_envelope(path, cache_key: str, points: int = ENVELOPE_POINTS) -> list[float]:
+    """Peak amplitude (0..1) of an audio file in `points` equal time buckets, cached at `cache_key`."""
     import numpy as np
     import soundfile as sf
     store = media_store()
-    key = f"derived/waveforms/{take.original_sha256}-{points}.json"
-    if store.exists(key):
-        return json.loads(store.path(key).read_text())
-    path = store.find_original(take.original_sha256)
+    if store.exists(cache_key):
+        return json.loads(store.path(cache_key).read_text())
     frames = sf.info(str(path)).frames
     per = max(1, -(-frames // points))
     peaks = np.zeros(points)
@@ -277,7 +282,7 @@ def envelope(take: Take, points: int = ENVELOPE_POINTS) -> list[float]:
         np.maximum.at(peaks, idx, mono)
         pos += len(mono)
     result = [round(float(p), 4) for p in peaks]
-    store.write_bytes(key, json.dumps(result).encode())
+    store.write_bytes(cache_key, json.dumps(result).encode())
     return result
 
 
@@ -299,13 +304,13 @@ def editor(book_id: int):
             entries.append({"mark": mark, "number": number,
                             "x": 1000 * mark.start_s / take.duration_s if take.duration_s else 0})
         env = envelope(take)
-        views.append({"take": take, "marks": entries, "envelope": _envelope_path(env),
+        views.append({"take": take, "marks": entries, "envelope": envelope_points(env),
                       "cuts": [c for c in cuts if c.take_id == take.id]})
     return render_template("staff/studio_editor.html", book=row, views=views, labels=SOURCE_LABELS,
                            approved=bool(marks) and all(m.approved for m in marks))
 
 
-def _envelope_path(env: list[float]) -> str:
+def envelope_points(env: list[float]) -> str:
     """SVG polygon points for a mirrored envelope in a 1000×100 box."""
     n = len(env)
     top = [f"{1000 * i / max(1, n - 1):.1f},{50 - 48 * v:.1f}" for i, v in enumerate(env)]

@@ -1,0 +1,221 @@
+"""Promotion clips: a range of a published book's masters made into a podcast MP3 and a square
+social-media MP4 (cover, moving waveform, burnt-in title).
+
+    range of masters → mono → fades → optional intro/outro jingle → loudness to the `podcast`
+    profile (−16 LUFS, true peak ≤ −1 dBTP, limited) → WAV → MP3 (CBR) and MP4 (1080×1080, H.264+AAC)
+
+`render_clip(ctx, clip_id)` loads the Clip row, renders, and writes the outcome back (keys, byte
+length, duration); the same function runs from the web page, the CLI or a job worker. Outputs live
+under `derived/clips/<clip uuid>/`, never beside the book's files, so a clip link reaches only
+the clip. A clip is at most `MAX_CLIP_S` long and less than half of the book.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from catalog.models import Book, Clip, Jingle
+from studio.context import Context
+from studio.errors import StudioError
+
+MAX_CLIP_S = 300.0          # a retail sample is at most 5 minutes
+MIN_CLIP_S = 1.0
+MAX_BOOK_SHARE = 0.5        # never more than half of the book
+FADE_S = 0.5
+RATE = 44100
+VIDEO_SIZE = 1080
+FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+MP3_KBPS = 128
+
+
+class ClipError(StudioError):
+    """A clip that cannot be made (bad range, book not ready, encoder failure)."""
+
+
+@dataclass(frozen=True)
+class ClipResult:
+    mp3_key: str
+    mp3_bytes: int
+    mp4_key: str
+    mp4_bytes: int
+    duration_s: float
+    integrated_lufs: float
+    true_peak_dbtp: float
+
+
+def check_range(start_s: float, end_s: float, book_duration_s: float) -> None:
+    """Raise ClipError unless [start_s, end_s) is a short part of the book."""
+    if not (0 <= start_s < end_s <= book_duration_s + 1e-6):
+        raise ClipError(f"Đoạn {start_s:.1f}–{end_s:.1f} s nằm ngoài sách ({book_duration_s:.1f} s) "
+                        f"(range outside the book)")
+    length = end_s - start_s
+    if length < MIN_CLIP_S:
+        raise ClipError(f"Đoạn quá ngắn ({length:.1f} s) (clip too short)")
+    if length > MAX_CLIP_S:
+        raise ClipError(f"Đoạn dài tối đa {MAX_CLIP_S:.0f} s (clip longer than {MAX_CLIP_S:.0f} s)")
+    if length > MAX_BOOK_SHARE * book_duration_s:
+        raise ClipError(f"Đoạn giới thiệu không được dài quá {MAX_BOOK_SHARE:.0%} cuốn sách "
+                        f"(a clip may not exceed {MAX_BOOK_SHARE:.0%} of the book)")
+
+
+def _mono(x: np.ndarray, rate: int) -> np.ndarray:
+    x = np.asarray(x, np.float64)
+    mono = x.mean(axis=1) if x.ndim == 2 else x
+    if rate != RATE:
+        from math import gcd
+        from scipy.signal import resample_poly
+        g = gcd(RATE, rate)
+        mono = resample_poly(mono, RATE // g, rate // g)
+    return mono
+
+
+def read_book_range(chapters: list[tuple[float, float, Path]], start_s: float, end_s: float) -> np.ndarray:
+    """Mono samples at RATE of [start_s, end_s) of the book; chapters are (start_s, duration_s, master)."""
+    parts = []
+    for ch_start, ch_dur, path in chapters:
+        a, b = max(start_s, ch_start), min(end_s, ch_start + ch_dur)
+        if b <= a:
+            continue
+        with sf.SoundFile(str(path)) as fh:
+            fh.seek(int(round((a - ch_start) * fh.samplerate)))
+            data = fh.read(int(round((b - a) * fh.samplerate)), dtype="float32", always_2d=True)
+            parts.append(_mono(data, fh.samplerate))
+    if not parts:
+        raise ClipError("Không đọc được âm thanh của đoạn đã chọn (no audio in the range)")
+    return np.concatenate(parts)
+
+
+def fade(x: np.ndarray, seconds: float = FADE_S) -> np.ndarray:
+    """Raised-cosine fade in and out (pure)."""
+    n = min(int(seconds * RATE), len(x) // 2)
+    if n <= 0:
+        return x.copy()
+    ramp = 0.5 - 0.5 * np.cos(np.linspace(0, np.pi, n))
+    out = x.copy()
+    out[:n] *= ramp
+    out[-n:] *= ramp[::-1]
+    return out
+
+
+def assemble(body: np.ndarray, intro: np.ndarray | None = None, outro: np.ndarray | None = None,
+             gap_s: float = 0.3) -> np.ndarray:
+    gap = np.zeros(int(gap_s * RATE))
+    pieces = []
+    if intro is not None and len(intro):
+        pieces += [fade(intro, 0.05), gap]
+    pieces.append(fade(body))
+    if outro is not None and len(outro):
+        pieces += [gap, fade(outro, 0.05)]
+    return np.concatenate(pieces)
+
+
+def to_podcast_loudness(x: np.ndarray) -> tuple[np.ndarray, float, float]:
+    """Gain to the `podcast` profile's target, then limit under its ceiling; (samples, LUFS, dBTP)."""
+    from mastering.meter import measure
+    from mastering.profiles import get_profile
+    from mastering.stages import LimiterParams, limit
+    profile = get_profile("podcast")
+    before = measure(x[:, None].astype(np.float32), RATE, true_peak=False)
+    if not np.isfinite(before.integrated_lufs):
+        raise ClipError("Đoạn đã chọn im lặng (the selected range is silent)")
+    gained = x * 10 ** ((profile.target_lufs - before.integrated_lufs) / 20)
+    ceiling = profile.ceiling_dbtp - profile.limiter_margin_db
+    limited = limit(gained[:, None], RATE, LimiterParams(ceiling_dbtp=ceiling))[:, 0]
+    after = measure(limited[:, None].astype(np.float32), RATE)
+    return limited.astype(np.float32), float(after.integrated_lufs), float(after.true_peak_dbtp)
+
+
+def mp4_args(audio: Path, cover: Path | None, title_file: Path, dst: Path, duration_s: float) -> list[str]:
+    """ffmpeg arguments for the square video: cover (or a plain colour), moving waveform, title."""
+    size = VIDEO_SIZE
+    if cover is not None:
+        video_in = ["-loop", "1", "-framerate", "25", "-i", str(cover)]
+        background = (f"[0:v]scale={size}:{size}:force_original_aspect_ratio=increase,"
+                      f"crop={size}:{size},setsar=1,format=yuv420p[bg]")
+    else:
+        video_in = ["-f", "lavfi", "-i", f"color=c=0x0b5394:s={size}x{size}:r=25"]
+        background = "[0:v]format=yuv420p[bg]"
+    font = f"fontfile={FONT}:" if FONT.exists() else ""
+    graph = ";".join([
+        background,
+        f"[1:a]aformat=channel_layouts=mono,showwaves=s={size}x260:mode=cline:rate=25:colors=white[w]",
+        "[bg][w]overlay=0:H-h-120:format=auto[v1]",
+        f"[v1]drawbox=x=0:y=60:w={size}:h=150:color=black@0.55:t=fill,"
+        f"drawtext={font}textfile='{title_file}':fontsize=54:fontcolor=white:"
+        f"x=(w-text_w)/2:y=60+(150-text_h)/2[v]",
+    ])
+    return [*video_in, "-i", str(audio), "-filter_complex", graph, "-map", "[v]", "-map", "1:a",
+            "-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+            "-r", "25", "-c:a", "aac", "-b:a", "128k", "-t", f"{duration_s:.3f}", "-shortest",
+            "-movflags", "+faststart", "-f", "mp4", str(dst)]
+
+
+def mp3_args(audio: Path, dst: Path) -> list[str]:
+    from mastering.encoders import mp3
+    return mp3(audio, dst, bitrate_kbps=MP3_KBPS, sample_rate_hz=RATE, channels=1)
+
+
+def _jingle(ctx: Context, jingle: Jingle | None) -> np.ndarray | None:
+    if jingle is None:
+        return None
+    data, rate = sf.read(str(ctx.store.path(jingle.key)), dtype="float32", always_2d=True)
+    return _mono(data, rate)
+
+
+def render_clip(ctx: Context, clip_id: int) -> ClipResult:
+    """Render clip `clip_id` and store its files and figures on the row. Raises ClipError."""
+    from mastering.ffmpeg import FFmpegError, run
+    with ctx.sessions() as session:
+        clip = session.get(Clip, clip_id)
+        if clip is None:
+            raise ClipError(f"Không có đoạn giới thiệu số {clip_id} (no such clip)")
+        book = session.get(Book, clip.book_id)
+        chapters = [(c.start_s, c.duration_s, ctx.store.path(c.master_key)) for c in book.chapters
+                    if c.master_key]
+        if not chapters:
+            raise ClipError("Sách chưa có bản master (the book has no masters yet)")
+        check_range(clip.start_s, clip.end_s, sum(c[1] for c in chapters))
+        intro = _jingle(ctx, session.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None)
+        outro = _jingle(ctx, session.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None)
+        cover = ctx.store.path(book.cover_path) if book.cover_path else None
+        title, uuid, book_title, description = clip.title, clip.uuid, book.title, clip.description
+        start_s, end_s = clip.start_s, clip.end_s
+
+    body = read_book_range(chapters, start_s, end_s)
+    samples, lufs, tp = to_podcast_loudness(assemble(body, intro, outro))
+    duration = len(samples) / RATE
+    prefix = f"derived/clips/{uuid}"
+    mp3_key, mp4_key = f"{prefix}/clip.mp3", f"{prefix}/clip.mp4"
+    with tempfile.TemporaryDirectory(dir=ctx.store.root / "tmp") as tmp:
+        wav = Path(tmp) / "clip.wav"
+        sf.write(str(wav), samples, RATE, subtype="PCM_16")
+        title_file = Path(tmp) / "title.txt"
+        title_file.write_text(title.replace("\n", " ")[:60], encoding="utf-8")
+        try:
+            with ctx.store.atomic_path(mp3_key) as out:
+                run(mp3_args(wav, out), timeout_s=120 + duration)
+            with ctx.store.atomic_path(mp4_key) as out:
+                run(mp4_args(wav, cover if cover and cover.is_file() else None, title_file, out, duration),
+                    timeout_s=300 + 4 * duration)
+        except FFmpegError as exc:
+            raise ClipError(f"Không tạo được tệp đoạn giới thiệu (encoding failed): {exc}") from None
+    from catalog.errors import TagError
+    from catalog.tags import AudioTags, write_mp3
+    try:
+        write_mp3(ctx.store.path(mp3_key), AudioTags(title=title, album=book_title, description=description))
+    except TagError as exc:
+        raise ClipError(str(exc)) from None
+    mp3_bytes = os.path.getsize(ctx.store.path(mp3_key))
+    mp4_bytes = os.path.getsize(ctx.store.path(mp4_key))
+    with ctx.sessions.begin() as session:
+        clip = session.get(Clip, clip_id)
+        clip.mp3_key, clip.mp3_bytes, clip.mp4_key = mp3_key, mp3_bytes, mp4_key
+        clip.duration_s = round(duration, 3)
+        if clip.state == "draft":
+            clip.state = "ready"
+    return ClipResult(mp3_key, mp3_bytes, mp4_key, mp4_bytes, duration, lufs, tp)

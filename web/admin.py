@@ -1,0 +1,164 @@
+"""Admin pages (role `admin`): libraries (delivery profile, on-site networks), users and roles per
+library, and the small library of jingles used as clip intros and outros."""
+from __future__ import annotations
+
+import ipaddress
+import os
+import tempfile
+from pathlib import Path
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from sqlalchemy import select
+
+from catalog.accounts import AccountError, create_user, get_or_create_library
+from catalog.models import ROLES, Jingle, Library, User
+from catalog.text import nfc
+from mastering.profiles import PROFILES
+from recordings.errors import RecordingsError
+from recordings.probe import probe_audio
+from recordings.store import sha256_file
+from web.auth import role_required
+from web.extensions import db_session, media_store
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+@bp.get("/")
+@role_required("admin")
+def index():
+    session = db_session()
+    libraries = session.scalars(select(Library).order_by(Library.name)).all()
+    users = session.scalars(select(User).order_by(User.library_id, User.role, User.username).limit(2000)).all()
+    jingles = session.scalars(select(Jingle).order_by(Jingle.name)).all()
+    by_library = {lib.id: [u for u in users if u.library_id == lib.id] for lib in libraries}
+    return render_template("staff/admin.html", libraries=libraries, by_library=by_library, roles=ROLES,
+                           profiles=PROFILES, jingles=jingles)
+
+
+@bp.post("/libraries")
+@role_required("admin")
+def new_library():
+    code, name = nfc(request.form.get("code", "")).strip(), nfc(request.form.get("name", "")).strip()
+    if not code or not name or len(code) > 32:
+        flash(_("Cần mã (tối đa 32 ký tự) và tên thư viện."), "error")
+        return redirect(url_for(".index")), 303
+    session = db_session()
+    parent_raw = request.form.get("parent", "")
+    parent = session.get(Library, int(parent_raw)) if parent_raw.isdigit() else None
+    get_or_create_library(session, code, name, kind="district" if parent else "province", parent=parent)
+    session.commit()
+    flash(_("Đã thêm thư viện."), "info")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/libraries/<int:library_id>")
+@role_required("admin")
+def save_library(library_id: int):
+    library = db_session().get(Library, library_id)
+    if library is None:
+        abort(404)
+    profile = request.form.get("delivery_profile", library.delivery_profile)
+    if profile not in PROFILES:
+        abort(400)
+    networks = [line.strip() for line in request.form.get("onsite_networks", "").splitlines() if line.strip()]
+    for line in networks:
+        try:
+            ipaddress.ip_network(line, strict=False)
+        except ValueError:
+            flash(_("Dải mạng không hợp lệ: %(n)s", n=line), "error")
+            return redirect(url_for(".index")), 303
+    library.name = nfc(request.form.get("name", library.name)).strip() or library.name
+    library.delivery_profile = profile
+    library.onsite_networks = "\n".join(networks)
+    db_session().commit()
+    flash(_("Đã lưu thư viện %(n)s.", n=library.name), "info")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/users")
+@role_required("admin")
+def new_user():
+    form = request.form
+    session = db_session()
+    library = session.get(Library, int(form["library_id"])) if form.get("library_id", "").isdigit() else None
+    if library is None:
+        abort(400)
+    try:
+        create_user(session, form.get("username", ""), form.get("password", ""), role=form.get("role", "reader"),
+                    library=library, display_name=form.get("display_name", ""))
+    except AccountError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".index")), 303
+    session.commit()
+    flash(_("Đã tạo tài khoản."), "info")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/users/<int:user_id>")
+@role_required("admin")
+def save_user(user_id: int):
+    user = db_session().get(User, user_id)
+    if user is None:
+        abort(404)
+    role = request.form.get("role", user.role)
+    library_raw = request.form.get("library_id", "")
+    if role not in ROLES or (library_raw and not library_raw.isdigit()):
+        abort(400)
+    active = request.form.get("is_active") == "on"
+    if (role, user.library_id, active) != (user.role, int(library_raw or user.library_id), user.is_active):
+        user.session_version += 1  # a changed role or library ends the user's open sessions
+    user.role = role
+    if library_raw and db_session().get(Library, int(library_raw)) is not None:
+        user.library_id = int(library_raw)
+    user.is_active = active
+    db_session().commit()
+    flash(_("Đã lưu tài khoản %(u)s.", u=user.username), "info")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/jingles")
+@role_required("admin")
+def new_jingle():
+    upload = request.files.get("file")
+    name = nfc(request.form.get("name", "")).strip()
+    if not upload or not upload.filename or not name:
+        flash(_("Cần tên và tệp âm thanh."), "error")
+        return redirect(url_for(".index")), 303
+    store = media_store()
+    suffix = Path(upload.filename).suffix.lower()
+    if suffix not in (".wav", ".flac", ".mp3", ".aif", ".aiff"):
+        flash(_("Nhạc hiệu phải là WAV, FLAC, AIFF hoặc MP3."), "error")
+        return redirect(url_for(".index")), 303
+    fd, tmp = tempfile.mkstemp(dir=store.root / "tmp", suffix=suffix)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            upload.save(out)
+        info = probe_audio(tmp, min_duration_s=0.2, max_duration_s=30.0)
+        key = f"derived/jingles/{sha256_file(tmp)}{suffix}"
+        with store.atomic_path(key) as dst:
+            Path(tmp).replace(dst)
+    except RecordingsError as exc:
+        flash(str(exc), "error")
+        return redirect(url_for(".index")), 303
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+    library_raw = request.form.get("library_id", "")
+    db_session().add(Jingle(name=name[:255], key=key, duration_s=info.duration_s,
+                            library_id=int(library_raw) if library_raw.isdigit() else None))
+    db_session().commit()
+    flash(_("Đã thêm nhạc hiệu."), "info")
+    return redirect(url_for(".index"))
+
+
+@bp.post("/jingles/<int:jingle_id>/delete")
+@role_required("admin")
+def delete_jingle(jingle_id: int):
+    jingle = db_session().get(Jingle, jingle_id)
+    if jingle is None:
+        abort(404)
+    db_session().delete(jingle)
+    db_session().commit()
+    flash(_("Đã xoá nhạc hiệu."), "info")
+    return redirect(url_for(".index"))

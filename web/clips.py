@@ -1,0 +1,364 @@
+"""Promotion clips: the librarian's pages to cut and publish clips, and the public side — clip page,
+embeddable player (`/embed/clips/<uuid>`, framable: see web.security), the clip's own media files,
+WebVTT transcript, JSON chapters and the podcast feed at `/clips/feed.xml`.
+
+A clip's public URLs serve only the clip's files (`derived/clips/<uuid>/…`), never the book's
+stream, so sharing a clip never shares the book. A clip is public once it is published and its
+scheduled time (`publish_at`, UTC) has come, and while its book is live.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+
+from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template,
+                   request, send_file, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from catalog.models import Book, Clip, Jingle, Library, utcnow
+from catalog.podcast import Channel, Item, build_feed, chapters_json, valid_webvtt
+from catalog.text import nfc
+from streaming.access import is_live
+from studio.clips import ClipError, check_range, render_clip
+from web.auth import role_required
+from web.extensions import db_session, media_store
+from web.librarian import to_local, to_utc
+from web.studio_views import envelope_points, file_envelope, studio_context
+
+bp = Blueprint("clips", __name__)
+
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+GAP_S = 0.3  # silence between a jingle and the excerpt (studio.clips.assemble)
+
+
+def _base_url() -> str:
+    return (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+
+
+def _own_book(book_id: int) -> Book:
+    book = db_session().get(Book, book_id)
+    if book is None or book.deleted_at is not None:
+        abort(404)
+    if current_user.role != "admin" and book.library_id != current_user.library_id:
+        abort(403)
+    return book
+
+
+def _own_clip(clip_id: int) -> Clip:
+    clip = db_session().get(Clip, clip_id)
+    if clip is None:
+        abort(404)
+    _own_book(clip.book_id)
+    return clip
+
+
+def is_public(clip: Clip, now: dt.datetime | None = None) -> bool:
+    now = now or utcnow()
+    return (clip.state == "published" and (clip.publish_at is None or clip.publish_at <= now)
+            and bool(clip.mp3_key) and is_live(clip.book, now))
+
+
+def _public_clip(uuid: str) -> Clip:
+    if not _UUID.match(uuid):
+        abort(404)
+    clip = db_session().scalar(select(Clip).where(Clip.uuid == uuid))
+    if clip is None:
+        abort(404)
+    if not is_public(clip):
+        staff = current_user.is_authenticated and (
+            current_user.role == "admin" or
+            (current_user.role in ("librarian", "studio") and current_user.library_id == clip.book.library_id))
+        if not staff:
+            abort(404)
+    return clip
+
+
+def _jingles():
+    query = select(Jingle)
+    if current_user.role != "admin":
+        query = query.where((Jingle.library_id == current_user.library_id) | Jingle.library_id.is_(None))
+    return db_session().scalars(query.order_by(Jingle.name)).all()
+
+
+# -- librarian pages ---------------------------------------------------------------------------------
+@bp.get("/clips/")
+@role_required("librarian")
+def index():
+    query = select(Clip).join(Book)
+    books = select(Book).where(Book.deleted_at.is_(None), Book.state == "published")
+    if current_user.role != "admin":
+        query = query.where(Book.library_id == current_user.library_id)
+        books = books.where(Book.library_id == current_user.library_id)
+    clips = db_session().scalars(query.order_by(Clip.created_at.desc()).limit(500)).all()
+    return render_template("staff/clips_index.html", clips=clips, books=db_session().scalars(books).all(),
+                           now=utcnow(), is_public=is_public)
+
+
+@bp.get("/clips/new")
+@role_required("librarian")
+def new():
+    raw = request.args.get("book_id", "")
+    if not raw.isdigit():
+        return redirect(url_for(".index"))
+    book = _own_book(int(raw))
+    chapters = [c for c in book.chapters if c.master_key]
+    waves = []
+    for c in chapters:
+        env = file_envelope(media_store().path(c.master_key), f"derived/waveforms/m-{c.master_sha256 or c.id}-120.json",
+                            120)
+        waves.append({"chapter": c, "points": envelope_points(env),
+                      "x": 1000 * c.start_s / book.duration_s if book.duration_s else 0,
+                      "w": 1000 * c.duration_s / book.duration_s if book.duration_s else 0})
+    return render_template("staff/clips_new.html", book=book, waves=waves, jingles=_jingles())
+
+
+def _seconds(raw: str | None) -> float:
+    text = (raw or "").strip().replace(",", ".")
+    try:
+        value = 0.0
+        for part in text.split(":"):
+            value = value * 60 + float(part)
+    except ValueError:
+        raise ClipError(_("Thời điểm không hợp lệ: %(v)s", v=text)) from None
+    return value
+
+
+def _jingle_id(raw: str | None) -> int | None:
+    if not raw or not raw.isdigit():
+        return None
+    jingle = db_session().get(Jingle, int(raw))
+    if jingle is None or (current_user.role != "admin" and jingle.library_id not in (None, current_user.library_id)):
+        abort(400)
+    return jingle.id
+
+
+@bp.post("/clips/")
+@role_required("librarian")
+def create():
+    form = request.form
+    raw = form.get("book_id", "")
+    if not raw.isdigit():
+        abort(400)
+    book = _own_book(int(raw))
+    session = db_session()
+    try:
+        if book.state != "published":
+            raise ClipError(_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
+        start, end = _seconds(form.get("start")), _seconds(form.get("end"))
+        check_range(start, end, book.duration_s)
+        title = nfc(form.get("title", "")) or book.title
+        vtt = form.get("transcript_vtt", "").strip()
+        if vtt and not valid_webvtt(vtt):
+            raise ClipError(_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."))
+        clip = Clip(book_id=book.id, title=title[:500], description=nfc(form.get("description", ""))[:4000],
+                    start_s=start, end_s=end, intro_jingle_id=_jingle_id(form.get("intro")),
+                    outro_jingle_id=_jingle_id(form.get("outro")), transcript_vtt=vtt, state="draft",
+                    created_by=current_user.id)
+        session.add(clip)
+        session.commit()
+        clip_id = clip.id
+        session.close()
+        render_clip(studio_context(), clip_id)
+    except ClipError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".new", book_id=book.id)), 303
+    flash(_("Đã tạo đoạn giới thiệu (MP3 và MP4)."), "info")
+    return redirect(url_for(".edit", clip_id=clip_id))
+
+
+@bp.get("/clips/<int:clip_id>/edit")
+@role_required("librarian")
+def edit(clip_id: int):
+    clip = _own_clip(clip_id)
+    public_url = _base_url() + url_for(".public", uuid=clip.uuid)
+    embed_url = _base_url() + url_for(".embed", uuid=clip.uuid)
+    snippet = (f'<iframe src="{embed_url}" title="{clip.title}" width="480" height="200" '
+               f'loading="lazy" allow="autoplay"></iframe>')
+    return render_template("staff/clips_edit.html", clip=clip, public_url=public_url, snippet=snippet,
+                           publish_local=to_local(clip.publish_at), public=is_public(clip), now=utcnow())
+
+
+@bp.post("/clips/<int:clip_id>/edit")
+@role_required("librarian")
+def save(clip_id: int):
+    clip = _own_clip(clip_id)
+    form = request.form
+    vtt = form.get("transcript_vtt", "").strip()
+    if vtt and not valid_webvtt(vtt):
+        flash(_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."), "error")
+        return redirect(url_for(".edit", clip_id=clip.id)), 303
+    clip.title = (nfc(form.get("title", "")) or clip.title)[:500]
+    clip.description = nfc(form.get("description", ""))[:4000]
+    clip.transcript_vtt = vtt
+    db_session().commit()
+    flash(_("Đã lưu."), "info")
+    return redirect(url_for(".edit", clip_id=clip.id))
+
+
+@bp.post("/clips/<int:clip_id>/publish")
+@role_required("librarian")
+def publish(clip_id: int):
+    clip = _own_clip(clip_id)
+    if not clip.mp3_key:
+        flash(_("Đoạn giới thiệu chưa được tạo xong."), "error")
+        return redirect(url_for(".edit", clip_id=clip.id)), 303
+    try:
+        at = to_utc(request.form.get("publish_at", ""))
+    except Exception as exc:  # CatalogError with the message to show
+        flash(str(exc), "error")
+        return redirect(url_for(".edit", clip_id=clip.id)), 303
+    clip.state = "published"
+    clip.publish_at = at if at and at > utcnow() else None
+    db_session().commit()
+    flash(_("Đã hẹn đăng đoạn giới thiệu.") if clip.publish_at else _("Đã đăng đoạn giới thiệu."), "info")
+    return redirect(url_for(".edit", clip_id=clip.id))
+
+
+@bp.post("/clips/<int:clip_id>/unpublish")
+@role_required("librarian")
+def unpublish(clip_id: int):
+    clip = _own_clip(clip_id)
+    clip.state = "ready"
+    db_session().commit()
+    flash(_("Đã gỡ đoạn giới thiệu."), "info")
+    return redirect(url_for(".edit", clip_id=clip.id))
+
+
+# -- public side -----------------------------------------------------------------------------------------
+def _send_clip_file(clip: Clip, key: str, mimetype: str):
+    if not key:
+        abort(404)
+    path = media_store().path(key)
+    if not path.is_file():
+        abort(404)
+    response = send_file(path, mimetype=mimetype, conditional=True, max_age=3600)
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    return response
+
+
+@bp.get("/clips/<uuid>")
+def public(uuid: str):
+    clip = _public_clip(uuid)
+    return render_template("staff/clip_public.html", clip=clip, book_live=is_live(clip.book),
+                           embed_url=_base_url() + url_for(".embed", uuid=clip.uuid))
+
+
+@bp.get("/embed/clips/<uuid>")
+def embed(uuid: str):
+    clip = _public_clip(uuid)
+    return render_template("staff/clip_embed.html", clip=clip,
+                           page_url=_base_url() + url_for(".public", uuid=clip.uuid))
+
+
+@bp.get("/clips/<uuid>/clip.mp3")
+def mp3(uuid: str):
+    clip = _public_clip(uuid)
+    return _send_clip_file(clip, clip.mp3_key, "audio/mpeg")
+
+
+@bp.get("/clips/<uuid>/clip.mp4")
+def mp4(uuid: str):
+    clip = _public_clip(uuid)
+    return _send_clip_file(clip, clip.mp4_key, "video/mp4")
+
+
+@bp.get("/clips/<uuid>/transcript.vtt")
+def transcript(uuid: str):
+    clip = _public_clip(uuid)
+    if not clip.transcript_vtt:
+        abort(404)
+    return Response(clip.transcript_vtt, mimetype="text/vtt; charset=utf-8",
+                    headers={"Access-Control-Allow-Origin": "*"})
+
+
+def _chapter_parts(clip: Clip) -> list[tuple[float, str]]:
+    session = db_session()
+    intro = session.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None
+    outro = session.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None
+    parts, t = [], 0.0
+    if intro:
+        parts.append((0.0, intro.name))
+        t = intro.duration_s + GAP_S
+    parts.append((t, clip.title))
+    if outro:
+        parts.append((t + (clip.end_s - clip.start_s) + GAP_S, outro.name))
+    return parts
+
+
+@bp.get("/clips/<uuid>/chapters.json")
+def chapters(uuid: str):
+    clip = _public_clip(uuid)
+    response = jsonify(chapters_json(_chapter_parts(clip)))
+    response.mimetype = "application/json+chapters"
+    return response
+
+
+@bp.get("/clips/<uuid>/cover.jpg")
+def cover(uuid: str):
+    clip = _public_clip(uuid)
+    if not clip.book.cover_path:
+        return artwork()
+    return _send_clip_file(clip, clip.book.cover_path, "image/jpeg")
+
+
+@bp.get("/clips/artwork.jpg")
+def artwork():
+    """The feed's square artwork (Apple: 1400–3000 px), drawn once and kept in the media store."""
+    key = "derived/clips/artwork.jpg"
+    store = media_store()
+    if not store.exists(key):
+        from PIL import Image, ImageDraw, ImageFont
+        image = Image.new("RGB", (1400, 1400), (11, 83, 148))
+        draw = ImageDraw.Draw(image)
+        try:
+            font = ImageFont.truetype("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf", 150)
+        except OSError:
+            font = ImageFont.load_default()
+        draw.text((700, 700), "Sách Nói", fill=(255, 255, 255), font=font, anchor="mm")
+        out = io.BytesIO()
+        image.save(out, "JPEG", quality=90)
+        store.write_bytes(key, out.getvalue())
+    return send_file(store.path(key), mimetype="image/jpeg", max_age=86400)
+
+
+@bp.get("/clips/feed.xml")
+def feed():
+    session = db_session()
+    now = utcnow()
+    rows = session.scalars(select(Clip).where(Clip.state == "published").order_by(Clip.created_at.desc())
+                           .limit(300)).all()
+    clips = [c for c in rows if is_public(c, now)]
+    base = _base_url()
+    library = session.scalar(select(Library).where(Library.code == current_app.config["DEFAULT_LIBRARY"]))
+    name = library.name if library else current_app.config.get("DEFAULT_LIBRARY_NAME", "Thư viện")
+    channel = Channel(
+        title=f"Sách Nói — {name}", link=base + url_for(".feed_page"), feed_url=base + url_for(".feed"),
+        description=_("Đoạn giới thiệu sách nói của thư viện: nghe thử và tìm sách hay."),
+        image_url=base + url_for(".artwork"), author=name, owner_name=name,
+        owner_email=current_app.config.get("PODCAST_EMAIL", ""), language="vi")
+    items = []
+    for clip in clips:
+        u = clip.uuid
+        items.append(Item(
+            guid=f"urn:uuid:{u}", title=clip.title, description=clip.description or clip.book.title,
+            link=base + url_for(".public", uuid=u), enclosure_url=base + url_for(".mp3", uuid=u),
+            enclosure_length=clip.mp3_bytes, enclosure_type="audio/mpeg",
+            published=clip.publish_at or clip.updated_at or clip.created_at, duration_s=clip.duration_s,
+            image_url=base + url_for(".cover", uuid=u),
+            transcript_url=base + url_for(".transcript", uuid=u) if clip.transcript_vtt else "",
+            chapters_url=base + url_for(".chapters", uuid=u)
+            if (clip.intro_jingle_id or clip.outro_jingle_id) else ""))
+    return Response(build_feed(channel, items), mimetype="application/rss+xml")
+
+
+@bp.get("/clips/listen")
+def feed_page():
+    """A public list of the published clips (the feed's human page)."""
+    now = utcnow()
+    rows = db_session().scalars(select(Clip).where(Clip.state == "published")
+                                .order_by(Clip.created_at.desc()).limit(100)).all()
+    return render_template("staff/clips_public_list.html", clips=[c for c in rows if is_public(c, now)])
