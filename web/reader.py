@@ -1,21 +1,48 @@
-"""Reader pages: home, search, book page with the player."""
+"""Reader pages: home, search, book page with the player, listening history, account and display settings.
+
+Display settings (high contrast, large text, single-key shortcuts) live on the account
+(`User.settings`) for logged-in readers and in a cookie for everyone, so they apply before any
+script runs; `html_classes` puts them on the <html> element of every page.
+"""
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request, url_for
-from flask_login import current_user
+from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
 from sqlalchemy import select
 
-from catalog.models import Book
+from catalog.models import Book, User
 from catalog.text import fold
+from streaming import progress
 from streaming.access import can_listen, can_see, is_live
 from web.extensions import db_session
 from web.media import token_for
 
 bp = Blueprint("reader", __name__)
 
+PREFS = ("high_contrast", "large_text", "shortcuts_off")
+PREF_CLASSES = {"high_contrast": "high-contrast", "large_text": "large-text", "shortcuts_off": "no-shortcuts"}
+PREF_COOKIE = "sachnoi_prefs"
+
 
 def _listener():
     return current_user if current_user.is_authenticated else None
+
+
+def current_prefs() -> dict:
+    if current_user.is_authenticated:
+        stored = (current_user.row.settings or {}).get("display")
+        if isinstance(stored, dict):
+            return {k: bool(stored.get(k)) for k in PREFS}
+    raw = request.cookies.get(PREF_COOKIE, "")
+    return {k: k in raw.split(",") for k in PREFS}
+
+
+@bp.app_context_processor
+def _display_settings():
+    prefs = current_prefs()
+    return {"display_prefs": prefs,
+            "html_classes": " ".join(PREF_CLASSES[k] for k in PREFS if prefs.get(k))}
 
 
 def _live_books(session, limit: int = 24):
@@ -24,9 +51,23 @@ def _live_books(session, limit: int = 24):
     return [b for b in rows if is_live(b)][:limit]
 
 
+def _listening(session, limit: int = 100, include_finished: bool = True):
+    """(book, progress row) pairs for the logged-in reader, most recent first, visible books only."""
+    if not current_user.is_authenticated:
+        return []
+    pairs = []
+    for row in progress.history(session, user_id=current_user.id, limit=limit):
+        book = session.get(Book, row.book_id)
+        if book is not None and can_see(book, current_user) and (include_finished or not row.finished):
+            pairs.append((book, row))
+    return pairs
+
+
 @bp.get("/")
 def home():
-    return render_template("home.html", books=_live_books(db_session()))
+    session = db_session()
+    return render_template("home.html", books=_live_books(session),
+                           continuing=_listening(session, limit=12, include_finished=False)[:6])
 
 
 @bp.get("/search")
@@ -54,8 +95,43 @@ def book(book_id: int):
     library = row.library
     decision = can_listen(row, _listener(), request.remote_addr, library.onsite_networks if library else "")
     has_stream = any(r.kind == "hls" for r in row.renditions)
-    stream_url = None
+    has_m4b = any(r.kind == "m4b" for r in row.renditions)
+    stream_url = token = None
     if decision.allowed and has_stream:
-        stream_url = url_for("media.hls_master", book_id=row.id, t=token_for(row, _listener()))
+        token = token_for(row, _listener())
+        stream_url = url_for("media.hls_master", book_id=row.id, t=token)
     return render_template("book.html", book=row, decision=decision, has_stream=has_stream,
-                           stream_url=stream_url)
+                           stream_url=stream_url, token=token, has_m4b=has_m4b,
+                           narrators=row.contributors("nrt"), authors=row.contributors("aut"))
+
+
+@bp.get("/history")
+@login_required
+def history():
+    return render_template("history.html", items=_listening(db_session()))
+
+
+@bp.route("/account", methods=["GET", "POST"])
+def account():
+    """Display settings for everyone; the profile and listening summary for logged-in readers."""
+    if request.method == "POST":
+        chosen = {k: request.form.get(k) == "on" for k in PREFS}
+        if current_user.is_authenticated:
+            session = db_session()
+            user = session.get(User, current_user.id)
+            settings = dict(user.settings or {})
+            settings["display"] = chosen
+            user.settings = settings
+            session.commit()
+        flash(_("Đã lưu cài đặt hiển thị."), "info")
+        response = redirect(url_for("reader.account"))
+        response.set_cookie(PREF_COOKIE, ",".join(k for k in PREFS if chosen[k]), max_age=365 * 86400,
+                            samesite="Lax", httponly=True,
+                            secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")))
+        return response
+    session = db_session()
+    items = _listening(session)
+    summary = {"books": len(items), "finished": sum(1 for _b, p in items if p.finished),
+               "seconds": sum(min(p.position_s, b.duration_s or p.position_s) for b, p in items)}
+    return render_template("account.html", summary=summary,
+                           has_password_page="auth.change_password" in current_app.view_functions)
