@@ -130,16 +130,19 @@ def to_podcast_loudness(x: np.ndarray) -> tuple[np.ndarray, float, float]:
     return limited.astype(np.float32), float(after.integrated_lufs), float(after.true_peak_dbtp)
 
 
-def mp4_args(audio: Path, cover: Path | None, title_file: Path, dst: Path, duration_s: float) -> list[str]:
-    """ffmpeg arguments for the square video: cover (or a plain colour), moving waveform, title."""
+def plain_background(path: Path) -> Path:
+    """A square background in the site's blue, for books without a cover."""
+    from PIL import Image
+    Image.new("RGB", (VIDEO_SIZE, VIDEO_SIZE), (11, 83, 148)).save(path, "PNG")
+    return path
+
+
+def mp4_args(audio: Path, background_image: Path, title_file: Path, dst: Path, duration_s: float) -> list[str]:
+    """ffmpeg arguments for the square video: cover image, moving waveform, burnt-in title."""
     size = VIDEO_SIZE
-    if cover is not None:
-        video_in = ["-loop", "1", "-framerate", "25", "-i", str(cover)]
-        background = (f"[0:v]scale={size}:{size}:force_original_aspect_ratio=increase,"
-                      f"crop={size}:{size},setsar=1,format=yuv420p[bg]")
-    else:
-        video_in = ["-f", "lavfi", "-i", f"color=c=0x0b5394:s={size}x{size}:r=25"]
-        background = "[0:v]format=yuv420p[bg]"
+    video_in = ["-loop", "1", "-framerate", "25", "-i", str(background_image)]
+    background = (f"[0:v]scale={size}:{size}:force_original_aspect_ratio=increase,"
+                  f"crop={size}:{size},setsar=1,format=yuv420p[bg]")
     font = f"fontfile={FONT}:" if FONT.exists() else ""
     graph = ";".join([
         background,
@@ -200,7 +203,8 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
             with ctx.store.atomic_path(mp3_key) as out:
                 run(mp3_args(wav, out), timeout_s=120 + duration)
             with ctx.store.atomic_path(mp4_key) as out:
-                run(mp4_args(wav, cover if cover and cover.is_file() else None, title_file, out, duration),
+                image = cover if cover and cover.is_file() else plain_background(Path(tmp) / "bg.png")
+                run(mp4_args(wav, image, title_file, out, duration),
                     timeout_s=300 + 4 * duration)
         except FFmpegError as exc:
             raise ClipError(f"Không tạo được tệp đoạn giới thiệu (encoding failed): {exc}") from None

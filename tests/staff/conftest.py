@@ -97,3 +97,40 @@ def write_session(folder: Path) -> list[Path]:
 @pytest.fixture
 def session_files(tmp_path) -> list[Path]:
     return write_session(tmp_path / "session")
+
+
+@pytest.fixture(autouse=True)
+def cheap_password_hashing(monkeypatch):
+    """argon2 at production cost takes ~0.8 s per hash; the staff tests log in a lot."""
+    from argon2 import PasswordHasher
+    import catalog.accounts as accounts
+    monkeypatch.setattr(accounts, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
+def write_master(path: Path, seconds: float, rng) -> None:
+    data = np.concatenate([room_tone(0.6, rng), speech_like(seconds - 1.6, rng), room_tone(1.0, rng)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), data, RATE, subtype="PCM_24", format="FLAC")
+
+
+@pytest.fixture
+def published_book(app, users):
+    """A published book of library THV with two 8 s chapter masters (written directly, no pipeline)."""
+    from catalog.books import create_book, publish
+    from catalog.models import Chapter, Library
+    from sqlalchemy import select
+    services = app.extensions["sachnoi"]
+    rng = np.random.default_rng(3)
+    with services.sessions.begin() as s:
+        lib = s.scalar(select(Library).where(Library.code == "THV"))
+        book = create_book(s, library=lib, title="Truyện Kiều (bản thử)", authors=["Nguyễn Du"])
+        offset = 0.0
+        for position in (1, 2):
+            key = f"derived/books/{book.uuid}/master/{position:02d}.flac"
+            write_master(services.store.path(key), 8.0, rng)
+            s.add(Chapter(book_id=book.id, position=position, title=f"Chương {position}", start_s=offset,
+                          duration_s=8.0, master_key=key, qc={}, qc_passed=True, review_state="approved"))
+            offset += 8.0
+        book.duration_s = offset
+        publish(s, book)
+        return book.id
