@@ -11,9 +11,10 @@ One index row per book in `book_search`, holding three texts built by `index_tex
   ("Hoà" and "Hòa" → `hoa1`, "Định" → `đinh5`), between spaces. A query word written the same
   way scores an exact-diacritic match; those books rank first.
 
-Ranking: number of exact-diacritic word matches, then FTS relevance (title above other fields),
-then Vietnamese alphabet order (`Book.sort_key`). The last query word matches as a prefix, so
-results appear while typing.
+Ranking: number of exact-diacritic word matches (on SQLite looked up through the FTS index of
+`exact`, one lookup per word), then number of query words found in the title, then Vietnamese
+alphabet order (`Book.sort_key`); the same order on both databases. The last query word matches
+as a prefix from MIN_PREFIX letters on, so results appear while typing.
 
 The index is kept by `catalog.books` (every write calls `index_book`); `rebuild_index` refills it.
 The table is created by migration 0002; a database made with `create_all` gets it on first use.
@@ -30,11 +31,12 @@ from catalog.models import Book, utcnow
 from catalog.text import fold, nfc
 
 TABLE = "book_search"
+MIN_PREFIX = 3
 _TONE_DIGITS = {"\u0300": "1", "\u0309": "2", "\u0303": "3", "\u0301": "4", "\u0323": "5"}
 
 SQLITE_DDL = [
     f"CREATE VIRTUAL TABLE IF NOT EXISTS {TABLE} USING fts5("
-    "title_f, other_f, exact UNINDEXED, tokenize = 'unicode61 remove_diacritics 0')",
+    "title_f, other_f, exact, tokenize = 'unicode61 remove_diacritics 0')",
 ]
 POSTGRESQL_DDL = [
     f"CREATE TABLE IF NOT EXISTS {TABLE} ("
@@ -171,24 +173,47 @@ def search_ids(session: Session, q: str, *, limit: int = 20, offset: int = 0,
         collate = "" if _dialect(session) == "sqlite" else ' COLLATE "C"'
         sql = f"SELECT b.id FROM books b WHERE {visible} ORDER BY b.sort_key{collate}, b.id LIMIT :limit OFFSET :offset"
         return list(session.scalars(text(sql), params))
+    words = words[:16]
+    # The last word matches as a prefix (results while typing), but only from MIN_PREFIX letters:
+    # a one- or two-letter prefix matches most of a large catalogue and ranks nothing useful.
+    prefix = len(words[-1]) >= MIN_PREFIX
+    if not prefix and len(words) > 1:
+        words = words[:-1]  # a short trailing fragment is still being typed: ignore it
     exact = exact_words(q)[:16]
+    sqlite = _dialect(session) == "sqlite"
+    pos = "instr" if sqlite else "strpos"
+    cast = "" if sqlite else "::int"
     for i, word in enumerate(exact):
         params[f"e{i}"] = f" {word} "
-    if _dialect(session) == "sqlite":
-        exact_score = " + ".join(f"(instr(s.exact, :e{i}) > 0)" for i in range(len(exact))) or "0"
-        match = " AND ".join(f'"{w}"' for w in words[:-1]) + (" AND " if len(words) > 1 else "") + f'"{words[-1]}"*'
-        params["match"] = match
+    for i, word in enumerate(words):
+        last = i == len(words) - 1 and prefix
+        params[f"w{i}"] = f" {word}" if last else f" {word} "
+    # rank: words written exactly as typed (marks and all), then words found in the title, then alphabet
+    title_score = " + ".join(f"({pos}(' ' || b.title_folded || ' ', :w{i}) > 0){cast}" for i in range(len(words)))
+    if sqlite:
+        # exact words through the index itself (one small lookup per word), not per-row string scans
+        exact_score = " + ".join(
+            f"(s.rowid IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :x{i}))" for i in range(len(exact))) or "0"
+        for i, word in enumerate(exact):
+            params[f"x{i}"] = 'exact : "' + word + '"'
+        exact_score = f"({exact_score})"
+        terms = [f'"{w}"' for w in words]
+        if prefix:
+            terms[-1] += "*"
+        params["match"] = "{title_f other_f} : (" + " AND ".join(terms) + ")"
         sql = (f"SELECT b.id FROM {TABLE} s JOIN books b ON b.id = s.rowid "
                f"WHERE {TABLE} MATCH :match AND {visible} "
-               f"ORDER BY {exact_score} DESC, bm25({TABLE}, 10.0, 1.0), b.sort_key, b.id "
+               f"ORDER BY {exact_score} DESC, {title_score} DESC, b.sort_key, b.id "
                "LIMIT :limit OFFSET :offset")
     else:
+        terms = [f"'{w}'" for w in words]
+        if prefix:
+            terms[-1] += ":*"
+        params["tsq"] = " & ".join(terms)
         exact_score = " + ".join(f"(strpos(s.exact, :e{i}) > 0)::int" for i in range(len(exact))) or "0"
-        tsquery = " & ".join(f"'{w}'" for w in words[:-1]) + (" & " if len(words) > 1 else "") + f"'{words[-1]}':*"
-        params["tsq"] = tsquery
         sql = (f"SELECT b.id FROM {TABLE} s JOIN books b ON b.id = s.book_id "
                f"WHERE s.tsv @@ to_tsquery('simple'::regconfig, :tsq) AND {visible} "
-               f"ORDER BY {exact_score} DESC, ts_rank(s.tsv, to_tsquery('simple'::regconfig, :tsq)) DESC, "
+               f"ORDER BY {exact_score} DESC, {title_score} DESC, "
                'b.sort_key COLLATE "C", b.id LIMIT :limit OFFSET :offset')
     return list(session.scalars(text(sql), params))
 

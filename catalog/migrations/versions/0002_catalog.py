@@ -19,7 +19,7 @@ depends_on = None
 
 SQLITE = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS book_search USING fts5("
-    "title_f, other_f, exact UNINDEXED, tokenize = 'unicode61 remove_diacritics 0')",
+    "title_f, other_f, exact, tokenize = 'unicode61 remove_diacritics 0')",
 ]
 POSTGRESQL = [
     "CREATE TABLE IF NOT EXISTS book_search ("
@@ -37,7 +37,7 @@ def _fold_function(bind) -> str:
     has_unaccent = False
     try:
         with bind.begin_nested():
-            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS unaccent")
+            bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS unaccent WITH SCHEMA public")
         has_unaccent = True
     except Exception:  # no permission or not available: fall back to translate()
         has_unaccent = False
