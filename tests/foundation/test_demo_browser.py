@@ -24,7 +24,7 @@ def test_demo_book_is_listed_and_plays(browser, demo_server):
     page.wait_for_load_state("networkidle")
     page.locator("audio").evaluate("a => { a.muted = true; }")
     page.locator("#play").click()
-    page.wait_for_function("document.querySelector('audio').currentTime > 1.0", timeout=20_000)
+    page.wait_for_function("() => document.querySelector('audio').currentTime > 1.0", timeout=20_000)
     first = page.evaluate("document.querySelector('audio').currentTime")
     page.wait_for_timeout(1500)
     second = page.evaluate("document.querySelector('audio').currentTime")
