@@ -98,6 +98,7 @@ def register(group: click.Group) -> None:
         Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
         upgrade(settings["DATABASE_URL"])
         app = create_app()
+        _start_background_work(settings)
         click.echo(f"Sách Nói: http://{host}:{port}/  (Ctrl+C để dừng)")
         waitress_serve(app, host=host, port=port, threads=threads, ident="sachnoi",
                        clear_untrusted_proxy_headers=True)
@@ -191,6 +192,25 @@ def register(group: click.Group) -> None:
         click.echo("Tài khoản thử (demo logins):")
         for username, role, password in DEMO_USERS:
             click.echo(f"  {role:<10} {username:<10} {password}")
+
+
+def _start_background_work(settings: dict) -> None:
+    """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too."""
+    import threading
+    if not (settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX")):
+        return
+    ctx = make_context(settings)
+    if settings.get("RUN_WORKERS"):
+        from studio.worker import WorkerPool
+        WorkerPool(ctx).start()
+        click.echo(f"Bộ xử lý công việc: {settings.get('WORKERS')} luồng (job workers started)")
+    if settings.get("WATCH_INBOX"):
+        from studio.context import Decisions
+        from studio.watch import HotFolder
+        folder = HotFolder(ctx, Path(settings["INBOX"]), decisions=Decisions(approve_marks=False),
+                           log=click.echo)
+        threading.Thread(target=folder.run, args=(threading.Event(),), daemon=True, name="hot-folder").start()
+        click.echo(f"Thư mục nhận: {settings['INBOX']} (watching the hot folder)")
 
 
 def _demo_folder() -> Path:
