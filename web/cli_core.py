@@ -50,8 +50,10 @@ class StageBars:
             self.name = name
             self.bar = tqdm(total=100, desc=self.labels.get(name, name), unit="%", file=sys.stderr,
                             bar_format="{desc:<32} {bar} {n:.0f}%")
-        self.bar.n = min(100.0, round(fraction * 100, 1))
-        self.bar.refresh()
+        percent = min(100, int(fraction * 100))
+        if percent != self.bar.n:  # redraw only when the whole percentage moves
+            self.bar.n = percent
+            self.bar.refresh()
 
     def close(self) -> None:
         if self.bar is not None:
