@@ -197,7 +197,10 @@ def _add_take(rec: RecordingSession, sha: str, filename: str, info) -> Take:
 @bp.post("/sessions/<int:session_id>/takes")
 @role_required("studio")
 def add_take(session_id: int):
-    """One file per request (the browser shows a progress bar per file), or a finished tus upload."""
+    """One file per request (the browser shows a progress bar per file) when tus is not offered.
+
+    With tus (`/api/uploads/`), the upload carries `session_id` metadata and web.uploads adds the take.
+    """
     session = db_session()
     rec = session.get(RecordingSession, session_id)
     if rec is None:
@@ -207,8 +210,6 @@ def add_take(session_id: int):
     try:
         if upload is not None and upload.filename:
             take = _store_take(rec, upload.filename, upload.stream)
-        elif request.form.get("upload_url"):
-            take = _take_from_tus(rec, request.form["upload_url"], request.form.get("filename", ""))
         else:
             return jsonify(error="no-file", message=_("Chưa chọn tệp.")), 400
     except (RecordingsError, StudioError) as exc:
@@ -216,17 +217,6 @@ def add_take(session_id: int):
         return jsonify(error="bad-audio", message=str(exc)), 400
     session.commit()
     return jsonify(take_id=take.id, filename=take.filename, duration_s=round(take.duration_s, 2)), 201
-
-
-def _take_from_tus(rec: RecordingSession, upload_url: str, filename: str) -> Take:
-    """A finished tus upload (web.uploads) becomes a take; the upload module owns the bytes."""
-    try:
-        from web import uploads
-        finish = getattr(uploads, "original_for_upload")
-    except (ImportError, AttributeError):
-        raise StudioError(_("Máy chủ chưa hỗ trợ tải lên tiếp nối (tus).")) from None
-    sha, info = finish(upload_url)
-    return _add_take(rec, sha, Path(filename or info.path).name, info)
 
 
 @bp.get("/takes/<int:take_id>/audio")

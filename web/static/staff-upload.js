@@ -55,22 +55,21 @@
     });
   }
 
-  function viaTus(endpoint, url, file, ui) {
+  function viaTus(endpoint, sessionId, file, ui) {
     return new Promise(function (resolve, reject) {
       var upload = new window.tus.Upload(file, {
         endpoint: endpoint,
         retryDelays: [0, 1000, 3000, 5000, 10000],
         chunkSize: 8 * 1024 * 1024,
         headers: { "X-CSRFToken": csrf },
-        metadata: { filename: file.name, filetype: file.type || "application/octet-stream" },
+        metadata: { filename: file.name, filetype: file.type || "application/octet-stream",
+                    session_id: String(sessionId) },
+        fingerprint: function (f) {
+          return Promise.resolve(["sachnoi", sessionId, f.name, f.size, f.lastModified].join("-"));
+        },
         onError: reject,
         onProgress: function (sent, total) { ui.bar.value = Math.round(100 * sent / total); },
-        onSuccess: function () {
-          var data = new FormData();
-          data.append("upload_url", upload.url);
-          data.append("filename", file.name);
-          post(url, data).then(resolve, reject);
-        }
+        onSuccess: function () { resolve(upload.url); }
       });
       upload.findPreviousUploads().then(function (previous) {
         if (previous.length) { upload.resumeFromPreviousUpload(previous[0]); }
@@ -99,7 +98,7 @@
       files.forEach(function (file) {
         var ui = row(file);
         chain = chain.then(function () {
-          var job = useTus ? viaTus(endpoint, url, file, ui) : viaXhr(url, file, ui);
+          var job = useTus ? viaTus(endpoint, created.session_id, file, ui) : viaXhr(url, file, ui);
           return job.then(function () {
             ui.bar.value = 100;
             ui.note.textContent = " " + t("xong", "done");
