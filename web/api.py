@@ -105,9 +105,8 @@ def put_progress(book_id: int):
         events.record(session, book=book, listener=key, kind="listen", seconds=listened, channel=channel)
         if outcome.accepted and outcome.progress.finished and not was_finished:
             events.record(session, book=book, listener=key, kind="complete", channel=channel)
+    body = {"book_id": book.id, "accepted": outcome.accepted, "progress": progress.as_dict(outcome.progress)}
     session.commit()
-    body = _progress_body(book)
-    body["accepted"] = outcome.accepted
     return jsonify(body)
 
 

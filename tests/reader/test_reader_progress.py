@@ -44,7 +44,8 @@ def test_out_of_order_and_duplicate_writes_never_move_backwards(client, make_boo
     assert put(client, csrf, book_id, report(1.0, T0 + 500, device="pc", seq=1)).get_json()["accepted"] is False
     body = put(client, csrf, book_id, report(3.0, T0 + 20_000, device="pc", seq=2)).get_json()
     assert body["accepted"] and body["progress"]["position_s"] == 3.0 and body["progress"]["device_id"] == "pc"
-    devices = {d["device_id"]: d["position_s"] for d in body["devices"]}
+    listed = client.get(f"/api/books/{book_id}/progress").get_json()["devices"]
+    devices = {d["device_id"]: d["position_s"] for d in listed}
     assert devices == {"phone": 24.0, "pc": 3.0}
 
 
