@@ -81,11 +81,20 @@ def main() -> None:
     sess = os.path.join(work, "session")
     os.makedirs(sess)
     t = time.perf_counter()
-    chapters = []
-    for i in range(CHAPTERS):
-        p = os.path.join(sess, f"ch{i + 1:02d}.wav")
-        sf.write(p, narration(CHAPTER_S, seed=i), RATE, subtype="PCM_24")
-        chapters.append(p)
+    chapters = [os.path.join(sess, f"ch{i + 1:02d}.wav") for i in range(CHAPTERS)]
+    big = os.path.join(work, "hour.wav")
+    # synthesise in a child so this process stays small: a forked child's peak RSS starts at
+    # the parent's size, which would inflate every figure below
+    subprocess.run([PY, "-c", f"""
+import sys, soundfile as sf
+sys.path.insert(0, {os.path.dirname(os.path.abspath(__file__))!r})
+from bench_mastering import narration, RATE
+with sf.SoundFile({big!r}, 'w', RATE, 1, subtype='PCM_24') as whole:
+    for i, p in enumerate({chapters!r}):
+        x = narration({CHAPTER_S!r}, seed=i)
+        sf.write(p, x, RATE, subtype='PCM_24')
+        whole.write(x)
+"""], check=True)
     print(f"synthesised {CHAPTERS} × {CHAPTER_S:.0f} s in {time.perf_counter() - t:.1f} s", flush=True)
     hours = CHAPTERS * CHAPTER_S / 3600
 
@@ -134,10 +143,6 @@ print(pyloudnorm.Meter({RATE}).integrated_loudness(x))
     # our own meter on one chapter vs a 6× longer file: memory must not grow with duration
     one = chapters[0]
     w1, r1, _ = timed([SACHNOI, "measure", one, "--json"])
-    big = os.path.join(work, "hour.wav")
-    with sf.SoundFile(big, "w", RATE, 1, subtype="PCM_24") as f:
-        for p in chapters:
-            f.write(sf.read(p, dtype="float32")[0])
     w6, r6, _ = timed([SACHNOI, "measure", big, "--json"])
     wm1, rm1, _ = timed([SACHNOI, "master", one, "--profile", "library-streaming", "--out",
                          os.path.join(work, "m1"), "--quiet", "--jobs", "1"])
