@@ -62,8 +62,12 @@ def _deny(status: int, reason: str):
     abort(response)
 
 
-def book_for_listening(book_id: int) -> Book:
-    """The book named in the URL, if the request's token and the access policy both allow it."""
+def book_for_listening(book_id: int, *, release: bool = True) -> Book:
+    """The book named in the URL, if the request's token and the access policy both allow it.
+
+    With `release`, the book is detached (its columns stay loaded) and the read transaction ends
+    here, so the database (SQLite's single writer lock in particular) is not held while bytes go out.
+    """
     session = db_session()
     try:
         claims = tokens.verify(current_app.config["SECRET_KEY"], request.args.get("t"), book_id=book_id)
@@ -83,6 +87,9 @@ def book_for_listening(book_id: int) -> Book:
     if not decision.allowed:
         _deny(401 if decision.reason == "login-required" else 403, decision.reason)
     g.media_token = request.args["t"]
+    if release:
+        session.expunge(book)
+        session.rollback()
     return book
 
 
@@ -162,7 +169,7 @@ def book_m4b(book_id: int):
 @bp.get("/books/<int:book_id>/manifest.json")
 def manifest(book_id: int):
     """The Readium audiobook manifest, its media links carrying the request's token."""
-    book = book_for_listening(book_id)
+    book = book_for_listening(book_id, release=False)
     try:
         from catalog.readium import build_manifest
     except ImportError:  # packaging not installed yet: nothing to describe

@@ -125,14 +125,8 @@ def test_keyboard_only_flow(browser, live_server, make_book, people):
     page.keyboard.type("0:21")
     page.keyboard.press("Enter")
     page.wait_for_function("() => Math.abs(document.getElementById('audio').currentTime - 21) < 1.5")
-    # chapter list below the sticky bar: reach it by Tab, focus must stay visible
-    page.focus("#goto-time")
-    first_chapter = page.locator(".chapter-link").first
-    for _ in range(40):
-        page.keyboard.press("Tab")
-        if page.evaluate("document.activeElement.classList.contains('chapter-link')"):
-            break
-    tab_to(page, page.evaluate("(document.querySelectorAll('.chapter-link')[1].id = 'ch2', 'ch2')"))
+    # the chapter list sits below the fixed bar: reached by Tab, its focus must stay visible
+    tab_to(page, "chapter-2")
     page.keyboard.press("Enter")
     page.wait_for_function("() => document.getElementById('audio').currentTime >= 10 && "
                            "document.getElementById('audio').currentTime < 14")
@@ -151,7 +145,6 @@ def test_keyboard_only_flow(browser, live_server, make_book, people):
     page.keyboard.press("j")
     page.wait_for_timeout(300)
     assert current_time(page) >= before - 0.5
-    assert first_chapter.count() == 1
     context.close()
 
 
