@@ -219,3 +219,26 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path):
     assert not store.path(prefix).joinpath("hls").exists()
     with session_scope(factory) as session:
         assert session.execute(select(Rendition)).scalars().all() == []
+
+
+def test_metadata_change_retags_without_encoding(tmp_path):
+    from catalog import tags
+    from studio.package import tag_book
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    store = MediaStore(tmp_path / "media")
+    book_id = make_book(url, store, durations=(2.0, 2.5), titles=("Một", "Hai"))
+    factory = make_sessionmaker(make_engine(url))
+    package_book(factory, store, book_id, workers=2)
+    with session_scope(factory) as session:
+        book = session.get(Book, book_id)
+        book.title = "Tắt đèn (bản mới)"
+        prefix = MediaStore.book_prefix(book.uuid)
+    result = tag_book(factory, store, book_id)
+    assert result.encoded == []
+    assert sorted(k.rsplit("/", 1)[1] for k in result.written) == [
+        "01.mp3", "02.mp3", "book.audiobook", "book.m4b", "cover.jpg"]   # generated cover shows the title
+    assert tags.read_mp3(store.path(f"{prefix}/mp3/02.mp3")).album == "Tắt đèn (bản mới)"
+    assert tags.read_m4b(store.path(f"{prefix}/book.m4b")).title == "Tắt đèn (bản mới)"
+    manifest = json.loads(store.path(f"{prefix}/manifest.json").read_text("utf-8"))
+    assert manifest["metadata"]["title"] == "Tắt đèn (bản mới)"
