@@ -33,11 +33,11 @@ def _free_port() -> int:
 
 
 class Server:
-    def __init__(self, home: Path):
+    def __init__(self, home: Path, threads: int = 8):
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "SACHNOI_HOME": str(home), "SACHNOI_SECRET_KEY": SECRET}
-        self.proc = subprocess.Popen([SACHNOI, "serve", "--port", str(self.port), "--threads", "8"], env=env,
+        self.proc = subprocess.Popen([SACHNOI, "serve", "--port", str(self.port), "--threads", str(threads)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
