@@ -31,7 +31,7 @@ from typing import Any, BinaryIO, Iterator
 
 from sqlalchemy import func, select
 
-from catalog.models import Original, RecordingSession, Take
+from catalog.models import Book, Original, RecordingSession, Take, User
 from recordings.errors import NotAudioError
 from recordings.probe import FORMAT_EXTENSIONS, describe_non_audio, probe_audio_limited, sniff_audio
 from studio.context import Context
@@ -208,6 +208,7 @@ class UploadManager:
         sha = metadata.get("sha256", "").lower()
         if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
             raise UploadError(400, "Metadata sha256 phải là 64 chữ số hex (sha256 must be 64 hex digits)")
+        self._check_session_owner(metadata.get("session_id", ""), user_id)
         used = self.used_bytes(user_id)
         if used + length > self.quota_bytes:
             raise UploadError(413, f"{name}: vượt hạn mức lưu trữ của bạn ({used / 1e6:.0f} + {length / 1e6:.0f} "
@@ -324,6 +325,16 @@ class UploadManager:
         self._save(info)
         return info
 
+    def _check_session_owner(self, raw: str, user_id: int) -> None:
+        """A take may only join a recording session of a book in the uploader's library (admins: any)."""
+        if not raw:
+            return
+        if not raw.isdigit():
+            raise UploadError(400, "session_id không hợp lệ (invalid session_id)")
+        with self.ctx.sessions() as session:
+            if not _may_add_to_session(session, int(raw), user_id):
+                raise UploadError(403, "Không được thêm bản ghi vào phiên này (not your library's session)")
+
     @staticmethod
     def _attach(session, info: UploadInfo, sha: str, audio) -> int | None:
         """With `session_id` metadata, the upload becomes the next take of that recording session."""
@@ -331,7 +342,8 @@ class UploadManager:
         if not raw.isdigit():
             return None
         rec = session.get(RecordingSession, int(raw))
-        if rec is None:
+        # Checked at creation too; checked again here because the session may have moved since.
+        if rec is None or not _may_add_to_session(session, rec.id, info.user_id):
             return None
         position = (session.scalar(select(func.max(Take.position)).where(Take.session_id == rec.id)) or 0) + 1
         take = Take(session_id=rec.id, position=position, original_sha256=sha, filename=info.filename,
@@ -359,6 +371,17 @@ class UploadManager:
                 (self.meta_dir / f"{upload_id}.lock").unlink(missing_ok=True)
                 removed += 1
         return removed
+
+
+def _may_add_to_session(session, session_id: int, user_id: int) -> bool:
+    rec = session.get(RecordingSession, session_id)
+    user = session.get(User, user_id)
+    if rec is None or user is None:
+        return False
+    if user.role == "admin":
+        return True
+    book = session.get(Book, rec.book_id)
+    return book is not None and book.library_id == user.library_id and user.role in ("studio", "librarian")
 
 
 def _truncate(path: Path, size: int) -> None:

@@ -231,3 +231,28 @@ def test_options_advertises_extensions(client):
     assert "creation" in response.headers["Tus-Extension"] and "termination" in response.headers["Tus-Extension"]
     assert "sha256" in response.headers["Tus-Checksum-Algorithm"]
     assert response.headers["Tus-Version"] == "1.0.0"
+
+
+def test_take_cannot_join_another_librarys_session(app, client, staff):
+    """Audiobookshelf-style object-id confusion: an upload naming a recording session of another
+    library's book is refused at creation and nothing is stored."""
+    from catalog.accounts import create_user, get_or_create_library
+    from catalog.books import create_book
+    from catalog.models import RecordingSession
+    with app.extensions["sachnoi"].sessions.begin() as session:
+        home = get_or_create_library(session, "THV", "Thư viện tỉnh")
+        other = get_or_create_library(session, "HUYEN9", "Thư viện huyện", kind="district", parent=home)
+        create_user(session, "phongthu-huyen", "mat-khau-phongthu-huyen", role="studio", library=other)
+        book = create_book(session, library=home, title="Sách của tỉnh")
+        session.flush()
+        rec = RecordingSession(book_id=book.id, name="buổi 1")
+        session.add(rec)
+        session.flush()
+        rec_id = rec.id
+    login(client, "phongthu-huyen")
+    response = tus_upload(client, wav_bytes(), session_id=str(rec_id))
+    assert response.status_code == 403
+    assert store_is_empty(app)
+    own = app.test_client()
+    login(own, "phongthu")
+    assert tus_upload(own, wav_bytes(), session_id=str(rec_id)).status_code == 204
