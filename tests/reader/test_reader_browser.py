@@ -212,3 +212,25 @@ def test_phone_width_and_200_percent_text(browser, live_server, make_book, peopl
     small = [s for s in sizes if s[1] < 24 or s[2] < 24 or (s[0] in ('play', 'back15', 'fwd15') and s[2] < 44)]
     assert not small, small
     context.close()
+
+
+def test_anonymous_progress_merges_into_the_account_at_login(app, browser, live_server, make_book, people):
+    from streaming import progress
+    book_id = make_book("public")
+    base = live_server.url
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{base}/books/{book_id}")
+    page.fill("#goto-time", "0:12")
+    page.press("#goto-time", "Enter")
+    page.click("#play")
+    wait_playing_past(page, 12.5)
+    page.click("#play")
+    page.wait_for_function("() => Object.keys(localStorage).some(k => k.startsWith('sachnoi:anon:'))")
+    ui_login(page, base, "bandoc")  # lands on the home page, where site.js merges
+    page.wait_for_function("() => !Object.keys(localStorage).some(k => k.startsWith('sachnoi:anon:'))",
+                           timeout=8000)
+    with app.extensions["sachnoi"].sessions() as s:
+        row = progress.get(s, user_id=people["bandoc"], book_id=book_id)
+    assert row is not None and 12 <= row.position_s < 16
+    context.close()
