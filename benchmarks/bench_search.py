@@ -220,7 +220,11 @@ def main() -> int:
                      f"{h['records']:,} records, {h['pages']} pages in {h['seconds']:.0f} s "
                      f"({h['records'] / h['seconds']:.0f} records/s) |")
     target = results["SQLite"]["p99"] < 50
-    lines += ["", f"Target search p99 < 50 ms on SQLite at this size: **{'met' if target else 'NOT met'}**."]
+    load1, _load5, load15 = os.getloadavg()
+    lines += ["", f"Target search p99 < 50 ms on SQLite at this size: **{'met' if target else 'NOT met'}** "
+              f"(machine load average at the end of the run: {load1:.1f} / 15 min {load15:.1f} on "
+              f"{os.cpu_count()} cores; other jobs inflate tail latency, so re-run on an idle machine "
+              "before drawing conclusions)."]
     text_out = "\n".join(lines) + "\n"
     print(text_out)
     if not args.no_write:
