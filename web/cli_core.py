@@ -100,7 +100,7 @@ def register(group: click.Group) -> None:
         Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
         upgrade(settings["DATABASE_URL"])
         app = create_app()
-        _start_background_work(settings)
+        app.config["JOB_WORKERS_RUNNING"] = _start_background_work(settings)
         click.echo(f"Sách Nói: http://{host}:{port}/  (Ctrl+C để dừng)")
         waitress_serve(app, host=host, port=port, threads=threads, ident="sachnoi",
                        clear_untrusted_proxy_headers=True)
@@ -196,11 +196,13 @@ def register(group: click.Group) -> None:
             click.echo(f"  {role:<10} {username:<10} {password}")
 
 
-def _start_background_work(settings: dict) -> None:
-    """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too."""
+def _start_background_work(settings: dict) -> bool:
+    """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too.
+
+    Returns whether workers run (then long work from the pages is queued as jobs)."""
     import threading
     if not (settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX")):
-        return
+        return False
     ctx = make_context(settings)
     if settings.get("RUN_WORKERS"):
         from studio.worker import WorkerPool
@@ -213,6 +215,7 @@ def _start_background_work(settings: dict) -> None:
                            log=click.echo)
         threading.Thread(target=folder.run, args=(threading.Event(),), daemon=True, name="hot-folder").start()
         click.echo(f"Thư mục nhận: {settings['INBOX']} (watching the hot folder)")
+    return bool(settings.get("RUN_WORKERS"))
 
 
 def _demo_folder() -> Path:

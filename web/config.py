@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "BABEL_DEFAULT_LOCALE": "vi",
     "LANGUAGES": ["vi", "en"],
     "WORKERS": 2,                    # in-process job workers
-    "RUN_WORKERS": False,            # start the job worker pool inside `serve`
+    "RUN_WORKERS": True,             # `serve` runs the durable job worker pool in-process
     "WATCH_INBOX": False,            # let `serve` also watch the hot folder
     "MAX_UPLOAD_MB": 4096,
     "USER_QUOTA_MB": 20480,

@@ -443,9 +443,19 @@ def _edit_error(book_id: int, exc: Exception):
 
 # -- approval and production -------------------------------------------------------------------------
 def _produce(book_id: int, decisions: Decisions, start: str) -> str | None:
-    """Run the pipeline from `start` with the staff's decisions; returns an error message or None."""
+    """Run the pipeline from `start` with the staff's decisions; returns an error message or None.
+
+    When the server runs the job worker pool (`sachnoi serve`, RUN_WORKERS) the work becomes a
+    durable job and the page returns at once (progress on /jobs/); otherwise it runs here.
+    """
+    from flask import current_app
     from studio.pipeline import run_stages
     db_session().close()
+    if current_app.config.get("JOB_WORKERS_RUNNING"):
+        from studio.worker import enqueue_produce
+        job_id = enqueue_produce(studio_context(), book_id, decisions, start=start)
+        flash(_("Đã đưa vào hàng đợi xử lý (việc #%(id)d); xem tiến độ ở trang Tiến độ xử lý.", id=job_id), "info")
+        return None
     try:
         run_stages(studio_context(), book_id, decisions, start=start)
     except QCRejected as exc:

@@ -66,3 +66,28 @@ def test_bad_file_is_refused_and_nothing_stored(login, app, tmp_path):
     assert response.status_code == 400 and response.get_json()["error"] == "bad-audio"
     with app.extensions["sachnoi"].sessions() as s:
         assert s.scalars(select(Take)).all() == []
+
+
+def test_approve_queues_a_durable_job_when_workers_run(login, app, session_files):
+    """With the server's worker pool running, approval returns at once and the work is a job row
+    that a worker then completes (the same function the CLI and tests run)."""
+    from catalog.models import Job
+    from studio.worker import Worker
+    from web.studio_views import studio_context
+    app.config["JOB_WORKERS_RUNNING"] = True
+    staff = login("studio1")
+    book_id = make_book(staff)
+    upload(staff, book_id, session_files)
+    assert staff.post(f"/studio/books/{book_id}/detect").status_code == 302
+    assert staff.post(f"/studio/books/{book_id}/approve").status_code == 302
+    sessions = app.extensions["sachnoi"].sessions
+    with sessions() as s:
+        job = s.scalars(select(Job).where(Job.book_id == book_id)).one()
+        assert (job.kind, job.state, job.payload["start"]) == ("produce", "queued", "master")
+        assert s.get(Book, book_id).chapters == []
+    with app.app_context():
+        worker = Worker(studio_context(), lease_s=60)
+    assert worker.run_once() is True
+    with sessions() as s:
+        assert s.get(Job, job.id).state in ("done", "failed")
+        assert len(s.get(Book, book_id).chapters) == 3
