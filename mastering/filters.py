@@ -83,9 +83,15 @@ class TruePeakEnvelope:
     `process(block)` returns, per input frame, the largest absolute value (over channels) of the
     signal reconstructed by oversampling, on the interval between two input samples. The output
     lags the input by `delay` frames (so output j describes input frames j-delay .. j-delay+1).
+
+    The interpolator is a 12-taps-per-phase polyphase FIR (like the BS.1770-4 Annex 2 reference
+    filter): phase 0 is the input sample itself, phases 1..factor-1 are a float32 product of a
+    (factor-1, 12) matrix with a sliding 12-sample window, so no zero-stuffed signal is built.
     """
 
-    TAPS_PER_PHASE = 12  # 49-tap interpolator at 4×, like the BS.1770 reference filter
+    TAPS_PER_PHASE = 12   # 49-tap interpolator at 4x, like the BS.1770 reference filter
+    SPAN = 4096           # frames per matrix product (keeps the window in cache)
+    CHUNK = 512           # frames per skip decision
 
     def __init__(self, rate: float, channels: int):
         self.factor = oversampling_factor(rate)
@@ -96,60 +102,70 @@ class TruePeakEnvelope:
         if self.factor > 1:
             f = self.factor
             self.h = signal.firwin(f * t + 1, 1.0 / f, window=("kaiser", 7.0)) * f
+            # phase p between samples k and k+1 = window ext[k-5 .. k+6] . reversed h[p::f]
+            self.phases = np.stack([self.h[p::f][:t][::-1] for p in range(1, f)]).astype(np.float32)
+            # no interpolated value exceeds this times the largest |sample| under its window
+            self.gain_bound = float(max(1.0, np.abs(self.phases).sum(axis=1).max())) * (1 + 1e-6)
         else:
             self.h = None
+            self.phases = None
+            self.gain_bound = 1.0
 
     def skip(self, block: np.ndarray) -> None:
         """Advance over `block` without computing its envelope (keeps the history exact)."""
         ext = np.concatenate([self.hist, block], axis=0)
         self.hist = ext[ext.shape[0] - self.hist_len:]
 
-    def _env(self, ext: np.ndarray, n: int) -> np.ndarray:
-        """Envelope of the last n frames of `ext` (which has hist_len frames before them)."""
-        base = ext.shape[0] - n - self.delay
-        a = np.abs(ext[base:base + n]).max(axis=1)
-        b = np.abs(ext[base + 1:base + 1 + n]).max(axis=1)
-        env = np.maximum(a, b)
-        if self.h is None:
-            return env
-        f, t = self.factor, self.TAPS_PER_PHASE
-        y = signal.upfirdn(self.h, ext, up=f, axis=0)
-        # up-sample index m sits at ext time (m - f*t/2)/f; take the f points from ext time base
-        start = f * base + (f * t) // 2
-        seg = y[start:start + f * n].reshape(n, -1)
-        return np.maximum(env, np.maximum(seg.max(axis=1), -seg.min(axis=1)))
+    def _interp(self, ext: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        """Largest |interpolated value| for outputs lo..hi-1 of the block in `ext` (hist first)."""
+        t = self.TAPS_PER_PHASE
+        out = np.zeros(hi - lo, np.float32)
+        for s in range(lo, hi, self.SPAN):
+            e = min(hi, s + self.SPAN)
+            o = out[s - lo:e - lo]
+            for ch in range(ext.shape[1]):
+                # output i covers ext[i+6] .. ext[i+7]; its window is ext[i+1 .. i+12]
+                w = np.ascontiguousarray(ext[s + 1:e + t, ch], dtype=np.float32)
+                v = np.lib.stride_tricks.sliding_window_view(w, t)      # (n, t), no copy
+                y = self.phases @ v.T                                   # (factor-1, n)
+                np.abs(y, out=y)
+                np.maximum(o, y.max(axis=0), out=o)
+        return out
 
-    def process(self, block: np.ndarray, threshold: float = 0.0, chunk: int = 256) -> np.ndarray:
-        """Envelope of `block`, exact wherever it can exceed `threshold` (linear).
+    def process(self, block: np.ndarray, threshold: float = 0.0) -> np.ndarray:
+        """Envelope of `block`; exact wherever it can exceed `threshold` (linear), elsewhere the
+        sample peaks (which are then also at or under `threshold`).
 
-        Stretches whose samples (and the stretch before) stay under threshold/2 get only their
-        sample peaks: band-limited audio does not overshoot its samples by 6 dB, and skipping
-        them saves most of the oversampling work.
+        The skip test is a bound, not a guess: an interpolated value is a 12-tap sum, so it is at
+        most `gain_bound` times the largest |sample| under its window.
         """
         n = block.shape[0]
         ext = np.concatenate([self.hist, block], axis=0)
         self.hist = ext[ext.shape[0] - self.hist_len:]
         if n == 0:
             return np.zeros(0)
-        if threshold <= 0.0 or self.h is None:
-            return self._env(ext, n)
         peaks = np.abs(ext).max(axis=1)
-        nc = -(-n // chunk)
-        padded = np.zeros(nc * chunk)
-        padded[:n] = peaks[self.hist_len:]
-        cmax = padded.reshape(nc, chunk).max(axis=1)
-        cand = cmax > 0.5 * threshold
-        prev_hot = np.concatenate(([peaks[:self.hist_len].max() > 0.5 * threshold], cand[:-1]))
-        cand = cand | prev_hot
-        # cheap part: sample peaks on both sides of each interval
         base = self.hist_len - self.delay
         env = np.maximum(peaks[base:base + n], peaks[base + 1:base + 1 + n])
+        if self.phases is None:
+            return env
+        if threshold <= 0.0:
+            np.maximum(env, self._interp(ext, 0, n), out=env)
+            return env
+        c, t = self.CHUNK, self.TAPS_PER_PHASE
+        nc = -(-n // c)
+        # largest |sample| under the windows of each chunk of outputs [s, e): ext[s+1 .. e+11]
+        wmax = np.zeros(nc * c + t)
+        wmax[:n + t] = peaks[1:n + 1 + t]
+        head = wmax[:nc * c].reshape(nc, c).max(axis=1)
+        tail = wmax[t:t + nc * c].reshape(nc, c)[:, c - t:].max(axis=1)
+        cand = np.maximum(head, tail) * self.gain_bound > threshold
         if not cand.any():
             return env
         d = np.diff(np.concatenate(([0], cand.astype(np.int8), [0])))
         for c0, c1 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
-            s0, s1 = c0 * chunk, min(c1 * chunk, n)
-            env[s0:s1] = self._env(ext[s0:self.hist_len + s1], s1 - s0)
+            s0, s1 = c0 * c, min(c1 * c, n)
+            np.maximum(env[s0:s1], self._interp(ext, s0, s1), out=env[s0:s1])
         return env
 
 
