@@ -13,6 +13,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+SQLITE_BEGIN_OPTION = "sqlite_begin"  # execution option: "IMMEDIATE" (default) or "DEFERRED"
 
 
 def normalise_url(url: str) -> str:
@@ -44,9 +45,12 @@ def make_engine(url: str, **kwargs) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover
-            # IMMEDIATE takes the write lock up front, so two writers queue on busy_timeout
-            # instead of failing with "database is locked" when a read upgrades to a write.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # IMMEDIATE (the default) takes the write lock up front, so two writers queue on
+            # busy_timeout instead of failing with "database is locked" when a read upgrades to a
+            # write. Read-only work (GET requests) asks for DEFERRED and reads a WAL snapshot
+            # without waiting for, or blocking, any writer.
+            mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+            conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
@@ -55,6 +59,13 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(bind=engine, expire_on_commit=False)
+
+
+def read_only_session(factory: sessionmaker[Session]) -> Session:
+    """A session for reading: on SQLite its transaction is DEFERRED (no write lock held)."""
+    session = factory()
+    session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
+    return session
 
 
 @contextmanager

@@ -18,3 +18,7 @@ def main() -> None:
 
 for _area in (cli_core, cli_mastering, cli_catalog, cli_studio, cli_ops):
     _area.register(main)
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from flask import Flask, current_app, g
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.db import make_engine, make_sessionmaker
+from catalog.db import make_engine, make_sessionmaker, read_only_session
 from recordings.store import MediaStore
 
 
@@ -46,7 +46,13 @@ def services() -> Services:
 def db_session() -> Session:
     """The request's session (one per app context)."""
     if "db_session" not in g:
-        g.db_session = services().sessions()
+        from flask import request
+        # Safe methods never change state (a rule the security tests hold every route to), so
+        # they read without taking SQLite's write lock; other methods write with IMMEDIATE.
+        if request and request.method in ("GET", "HEAD", "OPTIONS"):
+            g.db_session = read_only_session(services().sessions)
+        else:
+            g.db_session = services().sessions()
     return g.db_session
 
 

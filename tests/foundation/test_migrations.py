@@ -53,3 +53,27 @@ def test_schema_matches_models(tmp_path):
     engine.dispose()
     tables_missing = [d for d in diff if d[0] in ("add_table", "add_column", "remove_column")]
     assert tables_missing == []
+
+
+def test_sqlite_reads_do_not_wait_for_a_writer(tmp_path):
+    """A read-only session reads its snapshot while another connection holds the write lock."""
+    import time
+    from catalog.db import make_sessionmaker, read_only_session
+    from catalog.models import Library
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    factory = make_sessionmaker(engine)
+    with factory.begin() as s:
+        s.add(Library(code="A", name="A"))
+    writer = factory()
+    writer.add(Library(code="B", name="B"))
+    writer.flush()  # BEGIN IMMEDIATE: the write lock is held until commit
+    started = time.monotonic()
+    reader = read_only_session(factory)
+    codes = sorted(reader.scalars(sa.select(Library.code)))
+    assert codes == ["A"] and time.monotonic() - started < 2.0
+    reader.close()
+    writer.commit()
+    writer.close()
+    engine.dispose()
