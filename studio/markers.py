@@ -12,6 +12,8 @@ Every mark keeps its source, so staff can see why a boundary is there and move i
 """
 from __future__ import annotations
 
+import math
+
 import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,8 +63,9 @@ def _seconds(text: str, where: str) -> float:
         value = float(text.strip().replace(",", "."))  # Audacity writes the locale's decimal comma
     except ValueError:
         raise SessionFolderError(f"{where}: thời điểm không hợp lệ (bad time) {text!r}") from None
-    if value < 0 or value != value:
-        raise SessionFolderError(f"{where}: thời điểm âm (negative time) {text!r}")
+    if not math.isfinite(value) or value < 0:
+        raise SessionFolderError(f"{where}: thời điểm phải là số giây không âm (time must be finite "
+                                 f"and not negative) {text!r}")
     return value
 
 

@@ -5,6 +5,7 @@ HTTP only: the job rules live in `studio.jobs`.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask_login import current_user
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -24,6 +25,8 @@ def _rows(limit: int = 100) -> list[dict]:
     labels = {s.name: s.label_vi for s in STAGES}
     query = (select(Job, Book.title).outerjoin(Book, Book.id == Job.book_id)
              .order_by(Job.id.desc()).limit(limit))
+    if current_user.role != "admin":  # staff see their own library's jobs only
+        query = query.where(Book.library_id == current_user.library_id)
     rows = []
     for job, title in session.execute(query):
         rows.append({
@@ -62,6 +65,10 @@ def feed():
 @bp.post("/jobs/<int:job_id>/retry")
 @role_required(*STAFF)
 def retry(job_id: int):
+    job = db_session().get(Job, job_id)
+    book = db_session().get(Book, job.book_id) if job is not None and job.book_id else None
+    if job is None or (current_user.role != "admin" and (book is None or book.library_id != current_user.library_id)):
+        abort(404)
     db_session().commit()  # end the request's transaction: SQLite's write lock is taken at BEGIN
     if not job_rules.retry(services().sessions, job_id):
         abort(409)

@@ -181,7 +181,6 @@ EXPECTED: dict[str, Expect] = {
 # here fails (XPASS) and must be removed.
 KNOWN_BUGS = {
     "api.media_token": "anonymous request raises AttributeError ('AnonymousUserMixin' has no 'role'): 500",
-    "jobs.retry": "no library check: staff of another library can retry THV's jobs (409/303, not 404)",
 }
 
 # Where a URL argument's value comes from (world ids), unless the entry names another.

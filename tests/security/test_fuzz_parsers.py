@@ -102,8 +102,6 @@ def test_audacity_label_parser_gives_clear_errors(text):
         assert 0 <= label.start_s <= label.end_s
 
 
-@pytest.mark.xfail(strict=True, reason="studio.markers._seconds accepts 'inf' (found by this fuzz target); "
-                                       "remove this mark when it raises SessionFolderError")
 def test_audacity_label_parser_refuses_infinite_times():
     from studio.errors import StudioError
     from studio.markers import parse_audacity_labels
