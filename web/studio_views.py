@@ -25,6 +25,7 @@ from catalog.models import Book, Chapter, Library, Mark, Original, RecordingSess
 from catalog.text import nfc
 from recordings.errors import RecordingsError
 from recordings.probe import iter_blocks, probe_audio
+from studio import mark_edits
 from studio.context import Context, Decisions
 from studio.errors import QCRejected, StudioError
 from web.auth import role_required
@@ -308,24 +309,6 @@ def envelope_points(env: list[float]) -> str:
     return " ".join(top + bottom)
 
 
-def _parse_time(raw: str | None, take: Take) -> float:
-    """Seconds from '75.5', '1:15.5' or '0:01:15.5', inside the take; StudioError otherwise."""
-    text = (raw or "").strip().replace(",", ".")
-    try:
-        parts = [float(p) for p in text.split(":")]
-    except ValueError:
-        raise StudioError(_("Thời điểm không hợp lệ: %(v)s (dùng giây hoặc phút:giây)", v=text)) from None
-    if not parts or len(parts) > 3 or any(p < 0 for p in parts):
-        raise StudioError(_("Thời điểm không hợp lệ: %(v)s (dùng giây hoặc phút:giây)", v=text))
-    seconds = 0.0
-    for p in parts:
-        seconds = seconds * 60 + p
-    if seconds >= take.duration_s:
-        raise StudioError(_("Thời điểm %(t).2f s nằm sau cuối bản ghi (%(d).2f s).", t=seconds,
-                            d=take.duration_s))
-    return round(seconds, 3)
-
-
 def _mark(mark_id: int) -> Mark:
     mark = db_session().get(Mark, mark_id)
     if mark is None:
@@ -334,47 +317,17 @@ def _mark(mark_id: int) -> Mark:
     return mark
 
 
-def _unapprove(book_id: int) -> None:
-    for m in db_session().scalars(select(Mark).where(Mark.book_id == book_id)):
-        m.approved = False
-
-
-def _clash(take_id: int, start_s: float, ignore: int | None = None) -> bool:
-    others = db_session().scalars(select(Mark).where(Mark.take_id == take_id, Mark.kind == "chapter"))
-    return any(abs(m.start_s - start_s) < 0.5 for m in others if m.id != ignore)
-
-
 @bp.post("/marks/<int:mark_id>/move")
 @role_required("studio")
 def move_mark(mark_id: int):
     mark = _mark(mark_id)
-    take = db_session().get(Take, mark.take_id)
     try:
-        start = _parse_time(request.form.get("start"), take)
-        if _clash(take.id, start, ignore=mark.id):
-            raise StudioError(_("Đã có mốc chương ở gần thời điểm này."))
+        start = mark_edits.move_mark(db_session(), mark, request.form.get("start"))
     except StudioError as exc:
         return _edit_error(mark.book_id, exc)
-    detail = dict(mark.detail or {})
-    detail.setdefault("from_source", mark.source)
-    detail.setdefault("from_start_s", mark.start_s)
-    mark.detail = detail
-    mark.start_s = start
-    mark.source = "manual"
-    _keep_take_marks(take.id)
-    _unapprove(mark.book_id)
     db_session().commit()
     flash(_("Đã dời mốc chương tới %(t).2f s.", t=start), "info")
-    return redirect(url_for(".editor", book_id=mark.book_id) + f"#take-{take.id}")
-
-
-def _keep_take_marks(take_id: int) -> None:
-    """Once staff edit a take's marks, its automatic marks are kept as they are (not re-detected)."""
-    for m in db_session().scalars(select(Mark).where(Mark.take_id == take_id, Mark.source == "pauses")):
-        detail = dict(m.detail or {})
-        detail["from_source"] = "pauses"
-        m.detail = detail
-        m.source = "manual"
+    return redirect(url_for(".editor", book_id=mark.book_id) + f"#take-{mark.take_id}")
 
 
 @bp.post("/takes/<int:take_id>/marks")
@@ -383,18 +336,12 @@ def add_mark(take_id: int):
     take = _take(take_id)
     book_id = take.session.book_id
     try:
-        start = _parse_time(request.form.get("start"), take)
-        if _clash(take.id, start):
-            raise StudioError(_("Đã có mốc chương ở gần thời điểm này."))
+        mark = mark_edits.add_mark(db_session(), take, request.form.get("start"),
+                                   request.form.get("title", ""), added_by=current_user.id)
     except StudioError as exc:
         return _edit_error(book_id, exc)
-    _keep_take_marks(take.id)
-    db_session().add(Mark(book_id=book_id, take_id=take.id, kind="chapter", start_s=start,
-                          title=nfc(request.form.get("title", ""))[:500], source="manual",
-                          detail={"added_by": current_user.id}, approved=False))
-    _unapprove(book_id)
     db_session().commit()
-    flash(_("Đã thêm mốc chương tại %(t).2f s.", t=start), "info")
+    flash(_("Đã thêm mốc chương tại %(t).2f s.", t=mark.start_s), "info")
     return redirect(url_for(".editor", book_id=book_id) + f"#take-{take.id}")
 
 
@@ -403,15 +350,11 @@ def add_mark(take_id: int):
 def delete_mark(mark_id: int):
     mark = _mark(mark_id)
     book_id, take_id = mark.book_id, mark.take_id
-    session = db_session()
-    remaining = [m for m in session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter"))
-                 if m.id != mark.id]
-    if not remaining:
-        return _edit_error(book_id, StudioError(_("Sách phải còn ít nhất một mốc chương.")))
-    _keep_take_marks(take_id)
-    session.delete(mark)
-    _unapprove(book_id)
-    session.commit()
+    try:
+        mark_edits.delete_mark(db_session(), mark)
+    except StudioError as exc:
+        return _edit_error(book_id, exc)
+    db_session().commit()
     flash(_("Đã xoá mốc chương."), "info")
     return redirect(url_for(".editor", book_id=book_id) + f"#take-{take_id}")
 
@@ -420,16 +363,7 @@ def delete_mark(mark_id: int):
 @role_required("studio")
 def rename_mark(mark_id: int):
     mark = _mark(mark_id)
-    mark.title = nfc(request.form.get("title", ""))[:500]
-    chapter = None
-    # keep an already mastered chapter's title in step (same order as the marks)
-    from studio.pipeline import chapter_spans
-    for position, (*_x, span_mark) in enumerate(chapter_spans(db_session(), mark.book_id), start=1):
-        if span_mark.id == mark.id:
-            chapter = db_session().scalar(select(Chapter).where(Chapter.book_id == mark.book_id,
-                                                                Chapter.position == position))
-    if chapter is not None and mark.title:
-        chapter.title = mark.title
+    mark_edits.rename_mark(db_session(), mark, request.form.get("title", ""))
     db_session().commit()
     flash(_("Đã đổi tên chương."), "info")
     return redirect(url_for(".editor", book_id=mark.book_id) + f"#mark-{mark.id}")
