@@ -52,3 +52,14 @@ bench: install
 
 clean:
 	rm -rf $(VENV) node_modules web/static/vendor .pytest_cache
+
+# English catalogue: re-extract the Vietnamese source strings (babel.cfg), merge them into
+# web/translations/en/LC_MESSAGES/messages.po (new ones come empty: translate them), report coverage.
+.PHONY: translations
+translations: python-deps
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k lazy_gettext --project "Sách Nói" --version 0.1.0 -w 100 \
+	   -o web/translations/messages.pot .
+	$(BIN)/pybabel update -i web/translations/messages.pot -d web/translations -w 100 \
+	   --no-fuzzy-matching --ignore-obsolete
+	$(BIN)/pybabel compile -d web/translations --statistics
+	find web/translations -name '*.mo' -delete
