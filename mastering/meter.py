@@ -25,7 +25,7 @@ RELATIVE_GATE_LU = -10.0
 LRA_RELATIVE_GATE_LU = -20.0
 CLIP_LEVEL = 0.99995       # |sample| at or above this counts as clipped (about -0.0004 dBFS)
 SILENCE_DB = -140.0        # frames below this are digital silence (dead air), not room tone
-NOISE_FLOOR_FRACTION = 0.10  # noise floor = power mean of the quietest 10 % of 100 ms frames
+NOISE_WINDOW_FRAMES = 5      # noise floor = RMS of the quietest 0.5 s window (ACX Check), on a 0.5 s grid
 _TP_CHUNK = 4096
 
 
@@ -337,15 +337,29 @@ def _loudness_range(short_term: np.ndarray) -> float:
 
 
 def _noise_floor(fr: FrameSeries) -> float:
-    """Power mean of the quietest 10 % of 100 ms frames that are not digital silence, dB."""
-    rms = fr.rms_db
-    ok = np.isfinite(rms) & (rms > SILENCE_DB) & (fr.count > 0)
+    """RMS of the quietest whole 0.5 s window that is not digital silence, dB.
+
+    This is how ACX Check measures the noise floor ("the quietest half second"). Windows sit on a
+    0.5 s grid from the start of the file (five 100 ms frames each), the way an independent check
+    such as ffmpeg `asetnsamples=n=rate/2,astats=reset=1` cuts them, so the two agree; a sliding
+    window would find quieter spots than that check and pass what it fails. A file shorter than
+    one window is measured whole.
+    """
+    w = NOISE_WINDOW_FRAMES
+    full = fr.count[:len(fr) - len(fr) % w]
+    m = len(full) // w
+    # a trailing short frame (the file's last partial 100 ms) does not make a whole window
+    if m and fr.count[m * w - 1] < 0.99 * fr.count.max():
+        m -= 1
+    if m == 0:
+        p = fr.power.sum() / max(fr.count.sum(), 1)
+        return db(float(p), power=True) if 10 * math.log10(max(p, 1e-300)) > SILENCE_DB else -math.inf
+    p = fr.power[:m * w].reshape(m, w).sum(axis=1) / fr.count[:m * w].reshape(m, w).sum(axis=1)
+    with np.errstate(divide="ignore"):
+        ok = 10.0 * np.log10(p) > SILENCE_DB
     if not ok.any():
         return -math.inf
-    p = (fr.power / np.maximum(fr.count, 1))[ok]
-    k = max(1, int(len(p) * NOISE_FLOOR_FRACTION))
-    quiet = np.partition(p, k - 1)[:k]
-    return db(float(quiet.mean()), power=True)
+    return db(float(p[ok].min()), power=True)
 
 
 def measure(samples: np.ndarray, rate: int, *, true_peak: bool = True) -> Measurements:

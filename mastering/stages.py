@@ -32,12 +32,12 @@ class HumParams:
 
 @dataclass(frozen=True)
 class ExpanderParams:
-    ratio: float = 6.0            # below threshold, 1 dB under gives (ratio-1) dB more cut
+    ratio: float = 12.0           # below threshold, 1 dB under gives (ratio-1) dB more cut
     attack_ms: float = 5.0
     hold_ms: float = 150.0
     release_ms: float = 60.0
     lookahead_ms: float = 30.0    # opens before the word so onsets are never chopped
-    max_range_db: float = 30.0
+    max_range_db: float = 45.0    # room tone of a quiet, noisy take may need 35 dB to reach -66 dB
 
 
 @dataclass(frozen=True)
