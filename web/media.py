@@ -166,10 +166,25 @@ def book_m4b(book_id: int):
     return _send_file(f"derived/books/{book.uuid}/book.m4b", download_name=f"book-{book.id}.m4b")
 
 
+def _book_for_manifest(book_id: int) -> Book:
+    """The manifest is metadata that OPDS feeds link to without a token: without `t` the policy is
+    checked for the session's reader and a fresh token is minted for the media links inside it."""
+    if request.args.get("t"):
+        return book_for_listening(book_id, release=False)
+    book = db_session().get(Book, book_id)
+    if book is None or book.deleted_at is not None:
+        abort(404)
+    decision = can_listen(book, current_listener(), request.remote_addr, _onsite_networks(book))
+    if not decision.allowed:
+        _deny(401 if decision.reason == "login-required" else 403, decision.reason)
+    g.media_token = token_for(book, current_listener())
+    return book
+
+
 @bp.get("/books/<int:book_id>/manifest.json")
 def manifest(book_id: int):
-    """The Readium audiobook manifest, its media links carrying the request's token."""
-    book = book_for_listening(book_id, release=False)
+    """The Readium audiobook manifest, its media links carrying a media token."""
+    book = _book_for_manifest(book_id)
     try:
         from catalog.readium import build_manifest
     except ImportError:  # packaging not installed yet: nothing to describe

@@ -5,6 +5,8 @@ import gzip
 import re
 import time
 
+import pytest
+
 from reader_helpers import login, media_token
 
 
@@ -154,3 +156,14 @@ def test_x_accel_mode_hands_the_file_to_nginx(settings, make_book, hls_tree):
     assert "X-Accel-Redirect" not in playlist.headers and b"?t=" in playlist.data
     assert client.get(segment(book_id, "")).status_code == 401
     app.extensions["sachnoi"].engine.dispose()
+
+
+def test_manifest_from_opds_without_token_gets_tokens_on_its_media_links(app, client, make_book):
+    pytest.importorskip("catalog.readium")
+    public, members = make_book("public"), make_book("members")
+    response = client.get(f"/books/{public}/manifest.json")
+    assert response.status_code == 200 and response.mimetype == "application/audiobook+json"
+    hrefs = [link["href"] for link in response.get_json().get("readingOrder", [])]
+    assert hrefs and all("?t=" in h for h in hrefs)
+    assert client.get(f"/books/{members}/manifest.json").status_code == 401
+    assert client.get(f"/books/{public}/manifest.json?t=garbage").status_code == 403
