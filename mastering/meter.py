@@ -167,7 +167,7 @@ class Meter:
         self.f_peak = 0.0
         self.f_ticks = 0
         self.frames: list[np.ndarray] = []   # chunks of rows (k_power, power, count, peak, clipped, st)
-        self._rows: list[list[float]] = []
+        self._pending = (np.zeros((0, 4)), np.zeros(0), np.zeros(0))
 
     # -- feeding -----------------------------------------------------------------------------
     def add(self, block: np.ndarray) -> None:
@@ -249,20 +249,25 @@ class Meter:
                 st_vals[ok] = loud
         keep = SHORT_TERM_TICKS - 1
         self.rk, self.rn = bk[-keep:].copy(), bn[-keep:].copy()
-        # group ticks into 100 ms frames
-        for j in range(len(k)):
-            self.f_acc += sums[j]
-            self.f_peak = max(self.f_peak, float(peaks[j]))
-            self.f_ticks += 1
-            if self.f_ticks == FRAME_TICKS:
-                fa = self.f_acc
-                self._rows.append([fa[0], fa[1], fa[2], self.f_peak, fa[3], st_vals[j]])
-                self.f_acc = np.zeros(4)
-                self.f_peak = 0.0
-                self.f_ticks = 0
-                if len(self._rows) >= 4096:
-                    self.frames.append(np.array(self._rows))
-                    self._rows = []
+        # group ticks into 100 ms frames (the open frame's finished ticks wait in `_pending`)
+        ps, pp, pst = self._pending
+        sums = np.concatenate([ps, sums])
+        peaks = np.concatenate([pp, peaks])
+        st_vals = np.concatenate([pst, st_vals])
+        nf = len(sums) // FRAME_TICKS
+        if nf:
+            m = nf * FRAME_TICKS
+            fs = sums[:m].reshape(nf, FRAME_TICKS, 4).sum(axis=1)
+            fp = peaks[:m].reshape(nf, FRAME_TICKS).max(axis=1)
+            fst = st_vals[FRAME_TICKS - 1:m:FRAME_TICKS]
+            self.frames.append(np.column_stack([fs[:, 0], fs[:, 1], fs[:, 2], fp, fs[:, 3], fst]))
+            if len(self.frames) >= 256:   # tiny blocks: keep the list short
+                self.frames = [np.concatenate(self.frames)]
+            sums, peaks, st_vals = sums[m:], peaks[m:], st_vals[m:]
+        self._pending = (sums, peaks, st_vals)
+        self.f_acc = sums.sum(axis=0) if len(sums) else np.zeros(4)
+        self.f_peak = float(peaks.max()) if len(peaks) else 0.0
+        self.f_ticks = len(sums)
 
     # -- results -----------------------------------------------------------------------------
     def result(self) -> Measurements:
@@ -270,9 +275,7 @@ class Meter:
         if self.tp is not None:
             tail = self.tp.process(np.zeros((self.tp.delay + 1, self.channels)))
             self.tp_max = max(self.tp_max, float(tail.max(initial=0.0)))
-        rows = list(self.frames)
-        if self._rows:
-            rows.append(np.array(self._rows))
+        rows = [r for r in self.frames if len(r)]
         complete = np.concatenate(rows) if rows else np.zeros((0, 6))
         n_complete = len(complete)
         # partial frame: finished ticks of the open frame plus the open tick
