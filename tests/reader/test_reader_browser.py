@@ -2,12 +2,7 @@
 (with the prompt), a keyboard-only run, and axe-core on every reader page."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-
-ROOT = Path(__file__).resolve().parents[2]
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 pytestmark = pytest.mark.browser
 
@@ -233,4 +228,23 @@ def test_anonymous_progress_merges_into_the_account_at_login(app, browser, live_
     with app.extensions["sachnoi"].sessions() as s:
         row = progress.get(s, user_id=people["bandoc"], book_id=book_id)
     assert row is not None and 12 <= row.position_s < 16
+    context.close()
+
+
+def test_sleep_timer_at_end_of_chapter_and_save_data(browser, live_server, make_book, people):
+    book_id = make_book("public")
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{live_server.url}/books/{book_id}")
+    page.select_option("#quality", "save")
+    assert page.evaluate("window.sachnoiHls.autoLevelCapping") == 0  # the 32 kbps rung
+    page.fill("#goto-time", "0:08")
+    page.press("#goto-time", "Enter")
+    page.select_option("#sleep", "chapter")
+    page.wait_for_function("() => document.getElementById('live').textContent.includes('hết chương')")
+    page.click("#play")
+    page.wait_for_function("() => document.getElementById('audio').paused && "
+                           "document.getElementById('audio').currentTime > 9", timeout=8000)
+    assert 9.3 <= current_time(page) < 10.8
+    assert page.input_value("#sleep") == ""
     context.close()
