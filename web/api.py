@@ -43,7 +43,7 @@ def login_required_json(view):
 
 def _book(book_id: int) -> Book:
     book = db_session().get(Book, book_id)
-    if book is None or not can_see(book, current_user):
+    if book is None or not can_see(book, current_user if current_user.is_authenticated else None):
         raise ApiError(404, "not-found", "Không tìm thấy sách (no such book)")
     return book
 

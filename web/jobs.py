@@ -26,7 +26,7 @@ def _rows(limit: int = 100) -> list[dict]:
     query = (select(Job, Book.title).outerjoin(Book, Book.id == Job.book_id)
              .order_by(Job.id.desc()).limit(limit))
     if current_user.role != "admin":  # staff see their own library's jobs only
-        query = query.where(Book.library_id == current_user.library_id)
+        query = query.where((Book.library_id == current_user.library_id) | Job.book_id.is_(None))
     rows = []
     for job, title in session.execute(query):
         rows.append({
@@ -67,7 +67,8 @@ def feed():
 def retry(job_id: int):
     job = db_session().get(Job, job_id)
     book = db_session().get(Book, job.book_id) if job is not None and job.book_id else None
-    if job is None or (current_user.role != "admin" and (book is None or book.library_id != current_user.library_id)):
+    if job is None or (current_user.role != "admin" and book is not None
+                       and book.library_id != current_user.library_id):
         abort(404)
     db_session().commit()  # end the request's transaction: SQLite's write lock is taken at BEGIN
     if not job_rules.retry(services().sessions, job_id):

@@ -180,7 +180,6 @@ EXPECTED: dict[str, Expect] = {
 # Bugs this matrix found in other areas, tracked as strict xfails: when one is fixed, its entry
 # here fails (XPASS) and must be removed.
 KNOWN_BUGS = {
-    "api.media_token": "anonymous request raises AttributeError ('AnonymousUserMixin' has no 'role'): 500",
 }
 
 # Where a URL argument's value comes from (world ids), unless the entry names another.
