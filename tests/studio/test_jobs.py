@@ -167,7 +167,7 @@ def test_worker_killed_mid_mastering_job_completes_identically(tmp_path):
     book = ingest_folder(ctx, folder)
     job_id = enqueue_produce(ctx, book, decisions, stop="qc")
     before = _originals(ctx)
-    env = {**os.environ, "SACHNOI_HOME": str(home), "SACHNOI_JOB_LEASE_S": "2",
+    env = {**os.environ, "SACHNOI_HOME": str(home), "SACHNOI_JOB_LEASE_S": "4",  # short, yet long enough for a busy machine
            "SACHNOI_SECRET_KEY": "fault-" + uuid.uuid4().hex}
     worker_cmd = [str(Path(sys.executable).with_name("sachnoi")), "worker", "--poll", "0.2", "--quiet"]
     timeline = []
