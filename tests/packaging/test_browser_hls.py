@@ -1,5 +1,5 @@
 """hls.js in Debian's headless Chromium plays the packaged master playlist, seeks into chapter 3 and
-keeps playing there."""
+keeps playing there, then plays across a chapter boundary."""
 from __future__ import annotations
 
 import functools
@@ -60,6 +60,13 @@ def test_hls_js_plays_and_seeks_into_chapter_3(packaged, browser, tmp_path):
             f"document.getElementById('player').currentTime > {target + 1.5}", timeout=20_000)
         now = page.evaluate("document.getElementById('player').currentTime")
         assert chapter3 < now < chapter3 + DURATIONS[2]          # still inside chapter 3
+        assert page.evaluate("document.getElementById('player').paused") is False
+        # Play across the chapter 3 -> 4 boundary: chapters were encoded separately, so this is
+        # where a gap or a timestamp jump would stall the player.
+        chapter4 = chapter3 + DURATIONS[2]
+        page.evaluate(f"document.getElementById('player').currentTime = {chapter4 - 1.0}")
+        page.wait_for_function(
+            f"document.getElementById('player').currentTime > {chapter4 + 1.0}", timeout=20_000)
         assert page.evaluate("document.getElementById('player').paused") is False
         assert not [e for e in page.evaluate("window.events") if e.endswith(":fatal")]
     finally:
