@@ -23,7 +23,7 @@ from flask_login import current_user
 from catalog.models import Book, Library, User
 from recordings.errors import UnsafeKeyError
 from streaming import tokens
-from streaming.access import can_listen
+from streaming.access import can_see, can_listen
 from streaming.hls import add_query, rewrite_uris
 from web.extensions import db_session, media_store
 
@@ -33,9 +33,11 @@ _RENDITION = re.compile(r"^[a-z0-9][a-z0-9-]{0,40}$")
 _FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
 _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s": "audio/mp4",
           ".mp4": "audio/mp4", ".aac": "audio/aac", ".mp3": "audio/mpeg", ".m4b": "audio/mp4",
-          ".json": "application/audiobook+json", ".audiobook": "application/audiobook+zip"}
+          ".json": "application/audiobook+json", ".audiobook": "application/audiobook+zip",
+          ".jpg": "image/jpeg"}
 PLAYLIST_CACHE = "private, max-age=60"
 MEDIA_CACHE = "private, max-age=86400, immutable"
+RENAMED_CACHE = "private, max-age=0, must-revalidate"
 
 
 def current_listener():
@@ -121,17 +123,20 @@ def _send_playlist(key: str):
     return response
 
 
-def _send_file(key: str, *, download_name: str | None = None):
+def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA_CACHE):
+    """Send a stored file. HLS segments carry a content hash in their names, so they are cached
+    as immutable; chapter MP3s, the M4B and covers keep their names when re-made, so callers pass
+    a revalidating `cache` for them (ETags make the re-check cheap)."""
     path = _path_or_404(key)
     mimetype = _mimetype(path.name)
     if current_app.config.get("MEDIA_SERVE_MODE") == "x-accel":
         prefix = current_app.config.get("X_ACCEL_PREFIX", "/_media/").rstrip("/") + "/"
         response = Response(status=200, mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = prefix + key
-        response.headers["Cache-Control"] = MEDIA_CACHE
+        response.headers["Cache-Control"] = cache
     else:
         response = send_file(path, mimetype=mimetype, conditional=True, etag=True, max_age=86400)
-        response.headers["Cache-Control"] = MEDIA_CACHE
+        response.headers["Cache-Control"] = cache
     if download_name:
         response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
     return response
@@ -157,13 +162,23 @@ def chapter_mp3(book_id: int, name: str):
     if not re.match(r"^\d{2,3}\.mp3$", name):
         abort(404)
     book = book_for_listening(book_id)
-    return _send_file(f"derived/books/{book.uuid}/mp3/{name}")
+    return _send_file(f"derived/books/{book.uuid}/mp3/{name}", cache=RENAMED_CACHE)
 
 
 @bp.get("/books/<int:book_id>/book.m4b")
 def book_m4b(book_id: int):
     book = book_for_listening(book_id)
-    return _send_file(f"derived/books/{book.uuid}/book.m4b", download_name=f"book-{book.id}.m4b")
+    return _send_file(f"derived/books/{book.uuid}/book.m4b", download_name=f"book-{book.id}.m4b",
+                      cache=RENAMED_CACHE)
+
+
+@bp.get("/books/<int:book_id>/cover.jpg")
+def cover(book_id: int):
+    """The cover the audiobook manifest names: catalogue metadata, shown wherever the book is."""
+    book = db_session().get(Book, book_id)
+    if book is None or not can_see(book, current_listener()):
+        abort(404)
+    return _send_file(f"derived/books/{book.uuid}/cover.jpg", cache="public, max-age=3600")
 
 
 def _book_for_manifest(book_id: int) -> Book:

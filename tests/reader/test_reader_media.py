@@ -167,3 +167,24 @@ def test_manifest_from_opds_without_token_gets_tokens_on_its_media_links(app, cl
     assert hrefs and all("?t=" in h for h in hrefs)
     assert client.get(f"/books/{members}/manifest.json").status_code == 401
     assert client.get(f"/books/{public}/manifest.json?t=garbage").status_code == 403
+
+
+def test_cover_and_renamed_downloads_revalidate(app, client, make_book):
+    """The manifest's cover link is served; chapter MP3s keep their names when re-encoded, so they
+    are revalidated (ETag) rather than cached as immutable like the hash-named HLS segments."""
+    book_id = make_book("public")
+    store = app.extensions["sachnoi"].store
+    with app.extensions["sachnoi"].sessions() as s:
+        from catalog.models import Book
+        uuid = s.get(Book, book_id).uuid
+    store.write_bytes(f"derived/books/{uuid}/mp3/01.mp3", b"ID3" + bytes(600))
+    store.write_bytes(f"derived/books/{uuid}/cover.jpg", b"\xff\xd8\xff" + bytes(100))
+    token = media_token(app, book_id, None)
+    mp3 = client.get(f"/books/{book_id}/mp3/01.mp3?t={token}")
+    assert mp3.status_code == 200 and "immutable" not in mp3.headers["Cache-Control"] and mp3.headers["ETag"]
+    again = client.get(f"/books/{book_id}/mp3/01.mp3?t={token}", headers={"If-None-Match": mp3.headers["ETag"]})
+    assert again.status_code == 304
+    assert "immutable" in client.get(segment(book_id, token)).headers["Cache-Control"]
+    cover = client.get(f"/books/{book_id}/cover.jpg")
+    assert cover.status_code == 200 and cover.mimetype == "image/jpeg"
+    assert client.get("/books/999999/cover.jpg").status_code == 404

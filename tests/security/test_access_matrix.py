@@ -75,6 +75,7 @@ EXPECTED: dict[str, Expect] = {
     "media.chapter_mp3": E(PUBLIC, {"name": "001.mp3"}, **MEDIA),
     "media.book_m4b": E(PUBLIC, **MEDIA),
     "media.manifest": E(PUBLIC, **MEDIA),
+    "media.cover": E(PUBLIC, also_ok=(404,)),
     # reader API: one's own progress and bookmarks
     "api.get_progress": E(LOGGED_IN),
     "api.put_progress": E(LOGGED_IN),
