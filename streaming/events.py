@@ -35,6 +35,18 @@ def record(session: Session, *, book: Book, listener: str, kind: str, seconds: f
     seconds = max(0.0, min(float(seconds or 0.0), MAX_LISTEN_S))
     if kind == "listen" and seconds <= 0:
         return None
+    if kind == "listen":
+        # One row per listener, book, channel and UTC day, growing as reports arrive: a reader
+        # reports every 10 s, and a row per report would grow the table by ~360 rows an hour each.
+        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+        day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+        row = session.scalars(select(ListeningEvent).where(
+            ListeningEvent.book_id == book.id, ListeningEvent.listener == listener,
+            ListeningEvent.kind == "listen", ListeningEvent.channel == channel,
+            ListeningEvent.created_at >= day).order_by(ListeningEvent.id.desc()).limit(1)).first()
+        if row is not None:
+            row.seconds = round((row.seconds or 0.0) + seconds, 1)
+            return row
     row = ListeningEvent(book_id=book.id, library_id=book.library_id, listener=listener, kind=kind,
                          seconds=round(seconds, 1), channel=channel)
     session.add(row)

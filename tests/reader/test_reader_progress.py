@@ -111,6 +111,9 @@ def test_listening_events_are_counted_and_pseudonymous(app, client, make_book, p
     assert (row.plays, row.completions, row.listeners) == (1, 1, 1)
     assert abs(row.hours * 3600 - 29) < 1
     assert all(str(people["bandoc"]) != key and len(key) == 32 for key in listeners)
+    with app.extensions["sachnoi"].sessions() as s:
+        kinds = sorted(e.kind for e in s.query(events.ListeningEvent))
+    assert kinds == ["complete", "listen", "play"]  # the day's listening is one growing row
 
 
 def test_concurrent_writers_race_on_the_database(app, make_book, people):
