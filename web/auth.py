@@ -162,6 +162,20 @@ def change_password():
     return render_template("account_password.html", form=form), status
 
 
+def own_book(book_id: int):
+    """The book if the current staff member may work on it: same library, or admin.
+
+    404 when it does not exist (or is a tombstone), 403 when it belongs to another library.
+    """
+    from catalog.models import Book
+    book = db_session().get(Book, book_id)
+    if book is None or book.deleted_at is not None:
+        abort(404)
+    if current_user.role != "admin" and book.library_id != current_user.library_id:
+        abort(403)
+    return book
+
+
 def role_required(*roles: str):
     """Allow only logged-in users with one of `roles` (admin always passes)."""
 

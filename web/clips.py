@@ -23,7 +23,7 @@ from catalog.podcast import Channel, Item, build_feed, chapters_json, valid_webv
 from catalog.text import nfc
 from streaming.access import is_live
 from studio.clips import ClipError, check_range, render_clip
-from web.auth import role_required
+from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store
 from web.librarian import to_local, to_utc
 from web.studio_views import envelope_points, file_envelope, studio_context
@@ -36,15 +36,6 @@ GAP_S = 0.3  # silence between a jingle and the excerpt (studio.clips.assemble)
 
 def _base_url() -> str:
     return (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
-
-
-def _own_book(book_id: int) -> Book:
-    book = db_session().get(Book, book_id)
-    if book is None or book.deleted_at is not None:
-        abort(404)
-    if current_user.role != "admin" and book.library_id != current_user.library_id:
-        abort(403)
-    return book
 
 
 def _own_clip(clip_id: int) -> Clip:

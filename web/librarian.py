@@ -20,7 +20,7 @@ from catalog.errors import CatalogError
 from catalog.models import ACCESS_POLICIES, Book, User, utcnow
 from catalog.text import nfc
 from streaming.access import can_see
-from web.auth import role_required
+from web.auth import own_book as _own, role_required
 from web.extensions import db_session, media_store
 
 bp = Blueprint("librarian", __name__)
@@ -36,15 +36,6 @@ COVER_MAX_BYTES = 15 * 1024 * 1024
 
 class CoverError(CatalogError):
     """An uploaded cover that is not a usable image."""
-
-
-def _own(book_id: int) -> Book:
-    book = db_session().get(Book, book_id)
-    if book is None or book.deleted_at is not None:
-        abort(404)
-    if current_user.role != "admin" and book.library_id != current_user.library_id:
-        abort(403)
-    return book
 
 
 def to_utc(local_text: str) -> dt.datetime | None:

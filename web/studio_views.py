@@ -28,7 +28,7 @@ from recordings.probe import iter_blocks, probe_audio
 from studio import mark_edits
 from studio.context import Context, Decisions
 from studio.errors import QCRejected, StudioError
-from web.auth import role_required
+from web.auth import own_book, role_required
 from web.extensions import db_session, media_store, services
 
 bp = Blueprint("studio_views", __name__, url_prefix="/studio")
@@ -44,16 +44,6 @@ PLAY_AROUND_S = 3.0
 
 
 # -- access -----------------------------------------------------------------------------------------
-def own_book(book_id: int) -> Book:
-    """The book if the current staff member may work on it: same library, or admin. 403 otherwise."""
-    book = db_session().get(Book, book_id)
-    if book is None or book.deleted_at is not None:
-        abort(404)
-    if current_user.role != "admin" and book.library_id != current_user.library_id:
-        abort(403)
-    return book
-
-
 def _take(take_id: int) -> Take:
     take = db_session().get(Take, take_id)
     if take is None:
