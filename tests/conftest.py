@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+# The standards' schemas live in shared/ beside the repository (a clean clone in CI has it there).
+STANDARDS = next((p for p in (ROOT.parent / "shared" / "standards", Path("/work/shared/standards"))
+                  if p.is_dir()), ROOT.parent / "shared" / "standards")
 PG_URL = os.environ.get("SACHNOI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CHROMIUM = os.environ.get("SACHNOI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",

@@ -6,7 +6,12 @@ from lxml import etree
 from catalog import books
 from catalog.models import Library, Rendition
 
-STANDARDS = "/work/shared/standards"
+from pathlib import Path as _Path
+
+# shared/ beside the repository (as CI lays it out), else the workplace's copy
+STANDARDS = str(next((p for p in (_Path(__file__).resolve().parents[3] / "shared" / "standards",
+                                  _Path("/work/shared/standards")) if p.is_dir()),
+                     _Path("/work/shared/standards")))
 
 
 def library(session, code="THV", name="Thư viện tỉnh Thái Bình", kind="province"):

@@ -19,9 +19,9 @@ from catalog.errors import CatalogError, TagError
 from mastering import encoders
 from mastering.ffmpeg import probe, run
 
-STANDARDS = Path("/work/shared/standards")
+STANDARDS = Path(__file__).resolve().parents[3] / "shared" / "standards"  # shared/ beside the repo
 if not STANDARDS.is_dir():
-    STANDARDS = Path(__file__).resolve().parents[3] / "shared" / "standards"
+    STANDARDS = Path("/work/shared/standards")
 
 
 @pytest.fixture(scope="module")
