@@ -276,14 +276,15 @@ class Meter:
             tail = self.tp.process(np.zeros((self.tp.delay + 1, self.channels)))
             self.tp_max = max(self.tp_max, float(tail.max(initial=0.0)))
         rows = [r for r in self.frames if len(r)]
-        complete = np.concatenate(rows) if rows else np.zeros((0, 6))
-        n_complete = len(complete)
+        n_complete = sum(len(r) for r in rows)
         # partial frame: finished ticks of the open frame plus the open tick
         part = self.f_acc + self.t_acc
         part_peak = max(self.f_peak, self.t_peak)
-        allrows = complete
         if part[2] > 0:
-            allrows = np.vstack([complete, [[part[0], part[1], part[2], part_peak, part[3], np.nan]]])
+            rows.append(np.array([[part[0], part[1], part[2], part_peak, part[3], np.nan]]))
+        allrows = np.concatenate(rows) if rows else np.zeros((0, 6))
+        self.frames = [allrows[:n_complete]]   # a view: the rows now live only in `allrows`
+        complete = allrows[:n_complete]
         fr = FrameSeries(frame_s=FRAME_TICKS / TICKS_PER_S, k_power=allrows[:, 0], power=allrows[:, 1],
                          count=allrows[:, 2], peak=allrows[:, 3], clipped=allrows[:, 4],
                          short_term=allrows[:, 5])

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mastering.filters import SosFilter, k_weighting_sos
-from mastering.meter import TICKS_PER_S, channel_weights, _integrated
+from mastering.meter import FRAME_TICKS, TICKS_PER_S, channel_weights, _integrated
 from mastering.profiles import Profile
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams)
@@ -59,9 +59,20 @@ class TickSums:
             self.acc = self.acc + vals.sum(axis=0)
         self.pos = end
 
-    def finish(self) -> np.ndarray:
-        rows = self.done + ([self.acc[None].astype(np.float32)] if self.pos > (self.tick * self.rate) // TICKS_PER_S else [])
-        return np.concatenate(rows) if rows else np.zeros((0, self.acc.shape[0]), np.float32)
+    def finish(self) -> list[np.ndarray]:
+        """One float32 array per column, filled chunk by chunk (the chunks are freed as it goes)."""
+        if self.pos > (self.tick * self.rate) // TICKS_PER_S:
+            self.done.append(self.acc[None].astype(np.float32))
+        total = sum(len(d) for d in self.done)
+        cols = [np.empty(total, np.float32) for _ in range(self.acc.shape[0])]
+        at = 0
+        self.done.reverse()
+        while self.done:
+            d = self.done.pop()
+            for j, c in enumerate(cols):
+                c[at:at + len(d)] = d[:, j]
+            at += len(d)
+        return cols
 
 
 @dataclass
@@ -94,10 +105,9 @@ class Analyser:
         self.sums.add(np.stack([kz, u, np.ones_like(u)], axis=1))
 
     def finish(self) -> Analysis:
-        t = self.sums.finish()
+        k, u, c = self.sums.finish()
         # float32 per tick (the sums are float32 already): 12 bytes per 10 ms, 4.3 MB per hour
-        return Analysis(self.rate, self.channels, self.sums.pos, np.ascontiguousarray(t[:, 0]),
-                        np.ascontiguousarray(t[:, 1]), np.ascontiguousarray(t[:, 2]))
+        return Analysis(self.rate, self.channels, self.sums.pos, k, u, c)
 
 
 @dataclass
@@ -128,6 +138,14 @@ def _window_sum(x: np.ndarray, before: int, after: int, dtype=np.float64) -> np.
     out[i0:i1] = c[i0 + after + 1:i1 + after + 1] - c[i0 - before:i1 - before]
     out[i1:] = c[m] - c[np.maximum(np.arange(i1, m) - before, 0)]
     return out
+
+
+def _sum3(x: np.ndarray) -> np.ndarray:
+    """x[i-1] + x[i] + x[i+1] with zeros beyond the ends, float32."""
+    s = np.array(x, dtype=np.float32)
+    s[1:] += x[:-1]
+    s[:-1] += x[1:]
+    return s
 
 
 def _window_count(m: int, before: int, after: int) -> np.ndarray:
@@ -162,7 +180,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     # per-tick arrays are float32 and freed early: a 10 h chapter has 3.6 million ticks
     per = a.power / np.maximum(a.count, 1)
     # detector: 30 ms power around each tick
-    lvl = _db(_moving_sum(a.power, 3) / np.maximum(_moving_sum(a.count, 3), 1)).astype(np.float32)
+    lvl = _db(_sum3(a.power) / np.maximum(_sum3(a.count), 1))
     live = lvl > -140.0
     if live.any():
         pl = per[live]
@@ -180,14 +198,17 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
         noise_db = noise_db if math.isfinite(noise_db) else -140.0
     active, thr = speech_activity(lvl, noise_db, speech_lufs)
 
-    # leveler: phrase loudness over speech ticks only, centred window
+    # leveler: phrase loudness over speech ticks only, centred window; worked out per 100 ms
+    # frame (it moves slowly: 3 s window, 1 s smoothing) and interpolated to ticks
     lev_db = np.zeros(n, np.float32)
-    if params.leveler is not None and active.any():
+    nfr = n // FRAME_TICKS
+    if params.leveler is not None and active.any() and nfr:
         lp = params.leveler
-        w = _odd(lp.window_s * TICKS_PER_S)
-        ek = _moving_sum(np.where(active, a.k_power, np.float32(0)), w)
-        en = _moving_sum(np.where(active, a.count, np.float32(0)), w)
-        have = en > 0.25 * w * a.rate / TICKS_PER_S * 0.2
+        fps = TICKS_PER_S // FRAME_TICKS
+        w = _odd(lp.window_s * fps)
+        ek = _moving_sum(_frames(np.where(active, a.k_power, np.float32(0))), w)
+        en = _moving_sum(_frames(np.where(active, a.count, np.float32(0))), w)
+        have = en > 0.25 * w * a.rate / fps * 0.2
         if have.any():
             xp = np.flatnonzero(have)
             fp = -0.691 + _db(ek[xp] / en[xp])
@@ -198,13 +219,14 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
             del ek, en, have
             xp = fp = np.zeros(0)
         if len(xp):
-            local = np.interp(np.arange(n, dtype=np.float64), xp, fp)
-            del xp, fp
+            local = np.interp(np.arange(nfr, dtype=np.float64), xp, fp)
             lev = np.clip((speech_lufs - local) * lp.strength, -lp.max_gain_db, lp.max_gain_db)
-            del local
-            s = _odd(lp.smooth_s * TICKS_PER_S)
-            lev_db = (_moving_sum(lev, s) / _window_count(n, s // 2, s // 2)).astype(np.float32)
-            del lev
+            s = _odd(lp.smooth_s * fps)
+            lev = _moving_sum(lev, s) / _window_count(nfr, s // 2, s // 2)
+            centres = np.arange(nfr) * FRAME_TICKS + (FRAME_TICKS - 1) / 2.0
+            for t0 in range(0, n, 1 << 20):
+                t1 = min(n, t0 + (1 << 20))
+                lev_db[t0:t1] = np.interp(np.arange(t0, t1, dtype=np.float64), centres, lev)
 
     def predict(g_db: np.ndarray) -> tuple[float, float]:
         g = 10.0 ** (g_db / 10.0)
@@ -243,12 +265,14 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     # room tone at the ends
     r = a.rate
     tf = a.tick_frames()
-    ends = np.append(tf[1:], a.frames)
+
+    def tick_end(t: int) -> int:
+        return int(tf[t + 1]) if t + 1 < n else int(a.frames)
     if active.any():
         first = int(np.argmax(active))
         last = int(n - 1 - np.argmax(active[::-1]))
         head_s = tf[first] / r
-        tail_s = (a.frames - ends[last]) / r
+        tail_s = (a.frames - tick_end(last)) / r
     else:
         head_s = tail_s = a.frames / r / 2
         first, last = 0, n - 1
@@ -268,11 +292,11 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     w = max(1, int(params.room_tone_snippet_s * TICKS_PER_S))
     cand = np.where(live & ~active, per, np.float32(np.inf))
     if w < n:
-        sums = np.convolve(cand, np.ones(w), mode="valid")
+        sums = np.convolve(cand, np.ones(w, np.float32), mode="valid")
         i0 = int(np.argmin(sums)) if np.isfinite(sums).any() else int(np.argmin(np.convolve(per, np.ones(w), "valid")))
     else:
         i0, w = 0, n
-    snippet = (int(tf[i0]), int(ends[min(i0 + w, n) - 1]))
+    snippet = (int(tf[i0]), tick_end(min(i0 + w, n) - 1))
 
     report = {
         "noise_floor_in_db": round(noise_db, 2),
@@ -303,7 +327,7 @@ def _odd(x: float) -> int:
 
 def ndimage_max(active: np.ndarray, ahead: int, hold: int) -> np.ndarray:
     """True where speech is within `ahead` ticks in the future or `hold` ticks in the past."""
-    return _window_sum(active, hold, ahead, dtype=np.int64) > 0
+    return _window_sum(active, hold, ahead, dtype=np.int32) > 0
 
 
 def _attack_release(target_db: np.ndarray, attack_ms: float, release_ms: float) -> np.ndarray:
