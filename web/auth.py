@@ -17,7 +17,8 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
 from catalog.models import User
-from web.extensions import db_session
+from catalog.db import read_only_session
+from web.extensions import db_session, services
 from web.security import login_throttle
 
 bp = Blueprint("auth", __name__)
@@ -68,7 +69,13 @@ def init_auth(app: Flask) -> None:
         uid, _sep, version = user_id.partition(":")
         if not uid.isdigit() or not version.isdigit():
             return None
-        row = db_session().get(User, int(uid))
+        # Its own short read: the request's session (and, for writes, SQLite's write lock) then
+        # starts only when the view needs it. The row comes back detached with its columns loaded.
+        session = read_only_session(services().sessions)
+        try:
+            row = session.get(User, int(uid))
+        finally:
+            session.close()
         if row is None or not row.is_active or row.session_version != int(version):
             return None
         return LoginUser(row)
