@@ -5,6 +5,7 @@ connection); PostgreSQL is reached by giving a `postgresql+psycopg://` URL.
 """
 from __future__ import annotations
 
+import threading
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -13,6 +14,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+_HOLDS_LOCK = "sachnoi_writer_lock"
 SQLITE_BEGIN_OPTION = "sqlite_begin"  # execution option: "IMMEDIATE" (default) or "DEFERRED"
 
 
@@ -43,6 +45,12 @@ def make_engine(url: str, **kwargs) -> Engine:
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
+        # SQLite's busy handler makes a waiting writer sleep in growing steps (up to 100 ms), so
+        # under contention much of a write's latency is sleeping after the lock was already free.
+        # Writers of this process queue on a Python lock instead and wake the moment the previous
+        # one ends; other processes (workers, the CLI) still meet busy_timeout.
+        writer_lock = threading.Lock()
+
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover
             # IMMEDIATE (the default) takes the write lock up front, so two writers queue on
@@ -50,11 +58,39 @@ def make_engine(url: str, **kwargs) -> Engine:
             # write. Read-only work (GET requests) asks for DEFERRED and reads a WAL snapshot
             # without waiting for, or blocking, any writer.
             mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
-            conn.exec_driver_sql("BEGIN DEFERRED" if mode == "DEFERRED" else "BEGIN IMMEDIATE")
+            if mode == "DEFERRED":
+                conn.exec_driver_sql("BEGIN DEFERRED")
+                return
+            if writer_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
+                conn.info[_HOLDS_LOCK] = writer_lock
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                _release(conn.info)
+                raise
+
+        @event.listens_for(engine, "commit")
+        @event.listens_for(engine, "rollback")
+        def _sqlite_end(conn):  # pragma: no cover
+            _release(conn.info)
+
+        @event.listens_for(engine.pool, "reset")
+        def _pool_reset(_dbapi_conn, record, *_args):  # pragma: no cover
+            _release(record.info)
+
+        @event.listens_for(engine.pool, "checkin")
+        def _pool_checkin(_dbapi_conn, record):  # pragma: no cover
+            _release(record.info)
 
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)
+
+
+def _release(info: dict) -> None:
+    lock = info.pop(_HOLDS_LOCK, None)
+    if lock is not None:
+        lock.release()
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:

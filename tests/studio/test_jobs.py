@@ -129,7 +129,7 @@ def _session_folder(tmp_path: Path) -> Path:
     folder = tmp_path / "phien"
     folder.mkdir()
     for n in (1, 2):
-        samples, _ = chapters_take([9, 9], seed=n)
+        samples, _ = chapters_take([30, 30], seed=n)  # long enough that mastering spans several heartbeats
         write_wav(folder / f"take-0{n}.wav", samples)
     (folder / "session.toml").write_text('[book]\ntitle = "Thử lỗi"\n[chapters]\nmin_chapter_s = 4\n',
                                          encoding="utf-8")
