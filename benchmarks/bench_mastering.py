@@ -275,13 +275,14 @@ print(pyloudnorm.Meter({RATE}).integrated_loudness(x))
         f"Speed-up of (a) `--jobs {ncpu}` over (b): {median(ratio_mp3):.2f}× against (b) -> MP3 "
         f"(per round: {', '.join(f'{x:.2f}' for x in ratio_mp3)}), {median(ratio_flac):.2f}× against (b) -> FLAC "
         f"(per round: {', '.join(f'{x:.2f}' for x in ratio_flac)}). (b) is one ffmpeg process at a time, "
-        f"as a script would run it; (a) `--jobs 1` alone: {median(ratio1_mp3):.2f}× against (b) -> MP3.", "",
+        f"as a script would run it; (a) `--jobs 1` alone: {median(ratio1_mp3):.2f}× against (b) -> MP3.", "While other work runs on the machine, the two workers of (a) share the two cores with it and the single ffmpeg process of (b) does not, so the ratio against (b) falls under load (compare the rounds).", "",
         "Memory against duration (`sachnoi master FILE --profile library-streaming --jobs 1` on one file; "
         f"the long file repeats the session {LONG_REPEAT}×):", "",
         "| input | wall s | peak RSS MB |", "|---|---:|---:|",
         *[f"| {k} | {v[0]:.1f} | {v[1]:.0f} |" for k, v in mem.items()],
         f"| `sachnoi measure`, {hours * LONG_REPEAT:.0f} h | {wm:.1f} | {rm:.0f} |",
         "",
+        "A single input's peak RSS grows with its length (plan arrays at 10 ms resolution, float32, about 25 MB per hour); the chapters of a session are separate inputs, so (a) does not grow with the length of a session.", "",
         "ACX check of every output chapter, by ffmpeg only. RMS level and peak level: `astats` over the "
         "whole file. Noise floor: ACX Check's definition, the RMS of the quietest 0.5 s, with windows cut "
         "by ffmpeg on a 0.5 s grid (`asetnsamples=n=22050:p=0,astats=metadata=1:reset=1`, whole windows "
