@@ -75,7 +75,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             _release(conn.info)
 
         @event.listens_for(engine.pool, "reset")
-        def _pool_reset(_dbapi_conn, record, *_args):  # pragma: no cover
+        def _pool_reset(_dbapi_conn, record, _reset_state):  # pragma: no cover
             _release(record.info)
 
         @event.listens_for(engine.pool, "checkin")
