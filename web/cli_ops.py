@@ -25,8 +25,7 @@ class _Bars:
             self.phase = phase
             self.bar = tqdm(total=max(total, 1), desc=labels.get(phase, phase), unit="tệp", file=sys.stderr)
         self.bar.total = max(total, 1)
-        self.bar.n = done
-        self.bar.refresh()
+        self.bar.update(done - self.bar.n)  # update() redraws at most every mininterval
 
     def close(self) -> None:
         if self.bar is not None:
