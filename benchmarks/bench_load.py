@@ -214,8 +214,6 @@ def run(listeners_n: int, duration_s: float, workers: int, keep: bool) -> dict:
 
 
 def write_docs(result: dict) -> None:
-    path = ROOT / "docs" / "benchmarks.md"
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
     lines = ["## Load", "",
              f"`benchmarks/bench_load.py --listeners {result['listeners']} --duration {result['duration_s']:.0f}` "
              f"(loopback, `sachnoi serve` with waitress, SQLite WAL; a produce job and an online backup run "
@@ -227,13 +225,8 @@ def write_docs(result: dict) -> None:
     lines += ["", f"Error rate {result['error_rate']:.4%}; lost acknowledged progress writes: "
                   f"**{result['lost_writes']}**; mastering job {result.get('mastering_s', result.get('mastering_error'))} s; "
                   f"backup {result.get('backup_s')} s (integrity_check {result.get('backup_integrity')}).", ""]
-    section = "\n".join(lines)
-    if "## Load" in text:
-        text = re.sub(r"## Load\n.*?(?=\n## |\Z)", section.rstrip("\n") + "\n", text, flags=re.S)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    path.parent.mkdir(exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    from docsection import write_section
+    write_section("## Load", "\n".join(lines))
 
 
 def main() -> None:

@@ -306,18 +306,8 @@ print(pyloudnorm.Meter({RATE}).integrated_loudness(x))
     ]
     section = "\n".join(lines)
     print(section)
-    doc = os.path.join(ROOT, "docs", "benchmarks.md")
-    text = open(doc, encoding="utf-8").read() if os.path.exists(doc) else "# Benchmarks\n\n"
-    if "## Mastering" in text:
-        start = text.index("## Mastering")
-        nxt = text.find("\n## ", start + 5)
-        text = text[:start] + section + (text[nxt + 1:] if nxt != -1 else "")
-    else:
-        text = text.rstrip("\n") + "\n\n" + section
-    tmp = doc + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
-    os.replace(tmp, doc)
+    from docsection import write_section
+    write_section("## Mastering", section)
     if not os.environ.get("BENCH_KEEP"):
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps({"work": work}))

@@ -136,18 +136,9 @@ def plain_sequential(store: MediaStore, factory, book_id: int, out: Path) -> Non
                                        bitrate_bps=64000, channels=1, sample_rate_hz=RATE), check=True)
 
 
-def write_section(text: str) -> None:
-    """Replace (or append) the Packaging section of docs/benchmarks.md, re-reading it first."""
-    DOC.parent.mkdir(parents=True, exist_ok=True)
-    current = DOC.read_text("utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: text.rstrip() + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip() + "\n\n" + text.rstrip() + "\n"
-    tmp = DOC.with_name(f".{DOC.name}.tmp")
-    tmp.write_text(updated, "utf-8")
-    os.replace(tmp, DOC)
+def write_section(body: str) -> None:
+    from docsection import write_section as write_doc_section
+    write_doc_section(HEADING, body)
 
 
 def main() -> None:

@@ -406,15 +406,8 @@ def click_to_audio(settings: dict, book_id: int, runs: int = 5) -> list[float]:
 
 # -- report ----------------------------------------------------------------------------------------------------
 def write_section(body: str) -> None:
-    current = DOC.read_text("utf-8") if DOC.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(current):
-        updated = pattern.sub(lambda _m: body.rstrip() + "\n\n", current, count=1)
-    else:
-        updated = current.rstrip() + "\n\n" + body.rstrip() + "\n"
-    tmp = DOC.with_name(f".{DOC.name}.tmp")
-    tmp.write_text(updated, "utf-8")
-    os.replace(tmp, DOC)
+    from docsection import write_section as write_doc_section
+    write_doc_section(HEADING, body)
 
 
 def pg_schema_url() -> tuple[str, callable] | tuple[None, None]:

@@ -38,11 +38,8 @@ def make_wav(path: Path, size_mb: int, rate: int = 48_000, channels: int = 2) ->
 
 
 def update_doc(section: str) -> None:
-    doc = ROOT / "docs" / "benchmarks.md"
-    text = doc.read_text(encoding="utf-8") if doc.exists() else "# Benchmarks\n"
-    pattern = re.compile(r"## Studio intake\n.*?(?=\n## |\Z)", re.S)
-    text = pattern.sub(section.strip() + "\n", text) if pattern.search(text) else text.rstrip() + "\n\n" + section
-    doc.write_text(text, encoding="utf-8")
+    from docsection import write_section
+    write_section("## Studio intake", section)
 
 
 def main() -> None:
