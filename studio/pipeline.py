@@ -200,7 +200,6 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             segments = span(edits[take.id], to_frames(start_s, rate),
                             None if end_s is None else to_frames(end_s, rate))
             plan.append((position, segments, title))
-        book_uuid = book.uuid
 
     results = []
     for done, (position, segments, title) in enumerate(plan):
@@ -234,7 +233,6 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
         for stale in existing.values():
             session.delete(stale)
         book.duration_s = offset
-    assert book_uuid
 
 
 def _edit_lists(session, book_id: int) -> dict[int, tuple]:
