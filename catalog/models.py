@@ -342,7 +342,8 @@ class Bookmark(Base):
 class ListeningEvent(Base):
     """Listening for statistics: only aggregates of these rows leave the database."""
     __tablename__ = "listening_events"
-    __table_args__ = (Index("ix_listening_book_time", "book_id", "created_at"),)
+    __table_args__ = (Index("ix_listening_book_time", "book_id", "created_at"),
+                      Index("ix_listening_listener_book", "listener", "book_id", "created_at"))
     id: Mapped[int] = mapped_column(primary_key=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
     library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))

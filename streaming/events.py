@@ -11,10 +11,10 @@ import hashlib
 import hmac
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, func, select
+from sqlalchemy import Integer, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from catalog.models import Book, ListeningEvent
+from catalog.models import ListeningEvent
 
 KINDS = ("play", "listen", "complete")
 CHANNELS = ("web", "onsite", "app", "embed")
@@ -28,29 +28,35 @@ def listener_key(secret: str | bytes, *, user_id: int | None = None, device_id: 
     return hmac.new(raw, b"sachnoi/listener/" + subject.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def record(session: Session, *, book: Book, listener: str, kind: str, seconds: float = 0.0,
-           channel: str = "web") -> ListeningEvent | None:
+_EVENTS = ListeningEvent.__table__
+# Today's growing "listen" row for one listener, book and channel (newest first), bumped in place.
+_TODAYS_ROW = (select(_EVENTS.c.id).where(
+    _EVENTS.c.book_id == bindparam("b_book_id"), _EVENTS.c.listener == bindparam("b_listener"),
+    _EVENTS.c.kind == "listen", _EVENTS.c.channel == bindparam("b_channel"),
+    _EVENTS.c.created_at >= bindparam("b_day")).order_by(_EVENTS.c.id.desc()).limit(1).scalar_subquery())
+_INSERT = insert(_EVENTS)
+_BUMP = update(_EVENTS).where(_EVENTS.c.id == _TODAYS_ROW).values(seconds=_EVENTS.c.seconds + bindparam("b_seconds"))
+
+
+def record(session: Session, *, book_id: int, library_id: int, listener: str, kind: str, seconds: float = 0.0,
+           channel: str = "web") -> None:
+    """Count one event in the caller's transaction (Core statements: this runs on every progress report)."""
     if kind not in KINDS or channel not in CHANNELS:
         raise ValueError(f"unknown event kind/channel: {kind}/{channel}")
-    seconds = max(0.0, min(float(seconds or 0.0), MAX_LISTEN_S))
+    seconds = round(max(0.0, min(float(seconds or 0.0), MAX_LISTEN_S)), 1)
     if kind == "listen" and seconds <= 0:
-        return None
+        return
+    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
     if kind == "listen":
         # One row per listener, book, channel and UTC day, growing as reports arrive: a reader
         # reports every 10 s, and a row per report would grow the table by ~360 rows an hour each.
-        now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-        row = session.scalars(select(ListeningEvent).where(
-            ListeningEvent.book_id == book.id, ListeningEvent.listener == listener,
-            ListeningEvent.kind == "listen", ListeningEvent.channel == channel,
-            ListeningEvent.created_at >= day).order_by(ListeningEvent.id.desc()).limit(1)).first()
-        if row is not None:
-            row.seconds = round((row.seconds or 0.0) + seconds, 1)
-            return row
-    row = ListeningEvent(book_id=book.id, library_id=book.library_id, listener=listener, kind=kind,
-                         seconds=round(seconds, 1), channel=channel)
-    session.add(row)
-    return row
+        bumped = session.execute(_BUMP, {"b_book_id": book_id, "b_listener": listener, "b_channel": channel,
+                                         "b_day": day, "b_seconds": seconds})
+        if bumped.rowcount:
+            return
+    session.execute(_INSERT, {"book_id": book_id, "library_id": library_id, "listener": listener, "kind": kind,
+                              "seconds": seconds, "channel": channel, "created_at": now})
 
 
 @dataclass(frozen=True)

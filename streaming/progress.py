@@ -8,8 +8,8 @@ late, twice, or out of order, so a write only takes effect when it is newer than
 - per account (`Progress`): a later event time, or the same event time from the same device with a
   higher `seq`.
 
-Both checks are in the `WHERE` of a single `UPDATE`, so two racing requests can not interleave a
-read and a write; the database decides. A reader who seeks back on purpose sends a *newer* event
+Both checks are in the `WHERE` of a single upsert (`INSERT ... ON CONFLICT DO UPDATE ... WHERE`),
+so two racing requests can not interleave a read and a write; the database decides. A reader who seeks back on purpose sends a *newer* event
 time, so that is kept: "never backwards" is about arrival order, not about position.
 
 Event times more than `MAX_CLOCK_AHEAD_MS` ahead of the server are clamped, so one device with a
@@ -22,8 +22,10 @@ import re
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Row
 from sqlalchemy.orm import Session
 
 from catalog.models import DeviceProgress, Progress, utcnow
@@ -53,7 +55,7 @@ class Report:
 class Outcome:
     accepted: bool          # the account-wide position took this report
     device_accepted: bool   # the device's own row took it (False = late or duplicate)
-    progress: Progress
+    progress: Row           # the account's position after the write, with Progress's columns
 
 
 def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) -> Report:
@@ -86,49 +88,76 @@ def is_finished(position_s: float, duration_s: float) -> bool:
     return duration_s > 0 and duration_s - position_s < FINISHED_REMAINING_S
 
 
-def _upsert(session: Session, model, keys: dict, values: dict, newer) -> bool:
-    """UPDATE ... WHERE keys AND newer; INSERT if no row exists. True when the row took `values`."""
-    where = and_(*(getattr(model, k) == v for k, v in keys.items()))
-    result = session.execute(update(model).where(where, newer).values(**values)
-                             .execution_options(synchronize_session=False))
-    if result.rowcount:
-        return True
-    if session.scalar(select(model.id).where(where)) is not None:
-        return False
-    try:
-        with session.begin_nested():
-            session.add(model(**keys, **values))
-        return True
-    except IntegrityError:  # another request inserted it first: compete through the UPDATE again
-        result = session.execute(update(model).where(where, newer).values(**values)
-                                 .execution_options(synchronize_session=False))
-        return bool(result.rowcount)
+_DEVICE_T = DeviceProgress.__table__
+_PROGRESS_T = Progress.__table__
+_DEVICE_COLS = ("position_s", "event_time_ms", "seq", "device_name", "updated_at")
+_PROGRESS_COLS = ("position_s", "event_time_ms", "device_id", "device_name", "seq", "speed", "chapter",
+                  "finished", "updated_at")
+_statements: dict[str, tuple] = {}
+
+
+def _upserts(dialect: str) -> tuple:
+    """(device upsert, account upsert), built once per dialect.
+
+    Each is one `INSERT ... ON CONFLICT DO UPDATE ... WHERE <newer> RETURNING`: a row comes back
+    when the report was inserted or won, none when it was late or a duplicate. Both SQLite (3.35+)
+    and PostgreSQL take it, and a single statement leaves no read-then-write gap for a race.
+    """
+    if dialect not in _statements:
+        insert = sqlite_insert if dialect == "sqlite" else pg_insert
+        dev = insert(_DEVICE_T)
+        dev = dev.on_conflict_do_update(
+            index_elements=["user_id", "book_id", "device_id"],
+            set_={c: dev.excluded[c] for c in _DEVICE_COLS},
+            where=_DEVICE_T.c.seq < dev.excluded.seq).returning(_DEVICE_T.c.id)
+        acc = insert(_PROGRESS_T)
+        newer = or_(_PROGRESS_T.c.event_time_ms < acc.excluded.event_time_ms,
+                    and_(_PROGRESS_T.c.event_time_ms == acc.excluded.event_time_ms,
+                         _PROGRESS_T.c.device_id == acc.excluded.device_id, _PROGRESS_T.c.seq < acc.excluded.seq))
+        acc = acc.on_conflict_do_update(index_elements=["user_id", "book_id"],
+                                        set_={c: acc.excluded[c] for c in _PROGRESS_COLS},
+                                        where=newer).returning(*_PROGRESS_T.c)
+        _statements[dialect] = (dev, acc)
+    return _statements[dialect]
+
+
+_CURRENT = select(*_PROGRESS_T.c).where(_PROGRESS_T.c.user_id == bindparam("user_id"),
+                                         _PROGRESS_T.c.book_id == bindparam("book_id"))
 
 
 def record(session: Session, *, user_id: int, book_id: int, report: Report, duration_s: float) -> Outcome:
-    """Apply one report (in the caller's transaction). Late and duplicate reports change nothing."""
+    """Apply one report (in the caller's transaction). Late and duplicate reports change nothing.
+
+    `Outcome.progress` is the account's row after the write (a Row with Progress's columns).
+    """
+    device_upsert, account_upsert = _upserts(session.get_bind().dialect.name)
     now = utcnow()
-    device_ok = _upsert(
-        session, DeviceProgress,
-        {"user_id": user_id, "book_id": book_id, "device_id": report.device_id},
-        {"position_s": report.position_s, "event_time_ms": report.event_time_ms, "seq": report.seq,
-         "device_name": report.device_name, "updated_at": now},
-        DeviceProgress.seq < report.seq)
-    accepted = False
+    keys = {"user_id": user_id, "book_id": book_id}
+    device_ok = session.execute(device_upsert, {
+        **keys, "device_id": report.device_id, "position_s": report.position_s,
+        "event_time_ms": report.event_time_ms, "seq": report.seq, "device_name": report.device_name,
+        "updated_at": now}).first() is not None
+    row = None
     if device_ok:
-        newer = or_(Progress.event_time_ms < report.event_time_ms,
-                    and_(Progress.event_time_ms == report.event_time_ms,
-                         Progress.device_id == report.device_id, Progress.seq < report.seq))
-        accepted = _upsert(
-            session, Progress, {"user_id": user_id, "book_id": book_id},
-            {"position_s": report.position_s, "event_time_ms": report.event_time_ms,
-             "device_id": report.device_id, "device_name": report.device_name, "seq": report.seq,
-             "speed": report.speed, "chapter": report.chapter,
-             "finished": is_finished(report.position_s, duration_s), "updated_at": now},
-            newer)
-    row = session.scalar(select(Progress).where(Progress.user_id == user_id, Progress.book_id == book_id)
-                         .execution_options(populate_existing=True))
+        row = session.execute(account_upsert, {
+            **keys, "position_s": report.position_s, "event_time_ms": report.event_time_ms,
+            "device_id": report.device_id, "device_name": report.device_name, "seq": report.seq,
+            "speed": report.speed, "chapter": report.chapter,
+            "finished": is_finished(report.position_s, duration_s), "updated_at": now}).first()
+    accepted = row is not None
+    if row is None:
+        row = session.execute(_CURRENT, keys).first()
     return Outcome(accepted=accepted, device_accepted=device_ok, progress=row)
+
+
+_FINISHED = select(_PROGRESS_T.c.finished).where(_PROGRESS_T.c.user_id == bindparam("user_id"),
+                                                _PROGRESS_T.c.book_id == bindparam("book_id"))
+
+
+def was_finished(session: Session, *, user_id: int, book_id: int) -> bool | None:
+    """The account's `finished` flag before a write; None when the reader has no position yet."""
+    value = session.execute(_FINISHED, {"user_id": user_id, "book_id": book_id}).first()
+    return None if value is None else bool(value[0])
 
 
 def merge_anonymous(session: Session, *, user_id: int, entries: list[tuple[int, Report, float]]) -> int:
@@ -157,7 +186,7 @@ def history(session: Session, *, user_id: int, limit: int = 100) -> list[Progres
                                 .order_by(Progress.updated_at.desc(), Progress.id.desc()).limit(limit)))
 
 
-def as_dict(row: Progress | None) -> dict:
+def as_dict(row: Progress | Row | None) -> dict:
     if row is None:
         return {"position_s": 0.0, "event_time_ms": 0, "device_id": "", "device_name": "", "seq": 0,
                 "speed": 1.0, "chapter": 1, "finished": False}

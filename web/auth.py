@@ -12,22 +12,24 @@ from flask import Blueprint, Flask, abort, flash, redirect, render_template, req
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from sqlalchemy import bindparam, select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
 from catalog.models import User
-from catalog.db import read_only_session
+from catalog.db import SQLITE_BEGIN_OPTION
 from web.extensions import db_session, services
 from web.security import login_throttle
 
 bp = Blueprint("auth", __name__)
+_USER_BY_ID = select(*User.__table__.c).where(User.__table__.c.id == bindparam("uid"))
 
 
 class LoginUser(UserMixin):
-    """The logged-in user as Flask-Login sees it; wraps the row's plain fields."""
+    """The logged-in user as Flask-Login sees it; wraps the row's plain fields (a User or a Row of its columns)."""
 
-    def __init__(self, row: User):
+    def __init__(self, row):
         self.row = row
         self.id = row.id
         self.username = row.username
@@ -35,7 +37,7 @@ class LoginUser(UserMixin):
         self.library_id = row.library_id
         self.display_name = row.display_name or row.username
         self.locale = row.locale
-        self.is_print_disabled = row.is_print_disabled
+        self.is_print_disabled = row.print_disabled_verified_at is not None
 
     def get_id(self) -> str:
         return f"{self.row.id}:{self.row.session_version}"
@@ -69,13 +71,12 @@ def init_auth(app: Flask) -> None:
         uid, _sep, version = user_id.partition(":")
         if not uid.isdigit() or not version.isdigit():
             return None
-        # Its own short read: the request's session (and, for writes, SQLite's write lock) then
-        # starts only when the view needs it. The row comes back detached with its columns loaded.
-        session = read_only_session(services().sessions)
-        try:
-            row = session.get(User, int(uid))
-        finally:
-            session.close()
+        # Its own short read on a plain connection (every request runs this, so Core, not the
+        # ORM): the request's session (and, for writes, SQLite's write lock) starts only when the
+        # view needs it. The Row carries User's columns by name.
+        with services().engine.connect() as conn:
+            conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
+            row = conn.execute(_USER_BY_ID, {"uid": int(uid)}).first()
         if row is None or not row.is_active or row.session_version != int(version):
             return None
         return LoginUser(row)
