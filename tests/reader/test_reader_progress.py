@@ -170,3 +170,54 @@ def test_bookmarks_crud_export_and_isolation(app, client, make_book, people):
     assert other.delete(f"{url}/{mark['id']}", headers={"X-CSRFToken": csrf2}).status_code == 404
     assert client.delete(f"{url}/{mark['id']}", headers=h).status_code == 204
     assert len(client.get(url).get_json()["bookmarks"]) == 1
+
+
+def _progress_world(url):
+    """A migrated database at `url` with one library, reader and 60 s book: (sessionmaker, user id, book id)."""
+    from catalog.accounts import get_or_create_library
+    from catalog.books import create_book
+    from catalog.db import make_engine, make_sessionmaker
+    from catalog.migrate import upgrade
+    from catalog.models import User
+    upgrade(url)
+    sessions = make_sessionmaker(make_engine(url))
+    with sessions.begin() as s:
+        lib = get_or_create_library(s, "THV", "Thư viện")
+        book = create_book(s, library=lib, title="Sách", authors=["Tác giả"], duration_s=60.0)
+        user = User(username="bandoc", password_hash="x", library_id=lib.id)
+        s.add(user)
+        s.flush()
+        return sessions, user.id, book.id
+
+
+def _shuffled_reports_on(url):
+    """The upsert rules hold on this database: late, duplicate and out-of-order reports never win."""
+    from streaming import progress
+    sessions, user_id, book_id = _progress_world(url)
+    reports = [progress.Report(position_s=4.0 * i, event_time_ms=T0 + 1000 * i, device_id=f"d{i % 3}", seq=i)
+               for i in range(1, 16)]
+    arrivals = reports + reports[::2]
+    random.Random(3).shuffle(arrivals)
+    newest, seen = 0, set()
+    for rep in arrivals:
+        with sessions.begin() as s:
+            outcome = progress.record(s, user_id=user_id, book_id=book_id, report=rep, duration_s=60.0)
+        assert outcome.accepted == (rep.seq not in seen and rep.event_time_ms > newest)
+        seen.add(rep.seq)
+        newest = max(newest, rep.event_time_ms)
+        assert outcome.progress.event_time_ms == newest          # the answer is the stored newest
+    with sessions() as s:
+        row = progress.get(s, user_id=user_id, book_id=book_id)
+        per_device = {d.device_id: d.seq for d in progress.devices(s, user_id=user_id, book_id=book_id)}
+        assert progress.was_finished(s, user_id=user_id, book_id=book_id) is True
+    assert (row.position_s, row.seq, row.finished) == (60.0, 15, True)
+    assert per_device == {"d0": 15, "d1": 13, "d2": 14}
+    sessions.kw["bind"].dispose()
+
+
+def test_upsert_rules_on_sqlite(tmp_path):
+    _shuffled_reports_on(f"sqlite:///{tmp_path / 'db.sqlite'}")
+
+
+def test_upsert_rules_on_postgresql(pg_url):
+    _shuffled_reports_on(pg_url)
