@@ -74,6 +74,13 @@ def can_listen(book, user: Listener | None, remote_addr: str | None = None,
     return Decision(False, "unknown-policy")
 
 
+def depends_on_address(book, decision: Decision) -> bool:
+    """Whether `decision` (can_listen's answer for `book`) could change with the client's address:
+    on-site titles, unless staff rights decided it. Such a decision must not be reused for other
+    requests (e.g. cached by a proxy), since the next one may come from elsewhere."""
+    return book.access_policy == "on-site" and decision.reason != "staff"
+
+
 def can_see(book, user: Listener | None, now: dt.datetime | None = None) -> bool:
     """Whether the catalogue page of `book` is shown (restricted titles are listed, not playable)."""
     if user is not None and (user.role == "admin" or

@@ -29,8 +29,10 @@ DEFAULTS: dict[str, Any] = {
     "MAX_UPLOAD_MB": 4096,
     "USER_QUOTA_MB": 20480,
     "MEDIA_TOKEN_TTL_S": 6 * 3600,
-    "MEDIA_SERVE_MODE": "direct",    # direct | x-accel
+    "MEDIA_SERVE_MODE": "direct",    # direct | x-accel | auth-request (docs/nginx.conf)
     "X_ACCEL_PREFIX": "/_media/",
+    "MEDIA_AUTHZ_KEY": "",           # auth-request: shared key nginx sends to /_authz/media
+    "MEDIA_AUTHZ_CACHE_S": 60,       # auth-request: how long nginx may reuse an allow decision
     "TRUST_PROXY": False,
     "SESSION_COOKIE_SECURE": False,
     "PUBLIC_BASE_URL": "",

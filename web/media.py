@@ -8,24 +8,30 @@ from the book's uuid and a strictly matched file name, so no part of the URL rea
 filesystem unchecked.
 
 Serving modes (`MEDIA_SERVE_MODE`): `direct` sends the bytes from Python (byte ranges, ETags);
-`x-accel` answers with `X-Accel-Redirect: <X_ACCEL_PREFIX><key>` and lets nginx send the file
+`x-accel` answers with `X-Accel-Redirect: <X_ACCEL_PREFIX><key>` and lets nginx send the file;
+`auth-request` is x-accel plus HLS segments that nginx sends on its own after asking
+`/_authz/media` once per token and caching the answer for up to MEDIA_AUTHZ_CACHE_S seconds
 (docs/nginx.conf). Playlists are always made here, since they carry tokens.
 """
 from __future__ import annotations
 
 import gzip
+import hmac
 import re
+import time
 from urllib.parse import urljoin
 
 from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 from catalog.models import Book, Library, User
 from recordings.errors import UnsafeKeyError
 from streaming import tokens
-from streaming.access import can_see, can_listen
+from streaming.access import Decision, can_see, can_listen, depends_on_address
 from streaming.hls import add_query, rewrite_uris
 from web.extensions import db_session, media_store
+from web.security import InsecureConfigError
 
 bp = Blueprint("media", __name__)
 
@@ -38,6 +44,29 @@ _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s":
 PLAYLIST_CACHE = "private, max-age=60"
 MEDIA_CACHE = "private, max-age=86400, immutable"
 RENAMED_CACHE = "private, max-age=0, must-revalidate"
+
+SERVE_MODES = ("direct", "x-accel", "auth-request")
+AUTHZ_KEY_HEADER = "X-Sachnoi-Authz-Key"
+MIN_AUTHZ_KEY_LENGTH = 24
+# The client's request target as nginx received it ($request_uri, not decoded): only the exact
+# shape playlists hand out passes, so the path nginx matched and the one checked here are the same
+# string and the token is the one nginx put in its cache key ($arg_t).
+_ORIGINAL_URI = re.compile(r"^/books/([0-9]{1,12})/hls/([^/?#%]+)/([^/?#%]+)(?:\?t=([A-Za-z0-9_.-]{0,200}))?$")
+NGINX_SENT = (".m4s", ".mp4", ".ts", ".aac", ".key")  # the extensions docs/nginx.conf routes here
+
+
+@bp.record_once
+def _check_serve_mode(state) -> None:
+    """Refuse to start with an unknown mode, or in auth-request mode without a strong shared key."""
+    config = state.app.config
+    mode = config.get("MEDIA_SERVE_MODE") or "direct"
+    if mode not in SERVE_MODES:
+        raise ValueError(f"MEDIA_SERVE_MODE = {mode!r} không hợp lệ, chọn một trong {', '.join(SERVE_MODES)} "
+                         f"(unknown media serve mode)")
+    if mode == "auth-request" and len(str(config.get("MEDIA_AUTHZ_KEY") or "")) < MIN_AUTHZ_KEY_LENGTH:
+        raise InsecureConfigError(
+            f"MEDIA_SERVE_MODE = auth-request cần MEDIA_AUTHZ_KEY dài ít nhất {MIN_AUTHZ_KEY_LENGTH} ký tự, "
+            f"giống giá trị nginx gửi trong {AUTHZ_KEY_HEADER} (auth-request mode needs a shared key)")
 
 
 def current_listener():
@@ -57,11 +86,15 @@ def token_for(book: Book, user) -> str:
                         ttl_s=int(current_app.config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)))
 
 
-def _deny(status: int, reason: str):
+def _refusal(status: int, reason: str) -> Response:
     response = jsonify(error=reason)
     response.status_code = status
     response.headers["Cache-Control"] = "no-store"
-    abort(response)
+    return response
+
+
+def _deny(status: int, reason: str):
+    abort(_refusal(status, reason))
 
 
 def book_for_listening(book_id: int, *, release: bool = True) -> Book:
@@ -70,9 +103,20 @@ def book_for_listening(book_id: int, *, release: bool = True) -> Book:
     With `release`, the book is detached (its columns stay loaded) and the read transaction ends
     here, so the database (SQLite's single writer lock in particular) is not held while bytes go out.
     """
+    book, _claims, _decision = check_listening(book_id, request.args.get("t"))
+    g.media_token = request.args["t"]
+    if release:
+        db_session().expunge(book)
+        db_session().rollback()
+    return book
+
+
+def check_listening(book_id: int, token: str | None) -> tuple[Book, tokens.Claims, Decision]:
+    """The book, the token's claims and the policy's (allowing) decision for this request's reader
+    and address; otherwise the request is aborted: 401/403 with a reason, 404 for no such book."""
     session = db_session()
     try:
-        claims = tokens.verify(current_app.config["SECRET_KEY"], request.args.get("t"), book_id=book_id)
+        claims = tokens.verify(current_app.config["SECRET_KEY"], token, book_id=book_id)
     except tokens.TokenError as exc:
         _deny(exc.status, exc.reason)
     book = session.get(Book, book_id)
@@ -88,11 +132,7 @@ def book_for_listening(book_id: int, *, release: bool = True) -> Book:
     decision = can_listen(book, listener, request.remote_addr, _onsite_networks(book))
     if not decision.allowed:
         _deny(401 if decision.reason == "login-required" else 403, decision.reason)
-    g.media_token = request.args["t"]
-    if release:
-        session.expunge(book)
-        session.rollback()
-    return book
+    return book, claims, decision
 
 
 def _path_or_404(key: str):
@@ -129,7 +169,7 @@ def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA
     a revalidating `cache` for them (ETags make the re-check cheap)."""
     path = _path_or_404(key)
     mimetype = _mimetype(path.name)
-    if current_app.config.get("MEDIA_SERVE_MODE") == "x-accel":
+    if current_app.config.get("MEDIA_SERVE_MODE") in ("x-accel", "auth-request"):
         prefix = current_app.config.get("X_ACCEL_PREFIX", "/_media/").rstrip("/") + "/"
         response = Response(status=200, mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = prefix + key
@@ -155,6 +195,53 @@ def hls_file(book_id: int, rendition: str, name: str):
     book = book_for_listening(book_id)
     key = f"derived/books/{book.uuid}/hls/{rendition}/{name}"
     return _send_playlist(key) if name.endswith(".m3u8") else _send_file(key)
+
+
+def _authz_denied(status: int, reason: str) -> Response:
+    response = _refusal(status, reason)
+    response.headers["X-Accel-Expires"] = "0"  # nginx never keeps a refusal
+    return response
+
+
+@bp.get("/_authz/media")
+def authz_media():
+    """nginx's `auth_request` target (auth-request mode): may the HLS file in X-Original-URI be sent?
+
+    The same token and access-policy check as the media routes (`check_listening`). Allowed: 204
+    with `X-Media-Dir` (folder under MEDIA_ROOT), `X-Media-Type`, `X-Media-Cache-Control` and
+    `X-Accel-Expires` (seconds nginx may reuse the answer: MEDIA_AUTHZ_CACHE_S, never past the
+    token's expiry, 0 when the decision depends on the client's address). Refused: 401/403, never
+    cached. Without the mode on and the shared key in `X-Sachnoi-Authz-Key` the route is a 404.
+    """
+    config = current_app.config
+    key = str(config.get("MEDIA_AUTHZ_KEY") or "").encode()
+    given = request.headers.get(AUTHZ_KEY_HEADER, "").encode()
+    if config.get("MEDIA_SERVE_MODE") != "auth-request" or not key or not hmac.compare_digest(given, key):
+        abort(404)
+    match = _ORIGINAL_URI.match(request.headers.get("X-Original-URI", ""))
+    if match is None:
+        return _authz_denied(403, "bad-uri")
+    book_id, rendition, name, token = match.groups()
+    if not _RENDITION.match(rendition) or not _FILE.match(name) or not name.endswith(NGINX_SENT):
+        return _authz_denied(403, "bad-uri")
+    try:
+        book, claims, decision = check_listening(int(book_id), token)
+    except HTTPException as exc:
+        status = exc.response.status_code if exc.response is not None else exc.code
+        reason = (exc.response.get_json(silent=True) or {}).get("error") if exc.response is not None else None
+        # auth_request passes on 401 and 403 only (anything else becomes a 500): no book is a 403
+        return _authz_denied(status if status in (401, 403) else 403, reason or "no-book")
+    ttl = 0 if depends_on_address(book, decision) else \
+        min(max(0, int(config.get("MEDIA_AUTHZ_CACHE_S", 60))), claims.expires - int(time.time()))
+    response = Response(status=204)
+    response.headers["X-Media-Dir"] = f"derived/books/{book.uuid}/hls"
+    response.headers["X-Media-Type"] = _mimetype(name)
+    response.headers["X-Media-Cache-Control"] = MEDIA_CACHE
+    # nginx 1.22 drops a response from its cache if a Cache-Control (private, no-store) comes
+    # before X-Accel-Expires, so this answer carries no Cache-Control of its own.
+    response.headers["X-Accel-Expires"] = str(max(0, ttl))
+    db_session().rollback()
+    return response
 
 
 @bp.get("/books/<int:book_id>/mp3/<name>")

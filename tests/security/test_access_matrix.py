@@ -76,6 +76,8 @@ EXPECTED: dict[str, Expect] = {
     "media.book_m4b": E(PUBLIC, **MEDIA),
     "media.manifest": E(PUBLIC, **MEDIA),
     "media.cover": E(PUBLIC, also_ok=(404,)),
+    # nginx's auth_request target: a 404 for everyone without auth-request mode and its shared key
+    "media.authz_media": E({i: DENY for i in IDENTITIES}),
     # reader API: one's own progress and bookmarks
     "api.get_progress": E(LOGGED_IN),
     "api.put_progress": E(LOGGED_IN),
