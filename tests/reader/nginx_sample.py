@@ -1,0 +1,136 @@
+"""docs/nginx.conf in a real nginx child process, rendered for temporary paths and ports.
+
+    site = render_site(mode="auth-request", media_root=..., app_address="127.0.0.1:5000",
+                       port=8080, key="...", tmp=tmp_path)
+    with NginxProcess(tmp_path, site) as nginx:      # nginx.port is listening
+        ...
+
+Used by tests/reader/test_nginx_authz.py and benchmarks/bench_segments.py, so what is tested and
+measured is the sample operators copy.
+"""
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "docs" / "nginx.conf"
+NGINX = os.environ.get("SACHNOI_NGINX", "/usr/sbin/nginx")
+MIME_TYPES = Path("/etc/nginx/mime.types")
+_AUTH_BLOCK = re.compile(r"^[ \t]*# >>> auth-request\n.*?^[ \t]*# <<< auth-request\n", re.S | re.M)
+
+MAIN = """\
+{user}
+worker_processes 1;
+daemon off;
+pid {tmp}/nginx.pid;
+error_log {tmp}/nginx-error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    {mime}
+    access_log {access_log};
+    keepalive_requests {keepalive_requests};
+    client_body_temp_path {tmp}/body;
+    proxy_temp_path {tmp}/proxy;
+    fastcgi_temp_path {tmp}/fastcgi;
+    uwsgi_temp_path {tmp}/uwsgi;
+    scgi_temp_path {tmp}/scgi;
+    include {site};
+{extra}
+}}
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+def render_site(*, mode: str, media_root: str | Path, app_address: str, port: int, tmp: Path,
+                key: str = "", static: str | Path | None = None) -> str:
+    """The sample for `mode` ("auth-request" as written, "x-accel" without the marked blocks),
+    with its placeholders replaced. Raises ValueError if a placeholder is missing from the sample."""
+    text = SAMPLE.read_text(encoding="utf-8")
+    if mode == "x-accel":
+        text = _AUTH_BLOCK.sub("", text)
+    elif mode != "auth-request":
+        raise ValueError(f"no nginx sample for mode {mode!r}")
+    replacements = {
+        "/srv/sachnoi/instance/media/": str(Path(media_root)).rstrip("/") + "/",
+        "server 127.0.0.1:8000;": f"server {app_address};",
+        "listen 80;": f"listen 127.0.0.1:{port};",
+        "/srv/sachnoi/web/static/": str(Path(static or ROOT / "web" / "static")).rstrip("/") + "/",
+    }
+    if mode == "auth-request":
+        replacements["/var/cache/nginx/sachnoi-authz"] = str(tmp / "authz-cache")
+        replacements["REPLACE-WITH-MEDIA_AUTHZ_KEY"] = key
+    for placeholder, value in replacements.items():
+        if placeholder not in text:
+            raise ValueError(f"{SAMPLE} no longer contains {placeholder!r}")
+        text = text.replace(placeholder, value)
+    return text
+
+
+class NginxProcess:
+    """nginx as a child process (`daemon off`) with a main config wrapping `site` (http context)
+    and optional `extra` http-context text; stopped on exit from the `with` block."""
+
+    def __init__(self, tmp: Path, site: str, *, port: int, extra: str = "", access_log: bool = True,
+                 keepalive_requests: int = 1000):
+        self.tmp, self.port = Path(tmp), port
+        self.tmp.mkdir(parents=True, exist_ok=True)
+        site_file = self.tmp / "site.conf"
+        site_file.write_text(site, encoding="utf-8")
+        # Started by root, nginx's workers would run as "nobody" and could not read a private
+        # temporary folder; keep them as the current user.
+        user = "user root root;" if os.geteuid() == 0 else ""
+        self.conf = self.tmp / "nginx.conf"
+        self.conf.write_text(MAIN.format(
+            user=user, tmp=self.tmp, site=site_file, extra=extra,
+            mime=f"include {MIME_TYPES};" if MIME_TYPES.is_file() else "",
+            access_log=f"{self.tmp}/access.log" if access_log else "off",
+            keepalive_requests=keepalive_requests), encoding="utf-8")
+        self.proc: subprocess.Popen | None = None
+
+    def error_log(self) -> str:
+        path = self.tmp / "nginx-error.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def __enter__(self) -> "NginxProcess":
+        self.proc = subprocess.Popen([NGINX, "-c", str(self.conf), "-p", str(self.tmp)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            wait_port(self.port)
+        except RuntimeError:
+            self.stop()
+            raise RuntimeError(f"nginx did not start: {self.proc.stderr.read().decode()[-2000:]}"
+                               f"{self.error_log()[-2000:]}") from None
+        return self
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
