@@ -47,7 +47,8 @@ RENAMED_CACHE = "private, max-age=0, must-revalidate"
 
 SERVE_MODES = ("direct", "x-accel", "auth-request")
 AUTHZ_KEY_HEADER = "X-Sachnoi-Authz-Key"
-MIN_AUTHZ_KEY_LENGTH = 24
+MIN_AUTHZ_KEY_LENGTH = 16
+SAMPLE_AUTHZ_KEY = "REPLACE-WITH-MEDIA_AUTHZ_KEY"  # docs/nginx.conf's placeholder
 # The client's request target as nginx received it ($request_uri, not decoded): only the exact
 # shape playlists hand out passes, so the path nginx matched and the one checked here are the same
 # string and the token is the one nginx put in its cache key ($arg_t).
@@ -63,10 +64,12 @@ def _check_serve_mode(state) -> None:
     if mode not in SERVE_MODES:
         raise ValueError(f"MEDIA_SERVE_MODE = {mode!r} không hợp lệ, chọn một trong {', '.join(SERVE_MODES)} "
                          f"(unknown media serve mode)")
-    if mode == "auth-request" and len(str(config.get("MEDIA_AUTHZ_KEY") or "")) < MIN_AUTHZ_KEY_LENGTH:
+    key = str(config.get("MEDIA_AUTHZ_KEY") or "")
+    if mode == "auth-request" and (len(key) < MIN_AUTHZ_KEY_LENGTH or key == SAMPLE_AUTHZ_KEY):
         raise InsecureConfigError(
-            f"MEDIA_SERVE_MODE = auth-request cần MEDIA_AUTHZ_KEY dài ít nhất {MIN_AUTHZ_KEY_LENGTH} ký tự, "
-            f"giống giá trị nginx gửi trong {AUTHZ_KEY_HEADER} (auth-request mode needs a shared key)")
+            f"MEDIA_SERVE_MODE = auth-request cần MEDIA_AUTHZ_KEY ngẫu nhiên, dài ít nhất {MIN_AUTHZ_KEY_LENGTH} "
+            f"ký tự (không phải giá trị mẫu), giống giá trị nginx gửi trong {AUTHZ_KEY_HEADER} "
+            f"(auth-request mode needs a random shared key of {MIN_AUTHZ_KEY_LENGTH}+ characters)")
 
 
 def current_listener():

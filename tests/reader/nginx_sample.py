@@ -89,10 +89,16 @@ def render_site(*, mode: str, media_root: str | Path, app_address: str, port: in
 
 class NginxProcess:
     """nginx as a child process (`daemon off`) with a main config wrapping `site` (http context)
-    and optional `extra` http-context text; stopped on exit from the `with` block."""
+    and optional `extra` http-context text; stopped on exit from the `with` block. `port` (waited
+    for) defaults to the first `listen 127.0.0.1:<port>` in `site`."""
 
-    def __init__(self, tmp: Path, site: str, *, port: int, extra: str = "", access_log: bool = True,
-                 keepalive_requests: int = 1000):
+    def __init__(self, tmp: Path, site: str, *, port: int | None = None, extra: str = "",
+                 access_log: bool = True, keepalive_requests: int = 1000):
+        if port is None:
+            found = re.search(r"listen 127\.0\.0\.1:(\d+);", site)
+            if found is None:
+                raise ValueError("no `listen 127.0.0.1:<port>;` in the site config: pass port=")
+            port = int(found.group(1))
         self.tmp, self.port = Path(tmp), port
         self.tmp.mkdir(parents=True, exist_ok=True)
         site_file = self.tmp / "site.conf"

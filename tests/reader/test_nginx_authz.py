@@ -334,6 +334,6 @@ def test_app_refuses_to_start_with_an_unknown_mode_or_a_weak_key(settings):
     from web.security import InsecureConfigError
     with pytest.raises(ValueError, match="MEDIA_SERVE_MODE"):
         create_app({**settings, "MEDIA_SERVE_MODE": "x_accel"})
-    for key in ("", "short-key"):
+    for key in ("", "short-key", "REPLACE-WITH-MEDIA_AUTHZ_KEY"):
         with pytest.raises(InsecureConfigError, match="MEDIA_AUTHZ_KEY"):
             create_app({**settings, "MEDIA_SERVE_MODE": "auth-request", "MEDIA_AUTHZ_KEY": key})
