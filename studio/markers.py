@@ -26,6 +26,7 @@ from recordings.riff import read_cue_markers
 from studio.errors import SessionFolderError
 
 SOURCES_BY_TRUST = ("manual", "audacity", "cue", "session", "pauses")
+MAX_TIME_S = 24 * 3600.0  # no take is longer (the probe refuses > 6 h); larger times overflow frame counts
 CUT_NAMES = ("cut", "xoa")
 
 
@@ -66,6 +67,8 @@ def _seconds(text: str, where: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise SessionFolderError(f"{where}: thời điểm phải là số giây không âm (time must be finite "
                                  f"and not negative) {text!r}")
+    if value > MAX_TIME_S:
+        raise SessionFolderError(f"{where}: thời điểm quá lớn, quá 24 giờ (time past 24 hours) {text!r}")
     return value
 
 

@@ -20,6 +20,7 @@ from catalog.models import Book, Chapter, Mark, Original, RecordingSession, Take
 from studio.context import Context, Decisions, Progress
 from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
+from studio.markers import MAX_TIME_S
 from studio.session_folder import SessionFolder, read_session_folder
 
 HEAD_ROOM_TONE_S = 0.75  # room tone left before a chapter's first word when splitting at a pause
@@ -107,10 +108,10 @@ def _pickup_config(folder: SessionFolder) -> dict[str, tuple[str, float, float]]
             continue
         try:
             start_s, end_s = float(item["replace_start_s"]), float(item["replace_end_s"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             raise StudioError(f"session.toml: bản thu bổ sung {item.get('file')} cần replace_start_s và "
                               f"replace_end_s (a pickup needs the range it replaces)") from None
-        if not 0 <= start_s < end_s:
+        if not 0 <= start_s < end_s <= MAX_TIME_S:  # also refuses nan and inf
             raise StudioError(f"session.toml: khoảng thay thế không hợp lệ (bad pickup range) {start_s}–{end_s}")
         out[Path(item["file"]).name] = (Path(item["replaces"]).name, start_s, end_s)
     return out

@@ -4,6 +4,7 @@ Everything is checked before anything is stored, so a bad folder changes nothing
 """
 from __future__ import annotations
 
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +30,55 @@ class SessionFolder:
         return list(self.settings.get("chapters", {}).get("titles", []))
 
 
+PAUSE_KEYS = ("threshold_dbfs", "min_pause_s", "min_chapter_s", "head_room_tone_s")
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """The shapes ingest and the mark stage rely on: a wrong type in session.toml is a
+    SessionFolderError here, not an AttributeError or an overflow in a later stage."""
+    def need(ok: bool, where: str, vi: str, en: str) -> None:
+        if not ok:
+            raise SessionFolderError(f"session.toml: {where} phải là {vi} (must be {en})")
+
+    def tables(value: Any, where: str) -> list[dict]:
+        need(isinstance(value, list) and all(isinstance(v, dict) for v in value), where,
+             "danh sách bảng", "an array of tables")
+        return value
+
+    need(isinstance(settings.get("book", {}), dict), "[book]", "một bảng", "a table")
+    for number, take in enumerate(tables(settings.get("takes", []), "[[takes]]"), start=1):
+        for key in ("file", "labels", "replaces"):
+            if key in take or key == "file":
+                need(_file_name_ok(take.get(key)), f"[[takes]] #{number} {key}", "tên tệp hợp lệ",
+                     "a valid file name")
+    chapters = settings.get("chapters", {})
+    need(isinstance(chapters, dict), "[chapters]", "một bảng", "a table")
+    tables(chapters.get("list", []), "[[chapters.list]]")
+    titles = chapters.get("titles", [])
+    need(isinstance(titles, list) and all(isinstance(t, str) for t in titles), "chapters.titles",
+         "danh sách chuỗi", "an array of strings")
+    for key in PAUSE_KEYS:
+        need(_finite_number(chapters.get(key, 0.0)), f"chapters.{key}", "một số hữu hạn", "a finite number")
+    tables(settings.get("cuts", []), "[[cuts]]")
+
+
+def _finite_number(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(float(value))
+    except OverflowError:  # an int past float's range
+        return False
+
+
+def _file_name_ok(name: Any) -> bool:
+    """A non-empty file name the OS can take: no NUL, ≤ 255 bytes a part, ≤ 1024 in all."""
+    if not isinstance(name, str) or not name or "\x00" in name:
+        return False
+    raw = name.encode("utf-8", "surrogatepass")
+    return len(raw) <= 1024 and all(len(part) <= 255 for part in raw.split(b"/"))
+
+
 def read_session_folder(folder: str | Path) -> SessionFolder:
     folder = Path(folder)
     if not folder.exists():
@@ -40,9 +90,10 @@ def read_session_folder(folder: str | Path) -> SessionFolder:
     if toml_path.is_file():
         try:
             settings = tomllib.loads(toml_path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError, an int of > 4300 digits
             raise SessionFolderError(f"session.toml không hợp lệ (invalid session.toml): {exc}") from None
-    names = [t.get("file", "") for t in settings.get("takes", [])]
+        check_settings(settings)
+    names = [t["file"] for t in settings.get("takes", [])]
     if names:
         paths = []
         for name in names:

@@ -107,3 +107,12 @@ def test_audacity_label_parser_refuses_infinite_times():
     from studio.markers import parse_audacity_labels
     with pytest.raises(StudioError):
         parse_audacity_labels("inf\tinf\tChương 1", "labels.txt")
+
+
+def test_audacity_label_parser_refuses_times_that_overflow_frame_counts():
+    """Found by test_fuzz_atheris: 1e308 s is finite, times the rate it is not (OverflowError in mastering)."""
+    from studio.errors import StudioError
+    from studio.markers import parse_audacity_labels
+    with pytest.raises(StudioError, match="24"):
+        parse_audacity_labels("0.1\t1e308\tcut", "labels.txt")
+    assert parse_audacity_labels("0.1\t86400\tcut", "labels.txt")[0].end_s == 86400

@@ -2,17 +2,19 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
-from sqlalchemy import select
+from sqlalchemy import func, select
 
-from catalog.models import Mark
+from catalog.models import Book, Mark
 from recordings.riff import append_cue_markers, read_cue_markers
 from studio.context import Decisions
 from studio.edits import EditError, Pickup, edit_list, render, span
+from studio.errors import SessionFolderError, StudioError
 from studio.pipeline import _edit_lists, chapter_spans, ingest_folder, mark_chapters
 from studio_helpers import RATE, chapters_take, speech, write_wav
 
@@ -171,3 +173,54 @@ def test_pickup_with_other_rate_is_refused(ctx, tmp_path):
     with pytest.raises(EditError, match="tần số"):
         render(edits, ctx.store.find_original, tmp_path / "x.flac")
     assert not (tmp_path / "x.flac").exists()
+
+
+# -- session.toml and times that crashed ingest or mastering (found with tests/security/test_fuzz_atheris.py)
+def _books(ctx) -> int:
+    with ctx.sessions() as session:
+        return session.scalar(select(func.count()).select_from(Book))
+
+
+@pytest.mark.parametrize("toml, where", [
+    ('book = "Sách"', "[book]"),
+    ("chapters = 5", "[chapters]"),
+    ('takes = ["a.wav"]', "[[takes]]"),
+    ("[[takes]]\nfile = 5", "[[takes]] #1 file"),
+    ('[[takes]]\nfile = "a\\u0000.wav"', "[[takes]] #1 file"),
+    (f'[[takes]]\nfile = "{"x" * 300}.wav"', "[[takes]] #1 file"),
+    ('[[takes]]\nfile = "a.wav"\nlabels = 3', "[[takes]] #1 labels"),
+    ("[chapters]\ntitles = 5", "chapters.titles"),
+    ('[chapters]\nmin_pause_s = "hai"', "chapters.min_pause_s"),
+    ("[chapters]\nmin_pause_s = nan", "chapters.min_pause_s"),
+    ("[chapters]\nmin_pause_s = " + "9" * 400, "chapters.min_pause_s"),
+    ("[chapters]\nmin_pause_s = " + "9" * 5000, "invalid session.toml"),
+    ("[chapters]\nlist = [1]", "[[chapters.list]]"),
+    ("cuts = [1]", "[[cuts]]"),
+])
+def test_session_toml_of_the_wrong_shape_is_a_clear_error(ctx, tmp_path, toml, where):
+    write_wav(tmp_path / "a.wav", speech(1.0))
+    (tmp_path / "session.toml").write_text(toml, encoding="utf-8")
+    with pytest.raises(SessionFolderError, match=re.escape(where)):
+        ingest_folder(ctx, tmp_path)
+    assert _books(ctx) == 0
+
+
+PICKUP = '[[takes]]\nfile = "a.wav"\n[[takes]]\nfile = "b.wav"\nreplaces = "a.wav"\nreplace_start_s = 0.1\n'
+
+
+@pytest.mark.parametrize("toml, labels", [
+    (PICKUP + "replace_end_s = inf", None),
+    (PICKUP + "replace_end_s = 1e308", None),                # finite, but overflows a frame count
+    (PICKUP + "replace_end_s = " + "9" * 400, None),         # an int float() cannot take
+    ('[[cuts]]\ntake = "a.wav"\nstart_s = 0.1\nend_s = 1e308', None),
+    ("", "0.1\t1e308\tcut\n"),
+])
+def test_times_that_overflow_frame_counts_are_refused_at_ingest(ctx, tmp_path, toml, labels):
+    write_wav(tmp_path / "a.wav", speech(1.0))
+    write_wav(tmp_path / "b.wav", speech(1.0))
+    (tmp_path / "session.toml").write_text(toml, encoding="utf-8")
+    if labels is not None:
+        (tmp_path / "a.txt").write_text(labels, encoding="utf-8")
+    with pytest.raises(StudioError):
+        ingest_folder(ctx, tmp_path)
+    assert _books(ctx) == 0
