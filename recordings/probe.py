@@ -40,9 +40,13 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
     """Check that `path` decodes as accepted audio and return its shape."""
     path = Path(path)
     name = path.name
-    if not path.is_file():
-        raise NotAudioError(f"{name}: không tìm thấy tệp (file not found)")
-    if path.stat().st_size == 0:
+    try:
+        if not path.is_file():
+            raise NotAudioError(f"{name}: không tìm thấy tệp (file not found)")
+        size = path.stat().st_size
+    except (OSError, ValueError) as exc:  # a name too long, a NUL byte, a folder we may not read
+        raise NotAudioError(f"{name}: không mở được tệp (cannot open file): {exc}") from None
+    if size == 0:
         raise NotAudioError(f"{name}: tệp rỗng, 0 byte (empty file)")
     try:
         info = sf.info(str(path))

@@ -116,3 +116,10 @@ def test_audacity_label_parser_refuses_times_that_overflow_frame_counts():
     with pytest.raises(StudioError, match="24"):
         parse_audacity_labels("0.1\t1e308\tcut", "labels.txt")
     assert parse_audacity_labels("0.1\t86400\tcut", "labels.txt")[0].end_s == 86400
+
+
+@pytest.mark.parametrize("name", ["x" * 300 + ".wav", "a\x00.wav"])
+def test_probe_turns_unopenable_names_into_clear_errors(tmp_path, name):
+    """Found writing test_fuzz_atheris (a take named in session.toml): a name too long for the OS gave OSError."""
+    with pytest.raises(RecordingsError, match="(?i)không"):
+        probe_audio(tmp_path / name)
