@@ -117,7 +117,7 @@ def print_fields(record: pymarc.Record) -> dict:
     if series:
         fields["series"] = series
         position = re.search(r"\d+", _sub(record, "490", "v") or _sub(record, "830", "v"))
-        if position:
+        if position and len(position.group()) <= 6:  # "v. 12"; a run of digits is not a position
             fields["series_position"] = int(position.group())
     return fields
 

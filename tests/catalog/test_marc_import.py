@@ -81,6 +81,17 @@ def test_link_one_record_to_a_book(session):
         import_marcxml(session, PRINT_RECORD, library="THV", link_to=book.id)  # two records, one book
 
 
+def test_a_run_of_digits_is_not_a_series_position():
+    """Found writing tests/security/test_fuzz_atheris.py: int() of 5000 digits raised ValueError."""
+    from catalog.marc_import import print_fields
+    series = ('<datafield tag="490" ind1="0" ind2=" "><subfield code="a">Tủ sách vàng</subfield>'
+              '<subfield code="v">{}</subfield></datafield>')
+    for volume, position in (("tập 12", 12), ("9" * 5000, None), ("1" * 7, None)):
+        record = PRINT_RECORD.replace("</record>", series.format(volume) + "</record>", 1)
+        fields = print_fields(read_records(record)[0])
+        assert fields["series"] == "Tủ sách vàng" and fields.get("series_position") == position
+
+
 @pytest.mark.parametrize("bad", [b"<collection", b"<html><body/></html>",
                                  b'<collection xmlns="http://www.loc.gov/MARC21/slim"/>',
                                  b'<collection xmlns="http://www.loc.gov/MARC21/slim"><record>'
