@@ -10,11 +10,14 @@ from contextlib import contextmanager
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.orm import Session, sessionmaker
+
+from catalog.writegate import FileGate
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _HOLDS_LOCK = "sachnoi_writer_lock"
+_HOLDS_GATE = "sachnoi_write_gate"
 SQLITE_BEGIN_OPTION = "sqlite_begin"  # execution option: "IMMEDIATE" (default) or "DEFERRED"
 
 
@@ -48,8 +51,11 @@ def make_engine(url: str, **kwargs) -> Engine:
         # SQLite's busy handler makes a waiting writer sleep in growing steps (up to 100 ms), so
         # under contention much of a write's latency is sleeping after the lock was already free.
         # Writers of this process queue on a Python lock instead and wake the moment the previous
-        # one ends; other processes (workers, the CLI) still meet busy_timeout.
+        # one ends; writers of other processes (web processes, the job worker, the CLI) queue on
+        # a flock of `<db>.writelock` (catalog.writegate). In-memory databases need no gate.
         writer_lock = threading.Lock()
+        gate_path = write_gate_path(url)
+        file_gate = FileGate(gate_path, hold_limit_s=SQLITE_BUSY_TIMEOUT_MS / 1000) if gate_path else None
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # pragma: no cover
@@ -63,23 +69,30 @@ def make_engine(url: str, **kwargs) -> Engine:
                 return
             if writer_lock.acquire(timeout=SQLITE_BUSY_TIMEOUT_MS / 1000):
                 conn.info[_HOLDS_LOCK] = writer_lock
+                if file_gate is not None:
+                    try:
+                        conn.info[_HOLDS_GATE] = (file_gate, file_gate.acquire())
+                    except BaseException:
+                        _release(conn.info)
+                        raise
             try:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
             except BaseException:
                 _release(conn.info)
                 raise
 
-        @event.listens_for(engine, "commit")
-        @event.listens_for(engine, "rollback")
-        def _sqlite_end(conn):  # pragma: no cover
-            _release(conn.info)
-
-        @event.listens_for(engine.pool, "reset")
-        def _pool_reset(_dbapi_conn, record, _reset_state):  # pragma: no cover
-            _release(record.info)
+        # The locks are let go only once COMMIT or ROLLBACK has run: SQLAlchemy's "commit",
+        # "rollback" and pool "reset" events fire *before* the statement, and the next writer
+        # let in then would find SQLite still locked and sleep in its busy handler after all.
+        # The pool hands the same dialect object to every path (Connection and pool reset).
+        dialect = engine.dialect
+        dialect.do_commit = _releasing(dialect.do_commit)
+        dialect.do_rollback = _releasing(dialect.do_rollback)
 
         @event.listens_for(engine.pool, "checkin")
-        def _pool_checkin(_dbapi_conn, record):  # pragma: no cover
+        @event.listens_for(engine.pool, "invalidate")
+        def _pool_done(_dbapi_conn, record, *_args):  # pragma: no cover
+            # A connection back in the pool, or closed after an error, holds no transaction.
             _release(record.info)
 
         return engine
@@ -87,7 +100,38 @@ def make_engine(url: str, **kwargs) -> Engine:
     return create_engine(url, **kwargs)
 
 
+def write_gate_path(url: str) -> str | None:
+    """`<database file>.writelock` for a SQLite file URL; None for in-memory databases."""
+    parsed = make_url(normalise_url(url))
+    database = parsed.database or ""
+    if database in ("", ":memory:") or database.startswith("file::memory:") or \
+            parsed.query.get("mode") == "memory" or "mode=memory" in database:
+        return None
+    if database.startswith("file:"):
+        database = database[len("file:"):].split("?", 1)[0]
+    return database + ".writelock"
+
+
+def _releasing(end):
+    """Wrap a dialect's do_commit/do_rollback so the write locks are let go after it ran."""
+    def run(dbapi_conn) -> None:
+        try:
+            end(dbapi_conn)
+        finally:
+            try:
+                info = dbapi_conn.info  # the pool's proxy of the connection; its record's info
+            except (AttributeError, NotImplementedError):  # ad-hoc proxy at first connect
+                info = None
+            if info:
+                _release(info)
+    return run
+
+
 def _release(info: dict) -> None:
+    held = info.pop(_HOLDS_GATE, None)  # the gate first: the next writer of this process takes it
+    if held is not None:
+        gate, hold = held
+        gate.release(hold)
     lock = info.pop(_HOLDS_LOCK, None)
     if lock is not None:
         lock.release()
