@@ -91,16 +91,27 @@ def register(group: click.Group) -> None:
     @click.option("--host", default="127.0.0.1", show_default=True, help="Địa chỉ lắng nghe (address to bind).")
     @click.option("--port", default=8000, show_default=True, type=int, help="Cổng (port).")
     @click.option("--threads", default=8, show_default=True, type=int, help="Luồng xử lý (worker threads).")
-    def serve(host: str, port: int, threads: int) -> None:
-        """Chạy máy chủ web (serve the site with waitress; applies migrations first)."""
-        from waitress import serve as waitress_serve
+    @click.option("--processes", type=click.IntRange(1, 64), default=None,
+                  help="Số tiến trình web (web processes; default WEB_PROCESSES, 1).")
+    def serve(host: str, port: int, threads: int, processes: int | None) -> None:
+        """Chạy máy chủ web (serve the site; applies migrations first).
+
+        One process: waitress, with the job workers in the same process. Several: granian
+        runs that many web processes on the port and this process runs the job workers."""
         from catalog.migrate import upgrade
-        from web.app import create_app
         settings = load_settings()
         Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
         upgrade(settings["DATABASE_URL"])
+        processes = processes or int(settings.get("WEB_PROCESSES") or 1)
+        if processes > 1:
+            from web.serve import serve_processes
+            serve_processes(settings, host=host, port=port, processes=processes, threads=threads,
+                            start_background_work=_start_background_work, log=click.echo)
+            return
+        from waitress import serve as waitress_serve
+        from web.app import create_app
         app = create_app()
-        app.config["JOB_WORKERS_RUNNING"] = _start_background_work(settings)
+        app.config["JOB_WORKERS_RUNNING"] = _start_background_work(settings).workers_running
         click.echo(f"Sách Nói: http://{host}:{port}/  (Ctrl+C để dừng)")
         waitress_serve(app, host=host, port=port, threads=threads, ident="sachnoi",
                        clear_untrusted_proxy_headers=True)
@@ -196,26 +207,43 @@ def register(group: click.Group) -> None:
             click.echo(f"  {role:<10} {username:<10} {password}")
 
 
-def _start_background_work(settings: dict) -> bool:
+class BackgroundWork:
+    """What `_start_background_work` started: `workers_running`, and `stop()` for a clean exit."""
+
+    def __init__(self, pool=None, folder_stop=None):
+        self.pool, self.folder_stop = pool, folder_stop
+        self.workers_running = pool is not None
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Let the workers finish between jobs (a job still running is retried after its lease)."""
+        if self.folder_stop is not None:
+            self.folder_stop.set()
+        if self.pool is not None:
+            self.pool.stop(timeout=timeout_s)
+
+
+def _start_background_work(settings: dict) -> BackgroundWork:
     """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too.
 
-    Returns whether workers run (then long work from the pages is queued as jobs)."""
+    `workers_running` says whether workers run (then long work from the pages is queued as jobs)."""
     import threading
     if not (settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX")):
-        return False
+        return BackgroundWork()
     ctx = make_context(settings)
+    pool = folder_stop = None
     if settings.get("RUN_WORKERS"):
         from studio.worker import WorkerPool
-        WorkerPool(ctx).start()
+        pool = WorkerPool(ctx).start()
         click.echo(f"Bộ xử lý công việc: {settings.get('WORKERS')} luồng (job workers started)")
     if settings.get("WATCH_INBOX"):
         from studio.context import Decisions
         from studio.watch import HotFolder
         folder = HotFolder(ctx, Path(settings["INBOX"]), decisions=Decisions(approve_marks=False),
                            log=click.echo)
-        threading.Thread(target=folder.run, args=(threading.Event(),), daemon=True, name="hot-folder").start()
+        folder_stop = threading.Event()
+        threading.Thread(target=folder.run, args=(folder_stop,), daemon=True, name="hot-folder").start()
         click.echo(f"Thư mục nhận: {settings['INBOX']} (watching the hot folder)")
-    return bool(settings.get("RUN_WORKERS"))
+    return BackgroundWork(pool, folder_stop)
 
 
 def _demo_folder() -> Path:

@@ -26,6 +26,7 @@ DEFAULTS: dict[str, Any] = {
     "WORKERS": 2,                    # in-process job workers
     "RUN_WORKERS": True,             # `serve` runs the durable job worker pool in-process
     "WATCH_INBOX": False,            # let `serve` also watch the hot folder
+    "WEB_PROCESSES": 1,              # `serve` web processes; >1 runs granian, the job workers stay in one
     "MAX_UPLOAD_MB": 4096,
     "USER_QUOTA_MB": 20480,
     "MEDIA_TOKEN_TTL_S": 6 * 3600,

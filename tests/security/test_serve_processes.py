@@ -1,0 +1,192 @@
+"""`sachnoi serve --processes 2` as a real subprocess: both web processes answer, login and progress
+work, the job workers run once (in the parent), an approval queues a job from either web process,
+SIGTERM stops everything, and client addresses follow TRUST_PROXY with one or several processes.
+
+Which web process served a connection is read from /proc (the server-side socket of the client's
+port belongs to one process), so the site itself exposes no process ids.
+"""
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import signal
+import sqlite3
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from test_crash_safety import Server, _login
+
+pytestmark = pytest.mark.skipif(not Path("/proc/net/tcp").exists(), reason="reads /proc (Linux)")
+
+
+def start_server(home: Path, processes: int, **env: str) -> Server:
+    return Server(home, args=("--processes", str(processes)), **env)
+
+
+def stop_server(server: Server) -> None:
+    """kill -9 of the server and of its web processes (which would follow within a second)."""
+    if server.proc.poll() is None:
+        for pid in web_processes(server.proc.pid):
+            os.kill(pid, signal.SIGKILL)
+    server.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as fh:
+            found += [int(x) for x in fh.read().split()]
+    return found
+
+
+def web_processes(parent: int) -> list[int]:
+    """The parent's children that are web processes (granian starts them with multiprocessing spawn)."""
+    out = []
+    for pid in _children(parent):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as fh:
+                if b"spawn_main" in fh.read():
+                    out.append(pid)
+        except FileNotFoundError:
+            pass
+    return out
+
+
+def serving_pid(server_port: int, conn: http.client.HTTPConnection, pids: list[int]) -> int | None:
+    """Which of `pids` holds the server side of the (open, keep-alive) connection `conn`."""
+    client_port = conn.sock.getsockname()[1]
+    inode = None
+    with open("/proc/net/tcp") as fh:
+        for line in fh.read().splitlines()[1:]:
+            fields = line.split()
+            if fields[1].endswith(f":{server_port:04X}") and fields[2].endswith(f":{client_port:04X}"):
+                inode = fields[9]
+    for pid in pids:
+        for fd in os.listdir(f"/proc/{pid}/fd"):
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") == f"socket:[{inode}]":
+                    return pid
+            except OSError:
+                continue
+    return None
+
+
+def _failed_login_key(url: str, forwarded_for: str) -> None:
+    http = requests.Session()
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', http.get(url + "/login").text).group(1)
+    response = http.post(url + "/login", headers={"X-Forwarded-For": forwarded_for},
+                         data={"username": "bandoc", "password": "wrong", "csrf_token": token})
+    assert response.status_code == 401
+
+
+def _db(world) -> sqlite3.Connection:
+    return sqlite3.connect(world.home / "sachnoi.db", timeout=15)
+
+
+def _address_keys(world) -> set[str]:
+    with _db(world) as conn:
+        return {k for (k,) in conn.execute("SELECT key FROM login_attempts WHERE key LIKE 'ip:%'")}
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(90)
+def test_two_web_processes_one_worker_pool(world):
+    """Several web processes that each start the job workers (jobs then claimed by any of them,
+    N pools instead of one), or that do not know the workers run (approval runs the pipeline in
+    the request instead of queueing it); and children left behind after SIGTERM."""
+    from catalog.db import make_engine, make_sessionmaker
+    from studio import jobs
+    with _db(world) as conn:  # test-only: a trigger notes the owner (host:pid:…) of every job claim
+        conn.executescript("""
+            CREATE TABLE claim_log (owner TEXT);
+            CREATE TRIGGER log_claims AFTER UPDATE OF lease_owner ON jobs WHEN NEW.lease_owner != ''
+            BEGIN INSERT INTO claim_log(owner) VALUES (NEW.lease_owner); END;
+        """)
+    engine = make_engine(f"sqlite:///{world.home / 'sachnoi.db'}")
+    for _ in range(3):  # jobs that fail at once (no book), each claimed once
+        jobs.enqueue(make_sessionmaker(engine), "produce", payload={}, max_attempts=1)
+    engine.dispose()
+    server = start_server(world.home, 2, SACHNOI_WORKERS="1")
+    try:
+        parent = server.proc.pid
+        web = web_processes(parent)
+        assert len(web) == 2
+
+        # Login and a progress write.
+        reader, csrf = _login(server.url, "bandoc")
+        book = world.ids["book"]
+        r = reader.put(f"{server.url}/api/books/{book}/progress", headers={"X-CSRFToken": csrf},
+                     json={"position_s": 7.5, "event_time_ms": int(time.time() * 1000), "seq": 1,
+                           "device_id": "multi"})
+        assert r.status_code == 200 and r.json()["accepted"], r.text
+        with _db(world) as conn:
+            assert conn.execute("SELECT position_s FROM progress WHERE user_id = ? AND book_id = ?",
+                                (world.ids["reader"], book)).fetchone()[0] == 7.5
+
+        # Both processes answer; an approval in each queues a job (JOB_WORKERS_RUNNING reached both).
+        studio, studio_csrf = _login(server.url, "phongthu")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in studio.cookies)
+        conns, by_pid = [], {}
+        for _ in range(40):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+            conn.request("GET", "/healthz")
+            assert conn.getresponse().read()
+            conns.append(conn)
+            by_pid.setdefault(serving_pid(server.port, conn, web), conn)
+            if set(by_pid) >= set(web):
+                break
+        assert set(by_pid) == set(web), f"connections went to {set(by_pid)}, web processes {web}"
+        draft = world.ids["draft"]
+        for conn in (by_pid[pid] for pid in web):
+            conn.request("POST", f"/studio/books/{draft}/approve", body="",
+                         headers={"Cookie": cookie, "X-CSRFToken": studio_csrf,
+                                  "Content-Type": "application/x-www-form-urlencoded"})
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 302, response.status
+        with _db(world) as conn:
+            assert conn.execute("SELECT COUNT(*) FROM jobs WHERE book_id = ? AND kind = 'produce'",
+                                (draft,)).fetchone()[0] == 2
+
+        # The job workers run in the parent only: every claim is owned by the parent's pid.
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with _db(world) as conn:
+                owners = [o for (o,) in conn.execute("SELECT owner FROM claim_log")]
+            if len(owners) >= 3:
+                break
+            time.sleep(0.3)
+        assert len(owners) >= 3, owners
+        assert {int(o.split(":")[1]) for o in owners} == {parent}, owners
+
+        # X-Forwarded-For is ignored without TRUST_PROXY.
+        _failed_login_key(server.url, "203.0.113.9")
+        assert _address_keys(world) == {"ip:127.0.0.1"}
+
+        for conn in conns:
+            conn.close()
+        os.kill(parent, signal.SIGTERM)
+        assert server.proc.wait(timeout=30) == 0
+        assert not [pid for pid in web if Path(f"/proc/{pid}").exists()]
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("processes", [2])
+def test_trusted_proxy_address_reaches_the_app(world, processes):
+    """Behind the proxy TRUST_PROXY names, the client address is the one the proxy puts in
+    X-Forwarded-For, with one process (waitress) as with several (granian): a server that drops
+    the header first makes every reader the proxy's 127.0.0.1 for the login back-off and for
+    on-site access."""
+    server = start_server(world.home, processes, SACHNOI_TRUST_PROXY="1")
+    try:
+        _failed_login_key(server.url, "203.0.113.9")
+        assert _address_keys(world) == {"ip:203.0.113.9"}
+    finally:
+        stop_server(server)
