@@ -110,11 +110,15 @@ def register(group: click.Group) -> None:
             return
         from waitress import serve as waitress_serve
         from web.app import create_app
+        from web.security import _trusted_hops
         app = create_app()
         app.config["JOB_WORKERS_RUNNING"] = _start_background_work(settings).workers_running
         click.echo(f"Sách Nói: http://{host}:{port}/  (Ctrl+C để dừng)")
+        # waitress drops X-Forwarded-* unless told to keep them; behind a trusted proxy they must
+        # reach web.security's ProxyFix, the one place that decides what to trust.
+        trusted = bool(_trusted_hops(settings.get("TRUST_PROXY")))
         waitress_serve(app, host=host, port=port, threads=threads, ident="sachnoi",
-                       clear_untrusted_proxy_headers=True)
+                       clear_untrusted_proxy_headers=not trusted)
 
     @group.group()
     def db() -> None:

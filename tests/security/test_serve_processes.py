@@ -178,7 +178,7 @@ def test_two_web_processes_one_worker_pool(world):
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("processes", [2])
+@pytest.mark.parametrize("processes", [1, 2])
 def test_trusted_proxy_address_reaches_the_app(world, processes):
     """Behind the proxy TRUST_PROXY names, the client address is the one the proxy puts in
     X-Forwarded-For, with one process (waitress) as with several (granian): a server that drops
