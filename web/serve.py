@@ -32,6 +32,7 @@ import time
 
 GRACEFUL_STOP_S = 30        # in-flight requests get this long after SIGTERM
 PARENT_POLL_S = 1.0
+PARENT_ENV = "_SACHNOI_SERVE_PID"  # not SACHNOI_*: that would become a setting
 
 
 def serve_processes(settings: dict, *, host: str, port: int, processes: int, threads: int,
@@ -45,6 +46,7 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
     from granian.log import LogLevels
     work = start_background_work(settings)
     os.environ["SACHNOI_JOB_WORKERS_RUNNING"] = "true" if work.workers_running else "false"
+    os.environ[PARENT_ENV] = str(os.getpid())
     multiprocessing.set_start_method("spawn", force=True)  # granian reads it when it starts a worker
     server = Granian("web.serve:web_process_app", factory=True, interface=Interfaces.WSGI,
                      address=host, port=port, workers=processes, blocking_threads=threads,
@@ -61,12 +63,14 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
 
 def web_process_app():
     """The WSGI app of one web process; granian calls this in each process it starts."""
-    _exit_with_parent(os.getppid())
+    _exit_with_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
     from web.app import create_app
     return create_app()
 
 
 def _exit_with_parent(parent: int) -> None:
+    """Exit when `parent` is no longer our parent (passed down by pid: a process started just
+    as the server died would otherwise take init for its parent and never notice)."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)

@@ -12,6 +12,8 @@ import os
 import re
 import signal
 import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -28,11 +30,15 @@ def start_server(home: Path, processes: int, **env: str) -> Server:
 
 
 def stop_server(server: Server) -> None:
-    """kill -9 of the server and of its web processes (which would follow within a second)."""
-    if server.proc.poll() is None:
-        for pid in web_processes(server.proc.pid):
-            os.kill(pid, signal.SIGKILL)
+    """kill -9 of the server (first: it would start a killed web process again), then of its web
+    processes, which would follow it within a second anyway."""
+    web = web_processes(server.proc.pid) if server.proc.poll() is None else []
     server.kill()
+    for pid in web:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def _children(pid: int) -> list[int]:
@@ -190,3 +196,18 @@ def test_trusted_proxy_address_reaches_the_app(world, processes):
         assert _address_keys(world) == {"ip:203.0.113.9"}
     finally:
         stop_server(server)
+
+
+def test_a_web_process_whose_server_is_gone_exits(tmp_path):
+    """A web process left serving the port after the server was killed (kill -9, or killed while
+    it was starting one): it exits by itself once its server is not its parent any more."""
+    gone = subprocess.Popen(["sleep", "0"])
+    gone.wait()
+    code = ("import time; from web.serve import web_process_app; web_process_app(); time.sleep(30)")
+    env = {**os.environ, "SACHNOI_HOME": str(tmp_path), "_SACHNOI_SERVE_PID": str(gone.pid)}
+    child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2])
+    try:
+        assert child.wait(timeout=20) == 1
+    finally:
+        if child.poll() is None:
+            child.kill()
