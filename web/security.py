@@ -188,6 +188,8 @@ def init_security(app: Flask) -> None:
 
     @app.after_request
     def _headers(response):
+        if getattr(response, "proxy_only", False):
+            return response  # an answer only nginx reads (web.media.authz_media), never a page
         embeddable = request.path.startswith(EMBEDDABLE_PREFIXES)
         csp = CSP.replace("frame-ancestors 'none'", "frame-ancestors *") if embeddable else CSP
         response.headers.setdefault("Content-Security-Policy", csp)
