@@ -41,7 +41,8 @@ class Front:
     def get(self, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.nginx.port, timeout=10)
         try:
-            conn.request("GET", path, headers={"User-Agent": USER_AGENT, **(headers or {})})  # sent as written: no client-side normalising
+            # sent as written: http.client does not normalise the path
+            conn.request("GET", path, headers={"User-Agent": USER_AGENT, **(headers or {})})
             response = conn.getresponse()
             return response.status, {k.lower(): v for k, v in response.getheaders()}, response.read()
         finally:
