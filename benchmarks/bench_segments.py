@@ -9,6 +9,9 @@ segments of ~45 kB), one media token, bounded in time (`--seconds` per mode, def
                   answer (MEDIA_AUTHZ_CACHE_S = 60) and sends the files itself
     plain nginx   the same files from a plain `alias` location: no check at all (the reference)
 
+auth-request and plain nginx are measured again with 128 kbps segments (~89 kB): the check's cost
+is per request, so its share depends on the segment size.
+
 nginx runs docs/nginx.conf itself, rendered for temporary paths (tests/reader/nginx_sample.py), one
 worker process. The load generator is wrk (C, epoll; Debian package `wrk`) with
 benchmarks/segments.lua cycling through the segment paths: 1 thread, 32 keep-alive connections.
@@ -41,7 +44,8 @@ sys.path.insert(0, str(ROOT / "tests" / "reader"))
 HEADING = "## Reader: segment delivery"
 LUA = ROOT / "benchmarks" / "segments.lua"
 CONNECTIONS, WRK_THREADS, APP_THREADS = 32, 1, 8
-RENDITION = "aac-64k"
+RENDITION, LARGE = "aac-64k", "aac-128k"  # every mode; auth-request and plain nginx also at 128 kbps
+BITRATES = {RENDITION: "64k", LARGE: "128k"}
 
 # The app as `sachnoi serve` runs it with one process (waitress), in one mode, counting the media
 # requests it handles (media routes and /_authz/media); on SIGTERM it writes the count to a file and
@@ -72,12 +76,12 @@ serve(app, host="127.0.0.1", port=int(port), threads=int(threads), connection_li
 """
 
 
-def make_segments(folder: Path, seconds: int = 60) -> None:
-    """`folder`/<RENDITION>/: init.mp4, seg_000.m4s … and index.m3u8, from a 440 Hz tone."""
-    out = folder / RENDITION
+def make_segments(folder: Path, rendition: str, seconds: int = 60) -> None:
+    """`folder`/<rendition>/: init.mp4, seg_000.m4s … and index.m3u8, from a 440 Hz tone."""
+    out = folder / rendition
     out.mkdir(parents=True)
     subprocess.run(["ffmpeg", "-v", "error", "-f", "lavfi", "-i", f"sine=frequency=440:duration={seconds}",
-                    "-af", "volume=0.2", "-ac", "1", "-c:a", "aac", "-b:a", "64k",
+                    "-af", "volume=0.2", "-ac", "1", "-c:a", "aac", "-b:a", BITRATES[rendition],
                     "-f", "hls", "-hls_time", "6", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
                     "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", "seg_%03d.m4s",
                     "index.m3u8"], cwd=out, check=True)
@@ -178,23 +182,22 @@ def run_wrk(port: int, paths: list[str], seconds: int, tmp: Path) -> dict:
 
 def measure(settings: dict, book_id: int, book_uuid: str, slice_s: int, rounds: int, tmp: Path) -> dict:
     """Start every mode's servers, probe each, then run wrk in `rounds` interleaved slices of
-    `slice_s` seconds per mode (direct, x-accel, auth-request, plain, direct, …), so a change in the
-    shared machine's load falls on every mode alike. Returns per mode: probe, slices (each with the
+    `slice_s` seconds per mode (direct, x-accel, auth-request, plain nginx, the last two at 128 kbps,
+    direct, …), so a change in the shared machine's load falls on every mode alike. Returns per mode: probe, slices (each with the
     CPU seconds the mode's server processes used: nginx worker and app), app request count."""
     from contextlib import ExitStack
     from nginx_sample import NginxProcess, free_port, render_site
     from streaming import tokens
     hls = Path(settings["MEDIA_ROOT"]) / f"derived/books/{book_uuid}/hls"
-    names = sorted(p.name for p in (hls / RENDITION).glob("seg_*.m4s"))
+    names = {r: sorted(p.name for p in (hls / r).glob("seg_*.m4s")) for r in BITRATES}
     token = tokens.issue(settings["SECRET_KEY"], book_id=book_id, subject=tokens.PUBLIC, ttl_s=3600)
-    app_paths = [f"/books/{book_id}/hls/{RENDITION}/{n}?t={token}" for n in names]
-    plain_paths = [f"/plain/{RENDITION}/{n}" for n in names]
-    sample = (hls / RENDITION / names[1]).read_bytes()
+    app_paths = {r: [f"/books/{book_id}/hls/{r}/{n}?t={token}" for n in names[r]] for r in BITRATES}
+    plain_paths = {r: [f"/plain/{r}/{n}" for n in names[r]] for r in BITRATES}
     key = "bench-" + uuid.uuid4().hex
     plain_port = free_port()
     plain = (f"server {{ listen 127.0.0.1:{plain_port}; sendfile on; tcp_nopush on;\n"
              f"    location /plain/ {{ alias {hls}/; types {{ audio/mp4 m4s mp4; }} etag on; }} }}")
-    targets: dict[str, tuple[int, list[str], list[int]]] = {}
+    targets: dict[str, tuple[int, list[str], list[int]]] = {}  # mode -> port, paths, server pids
     apps: dict[str, App] = {}
     results: dict[str, dict] = {}
     with ExitStack() as stack:
@@ -203,7 +206,7 @@ def measure(settings: dict, book_id: int, book_uuid: str, slice_s: int, rounds: 
             apps[mode] = App(settings, app_port, mode, key, tmp)
             stack.callback(lambda m=mode: results.setdefault(m, {}).update(app_requests=apps[m].stop()))
             if mode == "direct":
-                targets[mode] = (app_port, app_paths, [apps[mode].proc.pid])
+                targets[mode] = (app_port, app_paths[RENDITION], [apps[mode].proc.pid])
                 continue
             port, folder = free_port(), tmp / f"nginx-{mode}"
             site = render_site(mode=mode, media_root=settings["MEDIA_ROOT"], app_address=f"127.0.0.1:{app_port}",
@@ -213,11 +216,15 @@ def measure(settings: dict, book_id: int, book_uuid: str, slice_s: int, rounds: 
             stack.callback(lambda n=nginx, m=mode: n.error_log().strip() and
                            print(f"nginx error log ({m}):\n{n.error_log()[-1500:]}", flush=True))
             workers = nginx_workers(nginx.proc.pid)
-            targets[mode] = (port, app_paths, workers + [apps[mode].proc.pid])
+            targets[mode] = (port, app_paths[RENDITION], workers + [apps[mode].proc.pid])
             if mode == "auth-request":  # the plain server lives in this nginx: same worker
-                targets["plain nginx"] = (plain_port, plain_paths, workers)
+                targets["plain nginx"] = (plain_port, plain_paths[RENDITION], workers)
+                targets["auth-request 128k"] = (port, app_paths[LARGE], workers + [apps[mode].proc.pid])
+                targets["plain nginx 128k"] = (plain_port, plain_paths[LARGE], workers)
         for mode, (port, paths, _pids) in targets.items():
-            results.setdefault(mode, {})["probe"] = probe(port, paths[1], sample)
+            rendition = LARGE if mode.endswith("128k") else RENDITION
+            expected = (hls / rendition / names[rendition][1]).read_bytes()
+            results.setdefault(mode, {})["probe"] = probe(port, paths[1], expected)
             results[mode]["slices"] = []
         for _ in range(rounds):
             for mode, (port, paths, pids) in targets.items():
@@ -225,8 +232,10 @@ def measure(settings: dict, book_id: int, book_uuid: str, slice_s: int, rounds: 
                 result = run_wrk(port, paths, slice_s, tmp)
                 result["cpu_s"] = cpu_seconds(pids) - before
                 results[mode]["slices"].append(result)
-    results["plain nginx"]["app_requests"] = 0
-    results["_segment_bytes"] = sum((hls / RENDITION / n).stat().st_size for n in names) / len(names)
+    results["auth-request 128k"]["app_requests"] = "(above)"
+    results["plain nginx"]["app_requests"] = results["plain nginx 128k"]["app_requests"] = 0
+    results["_segment_kb"] = {BITRATES[r]: sum((hls / r / n).stat().st_size for n in names[r]) / len(names[r]) / 1000
+                              for r in BITRATES}
     return results
 
 
@@ -245,38 +254,51 @@ def summary(slices: list[dict]) -> dict:
 LABELS = {"direct": "direct: the app checks and sends the file (waitress, 8 threads)",
           "x-accel": "x-accel: the app checks every request, nginx sends (X-Accel-Redirect)",
           "auth-request": "auth-request: nginx asks the app once per token, caches 60 s, sends",
-          "plain nginx": "plain nginx: `alias`, no check (reference)"}
+          "plain nginx": "plain nginx: `alias`, no check (reference)",
+          "auth-request 128k": "auth-request, 128 kbps segments",
+          "plain nginx 128k": "plain nginx, 128 kbps segments (reference)"}
+
+
+def percent(fraction: float) -> str:
+    return f"{fraction * 100:.0f} %" if fraction >= 0.1 else f"{fraction * 100:.1f} %"
 
 
 def report(results: dict, slice_s: int, rounds: int, load_before: float, load_after: float) -> str:
     from nginx_sample import NGINX
-    segment_bytes = results.pop("_segment_bytes")
+    segment_kb = results.pop("_segment_kb")
     rows = {mode: {**summary(r["slices"]), "probe": r["probe"], "app_requests": r["app_requests"]}
             for mode, r in results.items()}
     plain = rows["plain nginx"]
+
+    def reference(mode: str) -> dict:
+        return rows["plain nginx 128k"] if mode.endswith("128k") else plain
     nginx_version = subprocess.run([NGINX, "-v"], capture_output=True, text=True).stderr.strip()
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.splitlines()[0]
     lines = [HEADING, "",
              f"`benchmarks/bench_segments.py --seconds {slice_s * rounds} --rounds {rounds}`: loopback, 2 shared "
              f"cores; one public title, one media token; {slice_s * rounds} s per mode, run as {rounds} interleaved "
-             f"slices of {slice_s} s (direct, x-accel, auth-request, plain, direct, …) so changes in the machine's "
-             f"load fall on every mode alike. Client: {wrk_version.split(' Copyright')[0]} with "
+             f"slice(s) of {slice_s} s, the modes taking turns, so changes in the machine's load fall on every "
+             f"mode alike. Client: {wrk_version.split(' Copyright')[0]} with "
              f"`benchmarks/segments.lua` ({WRK_THREADS} thread, {CONNECTIONS} keep-alive connections, cycling "
-             f"through the title's 6 s 64 kbps fMP4 segments, {segment_bytes / 1000:.0f} kB on average). "
+             f"through the title's 6 s fMP4 segments: 64 kbps, {segment_kb['64k']:.0f} kB on average, for every "
+             f"mode; 128 kbps, {segment_kb['128k']:.0f} kB, also for auth-request and plain nginx). "
              f"Server: {nginx_version.replace('nginx version: ', '')} running docs/nginx.conf (1 worker process), "
              f"the app under waitress ({APP_THREADS} threads) on SQLite.", "",
              "| mode | requests | req/s | vs plain nginx | p50 ms | p99 ms | errors | kB per response | "
              "server CPU µs per request | app media requests |", "|---|---|---|---|---|---|---|---|---|---|"]
     for mode, r in rows.items():
         lines.append(f"| {LABELS[mode]} | {r['requests']} | {r['per_s']:.0f} | "
-                     f"**{r['per_s'] / plain['per_s'] * 100:.0f} %** | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+                     f"**{percent(r['per_s'] / reference(mode)['per_s'])}** | {r['p50_ms']:.2f} | "
+                     f"{r['p99_ms']:.2f} | "
                      f"{r['errors']} | {r['kb_per_response']:.1f} | {r['cpu_us']:.1f} | {r['app_requests']} |")
     probes = "; ".join(f"{mode}: {r['probe']['status']} `{r['probe']['type']}`"
                        f"{'' if r['probe']['same_bytes'] else ' WRONG BYTES'}" for mode, r in rows.items())
-    auth = rows["auth-request"]
+    auth, large, plain_large = rows["auth-request"], rows["auth-request 128k"], rows["plain nginx 128k"]
     per_round = [a / p * 100 for a, p in zip(auth["slice_per_s"], plain["slice_per_s"])]
     ratio = auth["per_s"] / plain["per_s"] * 100
     cpu_ratio = plain["cpu_us"] / auth["cpu_us"] * 100
+    large_ratio = large["per_s"] / plain_large["per_s"] * 100
+    large_cpu_ratio = plain_large["cpu_us"] / large["cpu_us"] * 100
     lines += ["", "p50/p99: the median of the slices' own percentiles (wrk). Errors: non-2xx answers and "
               "socket errors. Server CPU: user + system time of the nginx worker and the app process during the "
               "slices (/proc), per request; less sensitive to the machine's other load than req/s. App media "
@@ -285,7 +307,8 @@ def report(results: dict, slice_s: int, rounds: int, load_before: float, load_af
               "", f"Probe before the runs (one segment, compared byte for byte with the stored file): {probes}.",
               "", f"auth-request ÷ plain nginx per round: {', '.join(f'{x:.0f} %' for x in per_round)}; "
               f"by server CPU per request: {cpu_ratio:.0f} % (the rate auth-request would reach, relative to "
-              f"plain, where nginx's CPU is the limit).",
+              f"plain, where nginx's CPU is the limit). With 128 kbps segments: {large_ratio:.0f} % by "
+              f"requests/s, {large_cpu_ratio:.0f} % by CPU per request.",
               "", f"Load average (1 min): {load_before:.1f} before the run, {load_after:.1f} after, on "
               f"{os.cpu_count()} cores shared with other work; absolute rates scale with it, the ratios less so.",
               "", f"Target (issue #7): nginx-served mode ≥ 80 % of plain nginx. auth-request: **{ratio:.0f} %** of "
@@ -323,7 +346,8 @@ def main() -> int:
                     "DATABASE_URL": f"sqlite:///{home / 'sachnoi.db'}"}
         home.mkdir()
         book_id, book_uuid = published_book(settings)
-        make_segments(Path(settings["MEDIA_ROOT"]) / f"derived/books/{book_uuid}/hls")
+        for rendition in BITRATES:
+            make_segments(Path(settings["MEDIA_ROOT"]) / f"derived/books/{book_uuid}/hls", rendition)
         results = measure(settings, book_id, book_uuid, slice_s, rounds, tmp)
     for mode, r in results.items():
         print(mode, r, flush=True)
