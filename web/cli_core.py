@@ -106,13 +106,13 @@ def register(group: click.Group) -> None:
         if processes > 1:
             from web.serve import serve_processes
             serve_processes(settings, host=host, port=port, processes=processes, threads=threads,
-                            start_background_work=_start_background_work, log=click.echo)
+                            log=click.echo)
             return
         from waitress import serve as waitress_serve
         from web.app import create_app
         from web.security import _trusted_hops
         app = create_app()
-        app.config["JOB_WORKERS_RUNNING"] = _start_background_work(settings).workers_running
+        app.config["JOB_WORKERS_RUNNING"] = start_background_work(settings).workers_running
         click.echo(f"Sách Nói: http://{host}:{port}/  (Ctrl+C để dừng)")
         # waitress drops X-Forwarded-* unless told to keep them; behind a trusted proxy they must
         # reach web.security's ProxyFix, the one place that decides what to trust.
@@ -212,7 +212,7 @@ def register(group: click.Group) -> None:
 
 
 class BackgroundWork:
-    """What `_start_background_work` started: `workers_running`, and `stop()` for a clean exit."""
+    """What `start_background_work` started: `workers_running`, and `stop()` for a clean exit."""
 
     def __init__(self, pool=None, folder_stop=None):
         self.pool, self.folder_stop = pool, folder_stop
@@ -226,7 +226,7 @@ class BackgroundWork:
             self.pool.stop(timeout=timeout_s)
 
 
-def _start_background_work(settings: dict) -> BackgroundWork:
+def start_background_work(settings: dict) -> BackgroundWork:
     """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too.
 
     `workers_running` says whether workers run (then long work from the pages is queued as jobs)."""

@@ -3,15 +3,17 @@
 The site is Python, so one process uses one core at a time (the GIL). Several processes share
 one listening socket, run by granian; the layout is
 
-    parent   migrations, then the job worker pool and the hot folder (what `serve` runs in-process
-             with one process), then granian's supervisor: it starts the web processes, restarts
-             one that crashes, and on SIGTERM/SIGINT lets every in-flight request finish
+    parent   migrations, then granian's supervisor: it forks the web processes, starts one again
+             if it crashes, and on SIGTERM/SIGINT lets every in-flight request finish
     N × web  `create_app()` only, never the workers; `JOB_WORKERS_RUNNING` reaches them as
              SACHNOI_JOB_WORKERS_RUNNING, so an approval in any of them queues a job
+    1 × jobs the job worker pool and the hot folder (what `serve` runs in-process with one
+             process), a fresh interpreter started before the web processes; stopped last
 
-The web processes are spawned (a fresh interpreter), not forked, because the parent already runs
-worker threads. Each one exits when the parent disappears (kill -9), so none is left holding
-the port. Writers of all processes queue on one SQLite write gate (catalog.writegate).
+The job threads run in their own process, so the parent forks the web processes with no lock of
+ours held (catalog.writegate resets its state in a forked child). Every child exits when the
+parent disappears (kill -9), so none is left holding the port or claiming jobs.
+Writers of all processes queue on one SQLite write gate (catalog.writegate).
 
 Why granian (figures in docs/benchmarks.md, "Web server"): its HTTP layer is Rust and runs
 outside the GIL, so per request it leaves the most CPU to the app (trivial Flask route on this
@@ -27,6 +29,9 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -36,20 +41,24 @@ PARENT_ENV = "_SACHNOI_SERVE_PID"  # not SACHNOI_*: that would become a setting
 
 
 def serve_processes(settings: dict, *, host: str, port: int, processes: int, threads: int,
-                    start_background_work, log=print) -> None:
-    """Run `processes` web processes with `threads` threads each; blocks until SIGTERM/SIGINT.
-
-    `start_background_work(settings)` starts the job workers here, in the parent, and returns
-    whether they run (then the web processes queue long work as jobs)."""
+                    log=print) -> None:
+    """Run `processes` web processes with `threads` threads each, and the job process; blocks
+    until SIGTERM/SIGINT, then lets in-flight requests finish and stops the job process."""
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
-    work = start_background_work(settings)
-    os.environ["SACHNOI_JOB_WORKERS_RUNNING"] = "true" if work.workers_running else "false"
     os.environ[PARENT_ENV] = str(os.getpid())
-    multiprocessing.set_start_method("spawn", force=True)  # granian reads it when it starts a worker
+    os.environ["SACHNOI_JOB_WORKERS_RUNNING"] = "true" if settings.get("RUN_WORKERS") else "false"
+    jobs = None
+    if settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX"):
+        jobs = subprocess.Popen([sys.executable, "-c", "from web.serve import job_process_main; job_process_main()"])
+    # fork: granian's default on Linux, said explicitly (Python 3.14 would pick another). Under
+    # "spawn" a web process runs full interpreter shutdown with granian's threads still alive
+    # and aborts with a Rust panic on most stops; a forked one leaves with os._exit.
+    multiprocessing.set_start_method("fork", force=True)
     server = Granian("web.serve:web_process_app", factory=True, interface=Interfaces.WSGI,
                      address=host, port=port, workers=processes, blocking_threads=threads,
+                     # backpressure counts open connections, idle keep-alive ones included
                      backlog=2048, backpressure=1024, http=HTTPModes.http1, websockets=False,
                      respawn_failed_workers=True, workers_kill_timeout=GRACEFUL_STOP_S,
                      log_level=LogLevels.warning)
@@ -58,7 +67,8 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
     try:
         server.serve()
     finally:
-        work.stop()
+        if jobs is not None:
+            _stop(jobs)
 
 
 def web_process_app():
@@ -66,6 +76,31 @@ def web_process_app():
     _exit_with_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
     from web.app import create_app
     return create_app()
+
+
+def job_process_main() -> None:
+    """The job process: the worker pool (RUN_WORKERS) and hot folder (WATCH_INBOX), as `serve`
+    runs them in-process with one process, until SIGTERM/SIGINT or until the server is gone."""
+    from web.cli_core import start_background_work
+    from web.config import load_settings
+    _exit_with_parent(int(os.environ[PARENT_ENV]))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    work = start_background_work(load_settings())
+    while not stop.wait(PARENT_POLL_S):
+        pass
+    work.stop()
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=GRACEFUL_STOP_S)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -1,5 +1,5 @@
 """`sachnoi serve --processes 2` as a real subprocess: both web processes answer, login and progress
-work, the job workers run once (in the parent), an approval queues a job from either web process,
+work, the job workers run once (in the job process), an approval queues a job from either web process,
 SIGTERM stops everything, and client addresses follow TRUST_PROXY with one or several processes.
 
 Which web process served a connection is read from /proc (the server-side socket of the client's
@@ -30,11 +30,12 @@ def start_server(home: Path, processes: int, **env: str) -> Server:
 
 
 def stop_server(server: Server) -> None:
-    """kill -9 of the server (first: it would start a killed web process again), then of its web
-    processes, which would follow it within a second anyway."""
-    web = web_processes(server.proc.pid) if server.proc.poll() is None else []
+    """kill -9 of the server (first: it would start a killed web process again), then of its
+    children, which would follow it within a second anyway."""
+    alive = server.proc.poll() is None
+    children = web_processes(server.proc.pid) + job_processes(server.proc.pid) if alive else []
     server.kill()
-    for pid in web:
+    for pid in children:
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -49,17 +50,21 @@ def _children(pid: int) -> list[int]:
     return found
 
 
+def _cmdline(pid: int) -> bytes:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            return fh.read()
+    except FileNotFoundError:
+        return b""
+
+
 def web_processes(parent: int) -> list[int]:
-    """The parent's children that are web processes (granian starts them with multiprocessing spawn)."""
-    out = []
-    for pid in _children(parent):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as fh:
-                if b"spawn_main" in fh.read():
-                    out.append(pid)
-        except FileNotFoundError:
-            pass
-    return out
+    """The parent's children that are web processes (granian forks them: same command line)."""
+    return [pid for pid in _children(parent) if _cmdline(pid) == _cmdline(parent)]
+
+
+def job_processes(parent: int) -> list[int]:
+    return [pid for pid in _children(parent) if b"job_process_main" in _cmdline(pid)]
 
 
 def serving_pid(server_port: int, conn: http.client.HTTPConnection, pids: list[int]) -> int | None:
@@ -119,8 +124,8 @@ def test_two_web_processes_one_worker_pool(world):
     server = start_server(world.home, 2, SACHNOI_WORKERS="1")
     try:
         parent = server.proc.pid
-        web = web_processes(parent)
-        assert len(web) == 2
+        web, job_process = web_processes(parent), job_processes(parent)
+        assert len(web) == 2 and len(job_process) == 1
 
         # Login and a progress write.
         reader, csrf = _login(server.url, "bandoc")
@@ -158,7 +163,7 @@ def test_two_web_processes_one_worker_pool(world):
             assert conn.execute("SELECT COUNT(*) FROM jobs WHERE book_id = ? AND kind = 'produce'",
                                 (draft,)).fetchone()[0] == 2
 
-        # The job workers run in the parent only: every claim is owned by the parent's pid.
+        # The job workers run once, in the job process: every claim is owned by its pid.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             with _db(world) as conn:
@@ -167,7 +172,7 @@ def test_two_web_processes_one_worker_pool(world):
                 break
             time.sleep(0.3)
         assert len(owners) >= 3, owners
-        assert {int(o.split(":")[1]) for o in owners} == {parent}, owners
+        assert {int(o.split(":")[1]) for o in owners} == set(job_process), owners
 
         # X-Forwarded-For is ignored without TRUST_PROXY.
         _failed_login_key(server.url, "203.0.113.9")
@@ -177,7 +182,7 @@ def test_two_web_processes_one_worker_pool(world):
             conn.close()
         os.kill(parent, signal.SIGTERM)
         assert server.proc.wait(timeout=30) == 0
-        assert not [pid for pid in web if Path(f"/proc/{pid}").exists()]
+        assert not [pid for pid in web + job_process if Path(f"/proc/{pid}").exists()]
     finally:
         stop_server(server)
 
@@ -198,12 +203,14 @@ def test_trusted_proxy_address_reaches_the_app(world, processes):
         stop_server(server)
 
 
-def test_a_web_process_whose_server_is_gone_exits(tmp_path):
-    """A web process left serving the port after the server was killed (kill -9, or killed while
-    it was starting one): it exits by itself once its server is not its parent any more."""
+@pytest.mark.parametrize("entry", ["web_process_app", "job_process_main"])
+def test_a_child_whose_server_is_gone_exits(tmp_path, entry):
+    """A web process left serving the port, or a job process left claiming jobs, after the server
+    was killed (kill -9, or killed while it was starting one): each exits by itself once its
+    server is not its parent any more."""
     gone = subprocess.Popen(["sleep", "0"])
     gone.wait()
-    code = ("import time; from web.serve import web_process_app; web_process_app(); time.sleep(30)")
+    code = f"import time; from web.serve import {entry}; {entry}(); time.sleep(30)"
     env = {**os.environ, "SACHNOI_HOME": str(tmp_path), "_SACHNOI_SERVE_PID": str(gone.pid)}
     child = subprocess.Popen([sys.executable, "-c", code], env=env, cwd=Path(__file__).resolve().parents[2])
     try:
