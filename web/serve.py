@@ -15,7 +15,7 @@ ours held (catalog.writegate resets its state in a forked child). Every child ex
 parent disappears (kill -9), so none is left holding the port or claiming jobs.
 Writers of all processes queue on one SQLite write gate (catalog.writegate).
 
-Why granian (figures in docs/benchmarks.md, "Web server"): its HTTP layer is Rust and runs
+Why granian (figures in docs/architecture.md, "Processes"): its HTTP layer is Rust and runs
 outside the GIL, so per request it leaves the most CPU to the app (trivial Flask route on this
 2-core machine: 0.09 ms of CPU against 0.21 ms under waitress and 0.32 ms under gunicorn's
 gthread worker). It keeps what the app relies on: request bodies are streamed to the app (tus

@@ -189,6 +189,57 @@ def test_two_web_processes_one_worker_pool(world):
 
 @pytest.mark.slow
 @pytest.mark.timeout(60)
+def test_tus_upload_is_streamed_to_the_app_across_processes(world):
+    """Upload chunks spooled by the server before the app sees them (a second full copy on disk,
+    and no progress on the server while a slow phone sends): with several processes the app
+    writes a PATCH body while it is still arriving, and chunks sent on new connections (to
+    either process) continue the same upload to a stored original with the right SHA-256."""
+    import base64
+    import hashlib
+    from security_world import _tone_wav
+    audio = _tone_wav(seconds=30.0)  # 2.6 MB: the app reads PATCH bodies in 1 MiB blocks
+    server = start_server(world.home, 2)
+    try:
+        studio, _csrf = _login(server.url, "phongthu")
+        cookie = "; ".join(f"{c.name}={c.value}" for c in studio.cookies)
+        created = studio.post(server.url + "/api/uploads/", headers={
+            "Tus-Resumable": "1.0.0", "Upload-Length": str(len(audio)),
+            "Upload-Metadata": "filename " + base64.b64encode(b"take-multi.wav").decode()})
+        assert created.status_code == 201, created.text
+        path = "/api/uploads/" + created.headers["Location"].rstrip("/").rsplit("/", 1)[1]
+        part = world.home / "media" / "tmp" / f"tus-{path.rsplit('/', 1)[1]}.part"
+        offset = 0
+        for chunk in (audio[:2_000_000], audio[2_000_000:]):
+            conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=20)
+            conn.putrequest("PATCH", path)
+            for name, value in (("Cookie", cookie), ("Tus-Resumable", "1.0.0"), ("Upload-Offset", str(offset)),
+                                ("Content-Type", "application/offset+octet-stream"),
+                                ("Content-Length", str(len(chunk)))):
+                conn.putheader(name, value)
+            conn.endheaders()
+            first = 1_500_000 if offset == 0 else len(chunk) // 2
+            conn.send(chunk[:first])
+            if offset == 0:  # the request is not complete yet: the app already has the first bytes
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline and not (part.exists() and part.stat().st_size > 0):
+                    time.sleep(0.05)
+                assert part.exists() and part.stat().st_size > 0, "the body was held back until complete"
+            conn.send(chunk[first:])
+            response = conn.getresponse()
+            response.read()
+            assert response.status == 204, response.status
+            offset += len(chunk)
+            assert response.getheader("Upload-Offset") == str(offset)
+            conn.close()
+        assert response.getheader("Upload-Sha256") == hashlib.sha256(audio).hexdigest()
+        stored = list((world.home / "media" / "originals").rglob(hashlib.sha256(audio).hexdigest() + "*"))
+        assert stored and stored[0].read_bytes() == audio
+    finally:
+        stop_server(server)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(60)
 @pytest.mark.parametrize("processes", [1, 2])
 def test_trusted_proxy_address_reaches_the_app(world, processes):
     """Behind the proxy TRUST_PROXY names, the client address is the one the proxy puts in
