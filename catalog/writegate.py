@@ -12,9 +12,9 @@ watchdog thread (one per process, waking once a second) lets go of any gate this
 held for longer than `hold_limit_s`. The gate only spares writers SQLite's sleeps; SQLite's own
 lock still keeps transactions apart, so a writer let in past a stuck transaction waits in
 SQLite's busy handler and fails with "database is locked" after the busy timeout, as it would
-without the gate. (A helper thread making the blocking call for a caller waiting with a
-deadline, and polling with LOCK_NB, were both measured: each hand-over costs GIL switches and
-the tail latency was two to three times that of the direct call.)
+without the gate. (Polling with LOCK_NB, and a helper thread making the blocking call for a
+caller waiting with a deadline, were measured too: a poll wakes late and loses the race to the
+holder's next writer, a hand-over costs GIL switches; p99 up to twice that of the direct call.)
 
 flock locks belong to an open file description, so each gate opens its own descriptor (two
 engines of one process on the same file then exclude each other as well), and a forked child

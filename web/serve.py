@@ -17,8 +17,8 @@ Writers of all processes queue on one SQLite write gate (catalog.writegate).
 
 Why granian (figures in docs/architecture.md, "Processes"): its HTTP layer is Rust and runs
 outside the GIL, so per request it leaves the most CPU to the app (trivial Flask route on this
-2-core machine: 0.09 ms of CPU against 0.21 ms under waitress and 0.32 ms under gunicorn's
-gthread worker). It keeps what the app relies on: request bodies are streamed to the app (tus
+2-core machine: 0.09–0.10 ms of CPU against 0.14–0.28 ms under waitress and 0.28–0.31 ms under
+gunicorn's gthread worker). It keeps what the app relies on: request bodies are streamed to the app (tus
 PATCH chunks are not spooled first, as waitress does), file responses are sent by iterating the
 file (Flask's fallback without wsgi.file_wrapper), REMOTE_ADDR is the socket peer and
 X-Forwarded-* reach the app untouched, so `web.security`'s ProxyFix (TRUST_PROXY) stays the one
