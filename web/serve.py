@@ -8,7 +8,8 @@ one listening socket, run by granian; the layout is
     N × web  `create_app()` only, never the workers; `JOB_WORKERS_RUNNING` reaches them as
              SACHNOI_JOB_WORKERS_RUNNING, so an approval in any of them queues a job
     1 × jobs the job worker pool and the hot folder (what `serve` runs in-process with one
-             process), a fresh interpreter started before the web processes; stopped last
+             process), a fresh interpreter started before the web processes, started again
+             if it dies; stopped last
 
 The job threads run in their own process, so the parent forks the web processes with no lock of
 ours held (catalog.writegate resets its state in a forked child). Every child exits when the
@@ -49,9 +50,7 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
     from granian.log import LogLevels
     os.environ[PARENT_ENV] = str(os.getpid())
     os.environ["SACHNOI_JOB_WORKERS_RUNNING"] = "true" if settings.get("RUN_WORKERS") else "false"
-    jobs = None
-    if settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX"):
-        jobs = subprocess.Popen([sys.executable, "-c", "from web.serve import job_process_main; job_process_main()"])
+    jobs = JobProcess(log) if settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX") else None
     # fork: granian's default on Linux, said explicitly (Python 3.14 would pick another). Under
     # "spawn" a web process runs full interpreter shutdown with granian's threads still alive
     # and aborts with a Rust panic on most stops; a forked one leaves with os._exit.
@@ -68,7 +67,7 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
         server.serve()
     finally:
         if jobs is not None:
-            _stop(jobs)
+            jobs.stop()
 
 
 def web_process_app():
@@ -93,14 +92,48 @@ def job_process_main() -> None:
     work.stop()
 
 
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=GRACEFUL_STOP_S)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+class JobProcess:
+    """The job process, started again when it dies (the OOM killer during mastering, a crash):
+    the web processes go on queueing jobs and something must run them. At most one start per
+    RESTART_EVERY_S, so a process that cannot start does not spin."""
+
+    COMMAND = [sys.executable, "-c", "from web.serve import job_process_main; job_process_main()"]
+    RESTART_EVERY_S = 5.0
+
+    def __init__(self, log=print):
+        self.log = log
+        self.lock = threading.Lock()
+        self.stopping = False
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(self.COMMAND)
+        threading.Thread(target=self._keep, daemon=True, name="sachnoi-job-process").start()
+
+    def _keep(self) -> None:
+        while True:
+            time.sleep(PARENT_POLL_S)
+            with self.lock:
+                if self.stopping:
+                    return
+                code = self.proc.poll()
+                if code is None or time.monotonic() - self.started < self.RESTART_EVERY_S:
+                    continue
+                self.log(f"Tiến trình công việc đã dừng (mã {code}), chạy lại "
+                         f"(job process exited with {code}; starting it again)")
+                self.started = time.monotonic()
+                self.proc = subprocess.Popen(self.COMMAND)
+
+    def stop(self) -> None:
+        """SIGTERM, then kill if it has not stopped after GRACEFUL_STOP_S."""
+        with self.lock:
+            self.stopping = True
+            proc = self.proc
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=GRACEFUL_STOP_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def _exit_with_parent(parent: int) -> None:

@@ -174,6 +174,15 @@ def test_two_web_processes_one_worker_pool(world):
         assert len(owners) >= 3, owners
         assert {int(o.split(":")[1]) for o in owners} == set(job_process), owners
 
+        # A job process that dies (the OOM killer during mastering) is started again.
+        os.kill(job_process[0], signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and not set(job_processes(parent)) - set(job_process):
+            time.sleep(0.2)
+        restarted = job_processes(parent)
+        assert len(restarted) == 1 and restarted[0] != job_process[0], restarted
+        job_process = restarted
+
         # X-Forwarded-For is ignored without TRUST_PROXY.
         _failed_login_key(server.url, "203.0.113.9")
         assert _address_keys(world) == {"ip:127.0.0.1"}
