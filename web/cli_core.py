@@ -1,6 +1,7 @@
 """`sachnoi serve`, `db upgrade`, `user create`, `ingest`, `demo`."""
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from pathlib import Path
@@ -117,7 +118,14 @@ def register(group: click.Group) -> None:
         # waitress drops X-Forwarded-* unless told to keep them; behind a trusted proxy they must
         # reach web.security's ProxyFix, the one place that decides what to trust.
         trusted = bool(_trusted_hops(settings.get("TRUST_PROXY")))
+        # Under load waitress logs "Task queue depth is N" for every queued request (thousands of
+        # lines a minute); queueing is expected there, so only its errors are kept.
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+        # connection_limit: waitress's default of 100 open connections leaves the 101st listener's
+        # player waiting in the backlog until a keep-alive connection closes (tens of seconds);
+        # poll() because select() stops at 1 024 descriptors.
         waitress_serve(app, host=host, port=port, threads=threads, ident="sachnoi",
+                       connection_limit=int(settings["WEB_CONNECTIONS"]), asyncore_use_poll=True,
                        clear_untrusted_proxy_headers=not trusted)
 
     @group.group()
