@@ -30,6 +30,7 @@ import threading
 import time
 import zipfile
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -38,7 +39,7 @@ import soundfile as sf
 from sqlalchemy import select
 
 from catalog import readium, tags
-from catalog.db import session_scope
+from catalog.db import read_only_session, session_scope
 from catalog.errors import TagError
 from catalog.models import Book, Rendition
 from mastering import encoders, hls
@@ -486,8 +487,15 @@ def package_book(session_factory, store: MediaStore, book_id: int, *, workers: i
 def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: PackageResult | None = None,
              _specs: list[ChapterSpec] | None = None, _mp3: Mp3Settings | None = None) -> PackageResult:
     """Write the tagged downloads (MP3s, M4B), cover, manifest and `.audiobook` zip from the encoded
-    work files. Cheap; only outputs whose inputs (audio or metadata) changed are rewritten."""
-    with session_scope(session_factory) as session:
+    work files. Cheap; only outputs whose inputs (audio or metadata) changed are rewritten.
+
+    Files are copied, tagged, hashed and zipped outside any write transaction (on SQLite a write
+    transaction holds the one write lock, and listeners' progress writes would wait behind a
+    long-book tagging run): the catalogue is read in read-only sessions, and the rendition rows
+    are written in two short transactions."""
+    pending: list[tuple[tuple, dict]] = []  # _upsert arguments, applied in one short transaction
+    stale: list[int] = []                   # rendition ids of chapters that no longer exist
+    with _reading(session_factory) as session:
         book, specs = (session.get(Book, book_id), _specs) if _specs else _load(session, store, book_id)
         if book is None:
             raise PackageError(f"Không có sách id={book_id} (no book with id {book_id})")
@@ -502,8 +510,9 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
         cover_key = f"{prefix}/cover.{'png' if cover_mime == 'image/png' else 'jpg'}"
         if _current(session, book_id, "cover", "cover", cover_hash, store) is None:
             store.write_bytes(cover_key, cover)
-            _upsert(session, book_id, "cover", "cover", cover_key, cover_hash, codec=cover_mime,
-                    bitrate=0, channels=0, duration_s=0.0, size_bytes=len(cover), sha256=cover_hash)
+            pending.append(((book_id, "cover", "cover", cover_key, cover_hash),
+                            dict(codec=cover_mime, bitrate=0, channels=0, duration_s=0.0, size_bytes=len(cover),
+                                 sha256=cover_hash)))
             result.written.append(cover_key)
 
         base = tags.AudioTags(title=book.title, album=book.title, author=authors, narrator=narrators,
@@ -523,15 +532,15 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
                 result.unchanged.append(final)
                 continue
             sha, size = _tagged_copy(store, work, final, lambda p, t=chapter_tags: tags.write_mp3(p, t))
-            _upsert(session, book_id, "mp3", "mp3", final, source, chapter_id=spec.id, codec="mp3",
-                    bitrate=mp3.bitrate_kbps * 1000, channels=mp3.channels, duration_s=spec.duration_s,
-                    size_bytes=size, sha256=sha)
+            pending.append(((book_id, "mp3", "mp3", final, source),
+                            dict(chapter_id=spec.id, codec="mp3", bitrate=mp3.bitrate_kbps * 1000,
+                                 channels=mp3.channels, duration_s=spec.duration_s, size_bytes=size, sha256=sha)))
             result.written.append(final)
         for row in session.execute(select(Rendition).where(
                 Rendition.book_id == book_id, Rendition.kind == "mp3")).scalars():
             if row.key not in mp3_keys:   # a chapter that no longer exists
                 store.path(row.key).unlink(missing_ok=True)
-                session.delete(row)
+                stale.append(row.id)
 
         work = f"{prefix}/work/book.m4a"
         m4b_tags = _replace(base, chapters=tuple(
@@ -544,13 +553,14 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
         else:
             sha, size = _tagged_copy(store, work, key, lambda p: tags.write_m4b(p, m4b_tags))
             bitrate, channels = _m4b_settings(specs[0].channels)
-            _upsert(session, book_id, "m4b", "m4b", key, source, codec="aac", bitrate=bitrate,
-                    channels=channels, duration_s=sum(s.duration_s for s in specs), size_bytes=size,
-                    sha256=sha)
+            pending.append(((book_id, "m4b", "m4b", key, source),
+                            dict(codec="aac", bitrate=bitrate, channels=channels,
+                                 duration_s=sum(s.duration_s for s in specs), size_bytes=size, sha256=sha)))
             result.written.append(key)
-        session.flush()
-        session.refresh(book)
+    _write_renditions(session_factory, pending, stale)
 
+    with _reading(session_factory) as session:
+        book = session.get(Book, book_id)
         manifest = readium.build_manifest(book)
         manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
         store.write_bytes(f"{prefix}/manifest.json", manifest_bytes)
@@ -558,19 +568,43 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
             (r for r in book.renditions if r.kind == "mp3"), key=lambda r: r.key)]
         source = _hash(hashlib.sha256(manifest_bytes).hexdigest(), mp3_shas, cover_hash)
         key = f"{prefix}/book.audiobook"
-        if _current(session, book_id, "audiobook", "audiobook", source, store):
-            result.unchanged.append(key)
-        else:
-            with store.atomic_path(key) as tmp:
-                write_audiobook_zip(tmp, manifest_bytes,
-                                    [(k.split(f"{prefix}/", 1)[1], store.path(k)) for k in mp3_keys]
-                                    + [(cover_key.rsplit("/", 1)[1], store.path(cover_key))])
-            path = store.path(key)
-            _upsert(session, book_id, "audiobook", "audiobook", key, source, codec="zip", bitrate=0,
-                    channels=0, duration_s=sum(s.duration_s for s in specs),
-                    size_bytes=path.stat().st_size, sha256=sha256_file(path))
-            result.written.append(key)
+        current = _current(session, book_id, "audiobook", "audiobook", source, store) is not None
+    if current:
+        result.unchanged.append(key)
+    else:
+        with store.atomic_path(key) as tmp:
+            write_audiobook_zip(tmp, manifest_bytes,
+                                [(k.split(f"{prefix}/", 1)[1], store.path(k)) for k in mp3_keys]
+                                + [(cover_key.rsplit("/", 1)[1], store.path(cover_key))])
+        path = store.path(key)
+        _write_renditions(session_factory, [((book_id, "audiobook", "audiobook", key, source), dict(
+            codec="zip", bitrate=0, channels=0, duration_s=sum(s.duration_s for s in specs),
+            size_bytes=path.stat().st_size, sha256=sha256_file(path)))], [])
+        result.written.append(key)
     return result
+
+
+@contextmanager
+def _reading(session_factory):
+    """A read-only session (no write lock on SQLite), closed afterwards."""
+    session = read_only_session(session_factory)
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+def _write_renditions(session_factory, pending: list[tuple[tuple, dict]], stale: list[int]) -> None:
+    """Apply `_upsert` arguments and delete stale rendition rows, in one short transaction."""
+    if not pending and not stale:
+        return
+    with session_scope(session_factory) as session:
+        for args, kwargs in pending:
+            _upsert(session, *args, **kwargs)
+        for rendition_id in stale:
+            row = session.get(Rendition, rendition_id)
+            if row is not None:
+                session.delete(row)
 
 
 def _replace(t: tags.AudioTags, **changes) -> tags.AudioTags:
