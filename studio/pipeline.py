@@ -214,18 +214,22 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
         results.append((position, title, master_key, result))
 
     from recordings.store import sha256_file
+    # Measured before the transaction: hashing an hour of FLAC inside it would hold SQLite's one
+    # write lock, and every listener's progress write would wait behind it.
+    files = {position: (sf.info(str(ctx.store.path(key))), sha256_file(ctx.store.path(key)))
+             for position, _title, key, _result in results}
     with ctx.sessions.begin() as session:
         book = session.get(Book, book_id)
         existing = {c.position: c for c in book.chapters}
         offset = 0.0
         for position, title, master_key, result in results:
             chapter = existing.pop(position, None) or Chapter(book_id=book_id, position=position)
-            info = sf.info(str(ctx.store.path(master_key)))
+            info, digest = files[position]
             chapter.title = title
             chapter.start_s = offset
             chapter.duration_s = info.frames / info.samplerate
             chapter.master_key = master_key
-            chapter.master_sha256 = sha256_file(ctx.store.path(master_key))
+            chapter.master_sha256 = digest
             chapter.qc = result.qc.to_dict()
             chapter.qc_passed = bool(result.qc.passed)
             if chapter.id is None:
