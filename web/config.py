@@ -27,7 +27,8 @@ DEFAULTS: dict[str, Any] = {
     "RUN_WORKERS": True,             # `serve` runs the durable job worker pool in-process
     "WATCH_INBOX": False,            # let `serve` also watch the hot folder
     "WEB_PROCESSES": 1,              # `serve` web processes; >1 runs granian, the job workers stay in one
-    "WEB_CONNECTIONS": 2000,         # open client connections one waitress process accepts (keep-alive players)
+    "WEB_CONNECTIONS": 900,          # open client connections one waitress process accepts (< 1 024: select())
+    "JOB_NICE": 10,                  # with --processes N: niceness of the job process (mastering yields to the web)
     "MAX_UPLOAD_MB": 4096,
     "USER_QUOTA_MB": 20480,
     "MEDIA_TOKEN_TTL_S": 6 * 3600,

@@ -83,10 +83,14 @@ def job_process_main() -> None:
     from web.cli_core import start_background_work
     from web.config import load_settings
     _exit_with_parent(int(os.environ[PARENT_ENV]))
+    settings = load_settings()
+    # Mastering and encoding (and the ffmpeg children, which inherit it) yield the CPU to the web
+    # processes: a listener's request should not wait behind a background job.
+    os.nice(int(settings.get("JOB_NICE", 10)))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    work = start_background_work(load_settings())
+    work = start_background_work(settings)
     while not stop.wait(PARENT_POLL_S):
         pass
     work.stop()

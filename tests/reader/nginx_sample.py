@@ -29,7 +29,8 @@ worker_processes 1;
 daemon off;
 pid {tmp}/nginx.pid;
 error_log {tmp}/nginx-error.log warn;
-events {{ worker_connections 1024; }}
+worker_rlimit_nofile {nofile};
+events {{ worker_connections {worker_connections}; }}
 http {{
     {mime}
     access_log {access_log};
@@ -93,7 +94,7 @@ class NginxProcess:
     for) defaults to the first `listen 127.0.0.1:<port>` in `site`."""
 
     def __init__(self, tmp: Path, site: str, *, port: int | None = None, extra: str = "",
-                 access_log: bool = True, keepalive_requests: int = 1000):
+                 access_log: bool = True, keepalive_requests: int = 1000, worker_connections: int = 1024):
         if port is None:
             found = re.search(r"listen 127\.0\.0\.1:(\d+);", site)
             if found is None:
@@ -111,7 +112,8 @@ class NginxProcess:
             user=user, tmp=self.tmp, site=site_file, extra=extra,
             mime=f"include {MIME_TYPES};" if MIME_TYPES.is_file() else "",
             access_log=f"{self.tmp}/access.log" if access_log else "off",
-            keepalive_requests=keepalive_requests), encoding="utf-8")
+            keepalive_requests=keepalive_requests, worker_connections=worker_connections,
+            nofile=2 * worker_connections + 64), encoding="utf-8")
         self.proc: subprocess.Popen | None = None
 
     def error_log(self) -> str:
