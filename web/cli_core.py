@@ -122,10 +122,11 @@ def register(group: click.Group) -> None:
         # lines a minute); queueing is expected there, so only its errors are kept.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
         # connection_limit: waitress's default of 100 open connections leaves the 101st listener's
-        # player waiting in the backlog until a keep-alive connection closes (tens of seconds);
-        # poll() because select() stops at 1 024 descriptors.
+        # player waiting in the backlog until a keep-alive connection closes (tens of seconds).
+        # waitress's select() loop stops at descriptor 1 024, so stay below that; for more
+        # listeners run several processes behind nginx (--processes).
         waitress_serve(app, host=host, port=port, threads=threads, ident="sachnoi",
-                       connection_limit=int(settings["WEB_CONNECTIONS"]), asyncore_use_poll=True,
+                       connection_limit=int(settings["WEB_CONNECTIONS"]),
                        clear_untrusted_proxy_headers=not trusted)
 
     @group.group()
