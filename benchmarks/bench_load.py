@@ -67,7 +67,7 @@ def prepare(home: Path, listeners_n: int, take_minutes: float):
 
     from bench_streaming import login_cookies, make_hls
     from catalog.db import make_engine, make_sessionmaker
-    from catalog.models import Book, Mark, Original, RecordingSession, User
+    from catalog.models import Book, Mark, Original, RecordingSession, Take, User
     from recordings.store import MediaStore
     from security_world import SECRET, build_world
     from web.app import create_app
@@ -104,7 +104,6 @@ def prepare(home: Path, listeners_n: int, take_minutes: float):
         session = RecordingSession(book_id=world.ids["draft"], name="Buổi dài", position=2, source="upload")
         s.add(session)
         s.flush()
-        from catalog.models import Take
         long_take = Take(session_id=session.id, position=1, original_sha256=digest, filename="long-take.flac",
                          duration_s=take_minutes * 60)
         s.add(long_take)

@@ -38,6 +38,8 @@ import tempfile
 import uuid
 from pathlib import Path
 
+from procstat import cpu_seconds, descendants
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "reader"))
@@ -134,24 +136,13 @@ class App:
 def nginx_workers(master_pid: int) -> list[int]:
     """The worker processes of the nginx whose master is `master_pid` (from /proc)."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(") ", 1)[1].split()
-                if int(fields[1]) == master_pid and b"worker process" in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
-            except (OSError, IndexError, ValueError):
-                continue
+    for pid in descendants(master_pid):
+        try:
+            if b"worker process" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:  # gone meanwhile
+            continue
     return found
-
-
-def cpu_seconds(pids: list[int]) -> float:
-    """User + system CPU time used so far by `pids` (all their threads), from /proc/<pid>/stat."""
-    ticks = 0
-    for pid in pids:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(") ", 1)[1].split()
-        ticks += int(fields[11]) + int(fields[12])
-    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def probe(port: int, path: str, expected: bytes) -> dict:

@@ -22,7 +22,6 @@ import json
 import os
 import signal
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -34,28 +33,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests" / "reader"))
+from nginx_sample import free_port, wait_port  # noqa: E402  (the test harness's port helpers)
+from procstat import tree_cpu_seconds  # noqa: E402
 DOC = ROOT / "docs" / "benchmarks.md"
 HEADING = "## Reader"
 PG_URL = os.environ.get("SACHNOI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 WRK = os.environ.get("SACHNOI_WRK", "wrk")
 CHROMIUM = os.environ.get("SACHNOI_CHROMIUM", "/usr/bin/chromium")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listening on port {port}")
 
 
 def pct(values: list[float], q: float) -> float:
@@ -169,7 +154,7 @@ def start_app(settings: dict, port: int, processes: int = 1, threads: int = 8, *
                              "--threads", str(threads)], env=env,
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     try:
-        wait_port(port)
+        wait_port(port, timeout=20.0)
     except RuntimeError:
         stop(proc)
         raise RuntimeError(proc.stderr.read().decode()[-2000:]) from None
@@ -213,38 +198,13 @@ def login_cookies(secret_key: str, user_ids: list[int]) -> list[tuple[str, str]]
     return out
 
 
-def tree_cpu_s(root: int) -> float:
-    """CPU seconds (user + system) used so far by process `root` and all its live descendants.
-
-    On a shared, noisy machine this is steadier than wall-clock rates: it is what each request costs
-    the server, whatever else is running.
-    """
-    parents, cpu = {}, {}
-    tick = os.sysconf("SC_CLK_TCK")
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        pid = int(stat.parent.name)
-        parents[pid] = int(fields[1])
-        cpu[pid] = (int(fields[11]) + int(fields[12])) / tick
-    tree, frontier = {root}, [root]
-    while frontier:
-        current = frontier.pop()
-        children = [pid for pid, ppid in parents.items() if ppid == current]
-        tree.update(children)
-        frontier.extend(children)
-    return sum(cpu.get(pid, 0.0) for pid in tree)
-
-
 # -- 1b. progress through HTTP (wrk) -------------------------------------------------------------------------
 def progress_http(port: int, book_id: int, creds: list[tuple[str, str]], seconds: float, connections: int,
                   tmp: Path, base_ms: int, server_pid: int) -> dict:
     """wrk (C, one thread) replays each listener's next report (benchmarks/progress_writes.lua)."""
     cred_file = tmp / "creds.txt"
     cred_file.write_text("".join(f"{cookie} {csrf}\n" for cookie, csrf in creds))
-    cpu_before = tree_cpu_s(server_pid)
+    cpu_before = tree_cpu_seconds(server_pid)
     done = subprocess.run([WRK, "-t1", f"-c{connections}", f"-d{seconds:.0f}s", "--timeout", "10s",
                            "-s", str(ROOT / "benchmarks" / "progress_writes.lua"), f"http://127.0.0.1:{port}",
                            "--", str(cred_file), str(book_id), str(base_ms)],
@@ -252,7 +212,7 @@ def progress_http(port: int, book_id: int, creds: list[tuple[str, str]], seconds
     if done.returncode != 0:
         raise RuntimeError(f"wrk failed: {done.stderr[-1000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    result["server_cpu_ms"] = (tree_cpu_s(server_pid) - cpu_before) * 1000 / max(1, result["requests"])
+    result["server_cpu_ms"] = (tree_cpu_seconds(server_pid) - cpu_before) * 1000 / max(1, result["requests"])
     result["writes"] = result["requests"]
     result["per_s"] = result["requests"] / result["seconds"]
     return result
