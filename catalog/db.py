@@ -18,7 +18,7 @@ from catalog.writegate import FileGate
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 _HOLDS_LOCK = "sachnoi_writer_lock"
 _HOLDS_GATE = "sachnoi_write_gate"
-SQLITE_BEGIN_OPTION = "sqlite_begin"  # execution option: "IMMEDIATE" (default) or "DEFERRED"
+SQLITE_BEGIN_OPTION = "sqlite_begin"  # execution option: "IMMEDIATE" (default), "DEFERRED" or "NONE"
 
 
 def normalise_url(url: str) -> str:
@@ -64,6 +64,8 @@ def make_engine(url: str, **kwargs) -> Engine:
             # write. Read-only work (GET requests) asks for DEFERRED and reads a WAL snapshot
             # without waiting for, or blocking, any writer.
             mode = conn.get_execution_options().get(SQLITE_BEGIN_OPTION, "IMMEDIATE")
+            if mode == "NONE":
+                return  # autocommit: each statement is its own transaction (catalog.db.read_row)
             if mode == "DEFERRED":
                 conn.exec_driver_sql("BEGIN DEFERRED")
                 return
@@ -146,6 +148,16 @@ def read_only_session(factory: sessionmaker[Session]) -> Session:
     session = factory()
     session.connection(execution_options={SQLITE_BEGIN_OPTION: "DEFERRED"})
     return session
+
+
+def read_row(engine: Engine, statement, params: dict):
+    """The first row of one read-only statement, or None, without opening a transaction on SQLite.
+
+    A single SELECT is atomic on its own, so the BEGIN/ROLLBACK pair around it is pure cost on a
+    path every request takes (web.auth's user load). PostgreSQL runs it in its usual transaction.
+    """
+    with engine.connect() as conn:
+        return conn.execution_options(**{SQLITE_BEGIN_OPTION: "NONE"}).execute(statement, params).first()
 
 
 @contextmanager

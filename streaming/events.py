@@ -12,6 +12,7 @@ import hmac
 from dataclasses import dataclass
 
 from sqlalchemy import Integer, bindparam, func, insert, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from catalog.models import ListeningEvent
@@ -38,9 +39,10 @@ _INSERT = insert(_EVENTS)
 _BUMP = update(_EVENTS).where(_EVENTS.c.id == _TODAYS_ROW).values(seconds=_EVENTS.c.seconds + bindparam("b_seconds"))
 
 
-def record(session: Session, *, book_id: int, library_id: int, listener: str, kind: str, seconds: float = 0.0,
+def record(session: Session | Connection, *, book_id: int, library_id: int, listener: str, kind: str, seconds: float = 0.0,
            channel: str = "web") -> None:
-    """Count one event in the caller's transaction (Core statements: this runs on every progress report)."""
+    """Count one event in the caller's transaction, a Session or a Core Connection (Core
+    statements: this runs on every progress report)."""
     if kind not in KINDS or channel not in CHANNELS:
         raise ValueError(f"unknown event kind/channel: {kind}/{channel}")
     seconds = round(max(0.0, min(float(seconds or 0.0), MAX_LISTEN_S)), 1)

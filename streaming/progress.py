@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Row
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from catalog.models import DeviceProgress, Progress, utcnow
@@ -55,7 +55,17 @@ class Report:
 class Outcome:
     accepted: bool          # the account-wide position took this report
     device_accepted: bool   # the device's own row took it (False = late or duplicate)
-    progress: Row           # the account's position after the write, with Progress's columns
+    progress: Row | None    # the account's position after the write, with Progress's columns
+    before: Row | None      # the account's position before the write (None: the reader's first report)
+
+    @property
+    def first_report(self) -> bool:
+        return self.before is None
+
+    @property
+    def just_finished(self) -> bool:
+        """This report finished the book (it was not finished before)."""
+        return self.accepted and bool(self.progress.finished) and not (self.before and self.before.finished)
 
 
 def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) -> Report:
@@ -125,39 +135,29 @@ _CURRENT = select(*_PROGRESS_T.c).where(_PROGRESS_T.c.user_id == bindparam("user
                                          _PROGRESS_T.c.book_id == bindparam("book_id"))
 
 
-def record(session: Session, *, user_id: int, book_id: int, report: Report, duration_s: float) -> Outcome:
-    """Apply one report (in the caller's transaction). Late and duplicate reports change nothing.
+def record(db: Session | Connection, *, user_id: int, book_id: int, report: Report, duration_s: float) -> Outcome:
+    """Apply one report in the caller's transaction (a Session or a Core Connection).
 
-    `Outcome.progress` is the account's row after the write (a Row with Progress's columns).
+    Late and duplicate reports change nothing. Three statements: the account's row as it was, the
+    device upsert, and (only when the device took the report) the account upsert.
     """
-    device_upsert, account_upsert = _upserts(session.get_bind().dialect.name)
+    device_upsert, account_upsert = _upserts(db.get_bind().dialect.name if isinstance(db, Session)
+                                             else db.dialect.name)
     now = utcnow()
     keys = {"user_id": user_id, "book_id": book_id}
-    device_ok = session.execute(device_upsert, {
+    before = db.execute(_CURRENT, keys).first()
+    device_ok = db.execute(device_upsert, {
         **keys, "device_id": report.device_id, "position_s": report.position_s,
         "event_time_ms": report.event_time_ms, "seq": report.seq, "device_name": report.device_name,
         "updated_at": now}).first() is not None
     row = None
     if device_ok:
-        row = session.execute(account_upsert, {
+        row = db.execute(account_upsert, {
             **keys, "position_s": report.position_s, "event_time_ms": report.event_time_ms,
             "device_id": report.device_id, "device_name": report.device_name, "seq": report.seq,
             "speed": report.speed, "chapter": report.chapter,
             "finished": is_finished(report.position_s, duration_s), "updated_at": now}).first()
-    accepted = row is not None
-    if row is None:
-        row = session.execute(_CURRENT, keys).first()
-    return Outcome(accepted=accepted, device_accepted=device_ok, progress=row)
-
-
-_FINISHED = select(_PROGRESS_T.c.finished).where(_PROGRESS_T.c.user_id == bindparam("user_id"),
-                                                _PROGRESS_T.c.book_id == bindparam("book_id"))
-
-
-def was_finished(session: Session, *, user_id: int, book_id: int) -> bool | None:
-    """The account's `finished` flag before a write; None when the reader has no position yet."""
-    value = session.execute(_FINISHED, {"user_id": user_id, "book_id": book_id}).first()
-    return None if value is None else bool(value[0])
+    return Outcome(accepted=row is not None, device_accepted=device_ok, progress=row or before, before=before)
 
 
 def merge_anonymous(session: Session, *, user_id: int, entries: list[tuple[int, Report, float]]) -> int:

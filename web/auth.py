@@ -18,7 +18,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
 from catalog.models import User
-from catalog.db import SQLITE_BEGIN_OPTION
+from catalog.db import read_row
 from web.extensions import db_session, services
 from web.security import login_throttle
 
@@ -71,12 +71,10 @@ def init_auth(app: Flask) -> None:
         uid, _sep, version = user_id.partition(":")
         if not uid.isdigit() or not version.isdigit():
             return None
-        # Its own short read on a plain connection (every request runs this, so Core, not the
-        # ORM): the request's session (and, for writes, SQLite's write lock) starts only when the
-        # view needs it. The Row carries User's columns by name.
-        with services().engine.connect() as conn:
-            conn = conn.execution_options(**{SQLITE_BEGIN_OPTION: "DEFERRED"})
-            row = conn.execute(_USER_BY_ID, {"uid": int(uid)}).first()
+        # Its own one-statement read (every request runs this, so Core, not the ORM): the
+        # request's session (and, for writes, SQLite's write lock) starts only when the view
+        # needs it. The Row carries User's columns by name.
+        row = read_row(services().engine, _USER_BY_ID, {"uid": int(uid)})
         if row is None or not row.is_active or row.session_version != int(version):
             return None
         return LoginUser(row)

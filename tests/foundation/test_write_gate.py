@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from catalog.db import make_engine, write_gate_path
+from catalog.db import make_engine, read_row, write_gate_path
 from catalog.writegate import FileGate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -228,4 +228,24 @@ def test_gate_path_next_to_the_database_and_none_in_memory(tmp_path):
     engine = make_engine("sqlite://")
     with engine.begin() as conn:  # in-memory databases write without a gate (and without a file)
         conn.execute(text("CREATE TABLE t (x INT)"))
+    engine.dispose()
+
+
+def test_read_row_neither_waits_for_nor_blocks_a_writer(tmp_path):
+    """catalog.db.read_row (every request's user load) opens no transaction on SQLite: it reads
+    while another connection holds the write lock and the gate, and leaves its connection in
+    autocommit, so nothing it did is held past the statement."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}", pool_size=2, max_overflow=0)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE t (x INT)"))
+        conn.execute(text("INSERT INTO t VALUES (7)"))
+    with engine.begin() as writer:  # holds BEGIN IMMEDIATE and the gate for the whole block
+        writer.execute(text("INSERT INTO t VALUES (8)"))
+        began = time.perf_counter()
+        assert read_row(engine, text("SELECT count(*), max(x) FROM t"), {}) == (1, 7)  # the committed state
+        assert time.perf_counter() - began < 1.0
+        with engine.connect() as other:
+            assert other.connection.driver_connection.in_transaction is False
+    assert read_row(engine, text("SELECT max(x) FROM t WHERE x > :n"), {"n": 7}) == (8,)
+    assert read_row(engine, text("SELECT x FROM t WHERE x > :n"), {"n": 99}) is None
     engine.dispose()

@@ -198,18 +198,24 @@ def _shuffled_reports_on(url):
                for i in range(1, 16)]
     arrivals = reports + reports[::2]
     random.Random(3).shuffle(arrivals)
-    newest, seen = 0, set()
+    newest, seen, finished, completions = 0, set(), False, 0
     for rep in arrivals:
         with sessions.begin() as s:
             outcome = progress.record(s, user_id=user_id, book_id=book_id, report=rep, duration_s=60.0)
         assert outcome.accepted == (rep.seq not in seen and rep.event_time_ms > newest)
+        assert outcome.first_report == (newest == 0)              # what was stored before this write
+        if outcome.before is not None:
+            assert outcome.before.event_time_ms == newest
         seen.add(rep.seq)
         newest = max(newest, rep.event_time_ms)
         assert outcome.progress.event_time_ms == newest          # the answer is the stored newest
+        assert outcome.just_finished == (outcome.accepted and bool(outcome.progress.finished) and not finished)
+        finished = bool(outcome.progress.finished)
+        completions += outcome.just_finished
     with sessions() as s:
         row = progress.get(s, user_id=user_id, book_id=book_id)
         per_device = {d.device_id: d.seq for d in progress.devices(s, user_id=user_id, book_id=book_id)}
-        assert progress.was_finished(s, user_id=user_id, book_id=book_id) is True
+    assert completions >= 1
     assert (row.position_s, row.seq, row.finished) == (60.0, 15, True)
     assert per_device == {"d0": 15, "d1": 13, "d2": 14}
     sessions.kw["bind"].dispose()
