@@ -48,6 +48,7 @@ vendor: node-deps
 	   node_modules/axe-core/axe.min.js web/static/vendor/
 
 bench: install
+	$(BIN)/pip install -q -e '.[test,bench]'
 	$(BIN)/python benchmarks/run_all.py
 
 clean:

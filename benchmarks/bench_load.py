@@ -13,7 +13,8 @@ Two deployments are measured, one after the other:
 - `nginx`: the deployment docs/nginx.conf describes: nginx in front, `sachnoi serve --processes 2`,
   `MEDIA_SERVE_MODE = "auth-request"` (nginx asks the app once per media token and sends the files).
 
-    .venv/bin/python benchmarks/bench_load.py --listeners 1000 --duration 60 [--only nginx|embedded|both] [--write-docs]
+    .venv/bin/python benchmarks/bench_load.py --listeners 1000 --duration 60 [--runs 5]
+        [--only nginx|embedded|both] [--write-docs]
 
 The client is one asyncio event loop with aiohttp (C-accelerated HTTP parsing), so 1 000 listeners
 cost the shared two cores little; sessions are signed cookies made with the instance's key, so
@@ -192,6 +193,7 @@ async def drive(base: str, book: int, token: str, listeners: list[dict], segment
     import aiohttp
     stats = {k: [] for k in KINDS}
     errors = {k: 0 for k in KINDS}
+    timeline: list[tuple] = []
     first_error: dict[str, str] = {}
     connector = aiohttp.TCPConnector(limit=connections, force_close=False)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -209,6 +211,7 @@ async def drive(base: str, book: int, token: str, listeners: list[dict], segment
             except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
                 first_error.setdefault(kind, repr(exc)[:200])
             stats[kind].append((time.perf_counter() - started) * 1000)
+            timeline.append((started, kind, stats[kind][-1], ok))
             errors[kind] += not ok
             return ok
 
@@ -245,7 +248,7 @@ async def drive(base: str, book: int, token: str, listeners: list[dict], segment
         end = now + duration_s
         await asyncio.gather(*(listener(i, p, now + ramp * i / len(listeners), end)
                                for i, p in enumerate(listeners)))
-    return stats, {"errors": errors, "first_error": first_error}
+    return stats, {"errors": errors, "first_error": first_error, "timeline": timeline}
 
 
 # -- the side work: a produce job in the server's worker and an online backup -----------------------
@@ -259,24 +262,33 @@ def side_work(world, tmp: Path, delay_s: float, out: dict) -> None:
     from web.cli_core import make_context
     from web.config import load_settings
     time.sleep(delay_s)
+    events = out.setdefault("events", [])
     ctx = make_context(load_settings(world.settings()))
     started = time.monotonic()
+    events.append((time.perf_counter(), "produce queued"))
     job_id = enqueue_produce(ctx, world.ids["draft"], Decisions(approve_marks=True, accept_qc_failures=True))
     env = {**os.environ, "SACHNOI_HOME": str(world.home)}
     backup_started = time.monotonic()
+    events.append((time.perf_counter(), "backup started"))
     done = subprocess.run([SACHNOI, "backup", str(tmp / f"backup-{os.getpid()}-{time.time_ns()}"), "--quiet"],
                           env=env, capture_output=True, text=True)
+    events.append((time.perf_counter(), "backup ended"))
     out["backup_s"] = round(time.monotonic() - backup_started, 2)
     out["backup_ok"] = done.returncode == 0 or done.stderr[-300:]
     engine = make_engine(ctx.settings["DATABASE_URL"])
     deadline = time.monotonic() + 600
     state = None
+    stage = None
     while time.monotonic() < deadline:
         with engine.connect() as conn:
-            state = conn.execute(select(Job.state, Job.finished_at).where(Job.id == job_id)).first()
+            state = conn.execute(select(Job.state, Job.stage).where(Job.id == job_id)).first()
+        if state and state[1] != stage:
+            stage = state[1]
+            events.append((time.perf_counter(), f"stage {stage}"))
         if state and state[0] in ("done", "failed", "cancelled"):
             break
         time.sleep(0.5)
+    events.append((time.perf_counter(), f"produce {state[0] if state else 'unknown'}"))
     out["mastering_state"] = state[0] if state else None
     if state and state[0] != "done":
         with engine.connect() as conn:
@@ -297,7 +309,39 @@ def lost_writes(world, listeners: list[dict]) -> int:
     return sum(1 for p in listeners if p["acked"] > 0 and stored.get(p["id"], -1) < p["acked"])
 
 
-def run(kind: str, listeners_n: int, duration_s: float, take_minutes: float, connections: int) -> dict:
+def pressure_sampler(stop: threading.Event, out: list, every_s: float = 0.25) -> None:
+    """(perf_counter, I/O stall µs, CPU stall µs, wake-up delay ms) until `stop`: Linux PSI from
+    /proc/pressure, and how late this idle thread of the client process woke. A wake-up seconds
+    late means the client itself stood still, so every latency it measured then includes its own
+    delay (seen here on the shared VM: seconds in which nginx's plain file answers, the progress
+    writes and this thread were all late together)."""
+    def total(name: str) -> int:
+        try:
+            line = Path(f"/proc/pressure/{name}").read_text().splitlines()[0]
+        except OSError:
+            return 0
+        return int(line.rsplit("total=", 1)[1])
+    due = time.perf_counter() + every_s
+    while not stop.wait(max(0.0, due - time.perf_counter())):
+        now = time.perf_counter()
+        out.append((now, total("io"), total("cpu"), max(0.0, now - due) * 1000))
+        due = now + every_s
+
+
+def write_timeline(path: Path, problems: dict, side: dict, pressure: list) -> None:
+    """Every request as `t_s,kind,ms,ok`, then `t_s,pressure,io_stall_ms,cpu_stall_ms,late_ms` per sample and
+    `t_s,event,name` for the side work (t_s from the first request), for finding what a slow second shared."""
+    timeline = problems["timeline"]
+    t0 = min(t for t, *_ in timeline) if timeline else 0.0
+    lines = ["t_s,kind,ms,ok"] + [f"{t - t0:.3f},{kind},{ms:.1f},{int(ok)}" for t, kind, ms, ok in timeline]
+    lines += [f"{t - t0:.3f},pressure,{(io - io0) / 1000:.1f},{(cpu - cpu0) / 1000:.1f},{late:.1f}"
+              for (t, io, cpu, late), (_, io0, cpu0, _late) in zip(pressure[1:], pressure)]
+    lines += [f"{t - t0:.3f},event,{name}" for t, name in side.get("events", [])]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def run(kind: str, listeners_n: int, duration_s: float, take_minutes: float, connections: int,
+        timeline: Path | None = None) -> dict:
     from security_world import SECRET
     from streaming import tokens
     tmp = Path(tempfile.mkdtemp(prefix=f"sachnoi-load-{kind}-"))
@@ -311,11 +355,17 @@ def run(kind: str, listeners_n: int, duration_s: float, take_minutes: float, con
             token = tokens.issue(SECRET, book_id=world.ids["book"], subject=tokens.PUBLIC, ttl_s=3600)
             helper = threading.Thread(target=side_work, args=(world, tmp, min(10.0, duration_s / 3), side))
             helper.start()
+            pressure, sampling = [], threading.Event()
+            sampler = threading.Thread(target=pressure_sampler, args=(sampling, pressure), daemon=True)
+            sampler.start()
             load_started = time.monotonic()
             stats, problems = asyncio.run(drive(deployment.url, world.ids["book"], token, listeners, segments,
                                                 duration_s, connections))
             load_s = time.monotonic() - load_started
             helper.join()
+            sampling.set()
+            if timeline is not None:
+                write_timeline(timeline, problems, side, pressure)
             loadavg = os.getloadavg()[0]
         finally:
             deployment.close()
@@ -327,7 +377,9 @@ def run(kind: str, listeners_n: int, duration_s: float, take_minutes: float, con
     result = {"deployment": kind, "listeners": listeners_n, "duration_s": duration_s, "load_s": round(load_s, 1),
               "requests": total, "errors": errors, "error_rate": errors / max(1, total), "lost_writes": lost,
               "first_error": problems["first_error"], "connections": connections, "loadavg": round(loadavg, 1),
-              **side}
+              "client_stall_max_ms": round(max((late for *_, late in pressure), default=0.0)),
+              "client_stalls_over_100ms": sum(late > 100 for *_, late in pressure),
+              **{k: v for k, v in side.items() if k != "events"}}
     for k, values in stats.items():
         result[k] = {"n": len(values), "errors": problems["errors"][k], "p50_ms": round(percentile(values, 50), 1),
                      "p99_ms": round(percentile(values, 99), 1), "max_ms": round(max(values), 1) if values else None,
@@ -335,31 +387,52 @@ def run(kind: str, listeners_n: int, duration_s: float, take_minutes: float, con
     return result
 
 
+def summary(runs: list[dict]) -> dict:
+    """One deployment's runs: per request kind the summed counts, the median of the runs' p50 and
+    p99, the worst p99 and max; lost writes and errors summed."""
+    out = {"deployment": runs[0]["deployment"], "runs": len(runs), "errors": sum(r["errors"] for r in runs),
+           "lost_writes": sum(r["lost_writes"] for r in runs), "requests": sum(r["requests"] for r in runs)}
+    for k in KINDS:
+        rows = [r[k] for r in runs]
+        out[k] = {"n": sum(x["n"] for x in rows), "errors": sum(x["errors"] for x in rows),
+                  "p50_ms": round(statistics.median(x["p50_ms"] for x in rows), 1),
+                  "p99_ms": round(statistics.median(x["p99_ms"] for x in rows), 1),
+                  "p99_each": [x["p99_ms"] for x in rows], "max_ms": max(x["max_ms"] or 0 for x in rows)}
+    return out
+
+
 def write_docs(results: list[dict], take_minutes: float) -> None:
     from docsection import write_section
     first = results[0]
+    runs = len([r for r in results if r["deployment"] == first["deployment"]])
     lines = ["## Load", "",
-             f"`benchmarks/bench_load.py --listeners {first['listeners']} --duration {first['duration_s']:.0f}` "
+             f"`benchmarks/bench_load.py --listeners {first['listeners']} --duration {first['duration_s']:.0f} "
+             f"--runs {runs}` "
              f"(loopback, SQLite WAL, 2 shared cores; each listener fetches playlists, then a 64 kbps 6 s "
              f"segment every 6 s and writes its progress every 10 s; during the load the server's job worker "
              f"masters and packages a {take_minutes:.0f}-minute take and `sachnoi backup` runs). Client: one "
-             f"asyncio loop with aiohttp, at most {', '.join(str(r['connections']) for r in results)} connections "
-             f"(in the order of the rows). Targets: zero errors, zero "
-             f"lost writes, progress p99 < 250 ms, segment p99 < 500 ms.", "",
-             "| deployment | kind | requests | errors | p50 ms | p99 ms | max ms |", "|---|---|---|---|---|---|---|"]
+             f"asyncio loop with aiohttp, at most {', '.join(sorted({str(r['connections']) for r in results}))} "
+             f"connections. Each deployment ran {runs} time(s), each on a fresh instance: p50 and p99 are the "
+             f"median of the runs, with every run's p99 listed; max is the worst of all runs. Targets: zero "
+             f"errors, zero lost writes, progress p99 < 250 ms, segment p99 < 500 ms.", "",
+             "| deployment | kind | requests | errors | p50 ms | p99 ms | p99 ms of each run | max ms |",
+             "|---|---|---|---|---|---|---|---|"]
     names = {"embedded": "embedded default (`sachnoi serve`, 1 process, app sends media)",
              "nginx": "nginx + `sachnoi serve --processes 2`, auth-request media"}
-    for r in results:
+    kinds = [d for d in ("embedded", "nginx") if any(r["deployment"] == d for r in results)]
+    for kind in kinds:
+        s = summary([r for r in results if r["deployment"] == kind])
         for k in KINDS:
-            row = r[k]
-            lines.append(f"| {names[r['deployment']]} | {k} | {row['n']} | {row['errors']} | {row['p50_ms']} | "
-                         f"{row['p99_ms']} | {row['max_ms']} |")
+            row = s[k]
+            lines.append(f"| {names[kind]} | {k} | {row['n']} | {row['errors']} | {row['p50_ms']} | "
+                         f"{row['p99_ms']} | {', '.join(str(x) for x in row['p99_each'])} | {row['max_ms']} |")
     lines.append("")
     for r in results:
-        lines.append(f"- {names[r['deployment']]}: error rate {r['error_rate']:.4%}; lost acknowledged progress "
-                     f"writes **{r['lost_writes']}**; produce job {r.get('mastering_state')} after "
-                     f"{r.get('mastering_s')} s; backup {r.get('backup_s')} s (ok: {r.get('backup_ok')}); load "
-                     f"average at the end {r['loadavg']}.")
+        lines.append(f"- {names[r['deployment']]}: {r['requests']} requests, error rate {r['error_rate']:.4%}; lost "
+                     f"acknowledged progress writes **{r['lost_writes']}**; produce job {r.get('mastering_state')} "
+                     f"after {r.get('mastering_s')} s; backup {r.get('backup_s')} s (ok: {r.get('backup_ok')}); "
+                     f"load average at the end {r['loadavg']}; client stalls (an idle thread of the client woke "
+                     f"> 100 ms late) {r['client_stalls_over_100ms']}, longest {r['client_stall_max_ms']} ms.")
     write_section("## Load", "\n".join(lines) + "\n")
 
 
@@ -374,14 +447,22 @@ def main() -> None:
     parser.add_argument("--only", choices=("embedded", "nginx", "both"), default="nginx",
                         help="deployment(s) to load (default nginx; the embedded default does not hold 1 000 "
                              "listeners, see docs/benchmarks.md)")
+    parser.add_argument("--runs", type=int, default=1, help="runs per deployment, each on a fresh instance")
+    parser.add_argument("--timeline", type=Path, help="folder for one CSV per run: every request's start and "
+                        "latency, I/O and CPU stall time (/proc/pressure) and the side work's events")
     parser.add_argument("--write-docs", action="store_true")
     args = parser.parse_args()
     results = []
     for kind in (["embedded", "nginx"] if args.only == "both" else [args.only]):
         connections = args.connections or (args.listeners if kind == "nginx" else min(args.listeners, 800))
-        result = run(kind, args.listeners, args.duration, args.take_minutes, connections)
-        print(json.dumps(result, indent=2), flush=True)
-        results.append(result)
+        for n in range(args.runs):
+            timeline = None
+            if args.timeline:
+                args.timeline.mkdir(parents=True, exist_ok=True)
+                timeline = args.timeline / f"{kind}-{n + 1}.csv"
+            result = run(kind, args.listeners, args.duration, args.take_minutes, connections, timeline)
+            print(json.dumps(result, indent=2), flush=True)
+            results.append(result)
     if args.write_docs:
         write_docs(results, args.take_minutes)
 
