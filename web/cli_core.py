@@ -235,13 +235,30 @@ class BackgroundWork:
             self.pool.stop(timeout=timeout_s)
 
 
+def serving_workers(settings: dict, cores: int | None = None) -> int:
+    """Job workers, and encodes run side by side, beside a server: WORKERS, but never more than
+    JOB_CPUS (0: all cores but one), so that listeners always keep a core.
+
+    Measured (docs/benchmarks.md, "Load"): with two encoders on the 2-core machine, 5 of 6 load runs
+    that watched for it had seconds in which nothing but the encoders ran: nginx's file answers,
+    the progress writes and an idle thread of the load client were all late together, by up to
+    3.7 s, though the encoders were niced (JOB_NICE); progress p99 missed 250 ms in 5 of 16 runs.
+    With one, none of 4 runs had a wake-up later than 4 ms, and mastering took ~30 % longer.
+    `sachnoi worker` and `ingest` are not limited: no listener waits on them."""
+    cores = cores or os.cpu_count() or 1
+    limit = int(settings.get("JOB_CPUS") or 0) or max(1, cores - 1)
+    return max(1, min(int(settings.get("WORKERS") or 1), limit))
+
+
 def start_background_work(settings: dict) -> BackgroundWork:
     """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too.
+    Both use at most `serving_workers` cores.
 
     `workers_running` says whether workers run (then long work from the pages is queued as jobs)."""
     import threading
     if not (settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX")):
         return BackgroundWork()
+    settings = {**settings, "WORKERS": serving_workers(settings)}
     ctx = make_context(settings)
     pool = folder_stop = None
     if settings.get("RUN_WORKERS"):

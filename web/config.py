@@ -29,6 +29,7 @@ DEFAULTS: dict[str, Any] = {
     "WEB_PROCESSES": 1,              # `serve` web processes; >1 runs granian, the job workers stay in one
     "WEB_CONNECTIONS": 900,          # open client connections one waitress process accepts (< 1 024: select())
     "JOB_NICE": 10,                  # with --processes N: niceness of the job process (mastering yields to the web)
+    "JOB_CPUS": 0,                   # cores `serve`'s background jobs may keep busy; 0 = all but one (web.cli_core)
     "MAX_UPLOAD_MB": 4096,
     "USER_QUOTA_MB": 20480,
     "MEDIA_TOKEN_TTL_S": 6 * 3600,

@@ -28,3 +28,26 @@ def test_database_url_switches_to_postgresql(tmp_path):
 def test_home_defaults_to_instance_in_working_directory(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     assert load_settings(environ={})["HOME"] == str(tmp_path / "instance")
+
+
+def test_jobs_beside_the_server_leave_the_listeners_a_core():
+    """`sachnoi serve` runs at most JOB_CPUS job workers and encodes (default: all cores but one)."""
+    from web.cli_core import serving_workers
+    assert serving_workers({"WORKERS": 2, "JOB_CPUS": 0}, cores=2) == 1
+    assert serving_workers({"WORKERS": 2, "JOB_CPUS": 0}, cores=8) == 2
+    assert serving_workers({"WORKERS": 6, "JOB_CPUS": 0}, cores=4) == 3
+    assert serving_workers({"WORKERS": 4, "JOB_CPUS": 2}, cores=8) == 2   # an explicit limit wins
+    assert serving_workers({"WORKERS": 2, "JOB_CPUS": 0}, cores=1) == 1   # never none
+
+
+def test_the_servers_job_pool_and_encodes_follow_that_limit(tmp_path, monkeypatch):
+    from web.cli_core import start_background_work
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    settings = load_settings({"RUN_WORKERS": True, "WORKERS": 2}, environ={"SACHNOI_HOME": str(tmp_path)})
+    work = start_background_work(settings)
+    try:
+        assert len(work.pool.workers) == 1
+        assert {w.ctx.settings["WORKERS"] for w in work.pool.workers} == {1}  # package_book's encodes
+    finally:
+        work.stop()
+    assert settings["WORKERS"] == 2                                           # the caller's settings unchanged
