@@ -5,7 +5,8 @@ Everything runs on loopback in a temporary instance, bounded in count and time:
 1. Progress writes for N simulated listeners (default 500), each with its own account and device,
    each write the listener's next (newer) report: (a) through `streaming.progress.record` (one
    transaction per write, 1 and 8 threads), (b) through the HTTP API (`PUT /api/books/<id>/progress`)
-   of `sachnoi serve --processes N`, loaded by `wrk` (benchmarks/progress_writes.lua). SQLite, and
+   of `sachnoi serve --processes N`, loaded by `wrk` (benchmarks/progress_writes.lua), (c) the app's
+   own CPU per write (the WSGI call without a server). SQLite, and
    PostgreSQL when reachable (SACHNOI_TEST_PG_URL, default postgresql://postgres@127.0.0.1:5432/test).
 2. Click-to-first-audio in headless Chromium: from the click on "Phát" to the `playing` event.
 
@@ -222,6 +223,46 @@ def progress_http(port: int, book_id: int, creds: list[tuple[str, str]], seconds
     return result
 
 
+# -- 1c. CPU per write inside the app ------------------------------------------------------------------------
+def app_cpu_per_write(settings: dict, book_id: int, creds: list[tuple[str, str]], base_ms: int, first_seq: int,
+                      writes: int = 3000, chunks: int = 7) -> dict:
+    """CPU ms per `PUT /api/books/<id>/progress` through the WSGI app itself (no server, one thread,
+    this process): the app's own share of the HTTP figure. Median and min over `chunks` chunks."""
+    from werkzeug.test import EnvironBuilder
+    from web.app import create_app
+    app = create_app({**settings, "RUN_WORKERS": False})
+    environs = []
+    for n in range(writes):
+        idx, round_ = n % len(creds), n // len(creds) + 1
+        body = json.dumps({"position_s": round_ * 7.0 % 60, "event_time_ms": base_ms + round_ * 10_000,
+                           "device_id": f"app{idx}", "seq": first_seq + round_, "listened_s": 10})
+        environs.append(EnvironBuilder(
+            path=f"/api/books/{book_id}/progress", method="PUT", data=body,
+            headers={"Content-Type": "application/json", "User-Agent": BENCH_UA, "X-CSRFToken": creds[idx][1],
+                     "Cookie": "session=" + creds[idx][0]}, environ_base={"REMOTE_ADDR": "127.0.0.1"}).get_environ())
+    refused = 0
+
+    def call(environ) -> None:
+        nonlocal refused
+        status = []
+        body = b"".join(app(environ, lambda s, h, e=None: status.append(s)))
+        if not status[0].startswith("200") or b'"accepted":true' not in body:
+            refused += 1
+    warm = len(environs) // 10
+    for environ in environs[:warm]:
+        call(environ)
+    per = []
+    size = (len(environs) - warm) // chunks
+    for k in range(chunks):
+        part = environs[warm + k * size: warm + (k + 1) * size]
+        started = time.process_time()
+        for environ in part:
+            call(environ)
+        per.append((time.process_time() - started) * 1000 / len(part))
+    app.extensions["sachnoi"].engine.dispose()
+    return {"median_ms": statistics.median(per), "min_ms": min(per), "writes": len(environs), "refused": refused}
+
+
 # -- 3. click to first audio --------------------------------------------------------------------------------
 def click_to_audio(settings: dict, book_id: int, runs: int = 5) -> list[float]:
     from playwright.sync_api import sync_playwright
@@ -291,7 +332,7 @@ def main() -> int:
     ap.add_argument("--no-write", action="store_true")
     args = ap.parse_args()
     shapes = [tuple(int(n) for n in shape.split("x")) for shape in args.servers.split(",")]
-    rows_layer, rows_http = [], []
+    rows_layer, rows_http, app_cpu = [], [], {}
     clicks = None
     run_no = 0
     started_ms = int(time.time() * 1000)
@@ -323,6 +364,9 @@ def main() -> int:
                     print(label, f"record() {threads} thread(s)", layer, flush=True)
                     rows_layer.append((label, threads, layer))
                 creds = login_cookies(settings["SECRET_KEY"], user_ids)
+                run_no += 1
+                app_cpu[label] = app_cpu_per_write(settings, book_id, creds, base_ms(run_no), run_no * 1000)
+                print(label, "CPU per write inside the app", app_cpu[label], flush=True)
                 for n, threads in shapes:
                     port = free_port()
                     server = start_app(settings, port, processes=n, threads=threads)
@@ -346,7 +390,7 @@ def main() -> int:
         finally:
             if drop:
                 drop()
-    body = report(args, rows_layer, rows_http, clicks)
+    body = report(args, rows_layer, rows_http, clicks, app_cpu)
     print(body)
     if not args.no_write:
         write_section(body)
@@ -365,7 +409,7 @@ def meets_target(r: dict) -> bool:
     return r["per_s"] >= 1000 and r["p99_ms"] < 50 and not (r["non_2xx"] or r["socket_errors"] or r["refused"])
 
 
-def report(args, rows_layer: list, rows_http: list, clicks: list[float] | None) -> str:
+def report(args, rows_layer: list, rows_http: list, clicks: list[float] | None, app_cpu: dict) -> str:
     lines = [HEADING, "",
              f"`benchmarks/bench_streaming.py` (loopback, 2 shared cores; {args.listeners} listeners, each its own "
              f"account and device, reporting in turn; every write is the listener's next, newer report, so each "
@@ -391,6 +435,10 @@ def report(args, rows_layer: list, rows_http: list, clicks: list[float] | None) 
         lines.append(f"| {label} | {n} | {r['writes']} | {r['per_s']:.0f} | {r['p50_ms']:.1f} | {r['p90_ms']:.1f} | "
                      f"{r['p99_ms']:.1f} | {r['max_ms']:.1f} | {r['server_cpu_ms']:.2f} | {r['non_2xx']} | "
                      f"{r['socket_errors']} | {r['refused']} | {each} |")
+    lines += ["", "CPU per progress write inside the app (the WSGI call alone: no server, one thread; median of 7 "
+              "chunks, `app_cpu_per_write`): " + "; ".join(
+                  f"{label} {r['median_ms']:.2f} ms (min {r['min_ms']:.2f}, {r['writes']} writes, {r['refused']} "
+                  f"refused)" for label, r in app_cpu.items()) + ". The HTTP rows' server CPU adds the server's share."]
     if clicks:
         lines += ["", f"Click-to-first-audio (headless Chromium, hls.js, click on “Phát” to the `playing` event, "
                   f"{len(clicks)} fresh contexts): median **{statistics.median(clicks):.0f} ms**, "
