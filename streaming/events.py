@@ -39,8 +39,8 @@ _INSERT = insert(_EVENTS)
 _BUMP = update(_EVENTS).where(_EVENTS.c.id == _TODAYS_ROW).values(seconds=_EVENTS.c.seconds + bindparam("b_seconds"))
 
 
-def record(session: Session | Connection, *, book_id: int, library_id: int, listener: str, kind: str, seconds: float = 0.0,
-           channel: str = "web") -> None:
+def record(session: Session | Connection, *, book_id: int, library_id: int, listener: str, kind: str,
+           seconds: float = 0.0, channel: str = "web") -> None:
     """Count one event in the caller's transaction, a Session or a Core Connection (Core
     statements: this runs on every progress report)."""
     if kind not in KINDS or channel not in CHANNELS:
