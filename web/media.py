@@ -10,7 +10,9 @@ filesystem unchecked.
 Serving modes (`MEDIA_SERVE_MODE`): `direct` sends the bytes from Python (byte ranges, ETags);
 `x-accel` answers with `X-Accel-Redirect: <X_ACCEL_PREFIX><key>` and lets nginx send the file;
 `auth-request` is x-accel plus HLS segments that nginx sends on its own after asking
-`/_authz/media` once per token and caching the answer for up to MEDIA_AUTHZ_CACHE_S seconds
+`/_authz/media` once per token and caching the answer for up to MEDIA_AUTHZ_CACHE_S seconds;
+`signed-url` is x-accel plus media playlists whose segment URLs nginx checks by itself
+(`secure_link`, streaming.signed_links) until the token expires, except for on-site titles
 (docs/nginx.conf). Playlists are always made here, since they carry tokens.
 """
 from __future__ import annotations
@@ -27,7 +29,7 @@ from werkzeug.exceptions import HTTPException
 
 from catalog.models import Book, Library, User
 from recordings.errors import UnsafeKeyError
-from streaming import tokens
+from streaming import signed_links, tokens
 from streaming.access import Decision, can_see, can_listen, depends_on_address
 from streaming.hls import add_query, rewrite_uris
 from web.extensions import db_session, media_store
@@ -45,7 +47,8 @@ PLAYLIST_CACHE = "private, max-age=60"
 MEDIA_CACHE = "private, max-age=86400, immutable"
 RENAMED_CACHE = "private, max-age=0, must-revalidate"
 
-SERVE_MODES = ("direct", "x-accel", "auth-request")
+SERVE_MODES = ("direct", "x-accel", "auth-request", "signed-url")
+KEYED_MODES = ("auth-request", "signed-url")  # modes that share MEDIA_AUTHZ_KEY with nginx
 AUTHZ_KEY_HEADER = "X-Sachnoi-Authz-Key"
 MIN_AUTHZ_KEY_LENGTH = 16
 SAMPLE_AUTHZ_KEY = "REPLACE-WITH-MEDIA_AUTHZ_KEY"  # docs/nginx.conf's placeholder
@@ -65,11 +68,11 @@ def _check_serve_mode(state) -> None:
         raise ValueError(f"MEDIA_SERVE_MODE = {mode!r} không hợp lệ, chọn một trong {', '.join(SERVE_MODES)} "
                          f"(unknown media serve mode)")
     key = str(config.get("MEDIA_AUTHZ_KEY") or "")
-    if mode == "auth-request" and (len(key) < MIN_AUTHZ_KEY_LENGTH or key == SAMPLE_AUTHZ_KEY):
+    if mode in KEYED_MODES and (len(key) < MIN_AUTHZ_KEY_LENGTH or key == SAMPLE_AUTHZ_KEY):
         raise InsecureConfigError(
-            f"MEDIA_SERVE_MODE = auth-request cần MEDIA_AUTHZ_KEY ngẫu nhiên, dài ít nhất {MIN_AUTHZ_KEY_LENGTH} "
-            f"ký tự (không phải giá trị mẫu), giống giá trị nginx gửi trong {AUTHZ_KEY_HEADER} "
-            f"(auth-request mode needs a random shared key of {MIN_AUTHZ_KEY_LENGTH}+ characters)")
+            f"MEDIA_SERVE_MODE = {mode} cần MEDIA_AUTHZ_KEY ngẫu nhiên, dài ít nhất {MIN_AUTHZ_KEY_LENGTH} "
+            f"ký tự (không phải giá trị mẫu), giống giá trị trong cấu hình nginx "
+            f"({mode} mode needs a random key of {MIN_AUTHZ_KEY_LENGTH}+ characters shared with nginx)")
 
 
 def current_listener():
@@ -106,8 +109,10 @@ def book_for_listening(book_id: int, *, release: bool = True) -> Book:
     With `release`, the book is detached (its columns stay loaded) and the read transaction ends
     here, so the database (SQLite's single writer lock in particular) is not held while bytes go out.
     """
-    book, _claims, _decision = check_listening(book_id, request.args.get("t"))
-    g.media_token = request.args["t"]
+    book, claims, decision = check_listening(book_id, request.args.get("t"))
+    g.media_token, g.media_claims = request.args["t"], claims
+    g.media_signed = current_app.config.get("MEDIA_SERVE_MODE") == "signed-url" and \
+        not depends_on_address(book, decision)  # on-site titles: nginx cannot check the address
     if release:
         db_session().expunge(book)
         db_session().rollback()
@@ -152,10 +157,19 @@ def _mimetype(name: str) -> str:
     return next((t for ext, t in _TYPES.items() if name.endswith(ext)), "application/octet-stream")
 
 
-def _send_playlist(key: str):
+def _send_playlist(key: str, signed_files_of: tuple[str, str] | None = None):
+    """A playlist with the media token on every URI. `signed_files_of` = (book uuid, rendition):
+    in signed-url mode its media files get URLs nginx checks itself (streaming.signed_links)."""
     path = _path_or_404(key)
     query = f"t={g.media_token}"
-    text = rewrite_uris(path.read_text(encoding="utf-8"), lambda uri: add_query(uri, query))
+    config = current_app.config
+
+    def uri_for(uri: str) -> str:
+        if signed_files_of and g.media_signed and uri.endswith(NGINX_SENT) and "/" not in uri:
+            return signed_links.segment_url(*signed_files_of, uri, expires=g.media_claims.expires,
+                                            key=str(config["MEDIA_AUTHZ_KEY"]))
+        return add_query(uri, query)
+    text = rewrite_uris(path.read_text(encoding="utf-8"), uri_for)
     body = text.encode("utf-8")
     response = Response(body, mimetype=_mimetype(path.name))
     if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 256:
@@ -172,7 +186,7 @@ def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA
     a revalidating `cache` for them (ETags make the re-check cheap)."""
     path = _path_or_404(key)
     mimetype = _mimetype(path.name)
-    if current_app.config.get("MEDIA_SERVE_MODE") in ("x-accel", "auth-request"):
+    if current_app.config.get("MEDIA_SERVE_MODE") in ("x-accel", "auth-request", "signed-url"):
         prefix = current_app.config.get("X_ACCEL_PREFIX", "/_media/").rstrip("/") + "/"
         response = Response(status=200, mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = prefix + key
@@ -197,7 +211,7 @@ def hls_file(book_id: int, rendition: str, name: str):
         abort(404)
     book = book_for_listening(book_id)
     key = f"derived/books/{book.uuid}/hls/{rendition}/{name}"
-    return _send_playlist(key) if name.endswith(".m3u8") else _send_file(key)
+    return _send_playlist(key, (book.uuid, rendition)) if name.endswith(".m3u8") else _send_file(key)
 
 
 def _authz_denied(status: int, reason: str) -> Response:

@@ -22,6 +22,7 @@ SAMPLE = ROOT / "docs" / "nginx.conf"
 NGINX = os.environ.get("SACHNOI_NGINX", "/usr/sbin/nginx")
 MIME_TYPES = Path("/etc/nginx/mime.types")
 _AUTH_BLOCK = re.compile(r"^[ \t]*# >>> auth-request\n.*?^[ \t]*# <<< auth-request\n", re.S | re.M)
+_SIGNED_BLOCK = re.compile(r"^[ \t]*# >>> signed-url\n.*?^[ \t]*# <<< signed-url\n", re.S | re.M)
 
 MAIN = """\
 {user}
@@ -65,13 +66,15 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 
 def render_site(*, mode: str, media_root: str | Path, app_address: str, port: int, tmp: Path,
                 key: str = "", static: str | Path | None = None) -> str:
-    """The sample for `mode` ("auth-request" as written, "x-accel" without the marked blocks),
+    """The sample for `mode` ("auth-request", "x-accel" or "signed-url", each without the others' marked blocks),
     with its placeholders replaced. Raises ValueError if a placeholder is missing from the sample."""
     text = SAMPLE.read_text(encoding="utf-8")
-    if mode == "x-accel":
-        text = _AUTH_BLOCK.sub("", text)
-    elif mode != "auth-request":
+    if mode not in ("auth-request", "x-accel", "signed-url"):
         raise ValueError(f"no nginx sample for mode {mode!r}")
+    if mode != "auth-request":
+        text = _AUTH_BLOCK.sub("", text)
+    if mode != "signed-url":
+        text = _SIGNED_BLOCK.sub("", text)
     replacements = {
         "/srv/sachnoi/instance/media/": str(Path(media_root)).rstrip("/") + "/",
         "server 127.0.0.1:8000;": f"server {app_address};",
@@ -80,6 +83,7 @@ def render_site(*, mode: str, media_root: str | Path, app_address: str, port: in
     }
     if mode == "auth-request":
         replacements["/var/cache/nginx/sachnoi-authz"] = str(tmp / "authz-cache")
+    if mode in ("auth-request", "signed-url"):
         replacements["REPLACE-WITH-MEDIA_AUTHZ_KEY"] = key
     for placeholder, value in replacements.items():
         if placeholder not in text:

@@ -1,9 +1,10 @@
-"""auth-request mode: docs/nginx.conf in a real nginx child in front of the app (a thread server).
+"""auth-request and signed-url modes: docs/nginx.conf in a real nginx child in front of the app (a thread server).
 
 nginx asks /_authz/media once per token, caches the app's decision for MEDIA_AUTHZ_CACHE_S and
 sends HLS files itself. These tests check what reaches the browser (bytes, types, ranges,
 refusals, traversal probes), that the decision is cached and for how long, and the endpoint's own
-answers and refusals. The x-accel variant of the sample is checked too.
+answers and refusals. The x-accel variant of the sample is checked too, and the signed-url
+variant, where nginx checks segment links itself (streaming.signed_links) and never asks the app.
 """
 from __future__ import annotations
 
@@ -35,8 +36,8 @@ class Front:
     """The app (mode, key, cache time) behind nginx; `calls` lists the X-Original-URI of every
     /_authz/media request the app received."""
 
-    def __init__(self, app, nginx: NginxProcess, calls: list[str]):
-        self.app, self.nginx, self.calls = app, nginx, calls
+    def __init__(self, app, nginx: NginxProcess, calls: list[str], seen: list[str]):
+        self.app, self.nginx, self.calls, self.seen = app, nginx, calls, seen  # seen: every path the app got
 
     def get(self, path: str, headers: dict | None = None) -> tuple[int, dict, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.nginx.port, timeout=10)
@@ -64,9 +65,11 @@ def front(settings, start_server, tmp_path):
         app = create_app({**settings, "MEDIA_SERVE_MODE": mode, "MEDIA_AUTHZ_KEY": key,
                           "MEDIA_AUTHZ_CACHE_S": cache_s, "TRUST_PROXY": 1})
         calls: list[str] = []
+        seen: list[str] = []
 
         @app.before_request
         def count_authz():  # the test hook: what nginx asked the app
+            seen.append(request.path)
             if request.path == "/_authz/media":
                 calls.append(request.headers.get("X-Original-URI", ""))
 
@@ -78,7 +81,7 @@ def front(settings, start_server, tmp_path):
                            port=port, tmp=folder, key=key)
         nginx = NginxProcess(folder, site, port=port).__enter__()
         started.append((app, nginx))
-        return Front(app, nginx, calls)
+        return Front(app, nginx, calls, seen)
 
     yield start
     for app, nginx in started:
@@ -272,6 +275,107 @@ def test_downloads_and_the_x_accel_sample_still_work(app, make_book, front):
         assert f.authz_calls() == (2 if mode == "auth-request" else 0)
 
 
+# -- signed-url mode -----------------------------------------------------------------------------------
+def media_playlist(f: Front, book_id: int, token: str, rendition: str = "aac-32k") -> list[str]:
+    status, _headers, body = f.get(f"/books/{book_id}/hls/{rendition}/index.m3u8?t={token}",
+                                   {"Accept-Encoding": "identity"})
+    assert status == 200
+    return body.decode().splitlines()
+
+
+def file_uris(lines: list[str]) -> list[str]:
+    """The init file's and the segments' URIs of a media playlist."""
+    found = [line for line in lines if line and not line.startswith("#")]
+    found += [line.split('URI="', 1)[1].split('"', 1)[0] for line in lines if line.startswith("#EXT-X-MAP")]
+    return found
+
+
+def test_signed_url_segments_come_from_nginx_alone_with_the_files_bytes(app, make_book, front):
+    """Peer bug class: media served without any check once a URL is known. Here a segment link
+    is only good with the app's signature, for its own file and until the token expires."""
+    from streaming import signed_links
+    book_id = make_book("public")
+    f = front(mode="signed-url")
+    token = media_token(app, book_id, None)
+    uid = book_uuid(app, book_id)
+    uris = file_uris(media_playlist(f, book_id, token))
+    assert len(uris) > 3 and all(u.startswith(f"/_hls/{uid}/aac-32k/") for u in uris)
+    before = len(f.seen)
+    for uri in uris:
+        status, headers, body = f.get(uri)
+        name = uri.split("?")[0].rsplit("/", 1)[1]
+        assert (status, body) == (200, stored(app, book_id, "aac-32k", name)), uri
+        assert headers["content-type"] == "audio/mp4" and headers["x-content-type-options"] == "nosniff"
+        assert headers["cache-control"] == "private, max-age=86400, immutable"
+    full = stored(app, book_id, "aac-32k", "seg_002.m4s")
+    uri = next(u for u in uris if "seg_002" in u)
+    assert f.get(uri, {"Range": "bytes=5-9"})[2] == full[5:10]
+    assert f.seen[before:] == []  # not one of these reached the app
+    # what does not pass: a changed signature, another file or book with this signature, no
+    # signature, an expired link, a link signed with another key
+    path, query = uri.split("?")
+    expires = int(query.split("e=")[1].split("&")[0])
+    key = app.config["MEDIA_AUTHZ_KEY"]
+    other = make_book("public", title="Sách khác")
+    forged = [
+        uri[:-2] + ("AA" if not uri.endswith("AA") else "BB"),
+        uri.replace("seg_002", "seg_003"),
+        uri.replace("aac-32k", "aac-64k"),
+        uri.replace(uid, book_uuid(app, other)),
+        path,
+        f"{path}?e={expires}",
+        f"{path}?e={expires + 3600}&s={query.split('s=')[1]}",
+        signed_links.segment_url(uid, "aac-32k", "seg_002.m4s", expires=int(time.time()) - 5, key=key),
+        signed_links.segment_url(uid, "aac-32k", "seg_002.m4s", expires=expires, key=key + "x"),
+    ]
+    for probe in forged:
+        status, _headers, body = f.get(probe)
+        assert status == 403 and b"ftyp" not in body and b"moof" not in body, probe
+    assert f.seen[before:] == []
+
+
+def test_signed_url_links_name_nothing_outside_the_books_folder(app, make_book, front):
+    from streaming import signed_links
+    book_id = make_book("public")
+    f = front(mode="signed-url")
+    key = app.config["MEDIA_AUTHZ_KEY"]
+    uid = book_uuid(app, book_id)
+    home = Path(app.config["HOME"])
+    (home / "canary.m4s").write_bytes(b"CANARY-OUTSIDE-MEDIA")
+    expires = int(time.time()) + 600
+
+    def signed(path: str) -> str:  # as if the key had signed it: only nginx's routing stands in the way
+        return f"{path}?e={expires}&s={signed_links.signature(path, expires, key)}"
+    probes = [signed(p) for p in (
+        f"/_hls/{uid}/aac-32k/../../../../canary.m4s", f"/_hls/{uid}/aac-32k/..%2f..%2fcanary.m4s",
+        f"/_hls/{uid}/../../../canary.m4s", f"/_hls/{uid}/aac-32k/%2e%2e%2fcanary.m4s",
+        f"/_hls/..%2f..%2f..%2f/aac-32k/canary.m4s", f"/_hls/{uid}/aac-32k/index.m3u8",
+        f"/_hls/{uid}/aac-32k/.hidden.m4s")]
+    for probe in probes:
+        status, _headers, body = f.get(probe)
+        assert 400 <= status < 500, (probe, status)
+        assert b"CANARY" not in body and b"#EXTM3U" not in body, probe
+    with pytest.raises(ValueError):
+        signed_links.segment_url(uid, "..", "seg_001.m4s", expires=expires, key=key)
+
+
+def test_signed_url_mode_keeps_app_checked_links_for_on_site_titles(app, make_book, front):
+    """nginx cannot check a reader's address, so an on-site title's playlist keeps token URLs."""
+    from catalog.models import Library
+    book_id = make_book("on-site", onsite="127.0.0.0/8")
+    f = front(mode="signed-url")
+    token = media_token(app, book_id, None)
+    lines = media_playlist(f, book_id, token)
+    assert all(u.endswith(f"?t={token}") and not u.startswith("/") for u in file_uris(lines))
+    segment = next(line for line in lines if line.startswith("seg_"))
+    assert segment.endswith(f"?t={token}")
+    status, _headers, body = f.get(f"/books/{book_id}/hls/aac-32k/{segment}")
+    assert (status, body) == (200, stored(app, book_id, "aac-32k", segment.split("?")[0]))
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        s.query(Library).update({"onsite_networks": "10.0.0.0/8"})
+    assert f.get(f"/books/{book_id}/hls/aac-32k/{segment}")[0] == 403  # checked live
+
+
 # -- the endpoint itself, without nginx ------------------------------------------------------------------
 @pytest.fixture
 def authz_app(settings):
@@ -344,6 +448,7 @@ def test_app_refuses_to_start_with_an_unknown_mode_or_a_weak_key(settings):
     from web.security import InsecureConfigError
     with pytest.raises(ValueError, match="MEDIA_SERVE_MODE"):
         create_app({**settings, "MEDIA_SERVE_MODE": "x_accel"})
-    for key in ("", "short-key", "REPLACE-WITH-MEDIA_AUTHZ_KEY"):
-        with pytest.raises(InsecureConfigError, match="MEDIA_AUTHZ_KEY"):
-            create_app({**settings, "MEDIA_SERVE_MODE": "auth-request", "MEDIA_AUTHZ_KEY": key})
+    for mode in ("auth-request", "signed-url"):
+        for key in ("", "short-key", "REPLACE-WITH-MEDIA_AUTHZ_KEY"):
+            with pytest.raises(InsecureConfigError, match="MEDIA_AUTHZ_KEY"):
+                create_app({**settings, "MEDIA_SERVE_MODE": mode, "MEDIA_AUTHZ_KEY": key})
