@@ -376,6 +376,26 @@ def test_signed_url_mode_keeps_app_checked_links_for_on_site_titles(app, make_bo
     assert f.get(f"/books/{book_id}/hls/aac-32k/{segment}")[0] == 403  # checked live
 
 
+@pytest.mark.browser
+def test_hls_js_plays_through_nginx_with_signed_links(app, make_book, front, browser):
+    """The player as readers get it, behind nginx in signed-url mode: hls.js follows the absolute
+    /_hls/ links of the playlist, audio plays, and no segment request reaches the app."""
+    book_id = make_book("public")
+    f = front(mode="signed-url")
+    context = browser.new_context()
+    page = context.new_page()
+    files = []
+    page.on("response", lambda r: files.append((r.url, r.status)) if "/_hls/" in r.url else None)
+    page.goto(f"http://127.0.0.1:{f.nginx.port}/books/{book_id}")
+    page.click("#play")
+    page.wait_for_function("() => document.getElementById('audio').currentTime > 1.0 && "
+                           "!document.getElementById('audio').paused", timeout=10000)
+    assert files and all(status == 200 for _url, status in files)
+    assert not [p for p in f.seen if p.endswith((".m4s", ".mp4")) or p.startswith("/_hls/")]
+    assert any(p.endswith("/index.m3u8") for p in f.seen)  # the playlist itself was the app's
+    context.close()
+
+
 # -- the endpoint itself, without nginx ------------------------------------------------------------------
 @pytest.fixture
 def authz_app(settings):
