@@ -166,8 +166,11 @@ def _send_playlist(key: str, signed_files_of: tuple[str, str] | None = None):
 
     def uri_for(uri: str) -> str:
         if signed_files_of and g.media_signed and uri.endswith(NGINX_SENT) and "/" not in uri:
-            return signed_links.segment_url(*signed_files_of, uri, expires=g.media_claims.expires,
-                                            key=str(config["MEDIA_AUTHZ_KEY"]))
+            try:
+                return signed_links.segment_url(*signed_files_of, uri, expires=g.media_claims.expires,
+                                                key=str(config["MEDIA_AUTHZ_KEY"]))
+            except ValueError:
+                pass  # a name nginx would not route: the app's own route serves it, checked
         return add_query(uri, query)
     text = rewrite_uris(path.read_text(encoding="utf-8"), uri_for)
     body = text.encode("utf-8")
