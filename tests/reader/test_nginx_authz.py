@@ -335,6 +335,9 @@ def test_signed_url_segments_come_from_nginx_alone_with_the_files_bytes(app, mak
 
 
 def test_signed_url_links_name_nothing_outside_the_books_folder(app, make_book, front):
+    """Peer bug class: path traversal in media routes (`../`, `%2f`, absolute paths reaching files
+    outside the media folder). Even links signed with the real key reach only a plain file name
+    inside one book's HLS folder, because nginx routes nothing else to the signed location."""
     from streaming import signed_links
     book_id = make_book("public")
     f = front(mode="signed-url")
@@ -360,7 +363,8 @@ def test_signed_url_links_name_nothing_outside_the_books_folder(app, make_book, 
 
 
 def test_signed_url_mode_keeps_app_checked_links_for_on_site_titles(app, make_book, front):
-    """nginx cannot check a reader's address, so an on-site title's playlist keeps token URLs."""
+    """Peer bug class: an access rule skipped on a fast path. nginx cannot check a reader's
+    address, so an on-site title's playlist keeps token URLs that the app checks on every request."""
     from catalog.models import Library
     book_id = make_book("on-site", onsite="127.0.0.0/8")
     f = front(mode="signed-url")
