@@ -158,7 +158,18 @@ def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Pr
         if decisions.approve_marks:
             for mark in session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.source != "pauses")):
                 mark.approved = True
+        session.flush()
+        _title_untitled_chapters(session, book_id, settings.get("chapters", {}).get("titles", []))
     progress(1.0)
+
+
+def _title_untitled_chapters(session, book_id: int, titles: list[str]) -> None:
+    """Give every chapter mark without a title one, so staff review named chapters: the session's
+    `[chapters] titles` in book order where listed, else "Chương N". Titles from labels, cue names,
+    the session's chapter list or an edit are kept (they are not empty)."""
+    for position, (_take, _start, _end, title, mark) in enumerate(chapter_spans(session, book_id), start=1):
+        if not title.strip():
+            mark.title = titles[position - 1] if position - 1 < len(titles) else f"Chương {position}"
 
 
 def chapter_spans(session, book_id: int) -> list[tuple[Take, float, float | None, str, Mark]]:

@@ -224,3 +224,27 @@ def test_times_that_overflow_frame_counts_are_refused_at_ingest(ctx, tmp_path, t
     with pytest.raises(StudioError):
         ingest_folder(ctx, tmp_path)
     assert _books(ctx) == 0
+
+
+def test_detected_chapters_are_numbered_and_session_titles_override(ctx, tmp_path):
+    """Issue 16.15: pause detection gave chapters with empty titles; they are numbered "Chương N" in
+    book order, `[chapters] titles` from session.toml name them where listed, and empty label names
+    are numbered too."""
+    samples, _gaps = chapters_take([6, 6, 6])
+    write_wav(tmp_path / "a.wav", samples)
+    write_wav(tmp_path / "b.wav", samples)
+    (tmp_path / "b.txt").write_text("0\t0\t\n", encoding="utf-8")  # a label with no name
+    (tmp_path / "session.toml").write_text(
+        TOML.replace("[chapters]\n", '[chapters]\ntitles = ["Mở đầu", "Sơn Tinh"]\n'), encoding="utf-8")
+    book = ingest_folder(ctx, tmp_path)
+    mark_chapters(ctx, book, Decisions(approve_marks=True))
+    assert [s[3] for s in spans_of(ctx, book)] == ["Mở đầu", "Sơn Tinh", "Chương 3", "Chương 4"]
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    write_wav(plain / "take-01.wav", samples)
+    (plain / "session.toml").write_text(TOML, encoding="utf-8")
+    book = ingest_folder(ctx, plain)
+    mark_chapters(ctx, book, Decisions(approve_marks=True))
+    mark_chapters(ctx, book, Decisions(approve_marks=True))  # again: the same names, not doubled
+    assert [s[3] for s in spans_of(ctx, book)] == ["Chương 1", "Chương 2", "Chương 3"]
