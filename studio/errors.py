@@ -10,4 +10,11 @@ class SessionFolderError(StudioError):
 
 
 class QCRejected(StudioError):
-    """Chapters failed QC and nobody accepted the failures."""
+    """Chapters failed QC and nobody accepted the failures: a human decision is needed, not a retry.
+
+    `chapters`: [{"chapter_id": int, "position": int, "title": str, "rules": [str, ...]}, ...]
+    """
+
+    def __init__(self, message: str, chapters: list[dict] | None = None):
+        super().__init__(message)
+        self.chapters = list(chapters or [])

@@ -19,9 +19,10 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from catalog.models import Job, utcnow
+from catalog.models import Book, Job, utcnow
 
 DEFAULT_LEASE_S = 60.0
+HOTFOLDER = "hotfolder"  # a hot-folder session that could not be ingested: a record, never run
 
 
 @dataclass(frozen=True)
@@ -110,8 +111,12 @@ def complete(sessions: sessionmaker[Session], job_id: int, owner: str, result: d
 
 
 def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseException | str, *,
-         final: bool = False) -> str:
-    """Record a failed attempt: back to `queued` while attempts remain, else `failed`. Returns the new state."""
+         final: bool = False, review: list[dict] | None = None) -> str:
+    """Record a failed attempt: back to `queued` while attempts remain, else `failed`. Returns the new state.
+
+    `review`: the chapters that failed QC (see `studio.errors.QCRejected`); the job then waits for
+    staff to review them (`needs_review`), it did not break.
+    """
     text = error if isinstance(error, str) else f"{error.__class__.__name__}: {error}"
     now = utcnow()
     with sessions.begin() as session:
@@ -126,17 +131,52 @@ def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseEx
         job.lease_owner, job.lease_expires_at, job.updated_at = "", None, now
         if last:
             job.finished_at = now
+        if review is not None:
+            job.result = {**(job.result or {}), "review": list(review)}
+            job.message = "Cần duyệt QC (needs QC review)"
         return job.state
 
 
-def retry(sessions: sessionmaker[Session], job_id: int) -> bool:
-    """Staff decision: run a failed job again with fresh attempts."""
+def needs_review(job: Job) -> bool:
+    """A job stopped because chapters failed QC: staff decide (listen, accept or re-record), no retry."""
+    return job.state == "failed" and bool((job.result or {}).get("review"))
+
+
+def record_failure(sessions: sessionmaker[Session], message: str, *, kind: str = HOTFOLDER,
+                   payload: dict[str, Any] | None = None) -> int:
+    """A failure that happened outside a job (a hot-folder session that could not be ingested), kept as
+    a finished `failed` row so staff see it beside the jobs. No worker claims it (no handler)."""
+    now = utcnow()
     with sessions.begin() as session:
-        return session.execute(
+        job = Job(kind=kind, state="failed", payload=dict(payload or {}), attempts=1, max_attempts=1,
+                  message=message, error=message + "\n", finished_at=now)
+        session.add(job)
+        session.flush()
+        return job.id
+
+
+RETRIED, NOT_RETRYABLE, CONFIRM_PUBLISHED = "retried", "not-retryable", "confirm-published"
+
+
+def retry(sessions: sessionmaker[Session], job_id: int, *, confirm_published: bool = False) -> str:
+    """Staff decision: run a failed job again with fresh attempts.
+
+    Returns RETRIED; NOT_RETRYABLE (not failed, or a kind no worker runs); or CONFIRM_PUBLISHED when
+    the job would re-master a book readers can already hear and staff have not confirmed it.
+    """
+    with sessions.begin() as session:
+        job = session.get(Job, job_id)
+        if job is None or job.state != "failed" or job.kind == HOTFOLDER:
+            return NOT_RETRYABLE
+        book = session.get(Book, job.book_id) if job.book_id is not None else None
+        if book is not None and book.state == "published" and not confirm_published:
+            return CONFIRM_PUBLISHED
+        changed = session.execute(
             update(Job).where(Job.id == job_id, Job.state == "failed")
             .values(state="queued", attempts=0, finished_at=None, message="Đang chờ (queued)",
                     updated_at=utcnow())
-            .execution_options(synchronize_session=False)).rowcount == 1
+            .execution_options(synchronize_session=False)).rowcount
+        return RETRIED if changed == 1 else NOT_RETRYABLE
 
 
 def format_exception(exc: BaseException) -> str:

@@ -311,11 +311,11 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
         book = session.get(Book, book_id)
         failing = [c for c in book.chapters if c.qc_passed is False]
         if failing and not decisions.accept_qc_failures:
-            reasons = "; ".join(
-                f"{c.title}: " + ", ".join(str(f.get("rule", f)) if isinstance(f, dict) else str(f)
-                                           for f in (c.qc or {}).get("failures", []))
-                for c in failing)
-            raise QCRejected(f"{len(failing)} chương không đạt QC (chapters failed QC): {reasons}")
+            chapters = [{"chapter_id": c.id, "position": c.position, "title": c.title,
+                         "rules": [str(f.get("rule", f)) if isinstance(f, dict) else str(f)
+                                   for f in (c.qc or {}).get("failures", [])]} for c in failing]
+            reasons = "; ".join(f"{c['title']}: " + ", ".join(c["rules"]) for c in chapters)
+            raise QCRejected(f"{len(failing)} chương không đạt QC (chapters failed QC): {reasons}", chapters)
     progress(1.0)
 
 

@@ -17,6 +17,7 @@ from typing import Callable
 
 from studio.context import Context, Decisions
 from studio.errors import StudioError
+from studio.jobs import record_failure
 
 
 @dataclass
@@ -84,6 +85,8 @@ class HotFolder:
             result.error = str(exc)
             target = self._move(folder, "_failed")
             (target / "LOI.txt").write_text(f"Không nhập được (could not ingest): {exc}\n", encoding="utf-8")
+            record_failure(self.ctx.sessions, str(exc),
+                           payload={"folder": folder.name, "moved_to": str(target)})
             self.log(f"{folder.name}: lỗi (failed): {exc}")
             return result
         stop = None if self.decisions.approve_marks else "mark"  # unapproved marks wait for review

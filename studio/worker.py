@@ -110,8 +110,9 @@ class Worker:
         except Exception as exc:  # any failure is recorded on the row; the worker carries on
             stop.set()
             beat.join()
+            review = exc.chapters if isinstance(exc, QCRejected) else None
             state = jobs.fail(self.ctx.sessions, job.id, self.owner, jobs.format_exception(exc),
-                              final=isinstance(exc, QCRejected))
+                              final=review is not None, review=review)
             self.log(f"Việc #{job.id} lỗi → {state}: {exc}")
             return True
         finally:

@@ -4,7 +4,7 @@ HTTP only: the job rules live in `studio.jobs`.
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_babel import gettext as _
 from sqlalchemy import select
@@ -14,10 +14,13 @@ from studio import jobs as job_rules
 from studio.pipeline import STAGES
 from web.auth import role_required
 from web.extensions import db_session, services
+from web.studio_views import RULE_LABELS
 
 bp = Blueprint("jobs", __name__)
 STAFF = ("studio", "librarian")
 STATE_LABELS = {"queued": "Đang chờ", "running": "Đang chạy", "done": "Xong", "failed": "Lỗi"}
+SHOWN_STATE_LABELS = {**STATE_LABELS, "review": "Cần duyệt"}  # review: failed QC, waits for staff
+KIND_LABELS = {"produce": "Sản xuất", job_rules.HOTFOLDER: "Thư mục nhận"}
 
 
 def _rows(limit: int = 100) -> list[dict]:
@@ -29,20 +32,39 @@ def _rows(limit: int = 100) -> list[dict]:
         query = query.where((Book.library_id == current_user.library_id) | Job.book_id.is_(None))
     rows = []
     for job, title in session.execute(query):
+        state = "review" if job_rules.needs_review(job) else job.state
+        review = [{"title": c.get("title", ""), "url": url_for("studio_views.qc", chapter_id=c["chapter_id"]),
+                   "rules": [_(RULE_LABELS.get(r, r)) for r in c.get("rules", [])]}
+                  for c in (job.result or {}).get("review", []) if isinstance(c.get("chapter_id"), int)]
+        folder = (job.payload or {}).get("folder", "") if job.kind == job_rules.HOTFOLDER else ""
         rows.append({
-            "id": job.id, "kind": job.kind, "book_id": job.book_id, "book_title": title or "",
-            "state": job.state, "state_label": _(STATE_LABELS.get(job.state, job.state)),
+            "id": job.id, "kind": job.kind, "kind_label": _(KIND_LABELS.get(job.kind, job.kind)),
+            "book_id": job.book_id, "book_title": title or folder,
+            "state": state, "state_label": _(SHOWN_STATE_LABELS.get(state, state)), "review": review,
+            "retryable": job.state == "failed" and state != "review" and job.kind != job_rules.HOTFOLDER,
             "stage": job.stage, "stage_label": _(labels[job.stage]) if job.stage in labels else job.stage,
             "progress": round(job.progress or 0.0, 1), "attempts": job.attempts,
             "max_attempts": job.max_attempts, "message": job.message or "",
-            "error": (job.error or "").strip().splitlines()[-1] if job.error else "",
+            "error": "" if review else _last_line(job.error),
             "updated_at": job.updated_at.isoformat() + "Z" if job.updated_at else None,
         })
     return rows
 
 
+def _last_line(error: str | None) -> str:
+    """The newest attempt's reason, without the "[lần N]" prefix or an exception's module path."""
+    lines = (error or "").strip().splitlines()
+    text = lines[-1] if lines else ""
+    if text.startswith("[lần ") and "] " in text:
+        text = text.split("] ", 1)[1]
+    head, sep, rest = text.partition(": ")
+    if sep and "." in head and " " not in head:  # "studio.errors.StudioError: reason" -> "reason"
+        text = rest
+    return text
+
+
 def _summary(rows: list[dict]) -> dict:
-    counts = {state: 0 for state in STATE_LABELS}
+    counts = {state: 0 for state in SHOWN_STATE_LABELS}
     for row in rows:
         counts[row["state"]] = counts.get(row["state"], 0) + 1
     return counts
@@ -52,7 +74,7 @@ def _summary(rows: list[dict]) -> dict:
 @role_required(*STAFF)
 def index():
     rows = _rows()
-    return render_template("jobs.html", jobs=rows, summary=_summary(rows), state_labels=STATE_LABELS)
+    return render_template("jobs.html", jobs=rows, summary=_summary(rows), state_labels=SHOWN_STATE_LABELS)
 
 
 @bp.get("/api/jobs")
@@ -71,7 +93,10 @@ def retry(job_id: int):
                        and book.library_id != current_user.library_id):
         abort(404)
     db_session().commit()  # end the request's transaction: SQLite's write lock is taken at BEGIN
-    if not job_rules.retry(services().sessions, job_id):
+    outcome = job_rules.retry(services().sessions, job_id, confirm_published=request.form.get("confirm") == "1")
+    if outcome == job_rules.CONFIRM_PUBLISHED:
+        return render_template("jobs_confirm.html", job=job, book=book), 409
+    if outcome != job_rules.RETRIED:
         abort(409)
     flash(_("Đã xếp lại việc #%(id)s.", id=job_id), "info")
     return redirect(url_for("jobs.index"))

@@ -366,8 +366,9 @@ def _edit_error(book_id: int, exc: Exception):
 
 
 # -- approval and production -------------------------------------------------------------------------
-def _produce(book_id: int, decisions: Decisions, start: str) -> str | None:
-    """Run the pipeline from `start` with the staff's decisions; returns an error message or None.
+def _produce(book_id: int, decisions: Decisions, start: str, done_message: str) -> None:
+    """Run the pipeline from `start` with the staff's decisions and flash what happened: queued, an
+    error, or `done_message` (only when the work really ran here, never for work merely queued).
 
     When the server runs the job worker pool (`sachnoi serve`, RUN_WORKERS) the work becomes a
     durable job and the page returns at once (progress on /jobs/); otherwise it runs here.
@@ -379,14 +380,15 @@ def _produce(book_id: int, decisions: Decisions, start: str) -> str | None:
         from studio.worker import enqueue_produce
         job_id = enqueue_produce(studio_context(), book_id, decisions, start=start)
         flash(_("Đã đưa vào hàng đợi xử lý (việc #%(id)d); xem tiến độ ở trang Tiến độ xử lý.", id=job_id), "info")
-        return None
+        return
     try:
         run_stages(studio_context(), book_id, decisions, start=start)
     except QCRejected as exc:
-        return _("Một số chương chưa đạt QC: xem báo cáo và duyệt từng chương. (%(e)s)", e=str(exc)[:300])
+        flash(_("Một số chương chưa đạt QC: xem báo cáo và duyệt từng chương. (%(e)s)", e=str(exc)[:300]), "error")
     except StudioError as exc:
-        return str(exc)
-    return None
+        flash(str(exc), "error")
+    else:
+        flash(done_message, "info")
 
 
 @bp.post("/books/<int:book_id>/approve")
@@ -404,8 +406,8 @@ def approve(book_id: int):
     for chapter in row.chapters:
         chapter.review_state, chapter.review_comment = "pending", ""
     session.commit()
-    error = _produce(book_id, Decisions(approve_marks=True), start="master")
-    flash(error or _("Đã duyệt mốc chương; sách đã được xử lý và đóng gói."), "error" if error else "info")
+    _produce(book_id, Decisions(approve_marks=True), "master",
+             _("Đã duyệt mốc chương; sách đã được xử lý và đóng gói."))
     return redirect(url_for(".book", book_id=book_id))
 
 
@@ -417,8 +419,8 @@ def finish(book_id: int):
     if not row.chapters or any(c.review_state != "approved" for c in row.chapters):
         flash(_("Cần duyệt tất cả các chương trước."), "error")
         return redirect(url_for(".book", book_id=book_id))
-    error = _produce(book_id, Decisions(approve_marks=True, accept_qc_failures=True), start="qc")
-    flash(error or _("Sách đã sẵn sàng để thư viện xuất bản."), "error" if error else "info")
+    _produce(book_id, Decisions(approve_marks=True, accept_qc_failures=True), "qc",
+             _("Sách đã sẵn sàng để thư viện xuất bản."))
     return redirect(url_for(".book", book_id=book_id))
 
 

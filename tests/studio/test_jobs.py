@@ -85,7 +85,7 @@ def test_failing_job_retries_then_stops_with_its_error(ctx, monkeypatch):
         row = session.get(Job, job_id)
         assert row.state == "failed" and row.attempts == 3
         assert row.error.count("ổ đĩa đầy") == 3
-    assert jobs.retry(ctx.sessions, job_id)
+    assert jobs.retry(ctx.sessions, job_id) == jobs.RETRIED
     with ctx.sessions() as session:
         assert session.get(Job, job_id).state == "queued"
 

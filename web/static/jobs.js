@@ -19,17 +19,21 @@
     data.jobs.forEach(function (job) {
       var row = document.querySelector('tr[data-job="' + job.id + '"]');
       if (!row) { known.missing = true; return; }
+      if (row.getAttribute("data-state") !== job.state && job.state !== "queued" && job.state !== "running") {
+        known.missing = true;  // finished, failed or waiting for review: the server draws its links and buttons
+      }
       setText(row, "state", job.state_label);
       setText(row, "stage", job.stage_label);
       setText(row, "percent", Math.round(job.progress) + "%");
       setText(row, "attempts", job.attempts + "/" + job.max_attempts);
-      setText(row, "error", job.error);
+      if (!job.review.length) { setText(row, "error", job.error); }
       var bar = row.querySelector('[data-field="bar"]');
       if (bar) { bar.value = job.progress; bar.textContent = Math.round(job.progress) + "%"; }
     });
     var s = data.summary;
     var text = s.running + " " + label("running") + ", " + s.queued + " " + label("queued") + ", " +
-               s.failed + " " + label("failed") + ", " + s.done + " " + label("done");
+               s.review + " " + label("review") + ", " + s.failed + " " + label("failed") + ", " +
+               s.done + " " + label("done");
     if (text !== lastSummary) { summary.textContent = text; lastSummary = text; }
     if (known.missing && !document.querySelector("form:focus-within")) {
       // a new job appeared: reload the table once, unless staff are in the middle of using a form
