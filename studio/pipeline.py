@@ -215,7 +215,7 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
 
     results = []
     for done, (position, segments, title) in enumerate(plan):
-        raw_key = f"{prefix}/edit/{position:02d}.flac"
+        raw_key = edit_key(prefix, position)
         with ctx.store.atomic_path(raw_key) as tmp:
             render(segments, ctx.store.find_original, tmp)
         _resample_for_mastering(ctx, raw_key, profile)
@@ -249,6 +249,11 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
         for stale in existing.values():
             session.delete(stale)
         book.duration_s = offset
+
+
+def edit_key(book_prefix: str, position: int) -> str:
+    """Media key of a chapter cut from its takes, before mastering (what staff compare a master with)."""
+    return f"{book_prefix}/edit/{position:02d}.flac"
 
 
 def _edit_lists(session, book_id: int) -> dict[int, tuple]:

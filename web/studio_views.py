@@ -28,6 +28,7 @@ from recordings.probe import iter_blocks, probe_audio
 from studio import mark_edits
 from studio.context import Context, Decisions
 from studio.errors import QCRejected, StudioError
+from studio.pipeline import edit_key
 from web.auth import own_book, role_required
 from web.extensions import db_session, media_store, services
 
@@ -39,6 +40,8 @@ RULE_LABELS = {"integrated_loudness": "Độ to tích hợp (LUFS)", "true_peak"
                "noise_floor": "Nền ồn (dB)", "duration_min": "Thời lượng tối thiểu", "duration_max": "Thời lượng tối đa",
                "clipping": "Mẫu bị xén", "no_dead_air": "Khoảng lặng số", "head_room_tone": "Khoảng lặng đầu (s)",
                "tail_room_tone": "Khoảng lặng cuối (s)", "speech_present": "Có tiếng nói"}
+REGION_LABELS = {"dead_air": "Khoảng lặng số", "clipping": "Mẫu bị xén", "long_pause": "Ngắt quãng dài",
+                 "noise": "Ồn nền"}
 ENVELOPE_POINTS = 600
 PLAY_AROUND_S = 3.0
 
@@ -432,7 +435,24 @@ def qc(chapter_id: int):
     report = chapter.qc or {}
     svg = qc_svg(report, id_prefix=f"qc{chapter.id}") if report else ""
     return render_template("staff/studio_qc.html", chapter=chapter, book=chapter.book, report=report,
-                           svg=svg, rule_labels=RULE_LABELS)
+                           svg=svg, rule_labels=RULE_LABELS, region_labels=REGION_LABELS,
+                           listen={which: media_store().exists(key) for which, key in _chapter_audio(chapter).items()})
+
+
+def _chapter_audio(chapter: Chapter) -> dict[str, str]:
+    """Media keys of a chapter's audio before mastering (the cut takes) and after (the master)."""
+    return {"before": edit_key(media_store().book_prefix(chapter.book.uuid), chapter.position),
+            "after": chapter.master_key or ""}
+
+
+@bp.get("/chapters/<int:chapter_id>/audio/<any(before, after):which>")
+@role_required("studio", "librarian")
+def chapter_audio(chapter_id: int, which: str):
+    """The chapter before or after mastering, for listening to a QC zone (Range requests: seekable)."""
+    key = _chapter_audio(_chapter(chapter_id))[which]
+    if not key or not media_store().exists(key):
+        abort(404)
+    return send_file(media_store().path(key), mimetype="audio/flac", conditional=True, max_age=0)
 
 
 @bp.get("/chapters/<int:chapter_id>/qc.svg")
