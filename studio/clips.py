@@ -2,7 +2,8 @@
 social-media MP4 (cover, moving waveform, burnt-in title).
 
     range of masters → mono → fades → optional intro/outro jingle → loudness to the `podcast`
-    profile (−16 LUFS, true peak ≤ −1 dBTP, limited) → WAV → MP3 (CBR) and MP4 (1080×1080, H.264+AAC)
+    profile (−16 LUFS, true peak ≤ −1 dBTP, limited) → WAV → MP3 (CBR) and MP4 (1080×1080 and
+    1080×1920 stories, H.264+AAC; title and captions laid out by `studio.clip_video`)
 
 `render_clip(ctx, clip_id)` loads the Clip row, renders, and writes the outcome back (keys, byte
 length, duration); the same function runs from the web page, the CLI or a job worker. Outputs live
@@ -29,7 +30,6 @@ MAX_BOOK_SHARE = 0.5        # never more than half of the book
 FADE_S = 0.5
 RATE = 44100
 VIDEO_SIZE = 1080
-FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 MP3_KBPS = 128
 
 
@@ -137,25 +137,32 @@ def plain_background(path: Path) -> Path:
     return path
 
 
-def mp4_args(audio: Path, background_image: Path, title_file: Path, dst: Path, duration_s: float) -> list[str]:
-    """ffmpeg arguments for the square video: cover image, moving waveform, burnt-in title."""
-    size = VIDEO_SIZE
-    video_in = ["-loop", "1", "-framerate", "25", "-i", str(background_image)]
-    background = (f"[0:v]scale={size}:{size}:force_original_aspect_ratio=increase,"
-                  f"crop={size}:{size},setsar=1,format=yuv420p[bg]")
-    font = f"fontfile={FONT}:" if FONT.exists() else ""
-    graph = ";".join([
-        background,
-        f"[1:a]aformat=channel_layouts=mono,showwaves=s={size}x260:mode=cline:rate=25:colors=white[w]",
-        "[bg][w]overlay=0:H-h-120:format=auto[v1]",
-        f"[v1]drawbox=x=0:y=60:w={size}:h=150:color=black@0.55:t=fill,"
-        f"drawtext={font}textfile='{title_file}':fontsize=54:fontcolor=white:"
-        f"x=(w-text_w)/2:y=60+(150-text_h)/2[v]",
-    ])
-    return [*video_in, "-i", str(audio), "-filter_complex", graph, "-map", "[v]", "-map", "1:a",
-            "-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
-            "-r", "25", "-c:a", "aac", "-b:a", "128k", "-t", f"{duration_s:.3f}", "-shortest",
-            "-movflags", "+faststart", "-f", "mp4", str(dst)]
+def video_key(clip_uuid: str, fmt: str) -> str:
+    """Media key of a clip's MP4 in format `fmt` ("square" is the row's `mp4_key`; "story" 1080×1920)."""
+    return f"derived/clips/{clip_uuid}/clip.mp4" if fmt == "square" else f"derived/clips/{clip_uuid}/clip-{fmt}.mp4"
+
+
+def render_videos(ctx: Context, wav: Path, cover: Path | None, title: str, vtt: str, uuid: str,
+                  duration: float, tmp: Path) -> dict[str, str]:
+    """Encode the clip's MP4 in every format of `studio.clip_video.FORMATS`; {format: media key}."""
+    from mastering.ffmpeg import run
+    from studio.clip_video import FORMATS, VideoLayoutError, captions_ass, mp4_args, title_overlay
+    image = cover if cover and cover.is_file() else plain_background(tmp / "bg.png")
+    keys = {}
+    for name, fmt in FORMATS.items():
+        title_png = tmp / f"title-{name}.png"
+        title_overlay(title, fmt, title_png)
+        captions = None
+        if vtt.strip():
+            captions = tmp / f"captions-{name}.ass"
+            try:
+                captions.write_text(captions_ass(vtt, fmt), encoding="utf-8")
+            except VideoLayoutError as exc:
+                raise ClipError(str(exc)) from None
+        keys[name] = video_key(uuid, name)
+        with ctx.store.atomic_path(keys[name]) as out:
+            run(mp4_args(wav, image, title_png, captions, out, duration, fmt), timeout_s=300 + 4 * duration)
+    return keys
 
 
 def mp3_args(audio: Path, dst: Path) -> list[str]:
@@ -187,25 +194,21 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
         outro = _jingle(ctx, session.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None)
         cover = ctx.store.path(book.cover_path) if book.cover_path else None
         title, uuid, book_title, description = clip.title, clip.uuid, book.title, clip.description
+        vtt = clip.transcript_vtt or ""
         start_s, end_s = clip.start_s, clip.end_s
 
     body = read_book_range(chapters, start_s, end_s)
     samples, lufs, tp = to_podcast_loudness(assemble(body, intro, outro))
     duration = len(samples) / RATE
     prefix = f"derived/clips/{uuid}"
-    mp3_key, mp4_key = f"{prefix}/clip.mp3", f"{prefix}/clip.mp4"
+    mp3_key = f"{prefix}/clip.mp3"
     with tempfile.TemporaryDirectory(dir=ctx.store.root / "tmp") as tmp:
         wav = Path(tmp) / "clip.wav"
         sf.write(str(wav), samples, RATE, subtype="PCM_16")
-        title_file = Path(tmp) / "title.txt"
-        title_file.write_text(title.replace("\n", " ")[:60], encoding="utf-8")
         try:
             with ctx.store.atomic_path(mp3_key) as out:
                 run(mp3_args(wav, out), timeout_s=120 + duration)
-            with ctx.store.atomic_path(mp4_key) as out:
-                image = cover if cover and cover.is_file() else plain_background(Path(tmp) / "bg.png")
-                run(mp4_args(wav, image, title_file, out, duration),
-                    timeout_s=300 + 4 * duration)
+            mp4_key = render_videos(ctx, wav, cover, title, vtt, uuid, duration, Path(tmp))["square"]
         except FFmpegError as exc:
             raise ClipError(f"Không tạo được tệp đoạn giới thiệu (encoding failed): {exc}") from None
     from catalog.errors import TagError

@@ -22,7 +22,7 @@ from catalog.models import Book, Clip, Jingle, Library, utcnow
 from catalog.podcast import Channel, Item, build_feed, chapters_json, valid_webvtt
 from catalog.text import nfc
 from streaming.access import is_live
-from studio.clips import ClipError, check_range, render_clip
+from studio.clips import ClipError, check_range, render_clip, video_key
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store
 from web.librarian import to_local, to_utc
@@ -255,6 +255,13 @@ def mp3(uuid: str):
 def mp4(uuid: str):
     clip = _public_clip(uuid)
     return _send_clip_file(clip, clip.mp4_key, "video/mp4")
+
+
+@bp.get("/clips/<uuid>/clip-story.mp4")
+def story_mp4(uuid: str):
+    """The 1080×1920 version for stories (same audio, title and captions as the square MP4)."""
+    clip = _public_clip(uuid)
+    return _send_clip_file(clip, video_key(clip.uuid, "story") if clip.mp4_key else "", "video/mp4")
 
 
 @bp.get("/clips/<uuid>/transcript.vtt")
