@@ -8,6 +8,7 @@ the staff page sees progress and a dead worker's job is claimed again once its l
 Job kinds:
     produce   payload {"start": stage, "stop": stage|None, "decisions": {...}}: run the pipeline.
               A retried job starts again at the stage it was in (every stage is idempotent).
+    clip      payload {"clip_id": int}: render a promotion clip (`studio.clips.render_clip`).
 """
 from __future__ import annotations
 
@@ -69,7 +70,16 @@ def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
     return {"book_id": run.job.book_id, "stages": names[first:last + 1]}
 
 
-HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {"produce": run_produce}
+def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
+    """payload {"clip_id": int}: render a promotion clip (MP3 and its videos: H.264 encodes that
+    must not run inside a web request)."""
+    from studio.clips import render_clip
+    run.report("clip", 0.0, "Đang dựng đoạn giới thiệu (rendering the clip)")
+    result = render_clip(ctx, int(run.job.payload["clip_id"]))
+    return {"clip_id": int(run.job.payload["clip_id"]), "mp3_key": result.mp3_key, "mp4_key": result.mp4_key}
+
+
+HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {"produce": run_produce, "clip": run_clip}
 
 
 def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: str = "mark",
@@ -79,6 +89,12 @@ def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: 
                             "approve_marks": decisions.approve_marks,
                             "accept_qc_failures": decisions.accept_qc_failures,
                             "publish": decisions.publish}},
+                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+
+
+def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
+    """A job rendering clip `clip_id`, filed under its book so only that library's staff see it."""
+    return jobs.enqueue(ctx.sessions, "clip", book_id=book_id, payload={"clip_id": int(clip_id)},
                         max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
 
 

@@ -23,6 +23,7 @@ from catalog.podcast import Channel, Item, build_feed, chapters_json, valid_webv
 from catalog.text import nfc
 from streaming.access import is_live
 from studio.clips import ClipError, check_range, render_clip, video_key
+from studio.worker import enqueue_clip
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store
 from web.librarian import to_local, to_utc
@@ -152,13 +153,23 @@ def create():
         session.commit()
         clip_id = clip.id
         session.close()
-        render_clip(studio_context(), clip_id)
+        queued = _render(clip_id, book.id)
     except ClipError as exc:
         session.rollback()
         flash(str(exc), "error")
         return redirect(url_for(".new", book_id=book.id)), 303
-    flash(_("Đã tạo đoạn giới thiệu (MP3 và MP4)."), "info")
+    flash(_("Đang dựng đoạn giới thiệu (việc #%(id)d); trang Tiến độ xử lý cho biết khi xong.", id=queued)
+          if queued else _("Đã tạo đoạn giới thiệu (MP3 và MP4)."), "info")
     return redirect(url_for(".edit", clip_id=clip_id))
+
+
+def _render(clip_id: int, book_id: int) -> int | None:
+    """Render the clip: as a job when the server's workers run (two H.264 encodes do not belong in a
+    web request), else here. Returns the job id, or None when it was rendered here."""
+    if current_app.config.get("JOB_WORKERS_RUNNING"):
+        return enqueue_clip(studio_context(), clip_id, book_id)
+    render_clip(studio_context(), clip_id)
+    return None
 
 
 @bp.get("/clips/<int:clip_id>/edit")

@@ -20,7 +20,7 @@ bp = Blueprint("jobs", __name__)
 STAFF = ("studio", "librarian")
 STATE_LABELS = {"queued": "Đang chờ", "running": "Đang chạy", "done": "Xong", "failed": "Lỗi"}
 SHOWN_STATE_LABELS = {**STATE_LABELS, "review": "Cần duyệt"}  # review: failed QC, waits for staff
-KIND_LABELS = {"produce": "Sản xuất", job_rules.HOTFOLDER: "Thư mục nhận"}
+KIND_LABELS = {"produce": "Sản xuất", "clip": "Đoạn giới thiệu", job_rules.HOTFOLDER: "Thư mục nhận"}
 
 
 def _rows(limit: int = 100) -> list[dict]:
@@ -42,7 +42,7 @@ def _rows(limit: int = 100) -> list[dict]:
             "book_id": job.book_id, "book_title": title or folder,
             "state": state, "state_label": _(SHOWN_STATE_LABELS.get(state, state)), "review": review,
             "retryable": job.state == "failed" and state != "review" and job.kind != job_rules.HOTFOLDER,
-            "stage": job.stage, "stage_label": _(labels[job.stage]) if job.stage in labels else job.stage,
+            "stage": job.stage, "stage_label": _(labels[job.stage]) if job.stage in labels else "",
             "progress": round(job.progress or 0.0, 1), "attempts": job.attempts,
             "max_attempts": job.max_attempts, "message": job.message or "",
             "error": "" if review else _last_line(job.error),

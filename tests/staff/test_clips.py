@@ -86,3 +86,31 @@ def test_clip_range_rules(login, app, published_book):
     assert make_clip(staff, published_book, transcript_vtt="not vtt").status_code == 303
     with app.extensions["sachnoi"].sessions() as s:
         assert s.scalars(select(Clip)).all() == []
+
+
+def test_clip_renders_as_a_job_when_the_workers_run(login, app, published_book):
+    """Issue 15.2 / 16.18: clip rendering (two H.264 encodes) ran inside the web request; with the
+    server's job workers running the request only queues it, and a worker renders it."""
+    from catalog.models import Job
+    from studio.worker import Worker
+    from web.studio_views import studio_context
+    app.config["JOB_WORKERS_RUNNING"] = True
+    staff = login("lib1")
+    response = make_clip(staff, published_book)
+    assert response.status_code == 302
+    sessions = app.extensions["sachnoi"].sessions
+    with sessions() as s:
+        clip = s.scalars(select(Clip)).one()
+        job = s.scalars(select(Job)).one()
+        assert (clip.mp3_key, clip.mp4_key, clip.state) == ("", "", "draft")
+        assert (job.kind, job.state, job.payload, job.book_id) == ("clip", "queued", {"clip_id": clip.id},
+                                                                   published_book)
+    assert "Đang dựng" in staff.get(response.headers["Location"]).get_data(as_text=True)
+    with app.app_context():
+        assert Worker(studio_context()).run_once()
+    with sessions() as s:
+        clip = s.get(Clip, clip.id)
+        assert s.get(Job, job.id).state == "done" and clip.state == "ready"
+        assert app.extensions["sachnoi"].store.path(clip.mp4_key).stat().st_size > 0
+    rows = staff.get("/api/jobs").get_json()["jobs"]
+    assert rows[0]["kind_label"] == "Đoạn giới thiệu" and rows[0]["book_id"] == published_book
