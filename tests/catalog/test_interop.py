@@ -312,6 +312,9 @@ def test_oai_from_until(web, oai_schema):
     made = seed(session)
     old = made["extra0"]
     old.updated_at = dt.datetime(2020, 5, 17, 8, 30, 0)
+    # what else its record shows (library, series, renditions) last changed before it, too
+    for row in [old.library, old.series, *old.renditions]:
+        setattr(row, "created_at" if hasattr(row, "sha256") else "updated_at", dt.datetime(2020, 5, 17, 8, 0, 0))
     session.commit()
     client = app.test_client()
     ids = lambda doc: [e.text for e in doc.iter(f"{OAI}identifier")]  # noqa: E731
