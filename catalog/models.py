@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -380,6 +380,7 @@ class Clip(Base):
     mp3_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     mp4_key: Mapped[str] = mapped_column(String(500), default="")
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    trailer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # podcast trailer
     state: Mapped[str] = mapped_column(String(16), default="draft")
     publish_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

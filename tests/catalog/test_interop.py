@@ -461,3 +461,55 @@ def test_oai_compresses_what_it_advertises(seeded, start_server):
     assert etree.fromstring(body).find(f".//{OAI}record") is not None
     plain = requests.get(url, params={"verb": "Identify"}, headers={"Accept-Encoding": "identity"}, timeout=10)
     assert "Content-Encoding" not in plain.headers and plain.content.startswith(b"<?xml")
+
+
+# -- podcast RSS -----------------------------------------------------------------------------------------------
+
+def test_podcast_feed_read_by_feedparser_and_podcastparser(sqlite_template, tmp_path):
+    """17.9 and 17.10: what Apple Podcasts and Spotify need, read back by feedparser and podcastparser:
+    owner e-mail (PODCAST_EMAIL), <copyright>, episodeType full (trailer only for the clip the librarian
+    marked), podcast:chapters (served JSON) and podcast:transcript for every clip, square 1400–3000 px
+    artwork; the transcript's Content-Type names its charset once (old: every clip a trailer, no
+    copyright, chapters only with jingles, the book cover as it was, `charset` twice)."""
+    import feedparser
+    import podcastparser
+    from PIL import Image
+    from catalog.models import Clip
+    base = "https://thuvien.example.vn"
+    app = _make_app(sqlite_template, tmp_path, PUBLIC_BASE_URL=base, PODCAST_EMAIL="podcast@thuvien.example.vn",
+                    DEFAULT_LIBRARY="THV")
+    session = app.extensions["sachnoi"].sessions()
+    book = full_book(session, library(session), cover_path="covers/truong-dinh.jpg")
+    portrait = io.BytesIO()
+    Image.new("RGB", (600, 900), (200, 30, 30)).save(portrait, "JPEG")
+    app.extensions["sachnoi"].store.write_bytes("covers/truong-dinh.jpg", portrait.getvalue())
+    vtt = "WEBVTT\n\n00:00.000 --> 00:02.500\nXin chào các bạn.\n"
+    for title, trailer in (("Giới thiệu kênh", True), ("Trương Định ở Gò Công", False)):
+        session.add(Clip(book_id=book.id, title=title, start_s=0, end_s=30, mp3_key=f"derived/clips/{title}.mp3",
+                         mp3_bytes=48_000, duration_s=30.0, state="published", transcript_vtt=vtt, trailer=trailer))
+    session.commit()
+    session.close()
+    client = app.test_client()
+    local = lambda url: url.removeprefix(base)  # noqa: E731
+    body = client.get("/clips/feed.xml").data
+    feed = feedparser.parse(body)
+    assert not feed.bozo, feed.bozo_exception
+    assert feed.feed.publisher_detail.email == "podcast@thuvien.example.vn"
+    assert feed.feed.rights.startswith("©") and "Thư viện tỉnh Thái Bình" in feed.feed.rights
+    assert {e.title: e.itunes_episodetype for e in feed.entries} == {"Giới thiệu kênh": "trailer",
+                                                                       "Trương Định ở Gò Công": "full"}
+    parsed = podcastparser.parse(base + "/clips/feed.xml", io.BytesIO(body))
+    assert parsed["itunes_owner"] == {"name": "Thư viện tỉnh Thái Bình", "email": "podcast@thuvien.example.vn"}
+    assert sorted(e["type"] for e in parsed["episodes"]) == ["full", "trailer"]
+    for episode in parsed["episodes"]:
+        chapters = client.get(local(episode["chapters_json_url"]))
+        assert chapters.mimetype == "application/json+chapters"
+        assert json.loads(chapters.data)["chapters"][0] == {"startTime": 0.0, "title": episode["title"]}
+        transcript = client.get(local(episode["transcript_url"]))
+        assert transcript.headers["Content-Type"] == "text/vtt; charset=utf-8"
+        assert transcript.get_data(as_text=True) == vtt
+    images = [parsed["cover_url"]] + [e["episode_art_url"] for e in parsed["episodes"]]
+    for url in images:
+        image = Image.open(io.BytesIO(client.get(local(url)).data))
+        assert image.format == "JPEG" and image.width == image.height and 1400 <= image.width <= 3000, url
+    app.extensions["sachnoi"].engine.dispose()
