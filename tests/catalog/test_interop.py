@@ -513,3 +513,48 @@ def test_podcast_feed_read_by_feedparser_and_podcastparser(sqlite_template, tmp_
         image = Image.open(io.BytesIO(client.get(local(url)).data))
         assert image.format == "JPEG" and image.width == image.height and 1400 <= image.width <= 3000, url
     app.extensions["sachnoi"].engine.dispose()
+
+
+def test_oai_datestamps_on_sqlite_and_postgresql(any_session):
+    """17.4 on both databases (the datestamp is computed in SQL: max() on SQLite, GREATEST on
+    PostgreSQL): a scheduled publication carries the time it went live, not the time it was scheduled;
+    a library rename and a new rendition move the datestamps of that library's or book's records."""
+    import datetime as dt
+    from catalog import oai
+    from catalog.models import Rendition, utcnow
+    session = any_session
+    repo = oai.Repository(base_url="https://thuvien.example.vn/oai", repository_id="thuvien.example.vn")
+    lib = library(session)
+    other = library(session, code="QP", name="Thư viện huyện Quỳnh Phụ", kind="district")
+    start = utcnow().replace(microsecond=0)
+    live = full_book(session, lib, title="Đã xuất bản")
+    scheduled = full_book(session, other, title="Hẹn giờ", publish=False)
+    books.publish(session, scheduled, at=start + dt.timedelta(hours=1))
+    session.commit()
+    from sqlalchemy import text
+    for table, column in (("books", "updated_at"), ("libraries", "updated_at"), ("series", "updated_at"),
+                          ("renditions", "created_at")):  # everything was catalogued yesterday
+        session.execute(text(f"UPDATE {table} SET {column} = :t"), {"t": start - dt.timedelta(days=1)})
+    session.commit()
+    session.expire_all()
+
+    def harvest(now, since):
+        doc = etree.fromstring(oai.respond(session, [("verb", "ListIdentifiers"), ("metadataPrefix", "oai_dc"),
+                                                     ("from", oai._stamp(since))], repo, now=now))
+        return {h.findtext(f"{OAI}identifier"): h.findtext(f"{OAI}datestamp") for h in doc.iter(f"{OAI}header")}
+
+    ident = lambda book: f"oai:thuvien.example.vn:{book.id}"  # noqa: E731
+    assert ident(scheduled) not in harvest(start + dt.timedelta(minutes=30), start)
+    later = harvest(start + dt.timedelta(hours=2), start + dt.timedelta(minutes=30))
+    assert later == {ident(scheduled): oai._stamp(start + dt.timedelta(hours=1))}
+    # a rename of the live book's library, then a new rendition of the scheduled one
+    lib.name = "Thư viện tỉnh Thái Bình (tên mới)"
+    session.commit()
+    renamed = harvest(start + dt.timedelta(hours=2), start)
+    assert set(renamed) == {ident(live), ident(scheduled)}
+    assert renamed[ident(live)] < oai._stamp(start + dt.timedelta(minutes=30))  # the rename, just now
+    session.add(Rendition(book_id=scheduled.id, kind="mp3", name="mp3-64k", key="k", codec="mp3", bitrate=64000,
+                          created_at=start + dt.timedelta(hours=3)))
+    session.commit()
+    assert harvest(start + dt.timedelta(hours=4), start + dt.timedelta(hours=2, minutes=30)) == {
+        ident(scheduled): oai._stamp(start + dt.timedelta(hours=3))}
