@@ -195,6 +195,8 @@ class Chapter(Base):
 class Rendition(Base):
     """A derived file: an HLS rendition of the whole book, a chapter MP3, the M4B, ..."""
     __tablename__ = "renditions"
+    # a book's newest rendition is part of its OAI-PMH datestamp (catalog.datestamps), read per record
+    __table_args__ = (Index("ix_renditions_book_created", "book_id", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
     chapter_id: Mapped[int | None] = mapped_column(ForeignKey("chapters.id", ondelete="CASCADE"))
