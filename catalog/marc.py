@@ -58,9 +58,10 @@ SUMMARY_CHUNK_BYTES = 9_000  # one 520 $a; a field's length has four digits (9 9
 FORMATS = ("xml", "iso2709")
 # 008/30-31 literary text of a nonmusical sound recording (blank would mean music), guessed from
 # the book's subjects (Vietnamese) and then its DDC class; "z" (other) when nothing says more.
-_LITERARY_BY_SUBJECT = (("thơ", "p"), ("kịch", "d"), ("tiểu thuyết", "f"), ("truyện", "f"), ("hồi ký", "m"),
-                        ("tự truyện", "a"), ("tiểu sử", "b"), ("danh nhân", "b"), ("lịch sử", "h"),
-                        ("tùy bút", "e"), ("tản văn", "e"), ("truyện cổ", "o"), ("cổ tích", "o"))
+# Checked in order, so the narrower words come first ("truyện cổ" before "truyện", "tự truyện" too).
+_LITERARY_BY_SUBJECT = (("truyện cổ", "o"), ("cổ tích", "o"), ("tự truyện", "a"), ("hồi ký", "m"),
+                        ("tiểu sử", "b"), ("danh nhân", "b"), ("thơ", "p"), ("kịch", "d"), ("tiểu thuyết", "f"),
+                        ("truyện", "f"), ("lịch sử", "h"), ("tùy bút", "e"), ("tuỳ bút", "e"), ("tản văn", "e"))
 _LITERARY_BY_DDC = (("92", "b"), ("9", "h"), ("4", "j"), ("808.5", "l"))
 
 
@@ -94,6 +95,7 @@ def literary_text(book: Book) -> str:
     for word, code in _LITERARY_BY_SUBJECT:
         if word in terms and code not in codes:
             codes.append(code)
+            terms = terms.replace(word, " ")  # "truyện cổ tích" is folk tales, not also fiction
     for prefix, code in _LITERARY_BY_DDC:
         if (book.ddc or "").startswith(prefix) and code not in codes:
             codes.append(code)

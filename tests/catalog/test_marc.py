@@ -82,3 +82,13 @@ def test_bulk_collection_is_valid_and_atomic(session, tmp_path):
     SCHEMA.assertValid(etree.parse(str(out)))
     assert [r.title for r in _parse(out.read_bytes())][0].startswith("Sách số 0")
     assert list(out.parent.iterdir()) == [out]  # no temp file left behind
+
+
+def test_literary_text_codes(session):
+    """17.6: 008/30-31 of a spoken-word book from its subjects, then its DDC; never blank (music)."""
+    lib = library(session)
+    cases = {("Truyện cổ tích Việt Nam",): ("", "o "), ("Tự truyện",): ("", "a "), (): ("959.7", "h "),
+             ("Thơ",): ("920", "pb"), ("Kinh tế",): ("330", "z ")}
+    for i, (subjects, (ddc, codes)) in enumerate(cases.items()):
+        book = full_book(session, lib, title=f"Sách {i}", subjects=list(subjects), ddc=ddc)
+        assert marc.literary_text(book) == codes, subjects
