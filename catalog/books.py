@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from catalog import search
+from catalog import isbn, search
 from catalog.errors import CatalogError
 from catalog.models import (
     ACCESS_POLICIES, BOOK_STATES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
@@ -112,6 +112,7 @@ def _names(value) -> list[str]:
 
 
 def _check(fields: dict) -> None:
+    """Refuse bad fields before anything changes; ISBNs are normalised to ISBN-13 in place."""
     unknown = set(fields) - _ALLOWED
     if unknown:
         raise CatalogError(f"Trường không hợp lệ (unknown book fields): {', '.join(sorted(unknown))}")
@@ -126,6 +127,9 @@ def _check(fields: dict) -> None:
         raise CatalogError(f"Năm không hợp lệ: {year!r} (year must be a number)")
     if "language" in fields and len(nfc(fields["language"])) != 3:
         raise CatalogError(f"Mã ngôn ngữ phải là ISO 639-2 (3 chữ): {fields['language']!r}")
+    for name in ("isbn_print", "isbn_audio"):
+        if name in fields:
+            fields[name] = isbn.normalise(fields[name])
     for role, _name in fields.get("credits") or ():
         if role not in CONTRIBUTOR_ROLES:
             raise CatalogError(f"Vai trò không hợp lệ: {role!r} (relator code must be one of "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from lxml import etree
 
+from catalog import datestamps, isbn
 from catalog.marc import ACCESS_NOTES, RELATOR_TERMS
 from catalog.models import Book
 
@@ -40,10 +41,12 @@ def terms(book: Book, base_url: str = "") -> dict[str, list[str]]:
             formats.append(mime)
     formats.append("application/audiobook+json")
     identifiers = [f"{base}/books/{book.id}", f"urn:uuid:{book.uuid}"]
-    if book.isbn_audio:
-        identifiers.append(f"urn:isbn:{book.isbn_audio}")
+    isbn_audio, isbn_print = isbn.normalised_or_empty(book.isbn_audio), isbn.normalised_or_empty(book.isbn_print)
+    if isbn_audio:
+        identifiers.append(f"urn:isbn:{isbn_audio}")
     subjects = [bs.subject.term for bs in book.subjects] + ([f"DDC {book.ddc}"] if book.ddc else [])
     rights_vi, rights_en = ACCESS_NOTES.get(book.access_policy, ACCESS_NOTES["members"])
+    changed = datestamps.changed_at(book)
     result = {
         "title": [title],
         "creator": [c.contributor.name for c in credits if c.role == "aut"],
@@ -54,12 +57,12 @@ def terms(book: Book, base_url: str = "") -> dict[str, list[str]]:
         "publisher": [book.publisher or (book.library.name if book.library else "")],
         "date": [str(book.year)] if book.year else [],
         "issued": [book.published_at.date().isoformat()] if book.published_at else [],
-        "modified": [book.updated_at.strftime("%Y-%m-%dT%H:%M:%SZ")] if book.updated_at else [],
+        "modified": [changed.strftime("%Y-%m-%dT%H:%M:%SZ")] if changed else [],
         "type": ["Sound", "Sách nói"],
         "format": formats,
         "extent": [iso_duration(book.duration_s)],
         "identifier": identifiers,
-        "source": [f"urn:isbn:{book.isbn_print}"] if book.isbn_print else [],
+        "source": [f"urn:isbn:{isbn_print}"] if isbn_print else [],
         "language": [book.language or "vie"],
         "isPartOf": [book.series.title + (f" ; {book.series_position}" if book.series_position is not None else "")]
         if book.series is not None else [],

@@ -6,13 +6,19 @@ audiobook ISBN (the print ISBN goes to 776 $z), 100/700 with relator terms and c
 (`$4 aut`, `$4 nrt`), 245, 264, 300 extent with duration, 306 playing time `hhmmss`,
 336/337/338, 344 and 347 (`$b` encoding, `$f` bitrate), 490/830 series, 506 access
 restrictions, 511 narrator note, 520 summary, 546 language, 650 subjects, 655 genre,
-776 print edition, 856 link to the audiobook manifest.
+776 print edition, 856 links: the book page ("Nghe sách nói") and the Readium manifest (`$q`).
 
-`build_record(book, base_url)` returns a `pymarc.Record`; `record_xml` and `collection_xml`
-serialise it; `write_collection` streams many records to a file atomically.
+Links are absolute or absent: without a base URL no 856 is written (a relative link is useless
+in Koha). ISO 2709 limits are kept: the summary is split into repeated 520 fields of at most
+`SUMMARY_CHUNK_BYTES` and shortened when the record would pass `MAX_RECORD_BYTES`.
+
+`build_record(book, base_url)` returns a `pymarc.Record`; `record_xml`, `record_iso2709` and
+`collection_xml` serialise it; `write_collection` streams many records (MARCXML or ISO 2709) to a
+file atomically.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
@@ -22,6 +28,7 @@ import pymarc
 from lxml import etree
 from pymarc import Field, Indicators, Record, Subfield
 
+from catalog import datestamps, isbn
 from catalog.models import Book
 
 MARC_NS = "http://www.loc.gov/MARC21/slim"
@@ -44,7 +51,18 @@ ACCESS_NOTES = {
                        "(Hiệp ước Marrakesh, Luật SHTT điều 25a)", "Online access with authorization"),
     "on-site": ("Chỉ nghe tại thư viện", "Access restricted to the library premises"),
 }
+# audio encodings only: covers (image/jpeg) and packages (zip) are renditions too, but not audio files
 MIME_BY_CODEC = {"mp3": "MP3", "aac": "AAC", "opus": "Opus", "flac": "FLAC"}
+MAX_RECORD_BYTES = 99_999    # ISO 2709: five digits of record length in the leader
+SUMMARY_CHUNK_BYTES = 9_000  # one 520 $a; a field's length has four digits (9 999 bytes with its codes)
+FORMATS = ("xml", "iso2709")
+# 008/30-31 literary text of a nonmusical sound recording (blank would mean music), guessed from
+# the book's subjects (Vietnamese) and then its DDC class; "z" (other) when nothing says more.
+# Checked in order, so the narrower words come first ("truyện cổ" before "truyện", "tự truyện" too).
+_LITERARY_BY_SUBJECT = (("truyện cổ", "o"), ("cổ tích", "o"), ("tự truyện", "a"), ("hồi ký", "m"),
+                        ("tiểu sử", "b"), ("danh nhân", "b"), ("thơ", "p"), ("kịch", "d"), ("tiểu thuyết", "f"),
+                        ("truyện", "f"), ("lịch sử", "h"), ("tùy bút", "e"), ("tuỳ bút", "e"), ("tản văn", "e"))
+_LITERARY_BY_DDC = (("92", "b"), ("9", "h"), ("4", "j"), ("808.5", "l"))
 
 
 def _sf(*pairs: tuple[str, str]) -> list[Subfield]:
@@ -70,6 +88,33 @@ def extent(seconds: float) -> str:
     return f"1 tệp âm thanh trực tuyến ({' '.join(parts)})"
 
 
+def literary_text(book: Book) -> str:
+    """008/30-31 for a spoken-word recording: up to two codes, left-justified ('f ', 'bh')."""
+    codes: list[str] = []
+    terms = " | ".join(bs.subject.term.lower() for bs in book.subjects)
+    for word, code in _LITERARY_BY_SUBJECT:
+        if word in terms and code not in codes:
+            codes.append(code)
+            terms = terms.replace(word, " ")  # "truyện cổ tích" is folk tales, not also fiction
+    for prefix, code in _LITERARY_BY_DDC:
+        if (book.ddc or "").startswith(prefix) and code not in codes:
+            codes.append(code)
+            break
+    return "".join(codes[:2]).ljust(2) if codes else "z "
+
+
+def split_utf8(text: str, limit: int) -> list[str]:
+    """`text` cut into pieces of at most `limit` UTF-8 bytes, at spaces where possible."""
+    pieces, rest = [], text.strip()
+    while len(rest.encode("utf-8")) > limit:
+        head = rest.encode("utf-8")[:limit].decode("utf-8", "ignore")  # never half a character
+        cut = head.rfind(" ")
+        head = head[:cut] if cut > limit // 2 else head
+        pieces.append(head.strip())
+        rest = rest[len(head):].strip()
+    return pieces + ([rest] if rest else [])
+
+
 def control_number(book: Book) -> str:
     return f"sn{book.id:09d}"
 
@@ -80,9 +125,9 @@ def _fixed_008(book: Book) -> str:
     date_type = "s" if book.year else "n"
     lang = (book.language or "vie")[:3].ljust(3)
     # 18-19 form of composition nn; 20 n; 21 n; 22 target audience; 23 form of item o (online);
-    # 24-29 accompanying matter; 30-31 literary text (unknown); 33 transposition n; 39 d (other source)
+    # 24-29 accompanying matter; 30-31 literary text (blank is music); 33 transposition n; 39 d
     value = (entered + date_type + year + "    " + "vm " + "nn" + "n" + "n" + " " + "o" + "      "
-             + "  " + " " + "n" + " " + lang + " " + "d")
+             + literary_text(book) + " " + "n" + " " + lang + " " + "d")
     assert len(value) == 40, value
     return value
 
@@ -100,13 +145,15 @@ def build_record(book: Book, base_url: str = "") -> Record:
         record.leader = record.leader[:7] + "s" + record.leader[8:]  # Leader/07 serial
     record.add_ordered_field(Field(tag="001", data=control_number(book)))
     record.add_ordered_field(Field(tag="003", data=book.library.code if book.library else "sachnoi"))
-    if book.updated_at:
-        record.add_ordered_field(Field(tag="005", data=book.updated_at.strftime("%Y%m%d%H%M%S.0")))
+    changed = datestamps.changed_at(book)
+    if changed:
+        record.add_ordered_field(Field(tag="005", data=changed.strftime("%Y%m%d%H%M%S.0")))
     record.add_ordered_field(Field(tag="007", data=f"sr n{'s' if _channels(book) == 'stereo' else 'm'}nnnnnnnne"))
     record.add_ordered_field(Field(tag="007", data="cr una---uuuuu"))
     record.add_ordered_field(Field(tag="008", data=_fixed_008(book)))
-    if book.isbn_audio:
-        record.add_ordered_field(Field("020", Indicators(" ", " "), _sf(("a", book.isbn_audio), ("q", "sách nói"))))
+    isbn_audio = isbn.normalised_or_empty(book.isbn_audio)  # a bad ISBN stored long ago is left out
+    if isbn_audio:
+        record.add_ordered_field(Field("020", Indicators(" ", " "), _sf(("a", isbn_audio), ("q", "sách nói"))))
     record.add_ordered_field(Field("024", Indicators("7", " "), _sf(("a", f"urn:uuid:{book.uuid}"), ("2", "urn"))))
     code = book.library.code if book.library else "sachnoi"
     record.add_ordered_field(Field("040", Indicators(" ", " "),
@@ -135,6 +182,8 @@ def build_record(book: Book, base_url: str = "") -> Record:
         title_sf.append(("b", book.subtitle + (" /" if statement else "")))
     if statement:
         title_sf.append(("c", statement))
+    if not title_sf[-1][1].rstrip().endswith((".", "?", "!")):  # 245 ends with a full stop (ISBD, LCPS 1.7.1)
+        title_sf[-1] = (title_sf[-1][0], title_sf[-1][1] + ".")
     record.add_ordered_field(Field("245", Indicators("1" if main is not None else "0", "0"), _sf(*title_sf)))
     if book.abridged:
         record.add_ordered_field(Field("250", Indicators(" ", " "), _sf(("a", "Bản rút gọn"))))
@@ -153,16 +202,13 @@ def build_record(book: Book, base_url: str = "") -> Record:
     record.add_ordered_field(Field("344", Indicators(" ", " "), _sf(("g", _channels(book)), ("2", "rdacpc"))))
     encodings = []
     for r in sorted(book.renditions, key=lambda r: (r.kind, r.bitrate)):
-        name = MIME_BY_CODEC.get((r.codec or "").lower(), (r.codec or "").upper())
+        name = MIME_BY_CODEC.get((r.codec or "").lower())
         if name and (name, r.bitrate) not in encodings:
             encodings.append((name, r.bitrate))
-    if encodings:
-        for name, bitrate in encodings:
-            record.add_ordered_field(Field("347", Indicators(" ", " "), _sf(
-                ("a", "audio file"), ("b", name), ("f", f"{round(bitrate / 1000)} kbps" if bitrate else ""),
-                ("2", "rdaft"))))
-    else:
-        record.add_ordered_field(Field("347", Indicators(" ", " "), _sf(("a", "audio file"), ("2", "rdaft"))))
+    for name, bitrate in encodings or [("", 0)]:
+        record.add_ordered_field(Field("347", Indicators(" ", " "), _sf(
+            ("a", "audio file"), ("b", name), ("f", f"{round(bitrate / 1000)} kbps" if bitrate else ""),
+            ("2", "rdaft"))))
     if book.series is not None:
         position = str(book.series_position) if book.series_position is not None else ""
         record.add_ordered_field(Field("490", Indicators("1", " "),
@@ -177,8 +223,6 @@ def build_record(book: Book, base_url: str = "") -> Record:
     narrators = [c.contributor.name for c in credits if c.role == "nrt"]
     if narrators:
         record.add_ordered_field(Field("511", Indicators("0", " "), _sf(("a", "Người đọc: " + ", ".join(narrators)))))
-    if book.summary:
-        record.add_ordered_field(Field("520", Indicators(" ", " "), _sf(("a", book.summary))))
     record.add_ordered_field(Field("546", Indicators(" ", " "),
                                    _sf(("a", LANGUAGE_NAMES.get(book.language, book.language)))))
     for bs in book.subjects:
@@ -191,19 +235,37 @@ def build_record(book: Book, base_url: str = "") -> Record:
         term = RELATOR_TERMS.get(c.role, (c.role, c.role))[0]
         record.add_ordered_field(Field("700", Indicators("0", " "),
                                        _sf(("a", c.contributor.name), ("e", term), ("4", c.role))))
-    if book.isbn_print:
+    isbn_print = isbn.normalised_or_empty(book.isbn_print)
+    if isbn_print:
         record.add_ordered_field(Field("776", Indicators("0", "8"), _sf(
-            ("i", "Bản in:"), ("t", book.title), ("z", book.isbn_print))))
+            ("i", "Bản in:"), ("t", book.title), ("z", isbn_print))))
     if book.series is not None:
         record.add_ordered_field(Field("830", Indicators(" ", "0"), _sf(
             ("a", book.series.title + (" ;" if book.series_position is not None else "")),
             ("v", str(book.series_position) if book.series_position is not None else ""))))
-    record.add_ordered_field(Field("856", Indicators("4", "0"), _sf(
-        ("u", f"{base}/books/{book.id}/manifest.json"), ("q", "application/audiobook+json"),
-        ("y", "Nghe sách nói"))))
-    record.add_ordered_field(Field("856", Indicators("4", "2"), _sf(
-        ("u", f"{base}/books/{book.id}"), ("y", "Trang sách"))))
+    if base:
+        record.add_ordered_field(Field("856", Indicators("4", "0"), _sf(
+            ("u", f"{base}/books/{book.id}"), ("q", "text/html"), ("y", "Nghe sách nói"))))
+        record.add_ordered_field(Field("856", Indicators("4", "1"), _sf(
+            ("u", f"{base}/books/{book.id}/manifest.json"), ("q", "application/audiobook+json"),
+            ("y", "Tệp kê khai Readium cho ứng dụng nghe"))))
+    _add_summary(record, book.summary)
     return record
+
+
+def _add_summary(record: Record, summary: str) -> None:
+    """520 fields for `summary`, as many as fit under MAX_RECORD_BYTES; a cut summary ends with '…'."""
+    budget = MAX_RECORD_BYTES - len(record.as_marc())
+    for piece in split_utf8(summary or "", SUMMARY_CHUNK_BYTES):
+        cost = len(piece.encode("utf-8")) + 5 + 12  # indicators, $a, terminator; directory entry
+        if cost > budget:
+            room = budget - 5 - 12 - len(" …".encode("utf-8"))
+            if room > 0:
+                record.add_ordered_field(Field("520", Indicators(" ", " "),
+                                               _sf(("a", split_utf8(piece, room)[0] + " …"))))
+            return
+        record.add_ordered_field(Field("520", Indicators(" ", " "), _sf(("a", piece))))
+        budget -= cost
 
 
 def record_element(book: Book, base_url: str = "") -> etree._Element:
@@ -215,6 +277,11 @@ def record_element(book: Book, base_url: str = "") -> etree._Element:
 def record_xml(book: Book, base_url: str = "") -> bytes:
     """A standalone MARCXML document: one `<collection>` holding the record (UTF-8)."""
     return collection_xml([book], base_url)
+
+
+def record_iso2709(book: Book, base_url: str = "") -> bytes:
+    """One record in ISO 2709 (`.mrc`, UTF-8, Leader/09 `a`), the exchange format of Koha's importer."""
+    return build_record(book, base_url).as_marc()
 
 
 def _collection_root() -> etree._Element:
@@ -231,15 +298,19 @@ def collection_xml(books: Iterable[Book], base_url: str = "") -> bytes:
     return etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True)
 
 
-def write_collection(books: Iterable[Book], path: str | Path, base_url: str = "", progress=None) -> int:
-    """Stream a MARCXML collection to `path` (temp file, then rename); returns the record count."""
+def write_collection(books: Iterable[Book], path: str | Path, base_url: str = "", progress=None,
+                     fmt: str = "xml") -> int:
+    """Stream records to `path` (temp file, then rename) as a MARCXML collection (`fmt="xml"`) or
+    ISO 2709 records one after another (`fmt="iso2709"`); returns the record count."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown MARC format {fmt!r}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     count = 0
     try:
         with os.fdopen(fd, "wb") as out:
-            count = _stream(books, out, base_url, progress)
+            count = _stream(books, out, base_url, progress, fmt)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -247,16 +318,24 @@ def write_collection(books: Iterable[Book], path: str | Path, base_url: str = ""
     return count
 
 
-def _stream(books: Iterable[Book], out: IO[bytes], base_url: str, progress) -> int:
-    count = 0
-    with etree.xmlfile(out, encoding="UTF-8") as xf:
-        xf.write_declaration()
-        xsi = "http://www.w3.org/2001/XMLSchema-instance"
-        with xf.element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS, "xsi": xsi},
-                        attrib={f"{{{xsi}}}schemaLocation": f"{MARC_NS} {MARC_SCHEMA_LOCATION}"}):
-            for book in books:
+def _stream(books: Iterable[Book], out: IO[bytes], base_url: str, progress, fmt: str) -> int:
+    with contextlib.ExitStack() as stack:
+        if fmt == "xml":
+            xf = stack.enter_context(etree.xmlfile(out, encoding="UTF-8"))
+            xf.write_declaration()
+            xsi = "http://www.w3.org/2001/XMLSchema-instance"
+            stack.enter_context(xf.element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS, "xsi": xsi},
+                                           attrib={f"{{{xsi}}}schemaLocation": f"{MARC_NS} {MARC_SCHEMA_LOCATION}"}))
+
+            def write(book: Book) -> None:
                 xf.write(record_element(book, base_url))
-                count += 1
-                if progress is not None:
-                    progress(1)
+        else:
+            def write(book: Book) -> None:
+                out.write(record_iso2709(book, base_url))  # records follow one another, no wrapper
+        count = 0
+        for book in books:
+            write(book)
+            count += 1
+            if progress is not None:
+                progress(1)
     return count

@@ -23,7 +23,7 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from catalog import books
+from catalog import books, isbn
 from catalog.errors import MarcImportError
 from catalog.marc import MARC_NS
 from catalog.models import Book, Library
@@ -85,14 +85,8 @@ def print_fields(record: pymarc.Record) -> dict:
     if not title:
         raise MarcImportError("Bản ghi thiếu nhan đề 245 $a (record has no title)")
     fields: dict = {"title": title, "subtitle": _sub(record, "245", "b")}
-    isbn = ""
-    for f in record.get_fields("020"):
-        raw = f.get("a") or ""
-        digits = re.sub(r"[^0-9Xx]", "", raw.split(" ")[0])
-        if len(digits) in (10, 13):
-            isbn = digits.upper()
-            break
-    fields["isbn_print"] = isbn
+    found_isbns = [isbn.from_marc(f.get("a")) for f in record.get_fields("020")]
+    fields["isbn_print"] = next((i for i in found_isbns if i), "")  # ISBN-13 digits; a bad one is dropped
     authors = [_clean(f.get("a")) for f in record.get_fields("100", "700")
                if f.get("a") and (f.tag == "100" or (f.get("4") or "aut") == "aut")]
     fields["authors"] = [a for a in authors if a]
@@ -147,6 +141,17 @@ def link_print_record(session: Session, book: Book | int, record: pymarc.Record)
     return books.update_book(session, book, **changes)
 
 
+def _books_by_print_isbn(session: Session) -> dict[str, Book]:
+    """Live books by normalised print ISBN-13, so '978-604-…', '604…' (ISBN-10) and digits all meet.
+    Rows stored before ISBNs were normalised may hold hyphens or ISBN-10, hence not a SQL equality."""
+    found: dict[str, Book] = {}
+    rows = session.scalars(select(Book).where(Book.isbn_print != "", Book.deleted_at.is_(None)).order_by(Book.id))
+    for book in rows:
+        found.setdefault(isbn.normalised_or_empty(book.isbn_print), book)
+    found.pop("", None)
+    return found
+
+
 @dataclass
 class ImportResult:
     created: list[int] = field(default_factory=list)
@@ -165,12 +170,10 @@ def import_marcxml(session: Session, data: bytes | str | Path, *, library: Libra
         if link_to is not None:
             result.linked.append(link_print_record(session, link_to, records[0]).id)
             return result
+        by_isbn = _books_by_print_isbn(session)
         for record in records:
             found = print_fields(record)
-            existing = None
-            if found["isbn_print"]:
-                existing = session.scalar(select(Book).where(Book.isbn_print == found["isbn_print"],
-                                                             Book.deleted_at.is_(None)).limit(1))
+            existing = by_isbn.get(found["isbn_print"]) if found["isbn_print"] else None
             if existing is not None:
                 result.linked.append(link_print_record(session, existing, record).id)
             else:

@@ -10,7 +10,7 @@ import datetime as dt
 import uuid
 
 from sqlalchemy import (
-    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint,
+    JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -195,6 +195,8 @@ class Chapter(Base):
 class Rendition(Base):
     """A derived file: an HLS rendition of the whole book, a chapter MP3, the M4B, ..."""
     __tablename__ = "renditions"
+    # a book's newest rendition is part of its OAI-PMH datestamp (catalog.datestamps), read per record
+    __table_args__ = (Index("ix_renditions_book_created", "book_id", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
     chapter_id: Mapped[int | None] = mapped_column(ForeignKey("chapters.id", ondelete="CASCADE"))
@@ -380,6 +382,7 @@ class Clip(Base):
     mp3_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
     mp4_key: Mapped[str] = mapped_column(String(500), default="")
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    trailer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # podcast trailer
     state: Mapped[str] = mapped_column(String(16), default="draft")
     publish_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))

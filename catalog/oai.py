@@ -6,7 +6,12 @@ The web layer only turns the HTTP request into pairs.
 
 Records: every book that was ever published. Published ones (whose publication time has come)
 carry metadata; withdrawn and deleted ones are headers with `status="deleted"` (tombstones,
-`deletedRecord` = persistent). Datestamps are `Book.updated_at`, to the second, UTC.
+`deletedRecord` = persistent). A datestamp is when the record's harvestable form last changed
+(`catalog.datestamps`: edits, going live, including a scheduled publication when its time comes,
+going dark, a library or series renamed, a rendition added), to the second, UTC.
+
+Identifiers are `oai:<repository id>:<book id>`; the repository id is a setting
+(`repository_identifier`), never the host name a harvester happened to use.
 
 Sets: `library:<code>` for the owning library (district libraries also appear under their
 province: `library:<province>:<district>`), and `access:<policy>`.
@@ -27,10 +32,12 @@ import re
 from dataclasses import dataclass, field
 
 from lxml import etree
+from urllib.parse import urlsplit
+
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from catalog import dublincore, marc
+from catalog import datestamps, dublincore, marc
 from catalog.models import ACCESS_POLICIES, Book, Library, utcnow
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -75,6 +82,15 @@ class OAIError(Exception):
 
 def _stamp(when: dt.datetime) -> str:
     return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def repository_identifier(setting: str | None, public_base_url: str | None) -> str:
+    """The namespace of our identifiers: the setting, else the public base URL's host name, else
+    'localhost' (stable, but set one of the two before the first harvest: identifiers must not change)."""
+    if setting:
+        return setting.strip()
+    host = urlsplit(public_base_url or "").hostname
+    return host or "localhost"
 
 
 def identifier(repo: Repository, book: Book) -> str:
@@ -193,18 +209,19 @@ def _sub(parent, name: str, text: str | None = None, **attrs) -> etree._Element:
     return el
 
 
-def _header(parent, repo: Repository, book: Book, lib_specs: dict[int, str]) -> None:
+def _header(parent, repo: Repository, book: Book, stamp: dt.datetime, lib_specs: dict[int, str]) -> None:
     header = _sub(parent, "header", **({"status": "deleted"} if _is_deleted(book) else {}))
     _sub(header, "identifier", identifier(repo, book))
-    _sub(header, "datestamp", _stamp(book.updated_at))
+    _sub(header, "datestamp", _stamp(stamp))
     if book.library_id in lib_specs:
         _sub(header, "setSpec", lib_specs[book.library_id])
     _sub(header, "setSpec", f"access:{book.access_policy}")
 
 
-def _record(parent, repo: Repository, book: Book, prefix: str, lib_specs: dict[int, str]) -> None:
+def _record(parent, repo: Repository, book: Book, stamp: dt.datetime, prefix: str,
+            lib_specs: dict[int, str]) -> None:
     record = _sub(parent, "record")
-    _header(record, repo, book, lib_specs)
+    _header(record, repo, book, stamp, lib_specs)
     if _is_deleted(book):
         return
     metadata = _sub(record, "metadata")
@@ -254,7 +271,7 @@ def respond(session: Session, pairs, repo: Repository, now: dt.datetime | None =
 
 
 def _identify(root, session: Session, repo: Repository, args, now) -> None:
-    earliest = session.scalar(select(func.min(Book.updated_at)).where(_record_filter(now)))
+    earliest = session.scalar(select(func.min(datestamps.changed_at_sql(now))).where(_record_filter(now)))
     el = _sub(root, "Identify")
     _sub(el, "repositoryName", repo.name)
     _sub(el, "baseURL", repo.base_url)
@@ -303,13 +320,14 @@ def _list_sets(root, session: Session, repo: Repository, args, now) -> None:
 def _get_record(root, session: Session, repo: Repository, args, now) -> None:
     prefix = args["metadataPrefix"]
     book_id = _book_id(repo, args["identifier"])
-    book = session.scalar(select(Book).where(Book.id == book_id, _record_filter(now))) if book_id else None
-    if book is None:
+    row = (session.execute(select(Book, datestamps.changed_at_sql(now)).where(Book.id == book_id, _record_filter(now)))
+           .first() if book_id else None)
+    if row is None:
         raise OAIError("idDoesNotExist", f"Không có bản ghi {args['identifier']} (no such record)")
     if prefix not in FORMATS:
         raise OAIError("cannotDisseminateFormat", f"Không hỗ trợ định dạng {prefix} (unsupported metadataPrefix)")
     el = _sub(root, "GetRecord")
-    _record(el, repo, book, prefix, _library_specs(session))
+    _record(el, repo, row[0], row[1], prefix, _library_specs(session))
 
 
 def _list(root, session: Session, repo: Repository, args, now) -> None:
@@ -321,16 +339,17 @@ def _list(root, session: Session, repo: Repository, args, now) -> None:
                  "s": args.get("set"), "c": 0, "n": None, "after": None}
         if state["p"] not in FORMATS:
             raise OAIError("cannotDisseminateFormat", f"Không hỗ trợ định dạng {state['p']} (unsupported metadataPrefix)")
+    stamp = datestamps.changed_at_sql(now)
     conditions = [_record_filter(now)]
     granularities = set()
     if state["f"]:
         start, g = _parse_date(state["f"], end=False)
         granularities.add(g)
-        conditions.append(Book.updated_at >= start)
+        conditions.append(stamp >= start)
     if state["u"]:
         end, g = _parse_date(state["u"], end=True)
         granularities.add(g)
-        conditions.append(Book.updated_at < end)
+        conditions.append(stamp < end)
     if len(granularities) > 1:
         raise OAIError("badArgument", "from và until phải cùng độ chi tiết (from and until differ in granularity)")
     if state["f"] and state["u"] and _parse_date(state["f"], end=False)[0] >= _parse_date(state["u"], end=True)[0]:
@@ -346,13 +365,12 @@ def _list(root, session: Session, repo: Repository, args, now) -> None:
         state["n"] = session.scalar(select(func.count()).select_from(Book).where(*conditions))
     if state["after"]:
         after_stamp = dt.datetime.strptime(state["after"][0], "%Y-%m-%dT%H:%M:%S.%f")
-        conditions.append(or_(Book.updated_at > after_stamp,
-                              and_(Book.updated_at == after_stamp, Book.id > state["after"][1])))
-    query = (select(Book).where(*conditions).order_by(Book.updated_at, Book.id).limit(repo.page_size + 1))
+        conditions.append(or_(stamp > after_stamp, and_(stamp == after_stamp, Book.id > state["after"][1])))
+    query = (select(Book, stamp).where(*conditions).order_by(stamp, Book.id).limit(repo.page_size + 1))
     if verb == "ListRecords":
         query = query.options(selectinload(Book.credits), selectinload(Book.subjects),
                               selectinload(Book.renditions), selectinload(Book.series), selectinload(Book.library))
-    rows = session.scalars(query).all()
+    rows = session.execute(query).all()
     if not rows:
         if "resumptionToken" in args:
             raise OAIError("badResumptionToken", "Mã tiếp tục đã cũ (stale resumptionToken)")
@@ -360,19 +378,19 @@ def _list(root, session: Session, repo: Repository, args, now) -> None:
     more, rows = len(rows) > repo.page_size, rows[:repo.page_size]
     lib_specs = _library_specs(session)
     el = _sub(root, verb)
-    for book in rows:
+    for book, changed in rows:
         if verb == "ListIdentifiers":
-            _header(el, repo, book, lib_specs)
+            _header(el, repo, book, changed, lib_specs)
         else:
-            _record(el, repo, book, state["p"], lib_specs)
+            _record(el, repo, book, changed, state["p"], lib_specs)
     cursor = state["c"]
     if more or "resumptionToken" in args:
         size = max(state["n"], cursor + len(rows) + (1 if more else 0))
         attrs = {"completeListSize": str(size), "cursor": str(cursor)}
         if more:
-            last = rows[-1]
+            last, last_stamp = rows[-1]
             nxt = dict(state, c=cursor + len(rows), n=size, t=_stamp(now),
-                       after=[last.updated_at.strftime("%Y-%m-%dT%H:%M:%S.%f"), last.id])
+                       after=[last_stamp.strftime("%Y-%m-%dT%H:%M:%S.%f"), last.id])
             attrs["expirationDate"] = _stamp(now + repo.token_ttl)
             _sub(el, "resumptionToken", _encode_token(repo, nxt), **attrs)
         else:

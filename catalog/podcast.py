@@ -3,12 +3,15 @@
 
 `build_feed(channel, items)` is pure: plain values in, UTF-8 XML bytes out. Apple requires on the
 channel: title, description, itunes:image, language, itunes:category, itunes:explicit; on each
-item: title, enclosure (url, length in bytes, type), guid. We also give itunes:author, itunes:owner,
-link, pubDate, itunes:duration and an atom:link to the feed itself.
+item: title, enclosure (url, length in bytes, type), guid. We also give itunes:author, itunes:owner
+(name and e-mail: Apple and Spotify write to it to verify ownership), copyright, link, pubDate,
+itunes:duration, itunes:episodeType (full, or trailer when the librarian marks one) and an atom:link
+to the feed itself. `square_artwork` makes a cover fit Apple's artwork rule (square, 1400–3000 px).
 """
 from __future__ import annotations
 
 import datetime as dt
+import io
 from dataclasses import dataclass, field
 from email.utils import format_datetime
 
@@ -17,7 +20,11 @@ from lxml import etree
 from catalog.errors import CatalogError
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
-PODCAST = "https://podcastindex.org/namespace/1.0"
+# Podcasting 2.0's first namespace URI. The spec now names https://podcastindex.org/namespace/1.0 and
+# requires clients to treat this one as identical; gPodder's podcastparser (0.6.11) knows only this one.
+PODCAST = "https://github.com/Podcastindex-org/podcast-namespace/blob/main/docs/1.0.md"
+EPISODE_TYPES = ("full", "trailer", "bonus")   # itunes:episodeType
+ARTWORK_MIN_PX, ARTWORK_MAX_PX = 1400, 3000     # Apple Podcasts artwork, square
 ATOM = "http://www.w3.org/2005/Atom"
 CONTENT = "http://purl.org/rss/1.0/modules/content/"
 NSMAP = {"itunes": ITUNES, "podcast": PODCAST, "atom": ATOM, "content": CONTENT}
@@ -33,6 +40,7 @@ class Channel:
     author: str
     owner_name: str
     owner_email: str = ""
+    copyright: str = ""
     language: str = "vi"
     category: str = "Arts"
     subcategory: str = "Books"
@@ -53,6 +61,7 @@ class Item:
     image_url: str = ""
     transcript_url: str = ""
     chapters_url: str = ""
+    episode_type: str = "full"
     extra: dict = field(default_factory=dict)
 
 
@@ -84,6 +93,8 @@ def build_feed(channel: Channel, items: list[Item]) -> bytes:
     _sub(ch, "link", channel.link)
     _sub(ch, "description", channel.description)
     _sub(ch, "language", channel.language)
+    if channel.copyright:
+        _sub(ch, "copyright", channel.copyright)
     _sub(ch, f"{{{ATOM}}}link", href=channel.feed_url, rel="self", type="application/rss+xml")
     _sub(ch, f"{{{ITUNES}}}author", channel.author)
     owner = _sub(ch, f"{{{ITUNES}}}owner")
@@ -100,6 +111,8 @@ def build_feed(channel: Channel, items: list[Item]) -> bytes:
     for item in items:
         if not item.enclosure_url or item.enclosure_length <= 0:
             raise CatalogError(f"Tập {item.title!r} thiếu tệp hoặc độ dài (item without enclosure length)")
+        if item.episode_type not in EPISODE_TYPES:
+            raise CatalogError(f"Loại tập không hợp lệ: {item.episode_type!r} (episode type)")
         it = _sub(ch, "item")
         _sub(it, "title", item.title)
         _sub(it, "description", item.description or item.title)
@@ -110,11 +123,12 @@ def build_feed(channel: Channel, items: list[Item]) -> bytes:
              type=item.enclosure_type)
         _sub(it, f"{{{ITUNES}}}duration", _duration(item.duration_s))
         _sub(it, f"{{{ITUNES}}}explicit", "false")
-        _sub(it, f"{{{ITUNES}}}episodeType", "trailer")
+        _sub(it, f"{{{ITUNES}}}episodeType", item.episode_type)
         if item.image_url:
             _sub(it, f"{{{ITUNES}}}image", href=item.image_url)
         if item.transcript_url:
-            _sub(it, f"{{{PODCAST}}}transcript", url=item.transcript_url, type="text/vtt", language="vi")
+            _sub(it, f"{{{PODCAST}}}transcript", url=item.transcript_url, type="text/vtt", language="vi",
+                 rel="captions")  # WebVTT cues are timed: apps may show them as captions
         if item.chapters_url:
             _sub(it, f"{{{PODCAST}}}chapters", url=item.chapters_url, type="application/json+chapters")
     return etree.tostring(rss, xml_declaration=True, encoding="UTF-8", pretty_print=True)
@@ -129,3 +143,24 @@ def chapters_json(parts: list[tuple[float, str]]) -> dict:
 def valid_webvtt(text: str) -> bool:
     """A transcript must start with the WEBVTT signature (optionally after a BOM)."""
     return text.lstrip("\ufeff").startswith("WEBVTT")
+
+
+def square_artwork(data: bytes, background: tuple[int, int, int] = (11, 83, 148)) -> bytes:
+    """A cover (JPEG/PNG bytes) as square JPEG artwork of 1400–3000 px: the image centred, scaled to
+    fit, on `background`. Raises CatalogError for data Pillow cannot read."""
+    from PIL import Image, UnidentifiedImageError
+    try:
+        image = Image.open(io.BytesIO(data))
+        image.load()
+    except (UnidentifiedImageError, OSError) as exc:
+        raise CatalogError(f"Ảnh bìa không đọc được (unreadable cover): {exc}") from None
+    image = image.convert("RGB")
+    side = min(max(image.width, image.height, ARTWORK_MIN_PX), ARTWORK_MAX_PX)
+    scale = side / max(image.width, image.height)
+    image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                         Image.Resampling.LANCZOS)
+    canvas = Image.new("RGB", (side, side), background)
+    canvas.paste(image, ((side - image.width) // 2, (side - image.height) // 2))
+    out = io.BytesIO()
+    canvas.save(out, "JPEG", quality=88)
+    return out.getvalue()

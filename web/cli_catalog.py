@@ -33,24 +33,33 @@ def register(group: click.Group) -> None:
     catalog = _group(group, "catalog", "Mục lục (catalogue maintenance).")
 
     @export.command("marc")
-    @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=Path("catalog-marc.xml"),
-                  show_default=True, help="Tệp MARCXML đầu ra (output file).")
+    @click.option("--out", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+                  help="Tệp đầu ra (output file; default catalog-marc.xml, or catalog-marc.mrc for --format mrc).")
+    @click.option("--format", "fmt", type=click.Choice(["xml", "mrc"]), default=None,
+                  help="xml: MARCXML; mrc: ISO 2709 (default: from the --out suffix, else xml).")
     @click.option("--all", "include_all", is_flag=True,
                   help="Cả sách nháp và đã rút (include drafts and withdrawn; never deleted).")
     @click.option("--library", "library_code", default=None, help="Chỉ một thư viện (only this library code).")
-    @click.option("--base-url", default=None, help="Địa chỉ công khai cho 856 (public base URL for links).")
+    @click.option("--base-url", default=None,
+                  help="Địa chỉ công khai cho liên kết 856 (public base URL; default: PUBLIC_BASE_URL).")
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")
-    def export_marc(out: Path, include_all: bool, library_code: str | None, base_url: str | None,
-                    quiet: bool) -> None:
-        """Xuất mục lục ra MARCXML (bulk MARC 21 export for Koha, iLib, Libol)."""
+    def export_marc(out: Path | None, fmt: str | None, include_all: bool, library_code: str | None,
+                    base_url: str | None, quiet: bool) -> None:
+        """Xuất mục lục ra MARC 21: MARCXML hoặc ISO 2709 (bulk export for Koha, iLib, Libol)."""
         from sqlalchemy import func, or_, select
         from sqlalchemy.orm import selectinload
         from tqdm import tqdm
 
         from catalog import marc
         from catalog.models import Book, Library, utcnow
+        fmt = fmt or ("mrc" if out is not None and out.suffix.lower() in (".mrc", ".iso", ".iso2709") else "xml")
+        out = out or Path(f"catalog-marc.{fmt}")
         settings, sessions = _sessions()
-        base = base_url or settings.get("PUBLIC_BASE_URL") or ""
+        base = (base_url or settings.get("PUBLIC_BASE_URL") or "").strip()
+        if not base.lower().startswith(("https://", "http://")):
+            raise click.UsageError("Cần địa chỉ công khai để ghi liên kết 856: đặt PUBLIC_BASE_URL (hoặc "
+                                   "SACHNOI_PUBLIC_BASE_URL) hay dùng --base-url https://… "
+                                   "(an absolute public base URL is required for the 856 links)")
         with sessions() as session:
             where = [Book.deleted_at.is_(None)]
             if not include_all:
@@ -76,7 +85,8 @@ def register(group: click.Group) -> None:
                     session.expunge_all()
 
             with tqdm(total=total, disable=quiet, unit="bản ghi", desc="MARC") as bar:
-                count = marc.write_collection(rows(), out, base, progress=bar.update)
+                count = marc.write_collection(rows(), out, base, progress=bar.update,
+                                              fmt="xml" if fmt == "xml" else "iso2709")
         if not quiet:
             click.echo(f"Đã xuất {count} bản ghi MARC vào {out} ({count} records exported)")
 

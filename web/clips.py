@@ -9,6 +9,7 @@ scheduled time (`publish_at`, UTC) has come, and while its book is live.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import re
 
@@ -19,7 +20,8 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from catalog.models import Book, Clip, Jingle, Library, utcnow
-from catalog.podcast import Channel, Item, build_feed, chapters_json, valid_webvtt
+from catalog.errors import CatalogError
+from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
 from catalog.text import nfc
 from streaming.access import is_live
 from studio.clips import ClipError, check_range, render_clip, video_key
@@ -196,6 +198,7 @@ def save(clip_id: int):
     clip.title = (nfc(form.get("title", "")) or clip.title)[:500]
     clip.description = nfc(form.get("description", ""))[:4000]
     clip.transcript_vtt = vtt
+    clip.trailer = form.get("trailer") == "on"
     db_session().commit()
     flash(_("Đã lưu."), "info")
     return redirect(url_for(".edit", clip_id=clip.id))
@@ -280,8 +283,8 @@ def transcript(uuid: str):
     clip = _public_clip(uuid)
     if not clip.transcript_vtt:
         abort(404)
-    return Response(clip.transcript_vtt, mimetype="text/vtt; charset=utf-8",
-                    headers={"Access-Control-Allow-Origin": "*"})
+    # Flask adds "; charset=utf-8" to text/* itself: giving it here too repeated the parameter
+    return Response(clip.transcript_vtt, mimetype="text/vtt", headers={"Access-Control-Allow-Origin": "*"})
 
 
 def _chapter_parts(clip: Clip) -> list[tuple[float, str]]:
@@ -309,9 +312,17 @@ def chapters(uuid: str):
 @bp.get("/clips/<uuid>/cover.jpg")
 def cover(uuid: str):
     clip = _public_clip(uuid)
-    if not clip.book.cover_path:
+    store = media_store()
+    if not clip.book.cover_path or not store.exists(clip.book.cover_path):
         return artwork()
-    return _send_clip_file(clip, clip.book.cover_path, "image/jpeg")
+    source = store.path(clip.book.cover_path).read_bytes()
+    key = f"derived/clips/covers/{hashlib.sha256(source).hexdigest()[:24]}.jpg"  # Apple: square, 1400–3000 px
+    if not store.exists(key):
+        try:
+            store.write_bytes(key, square_artwork(source))
+        except CatalogError:
+            return artwork()
+    return _send_clip_file(clip, key, "image/jpeg")
 
 
 @bp.get("/clips/artwork.jpg")
@@ -348,7 +359,8 @@ def feed():
         title=f"Sách Nói — {name}", link=base + url_for(".feed_page"), feed_url=base + url_for(".feed"),
         description=_("Đoạn giới thiệu sách nói của thư viện: nghe thử và tìm sách hay."),
         image_url=base + url_for(".artwork"), author=name, owner_name=name,
-        owner_email=current_app.config.get("PODCAST_EMAIL", ""), language="vi")
+        owner_email=current_app.config.get("PODCAST_EMAIL", ""), language="vi",
+        copyright=current_app.config.get("PODCAST_COPYRIGHT") or f"© {now.year} {name}")
     items = []
     for clip in clips:
         u = clip.uuid
@@ -359,8 +371,7 @@ def feed():
             published=clip.publish_at or clip.updated_at or clip.created_at, duration_s=clip.duration_s,
             image_url=base + url_for(".cover", uuid=u),
             transcript_url=base + url_for(".transcript", uuid=u) if clip.transcript_vtt else "",
-            chapters_url=base + url_for(".chapters", uuid=u)
-            if (clip.intro_jingle_id or clip.outro_jingle_id) else ""))
+            chapters_url=base + url_for(".chapters", uuid=u), episode_type="trailer" if clip.trailer else "full"))
     return Response(build_feed(channel, items), mimetype="application/rss+xml")
 
 

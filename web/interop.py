@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import gzip
 import io
 import json
 
@@ -191,6 +192,13 @@ def marc_record(book_id: int):
     return Response(marc.record_xml(book, _base()), content_type="application/marcxml+xml; charset=utf-8")
 
 
+@bp.get("/books/<int:book_id>/marc.mrc")
+def marc_iso2709(book_id: int):
+    book = _visible_book(book_id)
+    return Response(marc.record_iso2709(book, _base()), content_type="application/marc",
+                    headers={"Content-Disposition": f"attachment; filename=sachnoi-{book_id}.mrc"})
+
+
 @bp.get("/books/<int:book_id>/dc.xml")
 def dc_record(book_id: int):
     book = _visible_book(book_id)
@@ -208,7 +216,7 @@ def repository() -> oai.Repository:
         site_url=base,
         name=cfg.get("OAI_REPOSITORY_NAME") or f"Sách Nói — {cfg.get('DEFAULT_LIBRARY_NAME', 'thư viện')}",
         admin_email=cfg.get("OAI_ADMIN_EMAIL") or "admin@example.org",
-        repository_id=cfg.get("OAI_REPOSITORY_ID") or (request.host.split(":")[0] or "sachnoi"),
+        repository_id=oai.repository_identifier(cfg.get("OAI_REPOSITORY_ID"), cfg.get("PUBLIC_BASE_URL")),
         page_size=int(cfg.get("OAI_PAGE_SIZE", 100)),
         token_ttl=dt.timedelta(seconds=int(cfg.get("OAI_TOKEN_TTL_S", 24 * 3600))),
         secret=(secret if isinstance(secret, bytes) else str(secret).encode()) + b"/oai",
@@ -220,7 +228,12 @@ def oai_endpoint():
     source = request.form if request.method == "POST" else request.args
     pairs = [(name, value) for name, values in source.lists() for value in values]
     body = oai.respond(db_session(), pairs, repository())
-    return Response(body, content_type="text/xml; charset=utf-8")
+    response = Response(body, content_type="text/xml; charset=utf-8")
+    response.vary.add("Accept-Encoding")
+    if request.accept_encodings["gzip"] > 0:  # Identify advertises gzip (OAI-PMH 2.0 section 3.1.3)
+        response.set_data(gzip.compress(body, compresslevel=6))
+        response.headers["Content-Encoding"] = "gzip"
+    return response
 
 
 # -- open data ----------------------------------------------------------------------------------------------

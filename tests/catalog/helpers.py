@@ -25,7 +25,7 @@ def full_book(session, lib, *, title="Trương Định", access_policy="public",
     fields = dict(subtitle="Tiểu thuyết lịch sử", authors=["Nguyễn Văn Khánh"], narrators=["Lê Thị Hoà"],
                   translators=[], subjects=["Lịch sử Việt Nam", "Tiểu thuyết"], publisher="NXB Trẻ", year=2021,
                   summary="Cuộc đời anh hùng Trương Định.", isbn_print="9786041234567",
-                  isbn_audio="9786049876543", ddc="895.9223", series="Danh nhân đất Việt", series_position=3,
+                  isbn_audio="9786049876547", ddc="895.9223", series="Danh nhân đất Việt", series_position=3,
                   duration_s=3 * 3600 + 12 * 60 + 5.4)
     fields.update(extra)
     book = books.create_book(session, library=lib, title=title, access_policy=access_policy, **fields)

@@ -20,14 +20,16 @@ OAI = "{http://www.openarchives.org/OAI/2.0/}"
 HERE = Path(__file__).parent
 
 
-def _make_app(sqlite_template, folder):
+def _make_app(sqlite_template, folder, **overrides):
     from web.app import create_app
     db = folder / "web.db"
     shutil.copy(sqlite_template, db)
-    return create_app({"HOME": str(folder / "instance"), "DATABASE_URL": f"sqlite:///{db}",
-                      "SECRET_KEY": "test-" + uuid.uuid4().hex, "TESTING": True, "OAI_PAGE_SIZE": 4,
-                      "OPDS_PAGE_SIZE": 3, "OAI_REPOSITORY_ID": "thuvien.example.vn",
-                      "OAI_ADMIN_EMAIL": "sachnoi@thuvien.example.vn"})
+    settings = {"HOME": str(folder / "instance"), "DATABASE_URL": f"sqlite:///{db}",
+                "SECRET_KEY": "test-" + uuid.uuid4().hex, "TESTING": True, "OAI_PAGE_SIZE": 4,
+                "OPDS_PAGE_SIZE": 3, "OAI_REPOSITORY_ID": "thuvien.example.vn",
+                "OAI_ADMIN_EMAIL": "sachnoi@thuvien.example.vn"}
+    settings.update(overrides)
+    return create_app({k: v for k, v in settings.items() if v is not None})
 
 
 @pytest.fixture
@@ -168,6 +170,24 @@ def test_marc_and_dc_views(seeded):
     _dc_schema().assertValid(dc)
     titles = dc.findall("{http://purl.org/dc/elements/1.1/}title")
     assert titles[0].text == "Trương Định : Tiểu thuyết lịch sử"
+
+
+def test_marc_iso2709_download(seeded, tmp_path):
+    """17.6: ISO 2709 (`.mrc`) beside MARCXML on the web, read by pymarc and yaz-marcdump."""
+    import subprocess
+    import pymarc
+    app, made = seeded
+    client = app.test_client()
+    response = client.get(f"/books/{made['public'].id}/marc.mrc")
+    assert response.status_code == 200 and response.mimetype == "application/marc"
+    assert "attachment" in response.headers["Content-Disposition"]
+    [rec] = list(pymarc.MARCReader(io.BytesIO(response.data), to_unicode=True, force_utf8=True))
+    assert rec is not None and rec["245"]["a"].startswith("Trương Định")
+    path = tmp_path / "one.mrc"
+    path.write_bytes(response.data)
+    dump = subprocess.run(["yaz-marcdump", str(path)], capture_output=True, text=True, timeout=30)
+    assert dump.returncode == 0 and not dump.stderr and "Trương Định" in dump.stdout
+    assert client.get(f"/books/{made['draft'].id}/marc.mrc").status_code == 404
 
 
 # -- OAI-PMH --------------------------------------------------------------------------------------------------
@@ -312,6 +332,9 @@ def test_oai_from_until(web, oai_schema):
     made = seed(session)
     old = made["extra0"]
     old.updated_at = dt.datetime(2020, 5, 17, 8, 30, 0)
+    # what else its record shows (library, series, renditions) last changed before it, too
+    for row in [old.library, old.series, *old.renditions]:
+        setattr(row, "created_at" if hasattr(row, "sha256") else "updated_at", dt.datetime(2020, 5, 17, 8, 0, 0))
     session.commit()
     client = app.test_client()
     ids = lambda doc: [e.text for e in doc.iter(f"{OAI}identifier")]  # noqa: E731
@@ -360,3 +383,178 @@ def test_opendata_public_titles_only(seeded):
     assert {r["dcterms:title"] for r in table} == titles
     assert "Nguyễn Văn Khánh" in table[0]["dcterms:creator"]
     assert made["members"].title not in raw
+
+
+def test_oai_incremental_harvest_sees_going_live_going_dark_and_renames(web, start_server):
+    """17.4: a harvester asking `from=` its last responseDate sees a scheduled publication once its time
+    comes, a withdrawal, and the records of a renamed library (old code: the scheduled book kept the
+    time it was scheduled, the rename moved nothing, so both were never harvested)."""
+    import datetime as dt
+    import time
+    from sickle import Sickle
+    from catalog.models import utcnow
+    app, session = web
+    made = seed(session)
+    scheduled = full_book(session, made["public"].library, title="Hẹn giờ", publish=False)
+    books.publish(session, scheduled, at=utcnow() + dt.timedelta(seconds=3))
+    session.commit()
+    time.sleep(1.1)  # datestamps are to the second: `from=` includes the second the list was made in
+    harvester = Sickle(f"{start_server(app).url}/oai", max_retries=1, timeout=10)
+    first = harvester.ListIdentifiers(metadataPrefix="oai_dc", ignore_deleted=False)
+    seen = {h.identifier for h in first}
+    response_date = first.oai_response.xml.findtext(f".//{OAI}responseDate")
+    ident = lambda book: f"oai:thuvien.example.vn:{book.id}"  # noqa: E731
+    assert ident(scheduled) not in seen and ident(made["public"]) in seen
+    while utcnow() <= scheduled.publish_at + dt.timedelta(seconds=1):  # OAI's clock ticks in whole seconds
+        time.sleep(0.1)
+    made["pd"].library.name = "Thư viện huyện Quỳnh Phụ (tên mới)"
+    books.withdraw(session, made["public"])
+    session.commit()
+    again = {h.identifier: h for h in harvester.ListIdentifiers(metadataPrefix="oai_dc", ignore_deleted=False,
+                                                                 **{"from": response_date})}
+    district = {ident(b) for b in made.values() if b.library.code == "QP"}
+    assert set(again) == {ident(scheduled), ident(made["public"])} | district
+    assert again[ident(made["public"])].deleted and not again[ident(scheduled)].deleted
+    # the record's own change stamp (MARC 005) says the same as its header
+    record = harvester.GetRecord(identifier=ident(scheduled), metadataPrefix="marcxml")
+    f005 = record.xml.find(".//{http://www.loc.gov/MARC21/slim}controlfield[@tag='005']").text
+    assert record.header.datestamp == dt.datetime.strptime(f005[:14], "%Y%m%d%H%M%S").strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert record.header.datestamp >= response_date
+
+
+def test_oai_identifiers_do_not_follow_the_host_name(sqlite_template, tmp_path, oai_schema):
+    """17.5: identifiers came from the Host a harvester used (`oai:127.0.0.1:1` unknown via `localhost`);
+    the repository id is a setting, by default the PUBLIC_BASE_URL host."""
+    from catalog import oai
+    app = _make_app(sqlite_template, tmp_path, OAI_REPOSITORY_ID=None,
+                    PUBLIC_BASE_URL="https://sachnoi.thuvien-thaibinh.vn")
+    session = app.extensions["sachnoi"].sessions()
+    made = seed(session)
+    session.close()
+    ids = {}
+    for host in ("http://localhost", "http://127.0.0.1:8000", "http://thuvien.local"):
+        client = app.test_client()
+        doc = etree.fromstring(client.get("/oai?verb=ListIdentifiers&metadataPrefix=oai_dc", base_url=host).data)
+        ids[host] = [e.text for e in doc.iter(f"{OAI}identifier")]
+    assert len({tuple(v) for v in ids.values()}) == 1
+    assert all(i.startswith("oai:sachnoi.thuvien-thaibinh.vn:") for i in ids["http://localhost"])
+    record = _oai(app.test_client(), oai_schema, verb="GetRecord", metadataPrefix="oai_dc",
+                  identifier=f"oai:sachnoi.thuvien-thaibinh.vn:{made['public'].id}")
+    assert _error(record) is None
+    assert oai.repository_identifier("thuvien-tb.vn", "https://x.example") == "thuvien-tb.vn"
+    assert oai.repository_identifier(None, "") == "localhost"
+    app.extensions["sachnoi"].engine.dispose()
+
+
+def test_oai_compresses_what_it_advertises(seeded, start_server):
+    """17.10: Identify advertised gzip but responses were never compressed."""
+    import gzip
+    import requests
+    app, made = seeded
+    url = f"{start_server(app).url}/oai"
+    identify = etree.fromstring(requests.get(url, params={"verb": "Identify"}, timeout=10).content)
+    assert identify.findtext(f".//{OAI}compression") == "gzip"
+    raw = requests.get(url, params={"verb": "ListRecords", "metadataPrefix": "marcxml"},
+                       headers={"Accept-Encoding": "gzip"}, timeout=10, stream=True)
+    assert raw.headers["Content-Encoding"] == "gzip" and "Accept-Encoding" in raw.headers["Vary"]
+    body = gzip.decompress(raw.raw.read(decode_content=False))
+    assert etree.fromstring(body).find(f".//{OAI}record") is not None
+    plain = requests.get(url, params={"verb": "Identify"}, headers={"Accept-Encoding": "identity"}, timeout=10)
+    assert "Content-Encoding" not in plain.headers and plain.content.startswith(b"<?xml")
+
+
+# -- podcast RSS -----------------------------------------------------------------------------------------------
+
+def test_podcast_feed_read_by_feedparser_and_podcastparser(sqlite_template, tmp_path):
+    """17.9 and 17.10: what Apple Podcasts and Spotify need, read back by feedparser and podcastparser:
+    owner e-mail (PODCAST_EMAIL), <copyright>, episodeType full (trailer only for the clip the librarian
+    marked), podcast:chapters (served JSON) and podcast:transcript for every clip, square 1400–3000 px
+    artwork; the transcript's Content-Type names its charset once (old: every clip a trailer, no
+    copyright, chapters only with jingles, the book cover as it was, `charset` twice)."""
+    import feedparser
+    import podcastparser
+    from PIL import Image
+    from catalog.models import Clip
+    base = "https://thuvien.example.vn"
+    app = _make_app(sqlite_template, tmp_path, PUBLIC_BASE_URL=base, PODCAST_EMAIL="podcast@thuvien.example.vn",
+                    DEFAULT_LIBRARY="THV")
+    session = app.extensions["sachnoi"].sessions()
+    book = full_book(session, library(session), cover_path="covers/truong-dinh.jpg")
+    portrait = io.BytesIO()
+    Image.new("RGB", (600, 900), (200, 30, 30)).save(portrait, "JPEG")
+    app.extensions["sachnoi"].store.write_bytes("covers/truong-dinh.jpg", portrait.getvalue())
+    vtt = "WEBVTT\n\n00:00.000 --> 00:02.500\nXin chào các bạn.\n"
+    for title, trailer in (("Giới thiệu kênh", True), ("Trương Định ở Gò Công", False)):
+        session.add(Clip(book_id=book.id, title=title, start_s=0, end_s=30, mp3_key=f"derived/clips/{title}.mp3",
+                         mp3_bytes=48_000, duration_s=30.0, state="published", transcript_vtt=vtt, trailer=trailer))
+    session.commit()
+    session.close()
+    client = app.test_client()
+    local = lambda url: url.removeprefix(base)  # noqa: E731
+    body = client.get("/clips/feed.xml").data
+    feed = feedparser.parse(body)
+    assert not feed.bozo, feed.bozo_exception
+    assert feed.feed.publisher_detail.email == "podcast@thuvien.example.vn"
+    assert feed.feed.rights.startswith("©") and "Thư viện tỉnh Thái Bình" in feed.feed.rights
+    assert {e.title: e.itunes_episodetype for e in feed.entries} == {"Giới thiệu kênh": "trailer",
+                                                                       "Trương Định ở Gò Công": "full"}
+    parsed = podcastparser.parse(base + "/clips/feed.xml", io.BytesIO(body))
+    assert parsed["itunes_owner"] == {"name": "Thư viện tỉnh Thái Bình", "email": "podcast@thuvien.example.vn"}
+    assert sorted(e["type"] for e in parsed["episodes"]) == ["full", "trailer"]
+    for episode in parsed["episodes"]:
+        chapters = client.get(local(episode["chapters_json_url"]))
+        assert chapters.mimetype == "application/json+chapters"
+        assert json.loads(chapters.data)["chapters"][0] == {"startTime": 0.0, "title": episode["title"]}
+        transcript = client.get(local(episode["transcript_url"]))
+        assert transcript.headers["Content-Type"] == "text/vtt; charset=utf-8"
+        assert transcript.get_data(as_text=True) == vtt
+    images = [parsed["cover_url"]] + [e["episode_art_url"] for e in parsed["episodes"]]
+    for url in images:
+        image = Image.open(io.BytesIO(client.get(local(url)).data))
+        assert image.format == "JPEG" and image.width == image.height and 1400 <= image.width <= 3000, url
+    app.extensions["sachnoi"].engine.dispose()
+
+
+def test_oai_datestamps_on_sqlite_and_postgresql(any_session):
+    """17.4 on both databases (the datestamp is computed in SQL: max() on SQLite, GREATEST on
+    PostgreSQL): a scheduled publication carries the time it went live, not the time it was scheduled;
+    a library rename and a new rendition move the datestamps of that library's or book's records."""
+    import datetime as dt
+    from catalog import oai
+    from catalog.models import Rendition, utcnow
+    session = any_session
+    repo = oai.Repository(base_url="https://thuvien.example.vn/oai", repository_id="thuvien.example.vn")
+    lib = library(session)
+    other = library(session, code="QP", name="Thư viện huyện Quỳnh Phụ", kind="district")
+    start = utcnow().replace(microsecond=0)
+    live = full_book(session, lib, title="Đã xuất bản")
+    scheduled = full_book(session, other, title="Hẹn giờ", publish=False)
+    books.publish(session, scheduled, at=start + dt.timedelta(hours=1))
+    session.commit()
+    from sqlalchemy import text
+    for table, column in (("books", "updated_at"), ("libraries", "updated_at"), ("series", "updated_at"),
+                          ("renditions", "created_at")):  # everything was catalogued yesterday
+        session.execute(text(f"UPDATE {table} SET {column} = :t"), {"t": start - dt.timedelta(days=1)})
+    session.commit()
+    session.expire_all()
+
+    def harvest(now, since):
+        doc = etree.fromstring(oai.respond(session, [("verb", "ListIdentifiers"), ("metadataPrefix", "oai_dc"),
+                                                     ("from", oai._stamp(since))], repo, now=now))
+        return {h.findtext(f"{OAI}identifier"): h.findtext(f"{OAI}datestamp") for h in doc.iter(f"{OAI}header")}
+
+    ident = lambda book: f"oai:thuvien.example.vn:{book.id}"  # noqa: E731
+    assert ident(scheduled) not in harvest(start + dt.timedelta(minutes=30), start)
+    later = harvest(start + dt.timedelta(hours=2), start + dt.timedelta(minutes=30))
+    assert later == {ident(scheduled): oai._stamp(start + dt.timedelta(hours=1))}
+    # a rename of the live book's library, then a new rendition of the scheduled one
+    lib.name = "Thư viện tỉnh Thái Bình (tên mới)"
+    session.commit()
+    renamed = harvest(start + dt.timedelta(hours=2), start)
+    assert set(renamed) == {ident(live), ident(scheduled)}
+    assert renamed[ident(live)] < oai._stamp(start + dt.timedelta(minutes=30))  # the rename, just now
+    session.add(Rendition(book_id=scheduled.id, kind="mp3", name="mp3-64k", key="k", codec="mp3", bitrate=64000,
+                          created_at=start + dt.timedelta(hours=3)))
+    session.commit()
+    assert harvest(start + dt.timedelta(hours=4), start + dt.timedelta(hours=2, minutes=30)) == {
+        ident(scheduled): oai._stamp(start + dt.timedelta(hours=3))}

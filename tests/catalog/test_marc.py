@@ -28,7 +28,7 @@ def test_record_fields(session):
     assert f007[0].startswith("sr") and len(f007[0]) == 14
     f008 = rec["008"].data
     assert len(f008) == 40 and f008[35:38] == "vie" and f008[7:11] == "2021"
-    assert rec["020"]["a"] == "9786049876543"
+    assert rec["020"]["a"] == "9786049876547"
     assert rec["100"]["a"] == "Nguyễn Văn Khánh" and rec["100"]["4"] == "aut"
     narrator = [f for f in rec.get_fields("700") if f.get("4") == "nrt"]
     assert narrator and narrator[0]["a"] == "Lê Thị Hoà"
@@ -48,7 +48,11 @@ def test_record_fields(session):
     assert "Audiobooks" in {f["a"] for f in rec.get_fields("655")}
     assert rec["776"]["z"] == "9786041234567"
     assert rec["490"]["v"] == "3" and rec["830"]["a"].startswith("Danh nhân đất Việt")
-    assert rec["856"]["u"] == f"https://thuvien.example.vn/books/{book.id}/manifest.json"
+    links = {f["u"]: f for f in rec.get_fields("856")}
+    page = links[f"https://thuvien.example.vn/books/{book.id}"]
+    assert page["y"] == "Nghe sách nói"
+    manifest = links[f"https://thuvien.example.vn/books/{book.id}/manifest.json"]
+    assert manifest["q"] == "application/audiobook+json"
     # text stays NFC through the round trip
     import unicodedata
     assert unicodedata.is_normalized("NFC", rec["245"]["a"])
@@ -78,3 +82,13 @@ def test_bulk_collection_is_valid_and_atomic(session, tmp_path):
     SCHEMA.assertValid(etree.parse(str(out)))
     assert [r.title for r in _parse(out.read_bytes())][0].startswith("Sách số 0")
     assert list(out.parent.iterdir()) == [out]  # no temp file left behind
+
+
+def test_literary_text_codes(session):
+    """17.6: 008/30-31 of a spoken-word book from its subjects, then its DDC; never blank (music)."""
+    lib = library(session)
+    cases = {("Truyện cổ tích Việt Nam",): ("", "o "), ("Tự truyện",): ("", "a "), (): ("959.7", "h "),
+             ("Thơ",): ("920", "pb"), ("Kinh tế",): ("330", "z ")}
+    for i, (subjects, (ddc, codes)) in enumerate(cases.items()):
+        book = full_book(session, lib, title=f"Sách {i}", subjects=list(subjects), ddc=ddc)
+        assert marc.literary_text(book) == codes, subjects

@@ -35,7 +35,7 @@ PRINT_RECORD = nfd("""<?xml version="1.0" encoding="UTF-8"?>
  </record>
  <record>
   <leader>00000nam a2200000 a 4500</leader>
-  <datafield tag="020" ind1=" " ind2=" "><subfield code="a">9786042222222</subfield></datafield>
+  <datafield tag="020" ind1=" " ind2=" "><subfield code="a">9786042222228</subfield></datafield>
   <datafield tag="245" ind1="0" ind2="0"><subfield code="a">Số đỏ /</subfield></datafield>
   <datafield tag="100" ind1="0" ind2=" "><subfield code="a">Vũ Trọng Phụng</subfield></datafield>
  </record>
@@ -52,7 +52,7 @@ def test_read_records_normalises_to_nfc():
 def test_import_creates_drafts_and_links_by_isbn(session):
     lib = library(session)
     existing = books.create_book(session, library=lib, title="Số đỏ (sách nói)", narrators=["Lê Hoà"],
-                                 isbn_print="9786042222222")
+                                 isbn_print="9786042222228")
     result = import_marcxml(session, PRINT_RECORD, library="THV")
     session.commit()
     assert result.linked == [existing.id]
@@ -112,6 +112,7 @@ def test_cli_import_and_export(sqlite_url, tmp_path, monkeypatch):
     monkeypatch.setenv("SACHNOI_HOME", str(home))
     monkeypatch.setenv("SACHNOI_DATABASE_URL", sqlite_url)
     monkeypatch.setenv("SACHNOI_DEFAULT_LIBRARY", "THV")
+    monkeypatch.setenv("SACHNOI_PUBLIC_BASE_URL", "https://thuvien.example.vn")
     from catalog.db import make_engine, make_sessionmaker
     engine = make_engine(sqlite_url)
     with make_sessionmaker(engine)() as s:
