@@ -16,13 +16,14 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
                    request, send_file, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import escape
 from sqlalchemy import select
 
 from catalog.models import Book, Clip, Jingle, Library, utcnow
 from catalog.podcast import Channel, Item, build_feed, chapters_json, valid_webvtt
 from catalog.text import nfc
 from streaming.access import is_live
-from studio.clips import ClipError, check_range, render_clip
+from studio.clips import ClipError, check_clip, render_clip
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store
 from web.librarian import to_local, to_utc
@@ -139,7 +140,7 @@ def create():
         if book.state != "published":
             raise ClipError(_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
         start, end = _seconds(form.get("start")), _seconds(form.get("end"))
-        check_range(start, end, book.duration_s)
+        check_clip(session, book, start, end)
         title = nfc(form.get("title", "")) or book.title
         vtt = form.get("transcript_vtt", "").strip()
         if vtt and not valid_webvtt(vtt):
@@ -161,14 +162,20 @@ def create():
     return redirect(url_for(".edit", clip_id=clip_id))
 
 
+def embed_snippet(embed_url: str, title: str) -> str:
+    """The iframe a librarian pastes into another site: every value escaped as an HTML attribute,
+    since that site does not autoescape (a title `x" onload="…` would become script there)."""
+    return (f'<iframe src="{escape(embed_url)}" title="{escape(title)}" width="480" height="200" '
+            f'loading="lazy" allow="autoplay"></iframe>')
+
+
 @bp.get("/clips/<int:clip_id>/edit")
 @role_required("librarian")
 def edit(clip_id: int):
     clip = _own_clip(clip_id)
     public_url = _base_url() + url_for(".public", uuid=clip.uuid)
     embed_url = _base_url() + url_for(".embed", uuid=clip.uuid)
-    snippet = (f'<iframe src="{embed_url}" title="{clip.title}" width="480" height="200" '
-               f'loading="lazy" allow="autoplay"></iframe>')
+    snippet = embed_snippet(embed_url, clip.title)
     return render_template("staff/clips_edit.html", clip=clip, public_url=public_url, snippet=snippet,
                            publish_local=to_local(clip.publish_at), public=is_public(clip), now=utcnow())
 
