@@ -37,6 +37,16 @@ def test_unlisted_host_is_refused_everywhere_without_public_base_url(client, app
         assert client.get("/oai?verb=Identify", headers={"Host": host}).status_code == 200, host
 
 
+def test_every_route_refuses_a_forged_host(client, app):
+    """The check runs before any view (and before a 404 or 405), for every rule of the URL map."""
+    import re
+    for rule in app.url_map.iter_rules():
+        url = re.sub(r"<(?:[^:>]+:)?[^>]+>", "1", rule.rule)
+        for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
+            response = client.open(url, method=method, headers={"Host": EVIL})
+            assert response.status_code == 400, (method, url, response.status_code)
+
+
 def test_allowed_hosts_setting_and_the_serve_host(settings):
     """`ALLOWED_HOSTS` (a list, or a comma-separated string from the environment; ".name" allows
     subdomains) and the address `sachnoi serve --host` binds are accepted; nothing else is."""
