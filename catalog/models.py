@@ -354,6 +354,8 @@ class ListeningEvent(Base):
     seconds: Mapped[float] = mapped_column(Float, default=0.0)
     channel: Mapped[str] = mapped_column(String(16), default="web")  # web | onsite | app | embed
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # `listen` rows: the server time (Unix s) up to which listening has been credited (streaming.events)
+    credited_until_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class Jingle(Base):

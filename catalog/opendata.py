@@ -6,8 +6,7 @@ whole catalogue never sits in memory.
 """
 from __future__ import annotations
 
-import csv
-import io
+import itertools
 import json
 from typing import Iterable, Iterator
 
@@ -16,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from catalog.dublincore import terms
 from catalog.models import Book, utcnow
+from catalog.spreadsheet import csv_lines as safe_csv_lines
 
 COLUMNS = ("identifier", "title", "creator", "contributor", "subject", "description", "publisher", "date",
            "issued", "modified", "type", "format", "extent", "language", "source", "isPartOf", "rights",
@@ -51,13 +51,6 @@ def jsonl_lines(books: Iterable[Book], base_url: str) -> Iterator[str]:
 
 def csv_lines(books: Iterable[Book], base_url: str) -> Iterator[str]:
     """CSV with a header row (UTF-8 text; the web layer adds a BOM for spreadsheet programs)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow([PREFIX + c for c in COLUMNS])
-    yield buffer.getvalue()
-    for book in books:
-        buffer.seek(0)
-        buffer.truncate()
-        r = row(book, base_url)
-        writer.writerow([" | ".join(r[PREFIX + c]) for c in COLUMNS])
-        yield buffer.getvalue()
+    header = [PREFIX + c for c in COLUMNS]
+    rows = ([" | ".join(r[PREFIX + c]) for c in COLUMNS] for r in (row(book, base_url) for book in books))
+    yield from safe_csv_lines(itertools.chain([header], rows))

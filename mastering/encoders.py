@@ -8,6 +8,7 @@ Rates are bits per second, times seconds, sample rates Hz.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -111,14 +112,16 @@ def m4b(concat_list: str | os.PathLike, metadata: str | os.PathLike, dst: str | 
     return args
 
 
+_FFMETA_SPECIAL = re.compile(r"([=;#\\\n\r])")
+# Other control characters (Unicode Cc: NUL ends ffmpeg's line reader early, the rest is noise a
+# player would show) become a space.
+_FFMETA_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
 def _escape_ffmetadata(value: str) -> str:
-    out = []
-    for ch in value:
-        if ch in "=;#\\\n":
-            out.append("\\" + ch)
-        else:
-            out.append(ch)
-    return "".join(out)
+    """One ffmetadata key or value: `= ; # \\`, LF and CR backslash-escaped (ffmpeg's reader
+    ends a line at either), other control characters replaced by a space."""
+    return _FFMETA_SPECIAL.sub(r"\\\1", _FFMETA_CONTROL.sub(" ", value))
 
 
 def ffmetadata(chapters: Sequence[tuple[str, float, float]], **tags: str) -> str:

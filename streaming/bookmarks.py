@@ -4,14 +4,13 @@ Positions are seconds on the book timeline; they are kept inside [0, duration]. 
 """
 from __future__ import annotations
 
-import csv
-import io
 import unicodedata
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import Bookmark, utcnow
+from catalog.spreadsheet import csv_text
 
 MAX_TITLE = 255
 MAX_NOTE = 10_000
@@ -96,12 +95,8 @@ def _clock(seconds: float) -> str:
 
 def export_csv(rows: list[Bookmark]) -> str:
     """CSV (UTF-8, header row) for spreadsheets: time, seconds, title, note."""
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["thoi_diem", "giay", "tieu_de", "ghi_chu"])
-    for row in rows:
-        writer.writerow([_clock(row.position_s), f"{row.position_s:.3f}", row.title, row.note])
-    return out.getvalue()
+    return csv_text([("thoi_diem", "giay", "tieu_de", "ghi_chu"),
+                     *((_clock(r.position_s), f"{r.position_s:.3f}", r.title, r.note) for r in rows)])
 
 
 def export_text(book_title: str, rows: list[Bookmark]) -> str:

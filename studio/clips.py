@@ -8,7 +8,8 @@ social-media MP4 (cover, moving waveform, burnt-in title).
 `render_clip(ctx, clip_id)` loads the Clip row, renders, and writes the outcome back (keys, byte
 length, duration); the same function runs from the web page, the CLI or a job worker. Outputs live
 under `derived/clips/<clip uuid>/`, never beside the book's files, so a clip link reaches only
-the clip. A clip is at most `MAX_CLIP_S` long and less than half of the book.
+the clip. A clip is at most `MAX_CLIP_S` long and less than half of the book; the clips of a
+restricted title (not `public`) together cover at most half of it.
 """
 from __future__ import annotations
 
@@ -19,6 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+from sqlalchemy import select
 
 from catalog.models import Book, Clip, Jingle
 from studio.context import Context
@@ -61,6 +64,34 @@ def check_range(start_s: float, end_s: float, book_duration_s: float) -> None:
     if length > MAX_BOOK_SHARE * book_duration_s:
         raise ClipError(f"Đoạn giới thiệu không được dài quá {MAX_BOOK_SHARE:.0%} cuốn sách "
                         f"(a clip may not exceed {MAX_BOOK_SHARE:.0%} of the book)")
+
+
+def covered_s(ranges: list[tuple[float, float]]) -> float:
+    """Seconds of the book that `ranges` [(start_s, end_s)] cover together (overlaps counted once)."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(ranges):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total
+
+
+def check_clip(session, book: Book, start_s: float, end_s: float, *, clip_id: int | None = None) -> None:
+    """`check_range`, and for a title not everyone may hear (access policy other than `public`),
+    the share limit over all its clips together, so many short clips cannot publish the whole book.
+    `clip_id`: a clip already stored; only clips made before it count (the earlier clip keeps its
+    place if two were cut at once). Raises ClipError."""
+    check_range(start_s, end_s, book.duration_s)
+    if book.access_policy == "public":
+        return
+    others = select(Clip.start_s, Clip.end_s).where(Clip.book_id == book.id)
+    if clip_id is not None:
+        others = others.where(Clip.id < clip_id)
+    ranges = [(a, b) for a, b in session.execute(others)] + [(start_s, end_s)]
+    if covered_s(ranges) > MAX_BOOK_SHARE * book.duration_s + 1e-6:
+        raise ClipError(f"Các đoạn giới thiệu của sách hạn chế truy cập cộng lại không được quá "
+                        f"{MAX_BOOK_SHARE:.0%} cuốn sách (the clips of a restricted title together may not "
+                        f"exceed {MAX_BOOK_SHARE:.0%} of the book)")
 
 
 def _mono(x: np.ndarray, rate: int) -> np.ndarray:
@@ -190,6 +221,7 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
         if not chapters:
             raise ClipError("Sách chưa có bản master (the book has no masters yet)")
         check_range(clip.start_s, clip.end_s, sum(c[1] for c in chapters))
+        check_clip(session, book, clip.start_s, clip.end_s, clip_id=clip.id)
         intro = _jingle(ctx, session.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None)
         outro = _jingle(ctx, session.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None)
         cover = ctx.store.path(book.cover_path) if book.cover_path else None

@@ -24,6 +24,7 @@ import numpy as np
 from recordings.probe import AudioInfo, iter_blocks
 from recordings.riff import read_cue_markers
 from studio.errors import SessionFolderError
+from studio.session_folder import inside
 
 SOURCES_BY_TRUST = ("manual", "audacity", "cue", "session", "pauses")
 MAX_TIME_S = 24 * 3600.0  # no take is longer (the probe refuses > 6 h); larger times overflow frame counts
@@ -103,16 +104,13 @@ def marks_from_labels(labels: Iterable[Label], source: str) -> list[MarkSpec]:
 
 def label_file_for(folder: Path, take: Path, take_cfg: dict[str, Any]) -> Path | None:
     if take_cfg.get("labels"):
-        candidate = (folder / take_cfg["labels"]).resolve()
-        if folder.resolve() not in candidate.parents:
-            raise SessionFolderError(f"Tệp nhãn nằm ngoài thư mục phiên (labels outside the folder): "
-                                     f"{take_cfg['labels']}")
+        candidate = inside(folder, take_cfg["labels"], "Tệp nhãn")
         if not candidate.is_file():
             raise SessionFolderError(f"Không tìm thấy tệp nhãn (label file not found): {take_cfg['labels']}")
         return candidate
     for name in (f"{take.stem}.txt", f"{take.stem}.labels.txt", f"{take.stem}_labels.txt"):
         if (take.parent / name).is_file():
-            return take.parent / name
+            return inside(take.parent, name, "Tệp nhãn")
     return None
 
 

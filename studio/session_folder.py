@@ -79,7 +79,17 @@ def _file_name_ok(name: Any) -> bool:
     return len(raw) <= 1024 and all(len(part) <= 255 for part in raw.split(b"/"))
 
 
+def inside(folder: Path, name: str | Path, what: str = "Tệp") -> Path:
+    """`folder / name` resolved (symlinks followed); SessionFolderError when that leaves `folder`."""
+    candidate = (folder / name).resolve()
+    if folder.resolve() not in candidate.parents:
+        raise SessionFolderError(f"{what} nằm ngoài thư mục phiên (file outside the session folder): {name}")
+    return candidate
+
+
 def read_session_folder(folder: str | Path) -> SessionFolder:
+    """The takes (listed in session.toml, else every audio file) and settings; nothing outside
+    `folder` is ever read, whether named by a path or reached through a symlink."""
     folder = Path(folder)
     if not folder.exists():
         raise SessionFolderError(f"Không tìm thấy thư mục phiên ghi âm (session folder not found): {folder}")
@@ -88,6 +98,7 @@ def read_session_folder(folder: str | Path) -> SessionFolder:
     settings: dict[str, Any] = {}
     toml_path = folder / "session.toml"
     if toml_path.is_file():
+        toml_path = inside(folder, toml_path.name, "session.toml")
         try:
             settings = tomllib.loads(toml_path.read_text(encoding="utf-8"))
         except ValueError as exc:  # TOMLDecodeError, UnicodeDecodeError, an int of > 4300 digits
@@ -95,14 +106,10 @@ def read_session_folder(folder: str | Path) -> SessionFolder:
         check_settings(settings)
     names = [t["file"] for t in settings.get("takes", [])]
     if names:
-        paths = []
-        for name in names:
-            candidate = (folder / name).resolve()
-            if folder.resolve() not in candidate.parents:
-                raise SessionFolderError(f"Tệp nằm ngoài thư mục phiên (take outside the folder): {name}")
-            paths.append(candidate)
+        paths = [inside(folder, name) for name in names]
     else:
-        paths = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
+        paths = sorted(inside(folder, p.name) for p in folder.iterdir()
+                       if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS)
         others = sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() not in
                         AUDIO_EXTENSIONS + (".toml", ".txt", ".json", ".md", ".cue"))
         if not paths:

@@ -1,9 +1,10 @@
 """The Flask app factory. `create_app(config)` builds a fresh app; nothing is built at import time."""
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
-from flask import Flask, jsonify
+from flask import Flask, abort, jsonify, request
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 
@@ -28,6 +29,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=None,
     )
     CSRFProtect(app)
+    _init_host_check(app)
     init_services(app)
     i18n.init_i18n(app)
     init_auth(app)
@@ -47,6 +49,47 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         return jsonify(status="ok")
 
     return app
+
+
+_HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::[0-9]{1,5})?")
+
+
+def allowed_hosts(settings: Mapping[str, Any]) -> list[str] | None:
+    """Host names (lower case, no port) a request may name when `PUBLIC_BASE_URL` is unset;
+    None when it is set (absolute URLs then come from it alone, so the Host header is never
+    written anywhere). `ALLOWED_HOSTS` is a list or a comma-separated string; a name starting
+    with "." also allows its subdomains."""
+    if settings.get("PUBLIC_BASE_URL"):
+        return None
+    raw = settings.get("ALLOWED_HOSTS") or []
+    names = raw.split(",") if isinstance(raw, str) else list(raw)
+    names.append(settings.get("SERVE_HOST") or "")
+    return sorted({n.strip().lower() for n in names if n and n.strip()})
+
+
+def host_allowed(host: str, allowed: list[str]) -> bool:
+    """`host` ("name", "name:port", "[v6]:port") is one of `allowed` (port ignored)."""
+    match = _HOST.fullmatch(host.lower())
+    if match is None:  # "localhost:80@evil.example" and the like: the URL's host would be another
+        return False
+    name = match.group(1)
+    return any(name == a or (a.startswith(".") and name.endswith(a)) for a in allowed)
+
+
+def _init_host_check(app: Flask) -> None:
+    """Without `PUBLIC_BASE_URL`, feeds, manifests, OAI, podcast RSS and MARC 856 build their
+    absolute URLs from the request's Host, so a Host outside `allowed_hosts` is refused (400)
+    before any view runs (Host header injection: links to an attacker's site in cached or
+    harvested documents)."""
+    allowed = allowed_hosts(app.config)
+    if allowed is None:
+        return
+
+    @app.before_request
+    def _check_host():
+        if not host_allowed(request.host, allowed):
+            abort(400, description="Tên máy chủ (Host) không được phép; đặt PUBLIC_BASE_URL hoặc ALLOWED_HOSTS "
+                                   "(host not allowed: set PUBLIC_BASE_URL or ALLOWED_HOSTS)")
 
 
 def format_duration(seconds: float | None) -> str:

@@ -100,6 +100,7 @@ def register(group: click.Group) -> None:
         One process: waitress, with the job workers in the same process. Several: granian
         runs that many web processes on the port and this process runs the job workers."""
         from catalog.migrate import upgrade
+        os.environ["SACHNOI_SERVE_HOST"] = host  # an allowed Host (web.app.allowed_hosts), in every process
         settings = load_settings()
         Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
         upgrade(settings["DATABASE_URL"])

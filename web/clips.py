@@ -17,6 +17,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redi
                    request, send_file, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
+from markupsafe import escape
 from sqlalchemy import select
 
 from catalog.models import Book, Clip, Jingle, Library, utcnow
@@ -24,7 +25,7 @@ from catalog.errors import CatalogError
 from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
 from catalog.text import nfc
 from streaming.access import is_live
-from studio.clips import ClipError, check_range, render_clip, video_key
+from studio.clips import ClipError, check_clip, render_clip, video_key
 from studio.worker import enqueue_clip
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store
@@ -142,7 +143,7 @@ def create():
         if book.state != "published":
             raise ClipError(_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
         start, end = _seconds(form.get("start")), _seconds(form.get("end"))
-        check_range(start, end, book.duration_s)
+        check_clip(session, book, start, end)
         title = nfc(form.get("title", "")) or book.title
         vtt = form.get("transcript_vtt", "").strip()
         if vtt and not valid_webvtt(vtt):
@@ -174,14 +175,20 @@ def _render(clip_id: int, book_id: int) -> int | None:
     return None
 
 
+def embed_snippet(embed_url: str, title: str) -> str:
+    """The iframe a librarian pastes into another site: every value escaped as an HTML attribute,
+    since that site does not autoescape (a title `x" onload="…` would become script there)."""
+    return (f'<iframe src="{escape(embed_url)}" title="{escape(title)}" width="480" height="200" '
+            f'loading="lazy" allow="autoplay"></iframe>')
+
+
 @bp.get("/clips/<int:clip_id>/edit")
 @role_required("librarian")
 def edit(clip_id: int):
     clip = _own_clip(clip_id)
     public_url = _base_url() + url_for(".public", uuid=clip.uuid)
     embed_url = _base_url() + url_for(".embed", uuid=clip.uuid)
-    snippet = (f'<iframe src="{embed_url}" title="{clip.title}" width="480" height="200" '
-               f'loading="lazy" allow="autoplay"></iframe>')
+    snippet = embed_snippet(embed_url, clip.title)
     return render_template("staff/clips_edit.html", clip=clip, public_url=public_url, snippet=snippet,
                            publish_local=to_local(clip.publish_at), public=is_public(clip), now=utcnow())
 

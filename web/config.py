@@ -39,7 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "MEDIA_AUTHZ_CACHE_S": 60,       # auth-request: how long nginx may reuse an allow decision
     "TRUST_PROXY": False,
     "SESSION_COOKIE_SECURE": False,
-    "PUBLIC_BASE_URL": "",
+    "PUBLIC_BASE_URL": "",           # e.g. https://sachnoi.thuvien.example.vn: every absolute URL starts so
+    "ALLOWED_HOSTS": ["localhost", "127.0.0.1", "[::1]"],  # Host headers accepted without PUBLIC_BASE_URL
+    "SERVE_HOST": "",                # set by `sachnoi serve --host`; allowed as a Host too
 }
 
 ENV_PREFIX = "SACHNOI_"

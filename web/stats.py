@@ -5,7 +5,6 @@ Librarians see their own library; admins see every library (or pick one). Figure
 """
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import io
 
@@ -15,6 +14,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from catalog.models import Library
+from catalog.spreadsheet import append_row, csv_text
 from streaming.stats import GROUPS, StatRow, StatsError, aggregate, totals, year_range
 from web.auth import role_required
 from web.extensions import db_session
@@ -84,13 +84,8 @@ def index():
 def export_csv():
     library_id, year = _scope()
     data = _collect(library_id, year)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(("Cách nhóm", *HEADERS))
-    for group, rows in data.items():
-        for row in rows:
-            writer.writerow((group, *row.as_tuple()))
-    body = "\ufeff" + buffer.getvalue()  # BOM: Excel opens UTF-8 Vietnamese correctly
+    table = [("Cách nhóm", *HEADERS)] + [(group, *row.as_tuple()) for group, rows in data.items() for row in rows]
+    body = "\ufeff" + csv_text(table)  # BOM: Excel opens UTF-8 Vietnamese correctly
     return Response(body, mimetype="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="thong-ke-{year}.csv"'})
 
@@ -106,11 +101,11 @@ def export_xlsx():
     book.remove(book.active)
     for group, rows in data.items():
         sheet = book.create_sheet(GROUP_LABELS[group][:31])
-        sheet.append(HEADERS)
+        append_row(sheet, HEADERS)
         for cell in sheet[1]:
             cell.font = Font(bold=True)
         for row in rows:
-            sheet.append(row.as_tuple())
+            append_row(sheet, row.as_tuple())
         sheet.column_dimensions["A"].width = 40
         for col in "BCDE":
             sheet.column_dimensions[col].width = 18

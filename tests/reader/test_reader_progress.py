@@ -104,12 +104,12 @@ def test_listening_events_are_counted_and_pseudonymous(app, client, make_book, p
     csrf = login(client, "bandoc")
     put(client, csrf, book_id, report(5, T0, seq=1, listened_s=5))
     put(client, csrf, book_id, report(5, T0, seq=1, listened_s=5))  # duplicate: not counted twice
-    put(client, csrf, book_id, report(29, T0 + 1, seq=2, listened_s=24))
+    put(client, csrf, book_id, report(29, T0 + 1, seq=2, listened_s=2))  # more would outrun the clock (14.6)
     with app.extensions["sachnoi"].sessions() as s:
         (row,) = events.totals(s)
         listeners = {e.listener for e in s.query(events.ListeningEvent)}
     assert (row.plays, row.completions, row.listeners) == (1, 1, 1)
-    assert abs(row.hours * 3600 - 29) < 1
+    assert abs(row.hours * 3600 - 7) < 1
     assert all(str(people["bandoc"]) != key and len(key) == 32 for key in listeners)
     with app.extensions["sachnoi"].sessions() as s:
         kinds = sorted(e.kind for e in s.query(events.ListeningEvent))
