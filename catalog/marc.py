@@ -22,14 +22,16 @@ import contextlib
 import os
 import tempfile
 from pathlib import Path
-from typing import IO, Iterable
+from typing import IO, Iterable, Iterator
 
 import pymarc
 from lxml import etree
 from pymarc import Field, Indicators, Record, Subfield
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
 
 from catalog import datestamps, isbn
-from catalog.models import Book
+from catalog.models import Book, utcnow
 
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 MARC_SCHEMA_LOCATION = "http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd"
@@ -339,3 +341,35 @@ def _stream(books: Iterable[Book], out: IO[bytes], base_url: str, progress, fmt:
             if progress is not None:
                 progress(1)
     return count
+
+
+def _exportable(library_id: int | None, include_unpublished: bool) -> list:
+    where = [Book.deleted_at.is_(None)]
+    if not include_unpublished:
+        where += [Book.state == "published", or_(Book.publish_at.is_(None), Book.publish_at <= utcnow())]
+    if library_id is not None:
+        where.append(Book.library_id == library_id)
+    return where
+
+
+def count_exportable_books(session, *, library_id: int | None = None, include_unpublished: bool = False) -> int:
+    return session.scalar(select(func.count()).select_from(Book).where(*_exportable(library_id, include_unpublished)))
+
+
+def exportable_books(session, *, library_id: int | None = None, include_unpublished: bool = False,
+                     batch: int = 500) -> Iterator[Book]:
+    """The books a bulk export holds, by id, `batch` rows at a time (bounded memory): what readers
+    can see (published, its time come, not deleted) unless `include_unpublished`; one library's
+    books when `library_id` is given. Rows are expunged after each batch."""
+    where = _exportable(library_id, include_unpublished)
+    last = 0
+    while True:
+        rows = session.scalars(
+            select(Book).where(*where, Book.id > last).order_by(Book.id).limit(batch).options(
+                selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.renditions),
+                selectinload(Book.series), selectinload(Book.library))).all()
+        if not rows:
+            return
+        yield from rows
+        last = rows[-1].id
+        session.expunge_all()

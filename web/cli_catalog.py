@@ -46,12 +46,11 @@ def register(group: click.Group) -> None:
     def export_marc(out: Path | None, fmt: str | None, include_all: bool, library_code: str | None,
                     base_url: str | None, quiet: bool) -> None:
         """Xuất mục lục ra MARC 21: MARCXML hoặc ISO 2709 (bulk export for Koha, iLib, Libol)."""
-        from sqlalchemy import func, or_, select
-        from sqlalchemy.orm import selectinload
+        from sqlalchemy import select
         from tqdm import tqdm
 
         from catalog import marc
-        from catalog.models import Book, Library, utcnow
+        from catalog.models import Library
         fmt = fmt or ("mrc" if out is not None and out.suffix.lower() in (".mrc", ".iso", ".iso2709") else "xml")
         out = out or Path(f"catalog-marc.{fmt}")
         settings, sessions = _sessions()
@@ -61,31 +60,16 @@ def register(group: click.Group) -> None:
                                    "SACHNOI_PUBLIC_BASE_URL) hay dùng --base-url https://… "
                                    "(an absolute public base URL is required for the 856 links)")
         with sessions() as session:
-            where = [Book.deleted_at.is_(None)]
-            if not include_all:
-                where += [Book.state == "published", or_(Book.publish_at.is_(None), Book.publish_at <= utcnow())]
+            library_id = None
             if library_code:
                 lib = session.scalar(select(Library).where(Library.code == library_code))
                 if lib is None:
                     raise click.ClickException(f"Không có thư viện {library_code} (no such library)")
-                where.append(Book.library_id == lib.id)
-            total = session.scalar(select(func.count()).select_from(Book).where(*where))
-
-            def rows():
-                last = 0
-                while True:
-                    batch = session.scalars(
-                        select(Book).where(*where, Book.id > last).order_by(Book.id).limit(500).options(
-                            selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.renditions),
-                            selectinload(Book.series), selectinload(Book.library))).all()
-                    if not batch:
-                        return
-                    yield from batch
-                    last = batch[-1].id
-                    session.expunge_all()
-
+                library_id = lib.id
+            total = marc.count_exportable_books(session, library_id=library_id, include_unpublished=include_all)
+            rows = marc.exportable_books(session, library_id=library_id, include_unpublished=include_all)
             with tqdm(total=total, disable=quiet, unit="bản ghi", desc="MARC") as bar:
-                count = marc.write_collection(rows(), out, base, progress=bar.update,
+                count = marc.write_collection(rows, out, base, progress=bar.update,
                                               fmt="xml" if fmt == "xml" else "iso2709")
         if not quiet:
             click.echo(f"Đã xuất {count} bản ghi MARC vào {out} ({count} records exported)")

@@ -28,7 +28,7 @@ from streaming.access import is_live
 from studio.clips import ClipError, check_clip, render_clip, video_key
 from studio.worker import enqueue_clip
 from web.auth import own_book as _own_book, role_required
-from web.extensions import db_session, media_store
+from web.extensions import db_session, media_store, public_base
 from web.librarian import to_local, to_utc
 from web.studio_views import envelope_points, file_envelope, studio_context
 
@@ -36,10 +36,6 @@ bp = Blueprint("clips", __name__)
 
 _UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 GAP_S = 0.3  # silence between a jingle and the excerpt (studio.clips.assemble)
-
-
-def _base_url() -> str:
-    return (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
 
 
 def _own_clip(clip_id: int) -> Clip:
@@ -186,8 +182,8 @@ def embed_snippet(embed_url: str, title: str) -> str:
 @role_required("librarian")
 def edit(clip_id: int):
     clip = _own_clip(clip_id)
-    public_url = _base_url() + url_for(".public", uuid=clip.uuid)
-    embed_url = _base_url() + url_for(".embed", uuid=clip.uuid)
+    public_url = public_base() + url_for(".public", uuid=clip.uuid)
+    embed_url = public_base() + url_for(".embed", uuid=clip.uuid)
     snippet = embed_snippet(embed_url, clip.title)
     return render_template("staff/clips_edit.html", clip=clip, public_url=public_url, snippet=snippet,
                            publish_local=to_local(clip.publish_at), public=is_public(clip), now=utcnow())
@@ -256,14 +252,14 @@ def _send_clip_file(clip: Clip, key: str, mimetype: str):
 def public(uuid: str):
     clip = _public_clip(uuid)
     return render_template("staff/clip_public.html", clip=clip, book_live=is_live(clip.book),
-                           embed_url=_base_url() + url_for(".embed", uuid=clip.uuid))
+                           embed_url=public_base() + url_for(".embed", uuid=clip.uuid))
 
 
 @bp.get("/embed/clips/<uuid>")
 def embed(uuid: str):
     clip = _public_clip(uuid)
     return render_template("staff/clip_embed.html", clip=clip,
-                           page_url=_base_url() + url_for(".public", uuid=clip.uuid))
+                           page_url=public_base() + url_for(".public", uuid=clip.uuid))
 
 
 @bp.get("/clips/<uuid>/clip.mp3")
@@ -359,7 +355,7 @@ def feed():
     rows = session.scalars(select(Clip).where(Clip.state == "published").order_by(Clip.created_at.desc())
                            .limit(300)).all()
     clips = [c for c in rows if is_public(c, now)]
-    base = _base_url()
+    base = public_base()
     library = session.scalar(select(Library).where(Library.code == current_app.config["DEFAULT_LIBRARY"]))
     name = library.name if library else current_app.config.get("DEFAULT_LIBRARY_NAME", "Thư viện")
     channel = Channel(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, request
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -58,3 +58,9 @@ def db_session() -> Session:
 
 def media_store() -> MediaStore:
     return services().store
+
+
+def public_base() -> str:
+    """The site's absolute address for links other systems keep (feeds, manifests, OAI, MARC 856):
+    `PUBLIC_BASE_URL`, else this request's own (its Host was checked against ALLOWED_HOSTS first)."""
+    return (current_app.config.get("PUBLIC_BASE_URL") or request.url_root).rstrip("/")

@@ -21,7 +21,7 @@ from catalog.models import ACCESS_POLICIES, Book, User, utcnow
 from catalog.text import nfc
 from streaming.access import can_see
 from web.auth import own_book as _own, role_required
-from web.extensions import db_session, media_store
+from web.extensions import db_session, media_store, public_base
 
 bp = Blueprint("librarian", __name__)
 
@@ -64,7 +64,24 @@ def index():
     if current_user.role != "admin":
         query = query.where(Book.library_id == current_user.library_id)
     books = db_session().scalars(query.order_by(Book.updated_at.desc()).limit(500)).all()
-    return render_template("staff/librarian_index.html", books=books, now=utcnow())
+    return render_template("staff/librarian_index.html", books=books, now=utcnow(), base=public_base())
+
+
+@bp.get("/librarian/export/catalog-marc.<any(xml, mrc):fmt>")
+@role_required("librarian")
+def export_marc(fmt: str):
+    """The library's published catalogue as one MARC 21 file (MARCXML or ISO 2709) for Koha, iLib
+    or Libol: the web twin of `sachnoi export marc`. An admin gets every library's books."""
+    import tempfile
+    from catalog import marc
+    library_id = None if current_user.role == "admin" else current_user.library_id
+    with tempfile.TemporaryDirectory(dir=media_store().root / "tmp") as tmp:
+        out = f"{tmp}/catalog-marc.{fmt}"
+        marc.write_collection(marc.exportable_books(db_session(), library_id=library_id), out, public_base(),
+                              fmt="xml" if fmt == "xml" else "iso2709")
+        data = open(out, "rb").read()
+    return send_file(io.BytesIO(data), as_attachment=True, download_name=f"catalog-marc.{fmt}",
+                     mimetype="application/marcxml+xml" if fmt == "xml" else "application/marc")
 
 
 @bp.get("/librarian/books/<int:book_id>")
