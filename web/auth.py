@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -38,6 +38,7 @@ class LoginUser(UserMixin):
         self.display_name = row.display_name or row.username
         self.locale = row.locale
         self.is_print_disabled = row.print_disabled_verified_at is not None
+        self.must_change_password = bool(row.must_change_password)
 
     def get_id(self) -> str:
         return f"{self.row.id}:{self.row.session_version}"
@@ -85,7 +86,30 @@ def init_auth(app: Flask) -> None:
             return {"error": "unauthorized", "message": _("Cần đăng nhập.")}, 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
+    @app.before_request
+    def _one_time_password_must_be_changed():
+        """A one-time password from staff opens only the change page (and logout) until replaced."""
+        if (getattr(current_user, "must_change_password", False)
+                and request.endpoint not in ("auth.change_password", "auth.logout", "static")):
+            if request.path.startswith("/api/"):
+                return {"error": "password_change_required",
+                        "message": _("Cần đổi mật khẩu dùng một lần trước khi tiếp tục.")}, 403
+            return redirect(url_for("auth.change_password"))
+        return None
+
     app.register_blueprint(bp)
+    from web import readers, self_service  # account pages beside login: reset, registration, readers
+    app.register_blueprint(self_service.bp)
+    app.register_blueprint(readers.bp)
+
+
+def rotate_csrf_token() -> None:
+    """A new CSRF token for the new login: a token planted or read before login (login CSRF,
+    a shared computer) must not be good for the account afterwards. Flask-WTF makes a fresh one
+    on the next `csrf_token()` when neither the session nor `g` holds one."""
+    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(name, None)
+    g.pop(name, None)
 
 
 def safe_next(target: str | None) -> str:
@@ -115,9 +139,13 @@ def login():
             return response
         row = authenticate(session, form.username.data, form.password.data)
         if row is not None:
-            throttle.record_success(session, form.username.data)
+            throttle.record_success(session, form.username.data, address)
             session.commit()
+            rotate_csrf_token()
             login_user(LoginUser(row))
+            if row.must_change_password:
+                flash(_("Bạn đang dùng mật khẩu dùng một lần: hãy đặt mật khẩu mới."), "info")
+                return redirect(url_for("auth.change_password"))
             return redirect(safe_next(request.args.get("next")))
         session.rollback()
         throttle.record_failure(session, form.username.data, address)
@@ -145,13 +173,24 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    """Change one's password; every other session of the account ends, this one continues."""
+    """Change one's password; every other session of the account ends, this one continues.
+
+    The current-password check backs off like the login (per account and address): a stolen
+    session must not become a way to guess the password without limit."""
     form = PasswordChangeForm()
     if form.validate_on_submit():
         session = db_session()
+        throttle, address = login_throttle(), request.remote_addr
+        wait = throttle.retry_after(session, current_user.username, address)
+        if wait:
+            session.rollback()
+            flash(_("Quá nhiều lần nhập sai. Vui lòng thử lại sau %(s)s giây.", s=wait), "error")
+            return render_template("account_password.html", form=form), 429, {"Retry-After": str(wait)}
         row = authenticate(session, current_user.username, form.current.data)
         if row is None or row.id != current_user.id:
             session.rollback()
+            throttle.record_failure(session, current_user.username, address)
+            session.commit()
             flash(_("Mật khẩu hiện tại không đúng."), "error")
             return render_template("account_password.html", form=form), 400
         try:
@@ -160,6 +199,7 @@ def change_password():
             session.rollback()
             flash(str(exc), "error")
             return render_template("account_password.html", form=form), 400
+        throttle.record_success(session, current_user.username, address)
         session.commit()
         login_user(LoginUser(row))  # re-issue this session with the new version
         flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã kết thúc."), "info")

@@ -40,6 +40,13 @@ DEFAULTS: dict[str, Any] = {
     "TRUST_PROXY": False,
     "SESSION_COOKIE_SECURE": False,
     "PUBLIC_BASE_URL": "",
+    # Reset-by-email (web.mail): no SMTP_HOST means no mail, and the page says so.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 587,
+    "SMTP_SECURITY": "starttls",     # starttls | ssl | none
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "MAIL_FROM": "",
 }
 
 ENV_PREFIX = "SACHNOI_"
