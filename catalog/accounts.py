@@ -183,6 +183,17 @@ def set_one_time_password(user: User) -> str:
     return password
 
 
+@dataclass(frozen=True)
+class Operator:
+    """The person at the server's command line (`sachnoi user ...`): manages every account."""
+    id: None = None
+    role: str = "admin"
+    library_id: None = None
+
+
+OPERATOR = Operator()
+
+
 def may_manage(actor, target: User) -> bool:
     """Admins manage every other account; a librarian manages the readers of their own library."""
     if actor is None or actor.id == target.id:

@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
 from catalog.models import User
 from catalog.db import read_row
+from catalog.text import nfc
 from web.extensions import db_session, services
 from web.security import login_throttle
 
@@ -112,6 +113,38 @@ def rotate_csrf_token() -> None:
     g.pop(name, None)
 
 
+DEVICE_COOKIE = "sachnoi_device"
+DEVICE_MAX_AGE_S = 180 * 24 * 3600
+
+
+def _device_serializer():
+    from itsdangerous import URLSafeTimedSerializer
+    return URLSafeTimedSerializer(current_app.secret_key, salt="sachnoi-known-device")
+
+
+def _device_names() -> list[str]:
+    """The user names this browser has logged in as (signed cookie; [] when absent or forged)."""
+    from itsdangerous import BadData
+    try:
+        names = _device_serializer().loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_MAX_AGE_S)
+    except BadData:
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def is_known_device(username: str | None) -> bool:
+    """True when this browser's signed device cookie names `username` (it logged in here before)."""
+    return nfc(username).lower() in _device_names()
+
+
+def remember_device(response, username: str):
+    """Add `username` to the device cookie (at most 5 names a browser: a shared library PC)."""
+    names = ([username] + [n for n in _device_names() if n != username])[:5]
+    response.set_cookie(DEVICE_COOKIE, _device_serializer().dumps(names), max_age=DEVICE_MAX_AGE_S,
+                        httponly=True, samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+    return response
+
+
 def safe_next(target: str | None) -> str:
     """A local path to go to after login; anything pointing elsewhere becomes the home page."""
     if not target:
@@ -130,7 +163,8 @@ def login():
         session = db_session()
         throttle = login_throttle()
         address = request.remote_addr  # the socket peer, or the proxy's X-Forwarded-For only if TRUST_PROXY
-        wait = throttle.retry_after(session, form.username.data, address)
+        wait = throttle.retry_after(session, form.username.data, address,
+                                    known_device=is_known_device(form.username.data))
         if wait:
             # Checked before the password, so guesses made while blocked teach nothing.
             session.rollback()
@@ -143,10 +177,11 @@ def login():
             session.commit()
             rotate_csrf_token()
             login_user(LoginUser(row))
+            target = safe_next(request.args.get("next"))
             if row.must_change_password:
                 flash(_("Bạn đang dùng mật khẩu dùng một lần: hãy đặt mật khẩu mới."), "info")
-                return redirect(url_for("auth.change_password"))
-            return redirect(safe_next(request.args.get("next")))
+                target = url_for("auth.change_password")
+            return remember_device(redirect(target), row.username)
         session.rollback()
         throttle.record_failure(session, form.username.data, address)
         session.commit()

@@ -125,12 +125,17 @@ class LoginThrottle:
         return min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** (failures - free))
 
     def retry_after(self, session: Session, username: str, address: str | None,
-                    now: dt.datetime | None = None) -> int:
-        """Seconds the caller must wait before another attempt is checked (0 = go ahead)."""
+                    now: dt.datetime | None = None, known_device: bool = False) -> int:
+        """Seconds the caller must wait before another attempt is checked (0 = go ahead).
+
+        `known_device`: the browser has logged in to this account before (a signed device cookie,
+        web.auth); the per-address count is then skipped, so one typist guessing behind a
+        library's NAT does not lock out the readers who use their own devices there."""
         now = now or utcnow()
         since = now - dt.timedelta(seconds=self.policy.window_s)
         wait = 0.0
-        for key, free in zip(self.keys(username, address), (self.policy.account_free, self.policy.address_free)):
+        pairs = list(zip(self.keys(username, address), (self.policy.account_free, self.policy.address_free)))
+        for key, free in pairs[:1] if known_device else pairs:
             count, last = session.execute(
                 select(func.count(LoginAttempt.id), func.max(LoginAttempt.created_at))
                 .where(LoginAttempt.key == key, LoginAttempt.created_at >= since)).one()
