@@ -63,6 +63,15 @@ def user_row(app, username) -> User:
         return s.scalar(select(User).where(User.username == username))
 
 
+def reader_and_staff(app, reader: str, staff: str):
+    """(reader's client, staff client, reader's id), both logged in."""
+    clients = []
+    for name in (reader, staff):
+        clients.append(app.test_client())
+        login(clients[-1], name)
+    return clients[0], clients[1], user_row(app, reader).id
+
+
 def one_time_from(response) -> str:
     return re.search(r"\b([a-z2-9]{4}-[a-z2-9]{4}-[a-z2-9]{4})\b", page_text(response)).group(1)
 
@@ -72,11 +81,7 @@ def test_librarian_sets_one_time_password_that_must_be_changed(make_app):
     """Issue 16.1: a reader who forgot the password gets a one-time one at the desk; it opens only
     the change page, and the reader's old sessions end."""
     app = make_app()
-    reader_elsewhere = app.test_client()
-    login(reader_elsewhere, "reader1")
-    staff = app.test_client()
-    login(staff, "lib1")
-    uid = user_row(app, "reader1").id
+    reader_elsewhere, staff, uid = reader_and_staff(app, "reader1", "lib1")
     response = staff.post(f"/librarian/accounts/{uid}/one-time-password",
                           data={"csrf_token": csrf(staff, "/librarian/accounts/")}, follow_redirects=True)
     password = one_time_from(response)
@@ -115,11 +120,7 @@ def test_librarian_cannot_reset_accounts_outside_their_readers(make_app, target)
 def test_admin_disables_and_enables_an_account(make_app):
     """Issue 16.1: disable ends every session at once; enable lets the user back in."""
     app = make_app()
-    reader = app.test_client()
-    login(reader, "reader2")
-    admin = app.test_client()
-    login(admin, "admin1")
-    uid = user_row(app, "reader2").id
+    reader, admin, uid = reader_and_staff(app, "reader2", "admin1")
     admin.post(f"/librarian/accounts/{uid}/active", data={"active": "0", "csrf_token": csrf(admin, "/admin/users")})
     assert "Đăng xuất" not in page_text(reader.get("/"))
     assert login(app.test_client(), "reader2").status_code == 401
