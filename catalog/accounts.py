@@ -251,7 +251,7 @@ def search_users(session: Session, actor, *, query: str = "", role: str = "", li
     words = nfc(query)[:100]
     if words:
         pattern = f"%{words.lower()}%"
-        columns = (User.username, func.lower(User.display_name), func.lower(User.email), User.card_number)
+        columns = (User.username, func.lower(User.display_name), func.lower(User.email), func.lower(User.card_number))
         clauses = [column.like(pattern) for column in columns]
         where.append(or_(*clauses))
     total = session.scalar(select(func.count(User.id)).where(*where)) or 0

@@ -411,3 +411,26 @@ def test_login_with_nfd_name_finds_the_nfc_account(make_app):
         create_user(s, "hoà", "mat-khau-hoa-1", library=s.scalar(select(Library)))
     with app.extensions["sachnoi"].sessions() as s:
         assert authenticate(s, unicodedata.normalize("NFD", "HOÀ"), "mat-khau-hoa-1") is not None
+
+
+@pytest.mark.postgres
+def test_user_search_and_migration_on_postgresql(pg_url):
+    """The same list on PostgreSQL (migration 0008 applied there): LIKE is case-sensitive on
+    PostgreSQL, so a card number typed in lower case must still be found."""
+    from catalog.accounts import OPERATOR, create_reader, search_users
+    from catalog.db import make_engine, make_sessionmaker
+    from catalog.migrate import upgrade
+    upgrade(pg_url)
+    engine = make_engine(pg_url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            library = get_or_create_library(s, "THV", "Thư viện tỉnh")
+            user, _password = create_reader(s, OPERATOR, library, "TV-PG-7", "Phan Văn Khải")
+            assert user.must_change_password and not user.pending_approval
+        with make_sessionmaker(engine)() as s:
+            page = search_users(s, OPERATOR, query="tv-pg")
+            assert [u.card_number for u in page.users] == ["TV-PG-7"] and page.total == 1
+            assert search_users(s, OPERATOR, query="văn khải").total == 1
+            assert search_users(s, OPERATOR, role="librarian").total == 0
+    finally:
+        engine.dispose()
