@@ -18,6 +18,21 @@ from web.security import login_throttle
 bp = Blueprint("self_service", __name__)
 
 
+def _count_request(key: str) -> int:
+    """Count this request like a failed login under `key` and this address; the seconds to wait
+    (with the message flashed) when there were too many. Mailing a victim over and over, or
+    creating accounts in a loop (each costs an argon2 hash), is throttled like guessing."""
+    session, throttle, address = db_session(), login_throttle(), request.remote_addr
+    wait = throttle.retry_after(session, key, address)
+    if wait:
+        session.rollback()
+        flash(_("Quá nhiều yêu cầu. Vui lòng thử lại sau %(s)s giây.", s=wait), "error")
+        return wait
+    throttle.record_failure(session, key, address)
+    session.commit()  # counted even when what follows is rolled back
+    return 0
+
+
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():
     """Ask for a reset link. The answer is the same whether the account exists or not."""
@@ -25,14 +40,10 @@ def forgot_password():
     if request.method == "GET" or not configured:
         return render_template("password_forgot.html", configured=configured)
     identifier = request.form.get("identifier", "")[:255]
-    session, throttle, address = db_session(), login_throttle(), request.remote_addr
-    # Each request counts as an attempt: mailing a victim over and over is throttled like guessing.
-    wait = throttle.retry_after(session, "reset:" + identifier, address)
+    session = db_session()
+    wait = _count_request("reset:" + identifier)
     if wait:
-        session.rollback()
-        flash(_("Quá nhiều yêu cầu. Vui lòng thử lại sau %(s)s giây.", s=wait), "error")
         return render_template("password_forgot.html", configured=True), 429, {"Retry-After": str(wait)}
-    throttle.record_failure(session, "reset:" + identifier, address)
     found = start_password_reset(session, identifier)
     if found is not None:
         user, token = found
@@ -83,6 +94,9 @@ def register():
     if request.method == "GET" or not libraries:
         return render_template("register.html", libraries=libraries, form={})
     form = request.form
+    wait = _count_request("register:")
+    if wait:
+        return render_template("register.html", libraries=libraries, form=form), 429, {"Retry-After": str(wait)}
     library = next((lib for lib in libraries if str(lib.id) == form.get("library_id")), None)
     try:
         if library is None:

@@ -434,3 +434,19 @@ def test_user_search_and_migration_on_postgresql(pg_url):
             assert search_users(s, OPERATOR, role="librarian").total == 0
     finally:
         engine.dispose()
+
+
+def test_registration_and_reset_requests_are_throttled(make_app):
+    """Resource exhaustion and mail bombing: each registration costs an argon2 hash and each reset
+    request a mail, so both are counted per address like failed logins and slowed past a few."""
+    app = make_app(LOGIN_BACKOFF={"account_free": 3, "address_free": 100})
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        s.scalar(select(Library).where(Library.code == "THV")).self_registration = "open"
+    client = app.test_client()
+    library_id = str(user_row(app, "lib1").library_id)
+    statuses = [client.post("/register", data={"username": f"ban-doc-{i}", "new": "doc-sach-moi-ngay",
+                                               "confirm": "doc-sach-moi-ngay", "library_id": library_id,
+                                               "csrf_token": csrf(client, "/register")}).status_code
+                for i in range(4)]
+    assert statuses == [302, 302, 302, 429]
+    assert user_row(app, "ban-doc-3") is None
