@@ -47,10 +47,15 @@ def index():
     return render_user_list("readers.index")
 
 
-def _own_library() -> Library:
+def _chosen_library_id() -> int:
+    """The library a new reader joins: the admin's choice in the form, else one's own."""
     raw = request.form.get("library_id", "")
-    library_id = int(raw) if current_user.role == "admin" and raw.isdigit() else current_user.library_id
-    library = db_session().get(Library, library_id)
+    chosen = int(raw) if current_user.role == "admin" and raw.isdigit() and len(raw) < 10 else None
+    return chosen or current_user.library_id
+
+
+def _own_library() -> Library:
+    library = db_session().get(Library, _chosen_library_id())
     if library is None:
         abort(400)
     return library
@@ -79,7 +84,7 @@ def import_csv():
         flash(_("Hãy chọn tệp CSV danh sách thẻ."), "error")
         return render_user_list("readers.index", status=400)
     session = db_session()
-    report = import_readers(session, current_user, _own_library(), upload.read(2 * 1024 * 1024 + 1))
+    report = import_readers(session, current_user, _chosen_library_id(), upload.read(2 * 1024 * 1024 + 1))
     if report.errors:
         session.rollback()
         flash(_("Chưa nhập bạn đọc nào: tệp có %(n)d lỗi, hãy sửa rồi gửi lại.", n=len(report.errors)), "error")
