@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from catalog.errors import CatalogError
 from catalog.models import ROLES, Library, PasswordReset, User, utcnow
-from catalog.text import nfc
+from catalog.text import fold, nfc
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # One-time passwords are generated (60 bits from `secrets`), never chosen by a person, so a
@@ -107,6 +107,11 @@ def one_time_password() -> str:
     return "-".join("".join(secrets.choice(alphabet) for _ in range(4)) for _ in range(3))
 
 
+def user_search_text(username: str, display_name: str | None, email: str | None, card: str | None) -> str:
+    """What the user list searches, folded: 'Nguyễn Văn Đức' is found by 'nguyen van duc' too."""
+    return fold(" ".join(part for part in (username, display_name, email, card) if part))[:700]
+
+
 # -- libraries -----------------------------------------------------------------------------------
 def get_or_create_library(session: Session, code: str, name: str | None = None, *,
                           kind: str = "province", parent: Library | None = None) -> Library:
@@ -147,6 +152,7 @@ def create_user(session: Session, username: str, password: str | None, *, role: 
                 display_name=nfc(display_name)[:255] or username, card_number=card_number,
                 pending_approval=pending_approval,
                 is_active=not pending_approval, email=nfc(email)[:255])
+    user.search_folded = user_search_text(user.username, user.display_name, user.email, card_number)
     session.add(user)
     session.flush()
     return user
@@ -245,7 +251,7 @@ class UserPage:
 def search_users(session: Session, actor, *, query: str = "", role: str = "", library_id: int | None = None,
                  page: int = 1, per_page: int = 50) -> UserPage:
     """Accounts `actor` may see (admin: all; librarian: readers of their library), filtered by a
-    name/card/e-mail substring, role and library, ordered by user name."""
+    name/card/e-mail substring (with or without diacritics), role and library, ordered by user name."""
     where = []
     if actor.role != "admin":
         where += [User.role == "reader", User.library_id == actor.library_id]
@@ -253,12 +259,10 @@ def search_users(session: Session, actor, *, query: str = "", role: str = "", li
         where.append(User.role == role)
     if library_id:
         where.append(User.library_id == library_id)
-    words = nfc(query)[:100]
+    words = fold(query[:100])
     if words:
-        pattern = f"%{words.lower()}%"
-        columns = (User.username, func.lower(User.display_name), func.lower(User.email), func.lower(User.card_number))
-        clauses = [column.like(pattern) for column in columns]
-        where.append(or_(*clauses))
+        # fold() leaves words of letters, digits and "_" only; "_" alone is a LIKE wildcard.
+        where.append(User.search_folded.like(f"%{words.replace('_', '/_')}%", escape="/"))
     total = session.scalar(select(func.count(User.id)).where(*where)) or 0
     page = max(1, min(int(page), max(1, -(-total // per_page))))
     users = session.scalars(select(User).where(*where).order_by(User.username)

@@ -75,6 +75,8 @@ class User(Base):
     # Self-registered and waiting for a librarian's approval (then is_active is False too).
     pending_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
     card_number: Mapped[str | None] = mapped_column(String(64))  # the library card, for readers
+    # fold() of user name, display name, e-mail and card: the user list's search, diacritics optional.
+    search_folded: Mapped[str] = mapped_column(String(700), default="", server_default="")
 
     library: Mapped[Library] = relationship(foreign_keys=[library_id])
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from catalog.accounts import AccountError, may_register_readers, normalize_username, one_time_credentials
+from catalog.accounts import (AccountError, may_register_readers, normalize_username, one_time_credentials,
+                              user_search_text)
 from catalog.models import Library, User, utcnow
 from catalog.text import fold, nfc
 
@@ -137,6 +138,7 @@ def import_readers(session: Session, actor, library_id: int, data: bytes) -> Imp
         values.append(dict(
             username=username, password_hash=password_hash, role="reader", library_id=library.id,
             display_name=row["name"][:255], email=row.get("email", "")[:255], card_number=row["card"][:64],
+            search_folded=user_search_text(username, row["name"], row.get("email"), row["card"]),
             must_change_password=True, pending_approval=False, is_active=True, session_version=1,
             print_disabled_verified_at=now if disabled else None,
             print_disabled_verified_by=actor.id if disabled else None,

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, insert, select
 
 from catalog.accounts import (AccountError, authenticate, create_user, get_or_create_library, normalize_username,
-                              one_time_password)
+                              one_time_password, user_search_text)
 from catalog.models import Library, PasswordReset, User
 from catalog.text import nfc
 
@@ -330,7 +330,8 @@ def test_admin_user_list_pages_searches_and_filters_2000_users(make_app):
     with app.extensions["sachnoi"].sessions.begin() as s:
         library_id = s.scalar(select(Library.id).where(Library.code == "HUYEN1"))
         s.execute(insert(User), [{"username": f"bd{i:04d}", "password_hash": "!", "role": "reader",
-                                  "library_id": library_id, "display_name": f"Bạn đọc {i}", "session_version": 1}
+                                  "library_id": library_id, "display_name": f"Bạn đọc {i}", "session_version": 1,
+                                  "search_folded": user_search_text(f"bd{i:04d}", f"Bạn đọc {i}", "", None)}
                                  for i in range(2000)])
     admin = app.test_client()
     login(admin, "admin1")
@@ -342,6 +343,9 @@ def test_admin_user_list_pages_searches_and_filters_2000_users(make_app):
     assert len(re.findall(r'<li id="user-\d+">', last)) == 5
     found = page_text(admin.get("/admin/users?q=bd1999"))
     assert "1 tài khoản" in found and "bd1999" in found
+    folded = page_text(admin.get("/admin/users?q=BAN DOC 1999"))  # no diacritics, any case
+    assert "1 tài khoản" in folded and "bd1999" in folded
+    assert "0 tài khoản" in page_text(admin.get("/admin/users?q=bd_999"))  # "_" is no wildcard
     librarians = page_text(admin.get("/admin/users?role=librarian"))
     assert "1 tài khoản" in librarians and "lib1" in librarians
     district = page_text(admin.get(f"/admin/users?library={library_id}&q=reader"))
@@ -431,6 +435,7 @@ def test_user_search_and_migration_on_postgresql(pg_url):
             page = search_users(s, OPERATOR, query="tv-pg")
             assert [u.card_number for u in page.users] == ["TV-PG-7"] and page.total == 1
             assert search_users(s, OPERATOR, query="văn khải").total == 1
+            assert search_users(s, OPERATOR, query="PHAN VAN KHAI").total == 1
             assert search_users(s, OPERATOR, role="librarian").total == 0
     finally:
         engine.dispose()
@@ -450,3 +455,29 @@ def test_registration_and_reset_requests_are_throttled(make_app):
                 for i in range(4)]
     assert statuses == [302, 302, 302, 429]
     assert user_row(app, "ban-doc-3") is None
+
+
+def test_migration_0008_keeps_existing_accounts_searchable_and_downgrades(tmp_path):
+    """An instance upgraded with accounts in it: they are found without diacritics at once, keep
+    their passwords usable (no forced change), and the migration goes down and up again."""
+    import sqlalchemy as sa
+    from catalog.migrate import downgrade, upgrade
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    upgrade(url, "0004")
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("INSERT INTO libraries (code, name, kind, delivery_profile, onsite_networks, created_at, "
+                             "updated_at) VALUES ('THV', 'Thư viện tỉnh', 'province', 'library-streaming', '', "
+                             "'2026-01-01', '2026-01-01')"))
+        conn.execute(sa.text("INSERT INTO users (username, password_hash, role, library_id, display_name, email, "
+                             "locale, is_active, session_version, print_disabled_evidence, settings, created_at) "
+                             "VALUES ('duc', '!', 'reader', 1, 'Nguyễn Văn Đức', '', 'vi', 1, 1, '', '{}', "
+                             "'2026-01-01')"))
+    upgrade(url)
+    with engine.connect() as conn:
+        row = conn.execute(sa.text("SELECT search_folded, must_change_password, pending_approval FROM users")).one()
+        assert tuple(row) == ("duc nguyen van duc", 0, 0)
+        assert conn.execute(sa.text("SELECT self_registration FROM libraries")).scalar() == "closed"
+    downgrade(url, "0004")
+    upgrade(url)
+    engine.dispose()
