@@ -44,6 +44,8 @@ class Library(Base):
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("libraries.id"))
     delivery_profile: Mapped[str] = mapped_column(String(32), default="library-streaming")
     onsite_networks: Mapped[str] = mapped_column(Text, default="")  # CIDRs, one per line
+    # Reader self-registration: "closed" | "approval" (account waits for a librarian) | "open".
+    self_registration: Mapped[str] = mapped_column(String(16), default="closed", server_default="closed")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -68,6 +70,13 @@ class User(Base):
     settings: Mapped[dict] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set with a one-time password from staff: the user must choose a new one at next login.
+    must_change_password: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    # Self-registered and waiting for a librarian's approval (then is_active is False too).
+    pending_approval: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")
+    card_number: Mapped[str | None] = mapped_column(String(64))  # the library card, for readers
+    # fold() of user name, display name, e-mail and card: the user list's search, diacritics optional.
+    search_folded: Mapped[str] = mapped_column(String(700), default="", server_default="")
 
     library: Mapped[Library] = relationship(foreign_keys=[library_id])
 
@@ -394,10 +403,21 @@ class Clip(Base):
     book: Mapped[Book] = relationship()
 
 
+class PasswordReset(Base):
+    """A reset-by-email link: only the SHA-256 of its token is kept; single use, expiring."""
+    __tablename__ = "password_resets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
 class LoginAttempt(Base):
     """Failed logins, for back-off per account and per address."""
     __tablename__ = "login_attempts"
     __table_args__ = (Index("ix_login_attempts_key_time", "key", "created_at"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    key: Mapped[str] = mapped_column(String(300))  # "user:<name>" or "ip:<addr>"
+    key: Mapped[str] = mapped_column(String(300))  # "pair:<name>|<addr>" or "ip:<addr>"
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

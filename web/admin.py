@@ -1,5 +1,6 @@
-"""Admin pages (role `admin`): libraries (delivery profile, on-site networks), users and roles per
-library, and the small library of jingles used as clip intros and outros."""
+"""Admin pages (role `admin`): libraries (delivery profile, on-site networks, self-registration),
+users and roles (the searchable list is web.readers' page), and the small library of jingles
+used as clip intros and outros."""
 from __future__ import annotations
 
 import ipaddress
@@ -11,7 +12,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from catalog.accounts import AccountError, create_user, get_or_create_library
+from catalog.accounts import ROLE_LABELS, SELF_REGISTRATION, AccountError, create_library, create_user
 from catalog.models import ROLES, Jingle, Library, User
 from catalog.text import nfc
 from mastering.profiles import PROFILES
@@ -22,6 +23,8 @@ from web.auth import role_required
 from web.extensions import db_session, media_store
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+REGISTRATION_LABELS = {"closed": "Không (thủ thư tạo tài khoản)", "approval": "Có, thủ thư duyệt",
+                       "open": "Có, dùng được ngay"}
 
 
 @bp.get("/")
@@ -29,26 +32,33 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 def index():
     session = db_session()
     libraries = session.scalars(select(Library).order_by(Library.name)).all()
-    users = session.scalars(select(User).order_by(User.library_id, User.role, User.username).limit(2000)).all()
     jingles = session.scalars(select(Jingle).order_by(Jingle.name)).all()
-    by_library = {lib.id: [u for u in users if u.library_id == lib.id] for lib in libraries}
-    return render_template("staff/admin.html", libraries=libraries, by_library=by_library, roles=ROLES,
-                           profiles=PROFILES, jingles=jingles)
+    return render_template("staff/admin.html", libraries=libraries, roles=ROLES, role_labels=ROLE_LABELS,
+                           profiles=PROFILES, jingles=jingles, registration_labels=REGISTRATION_LABELS)
+
+
+@bp.get("/users")
+@role_required("admin")
+def users():
+    """Every account: search, filter by role and library, 50 a page."""
+    from web.readers import render_user_list
+    return render_user_list("admin.users")
 
 
 @bp.post("/libraries")
 @role_required("admin")
 def new_library():
-    code, name = nfc(request.form.get("code", "")).strip(), nfc(request.form.get("name", "")).strip()
-    if not code or not name or len(code) > 32:
-        flash(_("Cần mã (tối đa 32 ký tự) và tên thư viện."), "error")
-        return redirect(url_for(".index")), 303
     session = db_session()
     parent_raw = request.form.get("parent", "")
-    parent = session.get(Library, int(parent_raw)) if parent_raw.isdigit() else None
-    get_or_create_library(session, code, name, kind="district" if parent else "province", parent=parent)
+    parent = session.get(Library, int(parent_raw)) if parent_raw.isdigit() and len(parent_raw) < 10 else None
+    try:
+        library = create_library(session, request.form.get("code", ""), request.form.get("name", ""), parent=parent)
+    except AccountError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".index")), 303
     session.commit()
-    flash(_("Đã thêm thư viện."), "info")
+    flash(_("Đã thêm thư viện %(n)s.", n=library.name), "info")
     return redirect(url_for(".index"))
 
 
@@ -71,6 +81,10 @@ def save_library(library_id: int):
     library.name = nfc(request.form.get("name", library.name)).strip() or library.name
     library.delivery_profile = profile
     library.onsite_networks = "\n".join(networks)
+    registration = request.form.get("self_registration", library.self_registration)
+    if registration not in SELF_REGISTRATION:
+        abort(400)
+    library.self_registration = registration
     db_session().commit()
     flash(_("Đã lưu thư viện %(n)s.", n=library.name), "info")
     return redirect(url_for(".index"))
@@ -90,10 +104,10 @@ def new_user():
     except AccountError as exc:
         session.rollback()
         flash(str(exc), "error")
-        return redirect(url_for(".index")), 303
+        return redirect(url_for(".users")), 303
     session.commit()
     flash(_("Đã tạo tài khoản."), "info")
-    return redirect(url_for(".index"))
+    return redirect(url_for(".users", q=form.get("username", "")))
 
 
 @bp.post("/users/<int:user_id>")
@@ -115,7 +129,7 @@ def save_user(user_id: int):
     user.is_active = active
     db_session().commit()
     flash(_("Đã lưu tài khoản %(u)s.", u=user.username), "info")
-    return redirect(url_for(".index"))
+    return redirect(url_for(".users", q=user.username))
 
 
 @bp.post("/jingles")

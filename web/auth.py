@@ -8,7 +8,7 @@ from __future__ import annotations
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Flask, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
@@ -19,6 +19,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
 from catalog.models import User
 from catalog.db import read_row
+from catalog.text import nfc
 from web.extensions import db_session, services
 from web.security import login_throttle
 
@@ -38,6 +39,7 @@ class LoginUser(UserMixin):
         self.display_name = row.display_name or row.username
         self.locale = row.locale
         self.is_print_disabled = row.print_disabled_verified_at is not None
+        self.must_change_password = bool(row.must_change_password)
 
     def get_id(self) -> str:
         return f"{self.row.id}:{self.row.session_version}"
@@ -85,7 +87,62 @@ def init_auth(app: Flask) -> None:
             return {"error": "unauthorized", "message": _("Cần đăng nhập.")}, 401
         return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
+    @app.before_request
+    def _one_time_password_must_be_changed():
+        """A one-time password from staff opens only the change page (and logout) until replaced."""
+        if (getattr(current_user, "must_change_password", False)
+                and request.endpoint not in ("auth.change_password", "auth.logout", "static")):
+            if request.path.startswith("/api/"):
+                return {"error": "password_change_required",
+                        "message": _("Cần đổi mật khẩu dùng một lần trước khi tiếp tục.")}, 403
+            return redirect(url_for("auth.change_password"))
+        return None
+
     app.register_blueprint(bp)
+    from web import readers, self_service  # account pages beside login: reset, registration, readers
+    app.register_blueprint(self_service.bp)
+    app.register_blueprint(readers.bp)
+
+
+def rotate_csrf_token() -> None:
+    """A new CSRF token for the new login: a token planted or read before login (login CSRF,
+    a shared computer) must not be good for the account afterwards. Flask-WTF makes a fresh one
+    on the next `csrf_token()` when neither the session nor `g` holds one."""
+    name = current_app.config.get("WTF_CSRF_FIELD_NAME", "csrf_token")
+    session.pop(name, None)
+    g.pop(name, None)
+
+
+DEVICE_COOKIE = "sachnoi_device"
+DEVICE_MAX_AGE_S = 180 * 24 * 3600
+
+
+def _device_serializer():
+    from itsdangerous import URLSafeTimedSerializer
+    return URLSafeTimedSerializer(current_app.secret_key, salt="sachnoi-known-device")
+
+
+def _device_names() -> list[str]:
+    """The user names this browser has logged in as (signed cookie; [] when absent or forged)."""
+    from itsdangerous import BadData
+    try:
+        names = _device_serializer().loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_MAX_AGE_S)
+    except BadData:
+        return []
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+def is_known_device(username: str | None) -> bool:
+    """True when this browser's signed device cookie names `username` (it logged in here before)."""
+    return nfc(username).lower() in _device_names()
+
+
+def remember_device(response, username: str):
+    """Add `username` to the device cookie (at most 5 names a browser: a shared library PC)."""
+    names = ([username] + [n for n in _device_names() if n != username])[:5]
+    response.set_cookie(DEVICE_COOKIE, _device_serializer().dumps(names), max_age=DEVICE_MAX_AGE_S,
+                        httponly=True, samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+    return response
 
 
 def safe_next(target: str | None) -> str:
@@ -106,7 +163,8 @@ def login():
         session = db_session()
         throttle = login_throttle()
         address = request.remote_addr  # the socket peer, or the proxy's X-Forwarded-For only if TRUST_PROXY
-        wait = throttle.retry_after(session, form.username.data, address)
+        wait = throttle.retry_after(session, form.username.data, address,
+                                    known_device=is_known_device(form.username.data))
         if wait:
             # Checked before the password, so guesses made while blocked teach nothing.
             session.rollback()
@@ -115,10 +173,15 @@ def login():
             return response
         row = authenticate(session, form.username.data, form.password.data)
         if row is not None:
-            throttle.record_success(session, form.username.data)
+            throttle.record_success(session, form.username.data, address)
             session.commit()
+            rotate_csrf_token()
             login_user(LoginUser(row))
-            return redirect(safe_next(request.args.get("next")))
+            target = safe_next(request.args.get("next"))
+            if row.must_change_password:
+                flash(_("Bạn đang dùng mật khẩu dùng một lần: hãy đặt mật khẩu mới."), "info")
+                target = url_for("auth.change_password")
+            return remember_device(redirect(target), row.username)
         session.rollback()
         throttle.record_failure(session, form.username.data, address)
         session.commit()
@@ -145,13 +208,24 @@ def logout():
 @bp.route("/account/password", methods=["GET", "POST"])
 @login_required
 def change_password():
-    """Change one's password; every other session of the account ends, this one continues."""
+    """Change one's password; every other session of the account ends, this one continues.
+
+    The current-password check backs off like the login (per account and address): a stolen
+    session must not become a way to guess the password without limit."""
     form = PasswordChangeForm()
     if form.validate_on_submit():
         session = db_session()
+        throttle, address = login_throttle(), request.remote_addr
+        wait = throttle.retry_after(session, current_user.username, address)
+        if wait:
+            session.rollback()
+            flash(_("Quá nhiều lần nhập sai. Vui lòng thử lại sau %(s)s giây.", s=wait), "error")
+            return render_template("account_password.html", form=form), 429, {"Retry-After": str(wait)}
         row = authenticate(session, current_user.username, form.current.data)
         if row is None or row.id != current_user.id:
             session.rollback()
+            throttle.record_failure(session, current_user.username, address)
+            session.commit()
             flash(_("Mật khẩu hiện tại không đúng."), "error")
             return render_template("account_password.html", form=form), 400
         try:
@@ -160,6 +234,7 @@ def change_password():
             session.rollback()
             flash(str(exc), "error")
             return render_template("account_password.html", form=form), 400
+        throttle.record_success(session, current_user.username, address)
         session.commit()
         login_user(LoginUser(row))  # re-issue this session with the new version
         flash(_("Đã đổi mật khẩu. Các phiên đăng nhập khác đã kết thúc."), "info")

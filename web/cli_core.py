@@ -171,6 +171,9 @@ def register(group: click.Group) -> None:
             raise click.ClickException(str(exc)) from None
         click.echo(f"Đã tạo {username} ({role}, {library_code or ctx.settings['DEFAULT_LIBRARY']})")
 
+    from web.cli_users import register_user_commands
+    register_user_commands(user)
+
     @group.command()
     @click.argument("session_dir", type=click.Path(path_type=Path))
     @click.option("--library", default=None, help="Mã thư viện sở hữu (owning library code).")

@@ -42,6 +42,13 @@ DEFAULTS: dict[str, Any] = {
     "PUBLIC_BASE_URL": "",           # e.g. https://sachnoi.thuvien.example.vn: every absolute URL starts so
     "ALLOWED_HOSTS": ["localhost", "127.0.0.1", "[::1]"],  # Host headers accepted without PUBLIC_BASE_URL
     "SERVE_HOST": "",                # set by `sachnoi serve --host`; allowed as a Host too
+    # Reset-by-email (web.mail): no SMTP_HOST means no mail, and the page says so.
+    "SMTP_HOST": "",
+    "SMTP_PORT": 587,
+    "SMTP_SECURITY": "starttls",     # starttls | ssl | none
+    "SMTP_USERNAME": "",
+    "SMTP_PASSWORD": "",
+    "MAIL_FROM": "",
 }
 
 ENV_PREFIX = "SACHNOI_"

@@ -8,8 +8,10 @@ What each control defends is written up in docs/security.md. In short:
 * `init_security` — cookie flags (`Secure` in production, always `HttpOnly` and `SameSite=Lax`),
   `ProxyFix` only when `TRUST_PROXY` is set (otherwise `X-Forwarded-For` is ignored, so a client
   cannot pick the address the back-off counts against), and headers on every response.
-* `LoginThrottle` — failed logins counted per submitted account name and per client address in
-  the `login_attempts` table; past a threshold, further attempts wait with an exponential delay.
+* `LoginThrottle` — failed logins counted per (account name, client address) pair and per client
+  address in the `login_attempts` table; past a threshold, further attempts wait with an exponential
+  delay. Not per account alone: then anyone could lock a reader out by typing wrong passwords for
+  them, and one typist could lock a whole library behind one NAT address out of their accounts.
   Unknown names are counted the same way as real ones, so the back-off reveals nothing.
 """
 from __future__ import annotations
@@ -98,14 +100,14 @@ def is_production(app_or_settings) -> bool:
 @dataclass(frozen=True)
 class BackoffPolicy:
     window_s: int = 15 * 60           # failures older than this are forgotten
-    account_free: int = 5             # failures per account name before delays start
+    account_free: int = 5             # failures per (account name, address) pair before delays start
     address_free: int = 20            # failures per address (many names from one address)
     base_delay_s: float = 2.0         # first delay; doubles with every further failure
     max_delay_s: float = 15 * 60
 
 
 class LoginThrottle:
-    """Failed-login counting per account name and per client address (rows in `login_attempts`)."""
+    """Failed-login counting per (account name, address) pair and per address (rows in `login_attempts`)."""
 
     def __init__(self, policy: BackoffPolicy | None = None):
         self.policy = policy or BackoffPolicy()
@@ -114,7 +116,8 @@ class LoginThrottle:
     def keys(username: str, address: str | None) -> list[str]:
         from catalog.text import nfc
         name = nfc(username or "").strip().lower()[:200]
-        return [f"user:{name}", f"ip:{address or 'unknown'}"]
+        address = address or "unknown"
+        return [f"pair:{name}|{address}", f"ip:{address}"]
 
     def _delay(self, failures: int, free: int) -> float:
         if failures < free:
@@ -122,12 +125,17 @@ class LoginThrottle:
         return min(self.policy.max_delay_s, self.policy.base_delay_s * 2 ** (failures - free))
 
     def retry_after(self, session: Session, username: str, address: str | None,
-                    now: dt.datetime | None = None) -> int:
-        """Seconds the caller must wait before another attempt is checked (0 = go ahead)."""
+                    now: dt.datetime | None = None, known_device: bool = False) -> int:
+        """Seconds the caller must wait before another attempt is checked (0 = go ahead).
+
+        `known_device`: the browser has logged in to this account before (a signed device cookie,
+        web.auth); the per-address count is then skipped, so one typist guessing behind a
+        library's NAT does not lock out the readers who use their own devices there."""
         now = now or utcnow()
         since = now - dt.timedelta(seconds=self.policy.window_s)
         wait = 0.0
-        for key, free in zip(self.keys(username, address), (self.policy.account_free, self.policy.address_free)):
+        pairs = list(zip(self.keys(username, address), (self.policy.account_free, self.policy.address_free)))
+        for key, free in pairs[:1] if known_device else pairs:
             count, last = session.execute(
                 select(func.count(LoginAttempt.id), func.max(LoginAttempt.created_at))
                 .where(LoginAttempt.key == key, LoginAttempt.created_at >= since)).one()
@@ -145,10 +153,10 @@ class LoginThrottle:
         session.execute(delete(LoginAttempt).where(
             LoginAttempt.created_at < now - dt.timedelta(seconds=self.policy.window_s)))
 
-    def record_success(self, session: Session, username: str) -> None:
-        """A correct password clears the account's counter (not the address's: one's own
+    def record_success(self, session: Session, username: str, address: str | None) -> None:
+        """A correct password clears the pair's counter (not the address's: one's own
         account must not be a way to reset the per-address limit)."""
-        session.execute(delete(LoginAttempt).where(LoginAttempt.key == self.keys(username, None)[0]))
+        session.execute(delete(LoginAttempt).where(LoginAttempt.key == self.keys(username, address)[0]))
 
 
 def login_throttle(app: Flask | None = None) -> LoginThrottle:

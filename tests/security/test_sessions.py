@@ -1,5 +1,7 @@
 """Secrets and sessions: production key policy, key rotation, cookie flags, session invalidation,
-login back-off that a spoofed X-Forwarded-For cannot reset, and indistinguishable login failures."""
+login back-off that a spoofed X-Forwarded-For cannot reset and an attacker cannot turn into a
+lockout, back-off on the current-password check, CSRF rotation at login, the password policy,
+and indistinguishable login failures."""
 from __future__ import annotations
 
 import re
@@ -7,6 +9,7 @@ import re
 import pytest
 from sqlalchemy import select
 
+from catalog.accounts import authenticate
 from catalog.models import LoginAttempt, User
 from security_world import PASSWORD, make_app
 from web.security import InsecureConfigError, weak_key_reason
@@ -180,5 +183,88 @@ def test_success_clears_the_account_counter_not_the_address_counter(world):
         post_login(client, "bandoc", "sai")
     assert post_login(client, "bandoc", PASSWORD.format("bandoc")).status_code == 302
     client.post("/logout", data={"csrf_token": csrf(client, "/")})
-    assert post_login(client, "bandoc", "sai").status_code == 401  # account counter was reset
-    assert post_login(client, "bandoc", "sai").status_code == 429  # address counter was not (3 failures)
+    # A browser that never logged in here (no device cookie) from the same address:
+    stranger = app.test_client()
+    assert post_login(stranger, "bandoc", "sai").status_code == 401  # the pair counter was reset
+    assert post_login(stranger, "bandoc", "sai").status_code == 429  # the address counter was not (3 failures)
+
+
+# -- issue 14.5: a lockout an attacker cannot use, back-off on the password page ---------------------
+def test_attacker_elsewhere_cannot_lock_a_reader_out(world):
+    """Lockout as denial of service (issue 14.5): typing wrong passwords for a reader's name from
+    another address must not block the reader's own login (back-off per account and address pair)."""
+    app = make_app(world, TRUST_PROXY=1)
+    attacker = app.test_client()
+    for _ in range(8):
+        post_login(attacker, "bandoc", "sai-mat-khau", headers={"X-Forwarded-For": "198.51.100.66"})
+    assert post_login(attacker, "bandoc", "sai-mat-khau",
+                      headers={"X-Forwarded-For": "198.51.100.66"}).status_code == 429
+    reader = app.test_client()
+    response = post_login(reader, "bandoc", PASSWORD.format("bandoc"), headers={"X-Forwarded-For": "203.0.113.5"})
+    assert response.status_code == 302 and logged_in(reader)
+
+
+def test_one_typist_behind_a_library_nat_does_not_lock_out_its_readers(world):
+    """Lockout through a shared address (issue 14.5): a whole library reaches the site from one NAT
+    address. One person spraying guesses there exhausts the per-address allowance, yet readers whose
+    browsers have logged in before (signed device cookie) still log in; only unknown browsers wait."""
+    app = make_app(world, LOGIN_BACKOFF={"address_free": 5, "account_free": 5})
+    reader = app.test_client()
+    assert post_login(reader, "thuthu", PASSWORD.format("thuthu")).status_code == 302  # yesterday, say
+    reader.post("/logout", data={"csrf_token": csrf(reader, "/")})
+    typist = app.test_client()
+    for i in range(6):
+        post_login(typist, f"ai-do-{i}", "sai-mat-khau")
+    assert post_login(typist, "ai-do-9", "sai").status_code == 429  # the spraying browser is slowed
+    assert post_login(reader, "thuthu", PASSWORD.format("thuthu")).status_code == 302
+    forged = app.test_client()
+    forged.set_cookie("sachnoi_device", "not-signed-by-us")
+    assert post_login(forged, "thuthu", PASSWORD.format("thuthu")).status_code == 429
+
+
+def test_current_password_check_backs_off(world):
+    """Online guessing through the password page (issue 14.5): with a stolen session the
+    current-password field was an unlimited oracle; after the free failures even the right password
+    waits, and the page says how long."""
+    app = make_app(world)
+    client, _copy = _copied_session(app, "bandoc")
+    wrong = {"current": "doan-sai-1", "new": "mat-khau-moi-123", "confirm": "mat-khau-moi-123"}
+    for _ in range(5):
+        assert client.post("/account/password", data={**wrong, "csrf_token": csrf(client, "/account/password")}
+                           ).status_code == 400
+    right = {**wrong, "current": PASSWORD.format("bandoc"), "csrf_token": csrf(client, "/account/password")}
+    blocked = client.post("/account/password", data=right)
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) >= 1
+    with app.extensions["sachnoi"].sessions() as s:  # unchanged; and the login shares the same back-off
+        assert authenticate(s, "bandoc", PASSWORD.format("bandoc")) is not None
+    assert post_login(app.test_client(), "bandoc", PASSWORD.format("bandoc")).status_code == 429
+
+
+def test_csrf_token_is_rotated_at_login(world):
+    """CSRF token fixation (issue 14.5): a token read or planted before login (shared computer,
+    login CSRF) must not be accepted for the logged-in account."""
+    app = make_app(world)
+    client = app.test_client()
+    before = csrf(client)
+    response = client.post("/login", data={"username": "bandoc", "password": PASSWORD.format("bandoc"),
+                                           "csrf_token": before})
+    assert response.status_code == 302
+    after = csrf(client, "/")
+    assert after != before
+    assert client.post("/logout", data={"csrf_token": before}).status_code == 400
+    assert logged_in(client)
+    assert client.post("/logout", data={"csrf_token": after}).status_code == 302
+
+
+@pytest.mark.parametrize("new, reason", [("password1", "phổ biến"), ("iloveyou", "phổ biến"),
+                                         ("Qwerty123", "phổ biến"), ("matkhau123", "phổ biến"),
+                                         (PASSWORD.format("bandoc"), "khác mật khẩu hiện tại")])
+def test_password_change_refuses_common_and_reused_passwords(world, new, reason):
+    """Dictionary attacks (issue 14.5): the most common passwords (a list shipped in the package)
+    fall to the first guesses; the current password again is no change at all."""
+    app = make_app(world)
+    client, copy = _copied_session(app, "bandoc")
+    response = client.post("/account/password", data={"current": PASSWORD.format("bandoc"), "new": new,
+                                                      "confirm": new, "csrf_token": csrf(client, "/account/password")})
+    assert response.status_code == 400 and reason in response.get_data(as_text=True)
+    assert logged_in(copy)  # nothing changed: other sessions continue

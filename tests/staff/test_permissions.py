@@ -52,7 +52,7 @@ def build(rule, objects):
 
 def test_all_staff_routes_are_covered(app):
     names = {r.endpoint.split(".")[0] for r, _m in staff_routes(app)}
-    assert names == {"studio_views", "librarian", "clips", "stats", "admin"}
+    assert names == {"studio_views", "librarian", "clips", "stats", "admin", "readers"}
 
 
 @pytest.mark.parametrize("who", ["anonymous", "reader1"])
