@@ -436,7 +436,8 @@ def qc(chapter_id: int):
     svg = qc_svg(report, id_prefix=f"qc{chapter.id}") if report else ""
     return render_template("staff/studio_qc.html", chapter=chapter, book=chapter.book, report=report,
                            svg=svg, rule_labels=RULE_LABELS, region_labels=REGION_LABELS,
-                           listen={which: media_store().exists(key) for which, key in _chapter_audio(chapter).items()})
+                           listen={which: bool(key) and media_store().exists(key)
+                                   for which, key in _chapter_audio(chapter).items()})
 
 
 def _chapter_audio(chapter: Chapter) -> dict[str, str]:

@@ -94,6 +94,7 @@ EXPECTED: dict[str, Expect] = {
     "interop.api_books": E(PUBLIC),
     "interop.dc_record": E(PUBLIC),
     "interop.marc_record": E(PUBLIC),
+    "interop.marc_iso2709": E(PUBLIC),
     "interop.oai_endpoint": E(PUBLIC),
     "interop.opds_authentication": E(PUBLIC),
     "interop.opds_cover": E(PUBLIC, also_ok=(404,)),
@@ -107,6 +108,7 @@ EXPECTED: dict[str, Expect] = {
     "interop.opendata_jsonl": E(PUBLIC),
     # librarian (THV book in the URL)
     "librarian.index": E(staff("librarian", scoped=False)),
+    "librarian.export_marc": E(staff("librarian", scoped=False), {"fmt": "mrc"}),
     "librarian.book": E(staff("librarian")),
     "librarian.save": E(staff("librarian")),
     "librarian.do_publish": E(staff("librarian")),
@@ -135,6 +137,7 @@ EXPECTED: dict[str, Expect] = {
     "studio_views.finish": E(staff("studio"), {"book_id": "draft"}),
     "studio_views.qc": E(staff("studio", "librarian")),
     "studio_views.qc_plot": E(staff("studio", "librarian")),
+    "studio_views.chapter_audio": E(staff("studio", "librarian"), {"which": "after"}, also_ok=(404,)),
     "studio_views.review": E(staff("studio")),
     # uploads (tus): studio and librarians; the upload id is unknown, so 404 counts as allowed
     "uploads.create": E(staff("studio", "librarian", scoped=False)),
@@ -167,6 +170,7 @@ EXPECTED: dict[str, Expect] = {
     "clips.cover": E(PUBLIC, also_ok=(404,)),
     "clips.mp3": E(PUBLIC, also_ok=(404,)),
     "clips.mp4": E(PUBLIC, also_ok=(404,)),
+    "clips.story_mp4": E(PUBLIC, also_ok=(404,)),
     "clips.transcript": E(PUBLIC, also_ok=(404,)),
     "stats.index": E(staff("librarian", scoped=False)),
     "stats.export_csv": E(staff("librarian", scoped=False)),
