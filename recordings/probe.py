@@ -18,6 +18,10 @@ from recordings.errors import NotAudioError
 AUDIO_EXTENSIONS = (".wav", ".bwf", ".rf64", ".flac", ".aif", ".aiff", ".mp3")
 MIN_RATE_HZ, MAX_RATE_HZ = 22_050, 192_000
 MAX_CHANNELS = 8
+# Decoded samples (frames × channels) a take may hold: 6 h of 48 kHz stereo. Compressed size says
+# nothing about decoding cost (a few MB of FLAC silence can decode to hours of 96 kHz 8-channel
+# audio), so the shape in the header is checked before a single frame is decoded.
+MAX_DECODED_SAMPLES = 6 * 3600 * 48_000 * 2
 ACCEPTED_FORMATS = ("WAV", "WAVEX", "RF64", "FLAC", "AIFF", "MP3")  # libsndfile major formats
 
 
@@ -36,8 +40,9 @@ class AudioInfo:
 
 
 def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
-                max_duration_s: float = 6 * 3600) -> AudioInfo:
-    """Check that `path` decodes as accepted audio and return its shape."""
+                max_duration_s: float = 6 * 3600, max_samples: int = MAX_DECODED_SAMPLES) -> AudioInfo:
+    """Check that `path` decodes as accepted audio and return its shape; `max_samples` bounds
+    frames × channels (what decoding costs), checked from the header before anything is decoded."""
     path = Path(path)
     name = path.name
     try:
@@ -63,14 +68,23 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
     if not 1 <= info.channels <= MAX_CHANNELS:
         raise NotAudioError(f"{name}: {info.channels} kênh, tối đa {MAX_CHANNELS} (too many channels)")
     duration = info.frames / info.samplerate
+    if info.frames * info.channels > max_samples:
+        raise NotAudioError(f"{name}: giải mã ra quá nhiều mẫu ({_vi(duration / 3600)} giờ × {info.samplerate} Hz × "
+                            f"{info.channels} kênh = {_vi(info.frames * info.channels / 1e9)} tỉ mẫu, tối đa "
+                            f"{_vi(max_samples / 1e9)} tỉ) (decoded size too large: duration × rate × channels)")
     if duration < min_duration_s:
         raise NotAudioError(f"{name}: quá ngắn ({duration:.2f} s) (too short)")
     if duration > max_duration_s:
-        raise NotAudioError(f"{name}: quá dài ({duration / 3600:.1f} giờ) (too long)")
+        raise NotAudioError(f"{name}: quá dài ({_vi(duration / 3600)} giờ) (too long)")
     if info.format in ("WAV", "WAVEX", "RF64"):
         _check_data_chunk(path)
     _check_readable_tail(path, info)
     return AudioInfo(str(path), info.format, info.subtype, info.samplerate, info.channels, info.frames)
+
+
+def _vi(value: float) -> str:
+    """One decimal with the Vietnamese decimal comma: 5.8 → '5,8'."""
+    return f"{value:.1f}".replace(".", ",")
 
 
 def _check_data_chunk(path: Path) -> None:

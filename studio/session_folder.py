@@ -79,7 +79,8 @@ def _file_name_ok(name: Any) -> bool:
     return len(raw) <= 1024 and all(len(part) <= 255 for part in raw.split(b"/"))
 
 
-def read_session_folder(folder: str | Path) -> SessionFolder:
+def read_session_folder(folder: str | Path, probe=probe_audio) -> SessionFolder:
+    """`probe(path) -> AudioInfo` checks each take (`studio.intake` passes its time-limited one)."""
     folder = Path(folder)
     if not folder.exists():
         raise SessionFolderError(f"Không tìm thấy thư mục phiên ghi âm (session folder not found): {folder}")
@@ -111,7 +112,7 @@ def read_session_folder(folder: str | Path) -> SessionFolder:
     takes = []
     for path in paths:
         try:
-            takes.append(probe_audio(path))
+            takes.append(probe(path))
         except NotAudioError as exc:
             raise SessionFolderError(str(exc)) from None
     return SessionFolder(path=folder, takes=takes, settings=settings)
