@@ -6,6 +6,7 @@ refusal is a `NotAudioError` whose message names the file and the problem.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -56,7 +57,7 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise NotAudioError(f"{name}: không phải tệp âm thanh đọc được (not readable audio): {exc}") from None
+        raise NotAudioError(f"{name}: không phải tệp âm thanh đọc được (not readable audio: {_detail(exc)})") from None
     if info.format not in ACCEPTED_FORMATS:
         raise NotAudioError(f"{name}: định dạng {info.format} không được nhận; chỉ nhận WAV/BWF/RF64, FLAC, "
                             f"AIFF, MP3 (format not accepted)")
@@ -82,6 +83,12 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
     return AudioInfo(str(path), info.format, info.subtype, info.samplerate, info.channels, info.frames)
 
 
+def _detail(exc: Exception) -> str:
+    """libsndfile's reason without the path it opened ("Error opening '/srv/…/tmp/x': …"): the
+    file's server-side location is nobody's business, and staff know the file by its name."""
+    return re.sub(r"^Error opening '[^']*': ", "", str(exc)).strip()
+
+
 def _vi(value: float) -> str:
     """One decimal with the Vietnamese decimal comma: 5.8 → '5,8'."""
     return f"{value:.1f}".replace(".", ",")
@@ -105,7 +112,7 @@ def _check_readable_tail(path: Path, info) -> None:
             fh.seek(max(0, info.frames - info.samplerate))
             tail = fh.read(info.samplerate, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt hoặc hỏng (truncated or corrupt data): {exc}") from None
+        raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt hoặc hỏng (truncated or corrupt data: {_detail(exc)})") from None
     if tail.shape[0] == 0:
         raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt (truncated data)")
 
