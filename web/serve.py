@@ -198,8 +198,10 @@ class SlowClientLimits:
 
 def serve_single(app, settings: dict, *, host: str, port: int, threads: int, behind_proxy: bool) -> None:
     """waitress with the slow-client guards, until Ctrl+C/SIGTERM."""
-    server = guarded_server(app, SlowClientLimits.from_settings(settings, behind_proxy=behind_proxy),
-                            host=host, port=port, threads=threads, ident="sachnoi",
+    limits = SlowClientLimits.from_settings(settings, behind_proxy=behind_proxy)
+    server = guarded_server(app, limits, host=host, port=port, threads=threads, ident="sachnoi",
+                            # waitress's own ceiling (1 GB by default) for every route; ours is per route
+                            max_request_body_size=limits.max_upload_bytes + 1,
                             # waitress's default of 100 leaves the 101st listener in the backlog;
                             # its select() loop stops at descriptor 1 024, so stay below that
                             connection_limit=int(settings["WEB_CONNECTIONS"]),

@@ -134,12 +134,12 @@ def test_huge_anonymous_post_is_refused_before_its_body_is_read(world):
                          b"Content-Length: 300000000\r\n\r\n" + b"username=" + b"a" * 65536)
             answer = sock.recv(200)
         assert answer.startswith(b"HTTP/1.1 413")
-        # the upload routes keep their own, larger limit: the same length is read there (then refused
-        # by the app for want of a login, not by size)
+        # the upload routes keep their own, larger limit (MAX_UPLOAD_MB, 4 GB, past waitress's own 1 GB
+        # default): such a length is read there (then refused by the app for want of a login, not by size)
         with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
             sock.sendall(b"PATCH /api/uploads/" + b"0" * 32 + b" HTTP/1.1\r\nHost: x\r\nTus-Resumable: 1.0.0\r\n"
                          b"Content-Type: application/offset+octet-stream\r\nUpload-Offset: 0\r\n"
-                         b"Content-Length: 300000000\r\n\r\n" + b"\x00" * 65536)
+                         b"Content-Length: 1500000000\r\n\r\n" + b"\x00" * 65536)
             sock.settimeout(1)
             try:
                 early = sock.recv(200)

@@ -104,9 +104,9 @@ def _server_offset(http: requests.Session, url: str) -> int:
     return last
 
 
-@pytest.fixture
-def served(world):
-    server = Server(world.home)
+@pytest.fixture(params=[1, 2], ids=["waitress", "granian-2-processes"])
+def served(world, request):
+    server = Server(world.home, args=("--processes", str(request.param)))
     http, _csrf = _login(server.url, "phongthu")
     yield server, http
     server.kill()
