@@ -90,6 +90,11 @@ def test_closed_tab_at_37_percent_continues_when_the_same_file_is_chosen_again(b
     offsets = sorted(int(r[2]) for r in requests_seen if r[0] == "PATCH")
     assert creations == []                     # the same upload, not a new one
     assert offsets[0] == CHUNK, requests_seen  # continued from what the server had, never from 0
+    page.wait_for_selector("form.delete-session")  # the page reloads with the new session and its delete button
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    for width in (360, 1280):
+        page.set_viewport_size({"width": width, "height": 800})
+        page.screenshot(path=str(SHOTS / f"studio-upload-session-{width}.png"), full_page=True)
     context.close()
     data = path.read_bytes()
     with app.extensions["sachnoi"].sessions() as session:
