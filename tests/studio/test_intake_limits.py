@@ -132,10 +132,10 @@ def test_request_bodies_are_bounded_on_every_route(app, client, staff):
     """Attack (issue 14.4): an anonymous 300 MB POST to /login was read in full. The app refuses any
     body past MAX_REQUEST_MB (the server refuses it before reading: tests/security/test_slow_clients.py);
     the tus PATCH keeps its own, larger limit."""
-    app.config["MAX_CONTENT_LENGTH"] = 1_000_000
-    big = b"x" * 1_500_000
-    response = client.post("/login", data={"username": "a", "password": big.decode()})
+    big = "x" * 33_000_000  # past the default MAX_REQUEST_MB (32)
+    response = client.post("/login", data={"username": "a", "password": big})
     assert response.status_code == 413
+    app.config["MAX_CONTENT_LENGTH"] = 1_000_000
     login(client, "phongthu")
     data = wav_bytes(4.0)  # ~1.7 MB: past MAX_CONTENT_LENGTH, within MAX_UPLOAD_MB
     assert len(data) > 1_000_000
