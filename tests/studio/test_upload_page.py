@@ -126,6 +126,10 @@ def test_refused_file_shows_the_reason_in_vietnamese_and_no_full_bar(browser, li
     for raw in ("tus", "HTTP", "response", "(", "not "):
         assert raw not in note, note
     assert rows.nth(1).locator("progress").evaluate("p => p.value") == 0  # refused: the server kept nothing
+    page.add_script_tag(url=live_server.url + "/static/vendor/axe.min.js")  # the CSP forbids inlining it
+    found = page.evaluate("async () => (await axe.run(document)).violations"
+                          ".filter(v => ['serious', 'critical'].includes(v.impact)).map(v => v.id)")
+    assert found == []
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"studio-upload-error-{width}.png"), full_page=True)
     context.close()
