@@ -165,7 +165,7 @@ def _exit_with_parent(parent: int) -> None:
 #                    upload passes; one byte every 10 s does not)
 #   per address      WEB_CONNECTIONS_PER_ADDRESS open connections per client address (off behind a
 #                    trusted proxy, where every connection comes from the proxy)
-#   body size        MAX_REQUEST_MB for every route but the two upload routes (MAX_UPLOAD_MB),
+#   body size        MAX_REQUEST_MB for every route but the upload routes (MAX_UPLOAD_MB),
 #                    refused from the headers, before the body is read or spooled to disk
 # and a tus PATCH cut off mid-body still reaches the app with the bytes that arrived, so the
 # upload keeps them (tus core: the server keeps what it received; issue 17.8).
