@@ -196,3 +196,15 @@ def test_hot_folder_take_passes_the_same_checks(app, ctx, tmp_path):
     ctx.settings["MAX_UPLOAD_MB"] = 100
     assert ingest_folder(ctx, folder)
     assert counts(app) == (1, 1, 1)
+
+
+def test_upload_naming_a_book_or_session_it_may_not_use_is_refused(app, client, staff, book_id):
+    """No-500 finding of issue 14 (a huge `session_id` in tus metadata) and object-id confusion: an
+    id past 64 bits, or a book that does not exist, is refused at creation with nothing stored."""
+    login(client, "phongthu")
+    for key, value, status in (("session_id", "9" * 30, 400), ("book_id", "9" * 30, 400),
+                               ("book_id", str(book_id + 1000), 403)):
+        response = client.post("/api/uploads/", headers={**TUS, "Upload-Length": "1000",
+                                                         "Upload-Metadata": meta(filename="a.wav", **{key: value})})
+        assert response.status_code == status, (key, value, response.get_data(as_text=True))
+    assert counts(app) == (0, 0, 0)
