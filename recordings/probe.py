@@ -6,6 +6,7 @@ refusal is a `NotAudioError` whose message names the file and the problem.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -18,6 +19,10 @@ from recordings.errors import NotAudioError
 AUDIO_EXTENSIONS = (".wav", ".bwf", ".rf64", ".flac", ".aif", ".aiff", ".mp3")
 MIN_RATE_HZ, MAX_RATE_HZ = 22_050, 192_000
 MAX_CHANNELS = 8
+# Decoded samples (frames × channels) a take may hold: 6 h of 48 kHz stereo. Compressed size says
+# nothing about decoding cost (a few MB of FLAC silence can decode to hours of 96 kHz 8-channel
+# audio), so the shape in the header is checked before a single frame is decoded.
+MAX_DECODED_SAMPLES = 6 * 3600 * 48_000 * 2
 ACCEPTED_FORMATS = ("WAV", "WAVEX", "RF64", "FLAC", "AIFF", "MP3")  # libsndfile major formats
 
 
@@ -36,8 +41,9 @@ class AudioInfo:
 
 
 def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
-                max_duration_s: float = 6 * 3600) -> AudioInfo:
-    """Check that `path` decodes as accepted audio and return its shape."""
+                max_duration_s: float = 6 * 3600, max_samples: int = MAX_DECODED_SAMPLES) -> AudioInfo:
+    """Check that `path` decodes as accepted audio and return its shape; `max_samples` bounds
+    frames × channels (what decoding costs), checked from the header before anything is decoded."""
     path = Path(path)
     name = path.name
     try:
@@ -51,7 +57,7 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
     try:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise NotAudioError(f"{name}: không phải tệp âm thanh đọc được (not readable audio): {exc}") from None
+        raise NotAudioError(f"{name}: không phải tệp âm thanh đọc được (not readable audio: {_detail(exc)})") from None
     if info.format not in ACCEPTED_FORMATS:
         raise NotAudioError(f"{name}: định dạng {info.format} không được nhận; chỉ nhận WAV/BWF/RF64, FLAC, "
                             f"AIFF, MP3 (format not accepted)")
@@ -63,14 +69,29 @@ def probe_audio(path: str | os.PathLike, *, min_duration_s: float = 0.5,
     if not 1 <= info.channels <= MAX_CHANNELS:
         raise NotAudioError(f"{name}: {info.channels} kênh, tối đa {MAX_CHANNELS} (too many channels)")
     duration = info.frames / info.samplerate
+    if info.frames * info.channels > max_samples:
+        raise NotAudioError(f"{name}: giải mã ra quá nhiều mẫu ({_vi(duration / 3600)} giờ × {info.samplerate} Hz × "
+                            f"{info.channels} kênh = {_vi(info.frames * info.channels / 1e9)} tỉ mẫu, tối đa "
+                            f"{_vi(max_samples / 1e9)} tỉ) (decoded size too large: duration × rate × channels)")
     if duration < min_duration_s:
         raise NotAudioError(f"{name}: quá ngắn ({duration:.2f} s) (too short)")
     if duration > max_duration_s:
-        raise NotAudioError(f"{name}: quá dài ({duration / 3600:.1f} giờ) (too long)")
+        raise NotAudioError(f"{name}: quá dài ({_vi(duration / 3600)} giờ) (too long)")
     if info.format in ("WAV", "WAVEX", "RF64"):
         _check_data_chunk(path)
     _check_readable_tail(path, info)
     return AudioInfo(str(path), info.format, info.subtype, info.samplerate, info.channels, info.frames)
+
+
+def _detail(exc: Exception) -> str:
+    """libsndfile's reason without the path it opened ("Error opening '/srv/…/tmp/x': …"): the
+    file's server-side location is nobody's business, and staff know the file by its name."""
+    return re.sub(r"^Error opening '[^']*': ", "", str(exc)).strip()
+
+
+def _vi(value: float) -> str:
+    """One decimal with the Vietnamese decimal comma: 5.8 → '5,8'."""
+    return f"{value:.1f}".replace(".", ",")
 
 
 def _check_data_chunk(path: Path) -> None:
@@ -91,7 +112,7 @@ def _check_readable_tail(path: Path, info) -> None:
             fh.seek(max(0, info.frames - info.samplerate))
             tail = fh.read(info.samplerate, dtype="float32", always_2d=True)
     except (sf.LibsndfileError, RuntimeError) as exc:
-        raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt hoặc hỏng (truncated or corrupt data): {exc}") from None
+        raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt hoặc hỏng (truncated or corrupt data: {_detail(exc)})") from None
     if tail.shape[0] == 0:
         raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt (truncated data)")
 

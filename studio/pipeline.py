@@ -16,10 +16,11 @@ import soundfile as sf
 from sqlalchemy import delete, select
 
 from catalog.books import create_book, publish
-from catalog.models import Book, Chapter, Mark, Original, RecordingSession, Take
+from catalog.models import Book, Chapter, Mark, RecordingSession, Take
 from studio.context import Context, Decisions, Progress
 from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
+from studio.intake import add_original_and_take
 from studio.markers import MAX_TIME_S
 from studio.session_folder import SessionFolder, read_session_folder
 
@@ -42,9 +43,13 @@ def ingest_folder(ctx: Context, folder: str | Path, *, library_code: str | None 
                   uploaded_by: int | None = None) -> int:
     """Check a session folder, store its takes as originals and create the draft book. Returns the book id.
 
-    Every file is probed before anything is stored, so a bad folder changes nothing.
+    Every file passes `studio.intake`'s checks (size, disk, time-limited probe, decoded size; the
+    quota when `uploaded_by` is given) before anything is stored, so a bad folder changes nothing.
     """
-    session_folder = read_session_folder(folder)
+    from studio import intake
+    limits = intake.IntakeLimits.from_settings(ctx.settings)
+    session_folder = read_session_folder(
+        folder, probe=lambda path: intake.admit_file(ctx, limits, path, user_id=uploaded_by))
     return ingest_checked(ctx, session_folder, library_code=library_code, uploaded_by=uploaded_by)
 
 
@@ -74,17 +79,9 @@ def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | N
         session.add(rec)
         session.flush()
         takes_by_name: dict[str, Take] = {}
-        for position, (info, sha, key) in enumerate(stored, start=1):
-            if session.get(Original, sha) is None:
-                session.add(Original(sha256=sha, size_bytes=Path(info.path).stat().st_size,
-                                     filename=Path(info.path).name, format=info.format,
-                                     sample_rate=info.sample_rate, channels=info.channels,
-                                     frames=info.frames, uploaded_by=uploaded_by))
-                session.flush()
-            take = Take(session_id=rec.id, position=position, original_sha256=sha,
-                        filename=Path(info.path).name, duration_s=info.duration_s)
-            session.add(take)
-            session.flush()
+        for info, sha, _key in stored:
+            take = add_original_and_take(session, rec, sha=sha, filename=Path(info.path).name, audio=info,
+                                         size_bytes=Path(info.path).stat().st_size, uploaded_by=uploaded_by)
             takes_by_name[take.filename] = take
             for spec in marks[info.path]:
                 session.add(Mark(book_id=book.id, take_id=take.id, kind=spec.kind, start_s=spec.start_s,

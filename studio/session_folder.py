@@ -87,9 +87,10 @@ def inside(folder: Path, name: str | Path, what: str = "Tệp") -> Path:
     return candidate
 
 
-def read_session_folder(folder: str | Path) -> SessionFolder:
+def read_session_folder(folder: str | Path, probe=probe_audio) -> SessionFolder:
     """The takes (listed in session.toml, else every audio file) and settings; nothing outside
-    `folder` is ever read, whether named by a path or reached through a symlink."""
+    `folder` is ever read, whether named by a path or reached through a symlink.
+    `probe(path) -> AudioInfo` checks each take (`studio.intake` passes its time-limited one)."""
     folder = Path(folder)
     if not folder.exists():
         raise SessionFolderError(f"Không tìm thấy thư mục phiên ghi âm (session folder not found): {folder}")
@@ -118,7 +119,7 @@ def read_session_folder(folder: str | Path) -> SessionFolder:
     takes = []
     for path in paths:
         try:
-            takes.append(probe_audio(path))
+            takes.append(probe(path))
         except NotAudioError as exc:
             raise SessionFolderError(str(exc)) from None
     return SessionFolder(path=folder, takes=takes, settings=settings)

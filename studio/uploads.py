@@ -4,24 +4,29 @@ The web layer (`web/uploads.py`) turns requests into calls here and `UploadError
 responses. State lives on disk under the media store's `tmp/`:
     tmp/tus-<id>.part     the bytes received so far; its size is the upload offset
     tmp/tus/<id>.json     length, owner, metadata, state; kept after completion so a late HEAD works
-A finished upload is probed (in a child process with a time limit), its SHA-256 checked against
-the `sha256` metadata when the client sent one, and only then moved into the store as an
-original with its `originals` row. Anything refused is deleted: no file, no row.
+A finished upload goes through `studio.intake` like every other way audio enters: probed in
+a child process with a time limit and a decoded-size limit, its SHA-256 checked against the
+`sha256` metadata when the client sent one, and only then moved into the store as an original
+with its `originals` row and its take. Anything refused is deleted: no file, no row.
 
-Limits: `max_bytes` per upload (MAX_UPLOAD_MB), a per-user quota (USER_QUOTA_MB: stored originals
-the user uploaded + uploads in progress), and free disk space (keeping `reserve_bytes` spare).
+Limits (`studio.intake.IntakeLimits`): size per upload, per-user quota, unfinished uploads per
+user, free disk, checked at creation and again on the finished file.
+
+A take joins the recording session named by `session_id` metadata, or, with `book_id` (and
+`session_name`) metadata, a new session of that book created with its first take, so an
+abandoned upload never leaves an empty session.
 """
 from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import fcntl
 import hashlib
 import json
 import os
 import re
-import shutil
 import time
 import uuid
 from contextlib import contextmanager
@@ -29,13 +34,11 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
-from sqlalchemy import func, select
-
-from catalog.models import Book, Original, RecordingSession, Take, User
-from recordings.errors import NotAudioError
-from recordings.probe import FORMAT_EXTENSIONS, describe_non_audio, probe_audio_limited, sniff_audio
+from catalog.models import Book, RecordingSession, User
+from recordings.probe import describe_non_audio, sniff_audio
+from studio import intake
 from studio.context import Context
-from studio.errors import StudioError
+from studio.intake import IntakeError, IntakeLimits
 
 TUS_VERSION = "1.0.0"
 EXTENSIONS = ("creation", "termination", "checksum")
@@ -45,12 +48,8 @@ SNIFF_BYTES = 12
 ID_RE = re.compile(r"^[0-9a-f]{32}$")
 
 
-class UploadError(StudioError):
+class UploadError(IntakeError):
     """A refused tus request: `status` is the HTTP status to answer with, the message says why."""
-
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass
@@ -67,6 +66,7 @@ class UploadInfo:
     format: str = ""
     duration_s: float = 0.0
     take_id: int | None = None
+    session_id: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -107,14 +107,12 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
 class UploadManager:
     def __init__(self, ctx: Context, *, max_bytes: int | None = None, quota_bytes: int | None = None,
                  reserve_bytes: int | None = None, probe_timeout_s: float | None = None):
-        settings = ctx.settings
         self.ctx = ctx
-        self.max_bytes = int(max_bytes if max_bytes is not None else float(settings.get("MAX_UPLOAD_MB", 4096)) * 1e6)
-        self.quota_bytes = int(quota_bytes if quota_bytes is not None
-                               else float(settings.get("USER_QUOTA_MB", 20480)) * 1e6)
-        self.reserve_bytes = int(reserve_bytes if reserve_bytes is not None
-                                 else float(settings.get("UPLOAD_DISK_RESERVE_MB", 512)) * 1e6)
-        self.probe_timeout_s = float(probe_timeout_s or settings.get("PROBE_TIMEOUT_S", 60))
+        limits = IntakeLimits.from_settings(ctx.settings)
+        overrides = {"max_bytes": max_bytes, "quota_bytes": quota_bytes, "reserve_bytes": reserve_bytes,
+                     "probe_timeout_s": probe_timeout_s}
+        self.limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
+        self.max_bytes = self.limits.max_bytes
         self.tmp = ctx.store.root / "tmp"
         self.meta_dir = self.tmp / "tus"
         self.meta_dir.mkdir(parents=True, exist_ok=True)
@@ -176,18 +174,7 @@ class UploadManager:
         return info
 
     def used_bytes(self, user_id: int) -> int:
-        with self.ctx.sessions() as session:
-            stored = session.scalar(select(func.coalesce(func.sum(Original.size_bytes), 0))
-                                    .where(Original.uploaded_by == user_id)) or 0
-        pending = 0
-        for path in self.meta_dir.glob("*.json"):
-            try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                continue
-            if data.get("user_id") == user_id and data.get("state") == "uploading":
-                pending += int(data.get("length", 0))
-        return int(stored) + pending
+        return intake.used_bytes(self.ctx, user_id)
 
     def create(self, user_id: int, length_header: str | None, metadata_header: str | None) -> UploadInfo:
         if length_header is None:
@@ -202,22 +189,16 @@ class UploadManager:
         name = Path(metadata.get("filename", "") or "tệp").name
         if length == 0:
             raise UploadError(400, f"{name}: tệp rỗng, 0 byte (empty file)")
-        if length > self.max_bytes:
-            raise UploadError(413, f"{name}: {length / 1e6:.0f} MB vượt giới hạn {self.max_bytes / 1e6:.0f} MB "
-                                   f"(file larger than the maximum upload size)")
         sha = metadata.get("sha256", "").lower()
         if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
             raise UploadError(400, "Metadata sha256 phải là 64 chữ số hex (sha256 must be 64 hex digits)")
-        self._check_session_owner(metadata.get("session_id", ""), user_id)
-        used = self.used_bytes(user_id)
-        if used + length > self.quota_bytes:
-            raise UploadError(413, f"{name}: vượt hạn mức lưu trữ của bạn ({used / 1e6:.0f} + {length / 1e6:.0f} "
-                                   f"> {self.quota_bytes / 1e6:.0f} MB) (user quota exceeded)")
-        free = shutil.disk_usage(self.tmp).free
-        if free - length < self.reserve_bytes:
-            raise UploadError(507, f"{name}: máy chủ không đủ dung lượng trống ({free / 1e6:.0f} MB) "
-                                   f"(not enough free disk space)")
+        self._check_target(metadata, user_id)
         self.cleanup()
+        try:
+            intake.check_room(self.ctx, self.limits, name=name, length=length, user_id=user_id)
+            intake.check_pending(self.ctx, self.limits, user_id)
+        except IntakeError as exc:
+            raise UploadError(exc.status, str(exc)) from None
         info = UploadInfo(id=uuid.uuid4().hex, user_id=user_id, length=length, metadata=metadata,
                           created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         self._part(info.id).touch()
@@ -298,59 +279,53 @@ class UploadManager:
         name = info.filename or "tệp"
         try:
             self._check_magic(info, part)
-            try:
-                audio = probe_audio_limited(part, self.probe_timeout_s)
-            except NotAudioError as exc:
-                raise UploadError(422, f"{name}: {str(exc).split(': ', 1)[-1]}") from None
-            ext = FORMAT_EXTENSIONS.get(audio.format, "bin")
-            named = self.tmp / f"tus-{info.id}.{ext}"
-            os.replace(part, named)
-            try:
-                sha, key = self.ctx.store.put_original(named, move=True,
-                                                       expected_sha256=info.metadata.get("sha256") or None)
-            except ValueError as exc:
-                raise UploadError(460, f"{name}: {exc}") from None
-        except UploadError:
+            # the quota was checked at creation, with this upload counted as in progress
+            sha, key, audio = intake.store_file(self.ctx, self.limits, part, name=name, user_id=None,
+                                           expected_sha256=info.metadata.get("sha256") or None)
+        except IntakeError as exc:
             self._discard(info.id)
-            raise
+            raise UploadError(exc.status, str(exc)) from None
         with self.ctx.sessions.begin() as session:
-            if session.get(Original, sha) is None:
-                session.add(Original(sha256=sha, size_bytes=info.length, filename=name, format=audio.format,
-                                     sample_rate=audio.sample_rate, channels=audio.channels,
-                                     frames=audio.frames, uploaded_by=info.user_id))
-                session.flush()
-            info.take_id = self._attach(session, info, sha, audio)
+            rec = self._target_session(session, info)
+            if rec is None:  # no session named (or no longer allowed): the original alone
+                intake.add_original(session, sha=sha, filename=name, audio=audio, size_bytes=info.length,
+                                    uploaded_by=info.user_id)
+            else:
+                take = intake.add_original_and_take(session, rec, sha=sha, filename=name, audio=audio,
+                                                    size_bytes=info.length, uploaded_by=info.user_id)
+                info.take_id, info.session_id = take.id, rec.id
         info.state, info.sha256, info.key, info.format = "done", sha, key, audio.format
         info.duration_s = round(audio.duration_s, 3)
         self._save(info)
         return info
 
-    def _check_session_owner(self, raw: str, user_id: int) -> None:
-        """A take may only join a recording session of a book in the uploader's library (admins: any)."""
-        if not raw:
-            return
-        if not raw.isdigit():
-            raise UploadError(400, "session_id không hợp lệ (invalid session_id)")
+    def _check_target(self, metadata: dict[str, str], user_id: int) -> None:
+        """A take may only join a recording session (or start one for a book) in the uploader's
+        library (admins: any)."""
         with self.ctx.sessions() as session:
-            if not _may_add_to_session(session, int(raw), user_id):
-                raise UploadError(403, "Không được thêm bản ghi vào phiên này (not your library's session)")
+            for key, allowed in (("session_id", _may_add_to_session), ("book_id", _may_add_to_book)):
+                raw = metadata.get(key, "")
+                if not raw:
+                    continue
+                if not raw.isdigit() or len(raw) > 18:
+                    raise UploadError(400, f"{key} không hợp lệ (invalid {key})")
+                if not allowed(session, int(raw), user_id):
+                    raise UploadError(403, "Không được thêm bản ghi vào sách hoặc buổi này "
+                                           "(not your library's book or session)")
 
     @staticmethod
-    def _attach(session, info: UploadInfo, sha: str, audio) -> int | None:
-        """With `session_id` metadata, the upload becomes the next take of that recording session."""
-        raw = info.metadata.get("session_id", "")
-        if not raw.isdigit():
+    def _target_session(session, info: UploadInfo) -> RecordingSession | None:
+        """The session named by `session_id`, or a new one of `book_id` (created with this take).
+        Checked at creation too; checked again here because the session may have moved since."""
+        raw_session, raw_book = info.metadata.get("session_id", ""), info.metadata.get("book_id", "")
+        if raw_session.isdigit():
+            rec = session.get(RecordingSession, int(raw_session))
+            if rec is not None and _may_add_to_session(session, rec.id, info.user_id):
+                return rec
             return None
-        rec = session.get(RecordingSession, int(raw))
-        # Checked at creation too; checked again here because the session may have moved since.
-        if rec is None or not _may_add_to_session(session, rec.id, info.user_id):
-            return None
-        position = (session.scalar(select(func.max(Take.position)).where(Take.session_id == rec.id)) or 0) + 1
-        take = Take(session_id=rec.id, position=position, original_sha256=sha, filename=info.filename,
-                    duration_s=audio.duration_s)
-        session.add(take)
-        session.flush()
-        return take.id
+        if raw_book.isdigit() and _may_add_to_book(session, int(raw_book), info.user_id):
+            return intake.new_recording_session(session, int(raw_book), info.metadata.get("session_name", ""))
+        return None
 
     def terminate(self, upload_id: str, user_id: int) -> None:
         with self._locked(upload_id):
@@ -375,13 +350,15 @@ class UploadManager:
 
 def _may_add_to_session(session, session_id: int, user_id: int) -> bool:
     rec = session.get(RecordingSession, session_id)
+    return rec is not None and _may_add_to_book(session, rec.book_id, user_id)
+
+
+def _may_add_to_book(session, book_id: int, user_id: int) -> bool:
     user = session.get(User, user_id)
-    if rec is None or user is None:
+    book = session.get(Book, book_id)
+    if book is None or user is None:
         return False
-    if user.role == "admin":
-        return True
-    book = session.get(Book, rec.book_id)
-    return book is not None and book.library_id == user.library_id and user.role in ("studio", "librarian")
+    return user.role == "admin" or (book.library_id == user.library_id and user.role in ("studio", "librarian"))
 
 
 def _truncate(path: Path, size: int) -> None:

@@ -8,7 +8,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from sqlalchemy import select
 
@@ -17,7 +17,7 @@ from catalog.models import ROLES, Jingle, Library, User
 from catalog.text import nfc
 from mastering.profiles import PROFILES
 from recordings.errors import RecordingsError
-from recordings.probe import probe_audio
+from recordings.probe import probe_audio_limited
 from recordings.store import sha256_file
 from web.auth import role_required
 from web.extensions import db_session, media_store
@@ -149,7 +149,9 @@ def new_jingle():
     try:
         with os.fdopen(fd, "wb") as out:
             upload.save(out)
-        info = probe_audio(tmp, min_duration_s=0.2, max_duration_s=30.0)
+        # in a child with a time limit, like every other way audio enters (studio.intake)
+        info = probe_audio_limited(tmp, float(current_app.config.get("PROBE_TIMEOUT_S") or 60),
+                                   min_duration_s=0.2, max_duration_s=30.0)
         key = f"derived/jingles/{sha256_file(tmp)}{suffix}"
         with store.atomic_path(key) as dst:
             Path(tmp).replace(dst)

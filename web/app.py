@@ -26,7 +26,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
-        MAX_CONTENT_LENGTH=None,
+        # every route; the upload routes raise it for their own requests (web.uploads, studio_views)
+        MAX_CONTENT_LENGTH=int(float(settings.get("MAX_REQUEST_MB", 32)) * 1e6),
     )
     CSRFProtect(app)
     _init_host_check(app)

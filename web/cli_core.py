@@ -110,25 +110,17 @@ def register(group: click.Group) -> None:
             serve_processes(settings, host=host, port=port, processes=processes, threads=threads,
                             log=click.echo)
             return
-        from waitress import serve as waitress_serve
         from web.app import create_app
         from web.security import _trusted_hops
+        from web.serve import serve_single
         app = create_app()
         app.config["JOB_WORKERS_RUNNING"] = start_background_work(settings).workers_running
         click.echo(f"Sách Nói: http://{host}:{port}/  (Ctrl+C để dừng)")
-        # waitress drops X-Forwarded-* unless told to keep them; behind a trusted proxy they must
-        # reach web.security's ProxyFix, the one place that decides what to trust.
-        trusted = bool(_trusted_hops(settings.get("TRUST_PROXY")))
         # Under load waitress logs "Task queue depth is N" for every queued request (thousands of
         # lines a minute); queueing is expected there, so only its errors are kept.
         logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-        # connection_limit: waitress's default of 100 open connections leaves the 101st listener's
-        # player waiting in the backlog until a keep-alive connection closes (tens of seconds).
-        # waitress's select() loop stops at descriptor 1 024, so stay below that; for more
-        # listeners run several processes behind nginx (--processes).
-        waitress_serve(app, host=host, port=port, threads=threads, ident="sachnoi",
-                       connection_limit=int(settings["WEB_CONNECTIONS"]),
-                       clear_untrusted_proxy_headers=not trusted)
+        serve_single(app, settings, host=host, port=port, threads=threads,
+                     behind_proxy=bool(_trusted_hops(settings.get("TRUST_PROXY"))))
 
     @group.group()
     def db() -> None:

@@ -30,8 +30,15 @@ DEFAULTS: dict[str, Any] = {
     "WEB_CONNECTIONS": 900,          # open client connections one waitress process accepts (< 1 024: select())
     "JOB_NICE": 10,                  # with --processes N: niceness of the job process (mastering yields to the web)
     "JOB_CPUS": 0,                   # cores `serve`'s background jobs may keep busy; 0 = all but one (web.cli_core)
-    "MAX_UPLOAD_MB": 4096,
+    "MAX_UPLOAD_MB": 4096,           # one audio file (tus, form upload, hot folder, CLI ingest)
     "USER_QUOTA_MB": 20480,
+    "MAX_PENDING_UPLOADS": 20,       # unfinished tus uploads per user
+    "MAX_DECODED_SAMPLES": 2_073_600_000,  # frames × channels of one take: 6 h of 48 kHz stereo
+    "MAX_REQUEST_MB": 32,            # request body of every route but the two upload routes
+    "HEADER_TIMEOUT_S": 20,          # waitress: a request's line and headers must arrive within this
+    "BODY_MIN_RATE_KBS": 1,          # waitress: a body must keep at least this average rate (kB/s) ...
+    "BODY_GRACE_S": 30,              # ... after this grace
+    "WEB_CONNECTIONS_PER_ADDRESS": 300,  # waitress: open connections one client address may hold (0: no limit)
     "MEDIA_TOKEN_TTL_S": 6 * 3600,
     "MEDIA_SERVE_MODE": "direct",    # direct | x-accel | auth-request (docs/nginx.conf)
     "X_ACCEL_PREFIX": "/_media/",

@@ -9,9 +9,6 @@ nothing from here. Boundary edits keep where a boundary came from: a moved bound
 from __future__ import annotations
 
 import json
-import os
-import tempfile
-from pathlib import Path
 
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
@@ -21,11 +18,10 @@ from sqlalchemy import func, select
 
 from catalog.books import create_book
 from catalog.errors import CatalogError
-from catalog.models import Book, Chapter, Library, Mark, Original, RecordingSession, Take
+from catalog.models import Book, Chapter, Library, Mark, RecordingSession, Take
 from catalog.text import nfc
-from recordings.errors import RecordingsError
-from recordings.probe import iter_blocks, probe_audio
-from studio import mark_edits
+from recordings.probe import iter_blocks
+from studio import intake, mark_edits
 from studio.context import Context, Decisions
 from studio.errors import QCRejected, StudioError
 from studio.pipeline import edit_key
@@ -129,63 +125,38 @@ def book(book_id: int):
 @bp.post("/books/<int:book_id>/sessions")
 @role_required("studio")
 def new_session(book_id: int):
-    """Create a recording session; files sent with the form (no-JS path) become its takes."""
+    """The no-JS path: the files sent with the form become the takes of a new recording session,
+    which exists only once its first take is stored."""
     row = own_book(book_id)
-    session = db_session()
-    position = (session.scalar(select(func.max(RecordingSession.position))
-                               .where(RecordingSession.book_id == row.id)) or 0) + 1
-    name = nfc(request.form.get("name", "")) or f"Buổi {position}"
-    rec = RecordingSession(book_id=row.id, name=name[:255], position=position, source="upload", settings={})
-    session.add(rec)
-    session.flush()
-    errors = []
-    for upload in request.files.getlist("files"):
-        if upload and upload.filename:
-            try:
-                _store_take(rec, upload.filename, upload.stream)
-            except RecordingsError as exc:
-                errors.append(str(exc))
-    if errors:
-        session.rollback()
-        if _wants_json():
-            return jsonify(error="bad-audio", message="; ".join(errors)), 400
-        flash("; ".join(errors), "error")
-        return redirect(url_for(".book", book_id=row.id))
-    session.commit()
+    _allow_upload_body()
+    files = [f for f in request.files.getlist("files") if f and f.filename]
+    session_id, errors = None, [] if files else [_("Chưa chọn tệp.")]
+    for upload in files:
+        try:
+            received = _receive(upload, session_id=session_id, book_id=row.id,
+                                session_name=nfc(request.form.get("name", "")))
+            session_id = received.session_id
+        except StudioError as exc:
+            errors.append(str(exc))
     if _wants_json():
-        return jsonify(session_id=rec.id, name=rec.name), 201
+        if errors:
+            return jsonify(error="bad-audio", message="; ".join(errors)), 400
+        return jsonify(session_id=session_id), 201
+    if errors:
+        flash("; ".join(errors), "error")
     return redirect(url_for(".book", book_id=row.id))
 
 
-def _store_take(rec: RecordingSession, filename: str, stream) -> Take:
-    """Probe an uploaded file, keep it as an original (never modified) and add it as the next take."""
-    store = media_store()
-    safe_name = Path(filename.replace("\\", "/")).name[:200] or "take"
-    fd, tmp = tempfile.mkstemp(dir=store.root / "tmp", suffix=Path(safe_name).suffix.lower()[:8])
-    try:
-        with os.fdopen(fd, "wb") as out:
-            while chunk := stream.read(1 << 20):
-                out.write(chunk)
-        info = probe_audio(tmp)
-        sha, _key = store.put_original(tmp, move=True)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return _add_take(rec, sha, safe_name, info)
+def _allow_upload_body() -> None:
+    """The form upload routes take bodies up to MAX_UPLOAD_MB (every other route: MAX_REQUEST_MB)."""
+    request.max_content_length = int(float(current_app.config.get("MAX_UPLOAD_MB", 4096)) * 1e6) + (1 << 20)
 
 
-def _add_take(rec: RecordingSession, sha: str, filename: str, info) -> Take:
-    session = db_session()
-    if session.get(Original, sha) is None:
-        session.add(Original(sha256=sha, size_bytes=media_store().find_original(sha).stat().st_size,
-                             filename=filename, format=info.format, sample_rate=info.sample_rate,
-                             channels=info.channels, frames=info.frames, uploaded_by=current_user.id))
-        session.flush()
-    position = (session.scalar(select(func.max(Take.position)).where(Take.session_id == rec.id)) or 0) + 1
-    take = Take(session_id=rec.id, position=position, original_sha256=sha, filename=filename,
-                duration_s=info.duration_s)
-    session.add(take)
-    session.flush()
-    return take
+def _receive(upload, **target) -> intake.Received:
+    """One file of a form upload through `studio.intake` (the limits every way in shares)."""
+    db_session().commit()  # the intake writes in a transaction of its own (SQLite: one writer)
+    return intake.receive_take(studio_context(), upload.stream, filename=upload.filename,
+                               user_id=current_user.id, length=request.content_length, **target)
 
 
 @bp.post("/sessions/<int:session_id>/takes")
@@ -193,24 +164,43 @@ def _add_take(rec: RecordingSession, sha: str, filename: str, info) -> Take:
 def add_take(session_id: int):
     """One file per request (the browser shows a progress bar per file) when tus is not offered.
 
-    With tus (`/api/uploads/`), the upload carries `session_id` metadata and web.uploads adds the take.
+    With tus (`/api/uploads/`), the upload carries `session_id` or `book_id` metadata and
+    web.uploads adds the take.
     """
+    rec = db_session().get(RecordingSession, session_id)
+    if rec is None:
+        abort(404)
+    own_book(rec.book_id)
+    _allow_upload_body()
+    upload = request.files.get("file")
+    if upload is None or not upload.filename:
+        return jsonify(error="no-file", message=_("Chưa chọn tệp.")), 400
+    try:
+        received = _receive(upload, session_id=rec.id)
+    except intake.IntakeError as exc:
+        return jsonify(error="refused", message=str(exc)), exc.status
+    except StudioError as exc:
+        return jsonify(error="bad-audio", message=str(exc)), 400
+    return jsonify(take_id=received.take_id, filename=received.filename, duration_s=received.duration_s), 201
+
+
+@bp.post("/sessions/<int:session_id>/delete")
+@role_required("studio")
+def delete_session(session_id: int):
     session = db_session()
     rec = session.get(RecordingSession, session_id)
     if rec is None:
         abort(404)
-    own_book(rec.book_id)
-    upload = request.files.get("file")
+    book_id = own_book(rec.book_id).id
     try:
-        if upload is not None and upload.filename:
-            take = _store_take(rec, upload.filename, upload.stream)
-        else:
-            return jsonify(error="no-file", message=_("Chưa chọn tệp.")), 400
-    except (RecordingsError, StudioError) as exc:
+        intake.delete_recording_session(session, rec)
+    except StudioError as exc:
         session.rollback()
-        return jsonify(error="bad-audio", message=str(exc)), 400
+        flash(str(exc), "error")
+        return redirect(url_for(".book", book_id=book_id))
     session.commit()
-    return jsonify(take_id=take.id, filename=take.filename, duration_s=round(take.duration_s, 2)), 201
+    flash(_("Đã xoá buổi ghi âm."), "info")
+    return redirect(url_for(".book", book_id=book_id))
 
 
 @bp.get("/takes/<int:take_id>/audio")

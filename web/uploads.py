@@ -105,8 +105,11 @@ def head(upload_id: str):
 @bp.route("/<upload_id>", methods=["PATCH"])
 @role_required(*ROLES)
 def upload(upload_id: str):
+    """PATCH: the one route (with the form upload) allowed a body past MAX_REQUEST_MB."""
     try:
-        info = manager().append(upload_id, current_user.id, request.headers.get("Upload-Offset"),
+        mgr = manager()
+        request.max_content_length = mgr.max_bytes
+        info = mgr.append(upload_id, current_user.id, request.headers.get("Upload-Offset"),
                                 request.headers.get("Content-Type"), request.stream, request.content_length,
                                 request.headers.get("Upload-Checksum"))
     except UploadError as exc:
@@ -138,4 +141,5 @@ def status(upload_id: str):
         return jsonify(error=str(exc)), exc.status
     return jsonify(id=info.id, state=info.state, offset=info.offset if info.state == "uploading" else info.length,
                    length=info.length, filename=info.filename, sha256=info.sha256, format=info.format,
-                   duration_s=info.duration_s, take_id=info.take_id)
+                   duration_s=info.duration_s, take_id=info.take_id,
+                   session_id=info.session_id)

@@ -125,6 +125,7 @@ EXPECTED: dict[str, Expect] = {
     "studio_views.book": E(staff("studio"), {"book_id": "draft"}),
     "studio_views.new_session": E(staff("studio"), {"book_id": "draft"}),
     "studio_views.add_take": E(staff("studio")),
+    "studio_views.delete_session": E(staff("studio")),
     "studio_views.take_audio": E(staff("studio")),
     "studio_views.detect": E(staff("studio"), {"book_id": "draft"}),
     "studio_views.editor": E(staff("studio"), {"book_id": "draft"}),
