@@ -77,6 +77,8 @@ def connected(session: Session, user_id: int) -> list[AppCredential]:
 
 def revoke(session: Session, user_id: int, credential_id: int) -> bool:
     """Revoke one of `user_id`'s credentials; False when it is not theirs or already revoked."""
+    if not 0 < credential_id < 2**63:  # beyond the database's integer: no such row
+        return False
     row = session.get(AppCredential, credential_id)
     if row is None or row.user_id != user_id or row.revoked_at is not None:
         return False

@@ -89,8 +89,8 @@ def manifest_from_info(info: AudiobookInfo, base_url: str = "") -> dict:
         metadata["publisher"] = info.publisher
     if info.description:
         metadata["description"] = info.description
-    if info.published:
-        metadata["published"] = info.published
+    if info.published:  # a bare year ("1939") fails the schema's date formats: its first day passes
+        metadata["published"] = published_date(int(info.published)) if info.published.isdigit() else info.published
     if info.modified:
         metadata["modified"] = info.modified.replace(microsecond=0).isoformat() + (
             "Z" if info.modified.tzinfo is None else "")

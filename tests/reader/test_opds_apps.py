@@ -245,3 +245,54 @@ def test_readiums_opds_client_walks_the_catalogue(app, app_book, start_server):
     assert report["auth_types"] == ["http://opds-spec.org/auth/oauth/password", "http://opds-spec.org/auth/basic"]
     assert report["titles"] == ["Dế Mèn phiêu lưu ký"]
     assert report["fetched"] and all(status == 200 for status in report["fetched"].values())
+
+
+def test_revoking_needs_the_owner_and_survives_hostile_ids(app, start_server):
+    """A reader cannot revoke another reader's app; an id past 2^63 is a plain miss, not a 500."""
+    from catalog import apps
+    from catalog.models import AppCredential, User
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        from catalog.accounts import create_user, get_or_create_library
+        library = get_or_create_library(s, "THV", "Thư viện tỉnh")
+        owner = create_user(s, "chu", "mat-khau-chu", library=library)
+        create_user(s, "khac", "mat-khau-khac", library=library)
+        s.flush()
+        apps.issue(s, owner, name="Thorium")
+    other = app.test_client()
+    login(other, "khac")
+    csrf = re.search(r'name="csrf_token" value="([^"]+)"', other.get("/account").get_data(as_text=True)).group(1)
+    with app.extensions["sachnoi"].sessions() as s:
+        credential_id = s.query(AppCredential).one().id
+    for target in (credential_id, 2**63, 2**64 + 5):
+        response = other.post(f"/account/apps/{target}/revoke", data={"csrf_token": csrf})
+        assert response.status_code == 302, target
+    with app.extensions["sachnoi"].sessions() as s:
+        row = s.query(AppCredential).one()
+        assert row.revoked_at is None and apps.is_valid(row, s.get(User, row.user_id))
+
+
+def test_published_is_a_date_the_schema_accepts(validators):
+    """17.10: `published: "2026"` failed the Readium schema's date formats."""
+    from catalog import readium
+    info = readium.AudiobookInfo(identifier="urn:uuid:5a1c0a3e-1111-4c3b-9a2e-000000000001", title="Tắt đèn",
+                                 published="2026", tracks=(readium.Track("mp3/01.mp3", "Chương 1", 61.5),))
+    manifest = readium.manifest_from_info(info, "https://thuvien.example.vn/books/7/")
+    assert manifest["metadata"]["published"] == "2026-01-01"
+    assert_valid(validators["manifest"], manifest)
+    bare = dict(manifest, metadata=dict(manifest["metadata"], published="2026"))
+    assert list(validators["manifest"].iter_errors(bare))  # the old value fails with format checking
+
+
+def test_book_page_links_the_package_for_whoever_may_download(app, app_book):
+    """17.3: the book page links the `.audiobook` package with a download token that works with
+    the reader's login and only with it."""
+    book = app_book("members")
+    reader = app.test_client()
+    login(reader, "bandoc")
+    html = reader.get(f"/books/{book}").get_data(as_text=True)
+    href = re.search(r'href="(/books/\d+/book\.audiobook\?t=[^"]+)"', html).group(1).replace("&amp;", "&")
+    response = reader.get(href)
+    assert response.status_code == 200 and response.mimetype == "application/audiobook+zip"
+    assert "attachment" in response.headers["Content-Disposition"]
+    assert app.test_client().get(href).status_code == 401
+    assert "book.audiobook" not in app.test_client().get(f"/books/{book}").get_data(as_text=True)
