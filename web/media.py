@@ -1,11 +1,14 @@
-"""Media routes: HLS playlists and segments, chapter MP3s, the M4B and the audiobook manifest.
+"""Media routes: HLS playlists and segments, chapter MP3s, the M4B, the audiobook manifest and package.
 
-Every URL carries a signed media token (`?t=`, see streaming.tokens) bound to the book and to the
-reader, or to the public for public titles; the access policy (streaming.access) is checked again
-on every request, for the reader the token names. Playlists are rewritten on the way out so every
-URI inside them carries the same token. Files come only from the media store, by keys built here
-from the book's uuid and a strictly matched file name, so no part of the URL reaches the
-filesystem unchecked.
+Every URL carries a signed media token (`?t=`, see streaming.tokens) bound to the book, a use
+(stream, download, app) and a holder: the public where anyone may listen, a reader's login
+(account and session version) or an app credential. On every request the holder is re-loaded and
+the access policy (streaming.access.check_holder) checked again; a reader's stream and download
+tokens work only beside that reader's login. Playlists are rewritten on the way out so every URI
+inside them carries the same token. Manifests and `.audiobook` packages are also served to apps
+identified by HTTP Basic or a bearer app credential (web.opds_auth). Files come only from the
+media store, by keys built here from the book's uuid and a strictly matched file name, so no part
+of the URL reaches the filesystem unchecked.
 
 Serving modes (`MEDIA_SERVE_MODE`): `direct` sends the bytes from Python (byte ranges, ETags);
 `x-accel` answers with `X-Accel-Redirect: <X_ACCEL_PREFIX><key>` and lets nginx send the file;
