@@ -185,13 +185,13 @@ def opds_shelf():
 def opds_token():
     """OAuth 2.0 resource-owner password grant (RFC 6749 4.3) for OPDS apps: a reader's name and
     password, once, for an app credential the reader can revoke. Form or JSON body."""
-    body = request.form if request.form else (request.get_json(silent=True) or {})
-    if not isinstance(body, dict) and not hasattr(body, "get"):
+    body = request.form if request.form else request.get_json(silent=True)
+    if not hasattr(body, "get"):  # no body, or JSON that is not an object
         body = {}
 
-    def error(code: str, status: int = 400) -> Response:
+    def error(code: str) -> Response:  # RFC 6749 5.2
         response = _json({"error": code})
-        response.status_code = status
+        response.status_code = 400
         response.headers["Cache-Control"] = "no-store"
         return response
 
