@@ -73,6 +73,7 @@ def publication(book: Book, base_url: str) -> dict:
         metadata["belongsTo"] = {"series": [series]}
     if book.isbn_audio:
         metadata["altIdentifier"] = [f"urn:isbn:{book.isbn_audio}"]
+
     def acquisition(href: str, type_: str) -> dict:
         if book.access_policy == "public":
             return _link(href, type_, OPEN_ACCESS)

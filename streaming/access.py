@@ -6,6 +6,8 @@ Policies (catalog.models.ACCESS_POLICIES):
     print-disabled  readers registered and verified as print-disabled (Marrakesh Treaty titles)
     on-site         requests from the owning library's networks (CIDR list on the library)
 Staff of the owning library (and admins) may always listen, drafts included, to review.
+`check_holder` adds what a media token's holder needs on top (streaming.tokens): the login or app
+credential it was issued under must still hold.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
+
+from streaming.tokens import APP, PUBLIC
 
 
 class Listener(Protocol):
@@ -101,7 +105,6 @@ def check_holder(book, claims, account: Listener | None, *, login_id: int | None
     version; app links work without a login while the login they were issued under holds. Links
     that work without the login (public and app ones) never carry staff rights to unpublished titles.
     """
-    from streaming.tokens import APP, PUBLIC
     if claims.subject == PUBLIC:
         return can_listen(book, None, remote_addr, onsite_networks, now)
     if claims.app_id is not None:
@@ -112,7 +115,7 @@ def check_holder(book, claims, account: Listener | None, *, login_id: int | None
     elif claims.use != APP and login_id != account.id:
         return Decision(False, "login-required" if login_id is None else "other-reader")
     decision = can_listen(book, account, remote_addr, onsite_networks, now)
-    if decision.reason == "staff" and not is_live(book, now) and (claims.use == APP or claims.app_id):
+    if decision.reason == "staff" and not is_live(book, now) and (claims.use == APP or claims.app_id is not None):
         return Decision(False, "not-published")
     return decision
 

@@ -1,7 +1,9 @@
 """Interoperability routes: JSON search API, OPDS 2.0, MARCXML, Dublin Core, OAI-PMH, open data.
 
 Views only translate HTTP to the catalogue's functions (catalog.search, opds, marc, oai,
-dublincore, opendata) and back. Readers see published, live, non-deleted titles only.
+dublincore, opendata, apps) and back. Readers see published, live, non-deleted titles only.
+OPDS apps log in with HTTP Basic or the password grant at `/opds/token` (web.opds_auth); the
+reader's shelf answers them, and the account page lists their credentials for revoking.
 """
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ document (with format checking); Readium's own OPDS model (npm r2-opds-js, Thori
 """
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -297,3 +298,15 @@ def test_book_page_links_the_package_for_whoever_may_download(app, app_book):
     assert "attachment" in response.headers["Content-Disposition"]
     assert app.test_client().get(href).status_code == 401
     assert "book.audiobook" not in app.test_client().get(f"/books/{book}").get_data(as_text=True)
+
+
+def test_basic_and_the_token_endpoint_share_the_login_back_off(app, people):
+    """Password guessing through HTTP Basic or `/opds/token` meets the login page's back-off:
+    after the free failures the right password is refused too (429, checked before the password)."""
+    client = app.test_client()
+    wrong = {"Authorization": "Basic " + base64.b64encode(b"bandoc:sai-mat-khau").decode()}
+    statuses = [client.get("/opds/shelf", headers=wrong).status_code for _ in range(6)]
+    assert statuses[:5] == [401] * 5 and statuses[5] == 429
+    right = client.post("/opds/token", data={"grant_type": "password", "username": "bandoc",
+                                             "password": "mat-khau-bandoc"})
+    assert right.status_code == 429 and int(right.headers["Retry-After"]) > 0
