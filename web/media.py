@@ -102,8 +102,10 @@ def token_for(book: Book, user, use: str = tokens.STREAM, *, app_id: int | None 
     (the app renews them by fetching the manifest again), the rest MEDIA_TOKEN_TTL_S."""
     config = current_app.config
     public = can_listen(book, None, request.remote_addr, _onsite_networks(book))
-    if public.allowed or user is None:
+    if public.allowed:
         subject = tokens.PUBLIC
+    elif user is None:  # no anonymous token for a title the public may not hear
+        _deny(401, "login-required")
     elif app_id is not None:
         subject = tokens.app_subject(app_id)
     else:

@@ -42,6 +42,14 @@ def test_a_readers_token_needs_the_readers_login(app, make_book):
     assert other.get(segment(book, token)).status_code == 403
 
 
+def test_no_anonymous_token_for_a_title_the_public_may_not_hear(app, make_book):
+    """14.1: anonymous tokens only where anyone may listen (public titles; on-site ones inside)."""
+    members, public = make_book("members"), make_book("public", title="Công khai")
+    anonymous = app.test_client()
+    assert anonymous.get(f"/api/books/{members}/token").status_code == 401
+    assert anonymous.get(f"/api/books/{public}/token").status_code == 200
+
+
 def test_logout_revokes_the_tokens_of_the_session(app, make_book):
     """Attack: a token keeps working after its reader logged out (the copy of the cookie too)."""
     book = make_book("members")
