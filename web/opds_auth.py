@@ -13,13 +13,13 @@ import binascii
 import json
 from dataclasses import dataclass
 
-from flask import Response, abort, request
+from flask import Response, abort, current_app, request
 from flask_login import current_user
 
 from catalog import apps, opds
 from catalog.accounts import authenticate
 from web.extensions import db_session
-from web.security import login_throttle
+from web.security import is_production, login_throttle
 
 REALM = "Sach Noi"  # header values are Latin-1: the realm stays ASCII
 
@@ -46,7 +46,12 @@ def challenge(base_url: str, error: str | None = None) -> Response:
 
 def password_login(username: str, password: str):
     """The active account with this name and password (committed back-off bookkeeping), else None.
-    Blocked by the back-off: aborts with 429 and Retry-After, before the password is checked."""
+    Blocked by the back-off: aborts with 429 and Retry-After, before the password is checked; in
+    production a password sent over plain HTTP is refused (403) unchecked (Authentication for OPDS
+    3.2 wants TLS; behind nginx, `TRUST_PROXY` and X-Forwarded-Proto tell the app)."""
+    if is_production(current_app) and not request.is_secure:
+        abort(Response(json.dumps({"error": "https_required"}), status=403, content_type="application/json",
+                       headers={"Cache-Control": "no-store"}))
     session = db_session()
     throttle = login_throttle()
     wait = throttle.retry_after(session, username, request.remote_addr)
