@@ -410,5 +410,4 @@ class AppCredential(Base):
     secret_sha256: Mapped[str] = mapped_column(String(64))
     session_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
