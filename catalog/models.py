@@ -421,3 +421,18 @@ class LoginAttempt(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     key: Mapped[str] = mapped_column(String(300))  # "pair:<name>|<addr>" or "ip:<addr>"
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class AppCredential(Base):
+    """A reader's app login (OPDS bearer flow): the secret is stored as its SHA-256 only.
+
+    Valid while not revoked and while the account is active with the same `session_version` it
+    had at issue (logout everywhere, password change, disable and role change end every app)."""
+    __tablename__ = "app_credentials"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(120), default="")
+    secret_sha256: Mapped[str] = mapped_column(String(64))
+    session_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -20,6 +20,7 @@ OPDS_JSON = "application/opds+json"
 OPDS_PUB = "application/opds-publication+json"
 OPDS_AUTH = "application/opds-authentication+json"
 AUDIOBOOK = "application/audiobook+json"
+PACKAGE = "application/audiobook+zip"
 OPEN_ACCESS = "http://opds-spec.org/acquisition/open-access"
 BORROW = "http://opds-spec.org/acquisition/borrow"
 AUDIOBOOK_PROFILE = "https://readium.org/webpub-manifest/profiles/audiobook"
@@ -72,17 +73,21 @@ def publication(book: Book, base_url: str) -> dict:
         metadata["belongsTo"] = {"series": [series]}
     if book.isbn_audio:
         metadata["altIdentifier"] = [f"urn:isbn:{book.isbn_audio}"]
-    manifest = f"{base}/books/{book.id}/manifest.json"
-    if book.access_policy == "public":
-        acquisition = _link(manifest, AUDIOBOOK, OPEN_ACCESS)
-    else:
-        acquisition = _link(manifest, AUDIOBOOK, BORROW, properties={
+
+    def acquisition(href: str, type_: str) -> dict:
+        if book.access_policy == "public":
+            return _link(href, type_, OPEN_ACCESS)
+        return _link(href, type_, BORROW, properties={
             "authenticate": {"href": f"{base}/opds/authentication", "type": OPDS_AUTH},
-            "indirectAcquisition": [{"type": AUDIOBOOK}],
+            "indirectAcquisition": [{"type": type_}],
         })
+
+    acquisitions = [acquisition(f"{base}/books/{book.id}/manifest.json", AUDIOBOOK)]
+    if any(r.kind == "audiobook" for r in book.renditions):
+        acquisitions.append(acquisition(f"{base}/books/{book.id}/book.audiobook", PACKAGE))
     links = [
         _link(f"{base}/opds/books/{book.id}", OPDS_PUB, "self"),
-        acquisition,
+        *acquisitions,
         _link(f"{base}/books/{book.id}", "text/html", "alternate", title="Trang sách"),
         _link(f"{base}/books/{book.id}/marc.xml", "application/marcxml+xml", "describedby"),
     ]
@@ -107,6 +112,7 @@ def navigation_feed(base_url: str, *, title: str = "Sách Nói — thư viện s
             _link(f"{base}/opds/new", OPDS_JSON, "http://opds-spec.org/sort/new", title="Sách mới",
                   properties={"numberOfItems": new_count}),
             _link(f"{base}/opds/subjects", OPDS_JSON, "subsection", title="Theo chủ đề"),
+            _link(f"{base}/opds/shelf", OPDS_JSON, "subsection", title="Sách tôi được nghe"),
         ],
     }
 
@@ -129,7 +135,13 @@ def publications_feed(books: list[Book], base_url: str, *, title: str, path: str
     if page < last:
         links.append(_link(page_url(page + 1), OPDS_JSON, "next"))
     metadata = {"title": title, "numberOfItems": total, "itemsPerPage": per_page, "currentPage": page}
+    if not books:  # the schema wants at least one publication, navigation link or group
+        return {"metadata": metadata, "links": links, "navigation": [_new_titles(base)]}
     return {"metadata": metadata, "links": links, "publications": [publication(b, base) for b in books]}
+
+
+def _new_titles(base: str) -> dict:
+    return _link(f"{base}/opds/new", OPDS_JSON, "http://opds-spec.org/sort/new", title="Sách mới")
 
 
 def subjects_feed(subjects: list[tuple[int, str, int]], base_url: str) -> dict:
@@ -140,21 +152,24 @@ def subjects_feed(subjects: list[tuple[int, str, int]], base_url: str) -> dict:
         "links": _feed_links(base, "/opds/subjects"),
         "navigation": [_link(f"{base}/opds/subjects/{sid}", OPDS_JSON, "subsection", title=term,
                              properties={"numberOfItems": count}) for sid, term, count in subjects]
-        or [_link(f"{base}/opds/new", OPDS_JSON, "http://opds-spec.org/sort/new", title="Sách mới")],
+        or [_new_titles(base)],
     }
 
 
 def authentication_document(base_url: str, *, title: str = "Sách Nói") -> dict:
-    """How readers' apps log in before borrowing restricted titles (cookie login via the web page)."""
+    """How readers' apps log in (Authentication for OPDS 1.0): the OAuth 2.0 password grant at
+    `/opds/token` (a revocable app credential, preferred) or HTTP Basic on every request."""
     base = base_url.rstrip("/")
+    labels = {"login": "Tên đăng nhập", "password": "Mật khẩu"}
     return {
         "id": f"{base}/opds/authentication",
         "title": title,
-        "description": "Đăng nhập bằng tài khoản thư viện để mượn sách nói hạn chế truy cập.",
-        "authentication": [{
-            "type": "http://opds-spec.org/auth/basic",
-            "labels": {"login": "Tên đăng nhập", "password": "Mật khẩu"},
-            "links": [_link(f"{base}/login", "text/html", "authenticate")],
-        }],
-        "links": [_link(f"{base}/", "text/html", "start")],
+        "description": "Đăng nhập bằng tài khoản thư viện để nghe sách nói hạn chế truy cập.",
+        "authentication": [
+            {"type": "http://opds-spec.org/auth/oauth/password", "labels": labels,
+             "links": [_link(f"{base}/opds/token", "application/json", "authenticate")]},
+            {"type": "http://opds-spec.org/auth/basic", "labels": labels},
+        ],
+        "links": [_link(f"{base}/", "text/html", "start"),
+                  _link(f"{base}/account", "text/html", "help", title="Ứng dụng đã kết nối")],
     }

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urljoin
 
 MEDIA_TYPE = "application/audiobook+json"
+PACKAGE_TYPE = "application/audiobook+zip"
 AUDIOBOOK_PROFILE = "https://readium.org/webpub-manifest/profiles/audiobook"
 CONTEXT = "https://readium.org/webpub-manifest/context.jsonld"
 SCHEMA_TYPE = "http://schema.org/Audiobook"
@@ -55,11 +56,12 @@ class AudiobookInfo:
     publisher: str = ""
     subtitle: str = ""
     description: str = ""
-    published: str = ""             # year or ISO date
+    published: str = ""             # ISO date (YYYY-MM-DD) or date-time; a bare year is not valid here
     modified: dt.datetime | None = None
     cover_href: str = ""
     cover_type: str = "image/jpeg"
     subjects: tuple[str, ...] = field(default_factory=tuple)
+    package_href: str = ""          # the `.audiobook` package, linked as `alternate` in served manifests
 
 
 def _href(base_url: str, rel: str) -> str:
@@ -87,8 +89,8 @@ def manifest_from_info(info: AudiobookInfo, base_url: str = "") -> dict:
         metadata["publisher"] = info.publisher
     if info.description:
         metadata["description"] = info.description
-    if info.published:
-        metadata["published"] = info.published
+    if info.published:  # a bare year ("1939") fails the schema's date formats: its first day passes
+        metadata["published"] = published_date(int(info.published)) if info.published.isdigit() else info.published
     if info.modified:
         metadata["modified"] = info.modified.replace(microsecond=0).isoformat() + (
             "Z" if info.modified.tzinfo is None else "")
@@ -109,12 +111,21 @@ def manifest_from_info(info: AudiobookInfo, base_url: str = "") -> dict:
     manifest: dict = {"@context": CONTEXT, "metadata": metadata}
     if base_url:
         manifest["links"] = [{"rel": "self", "href": _href(base_url, "manifest.json"), "type": MEDIA_TYPE}]
+        if info.package_href:  # not inside the package itself: it would name itself
+            manifest["links"].append({"rel": "alternate", "href": _href(base_url, info.package_href),
+                                      "type": PACKAGE_TYPE, "title": "Gói sách nói (.audiobook)"})
     manifest["readingOrder"] = reading_order
     manifest["toc"] = toc
     if info.cover_href:
         manifest["resources"] = [{"rel": "cover", "href": _href(base_url, info.cover_href),
                                   "type": info.cover_type}]
     return manifest
+
+
+def published_date(year: int | None) -> str:
+    """`metadata.published` for a catalogue year: the schema takes a full date (or date-time)
+    only, so a year is written as its first day ("1939" fails it, "1939-01-01" passes)."""
+    return f"{int(year):04d}-01-01" if year and 0 < int(year) <= 9999 else ""
 
 
 def book_info(book) -> AudiobookInfo:
@@ -144,9 +155,10 @@ def book_info(book) -> AudiobookInfo:
         authors=tuple(c.name for c in book.contributors("aut")),
         narrators=tuple(c.name for c in book.contributors("nrt")),
         language=book.language or "vie", publisher=book.publisher or "",
-        description=book.summary or "", published=str(book.year) if book.year else "",
+        description=book.summary or "", published=published_date(book.year),
         modified=book.updated_at, cover_href=cover_href, cover_type=cover_type,
-        subjects=tuple(s.subject.term for s in book.subjects))
+        subjects=tuple(s.subject.term for s in book.subjects),
+        package_href="book.audiobook" if any(r.kind == "audiobook" for r in book.renditions) else "")
 
 
 def build_manifest(book, base_url: str = "") -> dict:

@@ -6,6 +6,8 @@ Policies (catalog.models.ACCESS_POLICIES):
     print-disabled  readers registered and verified as print-disabled (Marrakesh Treaty titles)
     on-site         requests from the owning library's networks (CIDR list on the library)
 Staff of the owning library (and admins) may always listen, drafts included, to review.
+`check_holder` adds what a media token's holder needs on top (streaming.tokens): the login or app
+credential it was issued under must still hold.
 """
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import datetime as dt
 import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
+
+from streaming.tokens import APP, PUBLIC
 
 
 class Listener(Protocol):
@@ -87,3 +91,38 @@ def can_see(book, user: Listener | None, now: dt.datetime | None = None) -> bool
                              (user.role in ("studio", "librarian") and user.library_id == book.library_id)):
         return book.deleted_at is None
     return is_live(book, now)
+
+
+def check_holder(book, claims, account: Listener | None, *, login_id: int | None, app_valid: bool,
+                 remote_addr: str | None = None, onsite_networks: str = "",
+                 now: dt.datetime | None = None) -> Decision:
+    """May whoever holds a verified media token (streaming.tokens.Claims) use it for `book` now?
+
+    `account` is the account the token names, re-loaded for this request (None for a public token
+    or when the account is gone); `login_id` the account of the request's own login, if any;
+    `app_valid` whether the app credential an app token names is still valid (catalog.apps).
+    A reader's stream and download tokens work only beside that reader's login and session
+    version; app links work without a login while the login they were issued under holds. Links
+    that work without the login (public and app ones) never carry staff rights to unpublished titles.
+    """
+    if claims.subject == PUBLIC:
+        return can_listen(book, None, remote_addr, onsite_networks, now)
+    if claims.app_id is not None:
+        if not app_valid:
+            return Decision(False, "revoked")
+    elif account is None or not account.is_active or account.session_version != claims.session_version:
+        return Decision(False, "revoked")
+    elif claims.use != APP and login_id != account.id:
+        return Decision(False, "login-required" if login_id is None else "other-reader")
+    decision = can_listen(book, account, remote_addr, onsite_networks, now)
+    if decision.reason == "staff" and not is_live(book, now) and (claims.use == APP or claims.app_id is not None):
+        return Decision(False, "not-published")
+    return decision
+
+
+def listenable_policies(user: Listener | None) -> tuple[str, ...]:
+    """The access policies of live titles `user` may hear wherever they are (on-site titles depend
+    on the address, so they are left out): what an app's "my titles" list shows."""
+    if user is None:
+        return ("public",)
+    return ("public", "members") + (("print-disabled",) if user.is_print_disabled else ())

@@ -246,14 +246,16 @@ def change_password():
 def own_book(book_id: int):
     """The book if the current staff member may work on it: same library, or admin.
 
-    404 when it does not exist (or is a tombstone), 403 when it belongs to another library.
+    404 when it does not exist (or is a tombstone), 403 when it belongs to another library, except
+    that another library's unpublished book answers 404 like a missing one (issue 14.11).
     """
     from catalog.models import Book
+    from streaming.access import can_see
     book = db_session().get(Book, book_id)
     if book is None or book.deleted_at is not None:
         abort(404)
     if current_user.role != "admin" and book.library_id != current_user.library_id:
-        abort(403)
+        abort(403 if can_see(book, current_user) else 404)
     return book
 
 

@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "BODY_GRACE_S": 30,              # ... after this grace
     "WEB_CONNECTIONS_PER_ADDRESS": 300,  # waitress: open connections one client address may hold (0: no limit)
     "MEDIA_TOKEN_TTL_S": 6 * 3600,
+    "APP_LINK_TTL_S": 7 * 86400,     # links in a manifest handed to an app (renewed by fetching it again)
     "MEDIA_SERVE_MODE": "direct",    # direct | x-accel | auth-request (docs/nginx.conf)
     "X_ACCEL_PREFIX": "/_media/",
     "MEDIA_AUTHZ_KEY": "",           # auth-request: shared key nginx sends to /_authz/media

@@ -1,7 +1,9 @@
 """Interoperability routes: JSON search API, OPDS 2.0, MARCXML, Dublin Core, OAI-PMH, open data.
 
 Views only translate HTTP to the catalogue's functions (catalog.search, opds, marc, oai,
-dublincore, opendata) and back. Readers see published, live, non-deleted titles only.
+dublincore, opendata, apps) and back. Readers see published, live, non-deleted titles only.
+OPDS apps log in with HTTP Basic or the password grant at `/opds/token` (web.opds_auth); the
+reader's shelf answers them, and the account page lists their credentials for revoking.
 """
 from __future__ import annotations
 
@@ -11,14 +13,18 @@ import gzip
 import io
 import json
 
-from flask import Blueprint, Response, abort, current_app, request, send_file
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, send_file, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from catalog import dublincore, marc, oai, opendata, opds
+from catalog import apps, dublincore, marc, oai, opendata, opds
 from catalog.books import is_visible
 from catalog.models import Book, BookSubject, Subject, utcnow
 from catalog.search import count_books, search_books
+from streaming.access import listenable_policies
+from web import opds_auth
 from web.extensions import db_session
 
 bp = Blueprint("interop", __name__)
@@ -33,6 +39,7 @@ def _exempt_from_csrf(state) -> None:
     csrf = state.app.extensions.get("csrf")
     if csrf is not None:
         csrf.exempt(oai_endpoint)
+        csrf.exempt(opds_token)  # apps have no CSRF token; it takes a password, not a cookie
 
 
 def _base() -> str:
@@ -103,7 +110,7 @@ def _paged(query, title: str, path: str) -> Response:
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page).options(
         selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.series),
-        selectinload(Book.library))).all()
+        selectinload(Book.library), selectinload(Book.renditions))).all()
     return _opds(opds.publications_feed(rows, _base(), title=title, path=path, page=page, per_page=per_page,
                                         total=total))
 
@@ -163,6 +170,63 @@ def opds_publication(book_id: int):
 @bp.get("/opds/authentication")
 def opds_authentication():
     return _json(opds.authentication_document(_base()), opds.OPDS_AUTH)
+
+
+@bp.get("/opds/shelf")
+def opds_shelf():
+    """The live titles the requesting reader may hear anywhere: what an app shows after login.
+    Anonymous requests get the OPDS 401 (challenge and authentication document)."""
+    who = opds_auth.requester(_base())
+    if who.account is None:
+        return opds_auth.challenge(_base())
+    query = (select(Book).where(*_live(), Book.access_policy.in_(listenable_policies(who.account)))
+             .order_by(Book.sort_key, Book.id))
+    return _paged(query, "Sách tôi được nghe", "/opds/shelf")
+
+
+@bp.post("/opds/token")
+def opds_token():
+    """OAuth 2.0 resource-owner password grant (RFC 6749 4.3) for OPDS apps: a reader's name and
+    password, once, for an app credential the reader can revoke. Form or JSON body."""
+    body = request.form if request.form else request.get_json(silent=True)
+    if not hasattr(body, "get"):  # no body, or JSON that is not an object
+        body = {}
+
+    def error(code: str) -> Response:  # RFC 6749 5.2
+        response = _json({"error": code})
+        response.status_code = 400
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    if body.get("grant_type") != "password":
+        return error("unsupported_grant_type")
+    username, password = body.get("username"), body.get("password")
+    if not isinstance(username, str) or not isinstance(password, str) or not username or \
+            len(username) > 64 or len(password) > 1024:
+        return error("invalid_request")
+    user = opds_auth.password_login(username, password)
+    if user is None:
+        return error("invalid_grant")
+    name = body.get("client_id") if isinstance(body.get("client_id"), str) else ""
+    token = apps.issue(db_session(), user, name=name or request.user_agent.string[:80])
+    db_session().commit()
+    response = _json({"access_token": token, "token_type": "bearer"})
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return response
+
+
+@bp.post("/account/apps/<int:credential_id>/revoke")
+@login_required
+def revoke_app(credential_id: int):
+    """Disconnect one app from the reader's account (its links stop working at once)."""
+    session = db_session()
+    if apps.revoke(session, current_user.id, credential_id):
+        session.commit()
+        flash(_("Đã ngắt kết nối ứng dụng."), "info")
+    else:
+        session.rollback()
+    return redirect(url_for("reader.account") + "#ung-dung")
 
 
 @functools.lru_cache(maxsize=1)

@@ -1,11 +1,14 @@
-"""Media routes: HLS playlists and segments, chapter MP3s, the M4B and the audiobook manifest.
+"""Media routes: HLS playlists and segments, chapter MP3s, the M4B, the audiobook manifest and package.
 
-Every URL carries a signed media token (`?t=`, see streaming.tokens) bound to the book and to the
-reader, or to the public for public titles; the access policy (streaming.access) is checked again
-on every request, for the reader the token names. Playlists are rewritten on the way out so every
-URI inside them carries the same token. Files come only from the media store, by keys built here
-from the book's uuid and a strictly matched file name, so no part of the URL reaches the
-filesystem unchecked.
+Every URL carries a signed media token (`?t=`, see streaming.tokens) bound to the book, a use
+(stream, download, app) and a holder: the public where anyone may listen, a reader's login
+(account and session version) or an app credential. On every request the holder is re-loaded and
+the access policy (streaming.access.check_holder) checked again; a reader's stream and download
+tokens work only beside that reader's login. Playlists are rewritten on the way out so every URI
+inside them carries the same token. Manifests and `.audiobook` packages are also served to apps
+identified by HTTP Basic or a bearer app credential (web.opds_auth). Files come only from the
+media store, by keys built here from the book's uuid and a strictly matched file name, so no part
+of the URL reaches the filesystem unchecked.
 
 Serving modes (`MEDIA_SERVE_MODE`): `direct` sends the bytes from Python (byte ranges, ETags);
 `x-accel` answers with `X-Accel-Redirect: <X_ACCEL_PREFIX><key>` and lets nginx send the file;
@@ -27,11 +30,14 @@ from flask import Blueprint, Response, abort, current_app, g, jsonify, request, 
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
+from catalog import apps
 from catalog.models import Book, Library, User
+from catalog.readium import build_manifest
 from recordings.errors import UnsafeKeyError
 from streaming import signed_links, tokens
-from streaming.access import Decision, can_see, can_listen, depends_on_address
+from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address, is_live
 from streaming.hls import add_query, rewrite_uris
+from web import opds_auth
 from web.extensions import db_session, media_store
 from web.security import InsecureConfigError
 
@@ -84,12 +90,28 @@ def _onsite_networks(book: Book) -> str:
     return library.onsite_networks if library else ""
 
 
-def token_for(book: Book, user) -> str:
-    """The media token a page hands out for `book` to `user` (None = anonymous)."""
+def _session_version(user) -> int:
+    """The account's session version, from a User row or Flask-Login's LoginUser (its `row`)."""
+    return int(getattr(user, "row", user).session_version)
+
+
+def token_for(book: Book, user, use: str = tokens.STREAM, *, app_id: int | None = None) -> str:
+    """The media token a page, the API or a manifest hands out for `book` to `user` (None =
+    anonymous) and `use`: public where anyone here may listen, else bound to the app credential
+    `app_id` or to the user's login (account and session version). App links live APP_LINK_TTL_S
+    (the app renews them by fetching the manifest again), the rest MEDIA_TOKEN_TTL_S."""
+    config = current_app.config
     public = can_listen(book, None, request.remote_addr, _onsite_networks(book))
-    subject = tokens.PUBLIC if public.allowed else tokens.subject_for(getattr(user, "id", None))
-    return tokens.issue(current_app.config["SECRET_KEY"], book_id=book.id, subject=subject,
-                        ttl_s=int(current_app.config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)))
+    if public.allowed:
+        subject = tokens.PUBLIC
+    elif user is None:  # no anonymous token for a title the public may not hear
+        _deny(401, "login-required")
+    elif app_id is not None:
+        subject = tokens.app_subject(app_id)
+    else:
+        subject = tokens.subject_for(user.id, _session_version(user))
+    ttl = config.get("APP_LINK_TTL_S", 7 * 86400) if use == tokens.APP else config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)
+    return tokens.issue(config["SECRET_KEY"], book_id=book.id, subject=subject, use=use, ttl_s=int(ttl))
 
 
 def _refusal(status: int, reason: str) -> Response:
@@ -103,13 +125,14 @@ def _deny(status: int, reason: str):
     abort(_refusal(status, reason))
 
 
-def book_for_listening(book_id: int, *, release: bool = True) -> Book:
-    """The book named in the URL, if the request's token and the access policy both allow it.
+def book_for_listening(book_id: int, uses: tuple[str, ...], *, release: bool = True) -> Book:
+    """The book named in the URL, if the request's token (of one of `uses`) and the access policy
+    both allow it.
 
     With `release`, the book is detached (its columns stay loaded) and the read transaction ends
     here, so the database (SQLite's single writer lock in particular) is not held while bytes go out.
     """
-    book, claims, decision = check_listening(book_id, request.args.get("t"))
+    book, claims, decision = check_listening(book_id, request.args.get("t"), uses)
     g.media_token, g.media_claims = request.args["t"], claims
     g.media_signed = current_app.config.get("MEDIA_SERVE_MODE") == "signed-url" and \
         not depends_on_address(book, decision)  # on-site titles: nginx cannot check the address
@@ -119,27 +142,34 @@ def book_for_listening(book_id: int, *, release: bool = True) -> Book:
     return book
 
 
-def check_listening(book_id: int, token: str | None) -> tuple[Book, tokens.Claims, Decision]:
-    """The book, the token's claims and the policy's (allowing) decision for this request's reader
-    and address; otherwise the request is aborted: 401/403 with a reason, 404 for no such book."""
+def check_listening(book_id: int, token: str | None,
+                    uses: tuple[str, ...] = (tokens.STREAM,)) -> tuple[Book, tokens.Claims, Decision]:
+    """The book, the token's claims and the policy's (allowing) decision for this request's holder
+    and address; otherwise the request is aborted: 401/403 with a reason, or the 404 of a missing
+    book for a book this holder may not know of (a draft answers like an unknown id)."""
     session = db_session()
     try:
-        claims = tokens.verify(current_app.config["SECRET_KEY"], token, book_id=book_id)
+        claims = tokens.verify(current_app.config["SECRET_KEY"], token, book_id=book_id, uses=uses)
     except tokens.TokenError as exc:
         _deny(exc.status, exc.reason)
     book = session.get(Book, book_id)
     if book is None or book.deleted_at is not None:
         abort(404)
-    listener = None
-    if claims.user_id is not None:
-        if current_user.is_authenticated and current_user.id != claims.user_id:
-            _deny(403, "other-reader")
-        listener = session.get(User, claims.user_id)
-        if listener is None or not listener.is_active:
-            _deny(403, "other-reader")
-    decision = can_listen(book, listener, request.remote_addr, _onsite_networks(book))
+    account, app_valid = None, False
+    if claims.app_id is not None:
+        found = apps.by_id(session, claims.app_id)
+        app_valid, account = found is not None, (found[1] if found else None)
+    elif claims.user_id is not None:
+        account = session.get(User, claims.user_id)
+    decision = check_holder(book, claims, account,
+                            login_id=current_user.id if current_user.is_authenticated else None,
+                            app_valid=app_valid, remote_addr=request.remote_addr,
+                            onsite_networks=_onsite_networks(book))
+    if decision.reason == "not-published":
+        abort(404)
     if not decision.allowed:
-        _deny(401 if decision.reason == "login-required" else 403, decision.reason)
+        _deny(401 if decision.reason in ("login-required", "revoked") else 403, decision.reason)
+    g.media_holder = opds_auth.Requester(account, claims.app_id)
     return book, claims, decision
 
 
@@ -204,7 +234,7 @@ def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA
 
 @bp.get("/books/<int:book_id>/hls/master.m3u8")
 def hls_master(book_id: int):
-    book = book_for_listening(book_id)
+    book = book_for_listening(book_id, (tokens.STREAM,))
     return _send_playlist(f"derived/books/{book.uuid}/hls/master.m3u8")
 
 
@@ -212,7 +242,7 @@ def hls_master(book_id: int):
 def hls_file(book_id: int, rendition: str, name: str):
     if not _RENDITION.match(rendition) or not _FILE.match(name):
         abort(404)
-    book = book_for_listening(book_id)
+    book = book_for_listening(book_id, (tokens.STREAM,))
     key = f"derived/books/{book.uuid}/hls/{rendition}/{name}"
     return _send_playlist(key, (book.uuid, rendition)) if name.endswith(".m3u8") else _send_file(key)
 
@@ -272,13 +302,13 @@ def authz_media():
 def chapter_mp3(book_id: int, name: str):
     if not re.match(r"^\d{2,3}\.mp3$", name):
         abort(404)
-    book = book_for_listening(book_id)
+    book = book_for_listening(book_id, (tokens.STREAM, tokens.APP))
     return _send_file(f"derived/books/{book.uuid}/mp3/{name}", cache=RENAMED_CACHE)
 
 
 @bp.get("/books/<int:book_id>/book.m4b")
 def book_m4b(book_id: int):
-    book = book_for_listening(book_id)
+    book = book_for_listening(book_id, (tokens.DOWNLOAD,))
     return _send_file(f"derived/books/{book.uuid}/book.m4b", download_name=f"book-{book.id}.m4b",
                       cache=RENAMED_CACHE)
 
@@ -292,40 +322,69 @@ def cover(book_id: int):
     return _send_file(f"derived/books/{book.uuid}/cover.jpg", cache="public, max-age=3600")
 
 
-def _book_for_manifest(book_id: int) -> Book:
-    """The manifest is metadata that OPDS feeds link to without a token: without `t` the policy is
-    checked for the session's reader and a fresh token is minted for the media links inside it."""
+def _base_url() -> str:
+    return (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
+
+
+def book_for_requester(book_id: int, uses: tuple[str, ...]) -> tuple[Book, str | None]:
+    """For what an app fetches (manifest, package): the book, and the media token for the links
+    handed out in it. With `t` the token is checked as on the media routes; without it the
+    request's reader (Basic, bearer app credential or login cookie, web.opds_auth) must be
+    allowed, else an OPDS 401 for anonymous requests. Unpublished titles answer like unknown ids
+    to whoever may not see them, and apps never see them (staff review drafts in the browser)."""
     if request.args.get("t"):
-        return book_for_listening(book_id, release=False)
-    book = db_session().get(Book, book_id)
-    if book is None or book.deleted_at is not None:
-        abort(404)
-    decision = can_listen(book, current_listener(), request.remote_addr, _onsite_networks(book))
-    if not decision.allowed:
-        _deny(401 if decision.reason == "login-required" else 403, decision.reason)
-    g.media_token = token_for(book, current_listener())
-    return book
+        book = book_for_listening(book_id, uses, release=False)
+        who = g.media_holder
+    else:
+        who = opds_auth.requester(_base_url())
+        book = db_session().get(Book, book_id)
+        if book is None or not (is_live(book) if who.via_app else can_see(book, who.account)):
+            abort(404)
+        decision = can_listen(book, who.account, request.remote_addr, _onsite_networks(book))
+        if not decision.allowed:
+            if who.account is None:
+                abort(opds_auth.challenge(_base_url()))
+            _deny(403, decision.reason)
+    # links of a live title work for the app without a cookie while its login holds; a draft's
+    # (staff reviewing) stay bound to the staff member's login cookie
+    use = tokens.APP if is_live(book) else tokens.STREAM
+    return book, token_for(book, who.account, use, app_id=who.app_id)
+
+
+def _with_token(links: list, folder: str, query: str) -> None:
+    """Append `query` to every link (and `toc` child) under `folder`, keeping `#t=` fragments after it."""
+    for link in links:
+        href = link.get("href", "")
+        if "self" not in (link.get("rel") or ()) and urljoin(folder, href).startswith(folder):
+            path, hash_, fragment = href.partition("#")
+            link["href"] = add_query(path, query) + hash_ + fragment
+        _with_token(link.get("children", []), folder, query)
 
 
 @bp.get("/books/<int:book_id>/manifest.json")
 def manifest(book_id: int):
-    """The Readium audiobook manifest, its media links carrying a media token."""
-    book = _book_for_manifest(book_id)
-    try:
-        from catalog.readium import build_manifest
-    except ImportError:  # packaging not installed yet: nothing to describe
-        abort(404)
-    base = (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
-    folder = f"{base}/books/{book.id}/"
+    """The Readium audiobook manifest; every link in it carries a media token that works for the
+    requester for as long as their login (or app credential) does, and is renewed by fetching
+    the manifest again."""
+    book, link_token = book_for_requester(book_id, (tokens.STREAM, tokens.APP))
+    folder = f"{_base_url()}/books/{book.id}/"
     data = build_manifest(book, folder)
-    query = f"t={g.media_token}"
-    for section in ("readingOrder", "links", "resources"):
-        for link in data.get(section, []):
-            href = link.get("href", "")
-            if "self" in (link.get("rel") or ()) or not urljoin(folder, href).startswith(folder):
-                continue
-            link["href"] = add_query(href, query)
+    query = f"t={link_token}"
+    for section in ("readingOrder", "toc", "links", "resources"):
+        _with_token(data.get(section, []), folder, query)
     response = jsonify(data)
     response.mimetype = "application/audiobook+json"
-    response.headers["Cache-Control"] = PLAYLIST_CACHE
+    response.headers["Cache-Control"] = "private, no-store"  # its links name the requester
+    db_session().rollback()
     return response
+
+
+@bp.get("/books/<int:book_id>/book.audiobook")
+def audiobook_package(book_id: int):
+    """The Readium `.audiobook` package (manifest and audio in one zip): with a download or app
+    token, or for the requesting reader (OPDS acquisition link)."""
+    book, _token = book_for_requester(book_id, (tokens.DOWNLOAD, tokens.APP))
+    key = f"derived/books/{book.uuid}/book.audiobook"
+    db_session().expunge(book)
+    db_session().rollback()
+    return _send_file(key, download_name=f"book-{book.id}.audiobook", cache=RENAMED_CACHE)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from catalog.models import Book, User
 from catalog.text import fold
 from streaming import progress
+from streaming.tokens import DOWNLOAD
 from streaming.access import can_listen, can_see, is_live
 from web.extensions import db_session
 from web.media import token_for
@@ -96,12 +97,16 @@ def book(book_id: int):
     decision = can_listen(row, _listener(), request.remote_addr, library.onsite_networks if library else "")
     has_stream = any(r.kind == "hls" for r in row.renditions)
     has_m4b = any(r.kind == "m4b" for r in row.renditions)
-    stream_url = token = None
+    has_package = any(r.kind == "audiobook" for r in row.renditions)
+    stream_url = token = download_token = None
     if decision.allowed and has_stream:
         token = token_for(row, _listener())
         stream_url = url_for("media.hls_master", book_id=row.id, t=token)
+    if decision.allowed and (has_m4b or has_package):
+        download_token = token_for(row, _listener(), DOWNLOAD)
     return render_template("book.html", book=row, decision=decision, has_stream=has_stream,
-                           stream_url=stream_url, token=token, has_m4b=has_m4b,
+                           stream_url=stream_url, token=token, has_m4b=has_m4b, has_package=has_package,
+                           download_token=download_token,
                            narrators=row.contributors("nrt"), authors=row.contributors("aut"))
 
 
@@ -133,5 +138,15 @@ def account():
     items = _listening(session)
     summary = {"books": len(items), "finished": sum(1 for _b, p in items if p.finished),
                "seconds": sum(min(p.position_s, b.duration_s or p.position_s) for b, p in items)}
-    return render_template("account.html", summary=summary,
+    return render_template("account.html", summary=summary, connected_apps=_connected_apps(session),
                            has_password_page="auth.change_password" in current_app.view_functions)
+
+
+def _connected_apps(session) -> list:
+    """(app credential, when it connected in the library's time) for the account page."""
+    if not current_user.is_authenticated:
+        return []
+    from catalog.apps import connected
+    from web.librarian import VN_OFFSET
+    return [(row, (row.created_at + VN_OFFSET).strftime("%d/%m/%Y %H:%M"))
+            for row in connected(session, current_user.id)]

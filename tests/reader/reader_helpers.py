@@ -18,7 +18,14 @@ def login(client, username: str) -> str:
     return csrf_from(client.get("/").get_data(as_text=True))
 
 
-def media_token(app, book_id: int, user_id: int | None, ttl_s: int = 600, now: float | None = None) -> str:
+def media_token(app, book_id: int, user_id: int | None, ttl_s: int = 600, now: float | None = None,
+                use: str = "s") -> str:
+    """A token as the site would hand it out: a reader's is bound to the account's current session version."""
+    from catalog.models import User
     from streaming import tokens
-    return tokens.issue(app.config["SECRET_KEY"], book_id=book_id, subject=tokens.subject_for(user_id),
-                        ttl_s=ttl_s, now=now)
+    version = None
+    if user_id is not None:
+        with app.extensions["sachnoi"].sessions() as s:
+            version = s.get(User, user_id).session_version
+    return tokens.issue(app.config["SECRET_KEY"], book_id=book_id, subject=tokens.subject_for(user_id, version),
+                        ttl_s=ttl_s, now=now, use=use)

@@ -162,7 +162,9 @@ def login_as(client, world: World, identity: str) -> None:
         sess["_id"] = uuid.uuid4().hex
 
 
-def media_token(app, world: World, book_key: str = "book", identity: str = "anonymous") -> str:
+def media_token(app, world: World, book_key: str = "book", identity: str = "anonymous", use: str = "s") -> str:
     from streaming import tokens
-    subject = tokens.PUBLIC if identity == "anonymous" else tokens.subject_for(world.ids[identity])
-    return tokens.issue(app.config["SECRET_KEY"], book_id=world.ids[book_key], subject=subject, ttl_s=600)
+    # login_as puts session version 1 in the cookie: a reader's token names the same version
+    subject = tokens.PUBLIC if identity == "anonymous" else tokens.subject_for(world.ids[identity], 1)
+    return tokens.issue(app.config["SECRET_KEY"], book_id=world.ids[book_key], subject=subject, ttl_s=600,
+                        use=use)

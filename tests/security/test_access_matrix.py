@@ -52,10 +52,10 @@ class Expect:
     who: dict
     args: dict = field(default_factory=dict)       # URL arguments by name, from the world's ids
     also_ok: tuple = ()                            # statuses that still count as "allowed" (e.g. 404: no cover)
-    token: bool = False                            # media routes: add a public media token ?t=
+    token: str = ""                                # media routes: add a public media token ?t= of this use
 
 
-MEDIA = dict(token=True)
+MEDIA = dict(token="s")
 E = Expect
 # endpoint -> Expect (applies to every method of the endpoint)
 EXPECTED: dict[str, Expect] = {
@@ -73,7 +73,8 @@ EXPECTED: dict[str, Expect] = {
     "media.hls_master": E(PUBLIC, **MEDIA),
     "media.hls_file": E(PUBLIC, {"rendition": "aac-64k", "name": "index.m3u8"}, **MEDIA),
     "media.chapter_mp3": E(PUBLIC, {"name": "001.mp3"}, **MEDIA),
-    "media.book_m4b": E(PUBLIC, **MEDIA),
+    "media.book_m4b": E(PUBLIC, token="d"),
+    "media.audiobook_package": E(PUBLIC, token="d", also_ok=(404,)),
     "media.manifest": E(PUBLIC, **MEDIA),
     "media.cover": E(PUBLIC, also_ok=(404,)),
     # nginx's auth_request target: a 404 for everyone without auth-request mode and its shared key
@@ -102,6 +103,9 @@ EXPECTED: dict[str, Expect] = {
     "interop.opds_publication": E(PUBLIC),
     "interop.opds_root": E(PUBLIC),
     "interop.opds_search": E(PUBLIC),
+    "interop.opds_shelf": E(LOGGED_IN),
+    "interop.opds_token": E(PUBLIC),  # no password in the body: 400 for everyone
+    "interop.revoke_app": E(LOGGED_IN, {"credential_id": 1}),
     "interop.opds_subject": E(PUBLIC, also_ok=(404,)),
     "interop.opds_subjects": E(PUBLIC),
     "interop.opendata_csv": E(PUBLIC),
@@ -247,7 +251,7 @@ def build_url(app, world, endpoint: str, expect: Expect) -> tuple[str, dict]:
             pytest.fail(f"no sample value for URL argument {name!r} of {endpoint}: add it to ARG_SOURCES")
     with app.test_request_context():
         url = url_for(endpoint, **values)
-    query = {"t": media_token(app, world)} if expect.token else {}
+    query = {"t": media_token(app, world, use=expect.token)} if expect.token else {}
     return url, query
 
 
