@@ -25,7 +25,7 @@ from catalog.models import Book, BookSubject, Subject, utcnow
 from catalog.search import count_books, search_books
 from streaming.access import listenable_policies
 from web import opds_auth
-from web.extensions import db_session
+from web.extensions import db_session, public_base
 
 bp = Blueprint("interop", __name__)
 
@@ -40,10 +40,6 @@ def _exempt_from_csrf(state) -> None:
     if csrf is not None:
         csrf.exempt(oai_endpoint)
         csrf.exempt(opds_token)  # apps have no CSRF token; it takes a password, not a cookie
-
-
-def _base() -> str:
-    return (current_app.config.get("PUBLIC_BASE_URL") or request.url_root).rstrip("/")
 
 
 def _json(data, mimetype: str = "application/json") -> Response:
@@ -81,7 +77,7 @@ def api_books():
     offset = _int_arg("offset", 0, 0, 10**6)
     session = db_session()
     found = search_books(session, q, limit=limit, offset=offset)
-    base = _base()
+    base = public_base()
     return _json({
         "query": q, "limit": limit, "offset": offset, "total": count_books(session, q),
         "items": [{
@@ -111,7 +107,7 @@ def _paged(query, title: str, path: str) -> Response:
     rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page).options(
         selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.series),
         selectinload(Book.library), selectinload(Book.renditions))).all()
-    return _opds(opds.publications_feed(rows, _base(), title=title, path=path, page=page, per_page=per_page,
+    return _opds(opds.publications_feed(rows, public_base(), title=title, path=path, page=page, per_page=per_page,
                                         total=total))
 
 
@@ -119,7 +115,7 @@ def _paged(query, title: str, path: str) -> Response:
 @bp.get("/opds")
 def opds_root():
     count = db_session().scalar(select(func.count()).select_from(Book).where(*_live()))
-    return _opds(opds.navigation_feed(_base(), new_count=count))
+    return _opds(opds.navigation_feed(public_base(), new_count=count))
 
 
 @bp.get("/opds/new")
@@ -136,7 +132,7 @@ def opds_subjects():
         .where(*_live()).group_by(Subject.id, Subject.term)).all()
     from catalog.text import sort_key
     rows = sorted(rows, key=lambda r: sort_key(r[1]))
-    return _opds(opds.subjects_feed([(r[0], r[1], r[2]) for r in rows], _base()))
+    return _opds(opds.subjects_feed([(r[0], r[1], r[2]) for r in rows], public_base()))
 
 
 @bp.get("/opds/subjects/<int:subject_id>")
@@ -157,28 +153,28 @@ def opds_search():
     per_page = current_app.config.get("OPDS_PAGE_SIZE", OPDS_PAGE_SIZE)
     found = search_books(session, q, limit=per_page, offset=(page - 1) * per_page)
     from urllib.parse import quote
-    return _opds(opds.publications_feed(found, _base(), title=f"Kết quả tìm: {q}",
+    return _opds(opds.publications_feed(found, public_base(), title=f"Kết quả tìm: {q}",
                                         path=f"/opds/search?query={quote(q)}", page=page, per_page=per_page,
                                         total=count_books(session, q)))
 
 
 @bp.get("/opds/books/<int:book_id>")
 def opds_publication(book_id: int):
-    return _json(opds.publication(_visible_book(book_id), _base()), opds.OPDS_PUB)
+    return _json(opds.publication(_visible_book(book_id), public_base()), opds.OPDS_PUB)
 
 
 @bp.get("/opds/authentication")
 def opds_authentication():
-    return _json(opds.authentication_document(_base()), opds.OPDS_AUTH)
+    return _json(opds.authentication_document(public_base()), opds.OPDS_AUTH)
 
 
 @bp.get("/opds/shelf")
 def opds_shelf():
     """The live titles the requesting reader may hear anywhere: what an app shows after login.
     Anonymous requests get the OPDS 401 (challenge and authentication document)."""
-    who = opds_auth.requester(_base())
+    who = opds_auth.requester(public_base())
     if who.account is None:
-        return opds_auth.challenge(_base())
+        return opds_auth.challenge(public_base())
     query = (select(Book).where(*_live(), Book.access_policy.in_(listenable_policies(who.account)))
              .order_by(Book.sort_key, Book.id))
     return _paged(query, "Sách tôi được nghe", "/opds/shelf")
@@ -253,27 +249,27 @@ def opds_cover(book_id: int):
 @bp.get("/books/<int:book_id>/marc.xml")
 def marc_record(book_id: int):
     book = _visible_book(book_id)
-    return Response(marc.record_xml(book, _base()), content_type="application/marcxml+xml; charset=utf-8")
+    return Response(marc.record_xml(book, public_base()), content_type="application/marcxml+xml; charset=utf-8")
 
 
 @bp.get("/books/<int:book_id>/marc.mrc")
 def marc_iso2709(book_id: int):
     book = _visible_book(book_id)
-    return Response(marc.record_iso2709(book, _base()), content_type="application/marc",
+    return Response(marc.record_iso2709(book, public_base()), content_type="application/marc",
                     headers={"Content-Disposition": f"attachment; filename=sachnoi-{book_id}.mrc"})
 
 
 @bp.get("/books/<int:book_id>/dc.xml")
 def dc_record(book_id: int):
     book = _visible_book(book_id)
-    return Response(dublincore.dc_xml(book, _base()), content_type="application/xml; charset=utf-8")
+    return Response(dublincore.dc_xml(book, public_base()), content_type="application/xml; charset=utf-8")
 
 
 # -- OAI-PMH ----------------------------------------------------------------------------------------------
 
 def repository() -> oai.Repository:
     cfg = current_app.config
-    base = _base()
+    base = public_base()
     secret = cfg.get("SECRET_KEY") or "sachnoi"
     return oai.Repository(
         base_url=f"{base}/oai",
@@ -305,7 +301,7 @@ def oai_endpoint():
 def _stream_public(render):
     """Stream rows from a session of its own, closed when the body ends (the request's may be gone)."""
     from web.extensions import services
-    base = _base()
+    base = public_base()
     factory = services().sessions
 
     def body():

@@ -38,7 +38,7 @@ from streaming import signed_links, tokens
 from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address, is_live
 from streaming.hls import add_query, rewrite_uris
 from web import opds_auth
-from web.extensions import db_session, media_store
+from web.extensions import db_session, media_store, public_base
 from web.security import InsecureConfigError
 
 bp = Blueprint("media", __name__)
@@ -322,10 +322,6 @@ def cover(book_id: int):
     return _send_file(f"derived/books/{book.uuid}/cover.jpg", cache="public, max-age=3600")
 
 
-def _base_url() -> str:
-    return (current_app.config.get("PUBLIC_BASE_URL") or request.host_url).rstrip("/")
-
-
 def book_for_requester(book_id: int, uses: tuple[str, ...]) -> tuple[Book, str | None]:
     """For what an app fetches (manifest, package): the book, and the media token for the links
     handed out in it. With `t` the token is checked as on the media routes; without it the
@@ -336,14 +332,14 @@ def book_for_requester(book_id: int, uses: tuple[str, ...]) -> tuple[Book, str |
         book = book_for_listening(book_id, uses, release=False)
         who = g.media_holder
     else:
-        who = opds_auth.requester(_base_url())
+        who = opds_auth.requester(public_base())
         book = db_session().get(Book, book_id)
         if book is None or not (is_live(book) if who.via_app else can_see(book, who.account)):
             abort(404)
         decision = can_listen(book, who.account, request.remote_addr, _onsite_networks(book))
         if not decision.allowed:
             if who.account is None:
-                abort(opds_auth.challenge(_base_url()))
+                abort(opds_auth.challenge(public_base()))
             _deny(403, decision.reason)
     # links of a live title work for the app without a cookie while its login holds; a draft's
     # (staff reviewing) stay bound to the staff member's login cookie
@@ -367,7 +363,7 @@ def manifest(book_id: int):
     requester for as long as their login (or app credential) does, and is renewed by fetching
     the manifest again."""
     book, link_token = book_for_requester(book_id, (tokens.STREAM, tokens.APP))
-    folder = f"{_base_url()}/books/{book.id}/"
+    folder = f"{public_base()}/books/{book.id}/"
     data = build_manifest(book, folder)
     query = f"t={link_token}"
     for section in ("readingOrder", "toc", "links", "resources"):
