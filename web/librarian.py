@@ -67,11 +67,15 @@ def index():
     return render_template("staff/librarian_index.html", books=books, now=utcnow(), base=public_base())
 
 
-@bp.get("/librarian/export/catalog-marc.<any(xml, mrc):fmt>")
+@bp.get("/librarian/export/catalog-marc")
 @role_required("librarian")
-def export_marc(fmt: str):
+def export_marc():
     """The library's published catalogue as one MARC 21 file (MARCXML or ISO 2709) for Koha, iLib
-    or Libol: the web twin of `sachnoi export marc`. An admin gets every library's books."""
+    or Libol: the web twin of `sachnoi export marc`. An admin gets every library's books.
+    `?format=mrc` (default) or `?format=xml`."""
+    fmt = request.args.get("format", "mrc")
+    if fmt not in ("mrc", "xml"):
+        abort(404)
     import tempfile
     from catalog import marc
     library_id = None if current_user.role == "admin" else current_user.library_id

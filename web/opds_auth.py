@@ -64,7 +64,7 @@ def password_login(username: str, password: str):
         session.rollback()
         throttle.record_failure(session, username, request.remote_addr)
     else:
-        throttle.record_success(session, username)
+        throttle.record_success(session, username, request.remote_addr)
     session.commit()
     return user
 

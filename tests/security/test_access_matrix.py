@@ -112,7 +112,7 @@ EXPECTED: dict[str, Expect] = {
     "interop.opendata_jsonl": E(PUBLIC),
     # librarian (THV book in the URL)
     "librarian.index": E(staff("librarian", scoped=False)),
-    "librarian.export_marc": E(staff("librarian", scoped=False), {"fmt": "mrc"}),
+    "librarian.export_marc": E(staff("librarian", scoped=False)),
     "librarian.book": E(staff("librarian")),
     "librarian.save": E(staff("librarian")),
     "librarian.do_publish": E(staff("librarian")),

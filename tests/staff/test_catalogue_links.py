@@ -13,22 +13,22 @@ pytestmark = [pytest.mark.browser]
 def test_librarian_pages_link_marc_oai_opds_podcast_and_they_answer(login, app, published_book):
     staff = login("lib1")
     html = staff.get("/librarian/").get_data(as_text=True)
-    for href in ("/librarian/export/catalog-marc.mrc", "/librarian/export/catalog-marc.xml",
+    for href in ("/librarian/export/catalog-marc?format=mrc", "/librarian/export/catalog-marc?format=xml",
                  "/oai?verb=Identify", "/opendata/catalog.csv"):
         assert f'href="{href}"' in html, href
     for address in ("http://localhost/oai", "http://localhost/opds", "http://localhost/clips/feed.xml"):
         assert f"<code>{address}</code>" in html, address
     assert "Koha" in html and "Thorium" in html and "Apple Podcasts" in html  # what each one is for
 
-    mrc = staff.get("/librarian/export/catalog-marc.mrc")
+    mrc = staff.get("/librarian/export/catalog-marc?format=mrc")
     assert mrc.status_code == 200 and mrc.mimetype == "application/marc"
     (record,) = list(pymarc.MARCReader(io.BytesIO(mrc.data), to_unicode=True, force_utf8=True))
     assert record["245"]["a"].startswith("Truyện Kiều")
     assert any(f.get("u", "").startswith("http://localhost/") for f in record.get_fields("856"))
-    xml = staff.get("/librarian/export/catalog-marc.xml")
+    xml = staff.get("/librarian/export/catalog-marc?format=xml")
     assert xml.status_code == 200 and b"<record" in xml.data
-    assert login("lib2").get("/librarian/export/catalog-marc.mrc").data == b""  # another library: none of ours
-    assert login("reader1").get("/librarian/export/catalog-marc.mrc").status_code == 403
+    assert login("lib2").get("/librarian/export/catalog-marc").data == b""  # another library: none of ours
+    assert login("reader1").get("/librarian/export/catalog-marc").status_code == 403
 
     book = staff.get(f"/librarian/books/{published_book}").get_data(as_text=True)
     assert f'href="/books/{published_book}/marc.mrc"' in book and f'href="/books/{published_book}/marc.xml"' in book

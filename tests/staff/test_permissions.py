@@ -1,13 +1,16 @@
 """Every staff route refuses readers, anonymous users and other libraries' staff."""
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlalchemy import select
 
 from catalog.models import Chapter, Clip, Mark, RecordingSession, Take, User
 
 STAFF_PREFIXES = ("/studio", "/librarian", "/clips/", "/stats", "/admin")
-PUBLIC = {"/clips/<uuid>", "/clips/<uuid>/clip.mp3", "/clips/<uuid>/clip.mp4", "/clips/<uuid>/transcript.vtt",
+PUBLIC = {"/clips/<uuid>", "/clips/<uuid>/clip.mp3", "/clips/<uuid>/clip.mp4", "/clips/<uuid>/clip-story.mp4",
+          "/clips/<uuid>/transcript.vtt",
           "/clips/<uuid>/chapters.json", "/clips/<uuid>/cover.jpg", "/clips/artwork.jpg", "/clips/feed.xml",
           "/clips/listen"}
 
@@ -43,10 +46,13 @@ def staff_routes(app):
                 yield rule, method
 
 
+CHOICES = {"which": "after"}  # arguments of `any(...)` converters: one valid choice
+
+
 def build(rule, objects):
     url = rule.rule
     for name in rule.arguments:
-        url = url.replace(f"<int:{name}>", str(objects[name]))
+        url = re.sub(rf"<[^<>]*:{name}>|<{name}>", str(objects[name] if name in objects else CHOICES[name]), url)
     return url
 
 
