@@ -83,9 +83,17 @@ def identifier(repo: Repository, book: Book) -> str:
 
 def _book_id(repo: Repository, ident: str) -> int | None:
     prefix = f"oai:{repo.repository_id}:"
-    if not ident.startswith(prefix) or not ident[len(prefix):].isdigit():
-        return None
+    if not ident.startswith(prefix) or not ident[len(prefix):].isdigit() or len(ident) - len(prefix) > 18:
+        return None  # more than 18 digits cannot be a row id (ids are below 2^63)
     return int(ident[len(prefix):])
+
+
+def _after(when: dt.datetime, step: dt.timedelta) -> dt.datetime:
+    """The exclusive end of `when`; the last representable moment for until=9999-12-31."""
+    try:
+        return when + step
+    except OverflowError:
+        return dt.datetime.max
 
 
 def _parse_date(value: str, *, end: bool) -> tuple[dt.datetime, str]:
@@ -94,13 +102,13 @@ def _parse_date(value: str, *, end: bool) -> tuple[dt.datetime, str]:
             day = dt.datetime.strptime(value, "%Y-%m-%d")
         except ValueError:
             raise OAIError("badArgument", f"Ngày không hợp lệ (invalid date): {value}") from None
-        return (day + dt.timedelta(days=1) if end else day), "day"
+        return (_after(day, dt.timedelta(days=1)) if end else day), "day"
     if _SECOND.match(value):
         try:
             moment = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             raise OAIError("badArgument", f"Thời điểm không hợp lệ (invalid datetime): {value}") from None
-        return (moment + dt.timedelta(seconds=1) if end else moment), "second"
+        return (_after(moment, dt.timedelta(seconds=1)) if end else moment), "second"
     raise OAIError("badArgument", f"Ngày phải theo YYYY-MM-DD hoặc YYYY-MM-DDThh:mm:ssZ: {value}")
 
 
@@ -217,6 +225,10 @@ def _record(parent, repo: Repository, book: Book, prefix: str, lib_specs: dict[i
         metadata.append(element)
 
 
+# What XML 1.0 cannot carry (lxml refuses it): C0 controls but tab, CR and LF, and U+FFFE/U+FFFF.
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def respond(session: Session, pairs, repo: Repository, now: dt.datetime | None = None) -> bytes:
     """The OAI-PMH response (UTF-8 XML) to a request given as (name, value) pairs."""
     now = (now or utcnow()).replace(microsecond=0)
@@ -225,6 +237,9 @@ def respond(session: Session, pairs, repo: Repository, now: dt.datetime | None =
     args = dict(pairs)
     verb = args.get("verb")
     try:
+        if any(_XML_UNSAFE.search(text) for pair in pairs for text in pair):
+            # checked first: every later message may echo a name or value into the XML
+            raise OAIError("badArgument", "Tham số chứa ký tự điều khiển (control character in an argument)")
         if names.count("verb") != 1 or verb not in VERBS:
             raise OAIError("badVerb", "Thiếu động từ hoặc động từ không hợp lệ (missing, repeated or illegal verb)")
         repeated = {n for n in names if names.count(n) > 1}

@@ -329,7 +329,7 @@ class UploadManager:
         """A take may only join a recording session of a book in the uploader's library (admins: any)."""
         if not raw:
             return
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # ids are below 2^63
             raise UploadError(400, "session_id không hợp lệ (invalid session_id)")
         with self.ctx.sessions() as session:
             if not _may_add_to_session(session, int(raw), user_id):
@@ -339,7 +339,7 @@ class UploadManager:
     def _attach(session, info: UploadInfo, sha: str, audio) -> int | None:
         """With `session_id` metadata, the upload becomes the next take of that recording session."""
         raw = info.metadata.get("session_id", "")
-        if not raw.isdigit():
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
             return None
         rec = session.get(RecordingSession, int(raw))
         # Checked at creation too; checked again here because the session may have moved since.
