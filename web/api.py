@@ -117,7 +117,7 @@ def put_progress(book_id: int):
     except (TypeError, ValueError):
         listened = 0.0
     where = {"book_id": book.id, "library_id": book.library_id,
-             "listener": events.listener_key(current_app.config["SECRET_KEY"], user_id=user.id),
+             "listener": events.listener_key(current_app.config["LISTENER_KEY"], user_id=user.id),
              "channel": "onsite" if in_networks(request.remote_addr, book.onsite_networks) else "web"}
     with engine.begin() as conn:
         outcome = progress.record(conn, user_id=user.id, book_id=book.id, report=report,

@@ -10,7 +10,7 @@ from werkzeug.exceptions import InternalServerError
 
 from catalog.integrity import CORRUPT_MESSAGE, database_path, is_corrupt, quick_check
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
-
+from streaming.pseudonyms import listener_secret
 from web import i18n
 from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
@@ -22,6 +22,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides every other source (used by tests)."""
     settings = load_settings(config)
     ensure_secret_key(settings)
+    settings["LISTENER_KEY"] = listener_secret(settings)  # statistics pseudonyms (kept across restores)
     app = Flask(__name__, instance_path=settings["HOME"], instance_relative_config=False)
     app.config.update(settings)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
