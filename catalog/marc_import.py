@@ -82,8 +82,9 @@ def _read_iso2709(data: bytes) -> list[pymarc.Record]:
     try:
         for record in reader:
             if record is None:
+                problem = reader.current_exception
                 raise MarcImportError(f"Không đọc được bản ghi ISO 2709 (unreadable record): "
-                                      f"{reader.current_exception!r}")
+                                      f"{type(problem).__name__} {problem or ''}".strip())
             records.append(record)
     except (pymarc.exceptions.PymarcException, UnicodeDecodeError, ValueError) as exc:
         raise MarcImportError(f"Không đọc được bản ghi ISO 2709 (unreadable record): {exc!r}") from None
