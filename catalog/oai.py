@@ -31,6 +31,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog import dublincore, marc
+from catalog.ids import parse_id
 from catalog.models import ACCESS_POLICIES, Book, Library, utcnow
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -83,9 +84,9 @@ def identifier(repo: Repository, book: Book) -> str:
 
 def _book_id(repo: Repository, ident: str) -> int | None:
     prefix = f"oai:{repo.repository_id}:"
-    if not ident.startswith(prefix) or not ident[len(prefix):].isdigit() or len(ident) - len(prefix) > 18:
-        return None  # more than 18 digits cannot be a row id (ids are below 2^63)
-    return int(ident[len(prefix):])
+    if not ident.startswith(prefix):
+        return None
+    return parse_id(ident[len(prefix):])  # None for what cannot be a row id (catalog.ids)
 
 
 def _after(when: dt.datetime, step: dt.timedelta) -> dt.datetime:

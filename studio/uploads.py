@@ -31,6 +31,7 @@ from typing import Any, BinaryIO, Iterator
 
 from sqlalchemy import func, select
 
+from catalog.ids import parse_id
 from catalog.models import Book, Original, RecordingSession, Take, User
 from recordings.errors import NotAudioError
 from recordings.probe import FORMAT_EXTENSIONS, describe_non_audio, probe_audio_limited, sniff_audio
@@ -329,19 +330,19 @@ class UploadManager:
         """A take may only join a recording session of a book in the uploader's library (admins: any)."""
         if not raw:
             return
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):  # ids are below 2^63
+        if parse_id(raw) is None:
             raise UploadError(400, "session_id không hợp lệ (invalid session_id)")
         with self.ctx.sessions() as session:
-            if not _may_add_to_session(session, int(raw), user_id):
+            if not _may_add_to_session(session, parse_id(raw), user_id):
                 raise UploadError(403, "Không được thêm bản ghi vào phiên này (not your library's session)")
 
     @staticmethod
     def _attach(session, info: UploadInfo, sha: str, audio) -> int | None:
         """With `session_id` metadata, the upload becomes the next take of that recording session."""
         raw = info.metadata.get("session_id", "")
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        if parse_id(raw) is None:
             return None
-        rec = session.get(RecordingSession, int(raw))
+        rec = session.get(RecordingSession, parse_id(raw))
         # Checked at creation too; checked again here because the session may have moved since.
         if rec is None or not _may_add_to_session(session, rec.id, info.user_id):
             return None

@@ -14,12 +14,13 @@ from flask_login import current_user
 from sqlalchemy import bindparam, select
 
 from catalog.db import read_row
+from catalog.ids import ID_MAX
 from catalog.models import Book, Library
 from streaming import bookmarks, events, progress
 from streaming.access import can_see, in_networks
 from web.extensions import db_session, services
 from web.media import token_for
-from web.validation import ID_MAX, NumberPolicyError, check_number_fields
+from web.validation import NumberPolicyError, check_number_fields
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 

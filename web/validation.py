@@ -1,8 +1,8 @@
 """The one validation layer at the HTTP boundary: ids in URLs and numbers in request bodies.
 
-- `IdConverter` replaces Flask's `int` converter on every route: an id is 0 ≤ n < 2^63 (what the
-  databases' integer columns hold), so `/books/9223372036854775808` is a 404 like any missing id,
-  never an overflow deep in the database driver.
+- `IdConverter` replaces Flask's `int` converter on every route: an id is 0 ≤ n ≤ 2^31 − 1 (what the
+  id columns hold in every supported database, catalog.ids), so `/books/9223372036854775808` is a
+  404 like any missing id, never an overflow deep in the database driver.
 - `StrictJSONProvider` parses request bodies with a number policy taken from I-JSON (RFC 7493 §2.2):
   `NaN`, `Infinity`, numbers that overflow a double (`1e400`) and integers outside
   ±(2^53 − 1) are refused, so `request.get_json()` fails (400) instead of letting `inf` or a
@@ -21,7 +21,8 @@ from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
-ID_MAX = 2**63 - 1
+from catalog.ids import ID_MAX
+
 JSON_INT_MAX = 2**53 - 1  # I-JSON: integers a double (and so every JSON peer) holds exactly
 
 
@@ -30,7 +31,7 @@ class NumberPolicyError(ValueError):
 
 
 class IdConverter(IntegerConverter):
-    """`<int:...>` with the range of a 64-bit signed column; negatives never match (404)."""
+    """`<int:...>` with the range of an id column (catalog.ids); negatives never match (404)."""
 
     def __init__(self, map, fixed_digits: int = 0, min: int | None = 0, max: int | None = ID_MAX,
                  signed: bool = False) -> None:

@@ -21,7 +21,7 @@ WEB = Path(__file__).resolve().parents[2] / "web"
 IDENTITIES = ("anonymous", "reader", "librarian", "admin")
 SKIP_METHODS = {"HEAD", "OPTIONS"}
 # ids a database cannot hold, and the edges of those it can
-HOSTILE_IDS = [str(2**63), str(2**64), "1" + "0" * 30, str(2**63 - 1), "0", "-1", "%2D1", "1e3", "0x10"]
+HOSTILE_IDS = [str(2**63), str(2**64), "1" + "0" * 30, str(2**63 - 1), str(2**31), "0", "-1", "%2D1", "1e3", "0x10"]
 HOSTILE_STRINGS = ["%00", "%0d%0aX-Injected:%201", "%01%1f%7f", "..%2f..", "%ef%bf%bf", "9" * 40,
                    "a" * 3000, "%C3%28", "9999-12-31", "-1", "1e400", "NaN", "Infinity"]
 HOSTILE_FIELDS = ["\x00", "\r\nX-Injected: 1", "\x01\x1f\x7f", "9" * 40, "-" + "9" * 40, "1e400", "inf",
@@ -113,7 +113,8 @@ def test_hostile_path_values_never_500(walker):
 
 
 def test_big_ids_are_404_on_every_id_route(walker):
-    """The id converter refuses 2^63 and above (and negatives) with 404, before any view runs
+    """The id converter refuses 2^31 and above (int4 on PostgreSQL; 2^63 overflowed SQLite) and
+    negatives with 404, before any view runs
     (405 where werkzeug's matcher checks the method before converting: still no view runs)."""
     app, world, clients = walker
     id_rules = [r for r in _rules(app) if any(type(c).__name__ == "IdConverter" for c in r._converters.values())]
@@ -121,7 +122,7 @@ def test_big_ids_are_404_on_every_id_route(walker):
     for rule in id_rules:
         values = _sample(world, rule)
         name = next(n for n, c in rule._converters.items() if type(c).__name__ == "IdConverter")
-        for value in (str(2**63), "-1"):
+        for value in (str(2**31), str(2**63), "-1"):
             url = _url(app, rule, values, {name: value})
             method = sorted(rule.methods - SKIP_METHODS)[0]
             assert clients["admin"].open(url, method=method).status_code in (404, 405), url
@@ -208,10 +209,12 @@ def test_every_json_field_hostile_never_500(walker):
     assert not failures, "\n".join(failures[:40])
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=12)
+def _containers(children):
+    return st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=30),
+                           _containers, max_leaves=12)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -271,3 +274,50 @@ def test_login_while_the_disk_is_full_says_so(world):
         assert "Hết dung lượng đĩa" in body and "No space left on device" in body
         assert response.headers["Retry-After"]
     assert client.get("/").status_code == 200
+
+
+def test_ids_and_numbers_out_of_int4_range_on_postgresql(pg_url, tmp_path):
+    """On PostgreSQL the id columns are int4 and SQLAlchemy casts `id = %(pk)s::INTEGER`: any id from
+    2^31 on was "integer out of range" (500) on every id route, in OAI identifiers and in merge
+    entries; a chapter number from 2^31 on failed the progress write. Now 404 / 400 / skipped."""
+    from catalog.accounts import create_user, get_or_create_library
+    from catalog.books import create_book, publish
+    from catalog.migrate import upgrade
+    from web.app import create_app
+    upgrade(pg_url)
+    app = create_app({"HOME": str(tmp_path), "SECRET_KEY": "p" * 40, "DATABASE_URL": pg_url,
+                      "WTF_CSRF_ENABLED": False, "PUBLIC_BASE_URL": "http://localhost"})
+    app.testing = False
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        library = get_or_create_library(s, "THV", "Thư viện tỉnh")
+        users = {role: create_user(s, f"pg{role}", "mat-khau-123456", role=role, library=library).id
+                 for role in ("reader", "admin")}
+        book = create_book(s, library=library.id, title="Truyện Kiều", duration_s=100.0)
+        publish(s, book)
+        book_id = book.id
+    clients = {"anonymous": app.test_client()}
+    for role, user_id in users.items():
+        clients[role] = app.test_client()
+        with clients[role].session_transaction() as sess:
+            sess["_user_id"], sess["_fresh"] = f"{user_id}:1", True
+    failures: list[str] = []
+    for rule in _rules(app):
+        ids = [n for n, c in rule._converters.items() if type(c).__name__ == "IdConverter"]
+        if not ids:
+            continue
+        others = {n: LITERAL_ARGS.get(n, "x") for n in rule.arguments if n not in ids}
+        for value in (str(2**31), str(2**31 + 1), str(2**62)):
+            url = _url(app, rule, others, {n: value for n in ids})
+            for method in sorted(rule.methods - SKIP_METHODS):
+                for identity, client in clients.items():
+                    _check(client.open(url, method=method), f"{identity} {method} {url}", failures)
+    for ident in ("oai:localhost:" + str(2**31), "oai:localhost:" + "9" * 18):
+        _check(clients["anonymous"].get("/oai", query_string={"verb": "GetRecord", "identifier": ident,
+                                                              "metadataPrefix": "oai_dc"}), ident, failures)
+    assert not failures, "\n".join(failures[:40])
+    reader = clients["reader"]
+    report = {"position_s": 1.0, "event_time_ms": 1_700_000_000_000, "seq": 1, "device_id": "pg"}
+    assert reader.put(f"/api/books/{book_id}/progress", json={**report, "chapter": 2**40}).status_code == 400
+    assert reader.put(f"/api/books/{book_id}/progress", json={**report, "chapter": 3}).status_code == 200
+    merged = reader.post("/api/progress/merge", json={"entries": [{**report, "book_id": 2**40, "seq": 2}]})
+    assert merged.status_code == 200 and merged.get_json()["merged"] == 0
