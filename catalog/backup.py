@@ -7,6 +7,8 @@ A backup is a folder:
     database.jsonl.gz    logical dump (rows as JSON) when pg_dump cannot be used, or when asked for
     media/...            the media store's files (originals and derived), tmp/ and partial files left out
     media-manifest.json  every media file with its size and SHA-256
+    SECRET-listener-key.txt   the statistics pseudonym key (mode 0600; see docs/security.md): a
+                         restore writes it to the new instance so listener pseudonyms carry on
 
 The folder is assembled under `<dest>.partial` and renamed when complete, so a crash never leaves
 something that looks like a finished backup. Copying a live SQLite file (with its WAL beside it)
@@ -143,9 +145,15 @@ def row_counts(url: str) -> dict[str, int]:
 
 
 # -- backup ---------------------------------------------------------------------------------------
+LISTENER_KEY_FILE = "SECRET-listener-key.txt"
+SECRET_NOTE = ("BÍ MẬT: khoá bí danh bạn nghe; cất riêng, không công bố, không gửi kèm bản sao ra ngoài "
+               "(SECRET: listener pseudonym key; store apart, never publish)")
+
+
 def backup(database_url: str, media_root: str | os.PathLike | None, dest: str | os.PathLike, *,
-           method: str = "auto", progress: Progress | None = None) -> BackupReport:
-    """Take a consistent online backup into the new folder `dest` (must not exist, or be empty)."""
+           method: str = "auto", progress: Progress | None = None, listener_key: str | None = None) -> BackupReport:
+    """Take a consistent online backup into the new folder `dest` (must not exist, or be empty).
+    `listener_key` (the statistics pseudonym key) is kept beside it, marked secret."""
     started = time.monotonic()
     dest = Path(dest).resolve()
     if dest.exists() and any(dest.iterdir()):
@@ -181,7 +189,11 @@ def backup(database_url: str, media_root: str | os.PathLike | None, dest: str | 
         report = BackupReport(str(dest), kind, method, revision, counts, len(files), total_bytes,
                               round(time.monotonic() - started, 3), integrity, notes)
         (partial / "media-manifest.json").write_text(json.dumps({"files": files}, indent=1, ensure_ascii=False))
-        (partial / "backup.json").write_text(json.dumps(report.to_json(), indent=2, ensure_ascii=False))
+        meta = report.to_json()
+        if listener_key:
+            _write_secret(partial / LISTENER_KEY_FILE, listener_key)
+            meta["secrets"] = {LISTENER_KEY_FILE: SECRET_NOTE}
+        (partial / "backup.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False))
         if dest.exists():
             dest.rmdir()
         os.replace(partial, dest)
@@ -190,6 +202,37 @@ def backup(database_url: str, media_root: str | os.PathLike | None, dest: str | 
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+
+
+def _write_secret(path: Path, value: str) -> None:
+    """`value` in a new file readable by its owner only (never world-readable, not even briefly)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(value.strip() + "\n")
+
+
+def _restore_listener_key(src: Path, instance_home: Path | None) -> None:
+    """Put the backup's pseudonym key where the new instance reads it (streaming.pseudonyms)."""
+    key_file = src / LISTENER_KEY_FILE
+    if instance_home is None or not key_file.is_file():
+        return
+    target = instance_home / "listener_key"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".listener_key.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:  # mkstemp creates it 0600
+            fh.write(key_file.read_text().strip() + "\n")
+        os.replace(tmp, target)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def _check_listener_key_target(src: Path, instance_home: Path | None) -> None:
+    target = instance_home / "listener_key" if instance_home else None
+    if (target is not None and target.exists() and (src / LISTENER_KEY_FILE).is_file()
+            and target.read_text().strip() != (src / LISTENER_KEY_FILE).read_text().strip()):
+        raise BackupError(f"Bản cài đặt đích đã có khoá bí danh khác (the instance already has another "
+                          f"listener pseudonym key): {target}")
 
 
 def _sqlite_backup(source: Path, target: Path) -> None:
@@ -443,11 +486,14 @@ def _database_is_empty(url: str) -> bool:
 
 
 def restore(src: str | os.PathLike, database_url: str, media_root: str | os.PathLike, *,
-            progress: Progress | None = None) -> dict:
-    """Restore the backup `src` onto an empty instance; returns the backup's report."""
+            progress: Progress | None = None, instance_home: str | os.PathLike | None = None) -> dict:
+    """Restore the backup `src` onto an empty instance; returns the backup's report. With
+    `instance_home`, the backup's listener pseudonym key goes to `<instance_home>/listener_key`."""
     src = Path(src).resolve()
     media_root = Path(media_root).resolve()
+    instance_home = Path(instance_home).resolve() if instance_home else None
     report = verify_backup(src, progress)
+    _check_listener_key_target(src, instance_home)
     kind = _kind(database_url)
     if next(_media_files(media_root), None) is not None:
         raise BackupError(f"Kho tệp đích không trống, chỉ khôi phục vào bản cài đặt trống "
@@ -483,6 +529,7 @@ def restore(src: str | os.PathLike, database_url: str, media_root: str | os.Path
     elif method == "logical":
         _logical_restore(database_url, src / "database.jsonl.gz", report.get("schema_revision"))
     _restore_media(src, media_root, progress or (lambda phase, done, total: None))
+    _restore_listener_key(src, instance_home)
     return report
 
 

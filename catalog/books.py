@@ -123,8 +123,9 @@ def _check(fields: dict) -> None:
         raise CatalogError(f"Chính sách truy cập không hợp lệ: {policy!r} (access policy must be one of "
                            f"{', '.join(ACCESS_POLICIES)})")
     year = fields.get("year")
-    if year not in (None, "") and not (isinstance(year, int) or str(year).isdigit()):
-        raise CatalogError(f"Năm không hợp lệ: {year!r} (year must be a number)")
+    # ASCII digits only ("²".isdigit() is true) and a year MARC 008 can hold: 4 digits at most
+    if year not in (None, "") and not (str(year).isascii() and str(year).isdigit() and 0 < int(year) <= 9999):
+        raise CatalogError(f"Năm không hợp lệ: {str(year)[:20]!r} (year must be a number up to 9999)")
     if "language" in fields and len(nfc(fields["language"])) != 3:
         raise CatalogError(f"Mã ngôn ngữ phải là ISO 639-2 (3 chữ): {fields['language']!r}")
     for name in ("isbn_print", "isbn_audio"):

@@ -5,8 +5,9 @@ read (pymarc), its text normalised to NFC (library systems often hand out decomp
 kept verbatim in `Book.print_record_marcxml`, and its fields fill what the audiobook record lacks
 (print ISBN, DDC, subjects, summary, publisher, year, authors, series).
 
-`read_records(data)` parses; `print_fields(record)` maps one record to `create_book` fields;
-`link_print_record(session, book, record)` enriches an existing book; `import_marcxml(...)`
+`read_records(data)` parses MARCXML or ISO 2709; `print_fields(record)` maps one record to `create_book` fields;
+`link_print_record(session, book, record)` enriches an existing book (`link_print_data` from the
+uploaded file, as the librarian page does); `import_marcxml(...)`
 creates draft books (or links existing ones with the same print ISBN). Malformed input raises
 `MarcImportError` and changes nothing.
 """
@@ -43,11 +44,14 @@ def _clean(value: str | None) -> str:
 
 
 def read_records(data: bytes | str | Path) -> list[pymarc.Record]:
-    """Parse a MARCXML document (a `<collection>` or a single `<record>`)."""
+    """Parse print records: MARCXML (a `<collection>` or a single `<record>`) or ISO 2709
+    (binary `.mrc`, what Koha and Libol export by default), told apart by the first byte."""
     if isinstance(data, Path):
         data = data.read_bytes()
     if isinstance(data, str):
         data = data.encode("utf-8")
+    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return _read_iso2709(data)
     try:
         root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
@@ -69,6 +73,30 @@ def read_records(data: bytes | str | Path) -> list[pymarc.Record]:
     if not records:
         raise MarcImportError("Tệp không có bản ghi nào (no records)")
     return records
+
+
+def _read_iso2709(data: bytes) -> list[pymarc.Record]:
+    """ISO 2709 records; pymarc decodes MARC-8 or UTF-8 as Leader/09 says. Any bad record refuses all."""
+    reader = pymarc.MARCReader(io.BytesIO(data), to_unicode=True, utf8_handling="strict")
+    records = []
+    try:
+        for record in reader:
+            if record is None:
+                problem = reader.current_exception
+                raise MarcImportError(f"Không đọc được bản ghi ISO 2709 (unreadable record): "
+                                      f"{type(problem).__name__} {problem or ''}".strip())
+            records.append(record)
+    except (pymarc.exceptions.PymarcException, UnicodeDecodeError, ValueError) as exc:
+        raise MarcImportError(f"Không đọc được bản ghi ISO 2709 (unreadable record): {exc!r}") from None
+    if not records:
+        raise MarcImportError("Tệp không có bản ghi nào (no records)")
+    return records
+
+
+def link_print_data(session: Session, book: Book | int, data: bytes | str | Path) -> Book:
+    """Link the one print record in `data` (MARCXML or ISO 2709) to `book`. All or nothing."""
+    result = import_marcxml(session, data, library=books.get_book(session, book).library_id, link_to=book)
+    return books.get_book(session, result.linked[0])
 
 
 def _sub(record: pymarc.Record, tag: str, code: str) -> str:

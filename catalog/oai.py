@@ -38,6 +38,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog import datestamps, dublincore, marc
+from catalog.ids import parse_id
 from catalog.models import ACCESS_POLICIES, Book, Library, utcnow
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
@@ -99,9 +100,17 @@ def identifier(repo: Repository, book: Book) -> str:
 
 def _book_id(repo: Repository, ident: str) -> int | None:
     prefix = f"oai:{repo.repository_id}:"
-    if not ident.startswith(prefix) or not ident[len(prefix):].isdigit():
+    if not ident.startswith(prefix):
         return None
-    return int(ident[len(prefix):])
+    return parse_id(ident[len(prefix):])  # None for what cannot be a row id (catalog.ids)
+
+
+def _after(when: dt.datetime, step: dt.timedelta) -> dt.datetime:
+    """The exclusive end of `when`; the last representable moment for until=9999-12-31."""
+    try:
+        return when + step
+    except OverflowError:
+        return dt.datetime.max
 
 
 def _parse_date(value: str, *, end: bool) -> tuple[dt.datetime, str]:
@@ -110,13 +119,13 @@ def _parse_date(value: str, *, end: bool) -> tuple[dt.datetime, str]:
             day = dt.datetime.strptime(value, "%Y-%m-%d")
         except ValueError:
             raise OAIError("badArgument", f"Ngày không hợp lệ (invalid date): {value}") from None
-        return (day + dt.timedelta(days=1) if end else day), "day"
+        return (_after(day, dt.timedelta(days=1)) if end else day), "day"
     if _SECOND.match(value):
         try:
             moment = dt.datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
         except ValueError:
             raise OAIError("badArgument", f"Thời điểm không hợp lệ (invalid datetime): {value}") from None
-        return (moment + dt.timedelta(seconds=1) if end else moment), "second"
+        return (_after(moment, dt.timedelta(seconds=1)) if end else moment), "second"
     raise OAIError("badArgument", f"Ngày phải theo YYYY-MM-DD hoặc YYYY-MM-DDThh:mm:ssZ: {value}")
 
 
@@ -234,6 +243,10 @@ def _record(parent, repo: Repository, book: Book, stamp: dt.datetime, prefix: st
         metadata.append(element)
 
 
+# What XML 1.0 cannot carry (lxml refuses it): C0 controls but tab, CR and LF, and U+FFFE/U+FFFF.
+_XML_UNSAFE = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
 def respond(session: Session, pairs, repo: Repository, now: dt.datetime | None = None) -> bytes:
     """The OAI-PMH response (UTF-8 XML) to a request given as (name, value) pairs."""
     now = (now or utcnow()).replace(microsecond=0)
@@ -242,6 +255,9 @@ def respond(session: Session, pairs, repo: Repository, now: dt.datetime | None =
     args = dict(pairs)
     verb = args.get("verb")
     try:
+        if any(_XML_UNSAFE.search(text) for pair in pairs for text in pair):
+            # checked first: every later message may echo a name or value into the XML
+            raise OAIError("badArgument", "Tham số chứa ký tự điều khiển (control character in an argument)")
         if names.count("verb") != 1 or verb not in VERBS:
             raise OAIError("badVerb", "Thiếu động từ hoặc động từ không hợp lệ (missing, repeated or illegal verb)")
         repeated = {n for n in names if names.count(n) > 1}

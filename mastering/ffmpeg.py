@@ -10,15 +10,21 @@ Safety at the edge:
 - every input (`-i`) gets `-protocol_whitelist file` in front of it and must be an absolute path or a
   `file:` URL, so a crafted name cannot reach the network, a pipe or another protocol;
 - every run has a time limit (the child is killed when it passes);
+- the child dies with the thread that started it (Linux `PR_SET_PDEATHSIG`), so kill -9 of the
+  server or worker leaves no ffmpeg running on, writing to a temporary file nobody will move;
 - a failing run raises `FFmpegError` carrying ffmpeg's last stderr lines.
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -143,10 +149,29 @@ def run(args: Sequence[str | os.PathLike], timeout_s: float, *, tool: str = "ffm
     return _exec(argv, timeout_s, tool)
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+# Looked up once here: the child, between fork and exec, should only call into C.
+_prctl = ctypes.CDLL(None, use_errno=True).prctl if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """preexec_fn: SIGKILL this child when the thread that forked it ends (kill -9 of the server
+    included). The getppid check covers a parent that died before the prctl took effect."""
+    if _prctl is not None:
+        _prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:
+        os._exit(1)
+
+
+def child_options() -> dict:
+    """`subprocess` keyword arguments that tie a child's life to ours (Linux); nothing elsewhere."""
+    return {"preexec_fn": functools.partial(_die_with_parent, os.getpid())} if _prctl is not None else {}
+
+
 def _exec(argv: list[str], timeout_s: float, tool: str, *, check: bool = True) -> str:
     try:
         proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout_s, shell=False)
+                              stderr=subprocess.PIPE, timeout=timeout_s, shell=False, **child_options())
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode("utf-8", "replace") if exc.stderr else ""
         raise FFmpegTimeoutError(

@@ -33,6 +33,7 @@ from catalog.models import DeviceProgress, Progress, utcnow
 FINISHED_REMAINING_S = 10.0
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 MIN_SPEED, MAX_SPEED = 0.5, 4.0
+MAX_CHAPTER = 100_000
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -83,6 +84,8 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
         raise ProgressError("Mã thiết bị không hợp lệ (bad device_id)")
     if not (position == position) or position < 0 or seq < 0 or event_time <= 0:  # NaN check first
         raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ (bad position, time or seq)")
+    if chapter > MAX_CHAPTER:  # the column is int4 on PostgreSQL; no book has this many chapters
+        raise ProgressError(f"Số chương quá lớn (chapter above {MAX_CHAPTER})")
     if not MIN_SPEED - 1e-9 <= speed <= MAX_SPEED + 1e-9:
         raise ProgressError(f"Tốc độ phải từ {MIN_SPEED} đến {MAX_SPEED} (speed out of range)")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms

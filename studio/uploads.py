@@ -34,6 +34,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
+from catalog.ids import parse_id
 from catalog.models import Book, RecordingSession, User
 from recordings.probe import describe_non_audio, sniff_audio
 from studio import intake
@@ -307,9 +308,9 @@ class UploadManager:
                 raw = metadata.get(key, "")
                 if not raw:
                     continue
-                if not raw.isdigit() or len(raw) > 18:
+                if parse_id(raw) is None:
                     raise UploadError(400, f"{key} không hợp lệ (invalid {key})")
-                if not allowed(session, int(raw), user_id):
+                if not allowed(session, parse_id(raw), user_id):
                     raise UploadError(403, "Không được thêm bản ghi vào sách hoặc buổi này "
                                            "(not your library's book or session)")
 
@@ -318,13 +319,13 @@ class UploadManager:
         """The session named by `session_id`, or a new one of `book_id` (created with this take).
         Checked at creation too; checked again here because the session may have moved since."""
         raw_session, raw_book = info.metadata.get("session_id", ""), info.metadata.get("book_id", "")
-        if raw_session.isdigit():
-            rec = session.get(RecordingSession, int(raw_session))
+        if parse_id(raw_session) is not None:
+            rec = session.get(RecordingSession, parse_id(raw_session))
             if rec is not None and _may_add_to_session(session, rec.id, info.user_id):
                 return rec
             return None
-        if raw_book.isdigit() and _may_add_to_book(session, int(raw_book), info.user_id):
-            return intake.new_recording_session(session, int(raw_book), info.metadata.get("session_name", ""))
+        if parse_id(raw_book) is not None and _may_add_to_book(session, parse_id(raw_book), info.user_id):
+            return intake.new_recording_session(session, parse_id(raw_book), info.metadata.get("session_name", ""))
         return None
 
     def terminate(self, upload_id: str, user_id: int) -> None:

@@ -98,6 +98,22 @@ def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
                         max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
 
 
+DISK_FULL_FLOOR_MB = 64  # a write that fails with less free than this failed for want of space
+
+
+def failure_text(ctx: Context, exc: BaseException) -> str:
+    """What a failed attempt records. A full disk says so first, in Vietnamese then English:
+    libsndfile reports ENOSPC as a bare "System error.", so a libsndfile failure while the
+    store's disk is nearly full counts as one too."""
+    import soundfile as sf
+    from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
+    text = jobs.format_exception(exc)
+    floor = float(ctx.settings.get("DISK_FULL_FLOOR_MB", DISK_FULL_FLOOR_MB)) * 1e6
+    if is_disk_full(exc) or (isinstance(exc, (OSError, sf.LibsndfileError)) and free_bytes(ctx.store.root) < floor):
+        return f"{DISK_FULL_MESSAGE}. {text}"
+    return text
+
+
 # -- the worker -------------------------------------------------------------------------------------
 class Worker:
     def __init__(self, ctx: Context, *, owner: str | None = None, lease_s: float | None = None,
@@ -127,7 +143,7 @@ class Worker:
             stop.set()
             beat.join()
             review = exc.chapters if isinstance(exc, QCRejected) else None
-            state = jobs.fail(self.ctx.sessions, job.id, self.owner, jobs.format_exception(exc),
+            state = jobs.fail(self.ctx.sessions, job.id, self.owner, failure_text(self.ctx, exc),
                               final=review is not None, review=review)
             self.log(f"Việc #{job.id} lỗi → {state}: {exc}")
             return True
@@ -170,10 +186,27 @@ class Worker:
                 stop.wait(self.poll_s)
 
 
+TMP_SWEEP_AGE_S = 600.0     # a temporary untouched this long has no live writer
+TMP_SWEEP_EVERY_S = 600.0
+
+
+def sweep_temporaries(ctx: Context, log: Callable[[str], None] = lambda _msg: None) -> int:
+    """Remove temporaries that a killed worker or server left in the store (recordings.temporaries);
+    `TMP_SWEEP_AGE_S` spares those of writers still at work in other processes."""
+    from recordings.temporaries import sweep_temporaries as sweep
+    removed = sweep(ctx.store.root, older_than_s=float(ctx.settings.get("TMP_SWEEP_AGE_S", TMP_SWEEP_AGE_S)))
+    if removed:
+        log(f"Đã xoá {len(removed)} tệp tạm bị bỏ lại (removed {len(removed)} abandoned temporaries)")
+    return len(removed)
+
+
 class WorkerPool:
-    """N workers as daemon threads in this process."""
+    """N workers as daemon threads in this process, and the sweep of abandoned temporaries (at
+    start, then every TMP_SWEEP_EVERY_S)."""
 
     def __init__(self, ctx: Context, workers: int | None = None, **kwargs):
+        self.ctx = ctx
+        self.log = kwargs.get("log") or (lambda _msg: None)
         self.stop_event = threading.Event()
         count = int(workers or ctx.settings.get("WORKERS", 2))
         self.workers = [Worker(ctx, **kwargs) for _ in range(count)]
@@ -181,9 +214,18 @@ class WorkerPool:
                                          name=f"sachnoi-worker-{i}") for i, w in enumerate(self.workers)]
 
     def start(self) -> "WorkerPool":
+        sweep_temporaries(self.ctx, self.log)  # before any job of ours writes a new one
         for thread in self.threads:
             thread.start()
+        threading.Thread(target=self._sweep_forever, daemon=True, name="sachnoi-tmp-sweep").start()
         return self
+
+    def _sweep_forever(self) -> None:
+        while not self.stop_event.wait(float(self.ctx.settings.get("TMP_SWEEP_EVERY_S", TMP_SWEEP_EVERY_S))):
+            try:
+                sweep_temporaries(self.ctx, self.log)
+            except OSError as exc:  # a sweep that fails now can succeed at the next round
+                self.log(f"Không dọn được tệp tạm (temporaries sweep failed): {exc}")
 
     def stop(self, timeout: float | None = None) -> None:
         self.stop_event.set()

@@ -14,11 +14,13 @@ from flask_login import current_user
 from sqlalchemy import bindparam, select
 
 from catalog.db import read_row
+from catalog.ids import ID_MAX
 from catalog.models import Book, Library
 from streaming import bookmarks, events, progress
 from streaming.access import can_see, in_networks
 from web.extensions import db_session, services
 from web.media import token_for
+from web.validation import NumberPolicyError, check_number_fields
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -44,19 +46,30 @@ def login_required_json(view):
 
 
 def _book(book_id: int) -> Book:
-    book = db_session().get(Book, book_id)
+    book = db_session().get(Book, book_id) if 0 <= book_id <= ID_MAX else None
     if book is None or not can_see(book, current_user if current_user.is_authenticated else None):
         raise ApiError(404, "not-found", "Không tìm thấy sách (no such book)")
     return book
 
 
+# Number fields that may come as text (form-encoded sendBeacon, or a JSON string), held to the
+# same number policy as JSON numbers (web.validation).
+_NUMBER_FIELDS = ("position_s", "event_time_ms", "seq", "speed", "chapter", "listened_s", "book_id")
+
+
 def _payload() -> dict:
+    """The body as a dict: JSON read with the number policy (web.validation), or the form."""
     if request.is_json:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
-            raise ApiError(400, "bad-json", "Cần một đối tượng JSON (a JSON object is expected)")
-        return data
-    return request.form.to_dict()
+            raise ApiError(400, "bad-json", "Cần một đối tượng JSON, số hữu hạn và không quá lớn "
+                                            "(a JSON object with finite, not too large numbers is expected)")
+    else:
+        data = request.form.to_dict()
+    try:
+        return check_number_fields(data, _NUMBER_FIELDS)
+    except NumberPolicyError as exc:
+        raise ApiError(400, "bad-number", str(exc)) from None
 
 
 def _progress_body(book: Book) -> dict:
@@ -105,7 +118,7 @@ def put_progress(book_id: int):
     except (TypeError, ValueError):
         listened = 0.0
     where = {"book_id": book.id, "library_id": book.library_id,
-             "listener": events.listener_key(current_app.config["SECRET_KEY"], user_id=user.id),
+             "listener": events.listener_key(current_app.config["LISTENER_KEY"], user_id=user.id),
              "channel": "onsite" if in_networks(request.remote_addr, book.onsite_networks) else "web"}
     with engine.begin() as conn:
         outcome = progress.record(conn, user_id=user.id, book_id=book.id, report=report,
@@ -124,15 +137,19 @@ def put_progress(book_id: int):
 def merge_progress():
     """Fold a browser's anonymous progress ({"entries": [{book_id, position_s, ...}]}) into the account."""
     session = db_session()
-    entries = (_payload().get("entries") or [])[:200]
+    entries = _payload().get("entries") or []
+    if not isinstance(entries, list):
+        raise ApiError(400, "bad-entries", "`entries` phải là một danh sách (entries must be a list)")
+    entries = entries[:200]
     merged = []
     for item in entries:
         if not isinstance(item, dict):
             continue
         try:
+            check_number_fields(item, _NUMBER_FIELDS)
             book = _book(int(item.get("book_id")))
             report = progress.parse_report(item, duration_s=book.duration_s)
-        except (ApiError, progress.ProgressError, TypeError, ValueError):
+        except (ApiError, progress.ProgressError, TypeError, ValueError):  # NumberPolicyError too
             continue  # a stale entry for a book that is gone or a garbled one: skip it, keep the rest
         merged.append((book.id, report, book.duration_s))
     taken = progress.merge_anonymous(session, user_id=current_user.id, entries=merged)

@@ -4,20 +4,26 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from flask import Flask, abort, jsonify, request
+from flask import Flask, abort, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
+from werkzeug.exceptions import InternalServerError
 
+from catalog.integrity import CORRUPT_MESSAGE, database_path, is_corrupt, quick_check
+from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
+from streaming.pseudonyms import listener_secret
 from web import i18n
 from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
 from web.extensions import init_services, services
+from web.validation import init_validation
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     """Build the app. `config` overrides every other source (used by tests)."""
     settings = load_settings(config)
     ensure_secret_key(settings)
+    settings["LISTENER_KEY"] = listener_secret(settings)  # statistics pseudonyms (kept across restores)
     app = Flask(__name__, instance_path=settings["HOME"], instance_relative_config=False)
     app.config.update(settings)
     app.config.setdefault("WTF_CSRF_TIME_LIMIT", None)
@@ -29,6 +35,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         # every route; the upload routes raise it for their own requests (web.uploads, studio_views)
         MAX_CONTENT_LENGTH=int(float(settings.get("MAX_REQUEST_MB", 32)) * 1e6),
     )
+    init_validation(app)  # before any blueprint: its rules take the bounded id converter
     CSRFProtect(app)
     _init_host_check(app)
     init_services(app)
@@ -40,16 +47,64 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     from web.security import init_security
     init_security(app)
 
+    init_health(app)
+    app.register_error_handler(InternalServerError, _server_error)
+
+    return app
+
+
+DISK_LOW_MB_DEFAULT = 1024  # below this much free space /healthz says "low" (a master takes ~100 MB)
+
+
+def init_health(app: Flask) -> None:
+    """`/healthz`: the database answers, the SQLite file passed `quick_check` when the app started,
+    and the disks holding the database and the media have room. 503 when the database is not usable."""
+    engine = app.extensions["sachnoi"].engine
+    checked: str | list[str]
+    try:
+        problems = quick_check(engine)
+        checked = problems or "ok"
+    except Exception as exc:  # not reachable now: the probe below reports that, on every request
+        problems, checked = [], f"not run ({exc.__class__.__name__})"
+    if problems:
+        app.logger.error(CORRUPT_MESSAGE.format(path=database_path(engine)) + " quick_check: %s", problems)
+    low_bytes = float(app.config.get("DISK_LOW_MB", DISK_LOW_MB_DEFAULT)) * 1e6
+    watched = {"media": app.config["MEDIA_ROOT"], "instance": app.config["HOME"]}
+
     @app.get("/healthz")
     def healthz():
+        body: dict = {"status": "ok", "quick_check": checked}
         try:
             with services().engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
         except Exception as exc:  # the point of the endpoint is to report any failure
-            return jsonify(status="error", database=str(exc.__class__.__name__)), 503
-        return jsonify(status="ok")
+            body.update(status="error", database=str(exc.__class__.__name__))
+        free = {name: free_bytes(path) for name, path in watched.items()}
+        body["disk_free_mb"] = {name: round(n / 1e6) for name, n in free.items()}
+        if any(n < low_bytes for n in free.values()):
+            body["disk"] = "low"
+            body["status"] = "degraded" if body["status"] == "ok" else body["status"]
+        if problems:
+            body["status"] = "error"
+            body["message"] = CORRUPT_MESSAGE.format(path=database_path(engine))
+        return jsonify(body), 503 if body["status"] == "error" else 200
 
-    return app
+
+def _server_error(error: InternalServerError):
+    """A full disk or a damaged database is told as such (503), not as an internal error;
+    anything else stays Flask's 500 (already logged with its traceback)."""
+    cause = error.original_exception or error
+    if is_disk_full(cause):
+        message = DISK_FULL_MESSAGE
+    elif is_corrupt(cause):
+        message = CORRUPT_MESSAGE.format(path=database_path(services().engine))
+    else:
+        return error
+    try:
+        body = render_template("unavailable.html", message=message)
+    except Exception:  # the page itself may need what is broken; the sentence is what matters
+        body = message
+    return body, 503, {"Retry-After": "120", "Cache-Control": "no-store"}
 
 
 _HOST = re.compile(r"(\[[0-9a-f:.]+\]|[a-z0-9.-]+)(?::[0-9]{1,5})?")

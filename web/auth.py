@@ -151,7 +151,8 @@ def safe_next(target: str | None) -> str:
         return url_for("reader.home")
     target = target.replace("\\", "/")
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+    if (parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//")
+            or any(ord(c) < 32 or ord(c) == 127 for c in target)):  # CR/LF would split the Location header
         return url_for("reader.home")
     return target
 

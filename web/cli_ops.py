@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from web.config import load_settings
+from web.config import ensure_secret_key, load_settings
 
 
 class _Bars:
@@ -44,12 +44,14 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bars).")
     def backup_cmd(dest: Path, method: str, no_media: bool, quiet: bool) -> None:
         """Sao lưu trực tuyến CSDL và tệp âm thanh vào thư mục mới DEST (consistent online backup)."""
-        from catalog.backup import BackupError, backup
+        from catalog.backup import LISTENER_KEY_FILE, BackupError, backup
+        from streaming.pseudonyms import listener_secret
         settings = load_settings()
+        ensure_secret_key(settings)
         bars = _Bars(quiet)
         try:
             report = backup(settings["DATABASE_URL"], None if no_media else settings["MEDIA_ROOT"], dest,
-                            method=method, progress=bars)
+                            method=method, progress=bars, listener_key=listener_secret(settings))
         except BackupError as exc:
             bars.close()
             raise click.ClickException(str(exc)) from None
@@ -57,6 +59,9 @@ def register(group: click.Group) -> None:
         for note in report.notes:
             click.echo(f"Lưu ý (note): {note}", err=True)
         rows = sum(report.row_counts.values())
+        click.echo(f"Bản sao có khoá bí danh thống kê {LISTENER_KEY_FILE}: đây là BÍ MẬT, cất bản sao ở nơi "
+                   f"được bảo vệ (the backup holds the statistics pseudonym key: a SECRET; see docs/security.md)",
+                   err=True)
         click.echo(f"Đã sao lưu vào {report.path}: {rows} dòng CSDL ({report.method}), {report.media_files} tệp, "
                    f"{report.media_bytes / 1e6:.1f} MB, {report.seconds:.1f} s "
                    f"(backup done; integrity_check: {report.integrity})")
@@ -71,7 +76,8 @@ def register(group: click.Group) -> None:
         Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
         bars = _Bars(quiet)
         try:
-            report = restore(src, settings["DATABASE_URL"], settings["MEDIA_ROOT"], progress=bars)
+            report = restore(src, settings["DATABASE_URL"], settings["MEDIA_ROOT"], progress=bars,
+                             instance_home=settings["HOME"])
         except BackupError as exc:
             bars.close()
             raise click.ClickException(str(exc)) from None

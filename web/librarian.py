@@ -15,6 +15,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from catalog import marc_import
 from catalog.books import publish, update_book, withdraw
 from catalog.errors import CatalogError
 from catalog.models import ACCESS_POLICIES, Book, User, utcnow
@@ -32,6 +33,7 @@ POLICY_LABELS = {"public": "Mọi người", "members": "Bạn đọc có tài k
 COVER_MAX_PX = 1400
 COVER_MIN_PX = 300
 COVER_MAX_BYTES = 15 * 1024 * 1024
+MARC_MAX_BYTES = 5 * 1024 * 1024
 
 
 class CoverError(CatalogError):
@@ -92,13 +94,8 @@ def export_marc():
 @role_required("librarian")
 def book(book_id: int):
     row = _own(book_id)
-    try:
-        import catalog.marc_import  # noqa: F401  (optional: written by the catalogue area)
-        marc_import = True
-    except ImportError:
-        marc_import = False
     return render_template("staff/librarian_book.html", book=row, policies=ACCESS_POLICIES,
-                           policy_labels=POLICY_LABELS, marc_import=marc_import,
+                           policy_labels=POLICY_LABELS,
                            publish_local=to_local(row.publish_at), now=utcnow(),
                            authors="\n".join(c.name for c in row.contributors("aut")),
                            narrators="\n".join(c.name for c in row.contributors("nrt")),
@@ -172,23 +169,16 @@ def do_withdraw(book_id: int):
 @bp.post("/librarian/books/<int:book_id>/marc")
 @role_required("librarian")
 def marc(book_id: int):
-    """Fill empty fields from the print record (MARCXML), and keep the record on the book."""
+    """Fill empty fields from the print record (MARCXML or ISO 2709), and keep the record on the book."""
     row = _own(book_id)
     upload = request.files.get("marcxml")
-    data = upload.read(5 * 1024 * 1024 + 1) if upload else request.form.get("marcxml_text", "").encode()
+    data = upload.read(MARC_MAX_BYTES + 1) if upload else request.form.get("marcxml_text", "").encode()
     session = db_session()
     try:
-        if not data.strip() or len(data) > 5 * 1024 * 1024:
-            raise CatalogError(_("Cần một tệp MARCXML (tối đa 5 MB)."))
-        from catalog import marc_import
-        importer = getattr(marc_import, "apply_print_record", None)
-        if importer is not None:
-            importer(session, row, data)
-        else:
-            fields = marc_import.fields_from_marcxml(data)
-            update_book(session, row, print_record_marcxml=data.decode("utf-8", "replace"),
-                        **{k: v for k, v in fields.items() if v and not getattr(row, k, None)})
-    except (CatalogError, ImportError, AttributeError, ValueError) as exc:
+        if not data.strip() or len(data) > MARC_MAX_BYTES:
+            raise CatalogError(_("Cần một tệp MARC 21 (MARCXML hoặc ISO 2709, tối đa 5 MB)."))
+        marc_import.link_print_data(session, row, data)
+    except CatalogError as exc:
         session.rollback()
         flash(_("Không nhập được biểu ghi MARC: %(e)s", e=str(exc)), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
