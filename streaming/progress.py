@@ -34,6 +34,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from catalog.models import DeviceProgress, Progress, utcnow
+from catalog.text import parse_decimal
 
 COVERAGE_BUCKETS = 100       # each 1 % of the book
 FINISHED_COVERAGE = 0.9      # share of the book heard for "finished"
@@ -81,7 +82,7 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
         position = float(data["position_s"])
         event_time = int(float(data["event_time_ms"]))
         seq = int(data["seq"])
-        speed = float(data.get("speed") or 1.0)
+        speed = parse_decimal(data.get("speed") or 1.0)  # "1,5" as typed in Vietnamese is 1.5, never 15
         chapter = int(data.get("chapter") or 1)
     except (KeyError, TypeError, ValueError) as exc:
         raise ProgressError(f"Báo cáo vị trí không hợp lệ (bad progress report): {exc}") from None
@@ -91,7 +92,7 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
     if not (position == position) or position < 0 or seq < 0 or event_time <= 0:  # NaN check first
         raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ (bad position, time or seq)")
     if not MIN_SPEED - 1e-9 <= speed <= MAX_SPEED + 1e-9:
-        raise ProgressError(f"Tốc độ phải từ {MIN_SPEED} đến {MAX_SPEED} (speed out of range)")
+        raise ProgressError("Tốc độ phải từ 0,5 đến 4 lần.")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     event_time = min(event_time, now_ms + MAX_CLOCK_AHEAD_MS)
     if duration_s > 0:
