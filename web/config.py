@@ -40,6 +40,7 @@ DEFAULTS: dict[str, Any] = {
     "TRUST_PROXY": False,
     "SESSION_COOKIE_SECURE": False,
     "PUBLIC_BASE_URL": "",
+    "TIME_ZONE": "Asia/Ho_Chi_Minh",  # IANA zone for times shown when no library's own zone applies
 }
 
 ENV_PREFIX = "SACHNOI_"

@@ -84,3 +84,84 @@ def test_covers_load_and_phone_first_screen(browser, live_server, make_book, peo
     for name, (top, bottom, h) in boxes.items():
         assert h > 0 and top >= 0 and bottom <= height, (name, boxes)
     context.close()
+
+
+# -- speed with the Vietnamese decimal comma (16.8) ----------------------------------------------------
+
+@pytest.mark.browser
+def test_speed_typed_with_a_decimal_comma(app, browser, live_server, make_book, people):
+    """16.8: typing "1,5" gave 15, clamped to 4×, saved and synced. Now 1,5 is 1.5; nonsense is refused."""
+    from streaming import progress
+    book_id = make_book("public")
+    context = browser.new_context(viewport={"width": 360, "height": 800})
+    page = context.new_page()
+    ui_login(page, live_server.url, "bandoc")
+    page.goto(f"{live_server.url}/books/{book_id}")
+    wait_ready(page)
+    assert page.input_value("#speed") == "1,0"
+    page.fill("#speed", "1,5")
+    page.press("#speed", "Enter")
+    assert page.evaluate("document.getElementById('audio').playbackRate") == 1.5
+    assert page.input_value("#speed") == "1,5"
+    page.wait_for_function("() => document.getElementById('live').textContent.includes('1,5 lần')")
+    page.fill("#speed", "1.2")  # the other separator works too
+    page.press("#speed", "Enter")
+    assert page.evaluate("document.getElementById('audio').playbackRate") == 1.2
+    with page.expect_response(lambda r: "/progress" in r.url and r.request.method == "PUT"):
+        page.click("#play")
+        page.click("#play")
+    with app.extensions["sachnoi"].sessions() as s:
+        assert progress.get(s, user_id=people["bandoc"], book_id=book_id).speed == 1.2
+    for nonsense in ("15", "abc", "1,5,3", "0,2"):
+        page.fill("#speed", nonsense)
+        page.press("#speed", "Enter")
+        assert page.get_attribute("#speed", "aria-invalid") == "true", nonsense
+        assert "từ 0,5 đến 4" in page.text_content("#speed-error")
+        assert page.evaluate("document.getElementById('audio').playbackRate") == 1.2, nonsense
+    _shot(page, "speed-error-360")
+    page.goto(f"{live_server.url}/books/{book_id}?lang=en")
+    wait_ready(page)
+    assert page.input_value("#speed") == "1.2"
+    context.close()
+
+
+def test_speed_with_a_comma_is_accepted_by_the_api(client, make_book, people):
+    """16.8: a client sending "1,5" gets 1.5, not a 500 or 15; "1,5,3" is refused with a message."""
+    import time
+    from reader_helpers import login
+    book_id = make_book()
+    csrf = login(client, "bandoc")
+    body = {"position_s": 3, "event_time_ms": int(time.time() * 1000), "device_id": "phone", "seq": 1, "speed": "1,5"}
+    response = client.put(f"/api/books/{book_id}/progress", json=body, headers={"X-CSRFToken": csrf})
+    assert response.status_code == 200 and response.get_json()["progress"]["speed"] == 1.5
+    body.update(seq=2, speed="1,5,3")
+    response = client.put(f"/api/books/{book_id}/progress", json=body, headers={"X-CSRFToken": csrf})
+    assert response.status_code == 400
+
+
+def test_parse_decimal_accepts_both_separators_and_nothing_else():
+    from catalog.text import parse_decimal
+    assert parse_decimal("1,5") == parse_decimal("1.5") == parse_decimal(1.5) == 1.5
+    assert parse_decimal(" 2 ") == 2.0
+    for bad in ("1,5,3", "1.000,5", "abc", "", "1,", True, None):
+        with pytest.raises(ValueError):
+            parse_decimal(bad)
+
+
+# -- time zone (16.10) ---------------------------------------------------------------------------------
+
+def test_history_shows_library_time_not_utc(app, client, make_book, people):
+    """16.10: listening history showed UTC; it shows the library's time zone (default Asia/Ho_Chi_Minh)."""
+    import datetime as dt
+    from catalog.models import Library, Progress
+    from reader_helpers import login
+    book_id = make_book()
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        s.add(Progress(user_id=people["bandoc"], book_id=book_id, position_s=5, event_time_ms=1,
+                       device_id="d", seq=1, updated_at=dt.datetime(2026, 3, 31, 20, 5)))
+    login(client, "bandoc")
+    page = client.get("/history").get_data(as_text=True)
+    assert "01/04/2026 03:05" in page and "31/03/2026 20:05" not in page
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        s.get(Library, people["library"]).time_zone = "Europe/Paris"
+    assert "31/03/2026 22:05" in client.get("/history").get_data(as_text=True)
