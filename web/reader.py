@@ -17,12 +17,13 @@ from catalog.text import fold
 from streaming import progress
 from streaming.access import can_listen, can_see, is_live
 from web.extensions import db_session
+from web.errors import init_errors
 from web.formats import init_formats
 from web.labels import label
 from web.media import token_for
 
 bp = Blueprint("reader", __name__)
-bp.record_once(lambda state: init_formats(state.app))
+bp.record_once(lambda state: (init_formats(state.app), init_errors(state.app)))
 
 PREFS = ("high_contrast", "large_text", "shortcuts_off")
 PREF_CLASSES = {"high_contrast": "high-contrast", "large_text": "large-text", "shortcuts_off": "no-shortcuts"}
