@@ -85,12 +85,13 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
         speed = parse_decimal(data.get("speed") or 1.0)  # "1,5" as typed in Vietnamese is 1.5, never 15
         chapter = int(data.get("chapter") or 1)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProgressError(f"Báo cáo vị trí không hợp lệ (bad progress report): {exc}") from None
+        missing = f" (thiếu {exc.args[0]})" if isinstance(exc, KeyError) else ""
+        raise ProgressError(f"Báo cáo vị trí không hợp lệ{missing}.") from None
     device = str(data.get("device_id") or "")
     if not _DEVICE.match(device):
-        raise ProgressError("Mã thiết bị không hợp lệ (bad device_id)")
+        raise ProgressError("Mã thiết bị không hợp lệ")
     if not (position == position) or position < 0 or seq < 0 or event_time <= 0:  # NaN check first
-        raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ (bad position, time or seq)")
+        raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ")
     if not MIN_SPEED - 1e-9 <= speed <= MAX_SPEED + 1e-9:
         raise ProgressError("Tốc độ phải từ 0,5 đến 4 lần.")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms

@@ -99,7 +99,7 @@ def _group_columns(session: Session, group: str, utc_offset_h: float = 0.0):
         return (expr, expr)
     if group == "channel":
         return (ListeningEvent.channel, ListeningEvent.channel)
-    raise StatsError(f"Không nhóm được theo {group!r} (unknown grouping; use one of {', '.join(GROUPS)})")
+    raise StatsError(f"Không nhóm được theo {group!r}")
 
 
 def aggregate(session: Session, group: str, *, library_id: int | None = None,

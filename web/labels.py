@@ -17,7 +17,8 @@ REVIEW_STATES = {"pending": "Chờ duyệt", "approved": "Đã duyệt", "reject
 CLIP_STATES = {"draft": "Bản nháp", "published": "Đã xuất bản", "scheduled": "Đã hẹn giờ"}
 PROFILES = {"library-streaming": "Nghe trực tuyến ở thư viện", "acx": "ACX (Audible)", "podcast": "Podcast",
             "ebu-r128": "Phát thanh (EBU R128)"}
-QC_REGIONS = {"dead_air": "Khoảng lặng số", "clipping": "Mẫu bị xén", "loud": "Quá to", "quiet": "Quá nhỏ"}
+QC_REGIONS = {"dead_air": "Khoảng lặng số", "clipping": "Mẫu bị xén", "long_pause": "Khoảng ngừng dài",
+              "noise": "Tiếng ồn"}
 ROLES = {"reader": "Bạn đọc", "studio": "Phòng thu", "librarian": "Thủ thư", "admin": "Quản trị"}
 CHANNELS = {"web": "Trang web", "onsite": "Tại thư viện", "app": "Ứng dụng", "embed": "Trình phát nhúng"}
 LIBRARY_KINDS = {"province": "Thư viện tỉnh", "district": "Thư viện huyện"}
