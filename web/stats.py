@@ -102,17 +102,15 @@ def _collect(scope: Scope) -> dict[str, list[StatRow]]:
 
 
 def bar_chart(rows: list[StatRow], measure: str, caption: str, limit: int = 12, hours: bool = False) -> dict:
-    """Geometry for a horizontal bar chart (inline SVG): each label on its own line above its bar,
-    so long titles are never cut at the chart's edge."""
+    """A horizontal bar chart for the template: each bar's label (whole), value text and length in %
+    of the longest. Drawn in HTML, so labels wrap instead of being clipped."""
     rows = rows[:limit]
     values = [float(getattr(r, measure)) for r in rows]
     top = max(values) if values and max(values) > 0 else 1.0
-    bars = []
-    for i, (row, value) in enumerate(zip(rows, values)):
-        label = row.key if len(row.key) <= 80 else row.key[:79] + "…"
-        bars.append({"label": label, "value": hours_minutes(value) if hours else f"{value:g}",
-                     "y": 8 + i * 46, "width": round(max(1.0, 480 * value / top), 1)})
-    return {"caption": caption, "bars": bars, "height": 16 + 46 * max(1, len(bars)), "measure": measure}
+    bars = [{"label": row.key, "value": hours_minutes(value) if hours else f"{value:g}",
+             "pct": round(max(0.5, 100 * value / top), 1)}
+            for row, value in zip(rows, values)]
+    return {"caption": caption, "bars": bars, "measure": measure}
 
 
 def _choices():

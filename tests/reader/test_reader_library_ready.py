@@ -11,10 +11,10 @@ from tests.reader.test_reader_browser import ui_login, wait_ready
 SHOTS = "/tmp/reader-shots"
 
 
-def _shot(page, name):
+def _shot(page, name, full_page=False):
     import os
     os.makedirs(SHOTS, exist_ok=True)
-    page.screenshot(path=f"{SHOTS}/{name}.png", full_page=False)
+    page.screenshot(path=f"{SHOTS}/{name}.png", full_page=full_page)
 
 
 # -- covers ---------------------------------------------------------------------------------------------
@@ -165,3 +165,76 @@ def test_history_shows_library_time_not_utc(app, client, make_book, people):
     with app.extensions["sachnoi"].sessions.begin() as s:
         s.get(Library, people["library"]).time_zone = "Europe/Paris"
     assert "31/03/2026 22:05" in client.get("/history").get_data(as_text=True)
+
+
+# -- dark mode and the browser's text size (16.21) -----------------------------------------------------
+
+@pytest.mark.browser
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_colour_scheme_follows_the_system_with_no_axe_violations(app, browser, live_server, make_book, people,
+                                                                scheme):
+    """16.21: the site follows the system's colour scheme; axe-core (colour contrast included) finds no
+    serious or critical violation in either scheme, at 360 and 1280 px, on reader, staff and error pages.
+    16.9: chart labels (a long title) are whole on the statistics page and the yearly report."""
+    import datetime as dt
+    from catalog.models import ListeningEvent
+    from tests.reader.test_reader_browser import run_axe
+    book_id = make_book("public", title="Sách thử màu tối")
+    long_id = make_book("public", title="Truyện cổ tích Việt Nam chọn lọc: bốn truyện kể cho thiếu nhi, bản đọc mẫu")
+    year = dt.date.today().year
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        for i, (book, seconds) in enumerate(((book_id, 600), (long_id, 5400))):
+            for kind in ("play", "listen"):
+                s.add(ListeningEvent(book_id=book, library_id=people["library"], listener=f"k{i}", kind=kind,
+                                     seconds=seconds if kind == "listen" else 0, channel="web",
+                                     created_at=dt.datetime(year, 1, 10 + i, 3)))
+    problems = {}
+    for width in (360, 1280):
+        context = browser.new_context(viewport={"width": width, "height": 800}, color_scheme=scheme)
+        page = context.new_page()
+        page.goto(live_server.url + "/khong-co")
+        problems[f"{width} 404"] = run_axe(page)
+        ui_login(page, live_server.url, "thuthu")
+        for path in ("/", "/search?q=sach", f"/books/{book_id}", "/history", "/stats/", "/stats/report",
+                     "/librarian/", f"/librarian/books/{book_id}"):
+            page.goto(live_server.url + path)
+            problems[f"{width} {path}"] = run_axe(page)
+            wide = page.evaluate(f"""Array.from(document.querySelectorAll('body *')).filter(e =>
+                e.getBoundingClientRect().right > {width + 2}).map(e => e.tagName + '.' + e.className).slice(0, 6)""")
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 2, (width, path, wide)
+        page.goto(f"{live_server.url}/books/{book_id}")
+        background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+        assert background == ("rgb(18, 18, 18)" if scheme == "dark" else "rgb(255, 255, 255)")
+        _shot(page, f"book-{scheme}-{width}")
+        for path in ("/stats/", "/stats/report"):
+            page.goto(live_server.url + path)
+            labels = page.evaluate("""Array.from(document.querySelectorAll('.chart-label')).map(e =>
+                [e.textContent, e.scrollWidth <= e.clientWidth + 1, e.getBoundingClientRect().right <= innerWidth])""")
+            assert any("bản đọc mẫu" in text for text, _, _ in labels), labels
+            assert all(fits and inside for _, fits, inside in labels), labels
+        page.goto(live_server.url + "/stats/")
+        _shot(page, f"stats-{scheme}-{width}", full_page=True)
+        context.close()
+    assert {k: v for k, v in problems.items() if v} == {}
+
+
+@pytest.mark.browser
+def test_text_follows_the_browsers_font_size(browser, live_server, make_book, people):
+    """16.21: with the browser's default text size set to 24 px (Chromium's setting, via CDP), page text
+    is 24 px, not a fixed 16 px; the phone layout still fits 360 px without sideways scrolling."""
+    book_id = make_book("public")
+    context = browser.new_context(viewport={"width": 360, "height": 800})
+    page = context.new_page()
+    cdp = context.new_cdp_session(page)
+    cdp.send("Page.enable")
+    cdp.send("Page.setFontSizes", {"fontSizes": {"standard": 24, "fixed": 20}})
+    for path in ("/", f"/books/{book_id}", "/khong-co"):
+        page.goto(live_server.url + path)
+        sizes = page.evaluate("""() => [getComputedStyle(document.body).fontSize,
+            getComputedStyle(document.querySelector('main p, main label, main dd')).fontSize]""")
+        assert sizes[0] == "24px", (path, sizes)
+        assert float(sizes[1].rstrip("px")) >= 22, (path, sizes)
+        wide = page.evaluate("""Array.from(document.querySelectorAll('body *'))
+            .filter(e => e.getBoundingClientRect().right > 362).map(e => e.tagName + '.' + e.className).slice(0, 5)""")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 362, (path, wide)
+    context.close()
