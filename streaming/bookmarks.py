@@ -33,9 +33,9 @@ def _position(value, duration_s: float) -> float:
     try:
         position = float(value)
     except (TypeError, ValueError):
-        raise BookmarkError("Vị trí không hợp lệ") from None
+        raise BookmarkError("Vị trí không hợp lệ (bad position)") from None
     if not position == position or position < 0:
-        raise BookmarkError("Vị trí không hợp lệ")
+        raise BookmarkError("Vị trí không hợp lệ (bad position)")
     return round(min(position, duration_s) if duration_s > 0 else position, 3)
 
 
@@ -47,7 +47,7 @@ def list_for(session: Session, *, user_id: int, book_id: int) -> list[Bookmark]:
 def get_own(session: Session, *, user_id: int, book_id: int, bookmark_id: int) -> Bookmark:
     row = session.get(Bookmark, bookmark_id)
     if row is None or row.user_id != user_id or row.book_id != book_id:
-        raise BookmarkError("Không tìm thấy dấu trang")
+        raise BookmarkError("Không tìm thấy dấu trang (no such bookmark)")
     return row
 
 

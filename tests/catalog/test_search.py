@@ -200,20 +200,20 @@ def test_chapter_changes_reach_the_index(any_session):
 def test_an_index_of_the_older_shape_is_rebuilt(tmp_path):
     """A database whose index predates chapters/summary (migration 0002 only) is upgraded by 0011."""
     from sqlalchemy import insert
+    from sqlalchemy import text as sql
     from catalog import migrate
     from catalog.models import Book
     from catalog.db import make_engine, make_sessionmaker
     url = f"sqlite:///{tmp_path}/old.db"
     migrate.upgrade(url, "0004")
     engine = make_engine(url)
-    with make_sessionmaker(engine)() as s:
-        lib = Library(code="THV", name="Thư viện tỉnh", kind="province")
-        s.add(lib)
-        s.flush()
-        # a row as the older code left it, without going through today's index
-        s.execute(insert(Book).values(library_id=lib.id, title="Cũ", title_folded="cu", summary="Sơn Tinh",
-                                      state="published"))
-        s.commit()
+    with engine.begin() as conn:
+        # rows as the older code left them (the 0004 schema), without going through today's index
+        conn.execute(sql("INSERT INTO libraries (code, name, kind, delivery_profile, onsite_networks, created_at, "
+                         "updated_at) VALUES ('THV', 'Thư viện tỉnh', 'province', 'library-streaming', '', "
+                         "'2020-01-01', '2020-01-01')"))
+        conn.execute(insert(Book).values(library_id=1, title="Cũ", title_folded="cu", summary="Sơn Tinh",
+                                         state="published"))
     engine.dispose()
     migrate.upgrade(url)
     engine = make_engine(url)
