@@ -238,3 +238,16 @@ def test_text_follows_the_browsers_font_size(browser, live_server, make_book, pe
             .filter(e => e.getBoundingClientRect().right > 362).map(e => e.tagName + '.' + e.className).slice(0, 5)""")
         assert page.evaluate("document.documentElement.scrollWidth") <= 362, (path, wide)
     context.close()
+
+
+# -- search finds the demo book (16.5) -------------------------------------------------------------------
+
+@pytest.mark.parametrize("q", ["Thánh Gióng", "Son Tinh", "hai anh em"])
+def test_search_page_finds_the_demo_book(demo_home, q):
+    """16.5: "Thánh Gióng", "Sơn Tinh", "hai anh em" returned nothing for the book `sachnoi demo` publishes."""
+    import uuid
+    from web.app import create_app
+    app = create_app({"HOME": str(demo_home), "SECRET_KEY": "demo-" + uuid.uuid4().hex, "RUN_WORKERS": False})
+    html = app.test_client().get("/search", query_string={"q": q}).get_data(as_text=True)
+    assert "1 kết quả" in html and "Truyện cổ tích Việt Nam chọn lọc" in html
+    app.extensions["sachnoi"].engine.dispose()
