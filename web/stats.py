@@ -12,11 +12,13 @@ import csv
 import datetime as dt
 import io
 
-from flask import Blueprint, Response, abort, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from catalog.errors import CatalogError
+from catalog.library_settings import set_time_zone, time_zones
 from catalog.models import Book, Library, Subject, User
 from streaming.events import listener_key
 from streaming.stats import (GROUPS, Filters, StatRow, StatsError, aggregate, period_range, totals,
@@ -136,7 +138,25 @@ def index():
     return render_template("staff/stats.html", data=data, total=total, scope=scope, year=scope.year,
                            library_id=scope.library_id, libraries=libraries, books=books, subjects=subjects,
                            labels=GROUP_LABELS, headers=HEADERS, charts=charts, periods=PERIOD_LABELS,
-                           reader_groups=READER_GROUPS), (400 if scope.error else 200)
+                           reader_groups=READER_GROUPS, time_zones=time_zones()), (400 if scope.error else 200)
+
+
+@bp.post("/time-zone")
+@role_required("librarian")
+def time_zone():
+    """Set the time zone of the librarian's library (an admin: of the library chosen on the page)."""
+    session = db_session()
+    library_id = _int(request.form.get("library")) if current_user.role == "admin" else None
+    library = session.get(Library, library_id or current_user.library_id)
+    try:
+        set_time_zone(session, library, request.form.get("time_zone", ""))
+    except CatalogError as exc:
+        session.rollback()
+        flash(str(exc), "error")
+        return redirect(url_for(".index")), 303
+    session.commit()
+    flash(_("Đã đặt múi giờ %(z)s cho %(lib)s.", z=library.time_zone, lib=library.name), "info")
+    return redirect(url_for(".index"))
 
 
 @bp.get("/export.csv")

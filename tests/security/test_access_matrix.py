@@ -175,6 +175,7 @@ EXPECTED: dict[str, Expect] = {
     "stats.export_xlsx": E(staff("librarian", scoped=False)),
     "stats.report": E(staff("librarian", scoped=False)),       # issue 16.9: the yearly report
     "stats.report_xlsx": E(staff("librarian", scoped=False)),
+    "stats.time_zone": E(staff("librarian", scoped=False)),     # issue 16.10: the library's own zone
     "admin.index": E(staff(scoped=False)),
     "admin.new_library": E(staff(scoped=False)),
     "admin.save_library": E(staff(scoped=False)),

@@ -168,3 +168,19 @@ def test_chart_labels_are_whole_and_inside_the_chart():
     chart = bar_chart([StatRow(long_title, 5, 1, 1.0, 0), StatRow("Ngắn", 1, 1, 0.1, 0)], "plays", "x")
     assert chart["bars"][0]["label"] == long_title           # whole, never cut
     assert [bar["pct"] for bar in chart["bars"]] == [100.0, 20.0]
+
+
+def test_library_time_zone_setting(app, login):
+    """16.10: the library's time zone is a setting (default Asia/Ho_Chi_Minh); a bad name changes nothing."""
+    lib = login("lib1")
+    page = lib.get("/stats/?year=2026").get_data(as_text=True)
+    assert 'value="Asia/Ho_Chi_Minh"' in page
+    assert lib.post("/stats/time-zone", data={"time_zone": "Mars/Olympus"}).status_code == 303
+    with app.extensions["sachnoi"].sessions() as s:
+        assert s.scalar(select(Library.time_zone).where(Library.code == "THV")) == "Asia/Ho_Chi_Minh"
+    assert "Múi giờ không hợp lệ" in lib.get("/stats/?year=2026").get_data(as_text=True)
+    assert lib.post("/stats/time-zone", data={"time_zone": "Asia/Bangkok"}).status_code == 302
+    with app.extensions["sachnoi"].sessions() as s:
+        assert s.scalar(select(Library.time_zone).where(Library.code == "THV")) == "Asia/Bangkok"
+        assert s.scalar(select(Library.time_zone).where(Library.code == "HUYEN1")) == "Asia/Ho_Chi_Minh"
+    assert 'value="Asia/Bangkok"' in lib.get("/stats/?year=2026").get_data(as_text=True)
