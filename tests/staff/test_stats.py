@@ -184,3 +184,33 @@ def test_library_time_zone_setting(app, login):
         assert s.scalar(select(Library.time_zone).where(Library.code == "THV")) == "Asia/Bangkok"
         assert s.scalar(select(Library.time_zone).where(Library.code == "HUYEN1")) == "Asia/Ho_Chi_Minh"
     assert 'value="Asia/Bangkok"' in lib.get("/stats/?year=2026").get_data(as_text=True)
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_local_months_and_yearly_report_on_both_databases(request, tmp_path, database):
+    """16.9/16.10 on SQLite and PostgreSQL: an event at 31 March 20:00 UTC counts for April (Vietnam),
+    and the yearly report's figures agree."""
+    from catalog import migrate
+    from catalog.db import make_engine, make_sessionmaker
+    from streaming.stats import Filters, aggregate, yearly_report
+    url = f"sqlite:///{tmp_path}/s.db" if database == "sqlite" else request.getfixturevalue("pg_url")
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        from catalog.books import create_book
+        lib = Library(code="THV", name="Thư viện tỉnh", kind="province")
+        s.add(lib)
+        s.flush()
+        book = create_book(s, library=lib, title="Sách")
+        for who, kind, secs, when in (("a", "play", 0, dt.datetime(2026, 3, 31, 20)),
+                                      ("a", "listen", 1800, dt.datetime(2026, 3, 31, 20)),
+                                      ("b", "play", 0, dt.datetime(2025, 3, 1, 3))):
+            s.add(ListeningEvent(book_id=book.id, library_id=lib.id, listener=who, kind=kind, seconds=secs,
+                                 created_at=when))
+        s.commit()
+        months = {r.key: r.plays for r in aggregate(s, "month", filters=Filters(utc_offset_h=7.0))}
+        assert months == {"2025-03": 1, "2026-04": 1}
+        report = yearly_report(s, 2026)
+        assert (report["this"].readers, report["this"].hours, report["last"].readers) == (1, 0.5, 1)
+        assert report["growth"]["readers"] == 0.0 and [r.key for r in report["months"]] == ["2026-04"]
+    engine.dispose()
