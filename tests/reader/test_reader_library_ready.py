@@ -251,3 +251,27 @@ def test_search_page_finds_the_demo_book(demo_home, q):
     html = app.test_client().get("/search", query_string={"q": q}).get_data(as_text=True)
     assert "1 kết quả" in html and "Truyện cổ tích Việt Nam chọn lọc" in html
     app.extensions["sachnoi"].engine.dispose()
+
+
+@pytest.mark.browser
+def test_jobs_and_history_tables_reflow_on_a_phone(app, browser, live_server, make_book, people):
+    """16.7: the jobs table (8 columns) and the listening history were wider than a 360 px screen;
+    on a phone each row becomes a block whose cells carry their column's name."""
+    from catalog.models import Job, Progress
+    book_id = make_book("public", title="Một đầu sách có nhan đề khá dài để thử bảng trên điện thoại")
+    with app.extensions["sachnoi"].sessions.begin() as s:
+        s.add(Job(kind="ingest", book_id=book_id, state="failed", stage="master", attempts=3, progress=42.0,
+                  error="Traceback\nstudio.errors.QCRejected: chương 2 không đạt độ to tích hợp (LUFS)"))
+        s.add(Progress(user_id=people["thuthu"], book_id=book_id, position_s=5, event_time_ms=1, device_id="d",
+                       seq=1))
+    for width in (360, 1280):
+        context = browser.new_context(viewport={"width": width, "height": 800})
+        page = context.new_page()
+        ui_login(page, live_server.url, "thuthu")
+        for path in ("/jobs/", "/history"):
+            page.goto(live_server.url + path)
+            assert page.evaluate("document.documentElement.scrollWidth") <= width + 2, (width, path)
+            display = page.evaluate("getComputedStyle(document.querySelector('table.reflow td')).display")
+            assert display == ("block" if width == 360 else "table-cell"), (width, path)
+            _shot(page, f"table{path.replace('/', '-')}{width}")
+        context.close()
