@@ -46,6 +46,7 @@ class Library(Base):
     onsite_networks: Mapped[str] = mapped_column(Text, default="")  # CIDRs, one per line
     # Reader self-registration: "closed" | "approval" (account waits for a librarian) | "open".
     self_registration: Mapped[str] = mapped_column(String(16), default="closed", server_default="closed")
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Ho_Chi_Minh")  # IANA name, for display
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
@@ -320,6 +321,8 @@ class Progress(Base):
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
     speed: Mapped[float] = mapped_column(Float, default=1.0)
     finished: Mapped[bool] = mapped_column(Boolean, default=False)
+    # '0'/'1' per 1 % of the book: the stretches heard (streaming.progress.mark_heard)
+    heard: Mapped[str] = mapped_column(Text, default="")
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 

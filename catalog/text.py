@@ -70,3 +70,21 @@ def sort_key(text: str | None) -> str:
             word_tone = max(word_tone, tone)
     tones.append(str(word_tone))
     return ("".join(primary) + "!" + "".join(tones))[:1000]
+
+
+_DECIMAL = re.compile(r"^\s*([+-]?\d+)(?:[.,](\d+))?\s*$")
+
+
+def parse_decimal(value) -> float:
+    """A number typed either way: '1,5' (Vietnamese decimal comma) or '1.5' → 1.5; numbers pass through.
+
+    No thousands separators (so '1,5' can never become 15). Raises ValueError for anything else.
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"not a number: {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    match = _DECIMAL.match(str(value or ""))
+    if not match:
+        raise ValueError(f"not a number: {value!r}")
+    return float(f"{match[1]}.{match[2] or '0'}")

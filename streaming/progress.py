@@ -13,8 +13,13 @@ so two racing requests can not interleave a read and a write; the database decid
 time, so that is kept: "never backwards" is about arrival order, not about position.
 
 Event times more than `MAX_CLOCK_AHEAD_MS` ahead of the server are clamped, so one device with a
-wrong clock cannot pin the account's position for ever. A book is finished when less than
-`FINISHED_REMAINING_S` remain.
+wrong clock cannot pin the account's position for ever.
+
+A book is finished when the reader has *heard* it, not when the position reached the end
+(pressing End on the seek bar must not count): the book is cut into COVERAGE_BUCKETS equal
+stretches, and a stretch counts as heard when the position moved through its middle between two
+reports of the same device no faster than playback could (`heard_span`). Finished means at least
+FINISHED_COVERAGE of the stretches heard; once finished, a book stays finished.
 """
 from __future__ import annotations
 
@@ -29,8 +34,11 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from catalog.models import DeviceProgress, Progress, utcnow
+from catalog.text import parse_decimal
 
-FINISHED_REMAINING_S = 10.0
+COVERAGE_BUCKETS = 100       # each 1 % of the book
+FINISHED_COVERAGE = 0.9      # share of the book heard for "finished"
+PLAY_SLACK, PLAY_SLACK_S = 1.25, 3.0  # how much faster than speed × wall time still counts as playing
 MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 MIN_SPEED, MAX_SPEED = 0.5, 4.0
 MAX_CHAPTER = 100_000
@@ -75,19 +83,20 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
         position = float(data["position_s"])
         event_time = int(float(data["event_time_ms"]))
         seq = int(data["seq"])
-        speed = float(data.get("speed") or 1.0)
+        speed = parse_decimal(data.get("speed") or 1.0)  # "1,5" as typed in Vietnamese is 1.5, never 15
         chapter = int(data.get("chapter") or 1)
     except (KeyError, TypeError, ValueError) as exc:
-        raise ProgressError(f"Báo cáo vị trí không hợp lệ (bad progress report): {exc}") from None
+        missing = f" (thiếu {exc.args[0]})" if isinstance(exc, KeyError) else ""
+        raise ProgressError(f"Báo cáo vị trí không hợp lệ{missing}.") from None
     device = str(data.get("device_id") or "")
     if not _DEVICE.match(device):
-        raise ProgressError("Mã thiết bị không hợp lệ (bad device_id)")
+        raise ProgressError("Mã thiết bị không hợp lệ")
     if not (position == position) or position < 0 or seq < 0 or event_time <= 0:  # NaN check first
-        raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ (bad position, time or seq)")
+        raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ")
     if chapter > MAX_CHAPTER:  # the column is int4 on PostgreSQL; no book has this many chapters
         raise ProgressError(f"Số chương quá lớn (chapter above {MAX_CHAPTER})")
     if not MIN_SPEED - 1e-9 <= speed <= MAX_SPEED + 1e-9:
-        raise ProgressError(f"Tốc độ phải từ {MIN_SPEED} đến {MAX_SPEED} (speed out of range)")
+        raise ProgressError("Tốc độ phải từ 0,5 đến 4 lần.")
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     event_time = min(event_time, now_ms + MAX_CLOCK_AHEAD_MS)
     if duration_s > 0:
@@ -97,15 +106,41 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
                   device_name=str(data.get("device_name") or "")[:255])
 
 
-def is_finished(position_s: float, duration_s: float) -> bool:
-    return duration_s > 0 and duration_s - position_s < FINISHED_REMAINING_S
+def heard_span(before: Row | None, report: Report) -> tuple[float, float] | None:
+    """(from_s, to_s) played between the stored report and this one, or None for a jump, a seek back,
+    another device, or a position that moved faster than playback at the reported speed could."""
+    if before is None or before.device_id != report.device_id:
+        return None
+    elapsed_s = (report.event_time_ms - before.event_time_ms) / 1000.0
+    moved_s = report.position_s - before.position_s
+    if elapsed_s <= 0 or moved_s <= 0:
+        return None
+    if moved_s > elapsed_s * max(before.speed or 1.0, report.speed) * PLAY_SLACK + PLAY_SLACK_S:
+        return None
+    return before.position_s, report.position_s
+
+
+def mark_heard(heard: str, span: tuple[float, float] | None, duration_s: float) -> str:
+    """`heard` ('0'/'1' per bucket) with the buckets whose middle lies in `span` set to '1'."""
+    bits = list((heard or "").ljust(COVERAGE_BUCKETS, "0")[:COVERAGE_BUCKETS])
+    if span is not None and duration_s > 0:
+        width = duration_s / COVERAGE_BUCKETS
+        for i in range(COVERAGE_BUCKETS):
+            if span[0] <= (i + 0.5) * width < span[1]:
+                bits[i] = "1"
+    return "".join(bits)
+
+
+def coverage(heard: str | None) -> float:
+    """Share of the book heard, 0..1."""
+    return (heard or "").count("1") / COVERAGE_BUCKETS
 
 
 _DEVICE_T = DeviceProgress.__table__
 _PROGRESS_T = Progress.__table__
 _DEVICE_COLS = ("position_s", "event_time_ms", "seq", "device_name", "updated_at")
 _PROGRESS_COLS = ("position_s", "event_time_ms", "device_id", "device_name", "seq", "speed", "chapter",
-                  "finished", "updated_at")
+                  "finished", "heard", "updated_at")
 _statements: dict[str, tuple] = {}
 
 
@@ -155,11 +190,13 @@ def record(db: Session | Connection, *, user_id: int, book_id: int, report: Repo
         "updated_at": now}).first() is not None
     row = None
     if device_ok:
+        heard = mark_heard(before.heard if before is not None else "", heard_span(before, report), duration_s)
+        finished = bool(before is not None and before.finished) or coverage(heard) >= FINISHED_COVERAGE
         row = db.execute(account_upsert, {
             **keys, "position_s": report.position_s, "event_time_ms": report.event_time_ms,
             "device_id": report.device_id, "device_name": report.device_name, "seq": report.seq,
             "speed": report.speed, "chapter": report.chapter,
-            "finished": is_finished(report.position_s, duration_s), "updated_at": now}).first()
+            "finished": finished, "heard": heard, "updated_at": now}).first()
     return Outcome(accepted=row is not None, device_accepted=device_ok, progress=row or before, before=before)
 
 
@@ -192,7 +229,7 @@ def history(session: Session, *, user_id: int, limit: int = 100) -> list[Progres
 def as_dict(row: Progress | Row | None) -> dict:
     if row is None:
         return {"position_s": 0.0, "event_time_ms": 0, "device_id": "", "device_name": "", "seq": 0,
-                "speed": 1.0, "chapter": 1, "finished": False}
+                "speed": 1.0, "chapter": 1, "finished": False, "heard_share": 0.0}
     return {"position_s": row.position_s, "event_time_ms": row.event_time_ms, "device_id": row.device_id,
             "device_name": row.device_name, "seq": row.seq, "speed": row.speed, "chapter": row.chapter,
-            "finished": bool(row.finished)}
+            "finished": bool(row.finished), "heard_share": coverage(row.heard)}

@@ -57,6 +57,7 @@ DEFAULTS: dict[str, Any] = {
     "SMTP_USERNAME": "",
     "SMTP_PASSWORD": "",
     "MAIL_FROM": "",
+    "TIME_ZONE": "Asia/Ho_Chi_Minh",  # IANA zone for times shown when no library's own zone applies
 }
 
 ENV_PREFIX = "SACHNOI_"

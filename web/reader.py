@@ -6,20 +6,25 @@ script runs; `html_classes` puts them on the <html> element of every page.
 """
 from __future__ import annotations
 
-from flask import (Blueprint, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from catalog.covers import book_cover_png, cover_link
 from catalog.models import Book, User
 from catalog.text import fold
 from streaming import progress
 from streaming.tokens import DOWNLOAD
 from streaming.access import can_listen, can_see, is_live
 from web.extensions import db_session
+from web.errors import init_errors
+from web.formats import init_formats
+from web.labels import label
 from web.media import token_for
 
 bp = Blueprint("reader", __name__)
+bp.record_once(lambda state: (init_formats(state.app), init_errors(state.app)))
 
 PREFS = ("high_contrast", "large_text", "shortcuts_off")
 PREF_CLASSES = {"high_contrast": "high-contrast", "large_text": "large-text", "shortcuts_off": "no-shortcuts"}
@@ -43,7 +48,8 @@ def current_prefs() -> dict:
 def _display_settings():
     prefs = current_prefs()
     return {"display_prefs": prefs,
-            "html_classes": " ".join(PREF_CLASSES[k] for k in PREFS if prefs.get(k))}
+            "html_classes": " ".join(PREF_CLASSES[k] for k in PREFS if prefs.get(k)),
+            "cover_src": lambda book: request.script_root + cover_link(book)[0], "label": label}
 
 
 def _live_books(session, limit: int = 24):
@@ -108,6 +114,17 @@ def book(book_id: int):
                            stream_url=stream_url, token=token, has_m4b=has_m4b, has_package=has_package,
                            download_token=download_token,
                            narrators=row.contributors("nrt"), authors=row.contributors("aut"))
+
+
+@bp.get("/covers/<int:book_id>.png")
+def generated_cover(book_id: int):
+    """The typographic cover of a book without an uploaded one (uploaded covers: librarian.cover_image)."""
+    row = db_session().get(Book, book_id)
+    if row is None or not can_see(row, _listener()):
+        abort(404)
+    response = Response(book_cover_png(row), mimetype="image/png")
+    response.cache_control.max_age = 3600
+    return response
 
 
 @bp.get("/history")

@@ -36,8 +36,6 @@ RULE_LABELS = {"integrated_loudness": "Độ to tích hợp (LUFS)", "true_peak"
                "noise_floor": "Nền ồn (dB)", "duration_min": "Thời lượng tối thiểu", "duration_max": "Thời lượng tối đa",
                "clipping": "Mẫu bị xén", "no_dead_air": "Khoảng lặng số", "head_room_tone": "Khoảng lặng đầu (s)",
                "tail_room_tone": "Khoảng lặng cuối (s)", "speech_present": "Có tiếng nói"}
-REGION_LABELS = {"dead_air": "Khoảng lặng số", "clipping": "Mẫu bị xén", "long_pause": "Ngắt quãng dài",
-                 "noise": "Ồn nền"}
 ENVELOPE_POINTS = 600
 PLAY_AROUND_S = 3.0
 
@@ -425,7 +423,7 @@ def qc(chapter_id: int):
     report = chapter.qc or {}
     svg = qc_svg(report, id_prefix=f"qc{chapter.id}") if report else ""
     return render_template("staff/studio_qc.html", chapter=chapter, book=chapter.book, report=report,
-                           svg=svg, rule_labels=RULE_LABELS, region_labels=REGION_LABELS,
+                           svg=svg, rule_labels=RULE_LABELS,
                            listen={which: bool(key) and media_store().exists(key)
                                    for which, key in _chapter_audio(chapter).items()})
 

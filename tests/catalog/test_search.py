@@ -129,3 +129,94 @@ def test_folding_and_tone_keys():
     assert tone_key("Hoà") == tone_key("Hòa") == "hoa1"
     assert tone_key("Thuỷ") == tone_key("Thủy")
     assert tone_key("Hoa") != tone_key("Hòa")
+
+
+# -- issue 16.5: summary, publisher, ISBN and chapter titles are searched, ranked title > chapter > summary
+
+DEMO_TOML = __import__("pathlib").Path(__file__).resolve().parents[2] / "examples" / "demo-session" / "session.toml"
+
+
+def _demo_book(s):
+    """The demo book's record as `sachnoi demo` makes it (metadata and chapter titles from session.toml)."""
+    import tomllib
+    from catalog.models import Chapter
+    meta = tomllib.loads(DEMO_TOML.read_text(encoding="utf-8"))
+    book_meta = meta["book"]
+    lib = Library(code="DEMO", name="Thư viện mẫu", kind="province")
+    s.add(lib)
+    s.flush()
+    book = books.create_book(s, library=lib, title=book_meta["title"], subtitle=book_meta["subtitle"],
+                             authors=book_meta["authors"], narrators=book_meta["narrators"],
+                             summary=book_meta["summary"], publisher=book_meta["publisher"],
+                             subjects=book_meta["subjects"], isbn_audio="978-604-1-23456-7")
+    for i, title in enumerate(meta["chapters"]["titles"]):
+        s.add(Chapter(book_id=book.id, position=i + 1, title=title))  # as the studio pipeline writes them
+    books.publish(s, book)
+    s.commit()
+    return book
+
+
+@pytest.mark.parametrize("q", ["Thánh Gióng", "thanh giong", "Son Tinh", "Sơn Tinh", "hai anh em", "HAI ANH EM",
+                               "trau cau", "Bình Dương", "binh duong", "9786041234567", "978-604-1-23456-7"])
+def test_demo_book_found_by_chapter_summary_publisher_and_isbn(any_session, q):
+    """Issue 16.5: "Thánh Gióng", "Son Tinh", "hai anh em" (chapters, summary), publisher and ISBN returned nothing."""
+    book = _demo_book(any_session)
+    assert [b.id for b in search_books(any_session, q)] == [book.id]
+
+
+def test_title_ranks_over_chapter_over_summary(any_session):
+    """Issue 16.5: a title match ranks first, then a chapter title, then a summary mention."""
+    from catalog.models import Chapter
+    lib = Library(code="THV", name="Thư viện tỉnh", kind="province")
+    any_session.add(lib)
+    any_session.flush()
+    # alphabet order alone would give the reverse: A… < B… < C…
+    in_summary = books.create_book(any_session, library=lib, title="A di tích", summary="Kể về Sơn Tinh.")
+    in_chapter = books.create_book(any_session, library=lib, title="B truyện cổ")
+    any_session.add(Chapter(book_id=in_chapter.id, position=1, title="Sơn Tinh, Thủy Tinh"))
+    in_title = books.create_book(any_session, library=lib, title="Chuyện Sơn Tinh")
+    for b in (in_summary, in_chapter, in_title):
+        books.publish(any_session, b)
+    any_session.commit()
+    for q in ("son tinh", "Sơn Tinh", "sơn tin"):
+        assert [b.id for b in search_books(any_session, q)] == [in_title.id, in_chapter.id, in_summary.id], q
+
+
+def test_chapter_changes_reach_the_index(any_session):
+    """Issue 16.5: chapters written outside catalog.books (the studio pipeline) keep the index current."""
+    from catalog.models import Chapter
+    book = _demo_book(any_session)
+    chapter = any_session.scalars(
+        __import__("sqlalchemy").select(Chapter).where(Chapter.book_id == book.id, Chapter.position == 2)).one()
+    chapter.title = "Chương 2: Ông Gióng nhổ tre"
+    any_session.commit()
+    assert search_books(any_session, "nho tre") != []
+    assert [b.id for b in search_books(any_session, "thanh giong")] == [book.id]  # still in the summary
+    any_session.delete(chapter)
+    any_session.commit()
+    assert search_books(any_session, "nho tre") == []
+
+
+def test_an_index_of_the_older_shape_is_rebuilt(tmp_path):
+    """A database whose index predates chapters/summary (migration 0002 only) is upgraded by 0011."""
+    from sqlalchemy import insert
+    from sqlalchemy import text as sql
+    from catalog import migrate
+    from catalog.models import Book
+    from catalog.db import make_engine, make_sessionmaker
+    url = f"sqlite:///{tmp_path}/old.db"
+    migrate.upgrade(url, "0004")
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        # rows as the older code left them (the 0004 schema), without going through today's index
+        conn.execute(sql("INSERT INTO libraries (code, name, kind, delivery_profile, onsite_networks, created_at, "
+                         "updated_at) VALUES ('THV', 'Thư viện tỉnh', 'province', 'library-streaming', '', "
+                         "'2020-01-01', '2020-01-01')"))
+        conn.execute(insert(Book).values(library_id=1, title="Cũ", title_folded="cu", summary="Sơn Tinh",
+                                         state="published"))
+    engine.dispose()
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    with make_sessionmaker(engine)() as s:
+        assert [b.title for b in search_books(s, "son tinh")] == ["Cũ"]
+    engine.dispose()

@@ -43,7 +43,7 @@ def test_play_speed_chapters_resume_and_other_device(browser, live_server, make_
     for _ in range(3):
         page.click("#speed-up")
     assert page.evaluate("document.getElementById('audio').playbackRate") == pytest.approx(1.3)
-    assert page.input_value("#speed") == "1.3"
+    assert page.input_value("#speed") == "1,3"
     page.click("#next-chapter")
     page.wait_for_function("() => document.getElementById('audio').currentTime >= 10")
     assert "Chương 2" in page.text_content("#now-chapter")
@@ -56,7 +56,7 @@ def test_play_speed_chapters_resume_and_other_device(browser, live_server, make_
     page.reload()
     wait_ready(page)
     page.wait_for_function(f"() => Math.abs(document.getElementById('audio').currentTime - {paused_at}) < 2", timeout=8000)
-    assert page.input_value("#speed") == "1.3"
+    assert page.input_value("#speed") == "1,3"
 
     pc = browser.new_context()
     other = pc.new_page()
@@ -66,7 +66,7 @@ def test_play_speed_chapters_resume_and_other_device(browser, live_server, make_
     offer.wait_for(state="visible", timeout=8000)
     assert "thiết bị khác" in offer.text_content()
     other.wait_for_function("() => document.getElementById('live').textContent.includes('thiết bị khác')")
-    assert other.input_value("#speed") == "1.3"  # speed is remembered per book across devices
+    assert other.input_value("#speed") == "1,3"  # speed is remembered per book across devices
     wait_ready(other)
     offer.click()
     other.wait_for_function(f"() => Math.abs(document.getElementById('audio').currentTime - {paused_at}) < 2")

@@ -65,6 +65,8 @@ EXPECTED: dict[str, Expect] = {
     "reader.search": E(PUBLIC),
     "reader.book": E(PUBLIC),
     "reader.history": E(LOGGED_IN),
+    "reader.generated_cover": E(PUBLIC),  # issue 16.6: the typographic cover of a visible book
+    "favicon": E(PUBLIC),
     "reader.account": E(PUBLIC),  # display settings for everyone (kept in a cookie when anonymous)
     "auth.login": E(PUBLIC),
     "auth.logout": E(PUBLIC),
@@ -180,6 +182,9 @@ EXPECTED: dict[str, Expect] = {
     "stats.index": E(staff("librarian", scoped=False)),
     "stats.export_csv": E(staff("librarian", scoped=False)),
     "stats.export_xlsx": E(staff("librarian", scoped=False)),
+    "stats.report": E(staff("librarian", scoped=False)),       # issue 16.9: the yearly report
+    "stats.report_xlsx": E(staff("librarian", scoped=False)),
+    "stats.time_zone": E(staff("librarian", scoped=False)),     # issue 16.10: the library's own zone
     "admin.index": E(staff(scoped=False)),
     "admin.new_library": E(staff(scoped=False)),
     "admin.save_library": E(staff(scoped=False)),

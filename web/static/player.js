@@ -172,15 +172,34 @@
   });
 
   // -- speed -------------------------------------------------------------------------------------------
-  var speedInput = $("speed");
+  var speedInput = $("speed"), speedError = $("speed-error");
+  var decimalMark = en ? "." : ",";
+  function showDecimal(value) { return value.toFixed(1).replace(".", decimalMark); }  // 1.5 -> "1,5" in Vietnamese
+  function parseSpeed(text) {  // "1,5", "1.5", "1,5 lần", "2x" -> number; anything else -> NaN
+    var m = /^\s*(\d{1,2})(?:[.,](\d{1,3}))?\s*(?:×|x|lần)?\s*$/i.exec(text || "");
+    if (!m) return NaN;
+    var value = parseFloat(m[1] + "." + (m[2] || "0"));
+    return value >= 0.5 && value <= 4 ? value : NaN;
+  }
   function applySpeed(value, announce) {
     value = Math.round(Math.max(0.5, Math.min(4, value || 1)) * 10) / 10;
     audio.defaultPlaybackRate = value;
     audio.playbackRate = value;
-    speedInput.value = value.toFixed(1);
-    if (announce) { say(fill(T.speed, value.toFixed(1))); saveLocal(); schedule("speed"); }
+    speedInput.value = showDecimal(value);
+    speedInput.removeAttribute("aria-invalid");
+    speedError.textContent = "";
+    if (announce) { say(fill(T.speed, showDecimal(value))); saveLocal(); schedule("speed"); }
   }
-  speedInput.addEventListener("change", function () { applySpeed(parseFloat(speedInput.value.replace(",", ".")), true); });
+  speedInput.addEventListener("change", function () {
+    var value = parseSpeed(speedInput.value);
+    if (isNaN(value)) {  // say why and keep the speed that is playing
+      speedInput.setAttribute("aria-invalid", "true");
+      speedError.textContent = speedError.dataset.message;
+      say(speedError.dataset.message);
+      return;
+    }
+    applySpeed(value, true);
+  });
   $("speed-down").addEventListener("click", function () { applySpeed(audio.playbackRate - 0.1, true); });
   $("speed-up").addEventListener("click", function () { applySpeed(audio.playbackRate + 0.1, true); });
   applySpeed(speed, false);

@@ -1,0 +1,77 @@
+"""How numbers, durations and times are written on pages and in exports (Jinja filters).
+
+Vietnamese writes decimals with a comma ("1,5 lần", "0,5 giờ"); Babel formats by the page's
+locale, so English pages get "1.5". Times are stored as naive UTC and shown in the library's time
+zone (`Library.time_zone`, default Asia/Ho_Chi_Minh): the reader's own library when logged in.
+"""
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from flask import Flask, current_app
+from flask_babel import format_decimal
+from flask_babel import gettext as _
+
+DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+
+
+def decimal(value: float | None, places: int = 1) -> str:
+    """1.5 → '1,5' on Vietnamese pages, '1.5' on English ones (no grouping surprises)."""
+    pattern = "0." + "0" * places if places else "0"
+    return format_decimal(float(value or 0), format=pattern)  # in the request's locale
+
+
+def hours_minutes(hours: float | None) -> str:
+    """A number of hours as people say it: 0.01 → '1 phút', 2.5 → '2 giờ 30 phút', 3 → '3 giờ'."""
+    minutes = int(round((hours or 0) * 60))
+    h, m = divmod(minutes, 60)
+    if h and m:
+        return _("%(h)d giờ %(m)d phút", h=h, m=m)
+    if h:
+        return _("%(h)d giờ", h=h)
+    return _("%(m)d phút", m=m)
+
+
+def zone_name(library=None) -> str:
+    """The IANA zone of `library` (or of the app's setting TIME_ZONE), falling back to Vietnam's."""
+    name = getattr(library, "time_zone", "") or current_app.config.get("TIME_ZONE") or DEFAULT_ZONE
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return DEFAULT_ZONE
+    return name
+
+
+def display_zone() -> str:
+    """The zone times are shown in for this request: the logged-in user's library, else the app's."""
+    from flask import g
+    from flask_login import current_user
+    if "time_zone" not in g:
+        library = None
+        if current_user.is_authenticated:
+            from catalog.models import Library
+            from web.extensions import db_session
+            library = db_session().get(Library, current_user.library_id)
+        g.time_zone = zone_name(library)
+    return g.time_zone
+
+
+def to_zone(value: dt.datetime | None, zone: str | None = None) -> dt.datetime | None:
+    """Naive UTC → naive wall time in `zone` (default: `display_zone()`)."""
+    if value is None:
+        return None
+    tz = ZoneInfo(zone or display_zone())
+    return value.replace(tzinfo=dt.timezone.utc).astimezone(tz).replace(tzinfo=None)
+
+
+def local_time(value: dt.datetime | None, pattern: str = "%d/%m/%Y %H:%M") -> str:
+    """Naive UTC → '21/04/2026 15:00' in the library's zone; '' for None."""
+    local = to_zone(value)
+    return local.strftime(pattern) if local else ""
+
+
+def init_formats(app: Flask) -> None:
+    app.add_template_filter(decimal, "decimal")
+    app.add_template_filter(hours_minutes, "hours_minutes")
+    app.add_template_filter(local_time, "local_time")
