@@ -200,21 +200,6 @@ def equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
     return np.cos(0.5 * np.pi * t), np.sin(0.5 * np.pi * t)
 
 
-def loop_room_tone(snippet: np.ndarray, frames: int, crossfade: int) -> np.ndarray:
-    """Continue a room-tone snippet seamlessly to `frames` by overlapping copies (equal power)."""
-    s = snippet
-    if frames <= len(s):
-        return s[:frames].copy()
-    c = min(crossfade, len(s) // 2)
-    out = s.copy()
-    fo, fi = equal_power(c)
-    while len(out) < frames:
-        head = out[:len(out) - c]
-        mid = out[len(out) - c:] * fo[:, None] + s[:c] * fi[:, None]
-        out = np.concatenate([head, mid, s[c:]])
-    return out[:frames]
-
-
 class Editor:
     """Turns the processed stream into the delivered file: trims the head and tail, adds room
     tone, crossfades the joins and applies the short end fades. Positions are frames."""

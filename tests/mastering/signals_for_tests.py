@@ -32,3 +32,18 @@ def narration(seconds: float, rate: int = 44100, seed: int = 0, noise_db: float 
     return x[:, None].astype(np.float32)
 
 
+
+
+def daw_export(seconds: float, rate: int = 44100, seed: int = 0, noise_db: float = -60.0,
+               head_s: float = 2.0, tail_s: float = 3.0) -> np.ndarray:
+    """Narration with room noise between exact digital zeros at head and tail (a DAW export)."""
+    z = np.zeros((int(head_s * rate), 1), np.float32)
+    t = np.zeros((int(tail_s * rate), 1), np.float32)
+    return np.concatenate([z, narration(seconds, rate, seed=seed, noise_db=noise_db), t])
+
+
+def gated(seconds: float, rate: int = 44100, seed: int = 0) -> np.ndarray:
+    """Narration whose pauses are exact zeros (no room at all: synthetic speech, a gated export)."""
+    x = narration(seconds, rate, seed=seed, noise_db=-300.0, hum_db=-300.0)
+    x[np.abs(x) < 1e-4] = 0.0
+    return x
