@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -22,7 +22,7 @@ from mastering.profiles import Profile, get_profile
 from mastering.qc import QCReport, check
 from mastering import roomtone
 from mastering.roomtone import Filler, ToneLoop
-from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams
+from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
 Progress = Callable[[float], None]
 
@@ -62,6 +62,16 @@ class _FileSource:
         with sf.SoundFile(self.info.path) as f:
             f.seek(start)
             return f.read(stop - start, dtype="float64", always_2d=True)
+
+
+def _hum_found(src, plan: Plan, params: ChainParams) -> ChainParams:
+    """Notch only the mains harmonics the take's room tone actually carries."""
+    if params.hum is None:
+        return params
+    a, b = plan.snippet
+    hum = detect_hum(src.read(a, b), src.rate, params.hum) if plan.room_tone == "take" else None
+    plan.report["hum_notches_hz"] = hum.freqs_hz() if hum else []
+    return replace(params, hum=hum)
 
 
 def _tone_loop(src, plan: Plan, params: ChainParams, profile: Profile) -> ToneLoop:
@@ -114,6 +124,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     input_m = meter_in.result()
     analysis = analyser.finish()
     plan = make_plan(analysis, profile, params)
+    params = _hum_found(src, plan, params)
     loop = _tone_loop(src, plan, params, profile)
     pad_head, pad_tail = _pads(loop, plan)
 
