@@ -33,6 +33,7 @@ class ChainParams:
     leveler: LevelerParams | None = LevelerParams()
     fades: FadeParams = FadeParams()
     room_tone_snippet_s: float = 1.0
+    denoise: str | None = None        # "off" | "spectral" | "neural"; None: the profile's choice
     # loudness on target: the plan may drive speech this much harder into the limiter than plain
     # normalisation would, to make up what the limiter takes off the peaks
     max_limiter_push_db: float = 4.0
@@ -111,12 +112,14 @@ class Analyser:
 
     def add(self, block: np.ndarray, cleaned: np.ndarray | None = None) -> None:
         """Feed the next input block (`cleaned`: the same block already cleaned up and enhanced)."""
-        self.zeros.add(block)
+        # digital silence as the rest of the chain will see it: an enhancer may zero what was noise
+        self.zeros.add(block if cleaned is None else cleaned)
         x = self.cleanup.process(np.asarray(block, np.float64)) if cleaned is None else cleaned
         kz = np.square(self.kf.process(x)) @ self.w
         u = np.square(x).mean(axis=1)
         self.sums.add(np.stack([kz, u, np.ones_like(u)], axis=1))
-        self.peaks.add(np.abs(x).max(axis=1)[:, None])
+        if x.shape[0]:
+            self.peaks.add(np.abs(x).max(axis=1)[:, None])
 
     def finish(self) -> Analysis:
         k, u, c = self.sums.finish()
@@ -186,8 +189,10 @@ def _db(p: np.ndarray | float) -> np.ndarray:
 
 
 def speech_activity(level_db: np.ndarray, noise_db: float, speech_db: float) -> tuple[np.ndarray, float]:
-    """Boolean per tick (speech) and the threshold used: 40 % of the way from noise to speech."""
-    thr = noise_db + max(6.0, 0.4 * (speech_db - noise_db))
+    """Boolean per tick (speech) and the threshold used: 40 % of the way from noise to speech, and
+    never more than 30 dB under the speech (an enhanced take's pauses may be near silence, and what
+    is left in them is residue, not words)."""
+    thr = max(noise_db + max(6.0, 0.4 * (speech_db - noise_db)), speech_db - 30.0)
     return level_db > thr, thr
 
 
@@ -330,9 +335,12 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
 
     def tick_end(t: int) -> int:
         return int(tf[t + 1]) if t + 1 < n else int(a.frames)
-    if active.any():
-        first = int(np.argmax(active))
-        last = int(n - 1 - np.argmax(active[::-1]))
+    # words last longer than 50 ms: a lone blip (an enhancer's start-up, a click) is not where
+    # speech starts or ends
+    words = ndimage.binary_opening(active, structure=np.ones(5, bool)) if n >= 5 else active
+    if words.any():
+        first = int(np.argmax(words))
+        last = int(n - 1 - np.argmax(words[::-1]))
         head_s = tf[first] / r
         tail_s = (a.frames - tick_end(last)) / r
     else:

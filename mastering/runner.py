@@ -22,6 +22,7 @@ from mastering.profiles import Profile, get_profile
 from mastering.qc import QCReport, check
 from mastering import roomtone
 from mastering.roomtone import Filler, ToneLoop
+from mastering.enhance import Aligned, make_stage
 from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
 Progress = Callable[[float], None]
@@ -74,14 +75,48 @@ def _hum_found(src, plan: Plan, params: ChainParams) -> ChainParams:
     return replace(params, hum=hum)
 
 
-def _tone_loop(src, plan: Plan, params: ChainParams, profile: Profile) -> ToneLoop:
+class _Front:
+    """Cleanup (high-pass, hum notches) then the enhancement stage, positions unchanged."""
+
+    def __init__(self, src, params: ChainParams, enhance: Callable[[], Aligned | None]):
+        self.cleanup = Cleanup(src.rate, src.channels, params.highpass, params.hum)
+        self.enh = enhance()
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = self.cleanup.process(np.asarray(block, np.float64))
+        return self.enh.process(x) if self.enh else x
+
+    def finish(self) -> np.ndarray:
+        return self.enh.finish() if self.enh else np.zeros((0, self.cleanup.filter.zi.shape[2]))
+
+
+def _enhancer(src, plan: Plan, params: ChainParams, profile: Profile) -> Callable[[], Aligned | None]:
+    """A factory of the enhancement stage chosen for this take (each pass needs a fresh one); the
+    noise profile is the cleaned-up room tone the plan found. Notes the mode used in the report."""
+    requested = params.denoise or profile.denoise
+    tone = None
+    if plan.room_tone == "take":
+        a, b = plan.snippet
+        warm = min(a, src.rate // 2)
+        tone = Cleanup(src.rate, src.channels, params.highpass, params.hum).process(src.read(a - warm, b))[warm:]
+    _, used = make_stage(requested, src.rate, src.channels, tone)
+    plan.report["denoise_requested"] = requested
+    plan.report["denoise"] = used
+    if requested == "neural" and used != "neural":
+        plan.report["denoise_note"] = ("chưa cài gói pyrnnoise, dùng lọc phổ (pyrnnoise not installed: "
+                                       "spectral used instead)")
+    return lambda: make_stage(used, src.rate, src.channels, tone)[0]
+
+
+def _tone_loop(src, plan: Plan, params: ChainParams, profile: Profile,
+               enhance: Callable[[], Aligned | None]) -> ToneLoop:
     """The take's processed room tone (cleanup + the planned gain at its source) as a seamless
     loop, or comfort noise at the profile's noise target when the take has no room tone."""
     a, b = plan.snippet
     if plan.room_tone == "take" and b - a >= src.rate // 5:
         warm = min(a, src.rate // 2)
-        raw = src.read(a - warm, b)
-        x = Cleanup(src.rate, src.channels, params.highpass, params.hum).process(raw)[warm:]
+        front = _Front(src, params, enhance)
+        x = np.concatenate([front.process(src.read(a - warm, b)), front.finish()])[warm:]
         g = GainCurve(plan.gains_db, plan.tick_frames).values(a, x.shape[0])
         x = x * g[:, None]
         # a short pause may still carry the expander's release: never louder than the floor
@@ -109,7 +144,11 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         raise UnsupportedAudioError(
             f"{where(src.path)}quá ngắn ({src.frames / src.rate:.2f} s < {profile.min_duration_s:g} s) "
             f"(too short to master)")
-    total = 2 * src.frames
+    passes = 2 if (params.denoise or profile.denoise) == "off" else 3
+
+    def step(k: int, done: int) -> None:
+        if progress:
+            progress((k + done / src.frames) / passes)
 
     # pass 1: measure the input and analyse the cleaned-up signal
     meter_in = Meter(src.rate, src.channels, path=src.path)
@@ -119,17 +158,28 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         meter_in.add(block)
         analyser.add(block)
         done += block.shape[0]
-        if progress:
-            progress(0.5 * done / src.frames)
+        step(0, done)
     input_m = meter_in.result()
-    analysis = analyser.finish()
-    plan = make_plan(analysis, profile, params)
+    plan = make_plan(analyser.finish(), profile, params)
     params = _hum_found(src, plan, params)
-    loop = _tone_loop(src, plan, params, profile)
+    enhance = _enhancer(src, plan, params, profile)
+    if plan.report["denoise"] != "off":
+        # pass 1b: the plan's levels are those of the enhanced take (pauses found before, above)
+        analyser, front, done = Analyser(src.rate, src.channels, params), _Front(src, params, enhance), 0
+        for block in src.blocks(block_frames):
+            analyser.add(block, cleaned=front.process(block))
+            done += block.shape[0]
+            step(1, done)
+        analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
+        notes = {k: plan.report[k] for k in ("hum_notches_hz", "denoise", "denoise_requested",
+                                             "denoise_note") if k in plan.report}
+        plan = make_plan(analyser.finish(), profile, params)
+        plan.report.update(notes)
+    loop = _tone_loop(src, plan, params, profile, enhance)
     pad_head, pad_tail = _pads(loop, plan)
 
     # pass 2: process, edit, measure the output, hand blocks to the sink
-    cleanup = Cleanup(src.rate, src.channels, params.highpass, params.hum)
+    front = _Front(src, params, enhance)
     gain = GainCurve(plan.gains_db, plan.tick_frames)
     filler = Filler(plan.zero_runs, loop, src.rate)
     limiter = Limiter(src.rate, src.channels,
@@ -151,11 +201,10 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
 
     done = 0
     for block in src.blocks(block_frames):
-        x = cleanup.process(np.asarray(block, np.float64))
-        emit(limiter.process(filler.process(gain.process(x))))
+        emit(limiter.process(filler.process(gain.process(front.process(block)))))
         done += block.shape[0]
-        if progress:
-            progress(0.5 + 0.5 * done / src.frames)
+        step(passes - 1, done)
+    emit(limiter.process(filler.process(gain.process(front.finish()))))
     emit(limiter.flush())
     tail = editor.finish()
     if tail.shape[0]:
