@@ -151,3 +151,48 @@ def test_hum_notched_only_where_found():
     tail = y[-RATE:, 0].astype(np.float64)
     spec = np.abs(np.fft.rfft(tail * np.hanning(len(tail))))
     assert spec[50] < 10 * np.median(spec[30:70])      # 1 Hz bins: no 50 Hz line left
+
+
+def _bad(kind: str) -> tuple[np.ndarray, int]:
+    rng = np.random.default_rng(12)
+    n = np.arange(6 * RATE)
+    if kind == "all_noise":
+        return (0.05 * rng.standard_normal((len(n), 1))).astype(np.float32), RATE
+    if kind == "all_silence":
+        return np.zeros((len(n), 1), np.float32), RATE
+    if kind == "pure_tone":
+        return (0.3 * np.sin(2 * np.pi * 440 * n / RATE))[:, None].astype(np.float32), RATE
+    if kind == "clipped_throughout":
+        return np.clip(narration(6.0, RATE, seed=13) * 400.0, -1, 1).astype(np.float32), RATE
+    if kind == "six_channels":
+        x = narration(6.0, RATE, seed=14)
+        return np.repeat(x, 6, axis=1), RATE
+    raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind,reason,name", [
+    ("all_noise", "speech_over_noise", "ebu-r128"), ("all_noise", "speech_over_noise", "acx"),
+    ("all_silence", "speech_present", "acx"),
+    ("pure_tone", "speech_over_noise", "ebu-r128"), ("pure_tone", "speech_over_noise", "acx"),
+    ("clipped_throughout", "input_clipping", "library-streaming"),
+    ("six_channels", "channels", "library-streaming"),
+])
+def test_bad_takes_fail_naming_the_reason(kind, reason, name):
+    """Issue 18, bad input: never a crash, never a silent pass; the failing rule says why."""
+    x, rate = _bad(kind)
+    y, rep = master(x, rate, name)
+    assert not rep.passed
+    failed = {r.rule for r in rep.failures}
+    assert reason in failed or (reason == "speech_over_noise" and "speech_present" in failed), \
+        [r.message for r in rep.failures]
+    assert np.isfinite(y).all() and len(y) > 0
+
+
+def test_telephone_rate_is_a_clear_error(tmp_path):
+    """8 kHz: the chain says which rate it masters instead of mastering a telephone recording."""
+    from mastering.errors import UnsupportedAudioError
+    p = tmp_path / "tel.wav"
+    sf.write(p, narration(4.0, 8000, seed=15), 8000, subtype="PCM_16")
+    with pytest.raises(UnsupportedAudioError, match="8000 Hz"):
+        master_file(p, tmp_path / "m.flac", "acx")
+    assert not (tmp_path / "m.flac").exists()
