@@ -16,6 +16,7 @@ from scipy import ndimage
 from mastering.filters import SosFilter, k_weighting_sos
 from mastering.meter import FRAME_TICKS, TICKS_PER_S, channel_weights, _integrated
 from mastering.profiles import Profile
+from mastering.repair import RepairParams
 from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams)
@@ -34,6 +35,7 @@ class ChainParams:
     fades: FadeParams = FadeParams()
     room_tone_snippet_s: float = 1.0
     denoise: str | None = None        # "off" | "spectral" | "neural"; None: the profile's choice
+    repair: RepairParams | None = RepairParams()
     # loudness on target: the plan may drive speech this much harder into the limiter than plain
     # normalisation would, to make up what the limiter takes off the peaks
     max_limiter_push_db: float = 4.0
@@ -272,7 +274,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
         it needs, spread over the neighbouring ticks its 36 ms hold and ramps reach)."""
         g = 10.0 ** (g_db / 10.0)
         if limited:
-            with np.errstate(divide="ignore"):
+            with np.errstate(divide="ignore", over="ignore"):
                 need = np.minimum(1.0, ceiling_lin / (a.peak * np.sqrt(g)))
             g = g * np.square(ndimage.minimum_filter1d(need, 5, mode="nearest"))
         if by_rms:

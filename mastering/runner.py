@@ -23,6 +23,7 @@ from mastering.qc import QCReport, check
 from mastering import roomtone
 from mastering.roomtone import Filler, ToneLoop
 from mastering.enhance import Aligned, make_stage
+from mastering.repair import Chunked
 from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
 Progress = Callable[[float], None]
@@ -76,18 +77,31 @@ def _hum_found(src, plan: Plan, params: ChainParams) -> ChainParams:
 
 
 class _Front:
-    """Cleanup (high-pass, hum notches) then the enhancement stage, positions unchanged."""
+    """Repair (declip, clicks), cleanup (high-pass, hum notches), then the enhancement stage;
+    positions unchanged (each latency removed)."""
 
-    def __init__(self, src, params: ChainParams, enhance: Callable[[], Aligned | None]):
+    def __init__(self, src, params: ChainParams, enhance: Callable[[], Aligned | None] = lambda: None):
+        self.channels = src.channels
+        self.repair = (Aligned(Chunked(src.rate, src.channels, params.repair), src.channels)
+                       if params.repair else None)
         self.cleanup = Cleanup(src.rate, src.channels, params.highpass, params.hum)
         self.enh = enhance()
 
-    def process(self, block: np.ndarray) -> np.ndarray:
-        x = self.cleanup.process(np.asarray(block, np.float64))
+    def _after_repair(self, x: np.ndarray) -> np.ndarray:
+        x = self.cleanup.process(x)
         return self.enh.process(x) if self.enh else x
 
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = np.asarray(block, np.float64)
+        return self._after_repair(self.repair.process(x) if self.repair else x)
+
     def finish(self) -> np.ndarray:
-        return self.enh.finish() if self.enh else np.zeros((0, self.cleanup.filter.zi.shape[2]))
+        parts = []
+        if self.repair:
+            parts.append(self._after_repair(self.repair.finish()))
+        if self.enh:
+            parts.append(self.enh.finish())
+        return np.concatenate(parts) if parts else np.zeros((0, self.channels))
 
 
 def _enhancer(src, plan: Plan, params: ChainParams, profile: Profile) -> Callable[[], Aligned | None]:
@@ -152,13 +166,16 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
 
     # pass 1: measure the input and analyse the cleaned-up signal
     meter_in = Meter(src.rate, src.channels, path=src.path)
-    analyser = Analyser(src.rate, src.channels, params)
+    # without hum notches: which harmonics to notch is known only once the room tone is found,
+    # and notching speech harmonics here would make the plan's loudness lower than pass 2's
+    analyser, front = Analyser(src.rate, src.channels, params), _Front(src, replace(params, hum=None))
     done = 0
     for block in src.blocks(block_frames):
         meter_in.add(block)
-        analyser.add(block)
+        analyser.add(block, cleaned=front.process(block))
         done += block.shape[0]
         step(0, done)
+    analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
     input_m = meter_in.result()
     plan = make_plan(analyser.finish(), profile, params)
     params = _hum_found(src, plan, params)
