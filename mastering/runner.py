@@ -22,7 +22,9 @@ from mastering.profiles import Profile, get_profile
 from mastering.qc import QCReport, check
 from mastering import roomtone
 from mastering.roomtone import Filler, ToneLoop
+from mastering import encoders
 from mastering.enhance import Aligned, make_stage
+from mastering.ffmpeg import PipeEncoder
 from mastering.repair import Chunked
 from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
@@ -36,6 +38,7 @@ class MasterResult:
     input_measurements: Measurements
     plan: Plan
     path: str | None = None
+    delivery: str | None = None         # the delivery file encoded alongside (ACX MP3), if asked
 
 
 class _ArraySource:
@@ -319,32 +322,70 @@ def master(samples: np.ndarray, rate: int, profile: Profile | str, *, block_fram
 
 def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile | str, *,
                 block_frames: int = 65536, progress: Progress | None = None,
-                params: ChainParams = ChainParams()) -> MasterResult:
-    """Master `src` into `dst` (FLAC PCM_24, written to a temp name in dst's folder then renamed)."""
+                params: ChainParams = ChainParams(),
+                delivery: str | os.PathLike | None = None) -> MasterResult:
+    """Master `src` into `dst` (FLAC PCM_24, written to a temp name in dst's folder then renamed).
+
+    With `delivery` (a path) and a profile that asks for a delivery format (ACX: MP3 CBR), that
+    file is encoded by ffmpeg from the same blocks while the master is written (issue 18.6).
+    """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     info = open_info(src, rates=MASTER_RATES_HZ)
     dst = os.fspath(dst)
     folder = os.path.dirname(os.path.abspath(dst))
     os.makedirs(folder, exist_ok=True)
-    tmps = []
+    tmps: list[str] = []
+    encoders_open: list[PipeEncoder] = []
 
-    def flac(write_with):
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".flac", dir=folder)
+    def temp(suffix: str) -> str:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
         os.close(fd)
         tmps.append(tmp)
+        return tmp
+
+    def encoder() -> tuple[PipeEncoder | None, str | None]:
+        fmt = prof.delivery
+        if delivery is None or fmt is None:
+            return None, None
+        out = temp("." + fmt.extension)
+        enc = PipeEncoder(info.sample_rate, info.channels, encoders.mp3_from_pipe(
+            out, bitrate_kbps=fmt.bitrate_kbps, sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels),
+            encoders.timeout_for(info.duration_s))
+        encoders_open.append(enc)
+        return enc, out
+
+    def flac(write_with):
+        tmp = temp(".flac")
+        enc, enc_out = encoder()
         with sf.SoundFile(tmp, "w", samplerate=info.sample_rate, channels=info.channels,
                           format="FLAC", subtype="PCM_24") as out:
-            return tmp, write_with(out.write)
+            def sink(block: np.ndarray) -> None:
+                out.write(block)
+                if enc:
+                    enc.write(block)
+            result = write_with(sink)
+        return tmp, result, enc, enc_out
     try:
-        tmp, res = flac(lambda w: _run(_FileSource(info), prof, params, block_frames, w, progress))
+        tmp, res, enc, enc_out = flac(lambda w: _run(_FileSource(info), prof, params, block_frames, w, progress))
         err = level_error_db(res.measurements, prof)
         fixed = None
         if _needs_correction(res, err):
+            if enc:
+                enc.abort()      # the encode of the uncorrected master is thrown away
             written = open_info(tmp)
-            tmp, fixed = flac(lambda w: _correct(read_blocks(written, block_frames), info.sample_rate,
-                                                 info.channels, err, res.measurements, prof, w))
+            tmp, fixed, enc, enc_out = flac(lambda w: _correct(read_blocks(written, block_frames), info.sample_rate,
+                                                               info.channels, err, res.measurements, prof, w))
         _finish(res, prof, fixed, err)
+        if enc:
+            enc.close()
+            os.replace(enc_out, os.fspath(delivery))
+            res.delivery = os.fspath(delivery)
         os.replace(tmp, dst)
+    except BaseException:
+        for e in encoders_open:
+            if e.proc.poll() is None:
+                e.abort()
+        raise
     finally:
         for t in tmps:
             try:

@@ -23,27 +23,6 @@ def _inputs(path: str) -> list[str]:
     return [path]
 
 
-def _deliver(master_path: str, out_dir: str, stem: str, profile, duration_s: float) -> str | None:
-    """Encode the profile's delivery format (ACX: MP3 CBR) beside the master, atomically."""
-    fmt = profile.delivery
-    if fmt is None:
-        return None
-    from mastering import encoders, ffmpeg
-    dst = os.path.join(out_dir, f"{stem}.{fmt.extension}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f".{fmt.extension}", dir=out_dir)
-    os.close(fd)
-    try:
-        args = encoders.mp3(os.path.abspath(master_path), tmp, bitrate_kbps=fmt.bitrate_kbps,
-                            sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels)
-        ffmpeg.run(["-y", *args], encoders.timeout_for(duration_s))
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return dst
-
-
 def master_one(src: str, out_dir: str, profile_name: str, progress=None) -> dict:
     """Master one chapter file; returns its qc.json entry (also used by the worker pool)."""
     from mastering.errors import MasteringError
@@ -53,8 +32,11 @@ def master_one(src: str, out_dir: str, profile_name: str, progress=None) -> dict
     stem = os.path.splitext(os.path.basename(src))[0]
     dst = os.path.join(out_dir, f"{stem}.flac")
     try:
-        res = master_file(src, dst, profile, progress=progress)
-        delivery = _deliver(dst, out_dir, stem, profile, res.measurements.duration_s)
+        fmt = profile.delivery
+        # the delivery file (ACX: MP3 CBR) is encoded while the master is written
+        res = master_file(src, dst, profile, progress=progress,
+                          delivery=os.path.join(out_dir, f"{stem}.{fmt.extension}") if fmt else None)
+        delivery = res.delivery
     except MasteringError as exc:
         return {"input": src, "master": None, "delivery": None, "passed": False,
                 "failures": ["input"], "error": str(exc), "qc": None}

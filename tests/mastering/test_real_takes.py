@@ -196,3 +196,34 @@ def test_telephone_rate_is_a_clear_error(tmp_path):
     with pytest.raises(UnsupportedAudioError, match="8000 Hz"):
         master_file(p, tmp_path / "m.flac", "acx")
     assert not (tmp_path / "m.flac").exists()
+
+
+def test_delivery_mp3_encoded_while_mastering(tmp_path):
+    """18.6: the ACX MP3 is piped from the same blocks as the FLAC master (no second decode);
+    it is CBR 192 kbps at 44.1 kHz and measures like the master; nothing temporary is left."""
+    src = tmp_path / "in.wav"
+    sf.write(src, daw_export(10.0, seed=16), RATE, subtype="PCM_24")
+    out = tmp_path / "out"
+    res = master_file(src, out / "ch.flac", "acx", delivery=out / "ch.mp3", block_frames=8192)
+    assert res.qc.passed and res.delivery == str(out / "ch.mp3")
+    assert sorted(p.name for p in out.iterdir()) == ["ch.flac", "ch.mp3"]
+    probe = subprocess.run([FFMPEG, "-hide_banner", "-i", str(out / "ch.mp3")], capture_output=True,
+                           text=True).stderr
+    assert "mp3" in probe and "44100 Hz" in probe and "192 kb/s" in probe
+    # the same as encoding the written master afterwards (the old way), within ebur128's 0.1 print
+    subprocess.run([FFMPEG, "-v", "error", "-i", str(out / "ch.flac"), "-c:a", "libmp3lame", "-b:a", "192k",
+                    str(tmp_path / "after.mp3")], check=True, timeout=120)
+    assert _ebur128(str(out / "ch.mp3")) == pytest.approx(_ebur128(str(tmp_path / "after.mp3")), abs=0.11)
+
+
+def test_delivery_encoder_failure_leaves_nothing(tmp_path, monkeypatch):
+    """A failing encoder raises with ffmpeg's words and leaves neither master nor MP3 behind."""
+    from mastering import encoders
+    from mastering.ffmpeg import FFmpegError
+    monkeypatch.setattr(encoders, "mp3_from_pipe", lambda dst, **kw: ["-c:a", "no-such-codec", "-f", "mp3", str(dst)])
+    src = tmp_path / "in.wav"
+    sf.write(src, narration(4.0, RATE, seed=17), RATE, subtype="PCM_24")
+    out = tmp_path / "out"
+    with pytest.raises(FFmpegError):
+        master_file(src, out / "ch.flac", "acx", delivery=out / "ch.mp3")
+    assert list(out.iterdir()) == []
