@@ -63,11 +63,12 @@ def declip(x: np.ndarray, rate: int, params: RepairParams = RepairParams()) -> t
 
 
 def declick(x: np.ndarray, rate: int, params: RepairParams = RepairParams()) -> tuple[np.ndarray, int]:
-    """Find impulses by their second difference against its 20 ms median; redraw them."""
+    """Find impulses by their second difference against its 20 ms mean; redraw them."""
     d2 = np.abs(np.diff(x, 2, prepend=x[0], append=x[-1]))
     w = max(3, int(0.02 * rate) | 1)
     # floor: digital silence has a median of zero, and a word starting out of it is no click
-    local = ndimage.median_filter(d2, size=w, mode="nearest") + 2e-3
+    # (a mean, not a median: O(n), and one impulse moves a 20 ms mean by under 1/200 of itself)
+    local = ndimage.uniform_filter1d(d2, size=w, mode="nearest") + 2e-3
     hit = d2 > params.click_ratio * local
     if not hit.any():
         return x, 0
