@@ -87,12 +87,13 @@ def align(reference: np.ndarray, processed: np.ndarray, rate: int) -> np.ndarray
     return out
 
 
-def espeak_narration(rate: int = 44100, level: float = 0.25, pause_s: float = 0.4) -> np.ndarray:
+def espeak_narration(rate: int = 44100, level: float = 0.25, pause_s: float = 0.4,
+                     sentences: int = len(SENTENCES_VI)) -> np.ndarray:
     """The Vietnamese sentences read in a row with short pauses, 0.7 s head, 1.5 s tail; digital
     zeros between words as espeak writes them. Clean reference, (n, 1) float32."""
     gap = np.zeros((int(pause_s * rate), 1), np.float32)
     parts = [np.zeros((int(0.7 * rate), 1), np.float32)]
-    for s in SENTENCES_VI:
+    for s in SENTENCES_VI[:sentences]:
         parts += [espeak_vi(s, rate) * level, gap]
     parts.append(np.zeros((int(1.5 * rate), 1), np.float32))
     return np.concatenate(parts).astype(np.float32)
