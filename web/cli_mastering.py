@@ -23,9 +23,10 @@ def _inputs(path: str) -> list[str]:
     return [path]
 
 
-def master_one(src: str, out_dir: str, profile_name: str, progress=None) -> dict:
+def master_one(src: str, out_dir: str, profile_name: str, progress=None, denoise: str | None = None) -> dict:
     """Master one chapter file; returns its qc.json entry (also used by the worker pool)."""
     from mastering.errors import MasteringError
+    from mastering.plan import ChainParams
     from mastering.profiles import get_profile
     from mastering.runner import master_file
     profile = get_profile(profile_name)
@@ -34,7 +35,7 @@ def master_one(src: str, out_dir: str, profile_name: str, progress=None) -> dict
     try:
         fmt = profile.delivery
         # the delivery file (ACX: MP3 CBR) is encoded while the master is written
-        res = master_file(src, dst, profile, progress=progress,
+        res = master_file(src, dst, profile, progress=progress, params=ChainParams(denoise=denoise),
                           delivery=os.path.join(out_dir, f"{stem}.{fmt.extension}") if fmt else None)
         delivery = res.delivery
     except MasteringError as exc:
@@ -86,7 +87,10 @@ def register(group: click.Group) -> None:
     @click.option("--jobs", default=0, type=int,
                   help="Số chương xử lý song song, 0 = số lõi CPU (parallel chapters).")
     @click.option("--quiet", is_flag=True, help="Không hiện tiến trình (no progress bar).")
-    def master_cmd(input_path: str, profile_name: str | None, out_dir: str, jobs: int, quiet: bool) -> None:
+    @click.option("--denoise", type=click.Choice(["off", "spectral", "neural"]), default=None,
+                  help="Giảm ồn dưới lời đọc; mặc định theo hồ sơ (speech enhancement; default: the profile's).")
+    def master_cmd(input_path: str, profile_name: str | None, out_dir: str, jobs: int, quiet: bool,
+                   denoise: str | None) -> None:
         """Master một tệp hoặc các chương của một buổi thu (master one file or a session folder)."""
         from tqdm import tqdm
         from mastering.errors import MasteringError
@@ -104,11 +108,11 @@ def register(group: click.Group) -> None:
         with tqdm(total=len(files), unit="chương", disable=quiet, file=sys.stderr) as bar:
             if jobs == 1:
                 for f in files:
-                    entries.append(master_one(f, out_dir, name))
+                    entries.append(master_one(f, out_dir, name, denoise=denoise))
                     bar.update(1)
             else:
                 with ProcessPoolExecutor(max_workers=jobs) as pool:
-                    futs = [pool.submit(master_one, f, out_dir, name) for f in files]
+                    futs = [pool.submit(master_one, f, out_dir, name, None, denoise) for f in files]
                     for fut in futs:
                         entries.append(fut.result())
                         bar.update(1)

@@ -110,3 +110,19 @@ def test_neural_stage_lines_up_with_its_input():
     assert y.shape == x.shape
     c = fftconvolve(y[:, 0], x[::-1, 0], mode="full")
     assert int(np.argmax(c)) - (len(x) - 1) == 0
+
+
+def test_cli_master_denoise_option(tmp_path):
+    """`sachnoi master --denoise spectral` reaches the chain and is written into qc.json."""
+    import json
+    import soundfile as sf
+    from click.testing import CliRunner
+    from web.cli import main
+    src = tmp_path / "s"
+    src.mkdir()
+    sf.write(src / "ch01.wav", narration(5.0, RATE, seed=7, noise_db=-50), RATE, subtype="PCM_24")
+    r = CliRunner().invoke(main, ["master", str(src), "--out", str(tmp_path / "o"), "--quiet", "--jobs", "1",
+                                  "--denoise", "spectral"])
+    assert r.exit_code == 0, r.output
+    qc = json.loads((tmp_path / "o" / "qc.json").read_text())
+    assert qc["chapters"][0]["qc"]["processing"]["denoise"] == "spectral"
