@@ -34,7 +34,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 python-deps: $(BIN)/python
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e '.[test,neural]'
 
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error

@@ -84,6 +84,12 @@ def mp3(src: str | os.PathLike, dst: str | os.PathLike, *, bitrate_kbps: int, sa
     ]
 
 
+def mp3_from_pipe(dst: str | os.PathLike, *, bitrate_kbps: int, sample_rate_hz: int, channels: int) -> list[str]:
+    """Output side of `mp3` for samples arriving on a pipe (`mastering.ffmpeg.PipeEncoder`)."""
+    return mp3("/dev/stdin", dst, bitrate_kbps=bitrate_kbps, sample_rate_hz=sample_rate_hz,
+               channels=channels)[2:]
+
+
 def m4b(concat_list: str | os.PathLike, metadata: str | os.PathLike, dst: str | os.PathLike, *,
         bitrate_bps: int, channels: int, sample_rate_hz: int, language: str = "vie",
         cover: str | os.PathLike | None = None) -> list[str]:

@@ -25,9 +25,12 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
+
+import numpy as np
 
 from mastering.errors import MasteringError
 
@@ -252,3 +255,59 @@ def parse_ffmpeg_description(text: str) -> dict:
         elif last is not None and (m := re.match(r"\s+(\w+)\s*: (.*)$", line)):
             last.setdefault("tags", {})[m.group(1)] = m.group(2)
     return info
+
+
+class PipeEncoder:
+    """ffmpeg reading raw float32 samples from stdin while the chain makes them, so the delivery
+    encode overlaps the DSP instead of following it (issue 18.6).
+
+    `args` are the output-side arguments (codec, rate, muxer, destination); the input side is
+    fixed here: `-f f32le -ar RATE -ac CHANNELS -i pipe:0`, only the pipe protocol allowed.
+    `write(block)` feeds (frames, channels) float32; `close()` waits and raises `FFmpegError` on
+    failure; `abort()` kills the encoder (its output is a temporary file the caller removes).
+    """
+
+    def __init__(self, rate: int, channels: int, args: Sequence[str | os.PathLike], timeout_s: float):
+        exe = find_tools().ffmpeg
+        argv = [exe, "-hide_banner", "-nostats", "-loglevel", "error", "-y",
+                "-f", "f32le", "-ar", str(rate), "-ac", str(channels),
+                "-protocol_whitelist", "pipe", "-i", "pipe:0", *[os.fspath(a) for a in args]]
+        self.timeout_s = timeout_s
+        self.err = tempfile.TemporaryFile()
+        try:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                                         stderr=self.err, shell=False)
+        except OSError as exc:
+            raise FFmpegNotFoundError(f"Không chạy được ffmpeg (cannot start ffmpeg): {exc}") from None
+
+    def write(self, block: np.ndarray) -> None:
+        try:
+            self.proc.stdin.write(np.ascontiguousarray(block, np.float32).tobytes())
+        except BrokenPipeError:
+            self.close()          # raises with ffmpeg's own words
+
+    def close(self) -> None:
+        try:
+            self.proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        try:
+            code = self.proc.wait(self.timeout_s)
+        except subprocess.TimeoutExpired:
+            self.abort()
+            raise FFmpegTimeoutError(f"ffmpeg chạy quá {self.timeout_s:.0f} s (ffmpeg time limit)") from None
+        self.err.seek(0)
+        text = self.err.read().decode("utf-8", "replace")
+        self.err.close()
+        if code != 0:
+            raise FFmpegError(f"ffmpeg lỗi, mã thoát {code} (ffmpeg failed, exit code {code}):",
+                              returncode=code, stderr_tail=_tail(text))
+
+    def abort(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        for f in (self.proc.stdin, self.err):
+            try:
+                f.close()
+            except (OSError, ValueError):
+                pass

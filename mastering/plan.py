@@ -11,10 +11,13 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage
 
 from mastering.filters import SosFilter, k_weighting_sos
 from mastering.meter import FRAME_TICKS, TICKS_PER_S, channel_weights, _integrated
 from mastering.profiles import Profile
+from mastering.repair import RepairParams
+from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams)
 
@@ -31,13 +34,20 @@ class ChainParams:
     leveler: LevelerParams | None = LevelerParams()
     fades: FadeParams = FadeParams()
     room_tone_snippet_s: float = 1.0
+    denoise: str | None = None        # "off" | "spectral" | "neural"; None: the profile's choice
+    repair: RepairParams | None = RepairParams()
+    # loudness on target: the plan may drive speech this much harder into the limiter than plain
+    # normalisation would, to make up what the limiter takes off the peaks
+    max_limiter_push_db: float = 4.0
 
 
 class TickSums:
-    """Sums per-sample values into 10 ms ticks (tick t covers frames floor(t·rate/100) ...)."""
+    """Sums (or, with `ufunc=np.maximum`, maxima of) per-sample values into 10 ms ticks
+    (tick t covers frames floor(t·rate/100) ...). Values must be >= 0 for maxima."""
 
-    def __init__(self, rate: int, width: int):
+    def __init__(self, rate: int, width: int, ufunc=np.add):
         self.rate, self.pos, self.tick = rate, 0, 0
+        self.ufunc = ufunc
         self.acc = np.zeros(width)
         self.done: list[np.ndarray] = []
 
@@ -50,13 +60,13 @@ class TickSums:
             cuts = ((ts + 1) * self.rate) // TICKS_PER_S - self.pos
             starts = np.concatenate(([0], cuts[:-1]))
             m = int(cuts[-1])
-            sums = np.add.reduceat(vals[:m], starts, axis=0)
-            sums[0] += self.acc
+            sums = self.ufunc.reduceat(vals[:m], starts, axis=0)
+            sums[0] = self.ufunc(sums[0], self.acc)
             self.done.append(sums.astype(np.float32))
-            self.acc = vals[m:].sum(axis=0)
+            self.acc = self.ufunc.reduce(vals[m:], axis=0, initial=0.0)
             self.tick = last + 1
         else:
-            self.acc = self.acc + vals.sum(axis=0)
+            self.acc = self.ufunc(self.acc, self.ufunc.reduce(vals, axis=0, initial=0.0))
         self.pos = end
 
     def finish(self) -> list[np.ndarray]:
@@ -83,6 +93,8 @@ class Analysis:
     k_power: np.ndarray   # per tick, sum of channel-weighted K-filtered squares (cleaned signal)
     power: np.ndarray     # per tick, sum of mean-over-channels squares (cleaned signal)
     count: np.ndarray     # frames per tick
+    peak: np.ndarray      # per tick, largest |sample| of the cleaned signal (linear)
+    zero_runs: np.ndarray  # (k, 2) [start, stop) frames of digital silence in the input
 
     def tick_frames(self) -> np.ndarray:
         return (np.arange(len(self.count), dtype=np.int64) * self.rate) // TICKS_PER_S
@@ -97,17 +109,25 @@ class Analyser:
         self.kf = SosFilter(k_weighting_sos(rate), channels)
         self.w = np.asarray(channel_weights(channels))
         self.sums = TickSums(rate, 3)
+        self.peaks = TickSums(rate, 1, np.maximum)
+        self.zeros = ZeroRuns(rate)
 
-    def add(self, block: np.ndarray) -> None:
-        x = self.cleanup.process(np.asarray(block, np.float64))
+    def add(self, block: np.ndarray, cleaned: np.ndarray | None = None) -> None:
+        """Feed the next input block (`cleaned`: the same block already cleaned up and enhanced)."""
+        # digital silence as the rest of the chain will see it: an enhancer may zero what was noise
+        self.zeros.add(block if cleaned is None else cleaned)
+        x = self.cleanup.process(np.asarray(block, np.float64)) if cleaned is None else cleaned
         kz = np.square(self.kf.process(x)) @ self.w
         u = np.square(x).mean(axis=1)
         self.sums.add(np.stack([kz, u, np.ones_like(u)], axis=1))
+        if x.shape[0]:
+            self.peaks.add(np.abs(x).max(axis=1)[:, None])
 
     def finish(self) -> Analysis:
         k, u, c = self.sums.finish()
-        # float32 per tick (the sums are float32 already): 12 bytes per 10 ms, 4.3 MB per hour
-        return Analysis(self.rate, self.channels, self.sums.pos, k, u, c)
+        (pk,) = self.peaks.finish()
+        # float32 per tick (the sums are float32 already): 16 bytes per 10 ms, 5.8 MB per hour
+        return Analysis(self.rate, self.channels, self.sums.pos, k, u, c, pk, self.zeros.runs())
 
 
 @dataclass
@@ -120,6 +140,8 @@ class Plan:
     pad_tail: int
     snippet: tuple[int, int]          # frames [start, stop) of the room tone used for padding
     report: dict = field(default_factory=dict)
+    room_tone: str = "take"           # "take": the snippet; "comfort": generated quiet-room noise
+    zero_runs: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.int64))
 
 
 def _window_sum(x: np.ndarray, before: int, after: int, dtype=np.float64) -> np.ndarray:
@@ -169,8 +191,10 @@ def _db(p: np.ndarray | float) -> np.ndarray:
 
 
 def speech_activity(level_db: np.ndarray, noise_db: float, speech_db: float) -> tuple[np.ndarray, float]:
-    """Boolean per tick (speech) and the threshold used: 40 % of the way from noise to speech."""
-    thr = noise_db + max(6.0, 0.4 * (speech_db - noise_db))
+    """Boolean per tick (speech) and the threshold used: 40 % of the way from noise to speech, and
+    never more than 30 dB under the speech (an enhanced take's pauses may be near silence, and what
+    is left in them is residue, not words)."""
+    thr = max(noise_db + max(6.0, 0.4 * (speech_db - noise_db)), speech_db - 30.0)
     return level_db > thr, thr
 
 
@@ -181,7 +205,11 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     per = a.power / np.maximum(a.count, 1)
     # detector: 30 ms power around each tick
     lvl = _db(_sum3(a.power) / np.maximum(_sum3(a.count), 1))
+    # live: neither digital silence nor a tick touching it (filter ringing and partial ticks next
+    # to a DAW's zeros are not the room's noise, and would pull the noise estimate far down)
     live = lvl > -140.0
+    for z0, z1 in a.zero_runs:
+        live[max(0, z0 * TICKS_PER_S // a.rate - 1):min(n, -(-z1 * TICKS_PER_S // a.rate) + 1)] = False
     if live.any():
         pl = per[live]
         k = max(1, int(len(pl) * 0.10))
@@ -190,6 +218,14 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     else:
         quiet = np.array([0.0])
     noise_db = float(_db(quiet.mean()))
+    # a take whose pauses between phrases are digital zeros (gated DAW export, synthetic speech)
+    # has no room noise to reduce and no room tone to continue: comfort noise fills it instead
+    zr = a.zero_runs
+    inner = zr[(zr[:, 0] > 0) & (zr[:, 1] < a.frames)] if len(zr) else zr
+    inner_s = float((inner[:, 1] - inner[:, 0]).sum()) / a.rate if len(inner) else 0.0
+    gated = inner_s >= 0.5 and inner_s >= 0.05 * a.frames / a.rate
+    if gated:
+        noise_db = -140.0
     frames_k = _frames(a.k_power)
     frames_n = _frames(a.count)
     speech_lufs = _integrated(frames_k, frames_n) if len(frames_k) >= 4 else -math.inf
@@ -228,18 +264,42 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
                 t1 = min(n, t0 + (1 << 20))
                 lev_db[t0:t1] = np.interp(np.arange(t0, t1, dtype=np.float64), centres, lev)
 
-    def predict(g_db: np.ndarray) -> tuple[float, float]:
+    by_rms = profile.normalize_to == "rms_db" and profile.target_rms_db is not None
+    target_level = profile.target_rms_db if by_rms else profile.target_lufs
+    ceiling_lin = 10.0 ** ((profile.ceiling_dbtp - profile.limiter_margin_db) / 20.0)
+
+    def predict(g_db: np.ndarray, limited: bool = False) -> float:
+        """Output level (LUFS or RMS dB, as the profile normalises) for a per-tick gain; with
+        `limited`, the limiter's cut is estimated per tick from the tick's sample peak (the gain
+        it needs, spread over the neighbouring ticks its 36 ms hold and ramps reach)."""
         g = 10.0 ** (g_db / 10.0)
-        fk, fn = _frames(a.k_power * g), frames_n
-        lufs = _integrated(fk, fn) if len(fk) >= 4 else -math.inf
-        rms = float(_db((a.power * g).sum() / max(a.count.sum(), 1)))
-        return lufs, rms
+        if limited:
+            with np.errstate(divide="ignore", over="ignore"):
+                need = np.minimum(1.0, ceiling_lin / (a.peak * np.sqrt(g)))
+            g = g * np.square(ndimage.minimum_filter1d(need, 5, mode="nearest"))
+        if by_rms:
+            return float(_db((a.power * g).sum() / max(a.count.sum(), 1)))
+        fk = _frames(a.k_power * g)
+        return _integrated(fk, frames_n) if len(fk) >= 4 else -math.inf
 
     def norm_for(g_db: np.ndarray) -> float:
-        lufs, rms = predict(g_db)
-        if profile.normalize_to == "rms_db" and profile.target_rms_db is not None:
-            return profile.target_rms_db - rms if math.isfinite(rms) else 0.0
-        return profile.target_lufs - lufs if math.isfinite(lufs) else 0.0
+        level = predict(g_db)
+        return target_level - level if math.isfinite(level) else 0.0
+
+    def norm_limited(g_db: np.ndarray, plain: float) -> float:
+        """The normalisation gain that lands on target after the limiter (secant steps)."""
+        x0, f0 = plain, predict(g_db + plain, True) - target_level
+        if not math.isfinite(f0) or abs(f0) < 0.02:
+            return plain
+        x1 = plain - f0
+        for _ in range(8):
+            x1 = min(x1, plain + params.max_limiter_push_db)
+            f1 = predict(g_db + x1, True) - target_level
+            if abs(f1) < 0.02 or x1 >= plain + params.max_limiter_push_db:
+                break
+            slope = (f1 - f0) / (x1 - x0) if x1 != x0 else 1.0
+            x0, f0, x1 = x1, f1, x1 - f1 / max(slope, 0.05)
+        return x1
 
     norm_db = norm_for(lev_db)
     exp_db = np.zeros(n)
@@ -247,9 +307,15 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     if params.expander is not None and active.any():
         ep = params.expander
         # how far room tone must come down to land at the profile's noise target
-        need = min(ep.max_range_db, max(0.0, noise_db + norm_db + float(np.median(lev_db)) - profile.noise_floor_target_db))
+        floor = profile.noise_floor_target_db
+        need = min(ep.max_range_db, max(0.0, noise_db + norm_db + float(np.median(lev_db)) - floor))
         closed_gain_db = -need
         target = np.maximum(np.float32(-need), (lvl - np.float32(thr)) * np.float32(ep.ratio - 1.0))
+        # the floor is the profile's noise target: a tick already near or under it is not pushed
+        # further down (a clean take's pauses would otherwise sink towards -120 dB)
+        with np.errstate(invalid="ignore"):
+            guard = np.float32(floor - norm_db) - lvl - lev_db
+        np.maximum(target, np.nan_to_num(guard, nan=0.0, neginf=-need), out=target)
         np.minimum(target, 0.0, out=target)
         # look-ahead and hold: open early, stay open through short gaps (this covers `active`)
         ahead = int(round(ep.lookahead_ms / 10.0))
@@ -258,6 +324,9 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
         exp_db = _attack_release(target, ep.attack_ms, ep.release_ms)
         del target
         norm_db = norm_for(lev_db + exp_db)
+    plain_norm_db = norm_db
+    norm_db = norm_limited(lev_db + exp_db, norm_db)
+    predicted = predict(lev_db + exp_db + np.float32(norm_db), True)
     gains = lev_db + exp_db + np.float32(norm_db)
     lev_range = [round(float(lev_db.min()), 2), round(float(lev_db.max()), 2)] if n else [0, 0]
     del lev_db, exp_db
@@ -268,9 +337,12 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
 
     def tick_end(t: int) -> int:
         return int(tf[t + 1]) if t + 1 < n else int(a.frames)
-    if active.any():
-        first = int(np.argmax(active))
-        last = int(n - 1 - np.argmax(active[::-1]))
+    # words last longer than 50 ms: a lone blip (an enhancer's start-up, a click) is not where
+    # speech starts or ends
+    words = ndimage.binary_opening(active, structure=np.ones(5, bool)) if n >= 5 else active
+    if words.any():
+        first = int(np.argmax(words))
+        last = int(n - 1 - np.argmax(words[::-1]))
         head_s = tf[first] / r
         tail_s = (a.frames - tick_end(last)) / r
     else:
@@ -289,14 +361,28 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     pad_tail = pad_tail + c if pad_tail else 0
 
     # room tone snippet: the quietest stretch that is not digital silence
-    w = max(1, int(params.room_tone_snippet_s * TICKS_PER_S))
-    cand = np.where(live & ~active, per, np.float32(np.inf))
-    if w < n:
+    # (1 s when the take has a pause that long, else the longest of 0.5 s and 0.25 s it has)
+    # chosen after processing: where the expander has fully closed, not where it is releasing
+    cand = np.where(live & ~active, per * np.power(np.float32(10.0), gains / np.float32(10.0)),
+                    np.float32(np.inf))
+    for w in [max(1, int(params.room_tone_snippet_s * TICKS_PER_S * f)) for f in (1.0, 0.5, 0.25)]:
+        if w >= n:
+            i0, w = 0, n
+            break
         sums = np.convolve(cand, np.ones(w, np.float32), mode="valid")
-        i0 = int(np.argmin(sums)) if np.isfinite(sums).any() else int(np.argmin(np.convolve(per, np.ones(w), "valid")))
+        if np.isfinite(sums).any():
+            i0 = int(np.argmin(sums))
+            break
     else:
-        i0, w = 0, n
+        i0 = int(np.argmin(np.convolve(per, np.ones(w), "valid")))
     snippet = (int(tf[i0]), tick_end(min(i0 + w, n) - 1))
+    # the take's own room tone, if it has any worth continuing: not digital silence, and not far
+    # under the floor after processing (a DAW export or synthetic speech has no room to continue)
+    sl = slice(i0, min(i0 + w, n))
+    tone_db = float(_db(float(np.sum(a.power[sl] * 10.0 ** (gains[sl] / 10.0))) / max(float(np.sum(a.count[sl])), 1)))
+    has_room = bool((live & ~active)[sl].mean() > 0.9) if n else False
+    room_tone = ("take" if has_room and not gated and tone_db > profile.noise_floor_target_db - 10.0
+                 else "comfort")
 
     report = {
         "noise_floor_in_db": round(noise_db, 2),
@@ -304,6 +390,11 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
         "speech_threshold_db": round(thr, 2),
         "speech_fraction": round(float(active.mean()) if n else 0.0, 3),
         "normalisation_gain_db": round(float(norm_db), 2),
+        "limiter_push_db": round(float(norm_db - plain_norm_db), 2),
+        "predicted_level": round(float(predicted), 2) if math.isfinite(predicted) else None,
+        "room_tone": room_tone,
+        "room_tone_level_db": round(tone_db, 2) if math.isfinite(tone_db) else None,
+        "digital_silence_in_s": round(float((a.zero_runs[:, 1] - a.zero_runs[:, 0]).sum()) / r, 3),
         "leveler_gain_range_db": lev_range,
         "expander_closed_gain_db": round(closed_gain_db, 2),
         "head_room_tone_in_s": round(float(head_s), 3), "tail_room_tone_in_s": round(float(tail_s), 3),
@@ -311,7 +402,8 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
         "pad_head_s": round(pad_head / r, 3), "pad_tail_s": round(pad_tail / r, 3),
         "room_tone_source_s": [round(snippet[0] / r, 3), round(snippet[1] / r, 3)],
     }
-    return Plan(gains, tf, trim_head, trim_tail, pad_head, pad_tail, snippet, report)
+    return Plan(gains, tf, trim_head, trim_tail, pad_head, pad_tail, snippet, report, room_tone,
+                a.zero_runs)
 
 
 def _frames(per_tick: np.ndarray) -> np.ndarray:

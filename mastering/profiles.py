@@ -45,6 +45,7 @@ class Profile:
     sample_rate_hz: int | None = None        # delivery rate; None keeps the input rate
     delivery: DeliveryFormat | None = None
     limiter_margin_db: float = 0.5           # limiter aims this far under the ceiling (encoder overshoot)
+    denoise: str = "off"                     # speech enhancement: "off" | "spectral" | "neural"
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -89,6 +89,29 @@ def activity(m: Measurements) -> tuple[np.ndarray, float]:
     return rms > thr, thr
 
 
+MIN_SPEECH_OVER_NOISE_DB = 6.0   # speech must stand out of the room: noise or a steady tone does not
+MAX_INPUT_CLIPPED_PERCENT = 5.0  # more than this is clipped throughout (a take clipped on its loud
+                                 # syllables has about 1 %): nothing left to reconstruct
+
+
+def _take_rules(processing: dict) -> list[RuleResult]:
+    """Rules about the take itself, from what the plan found (so noise, a tone or a take clipped
+    throughout fail naming the reason instead of being normalised into a passing file)."""
+    rules = []
+    speech, noise = processing.get("speech_loudness_in_lufs"), processing.get("noise_floor_in_db")
+    if speech is not None and noise is not None:
+        rules.append(_rule("speech_over_noise", float(speech) - float(noise), MIN_SPEECH_OVER_NOISE_DB,
+                           None, "dB", "Tiếng nói cao hơn nền ồn (toàn tiếng ồn hoặc âm đơn?)",
+                           "speech over noise: all noise or a steady tone?"))
+    taken = processing.get("input") or {}
+    if taken.get("duration_s") and taken.get("sample_rate"):
+        frames = taken["duration_s"] * taken["sample_rate"]
+        rules.append(_rule("input_clipping", 100.0 * taken.get("clipped_samples", 0) / frames, None,
+                           MAX_INPUT_CLIPPED_PERCENT, "%", "Mẫu bị xén trong bản thu",
+                           "clipped samples in the take"))
+    return rules
+
+
 def check(m: Measurements, profile: Profile, *, processing: dict | None = None,
           plot: bool = True) -> QCReport:
     """Check `m` against every rule the profile sets; regions need `m.frames` (from the meter)."""
@@ -111,6 +134,8 @@ def check(m: Measurements, profile: Profile, *, processing: dict | None = None,
     if p.max_duration_s is not None:
         rules.append(_rule("duration_max", m.duration_s, None, p.max_duration_s, "s",
                            "Thời lượng tối đa", "maximum duration"))
+    # an audiobook chapter is mono or stereo narration; 5.1 is a film mix uploaded by mistake
+    rules.append(_rule("channels", float(m.channels), None, 2, "kênh", "Số kênh", "channels"))
     rules.append(_rule("clipping", float(m.clipped_samples), None, 0, "mẫu", "Mẫu bị xén",
                        "clipped samples"))
     fr = m.frames
@@ -147,7 +172,9 @@ def check(m: Measurements, profile: Profile, *, processing: dict | None = None,
                            "room tone at tail"))
         if not active.any():
             rules.append(RuleResult("speech_present", False, None, "> 0",
-                                    "Không có tiếng nói (im lặng hoàn toàn) (no speech: the file is silent)"))
+                                    "Không có tiếng nói: chỉ có im lặng, tiếng ồn hoặc một âm đơn "
+                                    "(no speech: only silence, noise or a steady tone)"))
+    rules += _take_rules(processing or {})
     passed = all(r.passed for r in rules)
     return QCReport(profile=p.name, passed=passed, rules=rules, regions=regions,
                     measurements=m.details(), plot=m.plot_data() if plot else {},

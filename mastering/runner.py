@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, Iterator
 
 import numpy as np
@@ -20,7 +20,13 @@ from mastering.meter import Measurements, Meter
 from mastering.plan import Analyser, ChainParams, Plan, make_plan
 from mastering.profiles import Profile, get_profile
 from mastering.qc import QCReport, check
-from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, loop_room_tone
+from mastering import roomtone
+from mastering.roomtone import Filler, ToneLoop
+from mastering import encoders
+from mastering.enhance import Aligned, make_stage
+from mastering.ffmpeg import PipeEncoder
+from mastering.repair import Chunked
+from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
 Progress = Callable[[float], None]
 
@@ -32,6 +38,7 @@ class MasterResult:
     input_measurements: Measurements
     plan: Plan
     path: str | None = None
+    delivery: str | None = None         # the delivery file encoded alongside (ACX MP3), if asked
 
 
 class _ArraySource:
@@ -62,19 +69,85 @@ class _FileSource:
             return f.read(stop - start, dtype="float64", always_2d=True)
 
 
-def _room_tone(src, plan: Plan, params: ChainParams, frames: int) -> np.ndarray:
-    """Processed room tone (cleanup + the planned gain at its source) continued to `frames`."""
-    if frames <= 0:
-        return np.zeros((0, src.channels))
+def _hum_found(src, plan: Plan, params: ChainParams) -> ChainParams:
+    """Notch only the mains harmonics the take's room tone actually carries."""
+    if params.hum is None:
+        return params
     a, b = plan.snippet
-    warm = min(a, src.rate // 2)
-    raw = src.read(a - warm, b)
-    x = Cleanup(src.rate, src.channels, params.highpass, params.hum).process(raw)[warm:]
-    g = GainCurve(plan.gains_db, plan.tick_frames).values(a, x.shape[0])
-    x = x * g[:, None]
-    if x.shape[0] == 0:
-        raise AudioInputError(f"{where(src.path)}không tìm thấy khoảng lặng nền (no room tone found)")
-    return loop_room_tone(x, frames, int(params.fades.crossfade_ms * 1e-3 * src.rate))
+    hum = detect_hum(src.read(a, b), src.rate, params.hum) if plan.room_tone == "take" else None
+    plan.report["hum_notches_hz"] = hum.freqs_hz() if hum else []
+    return replace(params, hum=hum)
+
+
+class _Front:
+    """Repair (declip, clicks), cleanup (high-pass, hum notches), then the enhancement stage;
+    positions unchanged (each latency removed)."""
+
+    def __init__(self, src, params: ChainParams, enhance: Callable[[], Aligned | None] = lambda: None):
+        self.channels = src.channels
+        self.repair = (Aligned(Chunked(src.rate, src.channels, params.repair), src.channels)
+                       if params.repair else None)
+        self.cleanup = Cleanup(src.rate, src.channels, params.highpass, params.hum)
+        self.enh = enhance()
+
+    def _after_repair(self, x: np.ndarray) -> np.ndarray:
+        x = self.cleanup.process(x)
+        return self.enh.process(x) if self.enh else x
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        x = np.asarray(block, np.float64)
+        return self._after_repair(self.repair.process(x) if self.repair else x)
+
+    def finish(self) -> np.ndarray:
+        parts = []
+        if self.repair:
+            parts.append(self._after_repair(self.repair.finish()))
+        if self.enh:
+            parts.append(self.enh.finish())
+        return np.concatenate(parts) if parts else np.zeros((0, self.channels))
+
+
+def _enhancer(src, plan: Plan, params: ChainParams, profile: Profile) -> Callable[[], Aligned | None]:
+    """A factory of the enhancement stage chosen for this take (each pass needs a fresh one); the
+    noise profile is the cleaned-up room tone the plan found. Notes the mode used in the report."""
+    requested = params.denoise or profile.denoise
+    tone = None
+    if plan.room_tone == "take":
+        a, b = plan.snippet
+        warm = min(a, src.rate // 2)
+        tone = Cleanup(src.rate, src.channels, params.highpass, params.hum).process(src.read(a - warm, b))[warm:]
+    _, used = make_stage(requested, src.rate, src.channels, tone)
+    plan.report["denoise_requested"] = requested
+    plan.report["denoise"] = used
+    if requested == "neural" and used != "neural":
+        plan.report["denoise_note"] = ("chưa cài gói pyrnnoise, dùng lọc phổ (pyrnnoise not installed: "
+                                       "spectral used instead)")
+    return lambda: make_stage(used, src.rate, src.channels, tone)[0]
+
+
+def _tone_loop(src, plan: Plan, params: ChainParams, profile: Profile,
+               enhance: Callable[[], Aligned | None]) -> ToneLoop:
+    """The take's processed room tone (cleanup + the planned gain at its source) as a seamless
+    loop, or comfort noise at the profile's noise target when the take has no room tone."""
+    a, b = plan.snippet
+    if plan.room_tone == "take" and b - a >= src.rate // 5:
+        warm = min(a, src.rate // 2)
+        front = _Front(src, params, enhance)
+        x = np.concatenate([front.process(src.read(a - warm, b)), front.finish()])[warm:]
+        g = GainCurve(plan.gains_db, plan.tick_frames).values(a, x.shape[0])
+        x = x * g[:, None]
+        # a short pause may still carry the expander's release: never louder than the floor
+        rms_db = 10 * np.log10(max(float(np.mean(np.square(x))), 1e-30))
+        x *= 10 ** (min(0.0, profile.noise_floor_target_db - rms_db) / 20)
+        return roomtone.from_take(x, src.rate)
+    return roomtone.comfort_noise(src.rate, src.channels, profile.noise_floor_target_db)
+
+
+def _pads(loop: ToneLoop, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
+    """Head and tail room tone; taken half a loop away from where the content uses the loop, so
+    the crossfades join uncorrelated noise (equal power)."""
+    half = len(loop.loop) // 2
+    return loop.values(half, plan.pad_head), loop.values(half + plan.pad_head, plan.pad_tail)
 
 
 def _run(src, profile: Profile, params: ChainParams, block_frames: int,
@@ -88,27 +161,47 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         raise UnsupportedAudioError(
             f"{where(src.path)}quá ngắn ({src.frames / src.rate:.2f} s < {profile.min_duration_s:g} s) "
             f"(too short to master)")
-    total = 2 * src.frames
+    passes = 2 if (params.denoise or profile.denoise) == "off" else 3
+
+    def step(k: int, done: int) -> None:
+        if progress:
+            progress((k + done / src.frames) / passes)
 
     # pass 1: measure the input and analyse the cleaned-up signal
     meter_in = Meter(src.rate, src.channels, path=src.path)
-    analyser = Analyser(src.rate, src.channels, params)
+    # without hum notches: which harmonics to notch is known only once the room tone is found,
+    # and notching speech harmonics here would make the plan's loudness lower than pass 2's
+    analyser, front = Analyser(src.rate, src.channels, params), _Front(src, replace(params, hum=None))
     done = 0
     for block in src.blocks(block_frames):
         meter_in.add(block)
-        analyser.add(block)
+        analyser.add(block, cleaned=front.process(block))
         done += block.shape[0]
-        if progress:
-            progress(0.5 * done / src.frames)
+        step(0, done)
+    analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
     input_m = meter_in.result()
-    analysis = analyser.finish()
-    plan = make_plan(analysis, profile, params)
-    pad_head = _room_tone(src, plan, params, plan.pad_head)
-    pad_tail = _room_tone(src, plan, params, plan.pad_tail)
+    plan = make_plan(analyser.finish(), profile, params)
+    params = _hum_found(src, plan, params)
+    enhance = _enhancer(src, plan, params, profile)
+    if plan.report["denoise"] != "off":
+        # pass 1b: the plan's levels are those of the enhanced take (pauses found before, above)
+        analyser, front, done = Analyser(src.rate, src.channels, params), _Front(src, params, enhance), 0
+        for block in src.blocks(block_frames):
+            analyser.add(block, cleaned=front.process(block))
+            done += block.shape[0]
+            step(1, done)
+        analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
+        notes = {k: plan.report[k] for k in ("hum_notches_hz", "denoise", "denoise_requested",
+                                             "denoise_note") if k in plan.report}
+        plan = make_plan(analyser.finish(), profile, params)
+        plan.report.update(notes)
+    loop = _tone_loop(src, plan, params, profile, enhance)
+    pad_head, pad_tail = _pads(loop, plan)
 
     # pass 2: process, edit, measure the output, hand blocks to the sink
-    cleanup = Cleanup(src.rate, src.channels, params.highpass, params.hum)
+    front = _Front(src, params, enhance)
     gain = GainCurve(plan.gains_db, plan.tick_frames)
+    filler = Filler(plan.zero_runs, loop, src.rate)
     limiter = Limiter(src.rate, src.channels,
                       LimiterParams(ceiling_dbtp=profile.ceiling_dbtp - profile.limiter_margin_db))
     editor = Editor(src.frames, plan.trim_head, plan.trim_tail, pad_head, pad_tail, src.rate, params.fades)
@@ -128,11 +221,10 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
 
     done = 0
     for block in src.blocks(block_frames):
-        x = cleanup.process(np.asarray(block, np.float64))
-        emit(limiter.process(gain.process(x)))
+        emit(limiter.process(filler.process(gain.process(front.process(block)))))
         done += block.shape[0]
-        if progress:
-            progress(0.5 + 0.5 * done / src.frames)
+        step(passes - 1, done)
+    emit(limiter.process(filler.process(gain.process(front.finish()))))
     emit(limiter.flush())
     tail = editor.finish()
     if tail.shape[0]:
@@ -147,6 +239,64 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     return MasterResult(qc=report, measurements=out_m, input_measurements=input_m, plan=plan)
 
 
+CORRECT_ABOVE_LU = 0.15   # a master further than this from target gets one exact correction pass
+MAX_CORRECTION_DB = 6.0   # beyond this the plan was wrong about the take: QC reports it instead
+
+
+def _needs_correction(res: MasterResult, err: float) -> bool:
+    """Correct only speech (never turn up a take of noise or silence) and only small misses."""
+    return CORRECT_ABOVE_LU < abs(err) <= MAX_CORRECTION_DB and res.plan.report["speech_fraction"] > 0.02
+
+
+def level_error_db(m: Measurements, profile: Profile) -> float:
+    """Target minus measured output level (LUFS, or RMS dB for RMS profiles); 0 when undefined."""
+    if profile.normalize_to == "rms_db" and profile.target_rms_db is not None:
+        got, want = m.rms_db, profile.target_rms_db
+    else:
+        got, want = m.integrated_lufs, profile.target_lufs
+    return want - got if np.isfinite(got) else 0.0
+
+
+def _correct(blocks: Iterator[np.ndarray], rate: int, channels: int, gain_db: float, out_m: Measurements,
+             profile: Profile, sink: Callable[[np.ndarray], None]) -> tuple[Measurements, bool]:
+    """Pass 3 (rare): the written master times a constant gain, re-limited only when the gain
+    would take its true peak past the limiter's ceiling. Returns (measurements, re-limited)."""
+    lin = 10.0 ** (gain_db / 20.0)
+    ceiling = profile.ceiling_dbtp - profile.limiter_margin_db
+    limiter = (Limiter(rate, channels, LimiterParams(ceiling_dbtp=ceiling))
+               if out_m.true_peak_dbtp + gain_db > ceiling else None)
+    meter = Meter(rate, channels)
+    skip = limiter.delay if limiter else 0
+
+    def emit(y: np.ndarray) -> None:
+        nonlocal skip
+        if skip:
+            k = min(skip, y.shape[0])
+            y, skip = y[k:], skip - k
+        if y.shape[0]:
+            y = y.astype(np.float32)
+            meter.add(y)
+            sink(y)
+    for block in blocks:
+        x = np.asarray(block, np.float64) * lin
+        emit(limiter.process(x) if limiter else x)
+    if limiter:
+        emit(limiter.flush())
+    return meter.result(), limiter is not None
+
+
+def _finish(res: MasterResult, profile: Profile, corrected: tuple[Measurements, bool] | None,
+            gain_db: float) -> None:
+    """Store the correction in the report and re-check QC on the corrected master."""
+    processing = dict(res.qc.processing)
+    processing["loudness_correction_db"] = round(gain_db, 2) if corrected else 0.0
+    if corrected:
+        res.measurements, relimited = corrected
+        processing["loudness_correction_relimited"] = relimited
+    processing["level_error_db"] = round(level_error_db(res.measurements, profile), 2)
+    res.qc = check(res.measurements, profile, processing=processing)
+
+
 def master(samples: np.ndarray, rate: int, profile: Profile | str, *, block_frames: int | None = None,
            params: ChainParams = ChainParams()) -> tuple[np.ndarray, QCReport]:
     """Master an in-memory (frames, channels) array; returns (float32 master, QC report)."""
@@ -156,32 +306,91 @@ def master(samples: np.ndarray, rate: int, profile: Profile | str, *, block_fram
         x = x[:, None]
     check_finite(x, 0, rate)
     out: list[np.ndarray] = []
-    res = _run(_ArraySource(x, rate), prof, params, block_frames or max(1, x.shape[0]), out.append, None)
+    bf = block_frames or max(1, x.shape[0])
+    res = _run(_ArraySource(x, rate), prof, params, bf, out.append, None)
     y = np.concatenate(out) if out else np.zeros((0, x.shape[1]), np.float32)
+    err = level_error_db(res.measurements, prof)
+    fixed = None
+    if _needs_correction(res, err):
+        out2: list[np.ndarray] = []
+        fixed = _correct((y[s:s + bf] for s in range(0, len(y), bf)), rate, x.shape[1], err,
+                         res.measurements, prof, out2.append)
+        y = np.concatenate(out2) if out2 else y
+    _finish(res, prof, fixed, err)
     return y, res.qc
 
 
 def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile | str, *,
                 block_frames: int = 65536, progress: Progress | None = None,
-                params: ChainParams = ChainParams()) -> MasterResult:
-    """Master `src` into `dst` (FLAC PCM_24, written to a temp name in dst's folder then renamed)."""
+                params: ChainParams = ChainParams(),
+                delivery: str | os.PathLike | None = None) -> MasterResult:
+    """Master `src` into `dst` (FLAC PCM_24, written to a temp name in dst's folder then renamed).
+
+    With `delivery` (a path) and a profile that asks for a delivery format (ACX: MP3 CBR), that
+    file is encoded by ffmpeg from the same blocks while the master is written (issue 18.6).
+    """
     prof = get_profile(profile) if isinstance(profile, str) else profile
     info = open_info(src, rates=MASTER_RATES_HZ)
     dst = os.fspath(dst)
     folder = os.path.dirname(os.path.abspath(dst))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".flac", dir=folder)
-    os.close(fd)
-    try:
+    tmps: list[str] = []
+    encoders_open: list[PipeEncoder] = []
+
+    def temp(suffix: str) -> str:
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
+        os.close(fd)
+        tmps.append(tmp)
+        return tmp
+
+    def encoder() -> tuple[PipeEncoder | None, str | None]:
+        fmt = prof.delivery
+        if delivery is None or fmt is None:
+            return None, None
+        out = temp("." + fmt.extension)
+        enc = PipeEncoder(info.sample_rate, info.channels, encoders.mp3_from_pipe(
+            out, bitrate_kbps=fmt.bitrate_kbps, sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels),
+            encoders.timeout_for(info.duration_s))
+        encoders_open.append(enc)
+        return enc, out
+
+    def flac(write_with):
+        tmp = temp(".flac")
+        enc, enc_out = encoder()
         with sf.SoundFile(tmp, "w", samplerate=info.sample_rate, channels=info.channels,
                           format="FLAC", subtype="PCM_24") as out:
-            res = _run(_FileSource(info), prof, params, block_frames, out.write, progress)
+            def sink(block: np.ndarray) -> None:
+                out.write(block)
+                if enc:
+                    enc.write(block)
+            result = write_with(sink)
+        return tmp, result, enc, enc_out
+    try:
+        tmp, res, enc, enc_out = flac(lambda w: _run(_FileSource(info), prof, params, block_frames, w, progress))
+        err = level_error_db(res.measurements, prof)
+        fixed = None
+        if _needs_correction(res, err):
+            if enc:
+                enc.abort()      # the encode of the uncorrected master is thrown away
+            written = open_info(tmp)
+            tmp, fixed, enc, enc_out = flac(lambda w: _correct(read_blocks(written, block_frames), info.sample_rate,
+                                                               info.channels, err, res.measurements, prof, w))
+        _finish(res, prof, fixed, err)
+        if enc:
+            enc.close()
+            os.replace(enc_out, os.fspath(delivery))
+            res.delivery = os.fspath(delivery)
         os.replace(tmp, dst)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        for e in encoders_open:
+            if e.proc.poll() is None:
+                e.abort()
         raise
+    finally:
+        for t in tmps:
+            try:
+                os.unlink(t)
+            except OSError:
+                pass
     res.path = dst
     return res

@@ -8,7 +8,7 @@ starts never changes the output.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy import ndimage
@@ -28,6 +28,11 @@ class HumParams:
     mains_hz: float = 50.0        # Vietnam's grid
     harmonics: int = 4            # 50, 100, 150, 200 Hz
     q: float = 30.0               # narrow: -3 dB width about 1.7 Hz at 50 Hz
+    only: tuple[int, ...] | None = None   # harmonics found in the take (None: all of 1..harmonics)
+
+    def freqs_hz(self) -> list[float]:
+        ks = self.only if self.only is not None else range(1, self.harmonics + 1)
+        return [self.mains_hz * k for k in ks]
 
 
 @dataclass(frozen=True)
@@ -70,8 +75,8 @@ class Cleanup:
         sos = [np.zeros((0, 6))]
         if hp is not None:
             sos.append(highpass_sos(rate, hp.cutoff_hz, hp.order))
-        if hum is not None and hum.harmonics > 0:
-            sos.append(notch_sos(rate, [hum.mains_hz * k for k in range(1, hum.harmonics + 1)], hum.q))
+        if hum is not None and hum.freqs_hz():
+            sos.append(notch_sos(rate, hum.freqs_hz(), hum.q))
         self.filter = SosFilter(np.concatenate(sos), channels)
 
     def process(self, block: np.ndarray) -> np.ndarray:
@@ -86,6 +91,31 @@ def highpass(samples: np.ndarray, rate: int, params: HighPassParams = HighPassPa
 def remove_hum(samples: np.ndarray, rate: int, params: HumParams = HumParams()) -> np.ndarray:
     """Notch the mains frequency and its harmonics out of a whole array."""
     return Cleanup(rate, samples.shape[1], None, params).process(np.asarray(samples, np.float64))
+
+
+HUM_PROMINENCE_DB = 10.0   # a harmonic this far over its spectral neighbourhood is hum
+
+
+def detect_hum(room_tone: np.ndarray, rate: int, params: HumParams) -> HumParams | None:
+    """The harmonics of mains hum present in a stretch of room tone (frames, channels), or None.
+
+    Notching a harmonic that is not there costs intelligibility for nothing: a 150 Hz notch sits in
+    a male narrator's fundamental (STOI of clean narration fell 0.03 from the notches alone).
+    """
+    x = np.asarray(room_tone, np.float64).mean(axis=1)
+    if len(x) < rate // 4:
+        return None
+    spec = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    hz = rate / len(x)
+    found = []
+    for k in range(1, params.harmonics + 1):
+        f = params.mains_hz * k
+        i = int(round(f / hz))
+        near = max(1, int(round(1.5 / hz)))
+        around = np.r_[spec[max(0, i - int(12 / hz)):max(0, i - 3 * near)], spec[i + 3 * near:i + int(12 / hz)]]
+        if len(around) and spec[max(0, i - near):i + near + 1].max() > np.median(around) * 10 ** (HUM_PROMINENCE_DB / 10):
+            found.append(k)
+    return replace(params, only=tuple(found)) if found else None
 
 
 # -- gain curve --------------------------------------------------------------------------------
@@ -198,21 +228,6 @@ def equal_power(n: int) -> tuple[np.ndarray, np.ndarray]:
     """Fade-out and fade-in curves of length n whose powers sum to one (for uncorrelated noise)."""
     t = (np.arange(n) + 0.5) / max(n, 1)
     return np.cos(0.5 * np.pi * t), np.sin(0.5 * np.pi * t)
-
-
-def loop_room_tone(snippet: np.ndarray, frames: int, crossfade: int) -> np.ndarray:
-    """Continue a room-tone snippet seamlessly to `frames` by overlapping copies (equal power)."""
-    s = snippet
-    if frames <= len(s):
-        return s[:frames].copy()
-    c = min(crossfade, len(s) // 2)
-    out = s.copy()
-    fo, fi = equal_power(c)
-    while len(out) < frames:
-        head = out[:len(out) - c]
-        mid = out[len(out) - c:] * fo[:, None] + s[:c] * fi[:, None]
-        out = np.concatenate([head, mid, s[c:]])
-    return out[:frames]
 
 
 class Editor:

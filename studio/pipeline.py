@@ -187,6 +187,7 @@ def chapter_spans(session, book_id: int) -> list[tuple[Take, float, float | None
 # -- master -----------------------------------------------------------------------------------------
 def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     """Cut each chapter from its take and master it to the book's profile; store QC on the chapter row."""
+    from mastering.plan import ChainParams
     from mastering.profiles import get_profile
     from mastering.runner import master_file
     with ctx.sessions.begin() as session:
@@ -196,9 +197,11 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             raise StudioError("Chưa có mốc chương nào (no chapter marks): chạy bước đánh dấu chương trước")
         if not decisions.approve_marks and not all(mark.approved for *_x, mark in spans):
             raise StudioError("Mốc chương chưa được duyệt (chapter marks are not approved yet)")
-        titles = list((session.scalars(select(RecordingSession.settings)
-                                       .where(RecordingSession.book_id == book_id)).first() or {})
-                      .get("chapters", {}).get("titles", []))
+        settings = (session.scalars(select(RecordingSession.settings)
+                                    .where(RecordingSession.book_id == book_id)).first() or {})
+        titles = list(settings.get("chapters", {}).get("titles", []))
+        # per book: "off" | "spectral" | "neural" over the profile's choice (issue 18.1)
+        chain = ChainParams(denoise=settings.get("mastering", {}).get("denoise"))
         profile = get_profile(book.profile)
         prefix = ctx.store.book_prefix(book.uuid)
         edits = _edit_lists(session, book_id)
@@ -217,7 +220,7 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             render(segments, ctx.store.find_original, tmp)
         _resample_for_mastering(ctx, raw_key, profile)
         master_key = f"{prefix}/master/{position:02d}.flac"
-        result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile,
+        result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile, params=chain,
                              progress=lambda f, d=done: progress((d + f) / len(plan)))
         results.append((position, title, master_key, result))
 

@@ -23,38 +23,21 @@ def _inputs(path: str) -> list[str]:
     return [path]
 
 
-def _deliver(master_path: str, out_dir: str, stem: str, profile, duration_s: float) -> str | None:
-    """Encode the profile's delivery format (ACX: MP3 CBR) beside the master, atomically."""
-    fmt = profile.delivery
-    if fmt is None:
-        return None
-    from mastering import encoders, ffmpeg
-    dst = os.path.join(out_dir, f"{stem}.{fmt.extension}")
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=f".{fmt.extension}", dir=out_dir)
-    os.close(fd)
-    try:
-        args = encoders.mp3(os.path.abspath(master_path), tmp, bitrate_kbps=fmt.bitrate_kbps,
-                            sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels)
-        ffmpeg.run(["-y", *args], encoders.timeout_for(duration_s))
-        os.replace(tmp, dst)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return dst
-
-
-def master_one(src: str, out_dir: str, profile_name: str, progress=None) -> dict:
+def master_one(src: str, out_dir: str, profile_name: str, progress=None, denoise: str | None = None) -> dict:
     """Master one chapter file; returns its qc.json entry (also used by the worker pool)."""
     from mastering.errors import MasteringError
+    from mastering.plan import ChainParams
     from mastering.profiles import get_profile
     from mastering.runner import master_file
     profile = get_profile(profile_name)
     stem = os.path.splitext(os.path.basename(src))[0]
     dst = os.path.join(out_dir, f"{stem}.flac")
     try:
-        res = master_file(src, dst, profile, progress=progress)
-        delivery = _deliver(dst, out_dir, stem, profile, res.measurements.duration_s)
+        fmt = profile.delivery
+        # the delivery file (ACX: MP3 CBR) is encoded while the master is written
+        res = master_file(src, dst, profile, progress=progress, params=ChainParams(denoise=denoise),
+                          delivery=os.path.join(out_dir, f"{stem}.{fmt.extension}") if fmt else None)
+        delivery = res.delivery
     except MasteringError as exc:
         return {"input": src, "master": None, "delivery": None, "passed": False,
                 "failures": ["input"], "error": str(exc), "qc": None}
@@ -104,7 +87,10 @@ def register(group: click.Group) -> None:
     @click.option("--jobs", default=0, type=int,
                   help="Số chương xử lý song song, 0 = số lõi CPU (parallel chapters).")
     @click.option("--quiet", is_flag=True, help="Không hiện tiến trình (no progress bar).")
-    def master_cmd(input_path: str, profile_name: str | None, out_dir: str, jobs: int, quiet: bool) -> None:
+    @click.option("--denoise", type=click.Choice(["off", "spectral", "neural"]), default=None,
+                  help="Giảm ồn dưới lời đọc; mặc định theo hồ sơ (speech enhancement; default: the profile's).")
+    def master_cmd(input_path: str, profile_name: str | None, out_dir: str, jobs: int, quiet: bool,
+                   denoise: str | None) -> None:
         """Master một tệp hoặc các chương của một buổi thu (master one file or a session folder)."""
         from tqdm import tqdm
         from mastering.errors import MasteringError
@@ -122,11 +108,11 @@ def register(group: click.Group) -> None:
         with tqdm(total=len(files), unit="chương", disable=quiet, file=sys.stderr) as bar:
             if jobs == 1:
                 for f in files:
-                    entries.append(master_one(f, out_dir, name))
+                    entries.append(master_one(f, out_dir, name, denoise=denoise))
                     bar.update(1)
             else:
                 with ProcessPoolExecutor(max_workers=jobs) as pool:
-                    futs = [pool.submit(master_one, f, out_dir, name) for f in files]
+                    futs = [pool.submit(master_one, f, out_dir, name, None, denoise) for f in files]
                     for fut in futs:
                         entries.append(fut.result())
                         bar.update(1)

@@ -211,10 +211,13 @@ def test_bad_input_fails_clearly_and_writes_nothing(tmp_path, kind, exc, needle)
 
 
 def test_all_silence_is_a_qc_failure():
+    """All silence fails naming the reason (no speech, RMS), and is never turned up into loud noise:
+    the delivered file is comfort noise at the noise target, not dead air (issue 18.3)."""
     y_in = np.zeros((44100 * 3, 1), np.float32)
-    _, rep = master(y_in, 44100, "acx")
+    y, rep = master(y_in, 44100, "acx")
     assert not rep.passed
-    assert {"no_dead_air", "rms"} <= {r.rule for r in rep.failures}
+    assert {"speech_present", "rms"} <= {r.rule for r in rep.failures}
+    assert measure(y, 44100).rms_db < -60.0
 
 
 def test_cli_measure_and_master(tmp_path):
