@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from catalog.covers import COVER_PX, cover_link
 from catalog.dublincore import iso_duration  # noqa: F401  (re-exported for callers)
 from catalog.models import Book
 
@@ -91,7 +92,9 @@ def publication(book: Book, base_url: str) -> dict:
         _link(f"{base}/books/{book.id}", "text/html", "alternate", title="Trang sách"),
         _link(f"{base}/books/{book.id}/marc.xml", "application/marcxml+xml", "describedby"),
     ]
-    images = [_link(f"{base}/opds/covers/{book.id}.png", "image/png", height=512, width=512)]
+    href, media_type = cover_link(book)
+    size = {} if book.cover_path else {"height": COVER_PX, "width": COVER_PX}  # the generated one is square
+    images = [_link(f"{base}{href}", media_type, **size)]
     return {"metadata": metadata, "links": links, "images": images}
 
 

@@ -10,8 +10,10 @@ manifest from, e.g. `https://lib.example/books/7/`) links are absolute and a `se
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urljoin
+
+from catalog.covers import cover_link
 
 MEDIA_TYPE = "application/audiobook+json"
 PACKAGE_TYPE = "application/audiobook+zip"
@@ -165,4 +167,8 @@ def build_manifest(book, base_url: str = "") -> dict:
     """The audiobook manifest of `book`; absolute links when `base_url` is given (see module doc)."""
     if base_url and not base_url.endswith("/"):
         base_url += "/"
-    return manifest_from_info(book_info(book), base_url)
+    info = book_info(book)
+    if base_url and not info.cover_href:  # on the web every book has a cover: the generated one
+        href, media_type = cover_link(book)
+        info = replace(info, cover_href=href, cover_type=media_type)
+    return manifest_from_info(info, base_url)

@@ -8,18 +8,17 @@ reader's shelf answers them, and the account page lists their credentials for re
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import gzip
-import io
 import json
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, request, send_file, url_for
+from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
 from catalog import apps, dublincore, marc, oai, opendata, opds
+from catalog.covers import book_cover_png, cover_link
 from catalog.books import is_visible
 from catalog.models import Book, BookSubject, Subject, utcnow
 from catalog.search import count_books, search_books
@@ -225,22 +224,15 @@ def revoke_app(credential_id: int):
     return redirect(url_for("reader.account") + "#ung-dung")
 
 
-@functools.lru_cache(maxsize=1)
-def _placeholder_cover() -> bytes:
-    from PIL import Image, ImageDraw
-    image = Image.new("RGB", (512, 512), (32, 78, 112))
-    draw = ImageDraw.Draw(image)
-    draw.ellipse((156, 156, 356, 356), outline=(240, 240, 240), width=12)
-    draw.polygon([(230, 210), (230, 302), (306, 256)], fill=(240, 240, 240))
-    buffer = io.BytesIO()
-    image.save(buffer, "PNG")
-    return buffer.getvalue()
-
-
 @bp.get("/opds/covers/<int:book_id>.png")
 def opds_cover(book_id: int):
-    _visible_book(book_id)
-    response = send_file(io.BytesIO(_placeholder_cover()), mimetype="image/png", max_age=86400)
+    """Where feeds of earlier versions pointed (a placeholder): apps that kept it get the cover
+    readers see, the generated PNG itself or a redirect to the uploaded JPEG."""
+    book = _visible_book(book_id)
+    if book.cover_path:
+        return redirect(cover_link(book)[0], code=301)
+    response = Response(book_cover_png(book), mimetype="image/png")
+    response.cache_control.max_age = 3600
     return response
 
 

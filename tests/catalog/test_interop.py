@@ -558,3 +558,24 @@ def test_oai_datestamps_on_sqlite_and_postgresql(any_session):
     session.commit()
     assert harvest(start + dt.timedelta(hours=4), start + dt.timedelta(hours=2, minutes=30)) == {
         ident(scheduled): oai._stamp(start + dt.timedelta(hours=3))}
+
+
+def test_opds_and_manifest_show_the_readers_cover(seeded):
+    """Issue 16.6: OPDS named a placeholder icon and the manifest no cover at all for books without
+    a packaged cover; both now name the cover readers see (uploaded, else the generated one)."""
+    from PIL import Image
+    app, made = seeded
+    client = app.test_client()
+    book_id = made["public"].id
+    pub = client.get(f"/opds/books/{book_id}").get_json()
+    (image,) = pub["images"]
+    assert image["href"] == f"http://localhost/covers/{book_id}.png" and image["type"] == "image/png"
+    _assert_valid(_opds_validator("publication.schema.json"), pub)
+    served = client.get(image["href"].replace("http://localhost", ""))
+    assert served.status_code == 200 and served.mimetype == "image/png"
+    assert Image.open(io.BytesIO(served.data)).size == (image["width"], image["height"])
+    assert client.get(f"/opds/covers/{book_id}.png").data == served.data  # feeds of earlier versions
+    token = client.get(f"/api/books/{book_id}/token").get_json()["token"]
+    manifest = client.get(f"/books/{book_id}/manifest.json?t={token}").get_json()
+    (cover,) = [r for r in manifest["resources"] if r["rel"] == "cover"]
+    assert cover["href"].split("?")[0] == f"http://localhost/covers/{book_id}.png"
