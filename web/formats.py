@@ -65,6 +65,12 @@ def to_zone(value: dt.datetime | None, zone: str | None = None) -> dt.datetime |
     return value.replace(tzinfo=dt.timezone.utc).astimezone(tz).replace(tzinfo=None)
 
 
+def from_zone(local: dt.datetime, zone: str | None = None) -> dt.datetime:
+    """Naive wall time in `zone` (default: `display_zone()`) → naive UTC."""
+    tz = ZoneInfo(zone or display_zone())
+    return local.replace(tzinfo=tz).astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+
 def local_time(value: dt.datetime | None, pattern: str = "%d/%m/%Y %H:%M") -> str:
     """Naive UTC → '21/04/2026 15:00' in the library's zone; '' for None."""
     local = to_zone(value)

@@ -23,10 +23,10 @@ from catalog.text import nfc
 from streaming.access import can_see
 from web.auth import own_book as _own, role_required
 from web.extensions import db_session, media_store, public_base
+from web.formats import from_zone, to_zone
 
 bp = Blueprint("librarian", __name__)
 
-VN_OFFSET = dt.timedelta(hours=7)
 POLICY_LABELS = {"public": "Mọi người", "members": "Bạn đọc có tài khoản",
                  "print-disabled": "Chỉ người khuyết tật đọc chữ in đã xác minh (Marrakesh)",
                  "on-site": "Chỉ trong mạng của thư viện"}
@@ -41,18 +41,19 @@ class CoverError(CatalogError):
 
 
 def to_utc(local_text: str) -> dt.datetime | None:
-    """'2026-04-21T08:00' typed in Vietnam time → naive UTC; '' → None."""
+    """'2026-04-21T08:00' typed in the library's time zone → naive UTC; '' → None."""
     text = (local_text or "").strip()
     if not text:
         return None
     try:
-        return dt.datetime.fromisoformat(text) - VN_OFFSET
+        return from_zone(dt.datetime.fromisoformat(text))
     except ValueError:
         raise CatalogError(_("Ngày giờ không hợp lệ: %(v)s", v=text)) from None
 
 
 def to_local(value: dt.datetime | None) -> str:
-    return (value + VN_OFFSET).strftime("%Y-%m-%dT%H:%M") if value else ""
+    """Naive UTC → '2026-04-21T08:00' in the library's time zone (a datetime-local value)."""
+    return to_zone(value).strftime("%Y-%m-%dT%H:%M") if value else ""
 
 
 def _names(text: str) -> list[str]:

@@ -19,7 +19,7 @@ from streaming.tokens import DOWNLOAD
 from streaming.access import can_listen, can_see, is_live
 from web.extensions import db_session
 from web.errors import init_errors
-from web.formats import init_formats
+from web.formats import init_formats, local_time
 from web.labels import label
 from web.media import token_for
 
@@ -164,6 +164,4 @@ def _connected_apps(session) -> list:
     if not current_user.is_authenticated:
         return []
     from catalog.apps import connected
-    from web.librarian import VN_OFFSET
-    return [(row, (row.created_at + VN_OFFSET).strftime("%d/%m/%Y %H:%M"))
-            for row in connected(session, current_user.id)]
+    return [(row, local_time(row.created_at)) for row in connected(session, current_user.id)]
