@@ -152,11 +152,13 @@ def run_axe(page) -> list:
     return [v for v in result if v["impact"] in ("serious", "critical")]
 
 
-def test_axe_on_every_reader_page(browser, live_server, make_book, people):
+@pytest.mark.parametrize("scheme", ["light", "dark"])
+def test_axe_on_every_reader_page(browser, live_server, make_book, people, scheme):
+    """Every reader page, in the system's light and dark colour schemes (issue 16.21)."""
     book_id = make_book("public")
     locked = make_book("print-disabled", title="Sách Marrakesh")
     base = live_server.url
-    context = browser.new_context()
+    context = browser.new_context(color_scheme=scheme)
     page = context.new_page()
     problems = {}
     anonymous = ["/", "/search?q=truyen", "/search?q=khongcogi", f"/books/{book_id}", f"/books/{locked}",

@@ -16,8 +16,8 @@ AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def sign_in(browser, server, username, width=1280):
-    context = browser.new_context(viewport={"width": width, "height": 900}, locale="vi-VN")
+def sign_in(browser, server, username, width=1280, scheme="light"):
+    context = browser.new_context(viewport={"width": width, "height": 900}, locale="vi-VN", color_scheme=scheme)
     page = context.new_page()
     page.goto(server.url + "/login")
     page.fill("#username", username)
@@ -46,19 +46,21 @@ def axe_violations(page, server) -> list[dict]:
 
 
 def shoot_and_check(browser, server, username, pages, name_prefix):
-    """Screenshots at both widths and axe-core on each page; returns the serious/critical violations."""
+    """Screenshots at both widths and axe-core on each page, in the light and the dark colour scheme;
+    returns the serious/critical violations."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     problems = {}
-    for width in (360, 1280):
-        context, page = sign_in(browser, server, username, width)
+    for width, scheme in ((360, "light"), (1280, "light"), (1280, "dark")):
+        context, page = sign_in(browser, server, username, width, scheme)
         for name, path in pages:
             response = page.goto(server.url + path)
             assert response.status == 200, (path, response.status)
-            page.screenshot(path=str(SHOTS / f"{name_prefix}-{name}-{width}.png"), full_page=True)
+            page.screenshot(path=str(SHOTS / f"{name_prefix}-{name}-{width}{'-dark' if scheme == 'dark' else ''}.png"),
+                            full_page=True)
             if width == 1280:
                 found = axe_violations(page, server)
                 if found:
-                    problems[path] = found
+                    problems[f"{path} ({scheme})"] = found
         context.close()
     return problems
 
