@@ -33,6 +33,7 @@ import weakref
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.orm import Session, selectinload
 
+from catalog import isbn
 from catalog.models import Book, Chapter, utcnow
 from catalog.text import fold, nfc
 
@@ -223,7 +224,9 @@ def search_ids(session: Session, q: str, *, limit: int = 20, offset: int = 0,
                include_unpublished: bool = False) -> list[int]:
     """Ids of matching books, best first. An empty query lists every visible book in alphabet order."""
     ensure_index(session)
-    words = fold(q).split()
+    typed_isbn = isbn.normalised_or_empty(q) if any(c.isdigit() for c in q or "") else ""
+    # an ISBN typed with hyphens or as ISBN-10 is the stored ISBN-13's digits, one word
+    words = [typed_isbn] if typed_isbn else fold(q).split()
     params: dict = {"now": utcnow(), "limit": int(limit), "offset": int(offset)}
     visible = _visible_sql(include_unpublished)
     sqlite = _dialect(session) == "sqlite"
