@@ -35,9 +35,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("libraries") as batch:
-        batch.drop_column("time_zone")
-    with op.batch_alter_table("progress") as batch:
-        batch.drop_column("heard")
+    # Plain ALTER TABLE DROP COLUMN (SQLite >= 3.35): a batch copy of `libraries` would DROP TABLE
+    # a parent of foreign keys, which SQLite refuses with foreign keys on (see 0008).
+    op.drop_column("libraries", "time_zone")
+    op.drop_column("progress", "heard")
     # the older shape is rebuilt on first use by catalog.search.ensure_index of that version
     op.execute("DROP TABLE IF EXISTS book_search")
