@@ -15,6 +15,7 @@ from streaming.pseudonyms import listener_secret
 from web import i18n
 from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
+from web.errors import error_page
 from web.extensions import init_services, services
 from web.validation import init_validation
 
@@ -92,14 +93,14 @@ def init_health(app: Flask) -> None:
 
 def _server_error(error: InternalServerError):
     """A full disk or a damaged database is told as such (503), not as an internal error;
-    anything else stays Flask's 500 (already logged with its traceback)."""
+    anything else is the site's own 500 page (`web.errors`; the traceback is already logged)."""
     cause = error.original_exception or error
     if is_disk_full(cause):
         message = DISK_FULL_MESSAGE
     elif is_corrupt(cause):
         message = CORRUPT_MESSAGE.format(path=database_path(services().engine))
     else:
-        return error
+        return error_page(error)
     try:
         body = render_template("unavailable.html", message=message)
     except Exception:  # the page itself may need what is broken; the sentence is what matters
