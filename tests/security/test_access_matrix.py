@@ -214,7 +214,8 @@ ARG_SOURCES = {"book_id": "book", "bookmark_id": "bookmark", "user_id": "reader"
                "session_id": "session", "mark_id": "mark", "chapter_id": "chapter", "clip_id": "clip",
                "job_id": "job", "subject_id": "subject", "clip_uuid": "clip_uuid", "uuid": "clip_uuid",
                "library_id": "library", "jingle_id": "jingle"}
-LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8"}
+LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8",
+                "which": "after"}
 
 
 def _rules():

@@ -76,11 +76,17 @@ def _sample(world, rule):
 
 def _url(app, rule, values, raw: dict[str, str]) -> str:
     """The rule's URL with `raw` text (not re-encoded) in the named arguments' places."""
+    choices = {n: sorted(c.items)[0] for n, c in rule._converters.items() if hasattr(c, "items") and n in raw}
     with app.test_request_context():
-        placed = {**values, **{n: f"9876543{i}" for i, n in enumerate(raw)}}  # fits every converter
+        # a placeholder that fits every converter but `any(...)`, which takes one of its own words
+        placed = {**values, **{n: choices.get(n, f"9876543{i}") for i, n in enumerate(raw)}}
         url = url_for(rule.endpoint, **placed)
-    for i, text in enumerate(raw.values()):
-        url = url.replace(f"9876543{i}", text)
+    for i, (name, text) in enumerate(raw.items()):
+        if name in choices:
+            head, _sep, tail = url.rpartition(f"/{choices[name]}")
+            url = f"{head}/{text}{tail}"
+        else:
+            url = url.replace(f"9876543{i}", text)
     return url
 
 
