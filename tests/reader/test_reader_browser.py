@@ -239,6 +239,10 @@ def test_sleep_timer_at_end_of_chapter_and_save_data(browser, live_server, make_
     page = context.new_page()
     page.goto(f"{live_server.url}/books/{book_id}")
     page.select_option("#quality", "save")
+    for _ in range(100):  # the choice applies once hls.js has parsed the ladder (slower on a loaded machine)
+        if page.evaluate("window.sachnoiHls && window.sachnoiHls.levels.length > 0"):
+            break
+        page.wait_for_timeout(100)
     assert page.evaluate("window.sachnoiHls.autoLevelCapping") == 0  # the 32 kbps rung
     page.fill("#goto-time", "0:08")
     page.press("#goto-time", "Enter")
