@@ -16,6 +16,7 @@ run: install
 	$(BIN)/sachnoi serve --host $(HOST) --port $(PORT)
 
 test: install
+	$(BIN)/ruff check .
 	$(BIN)/python -m pytest
 
 install: system-deps python-deps node-deps vendor

@@ -25,7 +25,6 @@ import threading
 import time
 
 import numpy as np
-import soundfile as sf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PY = os.path.join(ROOT, ".venv", "bin", "python")

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import resource
 import shutil
 import statistics
@@ -33,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 
 from catalog.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from catalog.migrate import upgrade  # noqa: E402
-from catalog.models import Book, Chapter, Contributor, Credit, Library, Rendition  # noqa: E402
+from catalog.models import Book, Chapter, Contributor, Credit, Library  # noqa: E402
 from mastering import encoders, hls  # noqa: E402
 from mastering.ffmpeg import find_tools  # noqa: E402
 from recordings.store import MediaStore, sha256_file  # noqa: E402

@@ -62,7 +62,7 @@ def generate(n: int, seed: int = 7):
     rnd = random.Random(seed)
     people = sorted({f"{rnd.choice(FAMILY)} {rnd.choice(MIDDLE)} {rnd.choice(GIVEN)}" for _ in range(3000)})
     titles = []
-    for i in range(n):
+    for _ in range(n):
         words = rnd.sample(WORDS, rnd.randint(2, 6))
         title = " ".join(words).capitalize()
         titles.append((title, rnd.sample(range(len(people)), 1)[0], rnd.randrange(len(people)),

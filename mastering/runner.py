@@ -15,7 +15,7 @@ import numpy as np
 import soundfile as sf
 
 from mastering.audio import MASTER_RATES_HZ, AudioInfo, check_finite, check_format, open_info, read_blocks
-from mastering.errors import AudioInputError, OutputError, UnsupportedAudioError, where
+from mastering.errors import AudioInputError, UnsupportedAudioError, where
 from mastering.meter import Measurements, Meter
 from mastering.plan import Analyser, ChainParams, Plan, make_plan
 from mastering.profiles import Profile, get_profile

@@ -324,7 +324,7 @@ def _assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], run
                             hls.shift_fmp4_segment(data, offset), offset + local,
                             spec.title if k == 0 else ""))
     segments = []
-    for i, (name, data, start, title) in enumerate(entries):
+    for i, (name, _data, start, title) in enumerate(entries):
         nxt = entries[i + 1][2] if i + 1 < len(entries) else end_ticks
         segments.append(hls.Segment(name, (nxt - start) / scale, title))
     text = hls.media_playlist(segments, init_uri=init_name)

@@ -141,7 +141,7 @@ def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Pr
             Mark.book_id == book_id, Mark.kind == "chapter", Mark.source != "pauses")))
     params = PauseMarking.from_settings(settings.get("chapters", {}), ctx.settings)
     detected: dict[int, list] = {}
-    for index, (take_id, sha, duration_s) in enumerate(takes):
+    for index, (take_id, sha, _duration_s) in enumerate(takes):
         if take_id not in trusted_takes:
             detected[take_id] = pause_marks(ctx.store.find_original(sha), params)
         progress((index + 1) / max(1, len(takes)) * 0.99)

@@ -304,7 +304,7 @@ def test_oai_paging_tokens(seeded, oai_schema):
     app, made = seeded
     client = app.test_client()
     doc = _oai(client, oai_schema, verb="ListIdentifiers", metadataPrefix="oai_dc")
-    headers, cursors = [], []
+    headers, cursors, first_token = [], [], ""
     while True:
         headers += [h.findtext(f"{OAI}identifier") for h in doc.iter(f"{OAI}header")]
         token = doc.find(f".//{OAI}resumptionToken")
@@ -312,7 +312,7 @@ def test_oai_paging_tokens(seeded, oai_schema):
         cursors.append(int(token.get("cursor")))
         if not token.text:
             break
-        first_token = first_token if cursors[1:] else token.text
+        first_token = first_token or token.text
         doc = _oai(client, oai_schema, verb="ListIdentifiers", resumptionToken=token.text)
     assert cursors == [0, 4, 8]
     assert len(headers) == 11 and len(set(headers)) == 11

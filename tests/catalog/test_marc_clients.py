@@ -7,7 +7,6 @@ import io
 import subprocess
 
 import pymarc
-import pytest
 from click.testing import CliRunner
 
 from catalog import marc

@@ -115,7 +115,6 @@ def test_every_profile_masters_narration_to_pass(name):
     if p.rms_min_db is not None:
         assert p.rms_min_db <= m.rms_db <= p.rms_max_db
     # room tone stays room tone: no stretch of digital silence anywhere
-    frames = np.abs(y[:, 0]).reshape(-1)
     assert (np.abs(y) > 1e-6).mean() > 0.99
     json.dumps(rep.to_dict())
 
@@ -239,7 +238,6 @@ def test_cli_measure_and_master(tmp_path):
     assert sorted(os.listdir(out)) == ["ch01.flac", "ch01.mp3", "qc.json"]
     qc = json.loads((out / "qc.json").read_text())
     assert qc["passed"] and qc["chapters"][0]["qc"]["rules"]
-    mp3 = sf.info(str(out / "ch01.mp3")) if False else None
     # a failing chapter: clipped input at the podcast profile is fixed, but a silent file fails
     sf.write(src / "ch02.wav", np.zeros((44100 * 2, 1)), 44100, subtype="PCM_24")
     r = CliRunner().invoke(main, ["master", str(src), "--out", str(out), "--quiet", "--jobs", "1"])

@@ -11,7 +11,6 @@ import soundfile as sf
 
 from mastering.meter import measure
 from mastering.plan import ChainParams
-from mastering.profiles import get_profile
 from mastering.runner import master, master_file
 
 FFMPEG = "/usr/bin/ffmpeg"

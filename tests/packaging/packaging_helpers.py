@@ -2,13 +2,11 @@
 temporary SQLite database)."""
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from catalog.db import make_engine, make_sessionmaker, session_scope
-from catalog.migrate import upgrade
 from catalog.models import Book, Chapter, Contributor, Credit, Library
 from recordings.store import MediaStore, sha256_file
 

@@ -75,7 +75,7 @@ def test_policy_matrix_on_playlists_and_segments(app, make_book, people):
         if who:
             login(c, who)
     seen = []
-    for policy, who, expected in MATRIX:
+    for policy, who, _expected in MATRIX:
         book_id, c = books[policy], clients[who]
         token = media_token(app, book_id, people[who] if who else None)
         seen.append((policy, who, c.get(master(book_id, token)).status_code,

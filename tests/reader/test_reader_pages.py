@@ -8,7 +8,7 @@ from reader_helpers import login
 
 
 def test_pages_follow_the_readers_listening(client, make_book, people):
-    listened, untouched = make_book(title="Truyện Kiều nói"), make_book(title="Lục Vân Tiên")
+    listened, _untouched = make_book(title="Truyện Kiều nói"), make_book(title="Lục Vân Tiên")
     assert client.get("/history").status_code == 302  # login first
     csrf = login(client, "bandoc")
     now = int(time.time() * 1000)

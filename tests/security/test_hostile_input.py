@@ -221,7 +221,7 @@ def test_no_get_changes_state(world, identity):
     app = make_app(world)
     before = _snapshot(app)
     changed = []
-    for endpoint, url, _response in get_all(app, world, identity):
+    for endpoint, _url, _response in get_all(app, world, identity):
         after = _snapshot(app)
         if after != before:
             changed.append(f"{endpoint}: {[t for t in after if after[t] != before.get(t)]}")
@@ -292,7 +292,7 @@ def test_security_headers_on_every_page(world):
     """CSP without inline script, nosniff, and no framing except the clip embed page."""
     app = make_app(world)
     problems = []
-    for endpoint, url, response in get_all(app, world, "admin"):
+    for _endpoint, url, response in get_all(app, world, "admin"):
         csp = response.headers.get("Content-Security-Policy", "")
         if "script-src 'self'" not in csp or "unsafe-inline" in csp or "unsafe-eval" in csp:
             problems.append(f"{url}: CSP {csp!r}")

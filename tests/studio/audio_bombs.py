@@ -25,7 +25,7 @@ def _utf8_number(n: int) -> bytes:
     """FLAC's frame number coding: UTF-8's scheme stretched to 36 bits."""
     if n < 0x80:
         return bytes([n])
-    for length, limit in ((2, 1 << 11), (3, 1 << 16), (4, 1 << 21), (5, 1 << 26), (6, 1 << 31)):
+    for length, limit in ((2, 1 << 11), (3, 1 << 16), (4, 1 << 21), (5, 1 << 26), (6, 1 << 31)):  # noqa: B007 (used after the loop)
         if n < limit:
             break
     tail = [0x80 | ((n >> (6 * i)) & 0x3F) for i in range(length - 1)][::-1]

@@ -5,7 +5,6 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pytest
 import soundfile as sf
 
 RATE = 48_000

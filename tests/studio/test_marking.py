@@ -38,7 +38,7 @@ def test_pause_detection_finds_the_gaps(ctx, tmp_path):
     assert [s[4] for s in spans] == ["pauses"] * 3
     starts = [s[1] for s in spans]
     assert starts[0] == 0.0
-    for start, (gap_start, gap_end) in zip(starts[1:], gaps):
+    for start, (_gap_start, gap_end) in zip(starts[1:], gaps):
         assert gap_end - 0.75 - 0.05 <= start <= gap_end  # 0.75 s of room tone kept before the words
     mark_chapters(ctx, book, Decisions(approve_marks=True))  # idempotent
     assert spans_of(ctx, book) == spans
@@ -51,7 +51,7 @@ def test_demo_session_pause_marks_match_expected_chapters(ctx):
     mark_chapters(ctx, book, Decisions(approve_marks=True))
     spans = spans_of(ctx, book)
     assert [s[0] for s in spans] == [e["take"] for e in expected]
-    for (take, start, _end, _title, _source), want in zip(spans, expected):
+    for (_take, start, _end, _title, _source), want in zip(spans, expected):
         if want["gap_s"] is None:
             assert start == 0.0
         else:
