@@ -297,6 +297,42 @@ def publish(session: Session, book: Book | int, *, at: dt.datetime | None = None
     return book
 
 
+PLAYABLE_KINDS = ("hls", "mp3")
+
+
+def publication_problems(book: Book, at: dt.datetime | None = None, now: dt.datetime | None = None) -> list[str]:
+    """Why a librarian may not publish `book` (for `at`, UTC, or now): [] when it may be.
+
+    Readers must be able to hear what is published: every chapter mastered, its QC passed or a
+    person's approval given (none sent back), and a rendition a player can open. A book readers
+    already hear is not re-scheduled into the future (it would vanish until then): withdraw first.
+    """
+    now = now or utcnow()
+    problems = []
+    if not book.chapters:
+        problems.append("Sách chưa có chương nào đã xử lý, chưa thể xuất bản.")
+    unfinished = [c for c in book.chapters if not c.master_key or c.review_state == "rejected"
+                  or not (c.qc_passed or c.review_state == "approved")]
+    if unfinished:
+        names = ", ".join(c.title or f"Chương {c.position}" for c in unfinished[:5])
+        problems.append(f"Chương chưa đạt QC và chưa được phòng thu duyệt: {names}.")
+    if book.chapters and not any(r.kind in PLAYABLE_KINDS for r in book.renditions):
+        problems.append("Sách chưa được đóng gói để nghe (chưa có bản HLS hay MP3).")
+    if is_visible(book, now) and at is not None and at > now:
+        problems.append("Sách đang hiển thị cho bạn đọc; hẹn giờ lại sẽ làm sách biến mất tới lúc đó. "
+                        "Muốn hẹn lại, hãy rút sách trước.")
+    return problems
+
+
+def publish_for_readers(session: Session, book: Book | int, *, at: dt.datetime | None = None) -> Book:
+    """The librarian's publication: `publish` once `publication_problems` finds nothing (else CatalogError)."""
+    book = get_book(session, book)
+    problems = publication_problems(book, at)
+    if problems:
+        raise CatalogError(" ".join(problems))
+    return publish(session, book, at=at)
+
+
 def withdraw(session: Session, book: Book | int) -> Book:
     """Take a published book away from readers; harvesters see it as deleted."""
     book = get_book(session, book)

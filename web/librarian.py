@@ -16,7 +16,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from catalog import marc_import
-from catalog.books import publish, update_book, withdraw
+from catalog.books import publish_for_readers, update_book, withdraw
 from catalog.errors import CatalogError
 from catalog.models import ACCESS_POLICIES, Book, User, utcnow
 from catalog.text import nfc
@@ -135,10 +135,7 @@ def do_publish(book_id: int):
     row = _own(book_id)
     session = db_session()
     try:
-        at = to_utc(request.form.get("publish_at", ""))
-        if not row.chapters:
-            raise CatalogError(_("Sách chưa có chương nào đã xử lý, chưa thể xuất bản."))
-        publish(session, row, at=at)
+        publish_for_readers(session, row, at=to_utc(request.form.get("publish_at", "")))
     except CatalogError as exc:
         session.rollback()
         flash(str(exc), "error")
