@@ -190,7 +190,7 @@ def period_range(kind: str, value: str, zone: str = "Asia/Ho_Chi_Minh") -> tuple
             after = dt.datetime.fromisoformat(until.strip()) + dt.timedelta(days=1)
         else:
             raise StatsError("Kỳ thống kê phải là năm, quý, tháng hoặc khoảng ngày.")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # year 10000 overflows datetime
         raise StatsError(f"Kỳ thống kê không hợp lệ: {value!r}.") from None
     if not 2000 <= first.year <= 2100 or after <= first:
         raise StatsError(f"Kỳ thống kê không hợp lệ: {value!r}.")

@@ -13,6 +13,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from catalog.accounts import ROLE_LABELS, SELF_REGISTRATION, AccountError, create_library, create_user
+from catalog.ids import parse_id
 from catalog.models import ROLES, Jingle, Library, User
 from catalog.text import nfc
 from mastering.profiles import PROFILES
@@ -50,7 +51,7 @@ def users():
 def new_library():
     session = db_session()
     parent_raw = request.form.get("parent", "")
-    parent = session.get(Library, int(parent_raw)) if parent_raw.isdigit() and len(parent_raw) < 10 else None
+    parent = session.get(Library, parse_id(parent_raw)) if parse_id(parent_raw) is not None else None
     try:
         library = create_library(session, request.form.get("code", ""), request.form.get("name", ""), parent=parent)
     except AccountError as exc:
@@ -95,7 +96,8 @@ def save_library(library_id: int):
 def new_user():
     form = request.form
     session = db_session()
-    library = session.get(Library, int(form["library_id"])) if form.get("library_id", "").isdigit() else None
+    library_id = parse_id(form.get("library_id", ""))
+    library = session.get(Library, library_id) if library_id is not None else None
     if library is None:
         abort(400)
     try:
@@ -118,14 +120,15 @@ def save_user(user_id: int):
         abort(404)
     role = request.form.get("role", user.role)
     library_raw = request.form.get("library_id", "")
-    if role not in ROLES or (library_raw and not library_raw.isdigit()):
+    library_id = parse_id(library_raw) if library_raw else user.library_id
+    if role not in ROLES or library_id is None:
         abort(400)
     active = request.form.get("is_active") == "on"
-    if (role, user.library_id, active) != (user.role, int(library_raw or user.library_id), user.is_active):
+    if (role, user.library_id, active) != (user.role, library_id, user.is_active):
         user.session_version += 1  # a changed role or library ends the user's open sessions
     user.role = role
-    if library_raw and db_session().get(Library, int(library_raw)) is not None:
-        user.library_id = int(library_raw)
+    if library_raw and db_session().get(Library, library_id) is not None:
+        user.library_id = library_id
     user.is_active = active
     db_session().commit()
     flash(_("Đã lưu tài khoản %(u)s.", u=user.username), "info")
@@ -162,7 +165,7 @@ def new_jingle():
         Path(tmp).unlink(missing_ok=True)
     library_raw = request.form.get("library_id", "")
     db_session().add(Jingle(name=name[:255], key=key, duration_s=info.duration_s,
-                            library_id=int(library_raw) if library_raw.isdigit() else None))
+                            library_id=parse_id(library_raw)))
     db_session().commit()
     flash(_("Đã thêm nhạc hiệu."), "info")
     return redirect(url_for(".index"))

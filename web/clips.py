@@ -20,6 +20,7 @@ from flask_login import current_user
 from markupsafe import escape
 from sqlalchemy import select
 
+from catalog.ids import parse_id
 from catalog.models import Book, Clip, Jingle, Library, utcnow
 from catalog.errors import CatalogError
 from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
@@ -91,10 +92,10 @@ def index():
 @bp.get("/clips/new")
 @role_required("librarian")
 def new():
-    raw = request.args.get("book_id", "")
-    if not raw.isdigit():
+    book_id = parse_id(request.args.get("book_id", ""))
+    if book_id is None:
         return redirect(url_for(".index"))
-    book = _own_book(int(raw))
+    book = _own_book(book_id)
     chapters = [c for c in book.chapters if c.master_key]
     waves = []
     for c in chapters:
@@ -118,9 +119,10 @@ def _seconds(raw: str | None) -> float:
 
 
 def _jingle_id(raw: str | None) -> int | None:
-    if not raw or not raw.isdigit():
+    if not raw:
         return None
-    jingle = db_session().get(Jingle, int(raw))
+    jingle_id = parse_id(raw)
+    jingle = db_session().get(Jingle, jingle_id) if jingle_id is not None else None
     if jingle is None or (current_user.role != "admin" and jingle.library_id not in (None, current_user.library_id)):
         abort(400)
     return jingle.id
@@ -130,10 +132,10 @@ def _jingle_id(raw: str | None) -> int | None:
 @role_required("librarian")
 def create():
     form = request.form
-    raw = form.get("book_id", "")
-    if not raw.isdigit():
+    book_id = parse_id(form.get("book_id", ""))
+    if book_id is None:
         abort(400)
-    book = _own_book(int(raw))
+    book = _own_book(book_id)
     session = db_session()
     try:
         if book.state != "published":

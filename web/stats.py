@@ -17,6 +17,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from catalog.errors import CatalogError
+from catalog.ids import parse_id
 from catalog.library_settings import set_time_zone, time_zones
 from catalog.models import Book, Library, Subject, User
 from catalog.spreadsheet import append_row, csv_text
@@ -43,7 +44,8 @@ class Scope:
 
     def __init__(self) -> None:
         args = request.args
-        self.year = _int(args.get("year")) or dt.date.today().year
+        year = _int(args.get("year"))
+        self.year = year if year and 2000 <= year <= 2100 else dt.date.today().year
         self.period = args.get("period") or "year"
         self.value = (args.get("value") or "").strip() or str(self.year)
         if self.period == "range":
@@ -92,7 +94,8 @@ class Scope:
 
 
 def _int(raw) -> int | None:
-    return int(raw) if raw and str(raw).isdigit() else None
+    """A query argument as an id or a year: None unless it is one (`catalog.ids.parse_id`: no overflow)."""
+    return parse_id(raw) if raw else None
 
 
 def _collect(scope: Scope) -> dict[str, list[StatRow]]:
@@ -166,7 +169,7 @@ def export_csv():
     data = _collect(scope)
     table = [("Cách nhóm", *HEADERS)] + [(group, *row.as_tuple()) for group, rows in data.items() for row in rows]
     body = "\ufeff" + csv_text(table)  # BOM: Excel opens UTF-8 Vietnamese correctly
-    return Response(body, mimetype="text/csv; charset=utf-8",
+    return Response(body, content_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="thong-ke-{scope.year}.csv"'})
 
 
