@@ -133,3 +133,14 @@ def test_queued_work_is_never_announced_as_done(app, client, ctx, staff):
     assert "hàng đợi" in html
     assert "sẵn sàng để thư viện xuất bản" not in html and "đã được xử lý" not in html
     assert client.get("/api/jobs").get_json()["jobs"][0]["state"] == "queued"
+
+
+def test_every_qc_rule_has_a_label():
+    """Outside testing saw `input_clipping`, `speech_over_noise` and `channels` as raw codes on the jobs
+    and QC pages: every rule the chain can report has a label."""
+    import inspect
+    import re
+    from mastering import qc
+    from web.studio_views import RULE_LABELS
+    rules = set(re.findall(r'(?:_rule|RuleResult)\("([a-z_]+)"', inspect.getsource(qc)))
+    assert rules and rules <= set(RULE_LABELS), sorted(rules - set(RULE_LABELS))
