@@ -5,6 +5,8 @@ Every rule about accounts lives here; `web/` and the CLI call one function per a
 """
 from __future__ import annotations
 
+import re
+
 import datetime as dt
 import hashlib
 import secrets
@@ -137,11 +139,24 @@ def create_library(session: Session, code: str, name: str, *, parent: Library | 
 
 
 # -- users ---------------------------------------------------------------------------------------
+_EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
+
+
+def check_email(email: str) -> str:
+    """`email` stripped (NFC), '' for none; AccountError when it cannot be an address mail reaches
+    (a reset link sent there would be lost): name@domain.tld, no spaces."""
+    email = nfc((email or "").strip())
+    if email and (len(email) > 254 or not _EMAIL.fullmatch(email)):
+        raise AccountError(f"Địa chỉ thư điện tử không hợp lệ: {email}")
+    return email
+
+
 def create_user(session: Session, username: str, password: str | None, *, role: str = "reader",
                 library: Library, display_name: str = "", card_number: str | None = None,
                 pending_approval: bool = False, email: str = "") -> User:
     """A new account; with `password=None` it has no usable password until `set_one_time_password`."""
     username = normalize_username(username)
+    email = check_email(email)
     if role not in ROLES:
         raise AccountError(f"Vai trò không hợp lệ: {role}; chọn một trong {', '.join(ROLES)}.")
     if session.scalar(select(User.id).where(User.username == username)):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 from stdnum import isbn as _isbn
-from stdnum.exceptions import ValidationError
+from stdnum.exceptions import InvalidChecksum, ValidationError
 
 from catalog.errors import CatalogError
 
@@ -29,9 +29,12 @@ def normalise(value: str | None) -> str:
         return ""
     try:
         return _isbn.to_isbn13(_isbn.validate(text))
-    except ValidationError:
+    except InvalidChecksum:
+        raise ISBNError(f"ISBN không hợp lệ: «{text}»: chữ số kiểm tra cuối không khớp; "
+                        "hãy soát lại từng chữ số.") from None
+    except ValidationError:  # wrong length, letters, an unknown prefix
         raise ISBNError(f"ISBN không hợp lệ: «{text}». Hãy nhập đủ 10 hoặc 13 chữ số "
-                        "(có thể có dấu gạch ngang); chữ số kiểm tra cuối không khớp.") from None
+                        "(có thể có dấu gạch ngang).") from None
 
 
 def normalised_or_empty(value: str | None) -> str:

@@ -55,7 +55,8 @@ def publication(book: Book, base_url: str) -> dict:
     if book.published_at:
         metadata["published"] = book.published_at.strftime("%Y-%m-%dT%H:%M:%SZ")
     for role, key in (("aut", "author"), ("nrt", "narrator"), ("trl", "translator"), ("edt", "editor")):
-        names = [{"name": c.contributor.name, "sortAs": c.contributor.sort_key} for c in credits if c.role == role]
+        # no `sortAs`: the stored sort key is a machine collation key, not text an app may show
+        names = [{"name": c.contributor.name} for c in credits if c.role == role]
         if names:
             metadata[key] = names
     if book.publisher or book.library:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from catalog.accounts import (AccountError, may_register_readers, normalize_username, one_time_credentials,
+from catalog.accounts import (AccountError, check_email, may_register_readers, normalize_username, one_time_credentials,
                               user_search_text)
 from catalog.models import Library, User, utcnow
 from catalog.text import fold, nfc
@@ -94,6 +94,10 @@ def _check_row(row: dict, seen: set[str]) -> tuple[str | None, str]:
     seen.add(username)
     if not row.get("name"):
         return "thiếu họ tên", username
+    try:
+        check_email(row.get("email", ""))
+    except AccountError as exc:
+        return str(exc), username
     flag = fold(row.get("print_disabled", ""))
     if flag not in _YES | _NO:
         return f"cột khuyết tật đọc chữ in phải là “có” hoặc “không”, không phải “{row['print_disabled']}”", username

@@ -135,3 +135,15 @@ def test_import_links_isbn_typed_any_way(sqlite_url, tmp_path, monkeypatch):
         assert s.scalar(select(func.count()).select_from(Book)) == 2
         assert all(s.get(Book, i).print_record_marcxml for i in ids)
     engine.dispose()
+
+
+def test_isbn_message_names_the_real_problem():
+    """Outside testing: "abc" and "12345" were told their check digit did not match."""
+    from catalog.isbn import ISBNError, normalise
+    for short in ("abc", "12345"):
+        with pytest.raises(ISBNError) as caught:
+            normalise(short)
+        assert "kiểm tra" not in str(caught.value) and "10 hoặc 13" in str(caught.value)
+    with pytest.raises(ISBNError) as caught:
+        normalise("978-0-306-40615-8")  # one digit off
+    assert "chữ số kiểm tra" in str(caught.value)

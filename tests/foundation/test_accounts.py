@@ -481,3 +481,13 @@ def test_migration_0008_keeps_existing_accounts_searchable_and_downgrades(tmp_pa
     downgrade(url, "0004")
     upgrade(url)
     engine.dispose()
+
+
+def test_an_address_mail_cannot_reach_is_refused():
+    """Outside testing: "khong-phai-email" and "cuong@example" were stored as readers' addresses (a
+    reset link sent there is lost)."""
+    from catalog.accounts import AccountError, check_email
+    assert check_email("  cuong@thuvien.example.vn ") == "cuong@thuvien.example.vn" and check_email("") == ""
+    for bad in ("khong-phai-email", "cuong@example", "a b@x.vn", "@x.vn"):
+        with pytest.raises(AccountError):
+            check_email(bad)
