@@ -52,31 +52,27 @@ def noise_psd(room_tone: np.ndarray, rate: int, params: SpectralParams = Spectra
     return np.mean(np.abs(spec) ** 2, axis=0)
 
 
-class SpectralDenoiser:
-    """Streaming STFT Wiener filter; sqrt-Hann analysis and synthesis at 50 % overlap (sums to one)."""
+class StftStage:
+    """Streaming STFT with a per-frame gain per bin; sqrt-Hann analysis and synthesis at 50 %
+    overlap (sums to one), frames at absolute positions, so any block size gives the same output.
+    Subclasses give `gains(spec, power) -> (bins, channels)`; unit gains return the input."""
 
-    def __init__(self, rate: int, channels: int, psd: np.ndarray, params: SpectralParams = SpectralParams()):
-        self.n = _frame_len(rate, params.frame_ms)
+    def __init__(self, rate: int, channels: int, frame_ms: float):
+        self.n = _frame_len(rate, frame_ms)
         self.hop = self.n // 2
         self.win = np.sqrt(np.hanning(self.n + 1)[:self.n])[:, None]
-        self.noise = np.maximum(np.asarray(psd, np.float64) * params.over_subtraction, 1e-20)
-        self.alpha = params.dd_alpha
-        self.gmin = 10.0 ** (params.floor_db / 20.0)
         self.buf = np.zeros((self.n, channels))      # the last n input frames
         self.ola = np.zeros((self.n, channels))
-        self.prev = np.zeros_like(self.noise)         # |G·X|² of the previous frame
         self.delay = self.n - self.hop
         self.tail = self.n                            # zeros that push every input frame out
         self.pending = np.zeros((0, channels))
 
+    def gains(self, spec: np.ndarray, p: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
     def _frame(self) -> np.ndarray:
         spec = np.fft.rfft(self.buf * self.win, axis=0)
-        p = np.abs(spec) ** 2
-        post = p / self.noise
-        prio = self.alpha * self.prev / self.noise + (1 - self.alpha) * np.maximum(post - 1.0, 0.0)
-        g = np.maximum(prio / (1.0 + prio), self.gmin)
-        self.prev = g * g * p
-        y = np.fft.irfft(spec * g, self.n, axis=0) * self.win
+        y = np.fft.irfft(spec * self.gains(spec, np.abs(spec) ** 2), self.n, axis=0) * self.win
         self.ola += y
         out = self.ola[:self.hop].copy()
         self.ola = np.concatenate([self.ola[self.hop:], np.zeros((self.hop, self.ola.shape[1]))])
@@ -92,6 +88,24 @@ class SpectralDenoiser:
             i += self.hop
         self.pending = x[i:].copy()
         return np.concatenate(outs) if outs else np.zeros((0, block.shape[1]))
+
+
+class SpectralDenoiser(StftStage):
+    """Streaming STFT Wiener filter (decision-directed a-priori SNR, gain floored)."""
+
+    def __init__(self, rate: int, channels: int, psd: np.ndarray, params: SpectralParams = SpectralParams()):
+        super().__init__(rate, channels, params.frame_ms)
+        self.noise = np.maximum(np.asarray(psd, np.float64) * params.over_subtraction, 1e-20)
+        self.alpha = params.dd_alpha
+        self.gmin = 10.0 ** (params.floor_db / 20.0)
+        self.prev = np.zeros_like(self.noise)         # |G·X|² of the previous frame
+
+    def gains(self, spec: np.ndarray, p: np.ndarray) -> np.ndarray:
+        post = p / self.noise
+        prio = self.alpha * self.prev / self.noise + (1 - self.alpha) * np.maximum(post - 1.0, 0.0)
+        g = np.maximum(prio / (1.0 + prio), self.gmin)
+        self.prev = g * g * p
+        return g
 
 
 class Aligned:
