@@ -68,15 +68,16 @@ class BandTamer(StftStage):
         self.cuts = {rule[0]: 0 for rule in self.rules}      # frames cut, per stage that runs
 
     def gains(self, spec: np.ndarray, p: np.ndarray) -> np.ndarray:
-        g = np.ones_like(p)
+        g = np.ones_like(p)                                    # (frames, bins, channels)
         for key, band, body, thr_db, per_db, max_db, min_db in self.rules:
-            e_band = p[band].sum(axis=0)                       # (channels,)
-            allowed = p[body].sum(axis=0) * 10 ** (thr_db / 10)
+            e_band = p[:, band].sum(axis=1)                    # (frames, channels)
+            allowed = p[:, body].sum(axis=1) * 10 ** (thr_db / 10)
             over = (e_band > allowed) & (e_band * self.to_ms > 10 ** (min_db / 10))
             if over.any():
-                self.cuts[key] += 1
-                over_db = 10 * np.log10(e_band[over] / np.maximum(allowed[over], 1e-30))
-                g[np.ix_(band, over)] = 10 ** (-np.minimum(per_db * over_db, max_db) / 20)
+                self.cuts[key] += int(over.any(axis=1).sum())
+                over_db = 10 * np.log10(np.maximum(e_band, 1e-30) / np.maximum(allowed, 1e-30))
+                cut = np.where(over, 10 ** (-np.minimum(per_db * over_db, max_db) / 20), 1.0)
+                g[:, band] = cut[:, None, :]
         return g
 
 
