@@ -6,8 +6,10 @@ when it stands out of the speech around it.
 - de-esser: sibilance (5–9 kHz) far louder than the body (150 Hz–5 kHz) in the same frame.
 
 The band's gain cuts `cut_per_db_over` dB for each dB it stands over the body's level plus
-`threshold_db` (continuous at the threshold), never deeper than `max_cut_db`; frames under the threshold get gain one, so speech elsewhere is the input itself
-(to float rounding). Runs on `enhance.StftStage` (frames at absolute positions: any block size
+`threshold_db` (continuous at the threshold), never deeper than `max_cut_db`, and only when the
+band is louder than `min_level_dbfs` (rumble, hum or hiss in a pause is not a pop or an ess).
+Frames under the threshold get gain one, so speech elsewhere is the input itself (to float
+rounding). Runs on `enhance.StftStage` (frames at absolute positions: any block size
 gives the same output). Samples float64 (frames, channels); `delay` frames of latency.
 """
 from __future__ import annotations
