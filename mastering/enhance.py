@@ -81,8 +81,15 @@ class StftStage:
         frames = np.lib.stride_tricks.sliding_window_view(stream, self.n, axis=0)[::self.hop]  # (k, ch, n)
         frames = frames.transpose(0, 2, 1)                                                    # (k, n, ch)
         self.buf = frames[-1].copy()
-        spec = np.fft.rfft(frames * self.win, axis=1)
-        y = np.fft.irfft(spec * self.gains(spec, np.abs(spec) ** 2), self.n, axis=1) * self.win
+        windowed = frames * self.win
+        spec = np.fft.rfft(windowed, axis=1)
+        g = self.gains(spec, np.abs(spec) ** 2)
+        # a frame left at unit gain is its own windowed input: no inverse FFT for it (the plosive
+        # stage leaves almost every frame alone); decided per frame, so block sizes never matter
+        y = windowed * self.win
+        cut = np.flatnonzero((g != 1.0).any(axis=(1, 2)))
+        if len(cut):
+            y[cut] = np.fft.irfft(spec[cut] * g[cut], self.n, axis=1) * self.win
         # 50 % overlap: each hop out is the previous frame's second half plus this frame's first
         out = y[:, :self.hop].copy()
         out[0] += self.carry
