@@ -52,46 +52,70 @@ def noise_psd(room_tone: np.ndarray, rate: int, params: SpectralParams = Spectra
     return np.mean(np.abs(spec) ** 2, axis=0)
 
 
-class SpectralDenoiser:
-    """Streaming STFT Wiener filter; sqrt-Hann analysis and synthesis at 50 % overlap (sums to one)."""
+class StftStage:
+    """Streaming STFT with a per-frame gain per bin; sqrt-Hann analysis and synthesis at 50 %
+    overlap (sums to one), frames at absolute positions, so any block size gives the same output.
+    All the frames a block completes are transformed at once (one FFT call, not one per frame).
+    Subclasses give `gains(spec, power) -> (frames, bins, channels)`; unit gains return the input."""
 
-    def __init__(self, rate: int, channels: int, psd: np.ndarray, params: SpectralParams = SpectralParams()):
-        self.n = _frame_len(rate, params.frame_ms)
+    def __init__(self, rate: int, channels: int, frame_ms: float):
+        self.n = _frame_len(rate, frame_ms)
         self.hop = self.n // 2
         self.win = np.sqrt(np.hanning(self.n + 1)[:self.n])[:, None]
-        self.noise = np.maximum(np.asarray(psd, np.float64) * params.over_subtraction, 1e-20)
-        self.alpha = params.dd_alpha
-        self.gmin = 10.0 ** (params.floor_db / 20.0)
-        self.buf = np.zeros((self.n, channels))      # the last n input frames
-        self.ola = np.zeros((self.n, channels))
-        self.prev = np.zeros_like(self.noise)         # |G·X|² of the previous frame
+        self.buf = np.zeros((self.n, channels))      # the last frame taken
+        self.carry = np.zeros((self.hop, channels))  # second half of the last frame's output
         self.delay = self.n - self.hop
         self.tail = self.n                            # zeros that push every input frame out
         self.pending = np.zeros((0, channels))
 
-    def _frame(self) -> np.ndarray:
-        spec = np.fft.rfft(self.buf * self.win, axis=0)
-        p = np.abs(spec) ** 2
-        post = p / self.noise
-        prio = self.alpha * self.prev / self.noise + (1 - self.alpha) * np.maximum(post - 1.0, 0.0)
-        g = np.maximum(prio / (1.0 + prio), self.gmin)
-        self.prev = g * g * p
-        y = np.fft.irfft(spec * g, self.n, axis=0) * self.win
-        self.ola += y
-        out = self.ola[:self.hop].copy()
-        self.ola = np.concatenate([self.ola[self.hop:], np.zeros((self.hop, self.ola.shape[1]))])
-        return out
+    def gains(self, spec: np.ndarray, p: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = np.concatenate([self.pending, block]) if len(self.pending) else block
-        outs = []
-        i = 0
-        while x.shape[0] - i >= self.hop:
-            self.buf = np.concatenate([self.buf[self.hop:], x[i:i + self.hop]])
-            outs.append(self._frame())
-            i += self.hop
-        self.pending = x[i:].copy()
-        return np.concatenate(outs) if outs else np.zeros((0, block.shape[1]))
+        k = x.shape[0] // self.hop
+        self.pending = x[k * self.hop:].copy()
+        if k == 0:
+            return np.zeros((0, block.shape[1]))
+        stream = np.concatenate([self.buf[self.hop:], x[:k * self.hop]])
+        frames = np.lib.stride_tricks.sliding_window_view(stream, self.n, axis=0)[::self.hop]  # (k, ch, n)
+        frames = frames.transpose(0, 2, 1)                                                    # (k, n, ch)
+        self.buf = frames[-1].copy()
+        windowed = frames * self.win
+        spec = np.fft.rfft(windowed, axis=1)
+        g = self.gains(spec, np.abs(spec) ** 2)
+        # a frame left at unit gain is its own windowed input: no inverse FFT for it (the plosive
+        # stage leaves almost every frame alone); decided per frame, so block sizes never matter
+        y = windowed * self.win
+        cut = np.flatnonzero((g != 1.0).any(axis=(1, 2)))
+        if len(cut):
+            y[cut] = np.fft.irfft(spec[cut] * g[cut], self.n, axis=1) * self.win
+        # 50 % overlap: each hop out is the previous frame's second half plus this frame's first
+        out = y[:, :self.hop].copy()
+        out[0] += self.carry
+        out[1:] += y[:-1, self.hop:]
+        self.carry = y[-1, self.hop:].copy()
+        return out.reshape(k * self.hop, -1)
+
+
+class SpectralDenoiser(StftStage):
+    """Streaming STFT Wiener filter (decision-directed a-priori SNR, gain floored)."""
+
+    def __init__(self, rate: int, channels: int, psd: np.ndarray, params: SpectralParams = SpectralParams()):
+        super().__init__(rate, channels, params.frame_ms)
+        self.noise = np.maximum(np.asarray(psd, np.float64) * params.over_subtraction, 1e-20)
+        self.alpha = params.dd_alpha
+        self.gmin = 10.0 ** (params.floor_db / 20.0)
+        self.prev = np.zeros_like(self.noise)         # |G·X|² of the previous frame
+
+    def gains(self, spec: np.ndarray, p: np.ndarray) -> np.ndarray:
+        g = np.empty_like(p)
+        for i in range(p.shape[0]):                   # the a-priori SNR carries from frame to frame
+            post = p[i] / self.noise
+            prio = self.alpha * self.prev / self.noise + (1 - self.alpha) * np.maximum(post - 1.0, 0.0)
+            g[i] = np.maximum(prio / (1.0 + prio), self.gmin)
+            self.prev = g[i] * g[i] * p[i]
+        return g
 
 
 class Aligned:

@@ -16,6 +16,7 @@ from scipy import ndimage
 from mastering.filters import SosFilter, k_weighting_sos
 from mastering.meter import FRAME_TICKS, TICKS_PER_S, channel_weights, _integrated
 from mastering.profiles import Profile
+from mastering.bands import DeEsserParams, PlosiveParams
 from mastering.repair import RepairParams
 from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
@@ -36,6 +37,9 @@ class ChainParams:
     room_tone_snippet_s: float = 1.0
     denoise: str | None = None        # "off" | "spectral" | "neural"; None: the profile's choice
     repair: RepairParams | None = RepairParams()
+    # used when the profile asks for the stage; None turns it off for this book
+    plosive: PlosiveParams | None = PlosiveParams()
+    deesser: DeEsserParams | None = DeEsserParams()
     # loudness on target: the plan may drive speech this much harder into the limiter than plain
     # normalisation would, to make up what the limiter takes off the peaks
     max_limiter_push_db: float = 4.0

@@ -46,6 +46,8 @@ class Profile:
     delivery: DeliveryFormat | None = None
     limiter_margin_db: float = 0.5           # limiter aims this far under the ceiling (encoder overshoot)
     denoise: str = "off"                     # speech enhancement: "off" | "spectral" | "neural"
+    plosive_control: bool = True             # low-frequency pops tamed (mastering.bands)
+    deesser: bool = False                    # sibilance tamed (optional: a narrator's own ess is no fault)
 
     def to_dict(self) -> dict:
         return asdict(self)

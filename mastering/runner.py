@@ -25,6 +25,7 @@ from mastering.roomtone import Filler, ToneLoop
 from mastering import encoders
 from mastering.enhance import Aligned, make_stage
 from mastering.ffmpeg import PipeEncoder
+from mastering.bands import make_tamer
 from mastering.repair import Chunked
 from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
@@ -80,19 +81,27 @@ def _hum_found(src, plan: Plan, params: ChainParams) -> ChainParams:
 
 
 class _Front:
-    """Repair (declip, clicks), cleanup (high-pass, hum notches), then the enhancement stage;
-    positions unchanged (each latency removed)."""
+    """Repair (declip, clicks), cleanup (high-pass, hum notches), plosive control and de-esser,
+    then the enhancement stage; positions unchanged (each latency removed)."""
 
     def __init__(self, src, params: ChainParams, enhance: Callable[[], Aligned | None] = lambda: None):
         self.channels = src.channels
         self.repair = (Aligned(Chunked(src.rate, src.channels, params.repair), src.channels)
                        if params.repair else None)
         self.cleanup = Cleanup(src.rate, src.channels, params.highpass, params.hum)
+        self.tamer = make_tamer(src.rate, src.channels, params.plosive, params.deesser)
         self.enh = enhance()
+
+    def _after_cleanup(self, x: np.ndarray) -> np.ndarray:
+        return self.enh.process(x) if self.enh else x
 
     def _after_repair(self, x: np.ndarray) -> np.ndarray:
         x = self.cleanup.process(x)
-        return self.enh.process(x) if self.enh else x
+        return self._after_cleanup(self.tamer.process(x) if self.tamer else x)
+
+    def cuts(self) -> dict:
+        """Frames where the plosive control or the de-esser cut (empty when neither ran)."""
+        return dict(self.tamer.stage.cuts) if self.tamer else {}
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = np.asarray(block, np.float64)
@@ -102,6 +111,8 @@ class _Front:
         parts = []
         if self.repair:
             parts.append(self._after_repair(self.repair.finish()))
+        if self.tamer:
+            parts.append(self._after_cleanup(self.tamer.finish()))
         if self.enh:
             parts.append(self.enh.finish())
         return np.concatenate(parts) if parts else np.zeros((0, self.channels))
@@ -162,6 +173,8 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
             f"{where(src.path)}quá ngắn ({src.frames / src.rate:.2f} s < {profile.min_duration_s:g} s) "
             f"(too short to master)")
     passes = 2 if (params.denoise or profile.denoise) == "off" else 3
+    params = replace(params, plosive=params.plosive if profile.plosive_control else None,
+                     deesser=params.deesser if profile.deesser else None)
 
     def step(k: int, done: int) -> None:
         if progress:
@@ -233,6 +246,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         sink(tail)
     out_m = meter_out.result()
     processing = dict(plan.report)
+    processing.update(front.cuts())
     processing["limiter_max_reduction_db"] = round(float(-20 * np.log10(max(limiter.gain_min, 1e-9))), 2)
     processing["input"] = input_m.details()
     report = check(out_m, profile, processing=processing)
