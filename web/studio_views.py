@@ -36,7 +36,7 @@ RULE_LABELS = {"integrated_loudness": "Độ to tích hợp (LUFS)", "true_peak"
                "noise_floor": "Nền ồn (dB)", "duration_min": "Thời lượng tối thiểu", "duration_max": "Thời lượng tối đa",
                "clipping": "Mẫu bị xén", "no_dead_air": "Khoảng lặng số", "head_room_tone": "Khoảng lặng đầu (s)",
                "tail_room_tone": "Khoảng lặng cuối (s)", "speech_present": "Có tiếng nói",
-               "speech_over_noise": "Tiếng nói trên nền ồn (dB)", "input_clipping": "Mẫu bị xén trong bản thu (%)",
+               "speech_over_noise": "Tiếng nói trên nền ồn (dB)", "input_clipping": "Tỉ lệ mẫu bị xén trong bản thu",
                "channels": "Số kênh"}
 ENVELOPE_POINTS = 600
 PLAY_AROUND_S = 3.0
