@@ -30,6 +30,7 @@ from scipy.signal import fftconvolve, resample_poly
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "mastering"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_mastering import ffmpeg_windows_floor as noise_floor  # noqa: E402 (ACX's 0.5 s windows)
 from docsection import write_section  # noqa: E402
 from signals_for_tests import SENTENCES_VI, align, espeak_vi  # noqa: E402
 
@@ -108,18 +109,6 @@ def ebur128(path: str) -> tuple[float, float]:
                           "-f", "null", "-"], capture_output=True, text=True, timeout=300).stderr
     return (float(re.findall(r"I:\s+(-?[\d.]+) LUFS", out)[-1]),
             float(re.findall(r"Peak:\s+(-?[\d.inf]+) dBFS", out)[-1]))
-
-
-def noise_floor(path: str) -> float:
-    out = subprocess.run(
-        [FFMPEG, "-nostats", "-hide_banner", "-v", "error", "-i", path, "-af",
-         f"asetnsamples=n={RATE // 2}:p=0,astats=metadata=1:reset=1:measure_perchannel=none:"
-         "measure_overall=RMS_level+Number_of_samples,ametadata=mode=print:file=-",
-         "-f", "null", "-"], capture_output=True, text=True, timeout=300).stdout
-    levels = [float(v) for v in re.findall(r"Overall\.RMS_level=(\S+)", out)]
-    counts = [float(v) for v in re.findall(r"Overall\.Number_of_samples=(\S+)", out)]
-    whole = [lv for lv, c in zip(levels, counts) if c >= RATE // 2]
-    return min(whole) if whole else float("nan")
 
 
 def silence_s(y: np.ndarray) -> float:
