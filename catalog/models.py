@@ -439,3 +439,69 @@ class AppCredential(Base):
     session_version: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+MANUSCRIPT_ISSUES = ("", "skipped", "repeated", "low_confidence")  # narration QC (issue 20)
+ISSUE_DECISIONS = ("", "accepted", "rerecord")
+
+
+class Manuscript(Base):
+    """The text a book is read from (EPUB, DOCX, Markdown or plain text), split into sentences.
+
+    The uploaded file is kept as an original (`source_sha256`); `state` follows the alignment:
+    parsed -> aligned (or failed, with `message`).
+    """
+    __tablename__ = "manuscripts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int | None] = mapped_column(ForeignKey("recording_sessions.id", ondelete="SET NULL"))
+    filename: Mapped[str] = mapped_column(String(500), default="")
+    format: Mapped[str] = mapped_column(String(16), default="text")  # epub | docx | markdown | text
+    source_sha256: Mapped[str] = mapped_column(String(64), default="")
+    language: Mapped[str] = mapped_column(String(8), default="vie")
+    state: Mapped[str] = mapped_column(String(16), default="parsed")  # parsed | aligned | failed
+    message: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    aligned_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    sections: Mapped[list["ManuscriptSection"]] = relationship(
+        back_populates="manuscript", order_by="ManuscriptSection.position", cascade="all, delete-orphan")
+
+
+class ManuscriptSection(Base):
+    """One chapter of the manuscript as its author divided it (heading text, 1-based position)."""
+    __tablename__ = "manuscript_sections"
+    __table_args__ = (UniqueConstraint("manuscript_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    manuscript_id: Mapped[int] = mapped_column(ForeignKey("manuscripts.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    title: Mapped[str] = mapped_column(String(500), default="")
+    chapter_id: Mapped[int | None] = mapped_column(ForeignKey("chapters.id", ondelete="SET NULL"))
+
+    manuscript: Mapped[Manuscript] = relationship(back_populates="sections")
+    sentences: Mapped[list["Sentence"]] = relationship(
+        back_populates="section", order_by="Sentence.position", cascade="all, delete-orphan")
+
+
+class Sentence(Base):
+    """One sentence of a section and, once aligned, when it is read in its chapter's master.
+
+    `start_s`/`end_s` are seconds from the start of the section's chapter master (None: not found);
+    `confidence` is 0..1. `issue` is narration QC's finding and `decision` a person's answer to it.
+    """
+    __tablename__ = "sentences"
+    __table_args__ = (UniqueConstraint("section_id", "position"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    section_id: Mapped[int] = mapped_column(ForeignKey("manuscript_sections.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)  # 1-based within the section
+    paragraph: Mapped[int] = mapped_column(Integer, default=1)  # 1-based within the section
+    text: Mapped[str] = mapped_column(Text)
+    text_folded: Mapped[str] = mapped_column(Text, default="")  # catalog.text folding, for search
+    start_s: Mapped[float | None] = mapped_column(Float)
+    end_s: Mapped[float | None] = mapped_column(Float)
+    confidence: Mapped[float | None] = mapped_column(Float)
+    issue: Mapped[str] = mapped_column(String(16), default="")
+    issue_detail: Mapped[dict] = mapped_column(JSON, default=dict)  # e.g. {"repeat_at_s": 12.3}
+    decision: Mapped[str] = mapped_column(String(16), default="")
+
+    section: Mapped[ManuscriptSection] = relationship(back_populates="sentences")
