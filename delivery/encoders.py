@@ -1,5 +1,6 @@
-"""ffmpeg commands built as data: each function returns the argument list (without the program name)
-that `delivery.ffmpeg.run` executes, so tests can read exactly what will run.
+"""ffmpeg commands built as data, the one place they are built: each function returns the argument
+list (without the program name) that `delivery.ffmpeg.run` executes, so tests can read exactly what
+will run. Also the AAC rendition ladder and the ffmetadata/ffconcat texts the M4B command reads.
 
 Paths are absolute filesystem paths; `run` adds `-protocol_whitelist file` before every input and
 refuses anything else. Outputs are temporary names, so every command names its muxer with `-f`.

@@ -1,4 +1,4 @@
-"""HLS as a file format: segment planning, fMP4 segment timing, playlist text (write and parse).
+"""HLS as a file format: segment planning, fMP4 segment timing, playlist text (write, parse, rewrite URIs).
 
 Knows nothing about books: a rendition is a list of segments with durations, a master playlist a
 list of variants. The package stage (`studio.package`) strings chapters together with it; on the
