@@ -128,6 +128,9 @@ class Analyser:
         # digital silence as the rest of the chain will see it: an enhancer may zero what was noise
         self.zeros.add(block if cleaned is None else cleaned)
         x = self.cleanup.process(np.asarray(block, np.float64)) if cleaned is None else cleaned
+        self._sum(x)
+
+    def _sum(self, x: np.ndarray) -> None:
         kz = np.square(self.kf.process(x)) @ self.w
         u = np.square(x).mean(axis=1)
         self.sums.add(np.stack([kz, u, np.ones_like(u)], axis=1))
@@ -135,6 +138,7 @@ class Analyser:
             self.peaks.add(np.abs(x).max(axis=1)[:, None])
 
     def finish(self) -> Analysis:
+        self._sum(self.cleanup.finish())      # what its high-pass still held (nothing if unused)
         k, u, c = self.sums.finish()
         (pk,) = self.peaks.finish()
         # float32 per tick (the sums are float32 already): 16 bytes per 10 ms, 5.8 MB per hour

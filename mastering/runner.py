@@ -108,12 +108,14 @@ class _Front:
         self.tamer = make_tamer(src.rate, src.channels, params.plosive, params.deesser)
         self.enh = enhance()
 
-    def _after_cleanup(self, x: np.ndarray) -> np.ndarray:
+    def _after_tamer(self, x: np.ndarray) -> np.ndarray:
         return self.enh.process(x) if self.enh else x
 
+    def _after_cleanup(self, x: np.ndarray) -> np.ndarray:
+        return self._after_tamer(self.tamer.process(x) if self.tamer else x)
+
     def _after_repair(self, x: np.ndarray) -> np.ndarray:
-        x = self.cleanup.process(x)
-        return self._after_cleanup(self.tamer.process(x) if self.tamer else x)
+        return self._after_cleanup(self.cleanup.process(x))
 
     def cuts(self) -> dict:
         """Frames where the plosive control or the de-esser cut (empty when neither ran)."""
@@ -127,8 +129,9 @@ class _Front:
         parts = []
         if self.repair:
             parts.append(self._after_repair(self.repair.finish()))
+        parts.append(self._after_cleanup(self.cleanup.finish()))
         if self.tamer:
-            parts.append(self._after_cleanup(self.tamer.finish()))
+            parts.append(self._after_tamer(self.tamer.finish()))
         if self.enh:
             parts.append(self.enh.finish())
         return np.concatenate(parts) if parts else np.zeros((0, self.channels))
@@ -142,7 +145,7 @@ def _enhancer(src, plan: Plan, params: ChainParams, profile: Profile) -> Callabl
     if plan.room_tone == "take":
         a, b = plan.snippet
         warm = min(a, src.rate // 2)
-        tone = Cleanup(src.rate, src.channels, params.highpass, params.hum).process(src.read(a - warm, b))[warm:]
+        tone = Cleanup(src.rate, src.channels, params.highpass, params.hum).run(src.read(a - warm, b))[warm:]
     _, used = make_stage(requested, src.rate, src.channels, tone)
     plan.report["denoise_requested"] = requested
     plan.report["denoise"] = used
