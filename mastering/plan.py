@@ -285,16 +285,18 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
 
     lim = params.limiter
     reach = 2 * int(np.ceil((2 * lim.attack_ms + lim.hold_ms) / 20.0)) + 1    # ticks its gain reaches
+    # a limiter faster than a tick cuts only part of the tick it acts in
+    cover = min(1.0, (2 * lim.attack_ms + lim.hold_ms) / 10.0)
 
     def predict(g_db: np.ndarray, limited: bool = False) -> float:
         """Output level (LUFS or RMS dB, as the profile normalises) for a per-tick gain; with
         `limited`, the limiter's cut is estimated per tick from the tick's sample peak (the gain
-        it needs, spread over the neighbouring ticks its 36 ms hold and ramps reach)."""
+        it needs, spread over the neighbouring ticks its hold and ramps reach)."""
         g = 10.0 ** (g_db / 10.0)
         if limited:
             with np.errstate(divide="ignore", over="ignore"):
                 need = np.minimum(1.0, ceiling_lin / (a.peak * np.sqrt(g)))
-            g = g * np.square(ndimage.minimum_filter1d(need, reach, mode="nearest"))
+            g = g * np.power(ndimage.minimum_filter1d(need, reach, mode="nearest"), 2.0 * cover)
         if by_rms:
             return float(_db((a.power * g).sum() / max(a.count.sum(), 1)))
         fk = _frames(a.k_power * g)

@@ -57,8 +57,10 @@ class LevelerParams:
 @dataclass(frozen=True)
 class LimiterParams:
     ceiling_dbtp: float = -1.0
-    attack_ms: float = 3.0        # two cascaded ramps of this length = look-ahead
-    hold_ms: float = 30.0
+    # fast, so it touches only the peaks: STOI of espeak-ng narration at -18 LUFS / -2 dBTP fell
+    # 0.012-0.020 with 3 ms ramps and a 30 ms hold, 0.006-0.008 with these (bench_real_takes takes)
+    attack_ms: float = 1.5        # two cascaded ramps of this length = look-ahead
+    hold_ms: float = 5.0
 
 
 @dataclass(frozen=True)
