@@ -65,7 +65,7 @@ def _xhtml(title: str, lang: str, body: str) -> str:
 
 def chapter_document(book: TalkingBook, chapter: TalkingChapter) -> str:
     """The chapter's XHTML content document: heading, then paragraphs of sentence spans."""
-    parts = [f'<section id="{SECTION_ID}" epub:type="chapter" aria-labelledby="{HEADING_ID}">',
+    parts = [f'<section id="{SECTION_ID}" epub:type="chapter" role="doc-chapter" aria-labelledby="{HEADING_ID}">',
              f'<h1 id="{HEADING_ID}">{escape(chapter.title)}</h1>']
     for number, sentences in paragraphs(chapter):
         spans = " ".join(f'<span id="{SENTENCE_ID.format(s.position)}">{escape(s.text)}</span>'
@@ -93,7 +93,7 @@ def overlay(n: int, chapter: TalkingChapter) -> tuple[str, float]:
 def nav_document(book: TalkingBook) -> str:
     items = "\n".join(f'<li><a href="{_name(n)}.xhtml">{escape(ch.title)}</a></li>'
                       for n, ch in enumerate(book.chapters, start=1))
-    body = (f'<nav epub:type="toc" id="toc" aria-labelledby="toc-title">\n<h1 id="toc-title">Mục lục</h1>\n'
+    body = (f'<nav epub:type="toc" role="doc-toc" id="toc" aria-labelledby="toc-title">\n<h1 id="toc-title">Mục lục</h1>\n'
             f'<ol>\n{items}\n</ol>\n</nav>')
     return _xhtml(book.title, book.language, body)
 
