@@ -78,6 +78,10 @@ EXPECTED: dict[str, Expect] = {
     "media.book_m4b": E(PUBLIC, token="d"),
     "media.audiobook_package": E(PUBLIC, token="d", also_ok=(404,)),
     "media.manifest": E(PUBLIC, **MEDIA),
+    # issue 20: accessible talking books of a Marrakesh title: print-disabled readers, the owning
+    # library's staff, and staff of other libraries as authorised entities
+    "talking_books.download": E({**PUBLIC, "anonymous": LOGIN, "reader": DENY},
+                                {"book_id": "pd_book", "kind": "epub3"}),
     "media.cover": E(PUBLIC, also_ok=(404,)),
     # nginx's auth_request target: a 404 for everyone without auth-request mode and its shared key
     "media.authz_media": E({i: DENY for i in IDENTITIES}),
