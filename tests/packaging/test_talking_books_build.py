@@ -138,3 +138,20 @@ def test_the_job_kind_runs_the_same_function(packaged):
         job = session.get(Job, job_id)
         assert job.state == "done", job.error
         assert job.result["book_id"] == book_id and len(job.result["written"] + job.result["unchanged"]) == 1
+
+
+def test_the_package_stage_writes_them_for_titles_that_offer_them_only(packaged):
+    from studio.context import Context
+    from studio.pipeline import talking_books_if_offered
+    factory, store, book_id, _root = packaged
+    ctx = Context(sessions=factory, store=store, settings={})
+    with session_scope(factory) as session:
+        for row in session.scalars(select(Rendition).where(Rendition.kind.in_(("epub3", "daisy202")))):
+            session.delete(row)
+        session.get(Book, book_id).marrakesh = False
+    talking_books_if_offered(ctx, book_id)
+    assert _rows(factory, book_id) == {}
+    with session_scope(factory) as session:
+        session.get(Book, book_id).marrakesh = True
+    talking_books_if_offered(ctx, book_id)
+    assert set(_rows(factory, book_id)) == {"epub3", "daisy202"}
