@@ -7,7 +7,7 @@ these copies (an app without credentials gets the OPDS 401 challenge instead).
 """
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 
 from catalog import talking_books
@@ -20,7 +20,7 @@ from web.media import RENAMED_CACHE, _send_file
 bp = Blueprint("talking_books", __name__)
 
 
-def _refuse(reason: str):
+def _refuse(reason: str, book_id: int):
     heading = _("Bản sách nói dành cho người khuyết tật đọc chữ in")
     if reason == "not-offered":
         explanation = _("Sách này không có bản EPUB 3 hoặc DAISY để tải về.")
@@ -28,7 +28,8 @@ def _refuse(reason: str):
         explanation = _("Bản EPUB 3 và DAISY của sách này chỉ dành cho bạn đọc khuyết tật đọc chữ in đã được "
                         "thư viện xác minh và cho các thư viện được ủy quyền theo Hiệp ước Marrakesh. "
                         "Hãy đăng nhập bằng tài khoản phù hợp hoặc liên hệ thư viện.")
-    return render_template("error.html", code=403, heading=heading, explanation=explanation, back=""), 403
+    return render_template("error.html", code=403, heading=heading, explanation=explanation,
+                           back=url_for("reader.book", book_id=book_id)), 403
 
 
 @bp.get("/books/<int:book_id>/talking-book/<any(epub3, daisy202):kind>")
@@ -44,7 +45,7 @@ def download(book_id: int, kind: str):
     if not decision.allowed:
         if who.account is None and not request.accept_mimetypes.accept_html:
             abort(opds_auth.challenge(public_base()))
-        return _refuse(decision.reason)
+        return _refuse(decision.reason, book.id)
     if found.kind not in {k.kind for k in talking_books.available(book)}:
         abort(404)
     key, name = talking_books.key(book.uuid, found), f"book-{book.id}-{found.file_name}"
