@@ -337,7 +337,8 @@ def talking_books_if_offered(ctx: Context, book_id: int) -> None:
     from catalog.talking_books import offered
     from studio.talking_books import build_talking_books
     with ctx.sessions() as session:
-        wanted = offered(session.get(Book, book_id))
+        book = session.get(Book, book_id)
+        wanted = offered(book) and any(r.kind == "mp3" for r in book.renditions)  # packaged
     if wanted:
         build_talking_books(ctx.sessions, ctx.store, book_id)
 
@@ -356,6 +357,7 @@ def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progre
         book.duration_s = sum(c.duration_s for c in book.chapters)
         if decisions.publish and book.state != "published":
             publish(session, book)
+    talking_books_if_offered(ctx, book_id)  # kept unless the catalogue step changed what they carry
     progress(1.0)
 
 

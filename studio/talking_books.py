@@ -91,7 +91,8 @@ def _load(session, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, 
     cover_bytes = store.path(cover.key).read_bytes() if cover is not None and store.exists(cover.key) else None
     names = {role: tuple(c.contributor.name for c in sorted(book.credits, key=lambda c: c.position) if c.role == role)
              for role in ("aut", "nrt")}
-    date = book.published_at.strftime("%Y-%m-%d") if book.published_at else (str(book.year) if book.year else "")
+    # the work's year, else the day the record was made: stable when the title is published later
+    date = str(book.year) if book.year else book.created_at.strftime("%Y-%m-%d")
     talking = TalkingBook(
         identifier=f"urn:uuid:{book.uuid}", title=book.title, language=LANGUAGE_BCP47.get(book.language, book.language),
         authors=names["aut"], narrators=names["nrt"], publisher=book.publisher or book.library.name, date=date,
@@ -100,7 +101,7 @@ def _load(session, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, 
     source = hashlib.sha256(json.dumps({
         "version": WRITER_VERSION,
         "book": [talking.identifier, talking.title, talking.language, talking.authors, talking.narrators,
-                 talking.publisher, talking.date, talking.summary, talking.modified.isoformat()],
+                 talking.publisher, talking.date, talking.summary],  # not `modified`: it moves with any edit
         "cover": cover.sha256 if cover is not None else "",
         "chapters": [[c.title, mp3s[ch.id].sha256, round(c.duration_s, 6),
                       [[s.position, s.paragraph, s.text, s.start_s, s.end_s] for s in c.sentences]]

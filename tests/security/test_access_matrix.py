@@ -219,7 +219,7 @@ ARG_SOURCES = {"book_id": "book", "bookmark_id": "bookmark", "user_id": "reader"
                "job_id": "job", "subject_id": "subject", "clip_uuid": "clip_uuid", "uuid": "clip_uuid",
                "library_id": "library", "jingle_id": "jingle"}
 LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8",
-                "which": "after"}
+                "which": "after", "kind": "epub3"}
 
 
 def _rules():
