@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from docsection import write_section  # noqa: E402
 from delivery import daisy, epub3  # noqa: E402
 from delivery.talking_book import TalkingBook, TalkingChapter, TimedSentence  # noqa: E402
-from mastering.ffmpeg import find_tools, probe  # noqa: E402
+from delivery.ffmpeg import find_tools, probe  # noqa: E402
 
 HEADING = "## Talking books"
 SENTENCE_S = 8.0

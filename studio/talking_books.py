@@ -26,7 +26,7 @@ from catalog.models import Book, Chapter, Rendition
 from catalog.opds import LANGUAGE_BCP47
 from delivery import daisy, epub3
 from delivery.talking_book import TalkingBook, TalkingBookError, TalkingChapter, TimedSentence
-from mastering.ffmpeg import FFmpegError, probe
+from delivery.ffmpeg import FFmpegError, probe
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore, sha256_file
 from studio.errors import StudioError

@@ -13,8 +13,8 @@ import numpy as np
 import soundfile as sf
 
 from delivery.talking_book import TalkingBook, TalkingChapter, TimedSentence
-from mastering import encoders
-from mastering.ffmpeg import probe, run
+from delivery import encoders
+from delivery.ffmpeg import probe, run
 
 RATE = 22050
 EPUBCHECK_JAR = Path("/usr/share/java/epubcheck.jar")
