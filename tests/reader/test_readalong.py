@@ -153,3 +153,11 @@ def test_panel_only_with_a_manuscript_and_the_right_to_listen(app, client, make_
     assert 'id="readalong"' not in client.get(f"/books/{locked}").get_data(as_text=True)
     login(client, "khiemthi")
     assert 'id="readalong"' in client.get(f"/books/{locked}").get_data(as_text=True)
+
+
+def test_panel_text_in_english(app, client, make_book):
+    book_id = make_book("public")
+    add_manuscript(app, book_id)
+    page = client.get(f"/books/{book_id}?lang=en").get_data(as_text=True)
+    assert "Read along" in page and "Follow the narration" in page
+    assert 'data-msg-found="Found {n} sentences."' in page  # placeholders reach the script unformatted
