@@ -7,6 +7,7 @@ streaming.progress / streaming.bookmarks / streaming.events; this module only ma
 """
 from __future__ import annotations
 
+import gzip
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -263,6 +264,10 @@ def book_text(book_id: int):
         "sentences": [{"id": s.id, "paragraph": s.paragraph, "text": s.text, "start_s": s.start_s,
                        "end_s": s.end_s} for s in c.sentences]} for c in chapters])
     response.headers["Cache-Control"] = "private, no-cache"  # access may change: ask every time
+    response.vary.add("Accept-Encoding")
+    if request.accept_encodings["gzip"] > 0:  # a 10-hour book's text: 2.4 MB of JSON, 0.4 MB compressed
+        response.set_data(gzip.compress(response.get_data(), compresslevel=6))
+        response.headers["Content-Encoding"] = "gzip"
     return response
 
 

@@ -161,3 +161,15 @@ def test_panel_text_in_english(app, client, make_book):
     page = client.get(f"/books/{book_id}?lang=en").get_data(as_text=True)
     assert "Read along" in page and "Follow the narration" in page
     assert 'data-msg-found="Found {n} sentences."' in page  # placeholders reach the script unformatted
+
+
+def test_text_is_sent_compressed_to_clients_that_accept_it(app, client, make_book):
+    import gzip
+    import json
+    book_id = make_book("public")
+    add_manuscript(app, book_id)
+    plain = text(client, book_id)
+    packed = client.get(f"/api/books/{book_id}/text", headers={"Accept-Encoding": "gzip, deflate"})
+    assert "Content-Encoding" not in plain.headers and packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert json.loads(gzip.decompress(packed.data)) == plain.get_json()
