@@ -185,5 +185,19 @@ def test_axe_on_the_read_along_panel(app, browser, live_server, make_book, schem
         page.locator("#readalong").scroll_into_view_if_needed()
         SHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SHOTS / f"readalong-{scheme}-{width}.png"))
+        if width == 1280 and scheme == "light":  # the reader's high-contrast, large-text settings
+            page.goto(f"{live_server.url}/account")
+            page.check("#high_contrast")
+            page.check("#large_text")
+            page.click("#display ~ form button[type=submit]")
+            open_book(page, live_server.url, book_id)
+            page.evaluate("window.sachnoiPlayer.seekTo(13.7)")
+            page.wait_for_selector("#readalong-text .ra-current")
+            assert page.evaluate("getComputedStyle(document.querySelector('.ra-current')).backgroundColor") \
+                == "rgb(255, 215, 0)"
+            assert page.evaluate("parseFloat(getComputedStyle(document.querySelector('.ra-s')).fontSize)") >= 21
+            problems["high contrast"] = run_axe(page)
+            page.locator("#readalong-text").scroll_into_view_if_needed()
+            page.screenshot(path=str(SHOTS / "readalong-high-contrast-1280.png"))
         context.close()
     assert {k: v for k, v in problems.items() if v} == {}
