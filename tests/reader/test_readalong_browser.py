@@ -149,6 +149,14 @@ def test_follow_scrolls_the_panel_not_the_page_and_can_be_turned_off(app, browse
     page.locator("#readalong-text").scroll_into_view_if_needed()
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / "readalong-360.png"))
+    # scrolling the text by hand: following waits (5 s) instead of pulling the reader back
+    page.evaluate("window.sachnoiPlayer.seekTo(0.6)")
+    page.wait_for_function("() => document.querySelector('#readalong-text .ra-current').textContent.startsWith('Đời')")
+    page.evaluate(f"{box}.dispatchEvent(new WheelEvent('wheel', {{deltaY: 100}})); {box}.scrollTop = 0")
+    page.evaluate("window.sachnoiPlayer.seekTo(26.3)")
+    page.wait_for_function("() => document.querySelector('#readalong-text .ra-current').textContent.startsWith('Sơn Tinh bốc')")
+    page.wait_for_timeout(300)
+    assert page.evaluate(f"{box}.scrollTop") == 0
     page.check("#readalong-follow")
     page.uncheck("#readalong-follow")
     page.evaluate(f"{box}.scrollTop = 0")

@@ -12,8 +12,9 @@
      Enter / Space, click   play from this sentence
    The highlight (class ra-current, aria-current="true") follows playback silently: announcing every
    sentence would flood a screen reader; "Đang đọc câu nào?" says it on request. The panel scrolls
-   itself (not the page) to keep the sentence in view unless "Tự cuộn theo giọng đọc" is off, and
-   without smooth scrolling when the reader prefers reduced motion.
+   itself (not the page) to keep the sentence in view unless "Tự cuộn theo giọng đọc" is off or the
+   reader scrolled the text by hand in the last 5 s, and without smooth scrolling when the reader
+   prefers reduced motion.
    Uses window.sachnoiPlayer.seekTo from player.js, which is loaded first. */
 (function () {
   "use strict";
@@ -115,7 +116,7 @@
   }
 
   // -- the sentence being read --------------------------------------------------------------------------
-  var current = null;
+  var current = null, lastManualScroll = 0;
   function sentenceAt(t) {  // the last sentence started by t, while it lasts (plus a pause after it)
     var lo = 0, hi = timed.length - 1, found = -1;
     while (lo <= hi) {
@@ -135,8 +136,12 @@
     span.classList.add("ra-current");
     span.setAttribute("aria-current", "true");
     if (!box.contains(document.activeElement)) setRover(span);  // Tab into the text lands here
-    if (follow.checked) scrollToSentence(span, true);
+    if (follow.checked && Date.now() - lastManualScroll > 5000) scrollToSentence(span, true);
   }
+  // a reader who scrolls the text by hand is reading elsewhere: following waits 5 s after that
+  ["wheel", "touchmove"].forEach(function (type) {
+    box.addEventListener(type, function () { lastManualScroll = Date.now(); }, { passive: true });
+  });
   audio.addEventListener("timeupdate", highlight);
   audio.addEventListener("seeked", highlight);
 
