@@ -105,6 +105,8 @@ def build_world(home: Path) -> World:
         ids["book"], ids["book_uuid"] = pub.id, pub.uuid
         ids["draft"] = book("Bản nháp", thv, published=False).id
         ids["pd_book"] = book("Sách Marrakesh", thv, policy="print-disabled").id
+        from catalog.manuscripts import ParsedSection, store_parsed  # its text, for the read-along routes
+        store_parsed(s, ids["pd_book"], [ParsedSection("Chương 1", [["Câu một.", "Câu hai."]])])
         ids["other_book"] = book("Sách huyện", other).id
         ids["chapter"] = pub.chapters[0].id
         ids["subject"] = 1
