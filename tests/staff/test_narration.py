@@ -226,3 +226,40 @@ def test_no_proposal_where_a_mark_already_is(app, world):
         db.add(Mark(book_id=world["book"], take_id=take, kind="chapter", start_s=17.0, title="x", source="manual"))
     with _db(app) as db:
         assert narration.proposals(db, world["book"]) == []
+
+
+def test_findings_decisions_status_and_proposals_on_postgresql(pg_url, settings):
+    """The same rules on PostgreSQL (JSON payloads, the job look-up, deletes and flushes)."""
+    from catalog.migrate import upgrade
+    from catalog.models import User
+    from web.app import create_app
+    upgrade(pg_url)
+    app = create_app({**settings, "DATABASE_URL": pg_url})
+    sessions = app.extensions["sachnoi"].sessions
+    try:
+        from catalog.accounts import create_user, get_or_create_library
+        with sessions.begin() as s:
+            lib = get_or_create_library(s, "THV", "Thư viện tỉnh")
+            other = get_or_create_library(s, "HUYEN1", "Thư viện huyện", kind="district", parent=lib)
+            create_user(s, "studio1", "mat-khau-studio1", role="studio", library=lib)
+            create_user(s, "studio2", "mat-khau-studio2", role="studio", library=other)
+        ids = build(app)
+        with sessions.begin() as db:
+            db.get(Manuscript, ids["manuscript"]).state = "parsed"
+            db.add(Job(kind="align", book_id=ids["book"], state="running", progress=12.5,
+                       payload={"manuscript_id": ids["manuscript"]}))
+        with sessions.begin() as db:
+            assert narration.status(db, ids["book"]).progress_pct == 12.5
+            assert [f.kind for f in narration.findings(db, ids["book"])] == [
+                "skipped", "low_confidence", "repeated", "low_confidence"]
+            studio1 = db.scalar(select(User).where(User.username == "studio1"))
+            studio2 = db.scalar(select(User).where(User.username == "studio2"))
+            studio1.is_authenticated = studio2.is_authenticated = True  # as flask-login's user would be
+            narration.decide(db, studio1, ids["sentences"][(2, 2)], "rerecord")
+            with pytest.raises(narration.NotAllowed):
+                narration.decide(db, studio2, ids["sentences"][(2, 2)], "accepted")
+            assert [m.start_s for m in narration.propose_chapter_marks(db, ids["book"])] == [pytest.approx(16.3)]
+        with sessions() as db:
+            assert db.get(Sentence, ids["sentences"][(2, 2)]).decision == "rerecord"
+    finally:
+        app.extensions["sachnoi"].engine.dispose()
