@@ -140,6 +140,7 @@ class ManuscriptStatus:
     sentences: int
     findings: int
     undecided: int
+    job_id: int | None  # the newest align job of this manuscript
 
 
 def status(db: Session, book_id: int) -> ManuscriptStatus | None:
@@ -157,7 +158,7 @@ def status(db: Session, book_id: int) -> ManuscriptStatus | None:
     sentences = [s for section in manuscript.sections for s in section.sentences]
     found = [s for s in sentences if s.issue]
     return ManuscriptStatus(manuscript.id, manuscript.filename, state, message or "", progress, len(sentences),
-                            len(found), sum(1 for s in found if not s.decision))
+                            len(found), sum(1 for s in found if not s.decision), job.id if job else None)
 
 
 def _align_job(db: Session, manuscript: Manuscript) -> Job | None:
@@ -182,6 +183,15 @@ class Finding:
     decision: str  # "" | accepted | rerecord
     play_start_s: float | None
     play_end_s: float | None
+
+
+def findings_per_chapter(db: Session, book_id: int) -> dict[int, int]:
+    """{chapter id: number of findings nobody has decided on yet}."""
+    counts: dict[int, int] = {}
+    for f in findings(db, book_id):
+        if f.chapter_id is not None and not f.decision:
+            counts[f.chapter_id] = counts.get(f.chapter_id, 0) + 1
+    return counts
 
 
 def findings(db: Session, book_id: int, chapter_id: int | None = None) -> list[Finding]:

@@ -120,6 +120,7 @@ def book(book_id: int):
     return render_template("staff/studio_book.html", book=row, sessions=sessions, marks=marks or 0,
                            chapters=chapters, tus_endpoint="/api/uploads/" if tus else "",
                            manuscript=narration.status(session, row.id), manuscript_states=narration.STATES,
+                           open_findings=narration.findings_per_chapter(session, row.id),
                            all_reviewed=bool(chapters) and all(c.review_state == "approved" for c in chapters))
 
 

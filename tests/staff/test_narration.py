@@ -69,7 +69,8 @@ def test_upload_stores_the_manuscript_queues_alignment_and_shows_its_state(app, 
         job.state, job.error = "failed", "Traceback ...\nAlignError: espeak-ng không chạy được"
     state = studio.get(f"/studio/books/{book}/manuscript/status").get_json()
     assert state["state"] == "failed" and "espeak-ng" in state["message"]
-    assert "espeak-ng không chạy được" in studio.get(f"/studio/books/{book}").get_data(as_text=True)
+    failed_page = studio.get(f"/studio/books/{book}").get_data(as_text=True)
+    assert "espeak-ng không chạy được" in failed_page and 'href="/jobs/"' in failed_page
     with app.extensions["sachnoi"].sessions.begin() as db:
         db.get(Manuscript, manuscript_id).state = "aligned"
     assert studio.get(f"/studio/books/{book}/manuscript/status").get_json()["state"] == "aligned"
@@ -117,6 +118,19 @@ def test_findings_have_chapter_times_kinds_and_the_expected_text(app, world):
         (2, "repeated", 3.4, 5.3), (2, "low_confidence", 6.0, None)]
     assert found[0].text == "Câu bị bỏ sót ở đây." and found[3].text == FORMULA
     assert found[2].play_start_s == pytest.approx(2.4) and found[2].play_end_s == pytest.approx(7.9)
+
+
+def test_book_page_counts_open_findings_per_chapter_and_reads_in_english(app, login, world):
+    studio = login("studio1")
+    studio.post(f"/studio/sentences/{world['sentences'][(1, 2)]}/decision", {"decision": "accepted"})
+    page = studio.get(f"/studio/books/{world['book']}").get_data(as_text=True)
+    assert f'/studio/chapters/{world["chapter1"]}/qc#retakes-h">1<' in page
+    assert f'/studio/chapters/{world["chapter2"]}/qc#retakes-h">2<' in page
+    english = studio.get(f"/studio/books/{world['book']}?lang=en").get_data(as_text=True)
+    assert "Manuscript and narration check" in english and "Aligned" in english
+    qc = studio.get(f"/studio/chapters/{world['chapter2']}/qc?lang=en").get_data(as_text=True)
+    assert "Repeated reading" in qc and "Re-record" in qc
+    assert "Retake list" in studio.get(f"/studio/books/{world['book']}/retakes?lang=en").get_data(as_text=True)
 
 
 def test_qc_page_lists_the_chapters_findings_with_play_buttons(app, login, world):

@@ -56,6 +56,11 @@ def test_retake_list_by_keyboard_play_and_print(browser, live_server, app, users
     assert page.url.endswith("/qc")  # no reload: focus stays where the user is
     with app.extensions["sachnoi"].sessions() as db:
         assert db.scalar(select(Sentence.decision).where(Sentence.id == sid)) == "rerecord"
+    page.keyboard.press("Enter")  # a toggle: pressing it again takes the decision back
+    wait_until(page, "document.getElementById('retake-status').textContent.includes('Chưa quyết định')", 10)
+    assert page.get_attribute(target, "aria-pressed") == "false"
+    with app.extensions["sachnoi"].sessions() as db:
+        assert db.scalar(select(Sentence.decision).where(Sentence.id == sid)) == ""
 
     page.click(f"#finding-{sid} button[data-play]")  # the skipped sentence belongs at 3,2 s
     wait_until(page, "document.getElementById('qc-after').currentTime > 2.2", 15)

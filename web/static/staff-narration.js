@@ -38,7 +38,9 @@
       if (!button || !window.fetch) { return; }
       event.preventDefault();
       var body = new FormData(form);
-      body.set("decision", button.value);
+      // a toggle: pressing the decision already taken takes it back
+      var decision = button.getAttribute("aria-pressed") === "true" ? "" : button.value;
+      body.set("decision", decision);
       fetch(form.action, { method: "POST", body: body, credentials: "same-origin",
                            headers: { Accept: "application/json" } })
         .then(function (r) { return r.json().then(function (data) { return { ok: r.ok, data: data }; }); })
@@ -52,7 +54,12 @@
           });
           if (announce) { announce.textContent = result.data.message; }
         })
-        .catch(function () { form.submit(); });
+        .catch(function () {  // no answer: send the form the plain way, with the chosen decision
+          var field = document.createElement("input");
+          field.type = "hidden"; field.name = "decision"; field.value = decision;
+          form.appendChild(field);
+          form.submit();
+        });
     });
   });
 
