@@ -50,7 +50,7 @@ def attach_and_queue(ctx: Context, book_id: int, stream: BinaryIO, filename: str
     its alignment; returns the manuscript id. Nothing is written when the file is refused."""
     suffix = PurePath(filename or "").suffix.lower()
     if suffix not in FORMATS:
-        raise NarrationError(f"Chưa đọc được loại tệp này: {suffix or '(không có đuôi)'}; dùng .txt hoặc .md "
+        raise NarrationError(f"Chưa đọc được loại tệp này: {suffix[:20] or '(không có đuôi)'}; dùng .txt hoặc .md "
                              f"(unsupported manuscript format: use .txt or .md)")
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
@@ -351,12 +351,12 @@ def propose_chapter_marks(db: Session, book_id: int) -> list[Mark]:
     if current(db, book_id) is None:
         raise NarrationError("Sách chưa có bản thảo (the book has no manuscript)")
     found = proposals(db, book_id)
-    db.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "manuscript"))
+    removed = db.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "manuscript")).rowcount
     marks = [Mark(book_id=book_id, take_id=p.take_id, kind="chapter", start_s=p.start_s, title=p.title[:500],
                   source="manuscript", approved=False,
                   detail={"section": p.section_position, "chapter_id": p.chapter_id}) for p in found]
     db.add_all(marks)
-    if marks:
+    if marks or removed:
         for mark in db.scalars(select(Mark).where(Mark.book_id == book_id)):
             mark.approved = False  # a new boundary needs a person's approval of the whole set
     db.flush()
