@@ -138,8 +138,14 @@ def build_world(home: Path) -> World:
         jingle = Jingle(library_id=thv.id, name="Nhạc hiệu", key="derived/jingles/intro.mp3", duration_s=2.0)
         s.add(jingle)
         s.flush()
+        from catalog.manuscripts import ParsedSection, store_parsed
+        manuscript = store_parsed(s, ids["draft"], [ParsedSection("Chương 1", [["Câu một.", "Câu hai."]])],
+                                  filename="sach.txt")
+        sentence = manuscript.sections[0].sentences[1]
+        sentence.issue, sentence.issue_detail = "skipped", {"at_s": 1.0}
+        s.flush()
         ids.update(session=session.id, take=take.id, mark=mark.id, bookmark=bookmark.id, clip=clip.id,
-                   clip_uuid=clip.uuid, job=job.id, jingle=jingle.id)
+                   clip_uuid=clip.uuid, job=job.id, jingle=jingle.id, sentence=sentence.id)
     engine.dispose()
     return world
 

@@ -151,6 +151,13 @@ EXPECTED: dict[str, Expect] = {
     "studio_views.qc_plot": E(staff("studio", "librarian")),
     "studio_views.chapter_audio": E(staff("studio", "librarian"), {"which": "after"}, also_ok=(404,)),
     "studio_views.review": E(staff("studio")),
+    # narration QC (issue 20.3): the THV draft book's manuscript, its findings and exports
+    "narration.attach": E(staff("studio"), {"book_id": "draft"}),
+    "narration.manuscript_status": E(staff("studio"), {"book_id": "draft"}),
+    "narration.decide": E(staff("studio")),
+    "narration.retakes_csv": E(staff("studio"), {"book_id": "draft"}),
+    "narration.retakes_print": E(staff("studio"), {"book_id": "draft"}),
+    "narration.propose_chapters": E(staff("studio"), {"book_id": "draft"}),
     # uploads (tus): studio and librarians; the upload id is unknown, so 404 counts as allowed
     "uploads.create": E(staff("studio", "librarian", scoped=False)),
     "uploads.status": E(staff("studio", "librarian", scoped=False), also_ok=(404,)),
@@ -218,7 +225,8 @@ KNOWN_BUGS = {
 ARG_SOURCES = {"book_id": "book", "bookmark_id": "bookmark", "user_id": "reader", "take_id": "take",
                "session_id": "session", "mark_id": "mark", "chapter_id": "chapter", "clip_id": "clip",
                "job_id": "job", "subject_id": "subject", "clip_uuid": "clip_uuid", "uuid": "clip_uuid",
-               "library_id": "library", "jingle_id": "jingle"}
+               "library_id": "library", "jingle_id": "jingle",
+               "sentence_id": "sentence"}
 LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8",
                 "which": "after"}
 
