@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from catalog import talking_books
 from catalog.covers import book_cover_png, cover_link
+from catalog.manuscripts import current as current_manuscript
 from catalog.models import Book, User
 from catalog.text import fold
 from streaming import progress
@@ -113,7 +114,8 @@ def book(book_id: int):
         download_token = token_for(row, _listener(), DOWNLOAD)
     talking = [k.kind for k in talking_books.available(row)] \
         if can_take_talking_book(row, _listener()).allowed else []
-    return render_template("book.html", book=row, decision=decision, has_stream=has_stream,
+    has_text = bool(stream_url) and current_manuscript(session, row.id) is not None  # the read-along panel
+    return render_template("book.html", book=row, decision=decision, has_stream=has_stream, has_text=has_text,
                            stream_url=stream_url, token=token, has_m4b=has_m4b, has_package=has_package,
                            download_token=download_token, talking=talking,
                            narrators=row.contributors("nrt"), authors=row.contributors("aut"))
