@@ -92,6 +92,13 @@ EXPECTED: dict[str, Expect] = {
     "api.update_bookmark": E(OWNER_ONLY),
     "api.delete_bookmark": E(OWNER_ONLY),
     "api.post_event": E(PUBLIC),
+    # offline listening and the installable web app (issue 20.6): the check answers everyone
+    # ("allowed": false says why); the text follows the title's policy like its audio
+    "offline.service_worker": E(PUBLIC),
+    "offline.web_manifest": E(PUBLIC),
+    "offline.library": E(PUBLIC),
+    "offline.check": E(PUBLIC),
+    "offline.text": E(PUBLIC, also_ok=(404,)),
     "api.events": E(PUBLIC),
     # interoperability: open catalogue data
     "interop.api_books": E(PUBLIC),

@@ -113,7 +113,7 @@
 
   // -- download -----------------------------------------------------------------------------------------
   function getOk(url, signal) {
-    return fetch(url, { credentials: "same-origin", signal: signal }).then(function (r) {
+    return fetch(url, { credentials: "same-origin", signal: signal, headers: { "X-Sachnoi-Download": "1" } }).then(function (r) {
       if (!r.ok) throw new Error("HTTP " + r.status);
       return r;
     });

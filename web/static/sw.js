@@ -85,6 +85,7 @@ self.addEventListener("fetch", function (event) {
   if (request.method !== "GET") return;
   var url = new URL(request.url);
   if (url.origin !== self.location.origin) return;
+  if (request.headers.has("X-Sachnoi-Download")) return;  // offline.js filling a cache: straight to the network
   var path = url.pathname, m;
   if ((m = BOOK_MEDIA.exec(path)) || (m = COVER.exec(path)) || (m = BOOK_TEXT.exec(path))) {
     event.respondWith(cacheFirst(m[1], request));
