@@ -222,3 +222,25 @@ def test_installable_axe_and_screenshots(app, browser, server, make_book, people
     problems["offline (empty)"] = run_axe(page)
     assert not any(problems.values()), problems
     context.close()
+
+
+def test_cancel_leaves_nothing_behind(app, browser, server, make_book, people):
+    """Cancel mid-download: no cache, no row, and the button to start again has focus."""
+    book_id = make_book("public")
+    context = browser.new_context()
+    page = context.new_page()
+    held = []
+    page.route("**/seg_*", lambda route: held.append(route))  # segments never arrive until cancelled
+    page.goto(f"{server.url}/books/{book_id}")
+    page.wait_for_function("() => navigator.serviceWorker.controller !== null", timeout=10000)
+    page.click("#offline-download")
+    page.wait_for_function("() => !document.getElementById('offline-progress').hidden")
+    page.wait_for_timeout(300)
+    assert page.evaluate(f"caches.has('sachnoi-book-{book_id}')")  # filling had begun
+    page.keyboard.press("Enter")  # focus moved to "Huỷ tải" when the download started
+    page.wait_for_function("() => document.getElementById('offline-status').textContent.includes('Đã huỷ tải')")
+    assert page.evaluate(f"caches.has('sachnoi-book-{book_id}')") is False
+    assert page.evaluate("window.sachnoiOffline.titles().then(rows => rows.length)") == 0
+    assert page.evaluate("document.activeElement.id") == "offline-download"
+    page.unroute("**/seg_*")
+    context.close()

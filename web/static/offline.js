@@ -225,6 +225,7 @@
     get.addEventListener("click", function () {
       if (!window.caches) { say(T.noStorage); return; }
       controller = new AbortController();
+      downloading = true;
       get.hidden = true; cancel.hidden = false; bar.hidden = false; bar.value = 0; lastSaid = -1;
       cancel.focus();
       if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(function () {});
@@ -241,11 +242,13 @@
           }
         });
       }).then(function (row) {
+        downloading = false;
         bar.hidden = true;
         show(true);
         say(fill(T.done, { s: bytesText(row.bytes) }));
         del.focus();
       }).catch(function (err) {
+        downloading = false;
         bar.hidden = true;
         show(false);
         say(controller.signal.aborted ? T.cancelled : fill(T.failed, { s: err.message || String(err) }));
@@ -335,7 +338,15 @@
   }
 
   // -- on every page load while online, and on every reconnect ----------------------------------------
-  var checking = null;
+  var checking = null, downloading = false;
+  function dropBroken() {  // caches of downloads that never finished (page closed, crash): no titles row
+    if (downloading || !window.caches) return Promise.resolve();
+    return Promise.all([caches.keys(), titles()]).then(function (found) {
+      var kept = found[1].map(function (r) { return cacheName(r.bookId); });
+      return Promise.all(found[0].filter(function (n) { return n.indexOf("sachnoi-book-") === 0 && kept.indexOf(n) < 0; })
+        .map(function (n) { return caches.delete(n); }));
+    });
+  }
   function reconnect() {
     if (!navigator.onLine || !window.indexedDB || checking) return checking;
     checking = Promise.all([titles(), allEntries("queue")]).then(function (found) {
@@ -386,5 +397,5 @@
   var list = document.getElementById("offline-list");
   if (list) libraryPage(list);
   window.addEventListener("online", reconnect);
-  if (window.indexedDB) ready.then(reconnect);
+  if (window.indexedDB) ready.then(dropBroken).then(reconnect);
 })();
