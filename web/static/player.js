@@ -389,7 +389,8 @@
           if (audio.readyState > 0) seekTo(startAt, "resume");
           say(T.resumed + fmt(startAt));
         }
-        if (p.speed && (!local || p.event_time_ms > local.t)) applySpeed(p.speed, false);
+        // `speed` too: onReady applies it when the playlist is parsed, which may come after this answer
+        if (p.speed && (!local || p.event_time_ms > local.t)) { speed = p.speed; applySpeed(p.speed, false); }
         var here = Math.max(audio.currentTime || 0, startAt || 0);
         if (p.device_id && p.device_id !== deviceId && p.position_s > here + 5 && (!local || p.event_time_ms > local.t)) {
           offerAt = p.position_s;
