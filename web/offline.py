@@ -90,7 +90,7 @@ def _book(book_id: int) -> Book:
 def check(book_id: int):
     """May this browser keep an offline copy of the book now, and what to download.
 
-    {"book_id", "allowed": bool, "reason", "csrf_token"} and, when allowed, "title", "rendition",
+    {"book_id", "allowed": bool, "reason", "csrf_token", "account" (the login's id or null)} and, when allowed, "title", "rendition",
     "bitrate" (bit/s), "size_bytes", "master" (playlist URL with a stream token), "page", "cover",
     "manifest", "text" (read-along JSON URL or null). Asked before a download and for every copy
     when the device reconnects; 404 (an unknown or no longer visible title) means "no" as well.
@@ -102,7 +102,7 @@ def check(book_id: int):
     else:
         decision = may_keep(book, _listener(), request.remote_addr, _onsite_networks(book))
         body = {"book_id": book.id, "allowed": decision.allowed, "reason": decision.reason,
-                "csrf_token": generate_csrf()}
+                "csrf_token": generate_csrf(), "account": current_user.id if current_user.is_authenticated else None}
         chosen = offline_rendition(media_store(), book) if decision.allowed else None
         if decision.allowed and chosen is None:
             body.update(allowed=False, reason="not-packaged")

@@ -244,3 +244,24 @@ def test_cancel_leaves_nothing_behind(app, browser, server, make_book, people):
     assert page.evaluate("document.activeElement.id") == "offline-download"
     page.unroute("**/seg_*")
     context.close()
+
+
+def test_a_queued_report_is_never_sent_as_another_reader(app, browser, server, make_book, people):
+    """Reports wait under the login they were made in: another reader logging in here drops them."""
+    book_id = make_book("members")
+    context = browser.new_context()
+    page = context.new_page()
+    ui_login(page, server.url, "bandoc")
+    page.goto(f"{server.url}/books/{book_id}")
+    page.evaluate(f"""window.sachnoiOffline.queue('/api/books/{book_id}/progress', 'PUT',
+        {{position_s: 7, event_time_ms: Date.now(), device_id: 'phone', seq: 1}})""")
+    assert queued(page) == 1
+    context.clear_cookies()
+    page.goto(f"{server.url}/offline")  # logged out: kept for bandoc
+    page.wait_for_timeout(500)
+    assert queued(page) == 1
+    ui_login(page, server.url, "khiemthi")
+    page.goto(f"{server.url}/offline")
+    wait_sent(page)
+    assert server_rows(app, book_id)[0] is None  # dropped, not written to khiemthi's account
+    context.close()

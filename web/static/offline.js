@@ -6,8 +6,9 @@
    IndexedDB "sachnoi-offline" (version 1):
      titles   keyPath "bookId": {bookId, title, bytes, rendition, page, savedAt (ms)}; written only
               when a download has completed, so a cache without a row is a broken download
-     queue    autoIncrement: {url, method, body, bookId, madeAt (ms)}: API calls made offline, sent in
-              order when back online with a fresh CSRF token. Progress reports carry the device's
+     queue    autoIncrement: {url, method, body, bookId, account, madeAt (ms)}: API calls made offline,
+              sent in order when back online with a fresh CSRF token, only under the login they were
+              made under (`account`: kept while logged out, dropped once another reader logs in here). Progress reports carry the device's
               event time and sequence number, so the server keeps a newer position that arrived first.
    The IndexedDB calls are wrapped by hand (a few lines): two stores and four operations do not
    justify a vendored library the page would have to load before anything else. */
@@ -313,14 +314,18 @@
   function queue(url, method, body) {
     var bookId = (/\/api\/books\/(\d+)\//.exec(url) || [])[1];
     return tx("queue", "readwrite", function (s) {
-      return s.add({ url: url, method: method, body: body, bookId: bookId ? parseInt(bookId, 10) : null, madeAt: Date.now() });
+      return s.add({ url: url, method: method, body: body, bookId: bookId ? parseInt(bookId, 10) : null,
+                     account: document.body.dataset.account || null, madeAt: Date.now() });
     });
   }
-  function flush(csrf) {
+  function flush(csrf, account) {
     return allEntries("queue").then(function (entries) {
       var chain = Promise.resolve();
       entries.forEach(function (kv) {
         chain = chain.then(function () {
+          var mine = String(kv[1].account) === String(account);
+          if (!mine && account !== null) return tx("queue", "readwrite", function (s) { return s.delete(kv[0]); });
+          if (!mine) return;  // logged out now: kept until that reader logs in here again
           return fetch(kv[1].url, { method: kv[1].method, credentials: "same-origin",
                                     headers: { "Content-Type": "application/json", "X-CSRFToken": csrf, Accept: "application/json" },
                                     body: JSON.stringify(kv[1].body) })
@@ -350,7 +355,7 @@
   function reconnect() {
     if (!navigator.onLine || !window.indexedDB || checking) return checking;
     checking = Promise.all([titles(), allEntries("queue")]).then(function (found) {
-      var rows = found[0], queued = found[1], csrf = null;
+      var rows = found[0], queued = found[1], csrf = null, account = null;
       var ids = rows.map(function (r) { return r.bookId; });
       queued.forEach(function (kv) { if (kv[1].bookId && ids.indexOf(kv[1].bookId) < 0) ids.push(kv[1].bookId); });
       var changed = false;
@@ -358,7 +363,7 @@
         return fetch("/api/books/" + bookId + "/offline", { credentials: "same-origin", headers: { Accept: "application/json" } })
           .then(function (r) {
             return r.json().catch(function () { return {}; }).then(function (answer) {
-              if (answer.csrf_token) csrf = answer.csrf_token;
+              if (answer.csrf_token) { csrf = answer.csrf_token; account = answer.account; }
               var row = rows.filter(function (x) { return x.bookId === bookId; })[0];
               if (!row || (r.ok && answer.allowed) || (!r.ok && r.status !== 404)) return;  // 5xx: ask again later
               changed = true;
@@ -370,7 +375,7 @@
           }).catch(function () { /* still offline for this request */ });
       })).then(function () {
         if (changed) window.dispatchEvent(new Event("sachnoi:offline-changed"));
-        if (queued.length && csrf) return flush(csrf);
+        if (queued.length && csrf) return flush(csrf, account === undefined ? null : account);
       });
     }).catch(function () {}).then(function () { checking = null; });
     return checking;
