@@ -227,7 +227,7 @@ def test_installable_axe_and_screenshots(app, browser, server, make_book, people
 def test_cancel_leaves_nothing_behind(app, browser, server, make_book, people):
     """Cancel mid-download: no cache, no row, and the button to start again has focus."""
     book_id = make_book("public")
-    context = browser.new_context()
+    context = browser.new_context(viewport={"width": 360, "height": 800})
     page = context.new_page()
     held = []
     page.route("**/seg_*", lambda route: held.append(route))  # segments never arrive until cancelled
@@ -237,6 +237,9 @@ def test_cancel_leaves_nothing_behind(app, browser, server, make_book, people):
     page.wait_for_function("() => !document.getElementById('offline-progress').hidden")
     page.wait_for_timeout(300)
     assert page.evaluate(f"caches.has('sachnoi-book-{book_id}')")  # filling had begun
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.locator("#offline").scroll_into_view_if_needed()
+    page.screenshot(path=str(SHOTS / "offline-book-downloading-360.png"))
     page.keyboard.press("Enter")  # focus moved to "Huỷ tải" when the download started
     page.wait_for_function("() => document.getElementById('offline-status').textContent.includes('Đã huỷ tải')")
     assert page.evaluate(f"caches.has('sachnoi-book-{book_id}')") is False
