@@ -184,7 +184,8 @@ def _register_blueprints(app: Flask) -> None:
     from web import reader, media
     app.register_blueprint(reader.bp)
     app.register_blueprint(media.bp)
-    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "librarian", "clips", "stats",
+    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "narration_views",
+                     "librarian", "clips", "stats",
                      "admin", "offline"):
         try:
             module = __import__(f"web.{optional}", fromlist=["bp"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, abort, jsonify, render_template, request, send_file, url_for
+from flask import Blueprint, jsonify, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import generate_csrf
@@ -79,20 +79,13 @@ def library():
     return render_template("offline.html")
 
 
-def _book(book_id: int) -> Book:
-    book = db_session().get(Book, book_id)
-    if book is None or not can_see(book, _listener()):
-        abort(404)
-    return book
-
-
 @bp.get("/api/books/<int:book_id>/offline")
 def check(book_id: int):
     """May this browser keep an offline copy of the book now, and what to download.
 
     {"book_id", "allowed": bool, "reason", "csrf_token", "account" (the login's id or null)} and, when allowed, "title", "rendition",
     "bitrate" (bit/s), "size_bytes", "master" (playlist URL with a stream token), "page", "cover",
-    "manifest", "text" (read-along JSON URL or null). Asked before a download and for every copy
+    "manifest", "text" (the read-along text's URL, api.book_text, or null). Asked before a download and for every copy
     when the device reconnects; 404 (an unknown or no longer visible title) means "no" as well.
     """
     book = db_session().get(Book, book_id)
@@ -115,30 +108,8 @@ def check(book_id: int):
                         page=url_for("reader.book", book_id=book.id),
                         cover=request.script_root + cover_link(book)[0],
                         manifest=url_for("media.manifest", book_id=book.id, t=token),
-                        text=url_for("offline.text", book_id=book.id) if has_text else None)
+                        text=url_for("api.book_text", book_id=book.id) if has_text else None)
         response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
     db_session().rollback()
-    return response
-
-
-@bp.get("/api/books/<int:book_id>/offline/text")
-def text(book_id: int):
-    """The book's read-along text (catalog.manuscripts.read_along, times in book seconds), for the
-    offline copy: {"book_id", "chapters": [{"position", "title", "start_s", "duration_s",
-    "sentences": [{"id", "position", "paragraph", "text", "start_s", "end_s"}]}]}; 404 without one."""
-    book = _book(book_id)
-    decision = may_keep(book, _listener(), request.remote_addr, _onsite_networks(book))
-    if not decision.allowed:
-        abort(403)
-    chapters = read_along(db_session(), book.id)
-    if chapters is None:
-        abort(404)
-    body = {"book_id": book.id, "chapters": [
-        {"position": c.position, "title": c.title, "start_s": c.start_s, "duration_s": c.duration_s,
-         "sentences": [{"id": s.id, "position": s.position, "paragraph": s.paragraph, "text": s.text,
-                        "start_s": s.start_s, "end_s": s.end_s} for s in c.sentences]}
-        for c in chapters]}
-    response = jsonify(body)
-    response.headers["Cache-Control"] = "private, no-cache"
     return response

@@ -109,17 +109,23 @@ def test_on_site_titles_are_never_copied(app, client, make_book, people):
     assert staff.get(f"/api/books/{book_id}/offline").get_json()["allowed"] is True
 
 
-def test_read_along_text_is_offered_when_the_book_has_one(app, client, make_book, people):
-    book_id = make_book("public")
-    assert client.get(f"/api/books/{book_id}/offline/text").status_code == 404
+def with_text(app, book_id: int) -> None:
+    """A manuscript of two sentences on chapter 2; the first timed (1.0–3.5 s of the chapter)."""
     with app.extensions["sachnoi"].sessions.begin() as s:
-        manuscript = store_parsed(s, book_id, [ParsedSection("Chương 1", [["Trăm năm trong cõi người ta.", "Chữ tài chữ mệnh."]])])
+        manuscript = store_parsed(s, book_id, [ParsedSection("Chương 1", [["Trăm năm trong cõi người ta.",
+                                                                          "Chữ tài chữ mệnh khéo là ghét nhau."]])])
         chapter = s.query(Chapter).filter_by(book_id=book_id, position=2).one()
         section = manuscript.sections[0]
         section.chapter_id = chapter.id
         section.sentences[0].start_s, section.sentences[0].end_s = 1.0, 3.5
+
+
+def test_read_along_text_is_part_of_the_copy_when_the_book_has_one(app, client, make_book, people):
+    book_id = make_book("public")
+    assert client.get(f"/api/books/{book_id}/offline").get_json()["text"] is None
+    with_text(app, book_id)
     plan = client.get(f"/api/books/{book_id}/offline").get_json()
-    assert plan["text"] == f"/api/books/{book_id}/offline/text"
+    assert plan["text"] == f"/api/books/{book_id}/text"  # the read-along panel's own URL (api.book_text)
     text = client.get(plan["text"]).get_json()
     first, second = text["chapters"][0]["sentences"]
     assert first["text"] == "Trăm năm trong cõi người ta." and first["start_s"] == 11.0  # book seconds

@@ -268,3 +268,19 @@ def test_a_queued_report_is_never_sent_as_another_reader(app, browser, server, m
     wait_sent(page)
     assert server_rows(app, book_id)[0] is None  # dropped, not written to khiemthi's account
     context.close()
+
+
+def test_read_along_text_comes_with_the_copy(app, browser, server, make_book, people):
+    from test_offline import with_text
+    book_id = make_book("public")
+    with_text(app, book_id)
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{server.url}/books/{book_id}")
+    page.wait_for_function("() => document.querySelectorAll('#readalong-text .ra-s').length === 2", timeout=10000)
+    download(page, book_id)
+    go_offline(context, server)
+    page.reload()
+    page.wait_for_function("() => document.querySelectorAll('#readalong-text .ra-s').length === 2", timeout=10000)
+    assert "Trăm năm trong cõi người ta." in page.text_content("#readalong-text")
+    context.close()

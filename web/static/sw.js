@@ -7,7 +7,8 @@
      sachnoi-book-<id>     one per downloaded title (written by offline.js): the book page, its
                            64 kbps HLS rendition (a master playlist naming only that rendition, the
                            media playlist, init segment and segments), the cover, the Readium
-                           manifest and the read-along text. Keys carry no media token (`?t=`).
+                           manifest and the read-along text (/api/books/<id>/text, network first).
+                           Keys carry no media token (`?t=`).
 
    A title's media are answered from its cache first, whatever token the URL carries: the copy was
    checked when it was downloaded and is checked again on every reconnect (offline.js asks
@@ -17,11 +18,11 @@
 
 var SHELL = "sachnoi-shell-v1";
 var SHELL_FILES = ["/offline", "/manifest.webmanifest", "/static/site.css", "/static/site.js",
-                   "/static/offline.js", "/static/player.js", "/static/vendor/hls.min.js",
+                   "/static/offline.js", "/static/player.js", "/static/readalong.js", "/static/vendor/hls.min.js",
                    "/static/favicon.svg", "/static/icons/icon-192.png", "/static/icons/icon-512.png"];
 var BOOK_MEDIA = /^\/books\/(\d+)\/(?:hls\/|manifest\.json$|cover\.jpg$)/;
 var COVER = /^\/covers\/(\d+)\.(?:png|jpg)$/;
-var BOOK_TEXT = /^\/api\/books\/(\d+)\/offline\/text$/;
+var BOOK_TEXT = /^\/api\/books\/(\d+)\/text$/;
 var BOOK_PAGE = /^\/books\/(\d+)$/;
 
 self.addEventListener("install", function (event) {
@@ -53,6 +54,12 @@ function fromBook(bookId, request) {
 
 function cacheFirst(bookId, request) {
   return fromBook(bookId, request).then(function (hit) { return hit || fetch(request); });
+}
+
+function fromNetworkOrBook(bookId, request) {
+  return fetch(request).catch(function () {
+    return fromBook(bookId, request).then(function (hit) { return hit || Response.error(); });
+  });
 }
 
 function page(request, bookId) {
@@ -87,8 +94,10 @@ self.addEventListener("fetch", function (event) {
   if (url.origin !== self.location.origin) return;
   if (request.headers.has("X-Sachnoi-Download")) return;  // offline.js filling a cache: straight to the network
   var path = url.pathname, m;
-  if ((m = BOOK_MEDIA.exec(path)) || (m = COVER.exec(path)) || (m = BOOK_TEXT.exec(path))) {
+  if ((m = BOOK_MEDIA.exec(path)) || (m = COVER.exec(path))) {
     event.respondWith(cacheFirst(m[1], request));
+  } else if ((m = BOOK_TEXT.exec(path))) {  // the read-along text: fresh when online (re-alignment), else the copy
+    event.respondWith(fromNetworkOrBook(m[1], request));
   } else if (request.mode === "navigate") {
     m = BOOK_PAGE.exec(path);
     event.respondWith(page(request, m ? m[1] : null));
