@@ -98,6 +98,12 @@ EXPECTED: dict[str, Expect] = {
     "api.update_bookmark": E(OWNER_ONLY),
     "api.delete_bookmark": E(OWNER_ONLY),
     "api.post_event": E(PUBLIC),
+    # offline listening and the installable web app (issue 20.6): the check answers everyone
+    # ("allowed": false says why)
+    "offline.service_worker": E(PUBLIC),
+    "offline.web_manifest": E(PUBLIC),
+    "offline.library": E(PUBLIC),
+    "offline.check": E(PUBLIC),
     "api.events": E(PUBLIC),
     # issue 20.4: the read-along text of a Marrakesh title (it has a manuscript in the world)
     "api.book_text": E(MARRAKESH, {"book_id": "pd_book"}),
