@@ -35,7 +35,8 @@ class AlignParams:
     margin_s: float = 30.0        # half width of the DTW band around the diagonal
     refine_s: float = 0.15        # a boundary moves to a pause edge at most this far
     gap_s: float = 0.3            # silence put between synthetic sentences (0.6 between paragraphs)
-    voice: Voice = Voice()
+    voice: Voice | None = None    # None: chosen from the narrator's pitch (`voice_for`)
+    pitch_probe_s: float = 90.0   # how much of the recording the narrator's pitch is measured on
     skip_ratio: float = 0.6       # a sentence given under this share of its expected length may be skipped
     repeat_ratio: float = 1.6     # a sentence given over this share of its expected length may be read twice
     low_confidence: float = 0.35  # below: a likely misreading
@@ -47,6 +48,7 @@ class Features:
     mfcc: np.ndarray
     energy_db: np.ndarray
     duration_s: float
+    median_f0_hz: float | None = None  # the narrator's pitch, on the first pitch_probe_s seconds
 
 
 @dataclass(frozen=True)
@@ -109,15 +111,46 @@ class FeatureStream:
         self.mfcc = _Framer(n_fft, hop, mfcc)
         self.energy = _Framer(e_len, e_hop, energy)
         self.samples = 0
+        self.probe: list[np.ndarray] = []
 
     def feed(self, y: np.ndarray) -> None:
+        if self.samples < self.params.pitch_probe_s * self.params.rate_hz:
+            self.probe.append(y[:int(self.params.pitch_probe_s * self.params.rate_hz) - self.samples])
         self.samples += len(y)
         self.mfcc.feed(y)
         self.energy.feed(y)
 
     def finish(self) -> Features:
         m = self.mfcc.finish().reshape(-1, self.params.n_mfcc)
-        return Features(m, self.energy.finish().reshape(-1), self.samples / self.params.rate_hz)
+        probe = np.concatenate(self.probe) if self.probe else np.zeros(0, np.float32)
+        return Features(m, self.energy.finish().reshape(-1), self.samples / self.params.rate_hz,
+                        median_f0(probe, self.params.rate_hz))
+
+
+def median_f0(y: np.ndarray, rate: int) -> float | None:
+    """Median pitch (Hz) of the louder half of the frames (librosa's YIN), None without enough speech."""
+    import librosa
+    if len(y) < rate:
+        return None
+    frame = 1024
+    f0 = librosa.yin(y, fmin=60, fmax=400, sr=rate, frame_length=frame, hop_length=frame // 2)
+    rms = librosa.feature.rms(y=y, frame_length=frame, hop_length=frame // 2)[0][:len(f0)]
+    loud = rms > np.median(rms)
+    return float(np.median(f0[loud])) if loud.any() else None
+
+
+FEMALE_F0_HZ = 165.0  # between typical men's (85–155 Hz) and women's (165–255 Hz) speaking pitch
+
+
+def voice_for(real: Features, params: AlignParams) -> Voice:
+    """The aligner's synthetic voice: the one asked for, else espeak-ng's Vietnamese voice in the
+    narrator's register (a women's variant for a high voice). MFCC of a man's synthetic voice match a
+    woman's narration so loosely that the path can slip by a sentence; the matching register keeps it."""
+    if params.voice is not None:
+        return params.voice
+    if real.median_f0_hz is not None and real.median_f0_hz >= FEMALE_F0_HZ:
+        return Voice("vi+f3")
+    return Voice("vi")
 
 
 def frame_time(i, params: AlignParams):
@@ -180,14 +213,14 @@ def synthesise_section(sentences: Sequence[str], paragraphs: Sequence[int], para
     rng = np.random.default_rng(0)
     stream = FeatureStream(params)
     # a faint dither: digital silence has no MFCC a room could match
-    silence = lambda s: (rng.standard_normal(int(s * r)) * 1e-4).astype(np.float32)  # noqa: E731
+    silence = lambda s: (rng.standard_normal(int(round(s * r))) * 1e-4).astype(np.float32)  # noqa: E731
     stream.feed(silence(0.5))
     bounds, speech = [], 0.0
-    spoken, rate = synthesise_many(list(sentences), params.voice)
+    spoken, rate = synthesise_many(list(sentences), params.voice or Voice())
     for k, y in enumerate(spoken):
         a, b = speech_extent(y)
         y = soxr.resample(y[a:b], rate, r).astype(np.float32) if b > a else np.zeros(0, np.float32)
-        y = y + silence(len(y) / r)[:len(y)]
+        y = y + (rng.standard_normal(len(y)) * 1e-4).astype(np.float32)
         start = stream.samples
         stream.feed(y)
         bounds.append((start, stream.samples))
@@ -205,6 +238,14 @@ def synthesise_section(sentences: Sequence[str], paragraphs: Sequence[int], para
         fb = max(fa + 1, int(round((b - half) / hop)))
         spans.append((max(0, fa), min(len(features.mfcc), fb)))
     return Synthetic(features, spans, speech)
+
+
+def align_text(real: Features, sentences: Sequence[str], paragraphs: Sequence[int],
+               params: AlignParams = AlignParams(), progress: Callable[[float], None] | None = None) -> list[Timing]:
+    """The whole method for one section: synthesise in the narrator's register, then `align_section`."""
+    from dataclasses import replace
+    params = replace(params, voice=voice_for(real, params))
+    return align_section(real, synthesise_section(sentences, paragraphs, params, progress), params)
 
 
 # -- banded DTW -------------------------------------------------------------------------------------------

@@ -27,40 +27,18 @@ class Voice:
     pitch: int = 50           # -p, 0..99
 
 
-BREAK_S = 1.5  # between sentences of one batch; espeak-ng writes it as exact zeros
-
-
-def synthesise_many(texts: list[str], voice: Voice = Voice(), *, batch: int = 40) -> tuple[list[np.ndarray], int]:
-    """Each text spoken by `voice`, as ([samples float32 (frames,)], rate_hz). One espeak-ng run per
-    `batch` texts (a run costs 50–200 ms of start-up on a busy machine, a sentence ~10 ms of speech
-    synthesis): the texts are joined by SSML breaks of BREAK_S and cut apart at those runs of exact
-    zeros; a batch that does not cut into as many pieces is spoken one text at a time instead."""
-    from xml.sax.saxutils import escape
-    out: list[np.ndarray] = []
-    rate = 22050
-    for first in range(0, len(texts), batch):
-        group = texts[first:first + batch]
-        ssml = "<speak>" + "".join(f'{escape(t)}<break time="{int(BREAK_S * 1000)}ms"/>' for t in group) + "</speak>"
-        samples, rate = synthesise(ssml, voice, ssml=True)
-        pieces = _cut_at_breaks(samples, rate, len(group))
-        if pieces is None:
-            pieces = [synthesise(t, voice)[0] for t in group]
-        out.extend(pieces)
+def synthesise_many(texts: list[str], voice: Voice = Voice()) -> tuple[list[np.ndarray], int]:
+    """Each text spoken by `voice`: ([samples float32 (frames,)], rate_hz). One espeak-ng run per text
+    (40–60 ms each here). Joining texts with SSML breaks in one run and cutting at the silences was
+    tried and dropped: within a long run espeak-ng sometimes slowed down 2–3× part way through."""
+    out, rate = [], 22050
+    for text in texts:
+        samples, rate = synthesise(text, voice)
+        out.append(samples)
     return out, rate
 
 
-def _cut_at_breaks(samples: np.ndarray, rate: int, count: int) -> list[np.ndarray] | None:
-    zero = np.concatenate([[0], (samples == 0).astype(np.int8), [0]])
-    edges = np.flatnonzero(np.diff(zero)).reshape(-1, 2)
-    breaks = edges[(edges[:, 1] - edges[:, 0]) >= int(0.8 * BREAK_S * rate)]
-    if len(breaks) != count:
-        return None
-    starts = np.concatenate([[0], breaks[:-1, 1]])
-    return [samples[a:b] for a, b in zip(starts, breaks[:, 0])]
-
-
-def synthesise(text: str, voice: Voice = Voice(), *, timeout_s: float = 60.0,
-               ssml: bool = False) -> tuple[np.ndarray, int]:
+def synthesise(text: str, voice: Voice = Voice(), *, timeout_s: float = 60.0) -> tuple[np.ndarray, int]:
     """(samples float32 shaped (frames,), rate_hz) of `text` spoken by `voice`. Text goes in on stdin,
     so a sentence that starts with "-" is never read as an option."""
     exe = shutil.which("espeak-ng")
@@ -68,7 +46,7 @@ def synthesise(text: str, voice: Voice = Voice(), *, timeout_s: float = 60.0,
         raise SynthesisError("Chưa cài espeak-ng (espeak-ng is not installed: apt-get install espeak-ng)")
     try:
         done = subprocess.run([exe, "-v", voice.name, "-s", str(int(voice.rate_wpm)), "-p", str(int(voice.pitch)),
-                               "--stdout", *(["-m"] if ssml else [])], input=text.encode("utf-8"), capture_output=True, timeout=timeout_s,
+                               "--stdout"], input=text.encode("utf-8"), capture_output=True, timeout=timeout_s,
                               check=False)
     except subprocess.TimeoutExpired:
         raise SynthesisError(f"espeak-ng quá thời gian (timed out) sau {timeout_s:g} s") from None

@@ -57,7 +57,7 @@ def master_offset_s(qc: dict | None) -> float:
 def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None) -> dict:
     """Align the book's newest manuscript to its chapters, section i to chapter i. Returns a summary
     {"sentences", "aligned", "skipped", "repeated", "low_confidence", "sections", "chapters"}."""
-    from studio.align import AlignParams, align_section, features_of_file, synthesise_section
+    from studio.align import AlignParams, align_text, features_of_file
     from studio.pipeline import edit_key
     with ctx.sessions() as session:
         manuscript = current(session, book_id)
@@ -84,10 +84,10 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
         for index, (section_id, texts, paragraphs, chapter_id, audio, offset, duration) in enumerate(plan):
             def report(f: float, i: int = index) -> None:
                 progress((i + f) / len(plan) * 0.99)
-            synth = synthesise_section(texts, paragraphs, params, progress=lambda f, r=report: r(0.5 * f))
             real = features_of_file(audio, params)
-            report(0.7)
-            results[section_id] = (chapter_id, offset, duration, align_section(real, synth, params))
+            report(0.3)
+            timings = align_text(real, texts, paragraphs, params, progress=lambda f, r=report: r(0.3 + 0.5 * f))
+            results[section_id] = (chapter_id, offset, duration, timings)
             report(1.0)
     except Exception as exc:
         with ctx.sessions.begin() as session:

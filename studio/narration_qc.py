@@ -59,15 +59,18 @@ def find_issues(raw: Sequence[tuple[float, float, float]], spans: Sequence[tuple
         hi = raw[last][1] + 0.3
         return x[int(lo / hop):int(np.ceil(hi / hop)) + 1], lo
 
-    for k in range(len(raw)):
-        if ratio[k] >= params.skip_ratio:
-            continue
+    def piece(j: int) -> np.ndarray:
+        """Sentence j's synthetic frames with the gap after it."""
+        return y[spans[j][0]:spans[j + 1][0] if j + 1 < len(spans) else spans[j][1]]
+
+    # the most collapsed first; a sentence found skipped is left out of its neighbours' tests
+    for k in sorted((k for k in range(len(raw)) if ratio[k] < params.skip_ratio), key=lambda k: ratio[k]):
         # does the audio around it fit better without the sentence than with it?
         first, last = max(0, k - 1), min(len(raw) - 1, k + 1)
         stretch, _lo = stretch_of(first, last)
-        a0, b1 = spans[first][0], spans[last][1]
-        with_it, _ = local_fit(stretch, [y[a0:b1]])
-        without, _ = local_fit(stretch, [y[a0:spans[k][0]], y[spans[k][1]:b1]] if k > 0 else [y[spans[k][1]:b1]])
+        kept = [j for j in range(first, last + 1) if j == k or out[j].issue != "skipped"]
+        with_it, _ = local_fit(stretch, [piece(j) for j in kept])
+        without, _ = local_fit(stretch, [piece(j) for j in kept if j != k] or [y[:0]])
         if without <= with_it:
             out[k] = Timing(None, None, 0.0, "skipped", {"at_s": round(float(raw[k][0]), 2)})
 
@@ -75,7 +78,7 @@ def find_issues(raw: Sequence[tuple[float, float, float]], spans: Sequence[tuple
         if ratio[k] <= params.repeat_ratio or out[k].issue:
             continue
         best = None
-        for cand in dict.fromkeys((k, max(0, k - 1))):
+        for cand in dict.fromkeys((k, max(0, k - 1), min(len(raw) - 1, k + 1))):
             if out[cand].issue:
                 continue
             first, last = max(0, cand - 1), min(len(raw) - 1, k + 1)

@@ -3,7 +3,7 @@ skips and repeats are found; the band keeps the DTW within its bounds."""
 import numpy as np
 import pytest
 
-from studio.align import AlignParams, align_section, banded_dtw, features_of_samples, synthesise_section
+from studio.align import AlignParams, align_text, banded_dtw, features_of_samples
 from studio.espeak import Voice
 from narration import TEXT, narrate
 
@@ -12,8 +12,7 @@ pytestmark = pytest.mark.timeout(300)
 
 def _align(audio, rate, sentences=TEXT):
     params = AlignParams()
-    synth = synthesise_section(sentences, list(range(1, len(sentences) + 1)), params)
-    return align_section(features_of_samples(audio, rate, params), synth, params)
+    return align_text(features_of_samples(audio, rate, params), sentences, list(range(1, len(sentences) + 1)), params)
 
 
 @pytest.mark.parametrize("voice", [Voice("vi-vn-x-south+f3", 140, 60), Voice("vi-vn-x-central", 190, 40)])
