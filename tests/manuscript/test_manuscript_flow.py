@@ -115,3 +115,26 @@ def test_master_offset_follows_head_trim_and_padding():
     assert master_offset_s({"processing": {"trim_head_s": 1.25, "pad_head_s": 0.0}}) == pytest.approx(-1.25)
     # padding overlaps the recording by one 50 ms crossfade (mastering.stages.Editor)
     assert master_offset_s({"processing": {"trim_head_s": 0.0, "pad_head_s": 0.55}}) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("head_s", [3.0, 0.1])  # trimmed to the profile's head room tone, or padded
+def test_master_is_the_edit_shifted_by_the_offset(tmp_path, head_s):
+    """What master_offset_s assumes, checked on a real master: the first word moves by exactly it."""
+    from mastering.profiles import get_profile
+    from mastering.runner import master_file
+    from studio.manuscripts import master_offset_s
+    rate = 48000
+    rng = np.random.default_rng(4)
+    room = lambda s: rng.standard_normal(int(s * rate)) * 10 ** (-65 / 20)  # noqa: E731
+    t = np.arange(int(6 * rate)) / rate
+    words = 0.1 * rng.standard_normal(len(t)) * (0.55 + 0.45 * np.sin(2 * np.pi * 4 * t) ** 2)
+    edit = np.concatenate([room(head_s), words, room(2.0)]).astype(np.float32)[:, None]
+    sf.write(str(tmp_path / "edit.flac"), edit, rate)
+    result = master_file(tmp_path / "edit.flac", tmp_path / "master.flac", get_profile("library-streaming"))
+    master, _ = sf.read(str(tmp_path / "master.flac"), dtype="float32")
+
+    def onset(y):
+        level = np.sqrt(np.convolve(y ** 2, np.ones(480) / 480, mode="same"))
+        return np.argmax(level > 0.3 * level.max()) / rate
+    offset = master_offset_s(result.qc.to_dict())
+    assert onset(master) == pytest.approx(onset(edit[:, 0]) + offset, abs=0.02)
