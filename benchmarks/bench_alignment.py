@@ -190,7 +190,7 @@ def speed_of_one_chapter(seconds: float) -> tuple[list[str], float]:
     wall = time.perf_counter() - t0
     x, y = _normalise(real.mfcc), _normalise(synth.features.mfcc)
     t1 = time.perf_counter()
-    banded_dtw(x, y, int(round(params.margin_s / params.hop_s)))
+    ours_path = banded_dtw(x, y, int(round(params.margin_s / params.hop_s)))
     ours = time.perf_counter() - t1
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t1 = time.perf_counter()
@@ -198,16 +198,18 @@ def speed_of_one_chapter(seconds: float) -> tuple[list[str], float]:
     theirs = time.perf_counter() - t1
     rss1 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     duration = len(audio) / RATE
+    hour = 3600 / duration
     band_mb = len(x) * min(len(y), 2 * int(round(params.margin_s / params.hop_s)) + 1) / 1e6
     lines = [
-        f"- One chapter of {duration / 60:.1f} min ({len(chapter.texts)} sentences), wall clock, one core: "
-        f"{wall:.1f} s in all = **{duration / wall:.0f}× real time** (espeak-ng synthesis {t_synth:.1f} s, "
-        f"features {t_feat:.1f} s, DTW and checks {wall - t_synth - t_feat:.1f} s).",
-        f"- DTW alone on its {len(x)} × {len(y)} frames: ours (band ±{params.margin_s:g} s) {ours:.2f} s, "
-        f"back-pointers {band_mb:.0f} MB; librosa `dtw` (full matrix, the reference) {theirs:.2f} s, cost matrix "
-        f"{len(x) * len(y) * 8 / 1e6:.0f} MB (peak RSS grew {max(0, rss1 - rss0) / 1024:.0f} MB). An hour at the "
-        f"same pace: ours {len(x) * 12 * min(len(y) * 12, 1501) / 1e6:.0f} MB, librosa "
-        f"{len(x) * 12 * len(y) * 12 * 8 / 1e9:.0f} GB.",
+        f"- One chapter of {fmt(duration / 60, 1)} min ({len(chapter.texts)} sentences), wall clock, one core: "
+        f"{fmt(wall, 1)} s in all = **{fmt(duration / wall)}× real time** (features {fmt(t_feat, 1)} s, espeak-ng "
+        f"synthesis {fmt(t_synth, 1)} s, DTW and checks {fmt(wall - t_synth - t_feat, 1)} s).",
+        f"- DTW alone on its {len(x)} × {len(y)} frames: ours (band ±{params.margin_s:g} s) {fmt(ours, 2)} s, "
+        f"back-pointers {fmt(band_mb)} MB; librosa `dtw` (full matrix, the reference) {fmt(theirs, 2)} s, cost "
+        f"matrix {fmt(len(x) * len(y) * 8 / 1e6)} MB (peak RSS grew {fmt(max(0, rss1 - rss0) / 1024)} MB), "
+        f"{'the same path' if np.array_equal(ref_path[::-1], ours_path) else 'a path that differs'}. "
+        f"An hour at the same pace: ours {fmt(len(x) * hour * min(len(y) * hour, 1501) / 1e6)} MB of "
+        f"back-pointers, librosa {fmt(len(x) * hour * len(y) * hour * 8 / 1e9)} GB.",
     ]
     return lines, duration / wall
 

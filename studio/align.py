@@ -38,7 +38,7 @@ class AlignParams:
     voice: Voice | None = None    # None: chosen from the narrator's pitch (`voice_for`)
     pitch_probe_s: float = 90.0   # how much of the recording the narrator's pitch is measured on
     skip_ratio: float = 0.6       # a sentence given under this share of its expected length may be skipped
-    repeat_ratio: float = 1.6     # a sentence given over this share of its expected length may be read twice
+    repeat_ratio: float = 1.4     # a sentence given over this share of its expected length may be read twice
     low_confidence: float = 0.35  # below: a likely misreading
 
 

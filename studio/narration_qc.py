@@ -4,10 +4,10 @@ Works on an alignment's raw result (`studio.align`): each sentence's span in the
 confidence. The rules:
 
 - skipped: the sentence was given less than `skip_ratio` of the time it should take (its synthetic
-  length × the narrator's pace): the DTW path crossed it without audio for it;
-- repeated: a sentence given more than `repeat_ratio` of its time, where the audio around it fits the
-  text better with that sentence (or the one before it) read twice: a local model that allows re-entry;
-  the same test without the sentence confirms a skip (its span collapsed: under `skip_ratio`);
+  length × the narrator's pace), and the audio around it fits the text better without it;
+- repeated: a sentence given more than `repeat_ratio` of its time (or a neighbour short enough for its
+  second reading to fit in this one's extra time), where the audio around it fits the text better with
+  that sentence read twice: a local model that allows re-entry (librosa's DTW on a few sentences);
 - low confidence: confidence under `low_confidence` (a misreading, a noise, a different text).
 
 `detail` holds the times staff need: {"at_s": where it is (or should be) read, "repeat_at_s": the second reading}.
@@ -74,12 +74,16 @@ def find_issues(raw: Sequence[tuple[float, float, float]], spans: Sequence[tuple
         if without <= with_it:
             out[k] = Timing(None, None, 0.0, "skipped", {"at_s": round(float(raw[k][0]), 2)})
 
+    excess = given_s - expected_s * pace  # seconds more than the sentence should take
     for k in range(len(raw)):
-        if ratio[k] <= params.repeat_ratio or out[k].issue:
+        if out[k].issue or excess[k] < 0.3:
             continue
         best = None
         for cand in dict.fromkeys((k, max(0, k - 1), min(len(raw) - 1, k + 1))):
-            if out[cand].issue:
+            # the extra time must hold most of a second reading of the candidate (a short sentence read
+            # twice barely stretches a long neighbour, so the share is not enough on its own)
+            if out[cand].issue or excess[k] < 0.6 * expected_s[cand] * pace or (
+                    cand == k and ratio[k] <= params.repeat_ratio):
                 continue
             first, last = max(0, cand - 1), min(len(raw) - 1, k + 1)
             stretch, lo = stretch_of(first, last)
