@@ -214,6 +214,12 @@ def speed_of_one_chapter(seconds: float) -> tuple[list[str], float]:
     return lines, duration / wall
 
 
+CAVEAT = ("Limits of this measure: the narrators are espeak-ng voices, not people; human narration (breaths, "
+          "varied pace, misreadings) will align less well, and 1,5 h with no false alarm bounds the rate only "
+          "loosely. Detection is tested on whole sentences skipped or read twice, at least 4 sentences apart; a "
+          "restarted half sentence or a skipped passage of several sentences is not measured.")
+
+
 def fmt(v: float, nd: int = 0) -> str:
     return f"{v:,.{nd}f}".replace(",", " ").replace(".", ",")
 
@@ -265,6 +271,8 @@ def main() -> int:
         "",
         "Speed (target ≥ 20× real time on one core):",
         *speed_lines,
+        "",
+        CAVEAT,
     ])
     write_section("## Manuscript alignment", body)
     print(body)
