@@ -88,6 +88,11 @@ def is_heading_line(line: str) -> bool:
 
 def _decode(path: Path) -> str:
     data = path.read_bytes()
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Notepad's "Unicode": UTF-16 with its byte-order mark
+        try:
+            data = data.decode("utf-16").encode("utf-8")
+        except UnicodeDecodeError:
+            raise ManuscriptError(f"{path.name}: văn bản UTF-16 hỏng (broken UTF-16 text)") from None
     if b"\x00" in data[:65536]:
         raise ManuscriptError(f"{path.name}: không phải tệp văn bản (binary data, not text)")
     try:

@@ -22,6 +22,7 @@ import time
 import uuid
 from typing import Any, Callable
 
+from catalog.manuscripts import current
 from studio import jobs
 from studio.context import Context, Decisions
 from studio.errors import QCRejected
@@ -124,8 +125,12 @@ def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
 
 
 def enqueue_align(ctx: Context, book_id: int) -> int:
-    """A job aligning the book's newest manuscript (`run_align`)."""
-    return jobs.enqueue(ctx.sessions, "align", book_id=book_id, payload={},
+    """A job aligning the book's newest manuscript (`run_align`); its id is in the payload so the
+    studio page can follow the job of the manuscript it shows."""
+    with ctx.sessions() as db:
+        manuscript = current(db, book_id)
+        payload = {"manuscript_id": manuscript.id} if manuscript else {}
+    return jobs.enqueue(ctx.sessions, "align", book_id=book_id, payload=payload,
                         max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
 
 

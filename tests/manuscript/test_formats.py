@@ -151,3 +151,12 @@ def test_attach_stores_original_and_sentences(ctx, tmp_path):
         assert s.get(Original, manuscript.source_sha256).format == "docx"
         assert [[(x.paragraph, x.text) for x in sec.sentences] for sec in manuscript.sections] == [
             [(1, "Trời mưa."), (1, "TS. Lan về quê."), (2, "Nhà cũ vẫn còn.")], [(1, "Sáng hôm sau, chị đi chợ.")]]
+
+
+def test_notepad_unicode_text_is_read_as_utf16(tmp_path):
+    """Windows Notepad saves "Unicode" as UTF-16 with a byte-order mark; it is text, not garbage."""
+    path = tmp_path / "sach.txt"
+    path.write_bytes("Chương 1\nSơn Tinh đến trước. Thủy Tinh đến sau.".encode("utf-16"))
+    fmt, sections = parse_manuscript(path)
+    assert fmt == "text" and sections[0].title == "Chương 1"
+    assert sections[0].paragraphs == [["Sơn Tinh đến trước.", "Thủy Tinh đến sau."]]
