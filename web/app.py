@@ -184,8 +184,9 @@ def _register_blueprints(app: Flask) -> None:
     from web import reader, media
     app.register_blueprint(reader.bp)
     app.register_blueprint(media.bp)
-    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "librarian", "clips", "stats",
-                     "admin"):
+    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "narration_views",
+                     "librarian", "clips", "stats",
+                     "admin", "offline", "talking_books"):
         try:
             module = __import__(f"web.{optional}", fromlist=["bp"])
         except ModuleNotFoundError as exc:
