@@ -46,11 +46,11 @@ class ChainParams:
     max_limiter_push_db: float = 4.0
     limiter: LimiterParams = LimiterParams()     # its ceiling comes from the profile
     # the neural enhancer may take this much level out of the speech ticks before the chain
-    # decides it is eating words and uses the spectral stage instead. Measured on the corpus:
-    # noise 12-20 dB under the speech 0.2-0.5 dB; reverberant rooms 1.4 (RT60 0.2 s) and 4.2 dB
-    # (0.6 s), where DeepFilterNet still raised STOI (0.586 -> 0.645); a model that takes the
-    # voice for noise (RNNoise on the reverberant takes: STOI 0.806 -> 0.287) removes far more
-    max_speech_loss_db: float = 8.0
+    # decides it is eating words and uses the spectral stage instead. Measured on the corpus
+    # (bench_real_takes): noise 12-20 dB under the speech 0.2-0.5 dB; a room with RT60 0.2 s
+    # 1.4 dB (DeepFilterNet STOI 0.806 -> 0.820, kept); RT60 0.6 s 4.2 dB (0.586 -> 0.513, so
+    # the spectral stage: 0.587)
+    max_speech_loss_db: float = 3.0
 
 
 class TickSums:
