@@ -1,8 +1,8 @@
 """What every production step needs: the database session factory, the media store, settings."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -11,11 +11,57 @@ from recordings.store import MediaStore
 Progress = Callable[[float], None]  # fraction done, 0..1
 
 
+@dataclass(frozen=True)
+class StudioSettings:
+    """The settings studio reads, typed. Defaults and meanings live in one list (web.config.SETTINGS);
+    sizes in MB, times in seconds."""
+    default_library: str
+    default_library_name: str
+    default_profile: str
+    inbox: str
+    workers: int                  # parallel encodes of one book; worker threads of a pool
+    job_max_attempts: int
+    job_lease_s: float
+    disk_full_floor_mb: float
+    tmp_sweep_age_s: float
+    tmp_sweep_every_s: float
+    max_upload_mb: float
+    user_quota_mb: float
+    upload_disk_reserve_mb: float
+    probe_timeout_s: float
+    max_decoded_samples: int      # frames × channels
+    max_pending_uploads: int
+    pause_threshold_dbfs: float
+    pause_min_s: float
+    chapter_min_s: float
+    chapter_head_room_tone_s: float
+
+    @classmethod
+    def from_mapping(cls, settings: Mapping[str, Any]) -> StudioSettings:
+        """From loaded settings (web.config.load_settings, or an app's config): upper-case keys, all present."""
+        return cls(default_library=str(settings["DEFAULT_LIBRARY"]),
+                   default_library_name=str(settings["DEFAULT_LIBRARY_NAME"]),
+                   default_profile=str(settings["DEFAULT_PROFILE"]), inbox=str(settings["INBOX"]),
+                   workers=int(settings["WORKERS"]), job_max_attempts=int(settings["JOB_MAX_ATTEMPTS"]),
+                   job_lease_s=float(settings["JOB_LEASE_S"]),
+                   disk_full_floor_mb=float(settings["DISK_FULL_FLOOR_MB"]),
+                   tmp_sweep_age_s=float(settings["TMP_SWEEP_AGE_S"]),
+                   tmp_sweep_every_s=float(settings["TMP_SWEEP_EVERY_S"]),
+                   max_upload_mb=float(settings["MAX_UPLOAD_MB"]), user_quota_mb=float(settings["USER_QUOTA_MB"]),
+                   upload_disk_reserve_mb=float(settings["UPLOAD_DISK_RESERVE_MB"]),
+                   probe_timeout_s=float(settings["PROBE_TIMEOUT_S"]),
+                   max_decoded_samples=int(settings["MAX_DECODED_SAMPLES"]),
+                   max_pending_uploads=int(settings["MAX_PENDING_UPLOADS"]),
+                   pause_threshold_dbfs=float(settings["PAUSE_THRESHOLD_DBFS"]),
+                   pause_min_s=float(settings["PAUSE_MIN_S"]), chapter_min_s=float(settings["CHAPTER_MIN_S"]),
+                   chapter_head_room_tone_s=float(settings["CHAPTER_HEAD_ROOM_TONE_S"]))
+
+
 @dataclass
 class Context:
     sessions: sessionmaker[Session]
     store: MediaStore
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: StudioSettings
 
 
 @dataclass(frozen=True)

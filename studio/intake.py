@@ -28,8 +28,8 @@ from sqlalchemy import func, select
 
 from catalog.models import Original, RecordingSession, Take
 from recordings.errors import NotAudioError
-from recordings.probe import FORMAT_EXTENSIONS, MAX_DECODED_SAMPLES, AudioInfo, probe_audio_limited
-from studio.context import Context
+from recordings.probe import FORMAT_EXTENSIONS, AudioInfo, probe_audio_limited
+from studio.context import Context, StudioSettings
 from studio.errors import StudioError
 
 
@@ -51,13 +51,11 @@ class IntakeLimits:
     max_pending: int            # unfinished tus uploads per uploader
 
     @classmethod
-    def from_settings(cls, settings: dict) -> IntakeLimits:
-        return cls(max_bytes=int(float(settings.get("MAX_UPLOAD_MB", 4096)) * 1e6),
-                   quota_bytes=int(float(settings.get("USER_QUOTA_MB", 20480)) * 1e6),
-                   reserve_bytes=int(float(settings.get("UPLOAD_DISK_RESERVE_MB", 512)) * 1e6),
-                   probe_timeout_s=float(settings.get("PROBE_TIMEOUT_S") or 60),
-                   max_samples=int(settings.get("MAX_DECODED_SAMPLES") or MAX_DECODED_SAMPLES),
-                   max_pending=int(settings.get("MAX_PENDING_UPLOADS", 20)))
+    def from_settings(cls, settings: StudioSettings) -> IntakeLimits:
+        return cls(max_bytes=int(settings.max_upload_mb * 1e6), quota_bytes=int(settings.user_quota_mb * 1e6),
+                   reserve_bytes=int(settings.upload_disk_reserve_mb * 1e6),
+                   probe_timeout_s=settings.probe_timeout_s, max_samples=settings.max_decoded_samples,
+                   max_pending=settings.max_pending_uploads)
 
 
 def _mb(n: float) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,7 +26,6 @@ from recordings.riff import read_cue_markers
 from studio.errors import SessionFolderError
 from studio.session_folder import inside
 
-SOURCES_BY_TRUST = ("manual", "audacity", "cue", "session", "pauses")
 MAX_TIME_S = 24 * 3600.0  # no take is longer (the probe refuses > 6 h); larger times overflow frame counts
 CUT_NAMES = ("cut", "xoa")
 
@@ -174,14 +173,10 @@ class PauseMarking:
     head_room_tone_s: float = 0.75   # room tone left before a chapter's first word
 
     @classmethod
-    def from_settings(cls, chapter_cfg: dict[str, Any], defaults: dict[str, Any] | None = None) -> "PauseMarking":
-        defaults = defaults or {}
-        def pick(key, setting, fallback):
-            return float(chapter_cfg.get(key, defaults.get(setting, fallback)))
-        return cls(pick("threshold_dbfs", "PAUSE_THRESHOLD_DBFS", cls.threshold_dbfs),
-                   pick("min_pause_s", "PAUSE_MIN_S", cls.min_pause_s),
-                   pick("min_chapter_s", "CHAPTER_MIN_S", cls.min_chapter_s),
-                   pick("head_room_tone_s", "CHAPTER_HEAD_ROOM_TONE_S", cls.head_room_tone_s))
+    def from_settings(cls, chapter_cfg: dict[str, Any], defaults: PauseMarking | None = None) -> PauseMarking:
+        """A session's `[chapters]` table over `defaults` (the instance's settings)."""
+        defaults = defaults or cls()
+        return cls(*(float(chapter_cfg.get(f.name, getattr(defaults, f.name))) for f in fields(cls)))
 
 
 def pause_marks(path: str | Path, params: PauseMarking = PauseMarking(),

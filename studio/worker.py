@@ -89,16 +89,13 @@ def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: 
                             "approve_marks": decisions.approve_marks,
                             "accept_qc_failures": decisions.accept_qc_failures,
                             "publish": decisions.publish}},
-                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+                        max_attempts=ctx.settings.job_max_attempts)
 
 
 def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
     """A job rendering clip `clip_id`, filed under its book so only that library's staff see it."""
     return jobs.enqueue(ctx.sessions, "clip", book_id=book_id, payload={"clip_id": int(clip_id)},
-                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
-
-
-DISK_FULL_FLOOR_MB = 64  # a write that fails with less free than this failed for want of space
+                        max_attempts=ctx.settings.job_max_attempts)
 
 
 def failure_text(ctx: Context, exc: BaseException) -> str:
@@ -108,7 +105,7 @@ def failure_text(ctx: Context, exc: BaseException) -> str:
     import soundfile as sf
     from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
     text = jobs.format_exception(exc)
-    floor = float(ctx.settings.get("DISK_FULL_FLOOR_MB", DISK_FULL_FLOOR_MB)) * 1e6
+    floor = ctx.settings.disk_full_floor_mb * 1e6
     if is_disk_full(exc) or (isinstance(exc, (OSError, sf.LibsndfileError)) and free_bytes(ctx.store.root) < floor):
         return f"{DISK_FULL_MESSAGE}. {text}"
     return text
@@ -120,7 +117,7 @@ class Worker:
                  poll_s: float = 1.0, log: Callable[[str], None] | None = None):
         self.ctx = ctx
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease_s = float(lease_s or ctx.settings.get("JOB_LEASE_S", jobs.DEFAULT_LEASE_S))
+        self.lease_s = float(lease_s or ctx.settings.job_lease_s)
         self.poll_s = poll_s
         self.log = log or (lambda _msg: None)
 
@@ -186,15 +183,11 @@ class Worker:
                 stop.wait(self.poll_s)
 
 
-TMP_SWEEP_AGE_S = 600.0     # a temporary untouched this long has no live writer
-TMP_SWEEP_EVERY_S = 600.0
-
-
 def sweep_temporaries(ctx: Context, log: Callable[[str], None] = lambda _msg: None) -> int:
     """Remove temporaries that a killed worker or server left in the store (recordings.temporaries);
     `TMP_SWEEP_AGE_S` spares those of writers still at work in other processes."""
     from recordings.temporaries import sweep_temporaries as sweep
-    removed = sweep(ctx.store.root, older_than_s=float(ctx.settings.get("TMP_SWEEP_AGE_S", TMP_SWEEP_AGE_S)))
+    removed = sweep(ctx.store.root, older_than_s=ctx.settings.tmp_sweep_age_s)
     if removed:
         log(f"Đã xoá {len(removed)} tệp tạm bị bỏ lại (removed {len(removed)} abandoned temporaries)")
     return len(removed)
@@ -208,7 +201,7 @@ class WorkerPool:
         self.ctx = ctx
         self.log = kwargs.get("log") or (lambda _msg: None)
         self.stop_event = threading.Event()
-        count = int(workers or ctx.settings.get("WORKERS", 2))
+        count = int(workers or ctx.settings.workers)
         self.workers = [Worker(ctx, **kwargs) for _ in range(count)]
         self.threads = [threading.Thread(target=w.run_forever, args=(self.stop_event,), daemon=True,
                                          name=f"sachnoi-worker-{i}") for i, w in enumerate(self.workers)]
@@ -221,7 +214,7 @@ class WorkerPool:
         return self
 
     def _sweep_forever(self) -> None:
-        while not self.stop_event.wait(float(self.ctx.settings.get("TMP_SWEEP_EVERY_S", TMP_SWEEP_EVERY_S))):
+        while not self.stop_event.wait(self.ctx.settings.tmp_sweep_every_s):
             try:
                 sweep_temporaries(self.ctx, self.log)
             except OSError as exc:  # a sweep that fails now can succeed at the next round

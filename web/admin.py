@@ -153,7 +153,7 @@ def new_jingle():
         with os.fdopen(fd, "wb") as out:
             upload.save(out)
         # in a child with a time limit, like every other way audio enters (studio.intake)
-        info = probe_audio_limited(tmp, float(current_app.config.get("PROBE_TIMEOUT_S") or 60),
+        info = probe_audio_limited(tmp, float(current_app.config["PROBE_TIMEOUT_S"]),
                                    min_duration_s=0.2, max_duration_s=30.0)
         key = f"derived/jingles/{sha256_file(tmp)}{suffix}"
         with store.atomic_path(key) as dst:

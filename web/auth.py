@@ -141,7 +141,7 @@ def remember_device(response, username: str):
     """Add `username` to the device cookie (at most 5 names a browser: a shared library PC)."""
     names = ([username] + [n for n in _device_names() if n != username])[:5]
     response.set_cookie(DEVICE_COOKIE, _device_serializer().dumps(names), max_age=DEVICE_MAX_AGE_S,
-                        httponly=True, samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+                        httponly=True, samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
 
 

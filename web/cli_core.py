@@ -23,13 +23,13 @@ def make_context(settings: dict | None = None):
     from catalog.db import make_engine, make_sessionmaker
     from catalog.migrate import upgrade
     from recordings.store import MediaStore
-    from studio.context import Context
+    from studio.context import Context, StudioSettings
     settings = settings or load_settings()
     Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
     upgrade(settings["DATABASE_URL"])
     engine = make_engine(settings["DATABASE_URL"])
     return Context(sessions=make_sessionmaker(engine), store=MediaStore(settings["MEDIA_ROOT"]),
-                   settings=settings)
+                   settings=StudioSettings.from_mapping(settings))
 
 
 class StageBars:
@@ -156,12 +156,12 @@ def register(group: click.Group) -> None:
         ctx = make_context()
         try:
             with ctx.sessions.begin() as session:
-                library = get_or_create_library(session, library_code or ctx.settings["DEFAULT_LIBRARY"],
-                                                ctx.settings.get("DEFAULT_LIBRARY_NAME"))
+                library = get_or_create_library(session, library_code or ctx.settings.default_library,
+                                                ctx.settings.default_library_name)
                 create_user(session, username, password, role=role, library=library, display_name=display_name)
         except AccountError as exc:
             raise click.ClickException(str(exc)) from None
-        click.echo(f"Đã tạo {username} ({role}, {library_code or ctx.settings['DEFAULT_LIBRARY']})")
+        click.echo(f"Đã tạo {username} ({role}, {library_code or ctx.settings.default_library})")
 
     from web.cli_users import register_user_commands
     register_user_commands(user)

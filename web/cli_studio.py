@@ -116,7 +116,7 @@ def register(group: click.Group) -> None:
         from studio.watch import HotFolder
         from web.cli_core import make_context
         ctx = make_context()
-        inbox = Path(inbox or ctx.settings["INBOX"])
+        inbox = Path(inbox or ctx.settings.inbox)
         log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
         hot = HotFolder(ctx, inbox, settle_s=settle, decisions=Decisions(approve_marks=approve), log=log)
         if not quiet:

@@ -359,13 +359,13 @@ def feed():
     clips = [c for c in rows if is_public(c, now)]
     base = public_base()
     library = session.scalar(select(Library).where(Library.code == current_app.config["DEFAULT_LIBRARY"]))
-    name = library.name if library else current_app.config.get("DEFAULT_LIBRARY_NAME", "Thư viện")
+    name = library.name if library else current_app.config["DEFAULT_LIBRARY_NAME"]
     channel = Channel(
         title=f"Sách Nói — {name}", link=base + url_for(".feed_page"), feed_url=base + url_for(".feed"),
         description=_("Đoạn giới thiệu sách nói của thư viện: nghe thử và tìm sách hay."),
         image_url=base + url_for(".artwork"), author=name, owner_name=name,
-        owner_email=current_app.config.get("PODCAST_EMAIL", ""), language="vi",
-        copyright=current_app.config.get("PODCAST_COPYRIGHT") or f"© {now.year} {name}")
+        owner_email=current_app.config["PODCAST_EMAIL"], language="vi",
+        copyright=current_app.config["PODCAST_COPYRIGHT"] or f"© {now.year} {name}")
     items = []
     for clip in clips:
         u = clip.uuid

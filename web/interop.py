@@ -28,7 +28,6 @@ from web.extensions import db_session, public_base
 
 bp = Blueprint("interop", __name__)
 
-OPDS_PAGE_SIZE = 50
 API_MAX_LIMIT = 100
 
 
@@ -101,7 +100,7 @@ def _opds(data) -> Response:
 def _paged(query, title: str, path: str) -> Response:
     session = db_session()
     page = _int_arg("page", 1, 1, 10**6)
-    per_page = current_app.config.get("OPDS_PAGE_SIZE", OPDS_PAGE_SIZE)
+    per_page = current_app.config["OPDS_PAGE_SIZE"]
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page).options(
         selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.series),
@@ -149,7 +148,7 @@ def opds_search():
     q = (request.args.get("query") or request.args.get("q") or "")[:200]
     session = db_session()
     page = _int_arg("page", 1, 1, 10**6)
-    per_page = current_app.config.get("OPDS_PAGE_SIZE", OPDS_PAGE_SIZE)
+    per_page = current_app.config["OPDS_PAGE_SIZE"]
     found = search_books(session, q, limit=per_page, offset=(page - 1) * per_page)
     from urllib.parse import quote
     return _opds(opds.publications_feed(found, public_base(), title=f"Kết quả tìm: {q}",
@@ -266,11 +265,11 @@ def repository() -> oai.Repository:
     return oai.Repository(
         base_url=f"{base}/oai",
         site_url=base,
-        name=cfg.get("OAI_REPOSITORY_NAME") or f"Sách Nói — {cfg.get('DEFAULT_LIBRARY_NAME', 'thư viện')}",
-        admin_email=cfg.get("OAI_ADMIN_EMAIL") or "admin@example.org",
+        name=cfg.get("OAI_REPOSITORY_NAME") or f"Sách Nói — {cfg['DEFAULT_LIBRARY_NAME']}",
+        admin_email=cfg["OAI_ADMIN_EMAIL"],
         repository_id=oai.repository_identifier(cfg.get("OAI_REPOSITORY_ID"), cfg.get("PUBLIC_BASE_URL")),
-        page_size=int(cfg.get("OAI_PAGE_SIZE", 100)),
-        token_ttl=dt.timedelta(seconds=int(cfg.get("OAI_TOKEN_TTL_S", 24 * 3600))),
+        page_size=int(cfg["OAI_PAGE_SIZE"]),
+        token_ttl=dt.timedelta(seconds=int(cfg["OAI_TOKEN_TTL_S"])),
         secret=(secret if isinstance(secret, bytes) else str(secret).encode()) + b"/oai",
     )
 

@@ -110,7 +110,7 @@ def token_for(book: Book, user, use: str = tokens.STREAM, *, app_id: int | None 
         subject = tokens.app_subject(app_id)
     else:
         subject = tokens.subject_for(user.id, _session_version(user))
-    ttl = config.get("APP_LINK_TTL_S", 7 * 86400) if use == tokens.APP else config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)
+    ttl = config["APP_LINK_TTL_S"] if use == tokens.APP else config["MEDIA_TOKEN_TTL_S"]
     return tokens.issue(config["SECRET_KEY"], book_id=book.id, subject=subject, use=use, ttl_s=int(ttl))
 
 
@@ -220,7 +220,7 @@ def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA
     path = _path_or_404(key)
     mimetype = _mimetype(path.name)
     if current_app.config.get("MEDIA_SERVE_MODE") in ("x-accel", "auth-request", "signed-url"):
-        prefix = current_app.config.get("X_ACCEL_PREFIX", "/_media/").rstrip("/") + "/"
+        prefix = current_app.config["X_ACCEL_PREFIX"].rstrip("/") + "/"
         response = Response(status=200, mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = prefix + key
         response.headers["Cache-Control"] = cache
@@ -282,7 +282,7 @@ def authz_media():
         # auth_request passes on 401 and 403 only (anything else becomes a 500): no book is a 403
         return _authz_denied(status if status in (401, 403) else 403, reason or "no-book")
     ttl = 0 if depends_on_address(book, decision) else \
-        min(max(0, int(config.get("MEDIA_AUTHZ_CACHE_S", 60))), claims.expires - int(time.time()))
+        min(max(0, int(config["MEDIA_AUTHZ_CACHE_S"])), claims.expires - int(time.time()))
     # nginx parses this answer again on every cache hit: the fewer headers, the cheaper a segment
     # (measured: ~2 µs of nginx CPU per request), so no Content-Type and no browser headers.
     response = Response(status=204)

@@ -77,7 +77,7 @@ def weak_key_reason(key: str | bytes | None) -> str | None:
 
 def check_secret_key(settings: Mapping[str, Any]) -> None:
     """Raise InsecureConfigError in production for a missing/weak key or weak fallback keys."""
-    if str(settings.get("ENV", "development")).lower() != "production":
+    if str(settings["ENV"]).lower() != "production":
         return
     reason = weak_key_reason(settings.get("SECRET_KEY"))
     if reason:
@@ -93,7 +93,7 @@ def check_secret_key(settings: Mapping[str, Any]) -> None:
 
 def is_production(app_or_settings) -> bool:
     config = getattr(app_or_settings, "config", app_or_settings)
-    return str(config.get("ENV", "development")).lower() == "production"
+    return str(config["ENV"]).lower() == "production"
 
 
 # -- login back-off ------------------------------------------------------------------------------

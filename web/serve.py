@@ -89,7 +89,7 @@ def job_process_main() -> None:
     settings = load_settings()
     # Mastering and encoding (and the ffmpeg children, which inherit it) yield the CPU to the web
     # processes: a listener's request should not wait behind a background job.
-    os.nice(int(settings.get("JOB_NICE", 10)))
+    os.nice(int(settings["JOB_NICE"]))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -187,13 +187,13 @@ class SlowClientLimits:
 
     @classmethod
     def from_settings(cls, settings: dict, *, behind_proxy: bool) -> SlowClientLimits:
-        return cls(header_timeout_s=float(settings.get("HEADER_TIMEOUT_S", 20)),
-                   body_grace_s=float(settings.get("BODY_GRACE_S", 30)),
-                   body_min_rate_bps=float(settings.get("BODY_MIN_RATE_KBS", 1)) * 1000,
-                   per_address=0 if behind_proxy else int(settings.get("WEB_CONNECTIONS_PER_ADDRESS", 300)),
-                   max_request_bytes=int(float(settings.get("MAX_REQUEST_MB", 32)) * 1e6),
+        return cls(header_timeout_s=float(settings["HEADER_TIMEOUT_S"]),
+                   body_grace_s=float(settings["BODY_GRACE_S"]),
+                   body_min_rate_bps=float(settings["BODY_MIN_RATE_KBS"]) * 1000,
+                   per_address=0 if behind_proxy else int(settings["WEB_CONNECTIONS_PER_ADDRESS"]),
+                   max_request_bytes=int(float(settings["MAX_REQUEST_MB"]) * 1e6),
                    # + multipart framing around a file of MAX_UPLOAD_MB
-                   max_upload_bytes=int(float(settings.get("MAX_UPLOAD_MB", 4096)) * 1e6) + (1 << 20))
+                   max_upload_bytes=int(float(settings["MAX_UPLOAD_MB"]) * 1e6) + (1 << 20))
 
 
 def serve_single(app, settings: dict, *, host: str, port: int, threads: int, behind_proxy: bool) -> None:

@@ -22,7 +22,7 @@ from catalog.models import Book, Chapter, Library, Mark, RecordingSession, Take
 from catalog.text import nfc
 from recordings.probe import iter_blocks
 from studio import intake, mark_edits
-from studio.context import Context, Decisions
+from studio.context import Context, Decisions, StudioSettings
 from studio.errors import QCRejected, StudioError
 from studio.pipeline import edit_key
 from web.auth import own_book, role_required
@@ -61,7 +61,7 @@ def _chapter(chapter_id: int) -> Chapter:
 
 def studio_context() -> Context:
     svc = services()
-    return Context(sessions=svc.sessions, store=svc.store, settings=dict(current_app.config))
+    return Context(sessions=svc.sessions, store=svc.store, settings=StudioSettings.from_mapping(current_app.config))
 
 
 def _takes(book: Book) -> list[Take]:
@@ -149,7 +149,7 @@ def new_session(book_id: int):
 
 def _allow_upload_body() -> None:
     """The form upload routes take bodies up to MAX_UPLOAD_MB (every other route: MAX_REQUEST_MB)."""
-    request.max_content_length = int(float(current_app.config.get("MAX_UPLOAD_MB", 4096)) * 1e6) + (1 << 20)
+    request.max_content_length = int(float(current_app.config["MAX_UPLOAD_MB"]) * 1e6) + (1 << 20)
 
 
 def _receive(upload, **target) -> intake.Received:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, jsonify, request, url_for
 from flask_login import current_user
 
-from studio.context import Context
+from studio.context import Context, StudioSettings
 from studio.uploads import CHECKSUMS, EXTENSIONS, TUS_VERSION, UploadError, UploadManager
 from web.auth import role_required
 from web.extensions import services
@@ -37,7 +37,7 @@ def manager() -> UploadManager:
     if g.get("db_session") is not None:
         g.db_session.commit()
     svc = services()
-    return UploadManager(Context(sessions=svc.sessions, store=svc.store, settings=dict(current_app.config)))
+    return UploadManager(Context(sessions=svc.sessions, store=svc.store, settings=StudioSettings.from_mapping(current_app.config)))
 
 
 def _tus(response: Response, status: int = 204) -> Response:
