@@ -363,5 +363,3 @@ def register_self(session: Session, library: Library, username: str, password: s
                        email=email, pending_approval=library.self_registration == "approval")
 
 
-def is_staff(user: User | None) -> bool:
-    return user is not None and user.role in STAFF_ROLES

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from catalog import isbn, search
 from catalog.errors import CatalogError
 from catalog.models import (
-    ACCESS_POLICIES, BOOK_STATES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
+    ACCESS_POLICIES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
     Subject, utcnow,
 )
 from catalog.text import fold, nfc, sort_key
@@ -354,21 +354,6 @@ def delete_book(session: Session, book: Book | int) -> Book:
         touch(book)
         session.flush()
     search.unindex_book(session, book.id)
-    return book
-
-
-def set_state(session: Session, book: Book | int, state: str) -> Book:
-    """Move to `state` (draft, published, withdrawn) by the rules above."""
-    if state not in BOOK_STATES:
-        raise CatalogError(f"Trạng thái không hợp lệ: {state!r}")
-    book = get_book(session, book)
-    if state == "published":
-        return publish(session, book)
-    if state == "withdrawn":
-        return withdraw(session, book)
-    book.state = "draft"
-    touch(book)
-    session.flush()
     return book
 
 

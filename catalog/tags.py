@@ -19,7 +19,7 @@ Times are seconds.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from mutagen import MutagenError
 from mutagen.id3 import (
@@ -227,5 +227,3 @@ def read_m4b(path: str | os.PathLike) -> AudioTags:
         chapters=chapters, media_kind=_first(t, "stik", None))
 
 
-def without_cover(tags: AudioTags) -> AudioTags:
-    return replace(tags, cover=None)

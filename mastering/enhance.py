@@ -18,11 +18,9 @@ Samples are float64 (frames, channels); the stage has a fixed latency `delay` fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-Denoise = Literal["off", "spectral", "neural"]
 MODES = ("off", "spectral", "neural")
 
 

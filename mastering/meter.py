@@ -197,9 +197,6 @@ class Meter:
         env = self.tp.process(x, threshold=self.tp_max)
         self.tp_max = max(self.tp_max, float(env.max()))
 
-    def _tick_end(self, t: int) -> int:
-        return ((t + 1) * self.rate) // TICKS_PER_S
-
     def _ticks(self, kz, u, a, c) -> None:
         n = kz.shape[0]
         end = self.pos + n

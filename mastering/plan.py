@@ -22,8 +22,6 @@ from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams)
 
-TICK_S = 1.0 / TICKS_PER_S
-
 
 @dataclass(frozen=True)
 class ChainParams:

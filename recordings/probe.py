@@ -117,14 +117,6 @@ def _check_readable_tail(path: Path, info) -> None:
         raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt (truncated data)")
 
 
-def read_range(path: str | os.PathLike, start_frame: int, stop_frame: int) -> tuple[np.ndarray, int]:
-    """Samples [start_frame, stop_frame) as float32 (frames, channels), and the rate."""
-    with sf.SoundFile(str(path)) as fh:
-        fh.seek(start_frame)
-        data = fh.read(stop_frame - start_frame, dtype="float32", always_2d=True)
-        return data, fh.samplerate
-
-
 def iter_blocks(path: str | os.PathLike, block_frames: int = 65536) -> Iterator[np.ndarray]:
     """The whole file as float32 blocks shaped (frames, channels)."""
     with sf.SoundFile(str(path)) as fh:

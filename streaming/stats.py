@@ -30,7 +30,6 @@ from sqlalchemy.orm import Session
 from catalog.models import Book, BookSubject, Library, ListeningEvent
 
 GROUPS = ("title", "library", "month", "channel")
-MEASURES = ("plays", "listeners", "hours", "completions")
 
 
 class StatsError(ValueError):

@@ -60,10 +60,10 @@ def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | N
     pickups = _pickup_config(folder)
     stored = [(info, *ctx.store.put_original(info.path)) for info in folder.takes]
     meta = folder.book
-    library_code = library_code or ctx.settings.get("DEFAULT_LIBRARY", "THV")
+    library_code = library_code or ctx.settings.default_library
     with ctx.sessions.begin() as session:
         from catalog.accounts import get_or_create_library
-        library = get_or_create_library(session, library_code, ctx.settings.get("DEFAULT_LIBRARY_NAME"))
+        library = get_or_create_library(session, library_code, ctx.settings.default_library_name)
         book = create_book(
             session, library=library, title=meta.get("title") or folder.path.name,
             subtitle=meta.get("subtitle", ""), authors=meta.get("authors", ()),
@@ -71,7 +71,7 @@ def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | N
             summary=meta.get("summary", ""), subjects=meta.get("subjects", ()),
             publisher=meta.get("publisher", ""), year=meta.get("year"),
             access_policy=meta.get("access_policy", "public"),
-            profile=meta.get("profile") or ctx.settings.get("DEFAULT_PROFILE", "library-streaming"),
+            profile=meta.get("profile") or ctx.settings.default_profile,
         )
         session.flush()
         rec = RecordingSession(book_id=book.id, name=folder.path.name, source=str(folder.path),
@@ -139,7 +139,9 @@ def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Pr
             settings = rec.settings or settings
         trusted_takes = set(session.scalars(select(Mark.take_id).where(
             Mark.book_id == book_id, Mark.kind == "chapter", Mark.source != "pauses")))
-    params = PauseMarking.from_settings(settings.get("chapters", {}), ctx.settings)
+    params = PauseMarking.from_settings(settings.get("chapters", {}), PauseMarking(
+        ctx.settings.pause_threshold_dbfs, ctx.settings.pause_min_s, ctx.settings.chapter_min_s,
+        ctx.settings.chapter_head_room_tone_s))
     detected: dict[int, list] = {}
     for index, (take_id, sha, _duration_s) in enumerate(takes):
         if take_id not in trusted_takes:
@@ -274,26 +276,6 @@ def _edit_lists(session, book_id: int) -> dict[int, tuple]:
     return out
 
 
-def _write_span(ctx: Context, sha: str, start_s: float, end_s: float | None, key: str) -> None:
-    """Copy [start_s, end_s) of an original to `key` as FLAC, block by block."""
-    path = ctx.store.find_original(sha)
-    with sf.SoundFile(str(path)) as src:
-        rate, channels = src.samplerate, src.channels
-        start = int(round(start_s * rate))
-        stop = src.frames if end_s is None else min(src.frames, int(round(end_s * rate)))
-        src.seek(start)
-        with ctx.store.atomic_path(key) as tmp:
-            with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=channels, format="FLAC",
-                              subtype="PCM_24") as out:
-                remaining = stop - start
-                while remaining > 0:
-                    block = src.read(min(65536, remaining), dtype="float32", always_2d=True)
-                    if block.shape[0] == 0:
-                        break
-                    out.write(block)
-                    remaining -= block.shape[0]
-
-
 def _resample_for_mastering(ctx: Context, key: str, profile) -> None:
     """Bring an edit whose rate the chain does not master (e.g. 22.05 kHz, 192 kHz) to the
     profile's delivery rate (or 44.1/48 kHz) with ffmpeg's SoX resampler, in place and atomically."""
@@ -327,7 +309,7 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
 # -- package and tag ------------------------------------------------------------------------------------
 def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     from studio.package import package_book
-    package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.get("WORKERS"), progress=progress)
+    package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.workers, progress=progress)
 
 
 def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:

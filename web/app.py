@@ -12,7 +12,7 @@ from werkzeug.exceptions import InternalServerError
 from catalog.integrity import CORRUPT_MESSAGE, database_path, is_corrupt, quick_check
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from streaming.pseudonyms import listener_secret
-from web import i18n
+from web import admin, api, clips, i18n, interop, jobs, librarian, media, reader, stats, studio_views, uploads
 from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
 from web.errors import error_page
@@ -34,7 +34,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         # every route; the upload routes raise it for their own requests (web.uploads, studio_views)
-        MAX_CONTENT_LENGTH=int(float(settings.get("MAX_REQUEST_MB", 32)) * 1e6),
+        MAX_CONTENT_LENGTH=int(float(settings["MAX_REQUEST_MB"]) * 1e6),
     )
     init_validation(app)  # before any blueprint: its rules take the bounded id converter
     CSRFProtect(app)
@@ -54,9 +54,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-DISK_LOW_MB_DEFAULT = 1024  # below this much free space /healthz says "low" (a master takes ~100 MB)
-
-
 def init_health(app: Flask) -> None:
     """`/healthz`: the database answers, the SQLite file passed `quick_check` when the app started,
     and the disks holding the database and the media have room. 503 when the database is not usable."""
@@ -69,7 +66,7 @@ def init_health(app: Flask) -> None:
         problems, checked = [], f"not run ({exc.__class__.__name__})"
     if problems:
         app.logger.error(CORRUPT_MESSAGE.format(path=database_path(engine)) + " quick_check: %s", problems)
-    low_bytes = float(app.config.get("DISK_LOW_MB", DISK_LOW_MB_DEFAULT)) * 1e6
+    low_bytes = float(app.config["DISK_LOW_MB"]) * 1e6
     watched = {"media": app.config["MEDIA_ROOT"], "instance": app.config["HOME"]}
 
     @app.get("/healthz")
@@ -181,15 +178,5 @@ def _navigation() -> dict:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import reader, media
-    app.register_blueprint(reader.bp)
-    app.register_blueprint(media.bp)
-    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "librarian", "clips", "stats",
-                     "admin"):
-        try:
-            module = __import__(f"web.{optional}", fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"web.{optional}":
-                raise
-            continue
+    for module in (reader, media, interop, api, uploads, jobs, studio_views, librarian, clips, stats, admin):
         app.register_blueprint(module.bp)

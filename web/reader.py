@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from catalog.covers import book_cover_png, cover_link
 from catalog.models import Book, User
-from catalog.text import fold
+from catalog.search import search_books
 from streaming import progress
 from streaming.tokens import DOWNLOAD
 from streaming.access import can_listen, can_see, is_live
@@ -83,13 +83,7 @@ def search():
     books = []
     if q:
         session = db_session()
-        try:
-            from catalog.search import search_books
-        except ImportError:  # the full-text search module is optional at this layer's start
-            needle = f"%{fold(q)}%"
-            books = [b for b in session.scalars(select(Book).where(Book.title_folded.like(needle))) if is_live(b)]
-        else:
-            books = search_books(session, q, limit=50)
+        books = search_books(session, q, limit=50)
     return render_template("search.html", q=q, books=books)
 
 
