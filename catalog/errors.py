@@ -15,3 +15,7 @@ class MarcImportError(CatalogError):
 
 class TagError(CatalogError):
     """Tags could not be read or written (mutagen's errors, translated by `catalog.tags`)."""
+
+
+class BackupError(CatalogError):
+    """A backup or restore that cannot be done or checks out wrong; nothing half-done is left."""
