@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 
 from lxml import etree
+from PIL import Image, UnidentifiedImageError
 
 from catalog.errors import CatalogError
 
@@ -148,7 +149,6 @@ def valid_webvtt(text: str) -> bool:
 def square_artwork(data: bytes, background: tuple[int, int, int] = (11, 83, 148)) -> bytes:
     """A cover (JPEG/PNG bytes) as square JPEG artwork of 1400–3000 px: the image centred, scaled to
     fit, on `background`. Raises CatalogError for data Pillow cannot read."""
-    from PIL import Image, UnidentifiedImageError
     try:
         image = Image.open(io.BytesIO(data))
         image.load()

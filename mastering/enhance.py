@@ -21,6 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mastering import neural
+
 MODES = ("off", "spectral", "neural")
 
 
@@ -154,7 +156,6 @@ def make_stage(mode: str, rate: int, channels: int, room_tone: np.ndarray | None
     if mode not in MODES:
         raise ValueError(f"denoise must be one of {MODES}, not {mode!r}")
     if mode == "neural":
-        from mastering import neural
         if neural.available():
             return Aligned(neural.NeuralDenoiser(rate, channels, room_tone), channels), "neural"
         mode = "spectral"

@@ -13,14 +13,15 @@ Every mark keeps its source, so staff can see why a boundary is there and move i
 from __future__ import annotations
 
 import math
-
 import unicodedata
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+import soundfile as sf
 
+from mastering.pauses import PauseParams, frame_levels_dbfs, pauses_from_levels
 from recordings.probe import AudioInfo, iter_blocks
 from recordings.riff import read_cue_markers
 from studio.errors import SessionFolderError
@@ -182,8 +183,6 @@ class PauseMarking:
 def pause_marks(path: str | Path, params: PauseMarking = PauseMarking(),
                 duration_s: float | None = None) -> list[MarkSpec]:
     """Chapter starts for one take from its long pauses (block by block), the take start included."""
-    import soundfile as sf
-    from mastering.pauses import PauseParams, frame_levels_dbfs, pauses_from_levels
     detect = PauseParams(threshold_dbfs=params.threshold_dbfs, min_pause_s=params.min_pause_s)
     info = sf.info(str(path))
     rate = info.samplerate

@@ -19,9 +19,14 @@ import time
 import uuid
 from typing import Any, Callable
 
+import soundfile as sf
+
+from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
+from recordings.temporaries import sweep_temporaries as sweep
 from studio import jobs
 from studio.context import Context, Decisions
 from studio.errors import QCRejected
+from studio.pipeline import STAGES, run_stages
 
 
 class LeaseLost(Exception):
@@ -50,7 +55,6 @@ class JobRun:
 
 # -- handlers -------------------------------------------------------------------------------------
 def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
-    from studio.pipeline import STAGES, run_stages
     payload = run.job.payload
     names = [s.name for s in STAGES]
     labels = {s.name: s.label_vi for s in STAGES}
@@ -102,8 +106,6 @@ def failure_text(ctx: Context, exc: BaseException) -> str:
     """What a failed attempt records. A full disk says so first, in Vietnamese then English:
     libsndfile reports ENOSPC as a bare "System error.", so a libsndfile failure while the
     store's disk is nearly full counts as one too."""
-    import soundfile as sf
-    from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
     text = jobs.format_exception(exc)
     floor = ctx.settings.disk_full_floor_mb * 1e6
     if is_disk_full(exc) or (isinstance(exc, (OSError, sf.LibsndfileError)) and free_bytes(ctx.store.root) < floor):
@@ -186,7 +188,6 @@ class Worker:
 def sweep_temporaries(ctx: Context, log: Callable[[str], None] = lambda _msg: None) -> int:
     """Remove temporaries that a killed worker or server left in the store (recordings.temporaries);
     `TMP_SWEEP_AGE_S` spares those of writers still at work in other processes."""
-    from recordings.temporaries import sweep_temporaries as sweep
     removed = sweep(ctx.store.root, older_than_s=ctx.settings.tmp_sweep_age_s)
     if removed:
         log(f"Đã xoá {len(removed)} tệp tạm bị bỏ lại (removed {len(removed)} abandoned temporaries)")

@@ -22,6 +22,7 @@ from recordings.probe import probe_audio_limited
 from recordings.store import sha256_file
 from web.auth import role_required
 from web.extensions import db_session, media_store
+from web.readers import render_user_list
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 REGISTRATION_LABELS = {"closed": "Không (thủ thư tạo tài khoản)", "approval": "Có, thủ thư duyệt",
@@ -42,7 +43,6 @@ def index():
 @role_required("admin")
 def users():
     """Every account: search, filter by role and library, 50 a page."""
-    from web.readers import render_user_list
     return render_user_list("admin.users")
 
 

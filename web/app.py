@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, current_app, jsonify, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import InternalServerError
@@ -17,6 +18,7 @@ from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
 from web.errors import error_page
 from web.extensions import init_services, services
+from web.security import init_security
 from web.validation import init_validation
 
 
@@ -45,7 +47,6 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     app.add_template_filter(format_duration, "duration")
     app.context_processor(_navigation)
-    from web.security import init_security
     init_security(app)
 
     init_health(app)
@@ -167,8 +168,6 @@ NAV_LINKS = (
 
 
 def _navigation() -> dict:
-    from flask import current_app
-    from flask_login import current_user
     links = []
     if current_user.is_authenticated:
         for endpoint, label, roles in NAV_LINKS:

@@ -19,6 +19,7 @@ def _stop_on_signals() -> threading.Event:
 def ingest_and_enqueue(folder: Path, *, library: str | None, publish: bool, accept_qc: bool,
                        quiet: bool, settings: dict | None = None) -> tuple[int, int]:
     """Store the folder's originals and create the book now; queue the production for a worker."""
+    # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
     from studio.context import Decisions
     from studio.errors import StudioError
     from studio.pipeline import ingest_folder
@@ -44,8 +45,10 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")
     def fixity(quiet: bool) -> None:
         """Băm lại mọi bản gốc và báo sai lệch (re-hash every original; exit 1 on any mismatch or missing file)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from sqlalchemy import select
         from tqdm import tqdm
+
         from catalog.models import Original
         from recordings.fixity import audit
         from web.cli_core import make_context
@@ -82,6 +85,7 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True)
     def worker(workers: int, lease: float | None, poll: float, exit_when_idle: bool, quiet: bool) -> None:
         """Chạy worker xử lý việc ở tiền cảnh (run job workers in the foreground)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from studio.worker import Worker
         from web.cli_core import make_context
         ctx = make_context()
@@ -111,7 +115,9 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True)
     def watch(inbox: Path | None, settle: float, interval: float, approve: bool, once: bool, quiet: bool) -> None:
         """Theo dõi thư mục nhận và nhập các phiên ghi âm (watch the hot folder and ingest session folders)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         import time
+
         from studio.context import Decisions
         from studio.watch import HotFolder
         from web.cli_core import make_context

@@ -13,22 +13,35 @@ import hashlib
 import io
 import re
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template,
-                   request, send_file, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import escape
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
+from catalog.errors import CatalogError
 from catalog.ids import parse_id
 from catalog.models import Book, Clip, Jingle, Library, utcnow
-from catalog.errors import CatalogError
 from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
 from catalog.text import nfc
 from streaming.access import is_live
 from studio.clips import ClipError, check_clip, render_clip, video_key
 from studio.worker import enqueue_clip
-from web.auth import own_book as _own_book, role_required
+from web.auth import own_book as _own_book
+from web.auth import role_required
 from web.extensions import db_session, media_store, public_base
 from web.librarian import to_local, to_utc
 from web.studio_views import envelope_points, file_envelope, studio_context
@@ -336,7 +349,6 @@ def artwork():
     key = "derived/clips/artwork.jpg"
     store = media_store()
     if not store.exists(key):
-        from PIL import Image, ImageDraw, ImageFont
         image = Image.new("RGB", (1400, 1400), (11, 83, 148))
         draw = ImageDraw.Draw(image)
         try:

@@ -9,9 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from flask_login import current_user
+
+from catalog.models import Library
+from web.extensions import db_session
 
 DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 
@@ -45,13 +49,9 @@ def zone_name(library=None) -> str:
 
 def display_zone() -> str:
     """The zone times are shown in for this request: the logged-in user's library, else the app's."""
-    from flask import g
-    from flask_login import current_user
     if "time_zone" not in g:
         library = None
         if current_user.is_authenticated:
-            from catalog.models import Library
-            from web.extensions import db_session
             library = db_session().get(Library, current_user.library_id)
         g.time_zone = zone_name(library)
     return g.time_zone

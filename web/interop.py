@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -17,14 +18,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import selectinload
 
-from catalog import apps, dublincore, marc, oai, opendata, opds
-from catalog.covers import book_cover_png, cover_link
+from catalog import apps, dublincore, marc, oai, opds, opendata
 from catalog.books import is_visible
+from catalog.covers import book_cover_png, cover_link
 from catalog.models import Book, BookSubject, Subject, utcnow
 from catalog.search import count_books, search_books
+from catalog.text import sort_key
 from streaming.access import listenable_policies
 from web import opds_auth
-from web.extensions import db_session, public_base
+from web.extensions import db_session, public_base, services
 
 bp = Blueprint("interop", __name__)
 
@@ -128,7 +130,6 @@ def opds_subjects():
         select(Subject.id, Subject.term, func.count(Book.id))
         .join(BookSubject, BookSubject.subject_id == Subject.id).join(Book, Book.id == BookSubject.book_id)
         .where(*_live()).group_by(Subject.id, Subject.term)).all()
-    from catalog.text import sort_key
     rows = sorted(rows, key=lambda r: sort_key(r[1]))
     return _opds(opds.subjects_feed([(r[0], r[1], r[2]) for r in rows], public_base()))
 
@@ -150,7 +151,6 @@ def opds_search():
     page = _int_arg("page", 1, 1, 10**6)
     per_page = current_app.config["OPDS_PAGE_SIZE"]
     found = search_books(session, q, limit=per_page, offset=(page - 1) * per_page)
-    from urllib.parse import quote
     return _opds(opds.publications_feed(found, public_base(), title=f"Kết quả tìm: {q}",
                                         path=f"/opds/search?query={quote(q)}", page=page, per_page=per_page,
                                         total=count_books(session, q)))
@@ -291,7 +291,6 @@ def oai_endpoint():
 
 def _stream_public(render):
     """Stream rows from a session of its own, closed when the body ends (the request's may be gone)."""
-    from web.extensions import services
     base = public_base()
     factory = services().sessions
 

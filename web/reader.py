@@ -6,19 +6,20 @@ script runs; `html_classes` puts them on the <html> element of every page.
 """
 from __future__ import annotations
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from catalog.apps import connected
 from catalog.covers import book_cover_png, cover_link
 from catalog.models import Book, User
 from catalog.search import search_books
 from streaming import progress
-from streaming.tokens import DOWNLOAD
 from streaming.access import can_listen, can_see, is_live
-from web.extensions import db_session
+from streaming.tokens import DOWNLOAD
 from web.errors import init_errors
+from web.extensions import db_session
 from web.formats import init_formats, local_time
 from web.labels import label
 from web.media import token_for
@@ -157,5 +158,4 @@ def _connected_apps(session) -> list:
     """(app credential, when it connected in the library's time) for the account page."""
     if not current_user.is_authenticated:
         return []
-    from catalog.apps import connected
     return [(row, local_time(row.created_at)) for row in connected(session, current_user.id)]

@@ -10,8 +10,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from catalog.accounts import (ROLE_LABELS, AccountError, create_reader, may_manage, reset_by_staff, search_users,
-                              set_active)
+from catalog.accounts import (
+    ROLE_LABELS,
+    AccountError,
+    create_reader,
+    may_manage,
+    reset_by_staff,
+    search_users,
+    set_active,
+)
 from catalog.models import ROLES, Library, User
 from catalog.reader_import import import_readers
 from web.auth import role_required, safe_next

@@ -39,6 +39,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import WSGITask
+from waitress.utilities import RequestEntityTooLarge
+
+from web.config import load_settings
+
 GRACEFUL_STOP_S = 30        # in-flight requests get this long after SIGTERM
 PARENT_POLL_S = 1.0
 PARENT_ENV = "_SACHNOI_SERVE_PID"  # not SACHNOI_*: that would become a setting
@@ -48,6 +56,7 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
                     log=print) -> None:
     """Run `processes` web processes with `threads` threads each, and the job process; blocks
     until SIGTERM/SIGINT, then lets in-flight requests finish and stops the job process."""
+    # granian runs only with `--processes N`: a one-process server never loads it
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
@@ -76,6 +85,7 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
 def web_process_app():
     """The WSGI app of one web process; granian calls this in each process it starts."""
     _exit_with_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
+    # built in each web process, after the parent check; the parent process never loads the app
     from web.app import create_app
     return create_app()
 
@@ -83,8 +93,8 @@ def web_process_app():
 def job_process_main() -> None:
     """The job process: the worker pool (RUN_WORKERS) and hot folder (WATCH_INBOX), as `serve`
     runs them in-process with one process, until SIGTERM/SIGINT or until the server is gone."""
+    # the job process loads the studio, the web processes do not (web.cli_core imports it lazily)
     from web.cli_core import start_background_work
-    from web.config import load_settings
     _exit_with_parent(int(os.environ[PARENT_ENV]))
     settings = load_settings()
     # Mastering and encoding (and the ffmpeg children, which inherit it) yield the CPU to the web
@@ -212,10 +222,6 @@ def serve_single(app, settings: dict, *, host: str, port: int, threads: int, beh
 
 def guarded_server(app, limits: SlowClientLimits, **adjustments):
     """A waitress server (not started) with the guards above; `adjustments` are waitress's own."""
-    from waitress.channel import HTTPChannel
-    from waitress.parser import HTTPRequestParser
-    from waitress.server import TcpWSGIServer
-    from waitress.utilities import RequestEntityTooLarge
 
     class Parser(HTTPRequestParser):
         """Refuses a body past its route's limit as soon as the headers (or a chunk) say so."""
@@ -310,7 +316,6 @@ class _KeepReceived:
         self.channel, self.request = channel, request
 
     def service(self) -> None:
-        from waitress.task import WSGITask
         request = self.request
         try:
             request.headers["CONTENT_LENGTH"] = str(request.body_bytes_received)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 
-from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
-                   send_file, url_for)
+import numpy as np
+import soundfile as sf
+from flask import Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
@@ -20,11 +21,13 @@ from catalog.books import create_book
 from catalog.errors import CatalogError
 from catalog.models import Book, Chapter, Library, Mark, RecordingSession, Take
 from catalog.text import nfc
+from mastering.plots import qc_svg
 from recordings.probe import iter_blocks
 from studio import intake, mark_edits
 from studio.context import Context, Decisions, StudioSettings
 from studio.errors import QCRejected, StudioError
-from studio.pipeline import edit_key
+from studio.pipeline import STAGES, edit_key, run_stages
+from studio.worker import enqueue_produce
 from web.auth import own_book, role_required
 from web.extensions import db_session, media_store, services
 
@@ -221,7 +224,6 @@ def detect(book_id: int):
         flash(_("Chưa có bản ghi nào để tìm mốc chương."), "error")
         return redirect(url_for(".book", book_id=row.id))
     db_session().close()
-    from studio.pipeline import STAGES
     stage = next(s for s in STAGES if s.name == "mark")
     try:
         stage.run(studio_context(), book_id, Decisions(approve_marks=False), lambda _f: None)
@@ -241,8 +243,6 @@ def envelope(take: Take, points: int = ENVELOPE_POINTS) -> list[float]:
 
 def file_envelope(path, cache_key: str, points: int = ENVELOPE_POINTS) -> list[float]:
     """Peak amplitude (0..1) of an audio file in `points` equal time buckets, cached at `cache_key`."""
-    import numpy as np
-    import soundfile as sf
     store = media_store()
     if store.exists(cache_key):
         return json.loads(store.path(cache_key).read_text())
@@ -366,11 +366,8 @@ def _produce(book_id: int, decisions: Decisions, start: str, done_message: str) 
     When the server runs the job worker pool (`sachnoi serve`, RUN_WORKERS) the work becomes a
     durable job and the page returns at once (progress on /jobs/); otherwise it runs here.
     """
-    from flask import current_app
-    from studio.pipeline import run_stages
     db_session().close()
     if current_app.config.get("JOB_WORKERS_RUNNING"):
-        from studio.worker import enqueue_produce
         job_id = enqueue_produce(studio_context(), book_id, decisions, start=start)
         flash(_("Đã đưa vào hàng đợi xử lý (việc #%(id)d); xem tiến độ ở trang Tiến độ xử lý.", id=job_id), "info")
         return
@@ -420,7 +417,6 @@ def finish(book_id: int):
 @bp.get("/chapters/<int:chapter_id>/qc")
 @role_required("studio", "librarian")
 def qc(chapter_id: int):
-    from mastering.plots import qc_svg
     chapter = _chapter(chapter_id)
     report = chapter.qc or {}
     svg = qc_svg(report, id_prefix=f"qc{chapter.id}") if report else ""
@@ -449,7 +445,6 @@ def chapter_audio(chapter_id: int, which: str):
 @bp.get("/chapters/<int:chapter_id>/qc.svg")
 @role_required("studio", "librarian")
 def qc_plot(chapter_id: int):
-    from mastering.plots import qc_svg
     chapter = _chapter(chapter_id)
     return current_app.response_class(qc_svg(chapter.qc or {}), mimetype="image/svg+xml")
 

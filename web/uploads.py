@@ -11,7 +11,7 @@ SameSite=Lax, so it is not sent on cross-site POST/PATCH/DELETE in the first pla
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
 from flask_login import current_user
 
 from studio.context import Context, StudioSettings
@@ -33,7 +33,6 @@ def _exempt_from_csrf(state) -> None:
 def manager() -> UploadManager:
     """The upload manager, with the request's own transaction ended first: on SQLite every
     transaction takes the write lock at BEGIN, and the manager writes in sessions of its own."""
-    from flask import current_app, g
     if g.get("db_session") is not None:
         g.db_session.commit()
     svc = services()
