@@ -70,7 +70,7 @@ def row_counts(url: str) -> dict[str, int]:
     try:
         with engine.connect() as conn:
             names = sorted(n for n in inspect(conn).get_table_names() if _counted(n))
-            return {n: int(conn.execute(text(f'SELECT COUNT(*) FROM "{n}"')).scalar()) for n in names}
+            return {n: int(conn.execute(text(f'SELECT COUNT(*) FROM "{n}"')).scalar_one()) for n in names}
     finally:
         engine.dispose()
 
@@ -162,7 +162,7 @@ def pg_method(url: str, notes: list[str]) -> str:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            server = int(conn.execute(text("SHOW server_version_num")).scalar()) // 10000
+            server = int(conn.execute(text("SHOW server_version_num")).scalar_one()) // 10000
     finally:
         engine.dispose()
     if client != server:

@@ -150,11 +150,11 @@ def square_artwork(data: bytes, background: tuple[int, int, int] = (11, 83, 148)
     """A cover (JPEG/PNG bytes) as square JPEG artwork of 1400–3000 px: the image centred, scaled to
     fit, on `background`. Raises CatalogError for data Pillow cannot read."""
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        opened = Image.open(io.BytesIO(data))
+        opened.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise CatalogError(f"Ảnh bìa không đọc được (unreadable cover): {exc}") from None
-    image = image.convert("RGB")
+    image = opened.convert("RGB")
     side = min(max(image.width, image.height, ARTWORK_MIN_PX), ARTWORK_MAX_PX)
     scale = side / max(image.width, image.height)
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),

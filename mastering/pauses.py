@@ -53,7 +53,7 @@ def pauses_from_levels(levels: np.ndarray, params: PauseParams = PauseParams()) 
         start_s, end_s = i * params.frame_s, j * params.frame_s
         touches_edge = i == 0 or j == n
         if not touches_edge and end_s - start_s >= params.min_pause_s:
-            power = np.mean(10 ** (levels[i:j] / 10))
+            power = float(np.mean(10 ** (levels[i:j] / 10)))
             pauses.append(Pause(start_s, end_s, float(10 * np.log10(max(power, 1e-20)))))
         i = j
     return pauses

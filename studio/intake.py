@@ -22,9 +22,9 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from catalog.models import Book, Mark, Original, RecordingSession, Take
 from recordings.errors import NotAudioError
@@ -198,7 +198,7 @@ def delete_recording_session(db, rec: RecordingSession) -> None:
                                "sessions can be deleted)")
     take_ids = [t.id for t in rec.takes]
     if take_ids:
-        db.execute(Mark.__table__.delete().where(Mark.take_id.in_(take_ids)))
+        db.execute(cast(Table, Mark.__table__).delete().where(Mark.take_id.in_(take_ids)))
         for pickup in db.scalars(select(Take).where(Take.replaces_take_id.in_(take_ids))):
             pickup.replaces_take_id = pickup.replace_start_s = pickup.replace_end_s = None
     db.delete(rec)

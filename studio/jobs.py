@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.db import rowcount
 from catalog.models import Book, Job, utcnow
 
 DEFAULT_LEASE_S = 60.0
@@ -75,9 +76,9 @@ def claim(sessions: sessionmaker[Session], owner: str, *, lease_s: float = DEFAU
                         lease_expires_at=now + dt.timedelta(seconds=lease_s),
                         attempts=Job.attempts + 1, updated_at=now,
                         message="Đang xử lý (running)")
-                .execution_options(synchronize_session=False)).rowcount
-            if changed == 1:
-                job = db.get(Job, job_id)
+                .execution_options(synchronize_session=False))
+            if rowcount(changed) == 1:
+                job = db.get_one(Job, job_id)
                 db.refresh(job)
                 return ClaimedJob(job.id, job.kind, job.book_id, dict(job.payload or {}), job.attempts,
                                   job.max_attempts, job.stage or "", dict(job.result or {}))
@@ -95,19 +96,19 @@ def heartbeat(sessions: sessionmaker[Session], job_id: int, owner: str, *, lease
     if message is not None:
         values["message"] = message
     with sessions.begin() as db:
-        return db.execute(
+        return rowcount(db.execute(
             update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
-            .values(**values).execution_options(synchronize_session=False)).rowcount == 1
+            .values(**values).execution_options(synchronize_session=False))) == 1
 
 
 def complete(sessions: sessionmaker[Session], job_id: int, owner: str, result: dict[str, Any] | None = None) -> bool:
     now = utcnow()
     with sessions.begin() as db:
-        return db.execute(
+        return rowcount(db.execute(
             update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
             .values(state="done", progress=100.0, result=dict(result or {}), finished_at=now, updated_at=now,
                     lease_owner="", lease_expires_at=None, message="Xong (done)")
-            .execution_options(synchronize_session=False)).rowcount == 1
+            .execution_options(synchronize_session=False))) == 1
 
 
 def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseException | str, *,
@@ -171,11 +172,11 @@ def retry(sessions: sessionmaker[Session], job_id: int, *, confirm_published: bo
         book = db.get(Book, job.book_id) if job.book_id is not None else None
         if book is not None and book.state == "published" and not confirm_published:
             return CONFIRM_PUBLISHED
-        changed = db.execute(
+        changed = rowcount(db.execute(
             update(Job).where(Job.id == job_id, Job.state == "failed")
             .values(state="queued", attempts=0, finished_at=None, message="Đang chờ (queued)",
                     updated_at=utcnow())
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
         return RETRIED if changed == 1 else NOT_RETRYABLE
 
 

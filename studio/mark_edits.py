@@ -55,7 +55,7 @@ def _unapprove(db: Session, book_id: int) -> None:
 
 def move_mark(db: Session, mark: Mark, text: str | None) -> float:
     """Move `mark` to the typed time on its take; returns the new start (s)."""
-    take = db.get(Take, mark.take_id)
+    take = db.get_one(Take, mark.take_id)
     start = parse_time(text, take.duration_s)
     _check_gap(db, take.id, start, ignore=mark.id)
     detail = dict(mark.detail or {})

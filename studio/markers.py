@@ -117,7 +117,7 @@ def label_file_for(folder: Path, take: Path, take_cfg: dict[str, Any]) -> Path |
 def take_marks(folder: Path, info: AudioInfo, settings: dict[str, Any]) -> list[MarkSpec]:
     """Chapter marks from the most trusted source for this take, plus cut ranges from all sources."""
     take = Path(info.path)
-    take_cfg = next((t for t in settings.get("takes", []) if Path(t.get("file", "")).name == take.name), {})
+    take_cfg: dict[str, Any] = next((t for t in settings.get("takes", []) if Path(t.get("file", "")).name == take.name), {})
     by_source: dict[str, list[MarkSpec]] = {}
 
     label_path = label_file_for(folder, take, take_cfg)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import soundfile as sf
 from sqlalchemy import delete, select
@@ -137,7 +137,7 @@ def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Pr
     """
     with ctx.sessions() as db:
         takes = [(t.id, t.original_sha256, t.duration_s) for t in _takes(db, book_id)]
-        settings = {}
+        settings: dict[str, Any] = {}
         for rec in db.scalars(select(RecordingSession).where(RecordingSession.book_id == book_id)):
             settings = rec.settings or settings
         trusted_takes = set(db.scalars(select(Mark.take_id).where(
@@ -193,7 +193,7 @@ def chapter_spans(db, book_id: int) -> list[tuple[Take, float, float | None, str
 def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     """Cut each chapter from its take and master it to the book's profile; store QC on the chapter row."""
     with ctx.sessions.begin() as db:
-        book = db.get(Book, book_id)
+        book = db.get_one(Book, book_id)
         spans = chapter_spans(db, book_id)
         if not spans:
             raise StudioError("Chưa có mốc chương nào (no chapter marks): chạy bước đánh dấu chương trước")
@@ -222,8 +222,10 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             render(segments, ctx.store.find_original, tmp)
         _resample_for_mastering(ctx, raw_key, profile)
         master_key = f"{prefix}/master/{position:02d}.flac"
+        def chapter_progress(fraction: float, done: int = done) -> None:
+            progress((done + fraction) / len(plan))
         result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile, params=chain,
-                             progress=lambda f, d=done: progress((d + f) / len(plan)))
+                             progress=chapter_progress)
         results.append((position, title, master_key, result))
 
     # Measured before the transaction: hashing an hour of FLAC inside it would hold SQLite's one
@@ -231,7 +233,7 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
     files = {position: (sf.info(str(ctx.store.path(key))), sha256_file(ctx.store.path(key)))
              for position, _title, key, _result in results}
     with ctx.sessions.begin() as db:
-        book = db.get(Book, book_id)
+        book = db.get_one(Book, book_id)
         existing = {c.position: c for c in book.chapters}
         offset = 0.0
         for position, title, master_key, result in results:
@@ -268,11 +270,17 @@ def _edit_lists(db, book_id: int) -> dict[int, tuple]:
         rate = take.original.sample_rate
         take_cuts = [(to_frames(m.start_s, rate), to_frames(m.end_s, rate)) for m in cuts
                      if m.take_id == take.id and m.end_s is not None]
-        pickups = [Pickup(p.original_sha256, p.original.frames, to_frames(p.replace_start_s, rate),
-                          min(take.original.frames, to_frames(p.replace_end_s, rate)))
-                   for p in takes if p.replaces_take_id == take.id]
+        pickups = [_pickup(p, take, rate) for p in takes if p.replaces_take_id == take.id]
         out[take.id] = edit_list(take.original_sha256, take.original.frames, take_cuts, pickups)
     return out
+
+
+def _pickup(p: Take, take: Take, rate: int) -> Pickup:
+    """Pickup take `p` as it replaces its range of `take` (frames at `rate`)."""
+    if p.replace_start_s is None or p.replace_end_s is None:
+        raise StudioError(f"Bản ghi bổ sung {p.id} thiếu đoạn cần thay (pickup take has no range to replace)")
+    return Pickup(p.original_sha256, p.original.frames, to_frames(p.replace_start_s, rate),
+                  min(take.original.frames, to_frames(p.replace_end_s, rate)))
 
 
 def _resample_for_mastering(ctx: Context, key: str, profile) -> None:
@@ -293,10 +301,10 @@ def _resample_for_mastering(ctx: Context, key: str, profile) -> None:
 # -- QC -----------------------------------------------------------------------------------------------
 def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     with ctx.sessions.begin() as db:
-        book = db.get(Book, book_id)
+        book = db.get_one(Book, book_id)
         failing = [c for c in book.chapters if c.qc_passed is False]
         if failing and not decisions.accept_qc_failures:
-            chapters = [{"chapter_id": c.id, "position": c.position, "title": c.title,
+            chapters: list[dict[str, Any]] = [{"chapter_id": c.id, "position": c.position, "title": c.title,
                          "rules": [str(f.get("rule", f)) if isinstance(f, dict) else str(f)
                                    for f in (c.qc or {}).get("failures", [])]} for c in failing]
             reasons = "; ".join(f"{c['title']}: " + ", ".join(c["rules"]) for c in chapters)
@@ -319,7 +327,7 @@ def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _
 # -- catalogue draft -----------------------------------------------------------------------------------
 def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     with ctx.sessions.begin() as db:
-        book = db.get(Book, book_id)
+        book = db.get_one(Book, book_id)
         book.duration_s = sum(c.duration_s for c in book.chapters)
         if decisions.publish and book.state != "published":
             publish(db, book)

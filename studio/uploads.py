@@ -110,7 +110,7 @@ class UploadManager:
                  reserve_bytes: int | None = None, probe_timeout_s: float | None = None):
         self.ctx = ctx
         limits = IntakeLimits.from_settings(ctx.settings)
-        overrides = {"max_bytes": max_bytes, "quota_bytes": quota_bytes, "reserve_bytes": reserve_bytes,
+        overrides: dict[str, Any] = {"max_bytes": max_bytes, "quota_bytes": quota_bytes, "reserve_bytes": reserve_bytes,
                      "probe_timeout_s": probe_timeout_s}
         self.limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
         self.max_bytes = self.limits.max_bytes
@@ -252,7 +252,7 @@ class UploadManager:
                     self._discard(upload_id)
                     raise UploadError(507, "Máy chủ hết dung lượng (disk full)") from None
                 raise UploadError(400, f"Kết nối bị ngắt khi đang nhận dữ liệu (connection dropped): {exc}") from None
-            if digest is not None and digest.digest() != checksum[1]:
+            if digest is not None and checksum is not None and digest.digest() != checksum[1]:
                 _truncate(part, offset)
                 raise UploadError(460, "Checksum không khớp, đoạn dữ liệu bị bỏ (checksum mismatch)")
             if offset == 0 and received:
@@ -308,9 +308,10 @@ class UploadManager:
                 raw = metadata.get(key, "")
                 if not raw:
                     continue
-                if parse_id(raw) is None:
+                target_id = parse_id(raw)
+                if target_id is None:
                     raise UploadError(400, f"{key} không hợp lệ (invalid {key})")
-                if not allowed(db, parse_id(raw), user_id):
+                if not allowed(db, target_id, user_id):
                     raise UploadError(403, "Không được thêm bản ghi vào sách hoặc buổi này "
                                            "(not your library's book or session)")
 
@@ -319,13 +320,14 @@ class UploadManager:
         """The session named by `session_id`, or a new one of `book_id` (created with this take).
         Checked at creation too; checked again here because the session may have moved since."""
         raw_session, raw_book = info.metadata.get("session_id", ""), info.metadata.get("book_id", "")
-        if parse_id(raw_session) is not None:
-            rec = db.get(RecordingSession, parse_id(raw_session))
+        session_id, book_id = parse_id(raw_session), parse_id(raw_book)
+        if session_id is not None:
+            rec = db.get(RecordingSession, session_id)
             if rec is not None and _may_add_to_session(db, rec.id, info.user_id):
                 return rec
             return None
-        if parse_id(raw_book) is not None and _may_add_to_book(db, parse_id(raw_book), info.user_id):
-            return intake.new_recording_session(db, parse_id(raw_book), info.metadata.get("session_name", ""))
+        if book_id is not None and _may_add_to_book(db, book_id, info.user_id):
+            return intake.new_recording_session(db, book_id, info.metadata.get("session_name", ""))
         return None
 
     def terminate(self, upload_id: str, user_id: int) -> None:

@@ -70,6 +70,8 @@ def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
         run.report(stage, 100.0 * (index + min(1.0, fraction)) / count, labels[stage])
 
     decisions = Decisions(**payload.get("decisions", {}))
+    if run.job.book_id is None:
+        raise ValueError(f"produce job {run.job.id} names no book")
     run_stages(ctx, run.job.book_id, decisions, progress, start=start, stop=stop)
     return {"book_id": run.job.book_id, "stages": names[first:last + 1]}
 
