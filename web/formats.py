@@ -15,9 +15,8 @@ from flask_babel import gettext as _
 from flask_login import current_user
 
 from catalog.models import Library
+from web.config import DEFAULTS
 from web.extensions import db_session
-
-DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
 
 
 def decimal(value: float | None, places: int = 1) -> str:
@@ -39,11 +38,11 @@ def hours_minutes(hours: float | None) -> str:
 
 def zone_name(library=None) -> str:
     """The IANA zone of `library` (or of the app's setting TIME_ZONE), falling back to Vietnam's."""
-    name = getattr(library, "time_zone", "") or current_app.config.get("TIME_ZONE") or DEFAULT_ZONE
+    name = getattr(library, "time_zone", "") or current_app.config["TIME_ZONE"] or DEFAULTS["TIME_ZONE"]
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return DEFAULT_ZONE
+        return DEFAULTS["TIME_ZONE"]
     return name
 
 

@@ -69,7 +69,7 @@ NGINX_SENT = (".m4s", ".mp4", ".ts", ".aac", ".key")  # the extensions docs/ngin
 def _check_serve_mode(state) -> None:
     """Refuse to start with an unknown mode, or in auth-request mode without a strong shared key."""
     config = state.app.config
-    mode = config.get("MEDIA_SERVE_MODE") or "direct"
+    mode = config["MEDIA_SERVE_MODE"]
     if mode not in SERVE_MODES:
         raise ValueError(f"MEDIA_SERVE_MODE = {mode!r} không hợp lệ, chọn một trong {', '.join(SERVE_MODES)} "
                          f"(unknown media serve mode)")

@@ -78,3 +78,18 @@ def test_code_reads_no_setting_outside_the_one_list():
             unknown |= {(path.name, key) for key in read.findall(path.read_text(encoding="utf-8"))
                         if key not in DEFAULTS and key not in flask_own}
     assert not unknown
+
+
+def test_library_defaults_agree_with_the_settings_list():
+    """Where a package keeps its own default (for use without settings), it is the listed one."""
+    from dataclasses import asdict
+
+    from recordings.probe import MAX_DECODED_SAMPLES
+    from studio.jobs import DEFAULT_LEASE_S
+    from studio.markers import PauseMarking
+    assert DEFAULTS["MAX_DECODED_SAMPLES"] == MAX_DECODED_SAMPLES
+    assert DEFAULTS["JOB_LEASE_S"] == DEFAULT_LEASE_S
+    assert asdict(PauseMarking()) == {"threshold_dbfs": DEFAULTS["PAUSE_THRESHOLD_DBFS"],
+                                      "min_pause_s": DEFAULTS["PAUSE_MIN_S"],
+                                      "min_chapter_s": DEFAULTS["CHAPTER_MIN_S"],
+                                      "head_room_tone_s": DEFAULTS["CHAPTER_HEAD_ROOM_TONE_S"]}
