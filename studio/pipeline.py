@@ -18,6 +18,8 @@ from sqlalchemy import delete, select
 from catalog.accounts import get_or_create_library
 from catalog.books import create_book, publish
 from catalog.models import Book, Chapter, Mark, RecordingSession, Take
+from delivery import encoders
+from delivery.ffmpeg import run
 from mastering.audio import MASTER_RATES_HZ
 from mastering.plan import ChainParams
 from mastering.profiles import get_profile
@@ -29,6 +31,7 @@ from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
 from studio.intake import add_original_and_take
 from studio.markers import MAX_TIME_S, PauseMarking, pause_marks, take_marks
+from studio.package import package_book, tag_book
 from studio.session_folder import SessionFolder, read_session_folder
 
 HEAD_ROOM_TONE_S = 0.75  # room tone left before a chapter's first word when splitting at a pause
@@ -286,8 +289,6 @@ def _pickup(p: Take, take: Take, rate: int) -> Pickup:
 def _resample_for_mastering(ctx: Context, key: str, profile) -> None:
     """Bring an edit whose rate the chain does not master (e.g. 22.05 kHz, 192 kHz) to the
     profile's delivery rate (or 44.1/48 kHz) with ffmpeg's SoX resampler, in place and atomically."""
-    from delivery import encoders
-    from delivery.ffmpeg import run
     rate = sf.info(str(ctx.store.path(key))).samplerate
     low, high = MASTER_RATES_HZ
     if low <= rate <= high:
@@ -303,9 +304,10 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
         book = db.get_one(Book, book_id)
         failing = [c for c in book.chapters if c.qc_passed is False]
         if failing and not decisions.accept_qc_failures:
-            chapters: list[dict[str, Any]] = [{"chapter_id": c.id, "position": c.position, "title": c.title,
-                         "rules": [str(f.get("rule", f)) if isinstance(f, dict) else str(f)
-                                   for f in (c.qc or {}).get("failures", [])]} for c in failing]
+            chapters: list[dict[str, Any]] = [
+                {"chapter_id": c.id, "position": c.position, "title": c.title,
+                 "rules": [str(f.get("rule", f)) if isinstance(f, dict) else str(f)
+                           for f in (c.qc or {}).get("failures", [])]} for c in failing]
             reasons = "; ".join(f"{c['title']}: " + ", ".join(c["rules"]) for c in chapters)
             raise QCRejected(f"{len(failing)} chương không đạt QC (chapters failed QC): {reasons}", chapters)
     progress(1.0)
@@ -313,12 +315,10 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
 
 # -- package and tag ------------------------------------------------------------------------------------
 def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    from studio.package import package_book
     package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.workers, progress=progress)
 
 
 def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    from studio.package import tag_book
     tag_book(ctx.sessions, ctx.store, book_id)
     progress(1.0)
 

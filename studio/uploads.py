@@ -110,8 +110,8 @@ class UploadManager:
                  reserve_bytes: int | None = None, probe_timeout_s: float | None = None):
         self.ctx = ctx
         limits = IntakeLimits.from_settings(ctx.settings)
-        overrides: dict[str, Any] = {"max_bytes": max_bytes, "quota_bytes": quota_bytes, "reserve_bytes": reserve_bytes,
-                     "probe_timeout_s": probe_timeout_s}
+        overrides: dict[str, Any] = {"max_bytes": max_bytes, "quota_bytes": quota_bytes,
+                                     "reserve_bytes": reserve_bytes, "probe_timeout_s": probe_timeout_s}
         self.limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
         self.max_bytes = self.limits.max_bytes
         self.tmp = ctx.store.root / "tmp"

@@ -24,6 +24,7 @@ import soundfile as sf
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from recordings.temporaries import sweep_temporaries as sweep
 from studio import jobs
+from studio.clips import render_clip
 from studio.context import Context, Decisions
 from studio.errors import QCRejected
 from studio.pipeline import STAGES, run_stages
@@ -79,7 +80,6 @@ def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
 def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
     """payload {"clip_id": int}: render a promotion clip (MP3 and its videos: H.264 encodes that
     must not run inside a web request)."""
-    from studio.clips import render_clip
     run.report("clip", 0.0, "Đang dựng đoạn giới thiệu (rendering the clip)")
     result = render_clip(ctx, int(run.job.payload["clip_id"]))
     return {"clip_id": int(run.job.payload["clip_id"]), "mp3_key": result.mp3_key, "mp4_key": result.mp4_key}
