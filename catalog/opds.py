@@ -95,7 +95,8 @@ def publication(book: Book, base_url: str) -> dict:
         _link(f"{base}/books/{book.id}/marc.xml", "application/marcxml+xml", "describedby"),
     ]
     href, media_type = cover_link(book)
-    size: dict[str, Any] = {} if book.cover_path else {"height": COVER_PX, "width": COVER_PX}  # the generated one is square
+    # the generated cover is square
+    size: dict[str, Any] = {} if book.cover_path else {"height": COVER_PX, "width": COVER_PX}
     images = [_link(f"{base}{href}", media_type, **size)]
     return {"metadata": metadata, "links": links, "images": images}
 

@@ -6,6 +6,8 @@ Trust order for chapter starts, per take (the first source that has any wins):
     2. WAV `cue ` markers named by `LIST/adtl labl` (read by `recordings.riff`)
     3. a chapter list in session.toml: `[[chapters.list]] take = "...", start_s = 0.0, title = "..."`
     4. automatic detection at long pauses (`mastering.pauses`), run by the mark stage
+A manuscript's headings propose further starts (`studio.narration`, source `manuscript`): staff
+keep, move or delete them in the chapter editor; like labels they are never replaced by pauses.
 Cut ranges (a fluffed line) come from every source: a range label or a cue region named `cut`
 or `xoá`/`xoa`, or `[[cuts]] take = "...", start_s = ..., end_s = ...` in session.toml.
 Every mark keeps its source, so staff can see why a boundary is there and move it.
@@ -117,7 +119,8 @@ def label_file_for(folder: Path, take: Path, take_cfg: dict[str, Any]) -> Path |
 def take_marks(folder: Path, info: AudioInfo, settings: dict[str, Any]) -> list[MarkSpec]:
     """Chapter marks from the most trusted source for this take, plus cut ranges from all sources."""
     take = Path(info.path)
-    take_cfg: dict[str, Any] = next((t for t in settings.get("takes", []) if Path(t.get("file", "")).name == take.name), {})
+    take_cfg: dict[str, Any] = next(
+        (t for t in settings.get("takes", []) if Path(t.get("file", "")).name == take.name), {})
     by_source: dict[str, list[MarkSpec]] = {}
 
     label_path = label_file_for(folder, take, take_cfg)
