@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-APT_PACKAGES := ffmpeg chromium espeak-ng sox nginx libsndfile1 fonts-dejavu-core wrk yaz libmarc-record-perl libmarc-lint-perl
+APT_PACKAGES := ffmpeg chromium espeak-ng sox nginx libsndfile1 fonts-dejavu-core wrk yaz libmarc-record-perl libmarc-lint-perl epubcheck
 
 .PHONY: run test install system-deps python-deps node-deps vendor bench clean
 
@@ -39,7 +39,9 @@ python-deps: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,neural]'
 
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# @daisy/ace (talking-book checks) pulls puppeteer and electron: their browsers are not downloaded;
+	# Ace runs with Debian's Chromium (tests/packaging/test_talking_book_ace.py).
+	ELECTRON_SKIP_BINARY_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 
 node-deps: node_modules/.package-lock.json
 

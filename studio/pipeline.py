@@ -18,6 +18,7 @@ from sqlalchemy import delete, select
 from catalog.accounts import get_or_create_library
 from catalog.books import create_book, publish
 from catalog.models import Book, Chapter, Mark, RecordingSession, Take
+from catalog.talking_books import offered
 from delivery import encoders
 from delivery.ffmpeg import run
 from mastering.audio import MASTER_RATES_HZ
@@ -33,6 +34,7 @@ from studio.intake import add_original_and_take
 from studio.markers import MAX_TIME_S, PauseMarking, pause_marks, take_marks
 from studio.package import package_book, tag_book
 from studio.session_folder import SessionFolder, read_session_folder
+from studio.talking_books import build_talking_books
 
 HEAD_ROOM_TONE_S = 0.75  # room tone left before a chapter's first word when splitting at a pause
 
@@ -316,10 +318,22 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
 # -- package and tag ------------------------------------------------------------------------------------
 def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.workers, progress=progress)
+    talking_books_if_offered(ctx, book_id)
+
+
+def talking_books_if_offered(ctx: Context, book_id: int) -> None:
+    """EPUB 3 and DAISY 2.02 of a title that offers accessible copies (Marrakesh or print-disabled
+    titles); other titles get them when staff ask (`sachnoi talking-book`). Kept when unchanged."""
+    with ctx.sessions() as db:
+        book = db.get_one(Book, book_id)
+        wanted = offered(book) and any(r.kind == "mp3" for r in book.renditions)  # packaged
+    if wanted:
+        build_talking_books(ctx.sessions, ctx.store, book_id)
 
 
 def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     tag_book(ctx.sessions, ctx.store, book_id)
+    talking_books_if_offered(ctx, book_id)  # metadata may have changed
     progress(1.0)
 
 
@@ -330,6 +344,7 @@ def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progre
         book.duration_s = sum(c.duration_s for c in book.chapters)
         if decisions.publish and book.state != "published":
             publish(db, book)
+    talking_books_if_offered(ctx, book_id)  # kept unless the catalogue step changed what they carry
     progress(1.0)
 
 

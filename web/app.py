@@ -13,8 +13,23 @@ from werkzeug.exceptions import InternalServerError
 from catalog.integrity import CORRUPT_MESSAGE, database_path, is_corrupt, quick_check
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from streaming.pseudonyms import listener_secret
-from web import (admin, api, clips, i18n, interop, jobs, librarian, media, narration_views, reader, stats,
-                 studio_views, uploads)
+from web import (
+    admin,
+    api,
+    clips,
+    i18n,
+    interop,
+    jobs,
+    librarian,
+    media,
+    narration_views,
+    offline,
+    reader,
+    stats,
+    studio_views,
+    talking_books,
+    uploads,
+)
 from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
 from web.errors import error_page
@@ -179,5 +194,5 @@ def _navigation() -> dict:
 
 def _register_blueprints(app: Flask) -> None:
     for module in (reader, media, interop, api, uploads, jobs, studio_views, narration_views, librarian, clips,
-                   stats, admin):
+                   stats, admin, offline, talking_books):
         app.register_blueprint(module.bp)

@@ -33,10 +33,10 @@ from werkzeug.exceptions import HTTPException
 from catalog import apps
 from catalog.models import Book, Library, User
 from catalog.readium import build_manifest
+from delivery.hls import add_query, rewrite_uris
 from recordings.errors import UnsafeKeyError
 from streaming import signed_links, tokens
 from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address, is_live
-from delivery.hls import add_query, rewrite_uris
 from web import opds_auth
 from web.extensions import db_session, media_store, public_base
 from web.security import InsecureConfigError
@@ -48,7 +48,7 @@ _FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
 _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s": "audio/mp4",
           ".mp4": "audio/mp4", ".aac": "audio/aac", ".mp3": "audio/mpeg", ".m4b": "audio/mp4",
           ".json": "application/audiobook+json", ".audiobook": "application/audiobook+zip",
-          ".jpg": "image/jpeg"}
+          ".jpg": "image/jpeg", ".epub": "application/epub+zip", "-daisy202.zip": "application/daisy+zip"}
 PLAYLIST_CACHE = "private, max-age=60"
 MEDIA_CACHE = "private, max-age=86400, immutable"
 RENAMED_CACHE = "private, max-age=0, must-revalidate"
