@@ -35,6 +35,7 @@ class StudioSettings:
     pause_min_s: float
     chapter_min_s: float
     chapter_head_room_tone_s: float
+    align_margin_s: float         # manuscript alignment: half width of the DTW band
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> StudioSettings:
@@ -54,7 +55,8 @@ class StudioSettings:
                    max_pending_uploads=int(settings["MAX_PENDING_UPLOADS"]),
                    pause_threshold_dbfs=float(settings["PAUSE_THRESHOLD_DBFS"]),
                    pause_min_s=float(settings["PAUSE_MIN_S"]), chapter_min_s=float(settings["CHAPTER_MIN_S"]),
-                   chapter_head_room_tone_s=float(settings["CHAPTER_HEAD_ROOM_TONE_S"]))
+                   chapter_head_room_tone_s=float(settings["CHAPTER_HEAD_ROOM_TONE_S"]),
+                   align_margin_s=float(settings["ALIGN_MARGIN_S"]))
 
 
 @dataclass

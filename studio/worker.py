@@ -9,6 +9,7 @@ Job kinds:
     produce   payload {"start": stage, "stop": stage|None, "decisions": {...}}: run the pipeline.
               A retried job starts again at the stage it was in (every stage is idempotent).
     clip      payload {"clip_id": int}: render a promotion clip (`studio.clips.render_clip`).
+    align     payload {}: align the book's newest manuscript to its chapters (`studio.manuscripts.align_book`).
     talking_book  payload {"kinds": ["epub3", "daisy202"]}: write the book's EPUB 3 Media Overlays
               and DAISY 2.02 talking books (`studio.talking_books.build_talking_books`).
 """
@@ -23,6 +24,7 @@ from typing import Any, Callable
 
 import soundfile as sf
 
+from catalog.manuscripts import current
 from catalog.talking_books import KINDS
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from recordings.temporaries import sweep_temporaries as sweep
@@ -30,6 +32,7 @@ from studio import jobs
 from studio.clips import render_clip
 from studio.context import Context, Decisions
 from studio.errors import QCRejected
+from studio.manuscripts import align_book
 from studio.pipeline import STAGES, run_stages
 from studio.talking_books import build_talking_books
 
@@ -89,6 +92,16 @@ def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
     return {"clip_id": int(run.job.payload["clip_id"]), "mp3_key": result.mp3_key, "mp4_key": result.mp4_key}
 
 
+def run_align(ctx: Context, run: JobRun) -> dict[str, Any]:
+    """Align the manuscript to the audio and find skipped, repeated and doubtful sentences."""
+    label = "Căn chỉnh văn bản với âm thanh (aligning the manuscript)"
+    run.report("align", 0.0, label)
+    if run.job.book_id is None:
+        raise ValueError(f"align job {run.job.id} names no book")
+    summary = align_book(ctx, run.job.book_id, progress=lambda f: run.report("align", 100.0 * f, label))
+    return {"book_id": run.job.book_id, **summary}
+
+
 def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
     label = "Đang tạo sách nói EPUB 3 và DAISY (writing the talking books)"
     run.report("talking_book", 0.0, label)
@@ -102,7 +115,7 @@ def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
 
 
 HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {
-    "produce": run_produce, "clip": run_clip, "talking_book": run_talking_book}
+    "produce": run_produce, "clip": run_clip, "align": run_align, "talking_book": run_talking_book}
 
 
 def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: str = "mark",
@@ -118,6 +131,16 @@ def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: 
 def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
     """A job rendering clip `clip_id`, filed under its book so only that library's staff see it."""
     return jobs.enqueue(ctx.sessions, "clip", book_id=book_id, payload={"clip_id": int(clip_id)},
+                        max_attempts=ctx.settings.job_max_attempts)
+
+
+def enqueue_align(ctx: Context, book_id: int) -> int:
+    """A job aligning the book's newest manuscript (`run_align`); its id is in the payload so the
+    studio page can follow the job of the manuscript it shows."""
+    with ctx.sessions() as db:
+        manuscript = current(db, book_id)
+        payload = {"manuscript_id": manuscript.id} if manuscript else {}
+    return jobs.enqueue(ctx.sessions, "align", book_id=book_id, payload=payload,
                         max_attempts=ctx.settings.job_max_attempts)
 
 

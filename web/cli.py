@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from web import cli_catalog, cli_core, cli_mastering, cli_ops, cli_studio
+from web import cli_catalog, cli_core, cli_manuscript, cli_mastering, cli_ops, cli_studio
 
 # Commands that never open the database (restore is the remedy for a damaged one).
 NO_DATABASE = {"measure", "master", "check-config", "restore"}
@@ -78,7 +78,7 @@ def main() -> None:
     """Sách Nói — sản xuất và phát sách nói cho thư viện (audiobook platform for libraries)."""
 
 
-for _area in (cli_core, cli_mastering, cli_catalog, cli_studio, cli_ops):
+for _area in (cli_core, cli_mastering, cli_catalog, cli_studio, cli_ops, cli_manuscript):
     _area.register(main)
 
 

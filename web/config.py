@@ -76,6 +76,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("PAUSE_MIN_S", 1.75, "chapter marking: a pause this long starts a chapter"),
     Setting("CHAPTER_MIN_S", 10.0, "chapter marking: a split closer than this to the previous one is dropped"),
     Setting("CHAPTER_HEAD_ROOM_TONE_S", 0.75, "chapter marking: room tone left before a chapter's first word"),
+    Setting("ALIGN_MARGIN_S", 30.0, "manuscript alignment: how far (s) the narration may run ahead of or behind "
+            "an even pace through the chapter (the DTW band's half width)"),
     Setting("DISK_LOW_MB", 1024, "`/healthz` reports `disk: low` below this much free space under the media "
             "folder"),
     Setting("DISK_FULL_FLOOR_MB", 64, "a job whose write failed with less free space than this failed for "

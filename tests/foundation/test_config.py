@@ -85,10 +85,12 @@ def test_library_defaults_agree_with_the_settings_list():
     from dataclasses import asdict
 
     from recordings.probe import MAX_DECODED_SAMPLES
+    from studio.align import AlignParams
     from studio.jobs import DEFAULT_LEASE_S
     from studio.markers import PauseMarking
     assert DEFAULTS["MAX_DECODED_SAMPLES"] == MAX_DECODED_SAMPLES
     assert DEFAULTS["JOB_LEASE_S"] == DEFAULT_LEASE_S
+    assert DEFAULTS["ALIGN_MARGIN_S"] == AlignParams().margin_s
     assert asdict(PauseMarking()) == {"threshold_dbfs": DEFAULTS["PAUSE_THRESHOLD_DBFS"],
                                       "min_pause_s": DEFAULTS["PAUSE_MIN_S"],
                                       "min_chapter_s": DEFAULTS["CHAPTER_MIN_S"],
