@@ -34,16 +34,16 @@ def attach_manuscript(ctx: Context, book_id: int, path: str | Path, session_id: 
     """Parse the file, then keep it as an original (by SHA-256) and store its sentences. Returns the
     manuscript id. A file that cannot be parsed raises ManuscriptError and nothing is stored."""
     path = Path(path)
-    with ctx.sessions() as session:
-        if session.get(Book, book_id) is None:
+    with ctx.sessions() as db:
+        if db.get(Book, book_id) is None:
             raise ManuscriptError(f"Không có sách #{book_id} (no such book)")
     fmt, sections = parse_manuscript(path)
     sha, _key = ctx.store.put_original(path)
     name = filename or path.name
-    with ctx.sessions.begin() as session:
-        if session.get(Original, sha) is None:  # so the fixity audit checks the manuscript too
-            session.add(Original(sha256=sha, size_bytes=path.stat().st_size, filename=name[:500], format=fmt))
-        manuscript = store_parsed(session, book_id, sections, filename=name, format=fmt, source_sha256=sha,
+    with ctx.sessions.begin() as db:
+        if db.get(Original, sha) is None:  # so the fixity audit checks the manuscript too
+            db.add(Original(sha256=sha, size_bytes=path.stat().st_size, filename=name[:500], format=fmt))
+        manuscript = store_parsed(db, book_id, sections, filename=name, format=fmt, source_sha256=sha,
                                   session_id=session_id)
         return manuscript.id
 
@@ -59,14 +59,14 @@ def master_offset_s(qc: dict | None) -> float:
 def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None) -> dict:
     """Align the book's newest manuscript to its chapters, section i to chapter i. Returns a summary
     {"sentences", "aligned", "skipped", "repeated", "low_confidence", "sections", "chapters"}."""
-    with ctx.sessions() as session:
-        manuscript = current(session, book_id)
+    with ctx.sessions() as db:
+        manuscript = current(db, book_id)
         if manuscript is None:
             raise ManuscriptError(f"Sách #{book_id} chưa có bản thảo (the book has no manuscript)")
-        book = session.get_one(Book, book_id)
+        book = db.get_one(Book, book_id)
         prefix = ctx.store.book_prefix(book.uuid)
-        chapters = list(session.scalars(select(Chapter).where(Chapter.book_id == book_id, Chapter.master_key != "")
-                                        .order_by(Chapter.position)))
+        chapters = list(db.scalars(select(Chapter).where(Chapter.book_id == book_id, Chapter.master_key != "")
+                                   .order_by(Chapter.position)))
         if not chapters:
             raise ManuscriptError("Sách chưa có chương đã xử lý âm thanh (no mastered chapters yet): "
                                   "chạy bước mastering trước")
@@ -92,14 +92,14 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
             results[section_id] = (chapter_id, offset, duration, timings)
             report(1.0)
     except Exception as exc:
-        with ctx.sessions.begin() as session:
-            manuscript = session.get_one(Manuscript, manuscript_id)
+        with ctx.sessions.begin() as db:
+            manuscript = db.get_one(Manuscript, manuscript_id)
             manuscript.state, manuscript.message = "failed", f"{exc.__class__.__name__}: {exc}"[:2000]
         raise
     summary = {"sections": counts[0], "chapters": counts[1], "sentences": 0, "aligned": 0, "skipped": 0,
                "repeated": 0, "low_confidence": 0}
-    with ctx.sessions.begin() as session:
-        manuscript = session.get_one(Manuscript, manuscript_id)
+    with ctx.sessions.begin() as db:
+        manuscript = db.get_one(Manuscript, manuscript_id)
         for section in manuscript.sections:
             found = results.get(section.id)
             section.chapter_id = found[0] if found else None
