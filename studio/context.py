@@ -1,7 +1,7 @@
 """What every production step needs: the database session factory, the media store, settings."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Callable, Mapping
 
 from sqlalchemy.orm import Session, sessionmaker
@@ -39,24 +39,12 @@ class StudioSettings:
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> StudioSettings:
-        """From loaded settings (web.config.load_settings, or an app's config): upper-case keys, all present."""
-        return cls(default_library=str(settings["DEFAULT_LIBRARY"]),
-                   default_library_name=str(settings["DEFAULT_LIBRARY_NAME"]),
-                   default_profile=str(settings["DEFAULT_PROFILE"]), inbox=str(settings["INBOX"]),
-                   workers=int(settings["WORKERS"]), job_max_attempts=int(settings["JOB_MAX_ATTEMPTS"]),
-                   job_lease_s=float(settings["JOB_LEASE_S"]),
-                   disk_full_floor_mb=float(settings["DISK_FULL_FLOOR_MB"]),
-                   tmp_sweep_age_s=float(settings["TMP_SWEEP_AGE_S"]),
-                   tmp_sweep_every_s=float(settings["TMP_SWEEP_EVERY_S"]),
-                   max_upload_mb=float(settings["MAX_UPLOAD_MB"]), user_quota_mb=float(settings["USER_QUOTA_MB"]),
-                   upload_disk_reserve_mb=float(settings["UPLOAD_DISK_RESERVE_MB"]),
-                   probe_timeout_s=float(settings["PROBE_TIMEOUT_S"]),
-                   max_decoded_samples=int(settings["MAX_DECODED_SAMPLES"]),
-                   max_pending_uploads=int(settings["MAX_PENDING_UPLOADS"]),
-                   pause_threshold_dbfs=float(settings["PAUSE_THRESHOLD_DBFS"]),
-                   pause_min_s=float(settings["PAUSE_MIN_S"]), chapter_min_s=float(settings["CHAPTER_MIN_S"]),
-                   chapter_head_room_tone_s=float(settings["CHAPTER_HEAD_ROOM_TONE_S"]),
-                   align_margin_s=float(settings["ALIGN_MARGIN_S"]))
+        """From loaded settings (web.config.load_settings, or an app's config): each field is the
+        upper-case setting of its name, all present."""
+        return cls(**{f.name: _TYPES[str(f.type)](settings[f.name.upper()]) for f in fields(cls)})
+
+
+_TYPES: dict[str, Callable[[Any], Any]] = {"str": str, "int": int, "float": float}
 
 
 @dataclass
