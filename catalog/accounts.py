@@ -21,8 +21,10 @@ from confusable_homoglyphs import confusables
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
+from catalog.access import is_admin, may_manage
 from catalog.errors import CatalogError
 from catalog.models import ROLES, Library, PasswordReset, User, utcnow
+from catalog.states import Role
 from catalog.text import fold, nfc
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -36,7 +38,6 @@ _DUMMY_HASH = _hasher.hash("sachnoi-dummy-password")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_USERNAME_LENGTH = 64
-STAFF_ROLES = ("studio", "librarian", "admin")
 ROLE_LABELS = {"reader": "Bạn đọc", "studio": "Phòng thu", "librarian": "Thủ thư", "admin": "Quản trị viên"}
 SELF_REGISTRATION = ("closed", "approval", "open")  # Library.self_registration
 RESET_TOKEN_TTL = dt.timedelta(hours=1)
@@ -213,24 +214,24 @@ def set_one_time_password(user: User) -> str:
 class Operator:
     """The person at the server's command line (`sachnoi user ...`): manages every account."""
     id: None = None
-    role: str = "admin"
+    role: str = Role.ADMIN
     library_id: None = None
 
 
 OPERATOR = Operator()
 
 
-def may_manage(actor, target: User) -> bool:
+def may_manage_account(actor, target: User) -> bool:
     """Admins manage every other account; a librarian manages the readers of their own library."""
     if actor is None or actor.id == target.id:
         return False  # one's own password goes through the change page, with the current one
-    if actor.role == "admin":
+    if is_admin(actor):
         return True
-    return actor.role == "librarian" and target.role == "reader" and target.library_id == actor.library_id
+    return target.role == Role.READER and may_manage(actor, target.library_id, roles=(Role.LIBRARIAN,))
 
 
 def _require_manage(actor, target: User) -> None:
-    if not may_manage(actor, target):
+    if not may_manage_account(actor, target):
         raise AccountError("Bạn không có quyền quản lý tài khoản này.")
 
 
@@ -268,8 +269,8 @@ def search_users(session: Session, actor, *, query: str = "", role: str = "", li
     """Accounts `actor` may see (admin: all; librarian: readers of their library), filtered by a
     name/card/e-mail substring (with or without diacritics), role and library, ordered by user name."""
     where = []
-    if actor.role != "admin":
-        where += [User.role == "reader", User.library_id == actor.library_id]
+    if not is_admin(actor):
+        where += [User.role == Role.READER, User.library_id == actor.library_id]
     if role in ROLES:
         where.append(User.role == role)
     if library_id:
@@ -334,8 +335,7 @@ def finish_password_reset(session: Session, token: str, password: str, now: dt.d
 # -- readers registered by the library, or by themselves -------------------------------------------
 def may_register_readers(actor, library: Library) -> bool:
     """Admins register readers anywhere; a librarian at their own library."""
-    return actor is not None and (actor.role == "admin"
-                                  or (actor.role == "librarian" and actor.library_id == library.id))
+    return may_manage(actor, library.id, roles=(Role.LIBRARIAN,))
 
 
 def create_reader(session: Session, actor, library: Library, card_number: str, name: str, *,
@@ -362,6 +362,3 @@ def register_self(session: Session, library: Library, username: str, password: s
     return create_user(session, username, password, role="reader", library=library, display_name=display_name,
                        email=email, pending_approval=library.self_registration == "approval")
 
-
-def is_staff(user: User | None) -> bool:
-    return user is not None and user.role in STAFF_ROLES

@@ -16,11 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog import isbn, search
+from catalog.access import is_visible, visible
 from catalog.errors import CatalogError
 from catalog.models import (
     ACCESS_POLICIES, BOOK_STATES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
     Subject, utcnow,
 )
+from catalog.states import BookState, ReviewState
 from catalog.text import fold, nfc, sort_key
 
 # Keyword arguments naming a list of people, and the MARC relator code each one gets.
@@ -231,7 +233,7 @@ def create_book(session: Session, *, library: Library | int | str, title: str, a
                   summary=summary, publisher=publisher, year=year, access_policy=access_policy)
     _check(fields)
     lib = _resolve_library(session, library)
-    book = Book(library=lib, state="draft")
+    book = Book(library=lib, state=BookState.DRAFT)
     _apply(session, book, fields)
     session.add(book)
     session.flush()
@@ -281,13 +283,19 @@ def touch(book: Book, when: dt.datetime | None = None) -> None:
         book.updated_at = book.updated_at + dt.timedelta(microseconds=1)
 
 
+def newest_visible(session: Session, limit: int = 24) -> list[Book]:
+    """The books readers see, most recently published first (at most `limit`)."""
+    return list(session.scalars(select(Book).where(visible()).order_by(Book.published_at.desc(), Book.id.desc())
+                                .limit(limit)))
+
+
 def publish(session: Session, book: Book | int, *, at: dt.datetime | None = None) -> Book:
     """Publish now, or schedule for `at` (UTC): readers see it from then on."""
     book = get_book(session, book)
     if book.deleted_at is not None:
         raise CatalogError("Sách đã bị xoá, không thể xuất bản (a deleted book cannot be published)")
     now = utcnow()
-    book.state = "published"
+    book.state = BookState.PUBLISHED
     book.publish_at = at if at and at > now else None
     book.published_at = at if at and at > now else now
     book.withdrawn_at = None
@@ -311,8 +319,8 @@ def publication_problems(book: Book, at: dt.datetime | None = None, now: dt.date
     problems = []
     if not book.chapters:
         problems.append("Sách chưa có chương nào đã xử lý, chưa thể xuất bản.")
-    unfinished = [c for c in book.chapters if not c.master_key or c.review_state == "rejected"
-                  or not (c.qc_passed or c.review_state == "approved")]
+    unfinished = [c for c in book.chapters if not c.master_key or c.review_state == ReviewState.REJECTED
+                  or not (c.qc_passed or c.review_state == ReviewState.APPROVED)]
     if unfinished:
         names = ", ".join(c.title or f"Chương {c.position}" for c in unfinished[:5])
         problems.append(f"Chương chưa đạt QC và chưa được phòng thu duyệt: {names}.")
@@ -336,9 +344,9 @@ def publish_for_readers(session: Session, book: Book | int, *, at: dt.datetime |
 def withdraw(session: Session, book: Book | int) -> Book:
     """Take a published book away from readers; harvesters see it as deleted."""
     book = get_book(session, book)
-    if book.state != "published":
+    if book.state != BookState.PUBLISHED:
         raise CatalogError("Chỉ rút được sách đã xuất bản (only a published book can be withdrawn)")
-    book.state = "withdrawn"
+    book.state = BookState.WITHDRAWN
     book.withdrawn_at = utcnow()
     touch(book)
     session.flush()
@@ -362,18 +370,13 @@ def set_state(session: Session, book: Book | int, state: str) -> Book:
     if state not in BOOK_STATES:
         raise CatalogError(f"Trạng thái không hợp lệ: {state!r}")
     book = get_book(session, book)
-    if state == "published":
+    if state == BookState.PUBLISHED:
         return publish(session, book)
-    if state == "withdrawn":
+    if state == BookState.WITHDRAWN:
         return withdraw(session, book)
-    book.state = "draft"
+    book.state = BookState.DRAFT
     touch(book)
     session.flush()
     return book
 
 
-def is_visible(book: Book, now: dt.datetime | None = None) -> bool:
-    """Whether readers see the book: published, not deleted, and its publication time has come."""
-    now = now or utcnow()
-    return (book.state == "published" and book.deleted_at is None
-            and (book.publish_at is None or book.publish_at <= now))

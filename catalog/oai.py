@@ -40,6 +40,7 @@ from sqlalchemy.orm import Session, selectinload
 from catalog import datestamps, dublincore, marc
 from catalog.ids import parse_id
 from catalog.models import ACCESS_POLICIES, Book, Library, utcnow
+from catalog.states import BookState
 
 OAI_NS = "http://www.openarchives.org/OAI/2.0/"
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
@@ -138,7 +139,7 @@ def _record_filter(now: dt.datetime):
 
 
 def _is_deleted(book: Book) -> bool:
-    return book.deleted_at is not None or book.state != "published"
+    return book.deleted_at is not None or book.state != BookState.PUBLISHED
 
 
 def _library_specs(session: Session) -> dict[int, str]:

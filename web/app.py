@@ -181,7 +181,9 @@ def _navigation() -> dict:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import reader, media
+    from web import media, reader, readers, self_service
+    app.register_blueprint(self_service.bp)  # account pages beside login: reset, registration, readers
+    app.register_blueprint(readers.bp)
     app.register_blueprint(reader.bp)
     app.register_blueprint(media.bp)
     for optional in ("interop", "api", "uploads", "jobs", "studio_views", "librarian", "clips", "stats",

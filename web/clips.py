@@ -20,12 +20,13 @@ from flask_login import current_user
 from markupsafe import escape
 from sqlalchemy import select
 
+from catalog.access import is_visible, managed_by, may_manage
 from catalog.ids import parse_id
+from catalog.states import BookState, ClipState
 from catalog.models import Book, Clip, Jingle, Library, utcnow
 from catalog.errors import CatalogError
 from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
 from catalog.text import nfc
-from streaming.access import is_live
 from studio.clips import ClipError, check_clip, render_clip, video_key
 from studio.worker import enqueue_clip
 from web.auth import own_book as _own_book, role_required
@@ -49,8 +50,8 @@ def _own_clip(clip_id: int) -> Clip:
 
 def is_public(clip: Clip, now: dt.datetime | None = None) -> bool:
     now = now or utcnow()
-    return (clip.state == "published" and (clip.publish_at is None or clip.publish_at <= now)
-            and bool(clip.mp3_key) and is_live(clip.book, now))
+    return (clip.state == ClipState.PUBLISHED and (clip.publish_at is None or clip.publish_at <= now)
+            and bool(clip.mp3_key) and is_visible(clip.book, now))
 
 
 def _public_clip(uuid: str) -> Clip:
@@ -59,19 +60,14 @@ def _public_clip(uuid: str) -> Clip:
     clip = db_session().scalar(select(Clip).where(Clip.uuid == uuid))
     if clip is None:
         abort(404)
-    if not is_public(clip):
-        staff = current_user.is_authenticated and (
-            current_user.role == "admin" or
-            (current_user.role in ("librarian", "studio") and current_user.library_id == clip.book.library_id))
-        if not staff:
-            abort(404)
+    if not is_public(clip) and not (current_user.is_authenticated
+                                    and may_manage(current_user, clip.book.library_id)):
+        abort(404)
     return clip
 
 
 def _jingles():
-    query = select(Jingle)
-    if current_user.role != "admin":
-        query = query.where((Jingle.library_id == current_user.library_id) | Jingle.library_id.is_(None))
+    query = select(Jingle).where(managed_by(current_user, Jingle.library_id) | Jingle.library_id.is_(None))
     return db_session().scalars(query.order_by(Jingle.name)).all()
 
 
@@ -79,11 +75,9 @@ def _jingles():
 @bp.get("/clips/")
 @role_required("librarian")
 def index():
-    query = select(Clip).join(Book)
-    books = select(Book).where(Book.deleted_at.is_(None), Book.state == "published")
-    if current_user.role != "admin":
-        query = query.where(Book.library_id == current_user.library_id)
-        books = books.where(Book.library_id == current_user.library_id)
+    query = select(Clip).join(Book).where(managed_by(current_user, Book.library_id))
+    books = select(Book).where(Book.deleted_at.is_(None), Book.state == BookState.PUBLISHED,
+                               managed_by(current_user, Book.library_id))
     clips = db_session().scalars(query.order_by(Clip.created_at.desc()).limit(500)).all()
     return render_template("staff/clips_index.html", clips=clips, books=db_session().scalars(books).all(),
                            now=utcnow(), is_public=is_public)
@@ -123,7 +117,7 @@ def _jingle_id(raw: str | None) -> int | None:
         return None
     jingle_id = parse_id(raw)
     jingle = db_session().get(Jingle, jingle_id) if jingle_id is not None else None
-    if jingle is None or (current_user.role != "admin" and jingle.library_id not in (None, current_user.library_id)):
+    if jingle is None or (jingle.library_id is not None and not may_manage(current_user, jingle.library_id)):
         abort(400)
     return jingle.id
 
@@ -138,7 +132,7 @@ def create():
     book = _own_book(book_id)
     session = db_session()
     try:
-        if book.state != "published":
+        if book.state != BookState.PUBLISHED:
             raise ClipError(_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
         start, end = _seconds(form.get("start")), _seconds(form.get("end"))
         check_clip(session, book, start, end)
@@ -148,7 +142,7 @@ def create():
             raise ClipError(_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."))
         clip = Clip(book_id=book.id, title=title[:500], description=nfc(form.get("description", ""))[:4000],
                     start_s=start, end_s=end, intro_jingle_id=_jingle_id(form.get("intro")),
-                    outro_jingle_id=_jingle_id(form.get("outro")), transcript_vtt=vtt, state="draft",
+                    outro_jingle_id=_jingle_id(form.get("outro")), transcript_vtt=vtt, state=ClipState.DRAFT,
                     created_by=current_user.id)
         session.add(clip)
         session.commit()
@@ -221,7 +215,7 @@ def publish(clip_id: int):
     except Exception as exc:  # CatalogError with the message to show
         flash(str(exc), "error")
         return redirect(url_for(".edit", clip_id=clip.id)), 303
-    clip.state = "published"
+    clip.state = ClipState.PUBLISHED
     clip.publish_at = at if at and at > utcnow() else None
     db_session().commit()
     flash(_("Đã hẹn đăng đoạn giới thiệu.") if clip.publish_at else _("Đã đăng đoạn giới thiệu."), "info")
@@ -232,7 +226,7 @@ def publish(clip_id: int):
 @role_required("librarian")
 def unpublish(clip_id: int):
     clip = _own_clip(clip_id)
-    clip.state = "ready"
+    clip.state = ClipState.READY
     db_session().commit()
     flash(_("Đã gỡ đoạn giới thiệu."), "info")
     return redirect(url_for(".edit", clip_id=clip.id))
@@ -253,7 +247,7 @@ def _send_clip_file(clip: Clip, key: str, mimetype: str):
 @bp.get("/clips/<uuid>")
 def public(uuid: str):
     clip = _public_clip(uuid)
-    return render_template("staff/clip_public.html", clip=clip, book_live=is_live(clip.book),
+    return render_template("staff/clip_public.html", clip=clip, book_live=is_visible(clip.book),
                            embed_url=public_base() + url_for(".embed", uuid=clip.uuid))
 
 
@@ -354,7 +348,7 @@ def artwork():
 def feed():
     session = db_session()
     now = utcnow()
-    rows = session.scalars(select(Clip).where(Clip.state == "published").order_by(Clip.created_at.desc())
+    rows = session.scalars(select(Clip).where(Clip.state == ClipState.PUBLISHED).order_by(Clip.created_at.desc())
                            .limit(300)).all()
     clips = [c for c in rows if is_public(c, now)]
     base = public_base()
@@ -384,6 +378,6 @@ def feed():
 def feed_page():
     """A public list of the published clips (the feed's human page)."""
     now = utcnow()
-    rows = db_session().scalars(select(Clip).where(Clip.state == "published")
+    rows = db_session().scalars(select(Clip).where(Clip.state == ClipState.PUBLISHED)
                                 .order_by(Clip.created_at.desc()).limit(100)).all()
     return render_template("staff/clips_public_list.html", clips=[c for c in rows if is_public(c, now)])

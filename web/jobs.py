@@ -9,6 +9,7 @@ from flask_login import current_user
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from catalog.access import managed_by, may_manage
 from catalog.models import Book, Job
 from studio import jobs as job_rules
 from studio.pipeline import STAGES
@@ -27,9 +28,8 @@ def _rows(limit: int = 100) -> list[dict]:
     session = db_session()
     labels = {s.name: s.label_vi for s in STAGES}
     query = (select(Job, Book.title).outerjoin(Book, Book.id == Job.book_id)
+             .where(managed_by(current_user, Book.library_id) | Job.book_id.is_(None))
              .order_by(Job.id.desc()).limit(limit))
-    if current_user.role != "admin":  # staff see their own library's jobs only
-        query = query.where((Book.library_id == current_user.library_id) | Job.book_id.is_(None))
     rows = []
     for job, title in session.execute(query):
         state = "review" if job_rules.needs_review(job) else job.state
@@ -89,8 +89,7 @@ def feed():
 def retry(job_id: int):
     job = db_session().get(Job, job_id)
     book = db_session().get(Book, job.book_id) if job is not None and job.book_id else None
-    if job is None or (current_user.role != "admin" and book is not None
-                       and book.library_id != current_user.library_id):
+    if job is None or (book is not None and not may_manage(current_user, book.library_id)):
         abort(404)
     db_session().commit()  # end the request's transaction: SQLite's write lock is taken at BEGIN
     outcome = job_rules.retry(services().sessions, job_id, confirm_published=request.form.get("confirm") == "1")

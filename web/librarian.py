@@ -18,6 +18,8 @@ from sqlalchemy import select
 from catalog import marc_import
 from catalog.books import publish_for_readers, update_book, withdraw
 from catalog.errors import CatalogError
+from catalog.access import is_admin, managed_by, may_manage
+from catalog.states import Role
 from catalog.models import ACCESS_POLICIES, Book, User, utcnow
 from catalog.text import nfc
 from streaming.access import can_see
@@ -63,9 +65,7 @@ def _names(text: str) -> list[str]:
 @bp.get("/librarian/")
 @role_required("librarian")
 def index():
-    query = select(Book).where(Book.deleted_at.is_(None))
-    if current_user.role != "admin":
-        query = query.where(Book.library_id == current_user.library_id)
+    query = select(Book).where(Book.deleted_at.is_(None), managed_by(current_user, Book.library_id))
     books = db_session().scalars(query.order_by(Book.updated_at.desc()).limit(500)).all()
     return render_template("staff/librarian_index.html", books=books, now=utcnow(), base=public_base())
 
@@ -81,7 +81,7 @@ def export_marc():
         abort(404)
     import tempfile
     from catalog import marc
-    library_id = None if current_user.role == "admin" else current_user.library_id
+    library_id = None if is_admin(current_user) else current_user.library_id
     with tempfile.TemporaryDirectory(dir=media_store().root / "tmp") as tmp:
         out = f"{tmp}/catalog-marc.{fmt}"
         marc.write_collection(marc.exportable_books(db_session(), library_id=library_id), out, public_base(),
@@ -245,9 +245,7 @@ def cover_image(book_id: int):
 @bp.get("/librarian/readers")
 @role_required("librarian")
 def readers():
-    query = select(User).where(User.role == "reader")
-    if current_user.role != "admin":
-        query = query.where(User.library_id == current_user.library_id)
+    query = select(User).where(User.role == Role.READER, managed_by(current_user, User.library_id))
     rows = db_session().scalars(query.order_by(User.username).limit(1000)).all()
     verifiers = {u.id: u for u in db_session().scalars(
         select(User).where(User.id.in_({r.print_disabled_verified_by for r in rows} - {None})))}
@@ -257,9 +255,9 @@ def readers():
 
 def _reader(user_id: int) -> User:
     row = db_session().get(User, user_id)
-    if row is None or row.role != "reader":
+    if row is None or row.role != Role.READER:
         abort(404)
-    if current_user.role != "admin" and row.library_id != current_user.library_id:
+    if not may_manage(current_user, row.library_id):
         abort(403)
     return row
 

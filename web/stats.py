@@ -19,6 +19,7 @@ from sqlalchemy import select
 from catalog.errors import CatalogError
 from catalog.ids import parse_id
 from catalog.library_settings import set_time_zone, time_zones
+from catalog.access import is_admin, managed_by
 from catalog.models import Book, Library, Subject, User
 from catalog.spreadsheet import append_row, csv_text
 from streaming.events import listener_key
@@ -50,7 +51,7 @@ class Scope:
         self.value = (args.get("value") or "").strip() or str(self.year)
         if self.period == "range":
             self.value = f"{args.get('from', '')}..{args.get('to', '')}"
-        if current_user.role == "admin":
+        if is_admin(current_user):
             self.library_id = _int(args.get("library"))
         else:
             self.library_id = current_user.library_id
@@ -120,11 +121,9 @@ def bar_chart(rows: list[StatRow], measure: str, caption: str, limit: int = 12, 
 
 def _choices():
     session = db_session()
-    is_admin = current_user.role == "admin"
-    libraries = session.scalars(select(Library).order_by(Library.name)).all() if is_admin else []
-    books = select(Book).where(Book.deleted_at.is_(None)).order_by(Book.sort_key).limit(500)
-    if not is_admin:
-        books = books.where(Book.library_id == current_user.library_id)
+    libraries = session.scalars(select(Library).order_by(Library.name)).all() if is_admin(current_user) else []
+    books = (select(Book).where(Book.deleted_at.is_(None), managed_by(current_user, Book.library_id))
+             .order_by(Book.sort_key).limit(500))
     subjects = session.scalars(select(Subject).order_by(Subject.term).limit(500)).all()
     return libraries, session.scalars(books).all(), subjects
 
@@ -149,7 +148,7 @@ def index():
 def time_zone():
     """Set the time zone of the librarian's library (an admin: of the library chosen on the page)."""
     session = db_session()
-    library_id = _int(request.form.get("library")) if current_user.role == "admin" else None
+    library_id = _int(request.form.get("library")) if is_admin(current_user) else None
     library = session.get(Library, library_id or current_user.library_id)
     try:
         set_time_zone(session, library, request.form.get("time_zone", ""))

@@ -53,3 +53,49 @@ def test_rule_catches_a_forbidden_arrow(tmp_path):
     (tmp_path / "catalog" / "worse.py").write_text("import web.app\n")
     (tmp_path / "catalog" / "fine.py").write_text("from recordings.store import MediaStore\n")
     assert violations(tmp_path) == ["catalog/worse.py:1 imports web", "mastering/bad.py:1 imports catalog"]
+
+
+def web_import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module → the `web.*` modules it imports (at the top or inside functions)."""
+    graph = {}
+    for path in sorted((root / "web").glob("*.py")):
+        name = f"web.{path.stem}"
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module == "web":
+                    found |= {f"web.{alias.name}" for alias in node.names}
+                elif node.module.startswith("web."):
+                    found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name.startswith("web.")}
+        graph[name] = found - {name}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every circle of imports, each as the path from a module back to itself."""
+    circles, done = [], set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(module, ())):
+            if nxt in path:
+                circles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in done:
+                visit(nxt, path + [nxt])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [module])
+    return circles
+
+
+def test_no_import_circle_between_web_modules():
+    assert import_circles(web_import_graph()) == []
+
+
+def test_circle_finder_finds_a_circle():
+    graph = {"web.a": {"web.b"}, "web.b": {"web.c"}, "web.c": {"web.a"}, "web.d": {"web.a"}}
+    assert import_circles(graph) == [["web.a", "web.b", "web.c", "web.a"]]
+    assert import_circles({"web.a": {"web.b"}, "web.b": set()}) == []
