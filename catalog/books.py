@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog import isbn, search
-from catalog.access import is_visible, visible
+from catalog.access import is_visible, managed_by, visible
 from catalog.errors import CatalogError
 from catalog.models import (
     ACCESS_POLICIES, BOOK_STATES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
@@ -281,6 +281,13 @@ def touch(book: Book, when: dt.datetime | None = None) -> None:
         book.updated_at = now
     else:
         book.updated_at = book.updated_at + dt.timedelta(microseconds=1)
+
+
+def drafts(session: Session, user, limit: int = 200) -> list[Book]:
+    """The draft books `user` may manage (catalog.access), most recently changed first."""
+    return list(session.scalars(select(Book).where(Book.deleted_at.is_(None), Book.state == BookState.DRAFT,
+                                                   managed_by(user, Book.library_id))
+                                .order_by(Book.updated_at.desc()).limit(limit)))
 
 
 def newest_visible(session: Session, limit: int = 24) -> list[Book]:

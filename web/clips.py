@@ -28,11 +28,12 @@ from catalog.errors import CatalogError
 from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
 from catalog.text import nfc
 from studio.clips import ClipError, check_clip, render_clip, video_key
+from studio.waveform import envelope_points, master_envelope
 from studio.worker import enqueue_clip
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store, public_base
 from web.librarian import to_local, to_utc
-from web.studio_views import envelope_points, file_envelope, studio_context
+from web.runtime import app_context
 
 bp = Blueprint("clips", __name__)
 
@@ -93,8 +94,7 @@ def new():
     chapters = [c for c in book.chapters if c.master_key]
     waves = []
     for c in chapters:
-        env = file_envelope(media_store().path(c.master_key), f"derived/waveforms/m-{c.master_sha256 or c.id}-120.json",
-                            120)
+        env = master_envelope(media_store(), c.master_key, c.master_sha256 or str(c.id), 120)
         waves.append({"chapter": c, "points": envelope_points(env),
                       "x": 1000 * c.start_s / book.duration_s if book.duration_s else 0,
                       "w": 1000 * c.duration_s / book.duration_s if book.duration_s else 0})
@@ -162,8 +162,8 @@ def _render(clip_id: int, book_id: int) -> int | None:
     """Render the clip: as a job when the server's workers run (two H.264 encodes do not belong in a
     web request), else here. Returns the job id, or None when it was rendered here."""
     if current_app.config.get("JOB_WORKERS_RUNNING"):
-        return enqueue_clip(studio_context(), clip_id, book_id)
-    render_clip(studio_context(), clip_id)
+        return enqueue_clip(app_context(), clip_id, book_id)
+    render_clip(app_context(), clip_id)
     return None
 
 
