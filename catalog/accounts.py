@@ -152,7 +152,7 @@ def check_email(email: str) -> str:
     return email
 
 
-def create_user(session: Session, username: str, password: str | None, *, role: str = "reader",
+def create_user(session: Session, username: str, password: str | None, *, role: str = Role.READER,
                 library: Library, display_name: str = "", card_number: str | None = None,
                 pending_approval: bool = False, email: str = "") -> User:
     """A new account; with `password=None` it has no usable password until `set_one_time_password`."""
@@ -347,7 +347,7 @@ def create_reader(session: Session, actor, library: Library, card_number: str, n
     card = nfc(card_number)
     if not nfc(name):
         raise AccountError("Cần họ tên bạn đọc.")
-    user = create_user(session, card, None, role="reader", library=library,
+    user = create_user(session, card, None, role=Role.READER, library=library,
                        display_name=name, card_number=card, email=email)
     return user, set_one_time_password(user)
 
@@ -359,6 +359,6 @@ def register_self(session: Session, library: Library, username: str, password: s
     if library.self_registration not in ("open", "approval"):
         raise AccountError("Thư viện này chưa cho phép bạn đọc tự đăng ký: hãy đến thư viện để làm thẻ.")
     check_password(password, username=username)
-    return create_user(session, username, password, role="reader", library=library, display_name=display_name,
+    return create_user(session, username, password, role=Role.READER, library=library, display_name=display_name,
                        email=email, pending_approval=library.self_registration == "approval")
 

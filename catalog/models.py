@@ -58,7 +58,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="reader")
+    role: Mapped[str] = mapped_column(String(16), default=Role.READER)
     library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
     display_name: Mapped[str] = mapped_column(String(255), default="")
     email: Mapped[str] = mapped_column(String(255), default="")

@@ -23,6 +23,7 @@ import soundfile as sf
 
 from sqlalchemy import select
 
+from catalog.states import ClipState
 from catalog.models import Book, Clip, Jingle
 from studio.context import Context
 from studio.errors import StudioError
@@ -255,6 +256,6 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
         clip = session.get(Clip, clip_id)
         clip.mp3_key, clip.mp3_bytes, clip.mp4_key = mp3_key, mp3_bytes, mp4_key
         clip.duration_s = round(duration, 3)
-        if clip.state == "draft":
-            clip.state = "ready"
+        if clip.state == ClipState.DRAFT:
+            clip.state = ClipState.READY
     return ClipResult(mp3_key, mp3_bytes, mp4_key, mp4_bytes, duration, lufs, tp)

@@ -31,3 +31,8 @@ class QCRejected(StudioError):
     def __init__(self, message: str, chapters: list[dict] | None = None):
         super().__init__(message)
         self.chapters = list(chapters or [])
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the message catalogue (`make translations` extracts it); returns it as is."""
+    return message

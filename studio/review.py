@@ -14,7 +14,7 @@ from catalog.models import Book, Chapter, Mark, RecordingSession, Take
 from catalog.states import ReviewState
 from catalog.text import nfc
 from studio.context import Context, Decisions
-from studio.errors import ReviewError
+from studio.errors import N_, ReviewError
 from studio.pipeline import run_stages
 from studio.worker import enqueue_produce
 
@@ -35,7 +35,7 @@ def detect_marks(ctx: Context, book_id: int) -> None:
         takes = session.scalar(select(func.count(Take.id)).join(RecordingSession)
                                .where(RecordingSession.book_id == book_id))
     if not takes:
-        raise ReviewError("Chưa có bản ghi nào để tìm mốc chương.")
+        raise ReviewError(N_("Chưa có bản ghi nào để tìm mốc chương."))
     run_stages(ctx, book_id, Decisions(approve_marks=False), start="mark", stop="mark")
 
 
@@ -44,7 +44,7 @@ def approve_marks(ctx: Context, book_id: int, *, queue: bool) -> int | None:
     with ctx.sessions.begin() as session:
         marks = session.scalars(select(Mark).where(Mark.book_id == book_id)).all()
         if not any(m.kind == "chapter" for m in marks):
-            raise ReviewError("Chưa có mốc chương nào để duyệt.")
+            raise ReviewError(N_("Chưa có mốc chương nào để duyệt."))
         for mark in marks:
             mark.approved = True
         for chapter in session.scalars(select(Chapter).where(Chapter.book_id == book_id)):
@@ -56,7 +56,7 @@ def review_chapter(session, chapter: Chapter, *, approve: bool, comment: str = "
     """Approve `chapter`, or send it back to be recorded again (a reason is required)."""
     comment = nfc(comment)[:MAX_COMMENT_CHARS]
     if not approve and not comment:
-        raise ReviewError("Trả lại cần ghi rõ lý do.")
+        raise ReviewError(N_("Trả lại cần ghi rõ lý do."))
     chapter.review_state = ReviewState.APPROVED if approve else ReviewState.REJECTED
     chapter.review_comment = comment
 
@@ -77,5 +77,5 @@ def finish(ctx: Context, book_id: int, *, queue: bool, approve_rest: bool = Fals
                     chapter.review_state = ReviewState.APPROVED
     with ctx.sessions() as session:
         if not all_approved(session.get(Book, book_id)):
-            raise ReviewError("Cần duyệt tất cả các chương trước.")
+            raise ReviewError(N_("Cần duyệt tất cả các chương trước."))
     return produce(ctx, book_id, Decisions(approve_marks=True, accept_qc_failures=True), start="qc", queue=queue)

@@ -14,6 +14,7 @@ from sqlalchemy import select
 
 from catalog.accounts import ROLE_LABELS, SELF_REGISTRATION, AccountError, create_library, create_user
 from catalog.ids import parse_id
+from catalog.states import Role
 from catalog.models import ROLES, Jingle, Library, User
 from catalog.text import nfc
 from mastering.profiles import PROFILES
@@ -22,6 +23,7 @@ from recordings.probe import probe_audio_limited
 from recordings.store import sha256_file
 from web.auth import role_required
 from web.extensions import db_session, media_store
+from web.labels import error_text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 REGISTRATION_LABELS = {"closed": "Không (thủ thư tạo tài khoản)", "approval": "Có, thủ thư duyệt",
@@ -56,7 +58,7 @@ def new_library():
         library = create_library(session, request.form.get("code", ""), request.form.get("name", ""), parent=parent)
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index")), 303
     session.commit()
     flash(_("Đã thêm thư viện %(n)s.", n=library.name), "info")
@@ -101,11 +103,11 @@ def new_user():
     if library is None:
         abort(400)
     try:
-        create_user(session, form.get("username", ""), form.get("password", ""), role=form.get("role", "reader"),
+        create_user(session, form.get("username", ""), form.get("password", ""), role=form.get("role", Role.READER),
                     library=library, display_name=form.get("display_name", ""))
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".users")), 303
     session.commit()
     flash(_("Đã tạo tài khoản."), "info")
@@ -159,7 +161,7 @@ def new_jingle():
         with store.atomic_path(key) as dst:
             Path(tmp).replace(dst)
     except RecordingsError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index")), 303
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -24,6 +24,7 @@ from catalog.db import read_row
 from catalog.text import nfc
 from web.extensions import db_session, services
 from web.security import login_throttle
+from web.labels import error_text
 
 bp = Blueprint("auth", __name__)
 _USER_BY_ID = select(*User.__table__.c).where(User.__table__.c.id == bindparam("uid"))
@@ -232,7 +233,7 @@ def change_password():
             set_password(row, form.new.data)
         except AccountError as exc:
             session.rollback()
-            flash(str(exc), "error")
+            flash(error_text(exc), "error")
             return render_template("account_password.html", form=form), 400
         throttle.record_success(session, current_user.username, address)
         session.commit()

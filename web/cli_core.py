@@ -9,14 +9,15 @@ from pathlib import Path
 import click
 
 from web.config import ensure_secret_key, load_settings
+from catalog.states import BookState, Role
 from web.cli_studio import ingest_and_enqueue
 from web.runtime import make_context, start_background_work
 
 DEMO_USERS = (  # username, role, password — printed by `sachnoi demo`, for a local trial only
-    ("bandoc", "reader", "bandoc-demo-2026"),
-    ("phongthu", "studio", "phongthu-demo-2026"),
-    ("thuthu", "librarian", "thuthu-demo-2026"),
-    ("quantri", "admin", "quantri-demo-2026"),
+    ("bandoc", Role.READER, "bandoc-demo-2026"),
+    ("phongthu", Role.STUDIO, "phongthu-demo-2026"),
+    ("thuthu", Role.LIBRARIAN, "thuthu-demo-2026"),
+    ("quantri", Role.ADMIN, "quantri-demo-2026"),
 )
 
 
@@ -129,7 +130,7 @@ def register(group: click.Group) -> None:
 
     @user.command("create")
     @click.argument("username")
-    @click.option("--role", type=click.Choice(["reader", "studio", "librarian", "admin"]), default="reader",
+    @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.READER.value,
                   show_default=True)
     @click.option("--library", "library_code", default=None, help="Mã thư viện (library code).")
     @click.option("--name", "display_name", default="", help="Tên hiển thị (display name).")
@@ -187,7 +188,7 @@ def register(group: click.Group) -> None:
         ctx = make_context(settings)
         title = read_session_folder(folder).book.get("title")
         with ctx.sessions() as session:
-            existing = session.scalar(select(Book).where(Book.title == title, Book.state == "published",
+            existing = session.scalar(select(Book).where(Book.title == title, Book.state == BookState.PUBLISHED,
                                                          Book.deleted_at.is_(None)))
         if existing is None:
             ingest_folder_cli(folder, library=None, publish=True, accept_qc=True, quiet=quiet, settings=settings)

@@ -8,6 +8,7 @@ import sys
 
 import click
 
+from catalog.states import Role
 from web.runtime import make_context
 
 
@@ -76,7 +77,7 @@ def register_user_commands(user: click.Group) -> None:
         _set_active(username, True)
 
     @user.command("list")
-    @click.option("--role", type=click.Choice(["reader", "studio", "librarian", "admin"]), default=None)
+    @click.option("--role", type=click.Choice([r.value for r in Role]), default=None)
     @click.option("--library", "library_code", default=None, help="Mã thư viện (library code).")
     @click.option("--search", "query", default="", help="Một phần tên, số thẻ hoặc e-mail.")
     def list_cmd(role: str | None, library_code: str | None, query: str) -> None:

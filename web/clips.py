@@ -34,6 +34,7 @@ from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store, public_base
 from web.librarian import to_local, to_utc
 from web.runtime import app_context
+from web.labels import error_text
 
 bp = Blueprint("clips", __name__)
 
@@ -151,7 +152,7 @@ def create():
         queued = _render(clip_id, book.id)
     except ClipError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".new", book_id=book.id)), 303
     flash(_("Đang dựng đoạn giới thiệu (việc #%(id)d); trang Tiến độ xử lý cho biết khi xong.", id=queued)
           if queued else _("Đã tạo đoạn giới thiệu (MP3 và MP4)."), "info")
@@ -213,7 +214,7 @@ def publish(clip_id: int):
     try:
         at = to_utc(request.form.get("publish_at", ""))
     except Exception as exc:  # CatalogError with the message to show
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".edit", clip_id=clip.id)), 303
     clip.state = ClipState.PUBLISHED
     clip.publish_at = at if at and at > utcnow() else None

@@ -10,16 +10,18 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 
 from catalog.access import managed_by, may_manage
+from catalog.states import JobState, Role
 from catalog.models import Book, Job
 from studio import jobs as job_rules
 from studio.pipeline import STAGES
+from web.labels import JOB_STATES
 from web.auth import role_required
 from web.extensions import db_session, services
 from web.studio_views import RULE_LABELS
 
 bp = Blueprint("jobs", __name__)
-STAFF = ("studio", "librarian")
-STATE_LABELS = {"queued": "Đang chờ", "running": "Đang chạy", "done": "Xong", "failed": "Lỗi"}
+STAFF = (Role.STUDIO, Role.LIBRARIAN)
+STATE_LABELS = JOB_STATES
 SHOWN_STATE_LABELS = {**STATE_LABELS, "review": "Cần duyệt"}  # review: failed QC, waits for staff
 KIND_LABELS = {"produce": "Sản xuất", "clip": "Đoạn giới thiệu", job_rules.HOTFOLDER: "Thư mục nhận"}
 
@@ -41,7 +43,7 @@ def _rows(limit: int = 100) -> list[dict]:
             "id": job.id, "kind": job.kind, "kind_label": _(KIND_LABELS.get(job.kind, job.kind)),
             "book_id": job.book_id, "book_title": title or folder,
             "state": state, "state_label": _(SHOWN_STATE_LABELS.get(state, state)), "review": review,
-            "retryable": job.state == "failed" and state != "review" and job.kind != job_rules.HOTFOLDER,
+            "retryable": job.state == JobState.FAILED and state != "review" and job.kind != job_rules.HOTFOLDER,
             "stage": job.stage, "stage_label": _(labels[job.stage]) if job.stage in labels else "",
             "progress": round(job.progress or 0.0, 1), "attempts": job.attempts,
             "max_attempts": job.max_attempts, "message": job.message or "",

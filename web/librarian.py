@@ -26,6 +26,7 @@ from streaming.access import can_see
 from web.auth import own_book as _own, role_required
 from web.extensions import db_session, media_store, public_base
 from web.formats import from_zone, to_zone
+from web.labels import error_text
 
 bp = Blueprint("librarian", __name__)
 
@@ -122,7 +123,7 @@ def save(book_id: int):
         update_book(session, row, **fields)
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     flash(_("Đã lưu biểu ghi."), "info")
@@ -138,7 +139,7 @@ def do_publish(book_id: int):
         publish_for_readers(session, row, at=to_utc(request.form.get("publish_at", "")))
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     if row.publish_at:
@@ -157,7 +158,7 @@ def do_withdraw(book_id: int):
         withdraw(session, row)
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     flash(_("Đã rút sách khỏi danh mục bạn đọc."), "info")
@@ -222,7 +223,7 @@ def cover(book_id: int):
         update_book(session, row, cover_path=key)
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     flash(_("Đã cập nhật ảnh bìa."), "info")

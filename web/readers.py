@@ -18,6 +18,7 @@ from catalog.models import ROLES, Library, User
 from catalog.reader_import import import_readers
 from web.auth import role_required, safe_next
 from web.extensions import db_session
+from web.labels import error_text
 
 bp = Blueprint("readers", __name__, url_prefix="/librarian/accounts")
 PER_PAGE = 50
@@ -72,7 +73,7 @@ def new_reader():
                                        request.form.get("name", ""), email=request.form.get("email", ""))
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return render_user_list("readers.index", status=400)
     session.commit()
     return render_user_list("readers.index", created=[(user.card_number, user.display_name, password)])

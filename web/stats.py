@@ -28,6 +28,7 @@ from streaming.stats import (GROUPS, Filters, StatRow, StatsError, aggregate, pe
 from web.auth import role_required
 from web.extensions import db_session
 from web.formats import hours_minutes, zone_name
+from web.labels import error_text
 
 bp = Blueprint("stats", __name__, url_prefix="/stats")
 
@@ -67,7 +68,7 @@ class Scope:
             self.start, self.end = period_range(self.period, self.value if self.period != "year" else str(self.year),
                                                 self.zone)
         except StatsError as exc:
-            self.error = str(exc)
+            self.error = error_text(exc)
             self.start, self.end = period_range("year", str(self.year), self.zone)
         else:
             self.error = ""
@@ -154,7 +155,7 @@ def time_zone():
         set_time_zone(session, library, request.form.get("time_zone", ""))
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index")), 303
     session.commit()
     flash(_("Đã đặt múi giờ %(z)s cho %(lib)s.", z=library.time_zone, lib=library.name), "info")

@@ -86,7 +86,7 @@ def new_book():
                            profile=library.delivery_profile or current_app.config["DEFAULT_PROFILE"])
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index"))
     session.commit()
     flash(_("Đã tạo sách mới."), "info")
@@ -125,7 +125,7 @@ def new_session(book_id: int):
                                 session_name=nfc(request.form.get("name", "")))
             session_id = received.session_id
         except StudioError as exc:
-            errors.append(str(exc))
+            errors.append(error_text(exc))
     if _wants_json():
         if errors:
             return jsonify(error="bad-audio", message="; ".join(errors)), 400
@@ -184,7 +184,7 @@ def delete_session(session_id: int):
         intake.delete_recording_session(session, rec)
     except StudioError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id))
     session.commit()
     flash(_("Đã xoá buổi ghi âm."), "info")
@@ -301,7 +301,7 @@ def rename_mark(mark_id: int):
 
 def _edit_error(book_id: int, exc: Exception):
     db_session().rollback()
-    flash(str(exc), "error")
+    flash(error_text(exc), "error")
     return redirect(url_for(".editor", book_id=book_id)), 303
 
 
