@@ -235,6 +235,16 @@ def _require_manage(actor, target: User) -> None:
         raise AccountError("Bạn không có quyền quản lý tài khoản này.")
 
 
+def set_role(user: User, role: str, *, library_id: int, active: bool) -> None:
+    """An admin's change of an account's role, library and whether it is active; a change of any
+    of them ends the user's open sessions."""
+    if role not in ROLES:
+        raise AccountError(f"Vai trò không hợp lệ: {role}; chọn một trong {', '.join(ROLES)}.")
+    if (role, library_id, active) != (user.role, user.library_id, user.is_active):
+        user.session_version += 1
+    user.role, user.library_id, user.is_active = role, library_id, active
+
+
 def reset_by_staff(actor, target: User) -> str:
     """A one-time password set by staff for `target` (who must change it at next login)."""
     _require_manage(actor, target)

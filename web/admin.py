@@ -12,7 +12,7 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from catalog.accounts import ROLE_LABELS, SELF_REGISTRATION, AccountError, create_library, create_user
+from catalog.accounts import ROLE_LABELS, SELF_REGISTRATION, AccountError, create_library, create_user, set_role
 from catalog.ids import parse_id
 from catalog.states import Role
 from catalog.models import ROLES, Jingle, Library, User
@@ -125,13 +125,9 @@ def save_user(user_id: int):
     library_id = parse_id(library_raw) if library_raw else user.library_id
     if role not in ROLES or library_id is None:
         abort(400)
-    active = request.form.get("is_active") == "on"
-    if (role, user.library_id, active) != (user.role, library_id, user.is_active):
-        user.session_version += 1  # a changed role or library ends the user's open sessions
-    user.role = role
-    if library_raw and db_session().get(Library, library_id) is not None:
-        user.library_id = library_id
-    user.is_active = active
+    if not library_raw or db_session().get(Library, library_id) is None:
+        library_id = user.library_id  # an unknown library keeps the one the account has
+    set_role(user, role, library_id=library_id, active=request.form.get("is_active") == "on")
     db_session().commit()
     flash(_("Đã lưu tài khoản %(u)s.", u=user.username), "info")
     return redirect(url_for(".users", q=user.username))

@@ -8,7 +8,6 @@ scheduled time (`publish_at`, UTC) has come, and while its book is live.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import re
@@ -25,11 +24,11 @@ from catalog.ids import parse_id
 from catalog.states import BookState, ClipState
 from catalog.models import Book, Clip, Jingle, Library, utcnow
 from catalog.errors import CatalogError
-from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
+from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork
 from catalog.text import nfc
-from studio.clips import ClipError, check_clip, render_clip, video_key
+from studio.clip_edits import check_transcript, create_clip, is_public, publish_clip, unpublish_clip
+from studio.clips import ClipError, video_key
 from studio.waveform import envelope_points, master_envelope
-from studio.worker import enqueue_clip
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store, public_base
 from web.librarian import to_local, to_utc
@@ -48,12 +47,6 @@ def _own_clip(clip_id: int) -> Clip:
         abort(404)
     _own_book(clip.book_id)
     return clip
-
-
-def is_public(clip: Clip, now: dt.datetime | None = None) -> bool:
-    now = now or utcnow()
-    return (clip.state == ClipState.PUBLISHED and (clip.publish_at is None or clip.publish_at <= now)
-            and bool(clip.mp3_key) and is_visible(clip.book, now))
 
 
 def _public_clip(uuid: str) -> Clip:
@@ -130,42 +123,22 @@ def create():
     book_id = parse_id(form.get("book_id", ""))
     if book_id is None:
         abort(400)
-    book = _own_book(book_id)
-    session = db_session()
+    _own_book(book_id)
     try:
-        if book.state != BookState.PUBLISHED:
-            raise ClipError(_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
         start, end = _seconds(form.get("start")), _seconds(form.get("end"))
-        check_clip(session, book, start, end)
-        title = nfc(form.get("title", "")) or book.title
-        vtt = form.get("transcript_vtt", "").strip()
-        if vtt and not valid_webvtt(vtt):
-            raise ClipError(_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."))
-        clip = Clip(book_id=book.id, title=title[:500], description=nfc(form.get("description", ""))[:4000],
-                    start_s=start, end_s=end, intro_jingle_id=_jingle_id(form.get("intro")),
-                    outro_jingle_id=_jingle_id(form.get("outro")), transcript_vtt=vtt, state=ClipState.DRAFT,
-                    created_by=current_user.id)
-        session.add(clip)
-        session.commit()
-        clip_id = clip.id
-        session.close()
-        queued = _render(clip_id, book.id)
+        intro, outro = _jingle_id(form.get("intro")), _jingle_id(form.get("outro"))
+        db_session().close()  # the clip is written in a session of its own (SQLite: one writer)
+        clip_id, queued = create_clip(
+            app_context(), book_id, start_s=start, end_s=end, title=form.get("title", ""),
+            description=form.get("description", ""), intro_jingle_id=intro, outro_jingle_id=outro,
+            transcript_vtt=form.get("transcript_vtt", ""), created_by=current_user.id,
+            queue=bool(current_app.config.get("JOB_WORKERS_RUNNING")))
     except ClipError as exc:
-        session.rollback()
         flash(error_text(exc), "error")
-        return redirect(url_for(".new", book_id=book.id)), 303
+        return redirect(url_for(".new", book_id=book_id)), 303
     flash(_("Đang dựng đoạn giới thiệu (việc #%(id)d); trang Tiến độ xử lý cho biết khi xong.", id=queued)
           if queued else _("Đã tạo đoạn giới thiệu (MP3 và MP4)."), "info")
     return redirect(url_for(".edit", clip_id=clip_id))
-
-
-def _render(clip_id: int, book_id: int) -> int | None:
-    """Render the clip: as a job when the server's workers run (two H.264 encodes do not belong in a
-    web request), else here. Returns the job id, or None when it was rendered here."""
-    if current_app.config.get("JOB_WORKERS_RUNNING"):
-        return enqueue_clip(app_context(), clip_id, book_id)
-    render_clip(app_context(), clip_id)
-    return None
 
 
 def embed_snippet(embed_url: str, title: str) -> str:
@@ -191,9 +164,10 @@ def edit(clip_id: int):
 def save(clip_id: int):
     clip = _own_clip(clip_id)
     form = request.form
-    vtt = form.get("transcript_vtt", "").strip()
-    if vtt and not valid_webvtt(vtt):
-        flash(_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."), "error")
+    try:
+        vtt = check_transcript(form.get("transcript_vtt", ""))
+    except ClipError as exc:
+        flash(error_text(exc), "error")
         return redirect(url_for(".edit", clip_id=clip.id)), 303
     clip.title = (nfc(form.get("title", "")) or clip.title)[:500]
     clip.description = nfc(form.get("description", ""))[:4000]
@@ -208,16 +182,13 @@ def save(clip_id: int):
 @role_required("librarian")
 def publish(clip_id: int):
     clip = _own_clip(clip_id)
-    if not clip.mp3_key:
-        flash(_("Đoạn giới thiệu chưa được tạo xong."), "error")
-        return redirect(url_for(".edit", clip_id=clip.id)), 303
     try:
-        at = to_utc(request.form.get("publish_at", ""))
-    except Exception as exc:  # CatalogError with the message to show
+        at = to_utc(request.form.get("publish_at", "")) if clip.mp3_key else None
+        publish_clip(clip, at)
+    except (CatalogError, ClipError) as exc:  # a date that cannot be read, a clip not rendered yet
+        db_session().rollback()
         flash(error_text(exc), "error")
         return redirect(url_for(".edit", clip_id=clip.id)), 303
-    clip.state = ClipState.PUBLISHED
-    clip.publish_at = at if at and at > utcnow() else None
     db_session().commit()
     flash(_("Đã hẹn đăng đoạn giới thiệu.") if clip.publish_at else _("Đã đăng đoạn giới thiệu."), "info")
     return redirect(url_for(".edit", clip_id=clip.id))
@@ -227,7 +198,7 @@ def publish(clip_id: int):
 @role_required("librarian")
 def unpublish(clip_id: int):
     clip = _own_clip(clip_id)
-    clip.state = ClipState.READY
+    unpublish_clip(clip)
     db_session().commit()
     flash(_("Đã gỡ đoạn giới thiệu."), "info")
     return redirect(url_for(".edit", clip_id=clip.id))
