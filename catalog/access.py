@@ -1,5 +1,6 @@
 """Who may manage what, and what readers may see: the access words every package uses.
 
+- `has_role(user, *roles)`: the role check of every staff page (admins pass them all).
 - `may_manage(user, library_id)`: admins manage every library; studio and librarian staff
   manage their own library's books, clips, jobs, jingles and readers.
 - `managed_by(user, column)`: the same rule as a SQL clause over a library id column, for listings.
@@ -26,6 +27,11 @@ def may_manage(user, library_id: int | None, roles=STAFF_ROLES) -> bool:
         return False
     return user.role == Role.ADMIN or (user.role in roles and library_id is not None
                                        and user.library_id == library_id)
+
+
+def has_role(user, *roles: str) -> bool:
+    """Whether `user` has one of `roles`; admins have every role."""
+    return user is not None and (user.role == Role.ADMIN or user.role in roles)
 
 
 def is_admin(user) -> bool:

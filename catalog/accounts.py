@@ -21,7 +21,7 @@ from confusable_homoglyphs import confusables
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from catalog.access import is_admin, may_manage
+from catalog.access import is_admin, managed_by, may_manage
 from catalog.errors import CatalogError
 from catalog.models import ROLES, Library, PasswordReset, User, utcnow
 from catalog.states import Role
@@ -280,7 +280,7 @@ def search_users(session: Session, actor, *, query: str = "", role: str = "", li
     name/card/e-mail substring (with or without diacritics), role and library, ordered by user name."""
     where = []
     if not is_admin(actor):
-        where += [User.role == Role.READER, User.library_id == actor.library_id]
+        where += [User.role == Role.READER, managed_by(actor, User.library_id)]
     if role in ROLES:
         where.append(User.role == role)
     if library_id:

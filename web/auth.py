@@ -16,9 +16,8 @@ from sqlalchemy import bindparam, select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from catalog.access import may_manage
+from catalog.access import has_role, may_manage
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
-from catalog.states import Role
 from catalog.models import User
 from catalog.db import read_row
 from catalog.text import nfc
@@ -52,7 +51,7 @@ class LoginUser(UserMixin):
         return bool(self.row.is_active)
 
     def has_role(self, *roles: str) -> bool:
-        return self.role == Role.ADMIN or self.role in roles
+        return has_role(self, *roles)
 
 
 class LoginForm(FlaskForm):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -99,3 +100,35 @@ def test_circle_finder_finds_a_circle():
     graph = {"web.a": {"web.b"}, "web.b": {"web.c"}, "web.c": {"web.a"}, "web.d": {"web.a"}}
     assert import_circles(graph) == [["web.a", "web.b", "web.c", "web.a"]]
     assert import_circles({"web.a": {"web.b"}, "web.b": set()}) == []
+
+
+HAND_CODED_ACCESS = re.compile(
+    r"role\s*(==|!=|in)\s*(Role\.ADMIN|[\"']admin[\"'])"              # "is it an admin?"
+    r"|library_id\s*(==|!=)\s*(current_user|user|actor)\.library_id")  # "…or staff of this library?"
+
+
+def hand_coded_access_checks(root: Path = ROOT) -> list[str]:
+    """Lines outside catalog/access.py that re-code "admin, or staff of this library"."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if path.relative_to(root).as_posix() == "catalog/access.py":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if HAND_CODED_ACCESS.search(line):
+                    found.append(f"{path.relative_to(root)}:{number}")
+    return found
+
+
+def test_access_rules_are_spelled_once():
+    """catalog.access (may_manage, managed_by, has_role, is_admin) is the one place."""
+    assert hand_coded_access_checks() == []
+
+
+def test_access_check_finder_finds_one(tmp_path):
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+    (tmp_path / "web" / "bad.py").write_text(
+        'ok = current_user.role == "admin" or book.library_id == current_user.library_id\n')
+    (tmp_path / "catalog" / "access.py").write_text('ok = user.role == Role.ADMIN\n')
+    assert hand_coded_access_checks(tmp_path) == ["web/bad.py:1"]
