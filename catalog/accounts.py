@@ -22,7 +22,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
 from catalog.access import is_admin, managed_by, may_manage
-from catalog.errors import CatalogError
+from catalog.errors import N_, CatalogError
 from catalog.models import ROLES, Library, PasswordReset, User, utcnow
 from catalog.states import Role
 from catalog.text import fold, nfc
@@ -340,6 +340,23 @@ def finish_password_reset(session: Session, token: str, password: str, now: dt.d
                                                            PasswordReset.used_at.is_(None))):
         row.used_at = now
     return user
+
+
+# -- print-disabled readers (Marrakesh Treaty) ------------------------------------------------------
+def verify_print_disabled(actor, reader: User, evidence: str) -> None:
+    """Record that `actor` saw the papers showing `reader` is print-disabled (`evidence` says which)."""
+    evidence = nfc(evidence)[:2000]
+    if not evidence:
+        raise AccountError(N_("Cần ghi căn cứ xác minh (giấy tờ đã xem)."))
+    reader.print_disabled_verified_at = utcnow()
+    reader.print_disabled_verified_by = actor.id
+    reader.print_disabled_evidence = evidence
+
+
+def revoke_print_disabled(reader: User) -> None:
+    reader.print_disabled_verified_at = None
+    reader.print_disabled_verified_by = None
+    reader.print_disabled_evidence = ""
 
 
 # -- readers registered by the library, or by themselves -------------------------------------------

@@ -15,13 +15,13 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from catalog import marc_import
+from catalog import accounts, marc_import
+from catalog.accounts import AccountError, verify_print_disabled
 from catalog.books import publish_for_readers, update_book, withdraw
 from catalog.errors import CatalogError
 from catalog.access import is_admin, managed_by, may_manage
 from catalog.states import Role
 from catalog.models import ACCESS_POLICIES, Book, User, utcnow
-from catalog.text import nfc
 from streaming.access import can_see
 from web.auth import own_book as _own, role_required
 from web.extensions import db_session, media_store, public_base
@@ -267,13 +267,12 @@ def _reader(user_id: int) -> User:
 @role_required("librarian")
 def register_print_disabled(user_id: int):
     row = _reader(user_id)
-    evidence = nfc(request.form.get("evidence", ""))[:2000]
-    if not evidence:
-        flash(_("Cần ghi căn cứ xác minh (giấy tờ đã xem)."), "error")
+    try:
+        verify_print_disabled(current_user, row, request.form.get("evidence", ""))
+    except AccountError as exc:
+        db_session().rollback()
+        flash(error_text(exc), "error")
         return redirect(url_for(".readers")), 303
-    row.print_disabled_verified_at = utcnow()
-    row.print_disabled_verified_by = current_user.id
-    row.print_disabled_evidence = evidence
     db_session().commit()
     flash(_("Đã ghi nhận %(u)s là người khuyết tật đọc chữ in.", u=row.username), "info")
     return redirect(url_for(".readers"))
@@ -283,9 +282,7 @@ def register_print_disabled(user_id: int):
 @role_required("librarian")
 def revoke_print_disabled(user_id: int):
     row = _reader(user_id)
-    row.print_disabled_verified_at = None
-    row.print_disabled_verified_by = None
-    row.print_disabled_evidence = ""
+    accounts.revoke_print_disabled(row)
     db_session().commit()
     flash(_("Đã huỷ ghi nhận của %(u)s.", u=row.username), "info")
     return redirect(url_for(".readers"))
