@@ -15,6 +15,7 @@ RUN npm ci --no-audit --no-fund --loglevel=error
 COPY pyproject.toml README.md ./
 COPY studio studio
 COPY mastering mastering
+COPY delivery delivery
 COPY catalog catalog
 COPY streaming streaming
 COPY web web

@@ -33,8 +33,8 @@ sys.path.insert(0, str(ROOT))
 from catalog.db import make_engine, make_sessionmaker, session_scope  # noqa: E402
 from catalog.migrate import upgrade  # noqa: E402
 from catalog.models import Book, Chapter, Contributor, Credit, Library  # noqa: E402
-from mastering import encoders, hls  # noqa: E402
-from mastering.ffmpeg import find_tools  # noqa: E402
+from delivery import encoders, hls  # noqa: E402
+from delivery.ffmpeg import find_tools  # noqa: E402
 from recordings.store import MediaStore, sha256_file  # noqa: E402
 from studio.package import package_book  # noqa: E402
 

@@ -30,13 +30,16 @@ from scipy.signal import fftconvolve, resample_poly
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "tests", "mastering"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_mastering import ffmpeg_windows_floor as noise_floor  # noqa: E402 (ACX's 0.5 s windows)
+from bench_mastering import (  # noqa: E402
+    ffmpeg_windows_floor as noise_floor,  # ACX's 0.5 s windows
+)
 from docsection import write_section  # noqa: E402
 from signals_for_tests import SENTENCES_VI, align, espeak_vi  # noqa: E402
 
 from mastering import neural  # noqa: E402
 from mastering.plan import ChainParams  # noqa: E402
 from mastering.profiles import get_profile  # noqa: E402
+from delivery.ffmpeg import mp3_pipe  # noqa: E402
 from mastering.runner import master_file  # noqa: E402
 
 FFMPEG = "/usr/bin/ffmpeg"
@@ -213,7 +216,8 @@ def speed(tmp: str) -> list[str]:
     ours, theirs = [], []
     for _ in range(2):                                   # alternate, the machine is shared
         t = time.perf_counter()
-        master_file(src, os.path.join(tmp, "long.flac"), prof, delivery=os.path.join(tmp, "long.mp3"))
+        master_file(src, os.path.join(tmp, "long.flac"), prof, delivery=os.path.join(tmp, "long.mp3"),
+                    open_encoder=mp3_pipe)
         ours.append(time.perf_counter() - t)
         theirs.append(ffmpeg_reference(src, os.path.join(tmp, "long-ref.mp3"), prof, False))
     ratios = [b / a for a, b in zip(ours, theirs)]

@@ -70,11 +70,23 @@ def store_parsed(db: Session, book_id: int, sections: list[ParsedSection], *, fi
 
 
 def read_along(db: Session, book_id: int) -> list[ReadAlongChapter] | None:
-    """The newest manuscript of the book as chapters of timed sentences, or None without one."""
+    """The newest manuscript of the book as chapters of timed sentences, or None without one.
+
+    Sentences are read as plain rows in one query (a 10-hour book has about 9,000: loading them as
+    ORM objects section by section took ten times as long, benchmarks/bench_readalong.py)."""
     manuscript = current(db, book_id)
     if manuscript is None:
         return None
     chapters = {c.id: c for c in db.scalars(select(Chapter).where(Chapter.book_id == book_id))}
+    rows = db.execute(
+        select(Sentence.section_id, Sentence.id, Sentence.position, Sentence.paragraph, Sentence.text,
+               Sentence.start_s, Sentence.end_s, Sentence.confidence)
+        .join(ManuscriptSection, ManuscriptSection.id == Sentence.section_id)
+        .where(ManuscriptSection.manuscript_id == manuscript.id)
+        .order_by(ManuscriptSection.position, Sentence.position)).all()
+    by_section: dict[int, list] = {}
+    for row in rows:
+        by_section.setdefault(row.section_id, []).append(row)
     out = []
     for section in manuscript.sections:
         chapter = chapters.get(section.chapter_id) if section.chapter_id else None
@@ -86,5 +98,5 @@ def read_along(db: Session, book_id: int) -> list[ReadAlongChapter] | None:
                 id=s.id, position=s.position, paragraph=s.paragraph, text=s.text,
                 start_s=None if s.start_s is None else offset + s.start_s,
                 end_s=None if s.end_s is None else offset + s.end_s, confidence=s.confidence)
-                for s in section.sentences]))
+                for s in by_section.get(section.id, [])]))
     return out

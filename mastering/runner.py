@@ -3,13 +3,15 @@
 `master_file(src, dst, profile)` writes a FLAC PCM_24 master atomically; `master(samples, rate,
 profile)` does the same in memory. Both run the identical stream code, so any block size gives
 the same output. Samples are float32 (frames, channels) at the edges, float64 inside.
+Encoding a delivery file is not done here: the caller hands in an encoder (an `Encoder`, e.g.
+`delivery.ffmpeg.mp3_pipe`) that is fed the same blocks as the master.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -18,18 +20,32 @@ from mastering.audio import MASTER_RATES_HZ, AudioInfo, check_finite, check_form
 from mastering.errors import AudioInputError, UnsupportedAudioError, where
 from mastering.meter import Measurements, Meter
 from mastering.plan import Analyser, ChainParams, Plan, make_plan
-from mastering.profiles import Profile, get_profile
+from mastering.profiles import DeliveryFormat, Profile, get_profile
 from mastering.qc import QCReport, check
 from mastering import roomtone
 from mastering.roomtone import Filler, ToneLoop
-from mastering import encoders
 from mastering.enhance import Aligned, make_stage
-from mastering.ffmpeg import PipeEncoder
 from mastering.bands import make_tamer
 from mastering.repair import Chunked
 from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
 Progress = Callable[[float], None]
+
+
+class Encoder(Protocol):
+    """A delivery encode fed while the master is written: float32 (frames, channels) blocks in."""
+
+    def write(self, block: np.ndarray) -> None: ...
+
+    def close(self) -> None:
+        """Finish the file; raises when the encode failed."""
+
+    def abort(self) -> None:
+        """Stop at once (also after close); the output is a temporary file the runner removes."""
+
+
+# (output path, sample rate Hz, channels, duration s, the profile's delivery format) -> Encoder
+OpenEncoder = Callable[[str, int, int, float, DeliveryFormat], Encoder]
 
 
 @dataclass
@@ -337,19 +353,23 @@ def master(samples: np.ndarray, rate: int, profile: Profile | str, *, block_fram
 def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile | str, *,
                 block_frames: int = 65536, progress: Progress | None = None,
                 params: ChainParams = ChainParams(),
-                delivery: str | os.PathLike | None = None) -> MasterResult:
+                delivery: str | os.PathLike | None = None,
+                open_encoder: OpenEncoder | None = None) -> MasterResult:
     """Master `src` into `dst` (FLAC PCM_24, written to a temp name in dst's folder then renamed).
 
     With `delivery` (a path) and a profile that asks for a delivery format (ACX: MP3 CBR), that
-    file is encoded by ffmpeg from the same blocks while the master is written (issue 18.6).
+    file is encoded by `open_encoder` (`delivery.ffmpeg.mp3_pipe`) from the same blocks while
+    the master is written (issue 18.6).
     """
+    if delivery is not None and open_encoder is None:
+        raise ValueError("delivery needs open_encoder (e.g. delivery.ffmpeg.mp3_pipe)")
     prof = get_profile(profile) if isinstance(profile, str) else profile
     info = open_info(src, rates=MASTER_RATES_HZ)
     dst = os.fspath(dst)
     folder = os.path.dirname(os.path.abspath(dst))
     os.makedirs(folder, exist_ok=True)
     tmps: list[str] = []
-    encoders_open: list[PipeEncoder] = []
+    encoders_open: list[Encoder] = []
 
     def temp(suffix: str) -> str:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
@@ -357,14 +377,12 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
         tmps.append(tmp)
         return tmp
 
-    def encoder() -> tuple[PipeEncoder | None, str | None]:
+    def encoder() -> tuple[Encoder | None, str | None]:
         fmt = prof.delivery
-        if delivery is None or fmt is None:
+        if delivery is None or fmt is None or open_encoder is None:
             return None, None
         out = temp("." + fmt.extension)
-        enc = PipeEncoder(info.sample_rate, info.channels, encoders.mp3_from_pipe(
-            out, bitrate_kbps=fmt.bitrate_kbps, sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels),
-            encoders.timeout_for(info.duration_s))
+        enc = open_encoder(out, info.sample_rate, info.channels, info.duration_s, fmt)
         encoders_open.append(enc)
         return enc, out
 
@@ -397,8 +415,7 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
         os.replace(tmp, dst)
     except BaseException:
         for e in encoders_open:
-            if e.proc.poll() is None:
-                e.abort()
+            e.abort()
         raise
     finally:
         for t in tmps:

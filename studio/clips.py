@@ -3,7 +3,7 @@ social-media MP4 (cover, moving waveform, burnt-in title).
 
     range of masters → mono → fades → optional intro/outro jingle → loudness to the `podcast`
     profile (−16 LUFS, true peak ≤ −1 dBTP, limited) → WAV → MP3 (CBR) and MP4 (1080×1080 and
-    1080×1920 stories, H.264+AAC; title and captions laid out by `studio.clip_video`)
+    1080×1920 stories, H.264+AAC; title and captions laid out by `delivery.video`)
 
 `render_clip(ctx, clip_id)` loads the Clip row, renders, and writes the outcome back (keys, byte
 length, duration); the same function runs from the web page, the CLI or a job worker. Outputs live
@@ -162,13 +162,6 @@ def to_podcast_loudness(x: np.ndarray) -> tuple[np.ndarray, float, float]:
     return limited.astype(np.float32), float(after.integrated_lufs), float(after.true_peak_dbtp)
 
 
-def plain_background(path: Path) -> Path:
-    """A square background in the site's blue, for books without a cover."""
-    from PIL import Image
-    Image.new("RGB", (VIDEO_SIZE, VIDEO_SIZE), (11, 83, 148)).save(path, "PNG")
-    return path
-
-
 def video_key(clip_uuid: str, fmt: str) -> str:
     """Media key of a clip's MP4 in format `fmt` ("square" is the row's `mp4_key`; "story" 1080×1920)."""
     return f"derived/clips/{clip_uuid}/clip.mp4" if fmt == "square" else f"derived/clips/{clip_uuid}/clip-{fmt}.mp4"
@@ -176,10 +169,11 @@ def video_key(clip_uuid: str, fmt: str) -> str:
 
 def render_videos(ctx: Context, wav: Path, cover: Path | None, title: str, vtt: str, uuid: str,
                   duration: float, tmp: Path) -> dict[str, str]:
-    """Encode the clip's MP4 in every format of `studio.clip_video.FORMATS`; {format: media key}."""
-    from mastering.ffmpeg import run
-    from studio.clip_video import FORMATS, VideoLayoutError, captions_ass, mp4_args, title_overlay
-    image = cover if cover and cover.is_file() else plain_background(tmp / "bg.png")
+    """Encode the clip's MP4 in every format of `delivery.video.FORMATS`; {format: media key}."""
+    from delivery import encoders
+    from delivery.ffmpeg import run
+    from delivery.video import FORMATS, VideoLayoutError, captions_ass, plain_background, title_overlay
+    image = cover if cover and cover.is_file() else plain_background(tmp / "bg.png", VIDEO_SIZE)
     keys = {}
     for name, fmt in FORMATS.items():
         title_png = tmp / f"title-{name}.png"
@@ -193,12 +187,12 @@ def render_videos(ctx: Context, wav: Path, cover: Path | None, title: str, vtt: 
                 raise ClipError(str(exc)) from None
         keys[name] = video_key(uuid, name)
         with ctx.store.atomic_path(keys[name]) as out:
-            run(mp4_args(wav, image, title_png, captions, out, duration, fmt), timeout_s=300 + 4 * duration)
+            run(encoders.clip_mp4(wav, image, title_png, captions, out, duration, fmt), timeout_s=300 + 4 * duration)
     return keys
 
 
 def mp3_args(audio: Path, dst: Path) -> list[str]:
-    from mastering.encoders import mp3
+    from delivery.encoders import mp3
     return mp3(audio, dst, bitrate_kbps=MP3_KBPS, sample_rate_hz=RATE, channels=1)
 
 
@@ -211,7 +205,7 @@ def _jingle(ctx: Context, jingle: Jingle | None) -> np.ndarray | None:
 
 def render_clip(ctx: Context, clip_id: int) -> ClipResult:
     """Render clip `clip_id` and store its files and figures on the row. Raises ClipError."""
-    from mastering.ffmpeg import FFmpegError, run
+    from delivery.ffmpeg import FFmpegError, run
     with ctx.sessions() as session:
         clip = session.get(Clip, clip_id)
         if clip is None:

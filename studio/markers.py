@@ -6,6 +6,8 @@ Trust order for chapter starts, per take (the first source that has any wins):
     2. WAV `cue ` markers named by `LIST/adtl labl` (read by `recordings.riff`)
     3. a chapter list in session.toml: `[[chapters.list]] take = "...", start_s = 0.0, title = "..."`
     4. automatic detection at long pauses (`mastering.pauses`), run by the mark stage
+A manuscript's headings propose further starts (`studio.narration`, source `manuscript`): staff
+keep, move or delete them in the chapter editor; like labels they are never replaced by pauses.
 Cut ranges (a fluffed line) come from every source: a range label or a cue region named `cut`
 or `xoá`/`xoa`, or `[[cuts]] take = "...", start_s = ..., end_s = ...` in session.toml.
 Every mark keeps its source, so staff can see why a boundary is there and move it.
@@ -26,7 +28,7 @@ from recordings.riff import read_cue_markers
 from studio.errors import SessionFolderError
 from studio.session_folder import inside
 
-SOURCES_BY_TRUST = ("manual", "audacity", "cue", "session", "pauses")
+SOURCES_BY_TRUST = ("manual", "audacity", "cue", "session", "manuscript", "pauses")
 MAX_TIME_S = 24 * 3600.0  # no take is longer (the probe refuses > 6 h); larger times overflow frame counts
 CUT_NAMES = ("cut", "xoa")
 

@@ -298,17 +298,16 @@ def _write_span(ctx: Context, sha: str, start_s: float, end_s: float | None, key
 def _resample_for_mastering(ctx: Context, key: str, profile) -> None:
     """Bring an edit whose rate the chain does not master (e.g. 22.05 kHz, 192 kHz) to the
     profile's delivery rate (or 44.1/48 kHz) with ffmpeg's SoX resampler, in place and atomically."""
+    from delivery import encoders
+    from delivery.ffmpeg import run
     from mastering.audio import MASTER_RATES_HZ
-    from mastering.ffmpeg import run
     rate = sf.info(str(ctx.store.path(key))).samplerate
     low, high = MASTER_RATES_HZ
     if low <= rate <= high:
         return
     target = profile.sample_rate_hz or (44100 if rate % 11025 == 0 else 48000)
     with ctx.store.atomic_path(key) as tmp:
-        run(["-i", str(ctx.store.path(key)), "-af", "aresample=resampler=soxr:precision=28",
-             "-ar", str(target), "-c:a", "flac", "-sample_fmt", "s32", "-f", "flac", str(tmp)],
-            timeout_s=3600)
+        run(encoders.resample_flac(ctx.store.path(key), tmp, sample_rate_hz=target), timeout_s=3600)
 
 
 # -- QC -----------------------------------------------------------------------------------------------

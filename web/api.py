@@ -1,4 +1,4 @@
-"""JSON API for the player: progress sync, bookmarks, fresh media tokens.
+"""JSON API for the player: progress sync, bookmarks, fresh media tokens, the read-along text.
 
 State-changing calls need the CSRF token in the `X-CSRFToken` header (Flask-WTF checks it). The
 progress endpoint also takes `POST` with a form-encoded body carrying `csrf_token`, because
@@ -7,6 +7,7 @@ streaming.progress / streaming.bookmarks / streaming.events; this module only ma
 """
 from __future__ import annotations
 
+import gzip
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -16,7 +17,7 @@ from sqlalchemy import bindparam, select
 from catalog.db import read_row
 from catalog.ids import ID_MAX
 from catalog.models import Book, Library
-from streaming import bookmarks, events, progress
+from streaming import bookmarks, events, progress, readalong
 from streaming.access import can_see, in_networks
 from web.extensions import db_session, services
 from web.media import token_for
@@ -240,3 +241,49 @@ def export_bookmarks(book_id: int):
     response.charset = "utf-8"
     response.headers["Content-Disposition"] = f'attachment; filename="dau-trang-{book.id}.{ext}"'
     return response
+
+
+# -- read-along text (issue 20.4): given to whoever may hear the book --------------------------------
+_TEXT_REFUSALS = {"login-required": 401, "no-text": 404}
+
+
+def _text_call(fn):
+    try:
+        return fn()
+    except readalong.TextRefused as exc:
+        raise ApiError(_TEXT_REFUSALS.get(exc.reason, 403), exc.reason,
+                       "Không có văn bản sách này cho bạn (no text of this book for you)") from None
+
+
+@bp.get("/books/<int:book_id>/text")
+def book_text(book_id: int):
+    """The book's text in chapters, paragraphs and sentences, with book-time start_s/end_s."""
+    book = _book(book_id)
+    chapters = _text_call(lambda: readalong.text_for(db_session(), book, _listener(), request.remote_addr))
+    response = jsonify(book_id=book.id, chapters=[{
+        "position": c.position, "title": c.title, "start_s": c.start_s, "duration_s": c.duration_s,
+        "sentences": [{"id": s.id, "paragraph": s.paragraph, "text": s.text, "start_s": s.start_s,
+                       "end_s": s.end_s} for s in c.sentences]} for c in chapters])
+    response.headers["Cache-Control"] = "private, no-cache"  # access may change: ask every time
+    response.vary.add("Accept-Encoding")
+    if request.accept_encodings["gzip"] > 0:  # a 10-hour book's text: 2.4 MB of JSON, 0.4 MB compressed
+        response.set_data(gzip.compress(response.get_data(), compresslevel=6))
+        response.headers["Content-Encoding"] = "gzip"
+    return response
+
+
+@bp.get("/books/<int:book_id>/text/search")
+def search_text(book_id: int):
+    """Sentences containing `q` (without diacritics too), with a snippet and the match in it."""
+    book = _book(book_id)
+    hits, more = _text_call(lambda: readalong.search(db_session(), book, _listener(), request.remote_addr,
+                                                     request.args.get("q", "")))
+    response = jsonify(book_id=book.id, q=request.args.get("q", "")[:readalong.QUERY_MAX], more=more, hits=[
+        {"sentence_id": h.sentence_id, "chapter": h.chapter, "chapter_title": h.chapter_title,
+         "start_s": h.start_s, "snippet": h.snippet, "mark": list(h.mark)} for h in hits])
+    response.headers["Cache-Control"] = "private, no-cache"
+    return response
+
+
+def _listener():
+    return current_user if current_user.is_authenticated else None

@@ -189,7 +189,8 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(readers.bp)
     app.register_blueprint(reader.bp)
     app.register_blueprint(media.bp)
-    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "librarian", "clips", "stats",
+    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "narration_views",
+                     "librarian", "clips", "stats",
                      "admin"):
         try:
             module = __import__(f"web.{optional}", fromlist=["bp"])

@@ -25,20 +25,21 @@ def _inputs(path: str) -> list[str]:
 
 def master_one(src: str, out_dir: str, profile_name: str, progress=None, denoise: str | None = None) -> dict:
     """Master one chapter file; returns its qc.json entry (also used by the worker pool)."""
+    from delivery.errors import DeliveryError
     from mastering.errors import MasteringError
     from mastering.plan import ChainParams
     from mastering.profiles import get_profile
-    from mastering.runner import master_file
+    from studio.master import master_with_delivery
     profile = get_profile(profile_name)
     stem = os.path.splitext(os.path.basename(src))[0]
     dst = os.path.join(out_dir, f"{stem}.flac")
     try:
         fmt = profile.delivery
         # the delivery file (ACX: MP3 CBR) is encoded while the master is written
-        res = master_file(src, dst, profile, progress=progress, params=ChainParams(denoise=denoise),
-                          delivery=os.path.join(out_dir, f"{stem}.{fmt.extension}") if fmt else None)
+        res = master_with_delivery(src, dst, profile, progress=progress, params=ChainParams(denoise=denoise),
+                                   delivery=os.path.join(out_dir, f"{stem}.{fmt.extension}") if fmt else None)
         delivery = res.delivery
-    except MasteringError as exc:
+    except (MasteringError, DeliveryError) as exc:
         return {"input": src, "master": None, "delivery": None, "passed": False,
                 "failures": ["input"], "error": str(exc), "qc": None}
     qc = res.qc.to_dict()

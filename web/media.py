@@ -37,7 +37,7 @@ from catalog.readium import build_manifest
 from recordings.errors import UnsafeKeyError
 from streaming import signed_links, tokens
 from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address
-from streaming.hls import add_query, rewrite_uris
+from delivery.hls import add_query, rewrite_uris
 from web import opds_auth
 from web.extensions import db_session, media_store, public_base
 from web.security import InsecureConfigError

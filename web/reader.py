@@ -14,6 +14,7 @@ from sqlalchemy import select
 from catalog.access import visible
 from catalog.books import newest_visible
 from catalog.covers import book_cover_png, cover_link
+from catalog.manuscripts import current as current_manuscript
 from catalog.models import Book, User
 from catalog.text import fold
 from streaming import progress
@@ -106,7 +107,8 @@ def book(book_id: int):
         stream_url = url_for("media.hls_master", book_id=row.id, t=token)
     if decision.allowed and (has_m4b or has_package):
         download_token = token_for(row, _listener(), DOWNLOAD)
-    return render_template("book.html", book=row, decision=decision, has_stream=has_stream,
+    has_text = bool(stream_url) and current_manuscript(session, row.id) is not None  # the read-along panel
+    return render_template("book.html", book=row, decision=decision, has_stream=has_stream, has_text=has_text,
                            stream_url=stream_url, token=token, has_m4b=has_m4b, has_package=has_package,
                            download_token=download_token,
                            narrators=row.contributors("nrt"), authors=row.contributors("aut"))

@@ -18,7 +18,7 @@ from catalog.books import create_book, drafts
 from catalog.errors import CatalogError
 from catalog.models import Book, Chapter, Library, Mark, RecordingSession, Take
 from catalog.text import nfc
-from studio import intake, mark_edits, review as rules
+from studio import intake, mark_edits, narration, review as rules
 from studio.errors import QCRejected, ReviewError, StudioError
 from studio.pipeline import edit_key
 from studio.waveform import ENVELOPE_POINTS, envelope_points, take_envelope
@@ -30,7 +30,8 @@ from web.runtime import app_context
 bp = Blueprint("studio_views", __name__, url_prefix="/studio")
 
 SOURCE_LABELS = {"manual": "Chỉnh tay", "audacity": "Nhãn Audacity", "cue": "Điểm cue trong WAV",
-                 "session": "Danh sách trong session.toml", "pauses": "Tự động (khoảng lặng)"}
+                 "session": "Danh sách trong session.toml", "pauses": "Tự động (khoảng lặng)",
+                 "manuscript": "Gợi ý từ bản thảo"}
 RULE_LABELS = {"integrated_loudness": "Độ to tích hợp (LUFS)", "true_peak": "Đỉnh thực (dBTP)", "rms": "RMS (dB)",
                "noise_floor": "Nền ồn (dB)", "duration_min": "Thời lượng tối thiểu", "duration_max": "Thời lượng tối đa",
                "clipping": "Mẫu bị xén", "no_dead_air": "Khoảng lặng số", "head_room_tone": "Khoảng lặng đầu (s)",
@@ -106,6 +107,8 @@ def book(book_id: int):
     chapters = list(row.chapters)
     return render_template("staff/studio_book.html", book=row, sessions=sessions, marks=marks or 0,
                            chapters=chapters, tus_endpoint="/api/uploads/" if tus else "",
+                           manuscript=narration.status(session, row.id), manuscript_states=narration.STATES,
+                           open_findings=narration.findings_per_chapter(session, row.id),
                            all_reviewed=rules.all_approved(row))
 
 
@@ -362,6 +365,8 @@ def qc(chapter_id: int):
     svg = qc_svg(report, id_prefix=f"qc{chapter.id}") if report else ""
     return render_template("staff/studio_qc.html", chapter=chapter, book=chapter.book, report=report,
                            svg=svg, rule_labels=RULE_LABELS,
+                           findings=narration.findings(db_session(), chapter.book_id, chapter.id),
+                           kinds=narration.KINDS, decisions=narration.DECISIONS,
                            listen={which: bool(key) and media_store().exists(key)
                                    for which, key in _chapter_audio(chapter).items()})
 

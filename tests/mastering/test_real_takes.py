@@ -12,6 +12,7 @@ import soundfile as sf
 
 from mastering.meter import measure
 from mastering.profiles import get_profile
+from delivery.ffmpeg import mp3_pipe
 from mastering.runner import master, master_file
 from signals_for_tests import daw_export, gated, narration
 
@@ -205,7 +206,8 @@ def test_delivery_mp3_encoded_while_mastering(tmp_path):
     src = tmp_path / "in.wav"
     sf.write(src, daw_export(10.0, seed=16), RATE, subtype="PCM_24")
     out = tmp_path / "out"
-    res = master_file(src, out / "ch.flac", "acx", delivery=out / "ch.mp3", block_frames=8192)
+    res = master_file(src, out / "ch.flac", "acx", delivery=out / "ch.mp3", open_encoder=mp3_pipe,
+                      block_frames=8192)
     assert res.qc.passed and res.delivery == str(out / "ch.mp3")
     assert sorted(p.name for p in out.iterdir()) == ["ch.flac", "ch.mp3"]
     probe = subprocess.run([FFMPEG, "-hide_banner", "-i", str(out / "ch.mp3")], capture_output=True,
@@ -219,12 +221,12 @@ def test_delivery_mp3_encoded_while_mastering(tmp_path):
 
 def test_delivery_encoder_failure_leaves_nothing(tmp_path, monkeypatch):
     """A failing encoder raises with ffmpeg's words and leaves neither master nor MP3 behind."""
-    from mastering import encoders
-    from mastering.ffmpeg import FFmpegError
+    from delivery import encoders
+    from delivery.ffmpeg import FFmpegError
     monkeypatch.setattr(encoders, "mp3_from_pipe", lambda dst, **kw: ["-c:a", "no-such-codec", "-f", "mp3", str(dst)])
     src = tmp_path / "in.wav"
     sf.write(src, narration(4.0, RATE, seed=17), RATE, subtype="PCM_24")
     out = tmp_path / "out"
     with pytest.raises(FFmpegError):
-        master_file(src, out / "ch.flac", "acx", delivery=out / "ch.mp3")
+        master_file(src, out / "ch.flac", "acx", delivery=out / "ch.mp3", open_encoder=mp3_pipe)
     assert list(out.iterdir()) == []

@@ -13,8 +13,8 @@ from sqlalchemy import select
 from catalog.db import make_engine, make_sessionmaker, session_scope
 from catalog.migrate import upgrade
 from catalog.models import Book, Chapter, Rendition
-from mastering import hls
-from mastering.ffmpeg import probe
+from delivery import hls
+from delivery.ffmpeg import probe
 from recordings.store import MediaStore, sha256_file
 from studio.package import PackageError, package_book
 

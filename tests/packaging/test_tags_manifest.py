@@ -16,8 +16,8 @@ from referencing import Registry, Resource
 
 from catalog import readium, tags
 from catalog.errors import CatalogError, TagError
-from mastering import encoders
-from mastering.ffmpeg import probe, run
+from delivery import encoders
+from delivery.ffmpeg import probe, run
 
 STANDARDS = Path(__file__).resolve().parents[3] / "shared" / "standards"  # shared/ beside the repo
 if not STANDARDS.is_dir():

@@ -105,6 +105,8 @@ def build_world(home: Path) -> World:
         ids["book"], ids["book_uuid"] = pub.id, pub.uuid
         ids["draft"] = book("Bản nháp", thv, published=False).id
         ids["pd_book"] = book("Sách Marrakesh", thv, policy="print-disabled").id
+        from catalog.manuscripts import ParsedSection, store_parsed  # its text, for the read-along routes
+        store_parsed(s, ids["pd_book"], [ParsedSection("Chương 1", [["Câu một.", "Câu hai."]])])
         ids["other_book"] = book("Sách huyện", other).id
         ids["chapter"] = pub.chapters[0].id
         ids["subject"] = 1
@@ -136,8 +138,14 @@ def build_world(home: Path) -> World:
         jingle = Jingle(library_id=thv.id, name="Nhạc hiệu", key="derived/jingles/intro.mp3", duration_s=2.0)
         s.add(jingle)
         s.flush()
+        from catalog.manuscripts import ParsedSection, store_parsed
+        manuscript = store_parsed(s, ids["draft"], [ParsedSection("Chương 1", [["Câu một.", "Câu hai."]])],
+                                  filename="sach.txt")
+        sentence = manuscript.sections[0].sentences[1]
+        sentence.issue, sentence.issue_detail = "skipped", {"at_s": 1.0}
+        s.flush()
         ids.update(session=session.id, take=take.id, mark=mark.id, bookmark=bookmark.id, clip=clip.id,
-                   clip_uuid=clip.uuid, job=job.id, jingle=jingle.id)
+                   clip_uuid=clip.uuid, job=job.id, jingle=jingle.id, sentence=sentence.id)
     engine.dispose()
     return world
 

@@ -45,6 +45,8 @@ def staff(*roles: str, scoped: bool = True) -> dict:
 
 
 OWNER_ONLY = {**{i: DENY for i in IDENTITIES}, "anonymous": LOGIN, "reader": OK}
+# a Marrakesh title: verified print-disabled readers and the owning library's staff
+MARRAKESH = {**staff("studio", "librarian"), "pd_reader": OK}
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,9 @@ EXPECTED: dict[str, Expect] = {
     "api.delete_bookmark": E(OWNER_ONLY),
     "api.post_event": E(PUBLIC),
     "api.events": E(PUBLIC),
+    # issue 20.4: the read-along text of a Marrakesh title (it has a manuscript in the world)
+    "api.book_text": E(MARRAKESH, {"book_id": "pd_book"}),
+    "api.search_text": E(MARRAKESH, {"book_id": "pd_book"}),
     # interoperability: open catalogue data
     "interop.api_books": E(PUBLIC),
     "interop.dc_record": E(PUBLIC),
@@ -146,6 +151,13 @@ EXPECTED: dict[str, Expect] = {
     "studio_views.qc_plot": E(staff("studio", "librarian")),
     "studio_views.chapter_audio": E(staff("studio", "librarian"), {"which": "after"}, also_ok=(404,)),
     "studio_views.review": E(staff("studio")),
+    # narration QC (issue 20.3): the THV draft book's manuscript, its findings and exports
+    "narration.attach": E(staff("studio"), {"book_id": "draft"}),
+    "narration.manuscript_status": E(staff("studio"), {"book_id": "draft"}),
+    "narration.decide": E(staff("studio")),
+    "narration.retakes_csv": E(staff("studio"), {"book_id": "draft"}),
+    "narration.retakes_print": E(staff("studio"), {"book_id": "draft"}),
+    "narration.propose_chapters": E(staff("studio"), {"book_id": "draft"}),
     # uploads (tus): studio and librarians; the upload id is unknown, so 404 counts as allowed
     "uploads.create": E(staff("studio", "librarian", scoped=False)),
     "uploads.status": E(staff("studio", "librarian", scoped=False), also_ok=(404,)),
@@ -213,7 +225,8 @@ KNOWN_BUGS = {
 ARG_SOURCES = {"book_id": "book", "bookmark_id": "bookmark", "user_id": "reader", "take_id": "take",
                "session_id": "session", "mark_id": "mark", "chapter_id": "chapter", "clip_id": "clip",
                "job_id": "job", "subject_id": "subject", "clip_uuid": "clip_uuid", "uuid": "clip_uuid",
-               "library_id": "library", "jingle_id": "jingle"}
+               "library_id": "library", "jingle_id": "jingle",
+               "sentence_id": "sentence"}
 LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8",
                 "which": "after"}
 

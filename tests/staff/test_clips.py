@@ -10,7 +10,7 @@ import soundfile as sf
 from sqlalchemy import select
 
 from catalog.models import Clip
-from mastering.ffmpeg import probe
+from delivery.ffmpeg import probe
 
 
 def make_clip(staff, book_id, start="2", end="6", **extra):

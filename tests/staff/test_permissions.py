@@ -34,7 +34,12 @@ def objects(app, published_book, users):
         s.flush()
         chapter = s.scalar(select(Chapter).where(Chapter.book_id == published_book))
         reader = s.scalar(select(User).where(User.username == "reader1"))
-        return {"book_id": published_book, "session_id": rec.id, "take_id": take.id, "mark_id": mark.id,
+        from catalog.manuscripts import ParsedSection, store_parsed
+        manuscript = store_parsed(s, published_book, [ParsedSection("Chương 1", [["Câu một."]])])
+        sentence = manuscript.sections[0].sentences[0]
+        sentence.issue = "low_confidence"
+        s.flush()
+        return {"sentence_id": sentence.id, "book_id": published_book, "session_id": rec.id, "take_id": take.id, "mark_id": mark.id,
                 "clip_id": clip.id, "chapter_id": chapter.id, "user_id": reader.id, "library_id": 1,
                 "jingle_id": 1}
 
@@ -58,7 +63,7 @@ def build(rule, objects):
 
 def test_all_staff_routes_are_covered(app):
     names = {r.endpoint.split(".")[0] for r, _m in staff_routes(app)}
-    assert names == {"studio_views", "librarian", "clips", "stats", "admin", "readers"}
+    assert names == {"studio_views", "narration", "librarian", "clips", "stats", "admin", "readers"}
 
 
 @pytest.mark.parametrize("who", ["anonymous", "reader1"])

@@ -32,13 +32,14 @@ from typing import Sequence
 
 import numpy as np
 
-from mastering.errors import MasteringError
+from delivery import encoders
+from delivery.errors import DeliveryError
 
 STDERR_TAIL_LINES = 20
 PROTOCOLS = "file"
 
 
-class FFmpegError(MasteringError):
+class FFmpegError(DeliveryError):
     """An ffmpeg/ffprobe run failed; `stderr_tail` holds its last lines of output."""
 
     def __init__(self, message: str, *, returncode: int | None = None, stderr_tail: Sequence[str] = ()):
@@ -304,10 +305,22 @@ class PipeEncoder:
                               returncode=code, stderr_tail=_tail(text))
 
     def abort(self) -> None:
-        self.proc.kill()
+        if self.proc.poll() is None:
+            self.proc.kill()
         self.proc.wait()
         for f in (self.proc.stdin, self.err):
             try:
                 f.close()
             except (OSError, ValueError):
                 pass
+
+
+def mp3_pipe(dst: str | os.PathLike, rate: int, channels: int, duration_s: float, fmt) -> PipeEncoder:
+    """A `PipeEncoder` writing the MP3 that `fmt` describes to `dst`: the delivery encode the
+    mastering runner feeds while it writes the master (`mastering.runner.master_file`'s
+    `open_encoder`). `fmt` has `bitrate_kbps`, `sample_rate_hz` and `channels` (a profile's
+    `DeliveryFormat`); `rate`/`channels` are those of the samples written, `duration_s` sets the
+    time limit."""
+    return PipeEncoder(rate, channels, encoders.mp3_from_pipe(
+        dst, bitrate_kbps=fmt.bitrate_kbps, sample_rate_hz=fmt.sample_rate_hz, channels=fmt.channels),
+        encoders.timeout_for(duration_s))

@@ -6,8 +6,8 @@ import struct
 import pytest
 from hypothesis import given, strategies as st
 
-from mastering import encoders, hls
-from streaming.hls import add_query, rewrite_uris
+from delivery import encoders, hls
+from delivery.hls import add_query, rewrite_uris
 
 
 @given(st.floats(min_value=0.2, max_value=7200.0))

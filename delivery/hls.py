@@ -1,8 +1,11 @@
-"""HLS as a file format: segment planning, fMP4 segment timing, playlist text (write and parse).
+"""HLS as a file format: segment planning, fMP4 segment timing, playlist text (write, parse, rewrite URIs).
 
 Knows nothing about books: a rendition is a list of segments with durations, a master playlist a
-list of variants. The package stage (`studio.package`) strings chapters together with it; the web
-side only rewrites URIs (`streaming.hls.rewrite_uris`; `streaming` may not import `mastering`). Times are seconds, rates bits per second.
+list of variants. The package stage (`studio.package`) strings chapters together with it; on the
+way out the web side only rewrites URIs (`rewrite_uris`, e.g. to append a signed `?t=<token>`).
+Every URI is relative to its playlist, so `/books/<id>/hls/master.m3u8` and
+`/books/<id>/hls/<rendition>/<file>` are served straight from the book's `hls/` folder.
+Times are seconds, rates bits per second.
 
 Container choice: fragmented MP4 (CMAF-style `init.mp4` + `.m4s` media segments), not MPEG-TS.
 - hls.js appends fMP4 to Media Source Extensions as it is; MPEG-TS would be transmuxed in
@@ -21,7 +24,7 @@ import math
 import re
 import struct
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 TARGET_SEGMENT_S = 6.0      # Apple authoring spec target
 MAX_SEGMENT_S = 6.5         # our hard limit: never more than 0.5 s over the target
@@ -271,3 +274,31 @@ def bandwidths(sizes_bytes: Iterable[int], durations_s: Iterable[float]) -> tupl
             peak = max(peak, bits / dur)
     average = total_bits / total_s if total_s else 0.0
     return int(math.ceil(max(peak, average))), int(math.ceil(average))
+
+
+# -- serving: URIs rewritten on the way out --------------------------------------------------------
+_URI_ATTR = re.compile(r'URI="([^"]*)"')
+
+
+def rewrite_uris(playlist_text: str, fn: Callable[[str], str]) -> str:
+    """Map every URI line and every `URI="..."` attribute (EXT-X-MAP, EXT-X-MEDIA, ...) through `fn`.
+
+    Tags, comments and blank lines are kept as they are; line endings are normalised to LF.
+    """
+    out = []
+    for line in playlist_text.splitlines():
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            out.append(fn(stripped))
+        elif stripped.startswith("#") and 'URI="' in stripped:
+            out.append(_URI_ATTR.sub(lambda m: f'URI="{fn(m.group(1))}"', stripped))
+        else:
+            out.append(line)
+    return "\n".join(out) + ("\n" if playlist_text.endswith(("\n", "\r")) else "")
+
+
+def add_query(uri: str, query: str) -> str:
+    """`uri` with `query` (e.g. "t=abc") appended, keeping any query it already has."""
+    if not query:
+        return uri
+    return f"{uri}{'&' if '?' in uri else '?'}{query}"

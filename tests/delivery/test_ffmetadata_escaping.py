@@ -14,8 +14,8 @@ import numpy as np
 import soundfile as sf
 from mutagen.mp4 import MP4
 
-from mastering import encoders
-from mastering.ffmpeg import run
+from delivery import encoders
+from delivery.ffmpeg import run
 
 INJECTED = "\r[CHAPTER]\rTIMEBASE=1/1000\rSTART=100\rEND=200\rtitle=evil"
 TITLES = ["Chương 1\rhai", "Chương 2\nba", "a = b; c # d \\ e", "N\x00UL", "T\tab\x0b\x0c\x1b[31m\x7f\x85x",

@@ -4,7 +4,7 @@
     size, lines = fit_title("Sơn Tinh, Thủy Tinh …", fmt.text_width_px)
     title_overlay(title, fmt, "title.png")                 # RGBA band, lines centred, nothing cropped
     Path("captions.ass").write_text(captions_ass(vtt, fmt))  # WebVTT cues → ASS at the video's pixels
-    run(mp4_args(audio, cover, "title.png", "captions.ass", out, duration_s, fmt), timeout_s=...)
+    run(encoders.clip_mp4(audio, cover, "title.png", "captions.ass", out, duration_s, fmt), timeout_s=...)
 
 Text stays inside each format's safe area (the parts of the frame that social apps do not cover with
 their own buttons and captions). ffmpeg's `drawtext` neither wraps nor shrinks text, so the title is
@@ -165,42 +165,11 @@ def captions_ass(vtt_text: str, fmt: VideoFormat) -> str:
     return header + "\n" + "\n".join(events) + "\n"
 
 
-def filter_path(path: str | Path) -> str:
-    """A file name as a filter option value inside a filtergraph (ffmpeg's two levels of quoting)."""
-    quoted = "'" + str(path).replace("'", "'\\''") + "'"
-    return re.sub(r"([\\'\[\],;])", r"\\\1", quoted)
+BACKGROUND_RGB = (11, 83, 148)   # the site's blue
 
 
-def mp4_args(audio: Path, background_image: Path, title_png: Path, captions: Path | None, dst: Path,
-             duration_s: float, fmt: VideoFormat) -> list[str]:
-    """ffmpeg arguments: the cover (filling a square; in a story over a blurred copy of itself),
-    the title band at the top of the safe area, a moving waveform above the bottom safe margin,
-    and captions burnt in above the waveform."""
-    w, h = fmt.width, fmt.height
-    if fmt.height == fmt.width:
-        background = f"[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1[bg]"
-    else:
-        background = ";".join([
-            "[0:v]split[c0][c1]",
-            f"[c0]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},boxblur=30:2,"
-            f"colorlevels=romax=0.6:gomax=0.6:bomax=0.6[blur]",
-            f"[c1]scale={w}:{w}:force_original_aspect_ratio=increase,crop={w}:{w},setsar=1[sq]",
-            f"[blur][sq]overlay=0:({h}-{w})/2,setsar=1[bg]"])
-    steps = [
-        background,
-        f"[2:a]aformat=channel_layouts=mono,showwaves=s={w}x{fmt.wave_height_px}:mode=cline:rate=25:"
-        f"colors=white[wave]",
-        f"[bg][wave]overlay=0:{fmt.wave_top_px}:format=auto[v1]",
-        f"[v1][1:v]overlay=0:{fmt.safe_top_px}:format=auto[v2]",
-    ]
-    last = "v2"
-    if captions is not None:
-        steps.append(f"[v2]subtitles=filename={filter_path(captions)}[v3]")
-        last = "v3"
-    steps.append(f"[{last}]format=yuv420p[v]")
-    return ["-loop", "1", "-framerate", "25", "-i", str(background_image),
-            "-loop", "1", "-framerate", "25", "-i", str(title_png),
-            "-i", str(audio), "-filter_complex", ";".join(steps), "-map", "[v]", "-map", "2:a",
-            "-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
-            "-r", "25", "-c:a", "aac", "-b:a", "128k", "-t", f"{duration_s:.3f}", "-shortest",
-            "-movflags", "+faststart", "-f", "mp4", str(dst)]
+def plain_background(path: Path, size_px: int = 1080) -> Path:
+    """A square background in the site's blue (PNG at `path`), for books without a cover."""
+    from PIL import Image
+    Image.new("RGB", (size_px, size_px), BACKGROUND_RGB).save(path, "PNG")
+    return path

@@ -1,5 +1,6 @@
-"""ffmpeg commands built as data: each function returns the argument list (without the program name)
-that `mastering.ffmpeg.run` executes, so tests can read exactly what will run.
+"""ffmpeg commands built as data, the one place they are built: each function returns the argument
+list (without the program name) that `delivery.ffmpeg.run` executes, so tests can read exactly what
+will run. Also the AAC rendition ladder and the ffmetadata/ffconcat texts the M4B command reads.
 
 Paths are absolute filesystem paths; `run` adds `-protocol_whitelist file` before every input and
 refuses anything else. Outputs are temporary names, so every command names its muxer with `-f`.
@@ -10,7 +11,10 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Sequence
+
+from delivery.video import VideoFormat
 
 AAC_CODECS = "mp4a.40.2"   # AAC-LC, as written in an HLS CODECS attribute
 AAC_FRAME_SAMPLES = 1024   # AAC-LC frame length; every frame is a sync point
@@ -48,7 +52,7 @@ def hls_chapter(src: str | os.PathLike, out_dir: str | os.PathLike, rung: AacRun
                 segment_pattern: str = "s%03d.m4s", playlist_name: str = "chapter.m3u8") -> list[str]:
     """One chapter of one rung as fMP4 HLS segments in `out_dir`.
 
-    `segment_s` is the chapter's own segment length (see `mastering.hls.segment_length`): ffmpeg cuts
+    `segment_s` is the chapter's own segment length (see `delivery.hls.segment_length`): ffmpeg cuts
     at the first AAC frame at or after each multiple of it, so segments are at most one frame
     (23 ms at 44.1 kHz) longer. Edit lists are off so every chapter's init segment is the same
     bytes; the package stage moves each chapter to its place on the book timeline afterwards.
@@ -85,7 +89,7 @@ def mp3(src: str | os.PathLike, dst: str | os.PathLike, *, bitrate_kbps: int, sa
 
 
 def mp3_from_pipe(dst: str | os.PathLike, *, bitrate_kbps: int, sample_rate_hz: int, channels: int) -> list[str]:
-    """Output side of `mp3` for samples arriving on a pipe (`mastering.ffmpeg.PipeEncoder`)."""
+    """Output side of `mp3` for samples arriving on a pipe (`delivery.ffmpeg.PipeEncoder`)."""
     return mp3("/dev/stdin", dst, bitrate_kbps=bitrate_kbps, sample_rate_hz=sample_rate_hz,
                channels=channels)[2:]
 
@@ -159,3 +163,52 @@ def timeout_for(duration_s: float) -> float:
     """Time limit for one encode of `duration_s` of audio: generous (real time plus two minutes);
     an encoder slower than real time is stuck, not busy."""
     return 120.0 + max(0.0, duration_s)
+
+
+def resample_flac(src: str | os.PathLike, dst: str | os.PathLike, *, sample_rate_hz: int) -> list[str]:
+    """`src` at `sample_rate_hz` as a FLAC (32-bit samples) by ffmpeg's SoX resampler at its
+    highest precision: an edit at a rate the mastering chain does not take (22.05 kHz, 192 kHz)."""
+    return ["-i", _p(src), "-af", "aresample=resampler=soxr:precision=28",
+            "-ar", str(sample_rate_hz), "-c:a", "flac", "-sample_fmt", "s32", "-f", "flac", _p(dst)]
+
+
+# -- the promotion clip's video (layout: `delivery.video`) ---------------------------------------------
+def filter_path(path: str | Path) -> str:
+    """A file name as a filter option value inside a filtergraph (ffmpeg's two levels of quoting)."""
+    quoted = "'" + str(path).replace("'", "'\\''") + "'"
+    return re.sub(r"([\\'\[\],;])", r"\\\1", quoted)
+
+
+def clip_mp4(audio: Path, background_image: Path, title_png: Path, captions: Path | None, dst: Path,
+             duration_s: float, fmt: VideoFormat) -> list[str]:
+    """ffmpeg arguments: the cover (filling a square; in a story over a blurred copy of itself),
+    the title band at the top of the safe area, a moving waveform above the bottom safe margin,
+    and captions burnt in above the waveform."""
+    w, h = fmt.width, fmt.height
+    if fmt.height == fmt.width:
+        background = f"[0:v]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},setsar=1[bg]"
+    else:
+        background = ";".join([
+            "[0:v]split[c0][c1]",
+            f"[c0]scale={w}:{h}:force_original_aspect_ratio=increase,crop={w}:{h},boxblur=30:2,"
+            f"colorlevels=romax=0.6:gomax=0.6:bomax=0.6[blur]",
+            f"[c1]scale={w}:{w}:force_original_aspect_ratio=increase,crop={w}:{w},setsar=1[sq]",
+            f"[blur][sq]overlay=0:({h}-{w})/2,setsar=1[bg]"])
+    steps = [
+        background,
+        f"[2:a]aformat=channel_layouts=mono,showwaves=s={w}x{fmt.wave_height_px}:mode=cline:rate=25:"
+        f"colors=white[wave]",
+        f"[bg][wave]overlay=0:{fmt.wave_top_px}:format=auto[v1]",
+        f"[v1][1:v]overlay=0:{fmt.safe_top_px}:format=auto[v2]",
+    ]
+    last = "v2"
+    if captions is not None:
+        steps.append(f"[v2]subtitles=filename={filter_path(captions)}[v3]")
+        last = "v3"
+    steps.append(f"[{last}]format=yuv420p[v]")
+    return ["-loop", "1", "-framerate", "25", "-i", str(background_image),
+            "-loop", "1", "-framerate", "25", "-i", str(title_png),
+            "-i", str(audio), "-filter_complex", ";".join(steps), "-map", "[v]", "-map", "2:a",
+            "-c:v", "libx264", "-preset", "veryfast", "-tune", "stillimage", "-pix_fmt", "yuv420p",
+            "-r", "25", "-c:a", "aac", "-b:a", "128k", "-t", f"{duration_s:.3f}", "-shortest",
+            "-movflags", "+faststart", "-f", "mp4", str(dst)]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from mastering import encoders, ffmpeg
+from delivery import encoders, ffmpeg
 
 
 @pytest.fixture
