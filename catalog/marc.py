@@ -30,7 +30,7 @@ from pymarc import Field, Indicators, Record, Subfield
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from catalog import datestamps, isbn
+from catalog import datestamps, isbn, talking_books
 from catalog.access import visible
 from catalog.models import Book
 
@@ -223,6 +223,13 @@ def build_record(book: Book, base_url: str = "") -> Record:
         record.add_ordered_field(Field("506", Indicators("1", " "), _sf(
             ("a", note_vi), ("f", note_en), ("2", "star"),
             ("e", "Marrakesh Treaty; Vietnam IP Law art. 25a" if book.access_policy == "print-disabled" else ""))))
+    talking = talking_books.listed(book)
+    if talking:  # accessible formats: 341 in the schema.org accessibility vocabulary (sapdv), 532 notes
+        features = (["synchronizedAudioText"] if talking_books.full_text(book) else []) + \
+            ["structuralNavigation", "tableOfContents"]
+        record.add_ordered_field(Field("341", Indicators("0", " "), _sf(
+            ("3", ", ".join(k.label for k in talking)), ("a", "auditory"), *[("b", f) for f in features],
+            ("2", "sapdv"))))
     narrators = [c.contributor.name for c in credits if c.role == "nrt"]
     if narrators:
         record.add_ordered_field(Field("511", Indicators("0", " "), _sf(("a", "Người đọc: " + ", ".join(narrators)))))
@@ -252,7 +259,18 @@ def build_record(book: Book, base_url: str = "") -> Record:
         record.add_ordered_field(Field("856", Indicators("4", "1"), _sf(
             ("u", f"{base}/books/{book.id}/manifest.json"), ("q", "application/audiobook+json"),
             ("y", "Tệp kê khai Readium cho ứng dụng nghe"))))
+        for kind in talking:
+            record.add_ordered_field(Field("856", Indicators("4", "1"), _sf(
+                ("3", kind.label), ("u", talking_books.url(base, book.id, kind)), ("q", kind.media_type),
+                ("z", "Dành cho người khuyết tật đọc chữ in và thư viện được ủy quyền (Hiệp ước Marrakesh)"))))
     _add_summary(record, book.summary)
+    if talking:
+        record.add_ordered_field(Field("532", Indicators("1", " "), _sf(("a", (
+            "Có bản EPUB 3 với văn bản đồng bộ với giọng đọc theo từng câu (Media Overlays) và bản DAISY 2.02 "
+            "toàn văn và âm thanh." if talking_books.full_text(book) else
+            "Có bản EPUB 3 và DAISY 2.02 chỉ có âm thanh, điều hướng theo chương.")),)))
+        record.add_ordered_field(Field("532", Indicators("0", " "), _sf(
+            ("a", "Cần ứng dụng đọc EPUB 3 có Media Overlays hoặc máy/phần mềm đọc DAISY 2.02."),)))
     return record
 
 

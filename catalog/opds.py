@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 
+from catalog import talking_books
 from catalog.covers import COVER_PX, cover_link
 from catalog.dublincore import iso_duration  # noqa: F401  (re-exported for callers)
 from catalog.models import Book
@@ -87,6 +88,12 @@ def publication(book: Book, base_url: str) -> dict:
     acquisitions = [acquisition(f"{base}/books/{book.id}/manifest.json", AUDIOBOOK)]
     if any(r.kind == "audiobook" for r in book.renditions):
         acquisitions.append(acquisition(f"{base}/books/{book.id}/book.audiobook", PACKAGE))
+    for kind in talking_books.listed(book):
+        # accessible copies are never open access: only print-disabled readers and authorised
+        # entities may take them (streaming.access.can_take_talking_book), so the app authenticates
+        acquisitions.append(_link(talking_books.url(base, book.id, kind), kind.media_type, BORROW, title=kind.label,
+                                  properties={"authenticate": {"href": f"{base}/opds/authentication", "type": OPDS_AUTH},
+                                              "indirectAcquisition": [{"type": kind.media_type}]}))
     links = [
         _link(f"{base}/opds/books/{book.id}", OPDS_PUB, "self"),
         *acquisitions,

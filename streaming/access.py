@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from catalog.access import is_visible, may_manage
+from catalog.states import Role
+from catalog.talking_books import offered
 from streaming.tokens import APP, PUBLIC
 
 
@@ -109,6 +111,30 @@ def check_holder(book, claims, account: Listener | None, *, login_id: int | None
     if decision.reason == "staff" and not is_visible(book, now) and (claims.use == APP or claims.app_id is not None):
         return Decision(False, "not-published")
     return decision
+
+
+def can_take_talking_book(book, user: Listener | None, now: dt.datetime | None = None) -> Decision:
+    """May `user` download the title's accessible talking book (EPUB 3 Media Overlays, DAISY 2.02)?
+
+    Staff of the owning library (and admins) always: they make and check it. Beyond them only for
+    titles that offer it (catalog.talking_books.offered: Marrakesh or print-disabled titles), live,
+    to verified print-disabled readers (beneficiaries) and to staff of any other library, who act
+    for their library as an authorised entity (Marrakesh exchange between libraries), in the
+    browser or through an app credential issued to their account.
+    """
+    if may_manage(user, book.library_id):
+        return Decision(True, "staff")
+    if not is_visible(book, now):
+        return Decision(False, "not-published")
+    if not offered(book):
+        return Decision(False, "not-offered")
+    if user is None:
+        return Decision(False, "login-required")
+    if user.is_print_disabled:
+        return Decision(True, "ok")
+    if user.role in (Role.STUDIO, Role.LIBRARIAN):
+        return Decision(True, "authorised-entity")
+    return Decision(False, "print-disabled-only")
 
 
 def listenable_policies(user: Listener | None) -> tuple[str, ...]:

@@ -328,11 +328,25 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
 def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     from studio.package import package_book
     package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.get("WORKERS"), progress=progress)
+    talking_books_if_offered(ctx, book_id)
+
+
+def talking_books_if_offered(ctx: Context, book_id: int) -> None:
+    """EPUB 3 and DAISY 2.02 of a title that offers accessible copies (Marrakesh or print-disabled
+    titles); other titles get them when staff ask (`sachnoi talking-book`). Kept when unchanged."""
+    from catalog.talking_books import offered
+    from studio.talking_books import build_talking_books
+    with ctx.sessions() as session:
+        book = session.get(Book, book_id)
+        wanted = offered(book) and any(r.kind == "mp3" for r in book.renditions)  # packaged
+    if wanted:
+        build_talking_books(ctx.sessions, ctx.store, book_id)
 
 
 def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     from studio.package import tag_book
     tag_book(ctx.sessions, ctx.store, book_id)
+    talking_books_if_offered(ctx, book_id)  # metadata may have changed
     progress(1.0)
 
 
@@ -343,6 +357,7 @@ def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progre
         book.duration_s = sum(c.duration_s for c in book.chapters)
         if decisions.publish and book.state != BookState.PUBLISHED:
             publish(session, book)
+    talking_books_if_offered(ctx, book_id)  # kept unless the catalogue step changed what they carry
     progress(1.0)
 
 

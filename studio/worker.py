@@ -9,6 +9,8 @@ Job kinds:
     produce   payload {"start": stage, "stop": stage|None, "decisions": {...}}: run the pipeline.
               A retried job starts again at the stage it was in (every stage is idempotent).
     clip      payload {"clip_id": int}: render a promotion clip (`studio.clips.render_clip`).
+    talking_book  payload {"kinds": ["epub3", "daisy202"]}: write the book's EPUB 3 Media Overlays
+              and DAISY 2.02 talking books (`studio.talking_books.build_talking_books`).
 """
 from __future__ import annotations
 
@@ -79,7 +81,20 @@ def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
     return {"clip_id": int(run.job.payload["clip_id"]), "mp3_key": result.mp3_key, "mp4_key": result.mp4_key}
 
 
-HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {"produce": run_produce, "clip": run_clip}
+def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
+    from catalog.talking_books import KINDS
+    from studio.talking_books import build_talking_books
+    label = "Đang tạo sách nói EPUB 3 và DAISY (writing the talking books)"
+    run.report("talking_book", 0.0, label)
+    kinds = tuple(run.job.payload.get("kinds") or KINDS)
+    result = build_talking_books(ctx.sessions, ctx.store, run.job.book_id, kinds=kinds,
+                                 progress=lambda f: run.report("talking_book", 100.0 * f, label))
+    return {"book_id": run.job.book_id, "written": result.written, "unchanged": result.unchanged,
+            "full_text": result.full_text}
+
+
+HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {
+    "produce": run_produce, "clip": run_clip, "talking_book": run_talking_book}
 
 
 def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: str = "mark",
@@ -95,6 +110,12 @@ def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: 
 def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
     """A job rendering clip `clip_id`, filed under its book so only that library's staff see it."""
     return jobs.enqueue(ctx.sessions, "clip", book_id=book_id, payload={"clip_id": int(clip_id)},
+                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+
+
+def enqueue_talking_book(ctx: Context, book_id: int, kinds: tuple[str, ...] | None = None) -> int:
+    """A job writing the book's talking books (all kinds unless `kinds` is given)."""
+    return jobs.enqueue(ctx.sessions, "talking_book", book_id=book_id, payload={"kinds": list(kinds or ())},
                         max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
 
 

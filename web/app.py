@@ -191,7 +191,7 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(media.bp)
     for optional in ("interop", "api", "uploads", "jobs", "studio_views", "narration_views",
                      "librarian", "clips", "stats",
-                     "admin"):
+                     "admin", "offline", "talking_books"):
         try:
             module = __import__(f"web.{optional}", fromlist=["bp"])
         except ModuleNotFoundError as exc:

@@ -41,6 +41,29 @@ def ingest_and_enqueue(folder: Path, *, library: str | None, publish: bool, acce
 def register(group: click.Group) -> None:
     """Add this area's commands to the top-level group."""
 
+    @group.command("talking-book")
+    @click.argument("book_id", type=int)
+    @click.option("--kind", "kinds", multiple=True, type=click.Choice(["epub3", "daisy202"]),
+                  help="Chỉ loại này (only this kind; repeatable). Mặc định: cả hai (default: both).")
+    @click.option("--queue", is_flag=True, help="Giao cho worker thay vì chạy ngay (queue a job instead).")
+    def talking_book(book_id: int, kinds: tuple[str, ...], queue: bool) -> None:
+        """Tạo sách nói EPUB 3 (Media Overlays) và DAISY 2.02 cho sách đã đóng gói (write the talking books)."""
+        from studio.errors import StudioError
+        from studio.talking_books import build_talking_books
+        from studio.worker import enqueue_talking_book
+        ctx = make_context()
+        if queue:
+            click.echo(f"Việc #{enqueue_talking_book(ctx, book_id, kinds or None)} đang chờ worker (job queued)")
+            return
+        try:
+            result = build_talking_books(ctx.sessions, ctx.store, book_id, **({"kinds": kinds} if kinds else {}))
+        except StudioError as exc:
+            raise click.ClickException(str(exc)) from None
+        for key in result.written:
+            click.echo(f"Đã ghi (written) {key}")
+        for key in result.unchanged:
+            click.echo(f"Không đổi (unchanged) {key}")
+
     @group.command()
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")
     def fixity(quiet: bool) -> None:

@@ -49,7 +49,7 @@ _FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,80}$")
 _TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".m4s": "audio/mp4",
           ".mp4": "audio/mp4", ".aac": "audio/aac", ".mp3": "audio/mpeg", ".m4b": "audio/mp4",
           ".json": "application/audiobook+json", ".audiobook": "application/audiobook+zip",
-          ".jpg": "image/jpeg"}
+          ".jpg": "image/jpeg", ".epub": "application/epub+zip", "-daisy202.zip": "application/daisy+zip"}
 PLAYLIST_CACHE = "private, max-age=60"
 MEDIA_CACHE = "private, max-age=86400, immutable"
 RENAMED_CACHE = "private, max-age=0, must-revalidate"

@@ -11,6 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlalchemy import select
 
+from catalog import talking_books
 from catalog.access import visible
 from catalog.books import newest_visible
 from catalog.covers import book_cover_png, cover_link
@@ -19,7 +20,7 @@ from catalog.models import Book, User
 from catalog.text import fold
 from streaming import progress
 from streaming.tokens import DOWNLOAD
-from streaming.access import can_listen, can_see
+from streaming.access import can_listen, can_see, can_take_talking_book
 from web.extensions import db_session
 from web.errors import init_errors
 from web.formats import init_formats, local_time
@@ -107,10 +108,12 @@ def book(book_id: int):
         stream_url = url_for("media.hls_master", book_id=row.id, t=token)
     if decision.allowed and (has_m4b or has_package):
         download_token = token_for(row, _listener(), DOWNLOAD)
+    talking = [k.kind for k in talking_books.available(row)] \
+        if can_take_talking_book(row, _listener()).allowed else []
     has_text = bool(stream_url) and current_manuscript(session, row.id) is not None  # the read-along panel
     return render_template("book.html", book=row, decision=decision, has_stream=has_stream, has_text=has_text,
                            stream_url=stream_url, token=token, has_m4b=has_m4b, has_package=has_package,
-                           download_token=download_token,
+                           download_token=download_token, talking=talking,
                            narrators=row.contributors("nrt"), authors=row.contributors("aut"))
 
 

@@ -162,7 +162,7 @@ def test_axe_on_every_reader_page(browser, live_server, make_book, people, schem
     page = context.new_page()
     problems = {}
     anonymous = ["/", "/search?q=truyen", "/search?q=khongcogi", f"/books/{book_id}", f"/books/{locked}",
-                 "/login", "/account"]
+                 "/login", "/account", "/offline"]
     for path in anonymous:
         page.goto(base + path)
         problems[path] = run_axe(page)

@@ -99,6 +99,10 @@ def build_world(home: Path) -> World:
             _write(store, f"{prefix}/hls/aac-64k/seg_000.m4s", b"\x00" * 2048)
             _write(store, f"{prefix}/mp3/001.mp3", b"ID3" + b"\x00" * 1024)
             _write(store, f"{prefix}/book.m4b", b"\x00" * 1024)
+            if policy == "print-disabled":  # a Marrakesh title: its talking book (EPUB 3) is there
+                s.add(Rendition(book_id=row.id, kind="epub3", name="epub3", codec="zip",
+                                key=f"{prefix}/talking/book.epub"))
+                _write(store, f"{prefix}/talking/book.epub", b"PK\x03\x04" + b"\x00" * 1024)
             return row
 
         pub = book("Truyện Kiều", thv)

@@ -80,6 +80,10 @@ EXPECTED: dict[str, Expect] = {
     "media.book_m4b": E(PUBLIC, token="d"),
     "media.audiobook_package": E(PUBLIC, token="d", also_ok=(404,)),
     "media.manifest": E(PUBLIC, **MEDIA),
+    # issue 20: accessible talking books of a Marrakesh title: print-disabled readers, the owning
+    # library's staff, and staff of other libraries as authorised entities
+    "talking_books.download": E({**PUBLIC, "anonymous": LOGIN, "reader": DENY},
+                                {"book_id": "pd_book", "kind": "epub3"}),
     "media.cover": E(PUBLIC, also_ok=(404,)),
     # nginx's auth_request target: a 404 for everyone without auth-request mode and its shared key
     "media.authz_media": E({i: DENY for i in IDENTITIES}),
@@ -94,6 +98,12 @@ EXPECTED: dict[str, Expect] = {
     "api.update_bookmark": E(OWNER_ONLY),
     "api.delete_bookmark": E(OWNER_ONLY),
     "api.post_event": E(PUBLIC),
+    # offline listening and the installable web app (issue 20.6): the check answers everyone
+    # ("allowed": false says why)
+    "offline.service_worker": E(PUBLIC),
+    "offline.web_manifest": E(PUBLIC),
+    "offline.library": E(PUBLIC),
+    "offline.check": E(PUBLIC),
     "api.events": E(PUBLIC),
     # issue 20.4: the read-along text of a Marrakesh title (it has a manuscript in the world)
     "api.book_text": E(MARRAKESH, {"book_id": "pd_book"}),
@@ -228,7 +238,7 @@ ARG_SOURCES = {"book_id": "book", "bookmark_id": "bookmark", "user_id": "reader"
                "library_id": "library", "jingle_id": "jingle",
                "sentence_id": "sentence"}
 LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8",
-                "which": "after"}
+                "which": "after", "kind": "epub3"}
 
 
 def _rules():

@@ -351,6 +351,8 @@
   function report(beacon) {
     if (!loggedIn || !ready) return;
     var data = body();
+    var offline = window.sachnoiOffline;  // offline.js: kept and sent when back online (never lost)
+    if (offline && !navigator.onLine) { offline.queue(api, "PUT", data); return; }
     if (beacon && navigator.sendBeacon) {
       var form = new URLSearchParams();
       Object.keys(data).forEach(function (k) { form.append(k, data[k]); });
@@ -360,7 +362,7 @@
     }
     fetch(api, { method: "PUT", credentials: "same-origin", keepalive: true,
                  headers: { "Content-Type": "application/json", "X-CSRFToken": csrf }, body: JSON.stringify(data) })
-      .catch(function () { /* offline: the next report carries the newer position */ });
+      .catch(function () { if (offline) offline.queue(api, "PUT", data); });
   }
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden") { saveLocal(); report(true); }
@@ -387,7 +389,8 @@
           if (audio.readyState > 0) seekTo(startAt, "resume");
           say(T.resumed + fmt(startAt));
         }
-        if (p.speed && (!local || p.event_time_ms > local.t)) applySpeed(p.speed, false);
+        // `speed` too: onReady applies it when the playlist is parsed, which may come after this answer
+        if (p.speed && (!local || p.event_time_ms > local.t)) { speed = p.speed; applySpeed(p.speed, false); }
         var here = Math.max(audio.currentTime || 0, startAt || 0);
         if (p.device_id && p.device_id !== deviceId && p.position_s > here + 5 && (!local || p.event_time_ms > local.t)) {
           offerAt = p.position_s;
@@ -464,11 +467,14 @@
   function addBookmark() {
     var at = audio.currentTime;
     var title = bmForm ? $("bookmark-title").value : "", note = bmForm ? $("bookmark-note").value : "";
-    return jsonFetch(bmUrl, "POST", { position_s: at, title: title, note: note }).then(function () {
+    var payload = { position_s: at, title: title, note: note }, offline = window.sachnoiOffline;
+    function added(queued) {
       if (bmForm) { $("bookmark-title").value = ""; $("bookmark-note").value = ""; }
-      say(fill(T.saved, fmt(at)));
-      loadBookmarks();
-    });
+      say(fill(T.saved, fmt(at)) + (queued ? ". " + offline.queuedText : ""));
+      if (!queued) loadBookmarks();
+    }
+    if (offline && !navigator.onLine) return offline.queue(bmUrl, "POST", payload).then(function () { added(true); });
+    return jsonFetch(bmUrl, "POST", payload).then(function () { added(false); });
   }
   if (bmForm) {
     bmForm.addEventListener("submit", function (ev) { ev.preventDefault(); addBookmark(); });

@@ -1,0 +1,157 @@
+"""Talking books of a packaged title: EPUB 3 with Media Overlays and DAISY 2.02, each one file
+under `derived/books/<uuid>/talking/` with a `Rendition` row (kind "epub3" / "daisy202").
+
+Reads the book, its chapters, the chapter MP3s the package stage wrote (kind "mp3") and the
+newest manuscript's read-along view (catalog.manuscripts.read_along); the writers in `delivery`
+do the rest. With timed sentences the books are full text and audio; otherwise audio-only with
+navigation by chapter. Nothing is rewritten when its sources did not change (source hash on the
+row), and no file work happens inside a write transaction. Run by the package stage for titles
+that offer accessible copies (catalog.talking_books.offered), by the "talking_book" job, or by
+staff on demand (`sachnoi talking-book BOOK_ID`).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from sqlalchemy import select
+
+from catalog import talking_books
+from catalog.db import read_only_session, session_scope
+from catalog.manuscripts import read_along
+from catalog.models import Book, Chapter, Rendition
+from catalog.opds import LANGUAGE_BCP47
+from delivery import daisy, epub3
+from delivery.talking_book import TalkingBook, TalkingBookError, TalkingChapter, TimedSentence
+from delivery.ffmpeg import FFmpegError, probe
+from recordings.errors import RecordingsError
+from recordings.store import MediaStore, sha256_file
+from studio.errors import StudioError
+
+WRITER_VERSION = "1"   # bump when the writers' output changes, to rebuild every talking book
+WRITERS: dict[str, Callable[[TalkingBook, Path], None]] = {
+    "epub3": epub3.write_epub, "daisy202": daisy.write_daisy_zip}
+
+
+class TalkingBookFailed(StudioError):
+    """The talking books could not be made; the message names the cause (Vietnamese, then English)."""
+
+
+@dataclass
+class TalkingBookResult:
+    written: list[str] = field(default_factory=list)     # media-store keys
+    unchanged: list[str] = field(default_factory=list)
+    full_text: bool = False
+
+
+def _sentences(chapter: Chapter, read: dict[int, list]) -> tuple[TimedSentence, ...]:
+    """The chapter's manuscript sentences with times in the chapter (s), renumbered when several
+    sections were aligned to the same chapter."""
+    out, position, paragraph_base = [], 0, 0
+    for section in read.get(chapter.id, []):
+        last = 0
+        for s in section.sentences:
+            position += 1
+            start = None if s.start_s is None else s.start_s - section.start_s
+            end = None if s.end_s is None else s.end_s - section.start_s
+            out.append(TimedSentence(position, paragraph_base + s.paragraph, s.text, start, end))
+            last = max(last, s.paragraph)
+        paragraph_base += last
+    return tuple(out)
+
+
+def _load(session, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str]:
+    """(book, what the writers take, hash of every source) for a packaged book."""
+    book = session.get(Book, book_id)
+    if book is None:
+        raise TalkingBookFailed(f"Không có sách id={book_id} (no book with id {book_id})")
+    mp3s = {r.chapter_id: r for r in book.renditions if r.kind == "mp3" and r.chapter_id}
+    chapters = sorted(book.chapters, key=lambda c: c.position)
+    missing = [c.position for c in chapters if c.id not in mp3s]
+    if not chapters or missing:
+        raise TalkingBookFailed("Sách chưa được đóng gói đủ tệp MP3 theo chương; hãy chạy bước đóng gói trước "
+                                f"(package the book first: chapters without MP3 {missing or 'all'})")
+    read = {}
+    for section in read_along(session, book_id) or []:
+        if section.chapter_id is not None:
+            read.setdefault(section.chapter_id, []).append(section)
+    talking_chapters = []
+    for chapter in chapters:
+        try:
+            path = store.path(mp3s[chapter.id].key)
+            duration = float(probe(path)["format"]["duration"])
+        except (RecordingsError, FFmpegError, KeyError, ValueError) as exc:
+            raise TalkingBookFailed(f"Chương {chapter.position}: không đọc được MP3 (unreadable MP3): {exc}") from exc
+        talking_chapters.append(TalkingChapter(chapter.title or f"Chương {chapter.position}", path, duration,
+                                               _sentences(chapter, read)))
+    cover = next((r for r in book.renditions if r.kind == "cover"), None)
+    cover_bytes = store.path(cover.key).read_bytes() if cover is not None and store.exists(cover.key) else None
+    names = {role: tuple(c.contributor.name for c in sorted(book.credits, key=lambda c: c.position) if c.role == role)
+             for role in ("aut", "nrt")}
+    # the work's year, else the day the record was made: stable when the title is published later
+    date = str(book.year) if book.year else book.created_at.strftime("%Y-%m-%d")
+    talking = TalkingBook(
+        identifier=f"urn:uuid:{book.uuid}", title=book.title, language=LANGUAGE_BCP47.get(book.language, book.language),
+        authors=names["aut"], narrators=names["nrt"], publisher=book.publisher or book.library.name, date=date,
+        modified=book.updated_at, chapters=tuple(talking_chapters), summary=book.summary,
+        cover=cover_bytes, cover_type=(cover.codec if cover is not None else ""))
+    source = hashlib.sha256(json.dumps({
+        "version": WRITER_VERSION,
+        "book": [talking.identifier, talking.title, talking.language, talking.authors, talking.narrators,
+                 talking.publisher, talking.date, talking.summary],  # not `modified`: it moves with any edit
+        "cover": cover.sha256 if cover is not None else "",
+        "chapters": [[c.title, mp3s[ch.id].sha256, round(c.duration_s, 6),
+                      [[s.position, s.paragraph, s.text, s.start_s, s.end_s] for s in c.sentences]]
+                     for ch, c in zip(chapters, talking_chapters)],
+    }, ensure_ascii=False).encode()).hexdigest()
+    return book, talking, source
+
+
+def build_talking_books(session_factory, store: MediaStore, book_id: int, *,
+                        kinds: tuple[str, ...] = tuple(talking_books.KINDS),
+                        progress: Callable[[float], None] = lambda _f: None) -> TalkingBookResult:
+    """Write the talking books of `kinds` for a packaged book; returns what was written or kept."""
+    unknown = [k for k in kinds if k not in WRITERS]
+    if unknown:
+        raise TalkingBookFailed(f"Loại sách nói không có (unknown talking-book kind): {', '.join(unknown)}")
+    session = read_only_session(session_factory)
+    try:
+        book, talking, source = _load(session, store, book_id)
+        uuid = book.uuid
+        current = {r.kind: r for r in book.renditions if r.kind in kinds}
+        fresh = {k for k, r in current.items() if r.source_sha256 == source and store.exists(r.key)}
+    finally:
+        session.close()
+    result = TalkingBookResult(full_text=talking.has_text)
+    for i, kind in enumerate(kinds):
+        key = talking_books.key(uuid, talking_books.KINDS[kind])
+        if kind in fresh:
+            result.unchanged.append(key)
+            continue
+        try:
+            with store.atomic_path(key) as tmp:
+                WRITERS[kind](talking, Path(tmp))
+        except TalkingBookError as exc:
+            raise TalkingBookFailed(str(exc)) from exc
+        path = store.path(key)
+        _record(session_factory, book_id, kind, key, source, talking, sha256_file(path), path.stat().st_size)
+        result.written.append(key)
+        progress((i + 1) / len(kinds))
+    return result
+
+
+def _record(session_factory, book_id: int, kind: str, key: str, source: str, talking: TalkingBook,
+            sha: str, size: int) -> None:
+    with session_scope(session_factory) as session:
+        row = session.execute(select(Rendition).where(Rendition.book_id == book_id, Rendition.kind == kind,
+                                                      Rendition.chapter_id.is_(None))).scalars().first()
+        if row is None:
+            row = Rendition(book_id=book_id, kind=kind, key=key)
+            session.add(row)
+        row.name = talking_books.FULL_TEXT if talking.has_text else talking_books.AUDIO_ONLY
+        row.key, row.source_sha256, row.sha256, row.size_bytes = key, source, sha, size
+        row.codec, row.channels, row.bitrate = "zip", 0, 0
+        row.duration_s = talking.duration_s
