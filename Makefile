@@ -38,7 +38,9 @@ python-deps: $(BIN)/python
 	$(BIN)/pip install -q -e '.[test,neural]'
 
 node_modules/.package-lock.json: package.json package-lock.json
-	npm ci --no-audit --no-fund --loglevel=error
+	# @daisy/ace (talking-book checks) pulls puppeteer and electron: their browsers are not downloaded;
+	# Ace runs with Debian's Chromium (tests/packaging/test_talking_book_ace.py).
+	ELECTRON_SKIP_BINARY_DOWNLOAD=1 PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error
 
 node-deps: node_modules/.package-lock.json
 

@@ -1,37 +1,36 @@
 """Narration QC as staff work with it: attach a manuscript, follow its alignment, the retake list,
 a person's decision on each finding, and chapter marks proposed from the manuscript's headings.
 
-Alignment itself (and the detection that fills `Sentence.issue`) runs as a job of kind `align`
-with payload `{"manuscript_id": int}`; this module only queues it and reads its row.
+Parsing and alignment live in `studio.manuscript_formats`, `studio.manuscripts` and `studio.align`;
+alignment (and the detection that fills `Sentence.issue`) runs as a job of kind `align` with payload
+`{"manuscript_id": int}` (`studio.worker.enqueue_align`); this module queues it and reads its row.
 Times: `Finding.at_s` and friends are seconds of the chapter MASTER; proposed marks are seconds of
 the take (`Mark.start_s`), mapped back through the chapter's span, cuts and the mastering trim.
 """
 from __future__ import annotations
 
-import hashlib
-import re
+import tempfile
 from dataclasses import dataclass
-from pathlib import PurePath
+from pathlib import Path, PurePath
 from typing import BinaryIO
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from catalog.manuscripts import ParsedSection, current, store_parsed
+from catalog.manuscripts import current
 from catalog.access import may_manage
 from catalog.states import JobState, Role
 from catalog.models import Book, Chapter, Job, Manuscript, ManuscriptSection, Mark, RecordingSession, Sentence
-from catalog.text import nfc
-from studio import jobs
 from studio.context import Context
 from studio.errors import StudioError
+from studio.manuscript_formats import FORMATS, MAX_BYTES, ManuscriptError
+from studio.manuscripts import attach_manuscript
+from studio.worker import enqueue_align
 
 ALIGN_JOB = "align"
 KINDS = {"skipped": "Bỏ sót câu", "repeated": "Đọc lặp", "low_confidence": "Độ tin cậy thấp"}
 DECISIONS = {"": "Chưa quyết định", "accepted": "Chấp nhận", "rerecord": "Cần thu lại"}
 STATES = {"parsed": "Đã tách câu", "aligning": "Đang căn chỉnh", "aligned": "Đã căn chỉnh", "failed": "Lỗi"}
-FORMATS = {".txt": "text", ".md": "markdown", ".markdown": "markdown"}
-MAX_BYTES = 20 * 1024 * 1024  # a long novel as plain text is ~2 MB
 PLAY_MARGIN_S = 1.0  # listen a little before and after a finding
 PROPOSAL_LEAD_S = 0.5  # a proposed boundary sits this far after the previous section's last word
 SAME_MARK_S = 2.0  # an existing chapter mark this close to a proposal already is that boundary
@@ -48,87 +47,33 @@ class NotAllowed(NarrationError):
 # -- attach ---------------------------------------------------------------------------------------
 def attach_and_queue(ctx: Context, book_id: int, stream: BinaryIO, filename: str, *,
                      session_id: int | None = None) -> int:
-    """Parse an uploaded manuscript, keep the file as an original, store its sentences and queue
-    its alignment; returns the manuscript id. Nothing is written when the file is refused."""
+    """Parse an uploaded manuscript (EPUB, DOCX, Markdown or text), keep the file as an original,
+    store its sentences and queue its alignment; returns the manuscript id. Nothing is written when
+    the file is refused."""
     suffix = PurePath(filename or "").suffix.lower()
     if suffix not in FORMATS:
-        raise NarrationError(f"Chưa đọc được loại tệp này: {suffix[:20] or '(không có đuôi)'}; dùng .txt hoặc .md "
-                             f"(unsupported manuscript format: use .txt or .md)")
+        raise NarrationError(f"Chưa đọc được loại tệp này: {suffix[:20] or '(không có đuôi)'}; dùng "
+                             f".epub, .docx, .md hoặc .txt (unsupported manuscript format)")
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
         raise NarrationError(f"Tệp bản thảo quá lớn (quá {MAX_BYTES // 2**20} MB) (manuscript too large)")
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise NarrationError("Tệp bản thảo không phải văn bản UTF-8 (manuscript is not UTF-8 text)") from None
-    sections = parse_text(text, markdown=FORMATS[suffix] == "markdown")
-    if not any(p for s in sections for p in s.paragraphs):
-        raise NarrationError("Bản thảo không có câu nào (the manuscript has no sentences)")
-    digest = hashlib.sha256(data).hexdigest()
-    with ctx.sessions.begin() as db:
+    with ctx.sessions() as db:
         if db.get(Book, book_id) is None:
             raise NarrationError("Không có sách này (no such book)")
         if session_id is not None:
             rec = db.get(RecordingSession, session_id)
             if rec is None or rec.book_id != book_id:
                 raise NarrationError("Buổi ghi âm không thuộc sách này (the session is not this book's)")
-        key = ctx.store.original_key(digest, suffix)
-        if not ctx.store.exists(key):
-            ctx.store.write_bytes(key, data)
-        manuscript = store_parsed(db, book_id, sections, filename=PurePath(filename).name[:500],
-                                  format=FORMATS[suffix], source_sha256=digest, session_id=session_id)
-        manuscript_id = manuscript.id
-    jobs.enqueue(ctx.sessions, ALIGN_JOB, book_id=book_id, payload={"manuscript_id": manuscript_id},
-                 max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+    with tempfile.TemporaryDirectory(prefix="manuscript-") as folder:
+        path = Path(folder) / f"upload{suffix}"
+        path.write_bytes(data)
+        try:
+            manuscript_id = attach_manuscript(ctx, book_id, path, session_id=session_id,
+                                              filename=PurePath(filename).name[:500])
+        except ManuscriptError as exc:
+            raise NarrationError(str(exc).replace("upload" + suffix, PurePath(filename).name)) from None
+    enqueue_align(ctx, book_id)
     return manuscript_id
-
-
-# A minimal splitter for plain text and Markdown, so staff can attach a manuscript before the full
-# parser (EPUB, DOCX, Vietnamese abbreviations and numbers) is in `studio`; the page calls only
-# `attach_and_queue`, so swapping the parser changes nothing here.
-HEADING = re.compile(r"^(?:#{1,6}\s+(?P<md>.+?)\s*#*|(?P<txt>(?:chương|phần|hồi|quyển|chapter)\s+\S.*))$",
-                     re.IGNORECASE)
-ABBREVIATIONS = ("TS", "ThS", "PGS", "GS", "BS", "Tp", "TP", "St", "v.v", "Mr", "Mrs", "Dr", "tr", "Q", "P")
-_SENTENCE_END = re.compile(r"[.!?…]+[\"”’»)]*(?=\s+[\"“‘«(\-–—]?[A-ZĐÀ-Ỹ0-9])")
-
-
-def parse_text(text: str, *, markdown: bool = False) -> list[ParsedSection]:
-    """Sections (at headings), paragraphs (at blank lines) and sentences of plain text or Markdown."""
-    sections: list[tuple[str, list[list[str]]]] = [("", [])]
-    lines: list[str] = []
-
-    def flush() -> None:
-        paragraph = " ".join(line.strip() for line in lines).strip()
-        lines.clear()
-        if paragraph:
-            sections[-1][1].append(split_sentences(paragraph))
-
-    for raw in nfc(text).splitlines():
-        line = raw.strip()
-        heading = HEADING.match(line) if line else None
-        if heading and (heading.group("md") if markdown else True) and len(line) <= 200:
-            flush()
-            sections.append(((heading.group("md") or heading.group("txt")).strip(), []))
-        elif not any(ch.isalnum() for ch in line):  # blank, or only markup such as "#" or "***"
-            flush()
-        else:
-            lines.append(re.sub(r"^[>*_\-\s]+|[*_]+", "", line) if markdown else line)
-    flush()
-    return [ParsedSection(title=title, paragraphs=paragraphs) for title, paragraphs in sections
-            if paragraphs or title]
-
-
-def split_sentences(paragraph: str) -> list[str]:
-    """Split at . ! ? … before a capital (quotes allowed), not after a known abbreviation."""
-    parts, start = [], 0
-    for match in _SENTENCE_END.finditer(paragraph):
-        words = paragraph[start:match.start()].split()
-        if match.group() == "." and words and words[-1] in ABBREVIATIONS:
-            continue
-        parts.append(paragraph[start:match.end()].strip())
-        start = match.end()
-    parts.append(paragraph[start:].strip())
-    return [p for p in parts if p]
 
 
 # -- state ----------------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ Job kinds:
     produce   payload {"start": stage, "stop": stage|None, "decisions": {...}}: run the pipeline.
               A retried job starts again at the stage it was in (every stage is idempotent).
     clip      payload {"clip_id": int}: render a promotion clip (`studio.clips.render_clip`).
+    align     payload {}: align the book's newest manuscript to its chapters (`studio.manuscripts.align_book`).
     talking_book  payload {"kinds": ["epub3", "daisy202"]}: write the book's EPUB 3 Media Overlays
               and DAISY 2.02 talking books (`studio.talking_books.build_talking_books`).
 """
@@ -21,6 +22,7 @@ import time
 import uuid
 from typing import Any, Callable
 
+from catalog.manuscripts import current
 from studio import jobs
 from studio.context import Context, Decisions
 from studio.errors import QCRejected
@@ -81,6 +83,15 @@ def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
     return {"clip_id": int(run.job.payload["clip_id"]), "mp3_key": result.mp3_key, "mp4_key": result.mp4_key}
 
 
+def run_align(ctx: Context, run: JobRun) -> dict[str, Any]:
+    """Align the manuscript to the audio and find skipped, repeated and doubtful sentences."""
+    from studio.manuscripts import align_book
+    label = "Căn chỉnh văn bản với âm thanh (aligning the manuscript)"
+    run.report("align", 0.0, label)
+    summary = align_book(ctx, run.job.book_id, progress=lambda f: run.report("align", 100.0 * f, label))
+    return {"book_id": run.job.book_id, **summary}
+
+
 def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
     from catalog.talking_books import KINDS
     from studio.talking_books import build_talking_books
@@ -94,7 +105,7 @@ def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
 
 
 HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {
-    "produce": run_produce, "clip": run_clip, "talking_book": run_talking_book}
+    "produce": run_produce, "clip": run_clip, "align": run_align, "talking_book": run_talking_book}
 
 
 def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: str = "mark",
@@ -110,6 +121,16 @@ def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: 
 def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
     """A job rendering clip `clip_id`, filed under its book so only that library's staff see it."""
     return jobs.enqueue(ctx.sessions, "clip", book_id=book_id, payload={"clip_id": int(clip_id)},
+                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+
+
+def enqueue_align(ctx: Context, book_id: int) -> int:
+    """A job aligning the book's newest manuscript (`run_align`); its id is in the payload so the
+    studio page can follow the job of the manuscript it shows."""
+    with ctx.sessions() as db:
+        manuscript = current(db, book_id)
+        payload = {"manuscript_id": manuscript.id} if manuscript else {}
+    return jobs.enqueue(ctx.sessions, "align", book_id=book_id, payload=payload,
                         max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from web import cli_core, cli_mastering, cli_catalog, cli_studio, cli_ops
+from web import cli_core, cli_mastering, cli_catalog, cli_studio, cli_ops, cli_manuscript
 
 
 # Commands that never open the database (restore is the remedy for a damaged one).
@@ -76,7 +76,7 @@ def main() -> None:
     """Sách Nói — sản xuất và phát sách nói cho thư viện (audiobook platform for libraries)."""
 
 
-for _area in (cli_core, cli_mastering, cli_catalog, cli_studio, cli_ops):
+for _area in (cli_core, cli_mastering, cli_catalog, cli_studio, cli_ops, cli_manuscript):
     _area.register(main)
 
 

@@ -23,8 +23,8 @@ bp = Blueprint("jobs", __name__)
 STAFF = (Role.STUDIO, Role.LIBRARIAN)
 STATE_LABELS = JOB_STATES
 SHOWN_STATE_LABELS = {**STATE_LABELS, "review": "Cần duyệt"}  # review: failed QC, waits for staff
-KIND_LABELS = {"produce": "Sản xuất", "clip": "Đoạn giới thiệu", "talking_book": "Sách nói EPUB 3 và DAISY",
-               job_rules.HOTFOLDER: "Thư mục nhận"}
+KIND_LABELS = {"produce": "Sản xuất", "clip": "Đoạn giới thiệu", "align": "Căn chỉnh bản thảo",
+               "talking_book": "Sách nói EPUB 3 và DAISY", job_rules.HOTFOLDER: "Thư mục nhận"}
 
 
 def _rows(limit: int = 100) -> list[dict]:

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from catalog.models import Job, Manuscript, Mark, Sentence
 from narration_world import FORMULA, build
 from studio import narration
+from studio.manuscript_formats import parse_manuscript
 
 
 @pytest.fixture
@@ -29,13 +30,15 @@ def test_clock_is_hours_minutes_seconds_with_a_decimal_comma(seconds, text):
     assert narration.clock(seconds) == text
 
 
-def test_plain_text_splits_at_headings_paragraphs_and_sentences():
+def test_plain_text_splits_at_headings_paragraphs_and_sentences(tmp_path):
     text = ("Lời nói đầu của sách.\n\nChương 1: Mở đầu\nTS. Lan nói: “Chào em.” Em đáp lại! Rồi sao?\n\n"
             "Đoạn hai… Hết.\nCHƯƠNG 2\nCâu cuối.")
-    sections = narration.parse_text(text)
+    (tmp_path / "a.txt").write_text(text, encoding="utf-8")
+    sections = parse_manuscript(tmp_path / "a.txt")[1]
     assert [s.title for s in sections] == ["", "Chương 1: Mở đầu", "CHƯƠNG 2"]
     assert sections[1].paragraphs == [["TS. Lan nói: “Chào em.”", "Em đáp lại!", "Rồi sao?"], ["Đoạn hai…", "Hết."]]
-    md = narration.parse_text("# Phần một\n\nMột **câu** đậm. Câu nữa.\n\n## Phần hai\nCâu.", markdown=True)
+    (tmp_path / "b.md").write_text("# Phần một\n\nMột **câu** đậm. Câu nữa.\n\n## Phần hai\nCâu.", encoding="utf-8")
+    md = parse_manuscript(tmp_path / "b.md")[1]
     assert [(s.title, s.paragraphs) for s in md] == [("Phần một", [["Một câu đậm.", "Câu nữa."]]),
                                                       ("Phần hai", [["Câu."]])]
 
@@ -79,8 +82,8 @@ def test_upload_stores_the_manuscript_queues_alignment_and_shows_its_state(app, 
 
 @pytest.mark.parametrize("name,data,message", [
     ("sach.pdf", b"%PDF-1.4", "Chưa đọc được loại tệp này"),
-    ("sach.txt", "Tiếng Việt".encode("utf-16"), "không phải văn bản UTF-8"),
-    ("sach.md", b"  \n\n# \n", "không có câu nào"),
+    ("sach.txt", "Tiêng Viêt Nam.".encode("latin-1"), "văn bản không phải UTF-8"),
+    ("sach.md", b"  \n\n# \n", "không tìm thấy câu chữ nào"),
 ])
 def test_a_refused_manuscript_changes_nothing(app, login, world, name, data, message):
     studio = login("studio1")
