@@ -27,6 +27,7 @@ from typing import BinaryIO, cast
 from sqlalchemy import Table, func, select
 
 from catalog.models import Book, Mark, Original, RecordingSession, Take
+from catalog.states import BookState
 from recordings.errors import NotAudioError
 from recordings.probe import FORMAT_EXTENSIONS, AudioInfo, probe_audio_limited
 from studio.context import Context, StudioSettings
@@ -193,7 +194,7 @@ def delete_recording_session(db, rec: RecordingSession) -> None:
     """Remove a recording session of a draft book with its takes and their chapter marks.
     The originals stay: they are content-addressed and may be shared by other takes."""
     book = db.get(Book, rec.book_id)
-    if book is None or book.state != "draft":
+    if book is None or book.state != BookState.DRAFT:
         raise IntakeError(409, "Chỉ xoá được buổi ghi âm của sách chưa xuất bản (only a draft book's "
                                "sessions can be deleted)")
     take_ids = [t.id for t in rec.takes]

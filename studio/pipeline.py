@@ -17,6 +17,7 @@ from sqlalchemy import delete, select
 
 from catalog.accounts import get_or_create_library
 from catalog.books import create_book, publish
+from catalog.states import BookState
 from catalog.models import Book, Chapter, Mark, RecordingSession, Take
 from catalog.talking_books import offered
 from delivery import encoders
@@ -342,7 +343,7 @@ def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progre
     with ctx.sessions.begin() as db:
         book = db.get_one(Book, book_id)
         book.duration_s = sum(c.duration_s for c in book.chapters)
-        if decisions.publish and book.state != "published":
+        if decisions.publish and book.state != BookState.PUBLISHED:
             publish(db, book)
     talking_books_if_offered(ctx, book_id)  # kept unless the catalogue step changed what they carry
     progress(1.0)

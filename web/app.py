@@ -10,26 +10,12 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import InternalServerError
 
+from catalog.states import BookState, ClipState, ReviewState
 from catalog.integrity import CORRUPT_MESSAGE, database_path, is_corrupt, quick_check
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from streaming.pseudonyms import listener_secret
-from web import (
-    admin,
-    api,
-    clips,
-    i18n,
-    interop,
-    jobs,
-    librarian,
-    media,
-    narration_views,
-    offline,
-    reader,
-    stats,
-    studio_views,
-    talking_books,
-    uploads,
-)
+from web import (admin, api, clips, i18n, interop, jobs, librarian, media, narration_views, offline, reader, readers,
+                 self_service, stats, studio_views, talking_books, uploads)
 from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
 from web.errors import error_page
@@ -62,6 +48,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_auth(app)
     _register_blueprints(app)
     app.add_template_filter(format_duration, "duration")
+    # templates compare states by name (`book.state == BookState.PUBLISHED`), as the code does
+    app.jinja_env.globals.update(BookState=BookState, ClipState=ClipState, ReviewState=ReviewState)
     app.context_processor(_navigation)
     init_security(app)
 
@@ -193,6 +181,6 @@ def _navigation() -> dict:
 
 
 def _register_blueprints(app: Flask) -> None:
-    for module in (reader, media, interop, api, uploads, jobs, studio_views, narration_views, librarian, clips,
-                   stats, admin, offline, talking_books):
+    for module in (self_service, readers, reader, media, interop, api, uploads, jobs, studio_views, narration_views,
+                   librarian, clips, stats, admin, offline, talking_books):
         app.register_blueprint(module.bp)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from web.runtime import make_context
+
 
 def _book_id(text: str) -> int:
     # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
@@ -35,7 +37,6 @@ def register(group: click.Group) -> None:
         from catalog.models import ManuscriptSection, Sentence
         from studio.errors import StudioError
         from studio.manuscripts import attach_manuscript
-        from web.cli_core import make_context
         ctx = make_context()
         try:
             manuscript_id = attach_manuscript(ctx, _book_id(book), file, session_id=session_id)
@@ -59,7 +60,6 @@ def register(group: click.Group) -> None:
         from studio.errors import StudioError
         from studio.manuscripts import align_book
         from studio.worker import enqueue_align
-        from web.cli_core import make_context
         ctx = make_context()
         book_id = _book_id(book)
         if queue:

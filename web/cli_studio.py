@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from web.runtime import make_context
+
 
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
@@ -24,7 +26,6 @@ def ingest_and_enqueue(folder: Path, *, library: str | None, publish: bool, acce
     from studio.errors import StudioError
     from studio.pipeline import ingest_folder
     from studio.worker import enqueue_produce
-    from web.cli_core import make_context
     ctx = make_context(settings)
     try:
         book_id = ingest_folder(ctx, folder, library_code=library)
@@ -52,7 +53,6 @@ def register(group: click.Group) -> None:
         from studio.errors import StudioError
         from studio.talking_books import build_talking_books
         from studio.worker import enqueue_talking_book
-        from web.cli_core import make_context
         ctx = make_context()
         if queue:
             click.echo(f"Việc #{enqueue_talking_book(ctx, book_id, kinds or None)} đang chờ worker (job queued)")
@@ -76,7 +76,6 @@ def register(group: click.Group) -> None:
 
         from catalog.models import Original
         from recordings.fixity import audit
-        from web.cli_core import make_context
         ctx = make_context()
         with ctx.sessions() as session:
             expected = list(session.scalars(select(Original.sha256)))
@@ -112,7 +111,6 @@ def register(group: click.Group) -> None:
         """Chạy worker xử lý việc ở tiền cảnh (run job workers in the foreground)."""
         # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from studio.worker import Worker
-        from web.cli_core import make_context
         ctx = make_context()
         stop = _stop_on_signals()
         log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
@@ -145,7 +143,6 @@ def register(group: click.Group) -> None:
 
         from studio.context import Decisions
         from studio.watch import HotFolder
-        from web.cli_core import make_context
         ctx = make_context()
         inbox = Path(inbox or ctx.settings.inbox)
         log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))

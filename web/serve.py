@@ -93,8 +93,8 @@ def web_process_app():
 def job_process_main() -> None:
     """The job process: the worker pool (RUN_WORKERS) and hot folder (WATCH_INBOX), as `serve`
     runs them in-process with one process, until SIGTERM/SIGINT or until the server is gone."""
-    # the job process loads the studio, the web processes do not (web.cli_core imports it lazily)
-    from web.cli_core import start_background_work
+    # the job process loads the studio, the web processes do not
+    from web.runtime import start_background_work
     _exit_with_parent(int(os.environ[PARENT_ENV]))
     settings = load_settings()
     # Mastering and encoding (and the ffmpeg children, which inherit it) yield the CPU to the web

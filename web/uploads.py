@@ -11,13 +11,12 @@ SameSite=Lax, so it is not sent on cross-site POST/PATCH/DELETE in the first pla
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, current_app, g, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
 
-from studio.context import Context, StudioSettings
 from studio.uploads import CHECKSUMS, EXTENSIONS, TUS_VERSION, UploadError, UploadManager
 from web.auth import role_required
-from web.extensions import services
+from web.runtime import app_context
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
 ROLES = ("studio", "librarian")  # admin always passes role_required
@@ -35,8 +34,7 @@ def manager() -> UploadManager:
     transaction takes the write lock at BEGIN, and the manager writes in sessions of its own."""
     if g.get("db_session") is not None:
         g.db_session.commit()
-    svc = services()
-    return UploadManager(Context(sessions=svc.sessions, store=svc.store, settings=StudioSettings.from_mapping(current_app.config)))
+    return UploadManager(app_context())
 
 
 def _tus(response: Response, status: int = 204) -> Response:
