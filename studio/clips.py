@@ -16,16 +16,27 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
+from scipy.signal import resample_poly
 from sqlalchemy import select
 
+from catalog.errors import TagError
+from catalog.states import ClipState
 from catalog.models import Book, Clip, Jingle
+from catalog.tags import AudioTags, write_mp3
+from delivery import encoders
+from delivery.encoders import mp3
+from delivery.ffmpeg import FFmpegError, run
+from delivery.video import FORMATS, VideoLayoutError, captions_ass, plain_background, title_overlay
+from mastering.meter import measure
+from mastering.profiles import get_profile
+from mastering.stages import LimiterParams, limit
 from studio.context import Context
-from studio.errors import StudioError
+from studio.errors import N_, StudioError
 
 MAX_CLIP_S = 300.0          # a retail sample is at most 5 minutes
 MIN_CLIP_S = 1.0
@@ -54,16 +65,15 @@ class ClipResult:
 def check_range(start_s: float, end_s: float, book_duration_s: float) -> None:
     """Raise ClipError unless [start_s, end_s) is a short part of the book."""
     if not (0 <= start_s < end_s <= book_duration_s + 1e-6):
-        raise ClipError(f"Đoạn {start_s:.1f}–{end_s:.1f} s nằm ngoài sách ({book_duration_s:.1f} s) "
-                        f"(range outside the book)")
+        raise ClipError(N_("Đoạn %(start).1f–%(end).1f s nằm ngoài sách (%(book).1f s)."),
+                        start=start_s, end=end_s, book=book_duration_s)
     length = end_s - start_s
     if length < MIN_CLIP_S:
-        raise ClipError(f"Đoạn quá ngắn ({length:.1f} s) (clip too short)")
+        raise ClipError(N_("Đoạn quá ngắn (%(length).1f s)."), length=length)
     if length > MAX_CLIP_S:
-        raise ClipError(f"Đoạn dài tối đa {MAX_CLIP_S:.0f} s (clip longer than {MAX_CLIP_S:.0f} s)")
+        raise ClipError(N_("Đoạn dài tối đa %(max).0f s."), max=MAX_CLIP_S)
     if length > MAX_BOOK_SHARE * book_duration_s:
-        raise ClipError(f"Đoạn giới thiệu không được dài quá {MAX_BOOK_SHARE:.0%} cuốn sách "
-                        f"(a clip may not exceed {MAX_BOOK_SHARE:.0%} of the book)")
+        raise ClipError(N_("Đoạn giới thiệu không được dài quá %(share)s cuốn sách."), share=f"{MAX_BOOK_SHARE:.0%}")
 
 
 def covered_s(ranges: list[tuple[float, float]]) -> float:
@@ -76,7 +86,7 @@ def covered_s(ranges: list[tuple[float, float]]) -> float:
     return total
 
 
-def check_clip(session, book: Book, start_s: float, end_s: float, *, clip_id: int | None = None) -> None:
+def check_clip(db, book: Book, start_s: float, end_s: float, *, clip_id: int | None = None) -> None:
     """`check_range`, and for a title not everyone may hear (access policy other than `public`),
     the share limit over all its clips together, so many short clips cannot publish the whole book.
     `clip_id`: a clip already stored; only clips made before it count (the earlier clip keeps its
@@ -87,19 +97,16 @@ def check_clip(session, book: Book, start_s: float, end_s: float, *, clip_id: in
     others = select(Clip.start_s, Clip.end_s).where(Clip.book_id == book.id)
     if clip_id is not None:
         others = others.where(Clip.id < clip_id)
-    ranges = [(a, b) for a, b in session.execute(others)] + [(start_s, end_s)]
+    ranges = [(a, b) for a, b in db.execute(others)] + [(start_s, end_s)]
     if covered_s(ranges) > MAX_BOOK_SHARE * book.duration_s + 1e-6:
-        raise ClipError(f"Các đoạn giới thiệu của sách hạn chế truy cập cộng lại không được quá "
-                        f"{MAX_BOOK_SHARE:.0%} cuốn sách (the clips of a restricted title together may not "
-                        f"exceed {MAX_BOOK_SHARE:.0%} of the book)")
+        raise ClipError(N_("Các đoạn giới thiệu của sách hạn chế truy cập cộng lại không được quá %(share)s "
+                           "cuốn sách."), share=f"{MAX_BOOK_SHARE:.0%}")
 
 
 def _mono(x: np.ndarray, rate: int) -> np.ndarray:
     x = np.asarray(x, np.float64)
     mono = x.mean(axis=1) if x.ndim == 2 else x
     if rate != RATE:
-        from math import gcd
-        from scipy.signal import resample_poly
         g = gcd(RATE, rate)
         mono = resample_poly(mono, RATE // g, rate // g)
     return mono
@@ -117,7 +124,7 @@ def read_book_range(chapters: list[tuple[float, float, Path]], start_s: float, e
             data = fh.read(int(round((b - a) * fh.samplerate)), dtype="float32", always_2d=True)
             parts.append(_mono(data, fh.samplerate))
     if not parts:
-        raise ClipError("Không đọc được âm thanh của đoạn đã chọn (no audio in the range)")
+        raise ClipError(N_("Không đọc được âm thanh của đoạn đã chọn."))
     return np.concatenate(parts)
 
 
@@ -147,13 +154,10 @@ def assemble(body: np.ndarray, intro: np.ndarray | None = None, outro: np.ndarra
 
 def to_podcast_loudness(x: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Gain to the `podcast` profile's target, then limit under its ceiling; (samples, LUFS, dBTP)."""
-    from mastering.meter import measure
-    from mastering.profiles import get_profile
-    from mastering.stages import LimiterParams, limit
     profile = get_profile("podcast")
     before = measure(x[:, None].astype(np.float32), RATE, true_peak=False)
     if not np.isfinite(before.integrated_lufs):
-        raise ClipError("Đoạn đã chọn im lặng (the selected range is silent)")
+        raise ClipError(N_("Đoạn đã chọn im lặng."))
     gained = x * 10 ** ((profile.target_lufs - before.integrated_lufs) / 20)
     ceiling = profile.ceiling_dbtp - profile.limiter_margin_db
     limited = limit(gained[:, None], RATE, LimiterParams(ceiling_dbtp=ceiling))[:, 0]
@@ -169,9 +173,6 @@ def video_key(clip_uuid: str, fmt: str) -> str:
 def render_videos(ctx: Context, wav: Path, cover: Path | None, title: str, vtt: str, uuid: str,
                   duration: float, tmp: Path) -> dict[str, str]:
     """Encode the clip's MP4 in every format of `delivery.video.FORMATS`; {format: media key}."""
-    from delivery import encoders
-    from delivery.ffmpeg import run
-    from delivery.video import FORMATS, VideoLayoutError, captions_ass, plain_background, title_overlay
     image = cover if cover and cover.is_file() else plain_background(tmp / "bg.png", VIDEO_SIZE)
     keys = {}
     for name, fmt in FORMATS.items():
@@ -191,7 +192,6 @@ def render_videos(ctx: Context, wav: Path, cover: Path | None, title: str, vtt: 
 
 
 def mp3_args(audio: Path, dst: Path) -> list[str]:
-    from delivery.encoders import mp3
     return mp3(audio, dst, bitrate_kbps=MP3_KBPS, sample_rate_hz=RATE, channels=1)
 
 
@@ -204,20 +204,19 @@ def _jingle(ctx: Context, jingle: Jingle | None) -> np.ndarray | None:
 
 def render_clip(ctx: Context, clip_id: int) -> ClipResult:
     """Render clip `clip_id` and store its files and figures on the row. Raises ClipError."""
-    from delivery.ffmpeg import FFmpegError, run
-    with ctx.sessions() as session:
-        clip = session.get(Clip, clip_id)
+    with ctx.sessions() as db:
+        clip = db.get(Clip, clip_id)
         if clip is None:
-            raise ClipError(f"Không có đoạn giới thiệu số {clip_id} (no such clip)")
-        book = session.get(Book, clip.book_id)
+            raise ClipError(N_("Không có đoạn giới thiệu số %(id)s."), id=clip_id)
+        book = db.get_one(Book, clip.book_id)
         chapters = [(c.start_s, c.duration_s, ctx.store.path(c.master_key)) for c in book.chapters
                     if c.master_key]
         if not chapters:
-            raise ClipError("Sách chưa có bản master (the book has no masters yet)")
+            raise ClipError(N_("Sách chưa có bản master."))
         check_range(clip.start_s, clip.end_s, sum(c[1] for c in chapters))
-        check_clip(session, book, clip.start_s, clip.end_s, clip_id=clip.id)
-        intro = _jingle(ctx, session.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None)
-        outro = _jingle(ctx, session.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None)
+        check_clip(db, book, clip.start_s, clip.end_s, clip_id=clip.id)
+        intro = _jingle(ctx, db.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None)
+        outro = _jingle(ctx, db.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None)
         cover = ctx.store.path(book.cover_path) if book.cover_path else None
         title, uuid, book_title, description = clip.title, clip.uuid, book.title, clip.description
         vtt = clip.transcript_vtt or ""
@@ -237,18 +236,16 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
             mp4_key = render_videos(ctx, wav, cover, title, vtt, uuid, duration, Path(tmp))["square"]
         except FFmpegError as exc:
             raise ClipError(f"Không tạo được tệp đoạn giới thiệu (encoding failed): {exc}") from None
-    from catalog.errors import TagError
-    from catalog.tags import AudioTags, write_mp3
     try:
         write_mp3(ctx.store.path(mp3_key), AudioTags(title=title, album=book_title, description=description))
     except TagError as exc:
         raise ClipError(str(exc)) from None
     mp3_bytes = os.path.getsize(ctx.store.path(mp3_key))
     mp4_bytes = os.path.getsize(ctx.store.path(mp4_key))
-    with ctx.sessions.begin() as session:
-        clip = session.get(Clip, clip_id)
+    with ctx.sessions.begin() as db:
+        clip = db.get_one(Clip, clip_id)
         clip.mp3_key, clip.mp3_bytes, clip.mp4_key = mp3_key, mp3_bytes, mp4_key
         clip.duration_s = round(duration, 3)
-        if clip.state == "draft":
-            clip.state = "ready"
+        if clip.state == ClipState.DRAFT:
+            clip.state = ClipState.READY
     return ClipResult(mp3_key, mp3_bytes, mp4_key, mp4_bytes, duration, lufs, tp)

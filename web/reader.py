@@ -6,19 +6,20 @@ script runs; `html_classes` puts them on the <html> element of every page.
 """
 from __future__ import annotations
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from catalog import talking_books
+from catalog.apps import connected
+from catalog.books import newest_visible
 from catalog.covers import book_cover_png, cover_link
 from catalog.manuscripts import current as current_manuscript
 from catalog.models import Book, User
-from catalog.text import fold
+from catalog.search import search_books
 from streaming import progress
 from streaming.tokens import DOWNLOAD
-from streaming.access import can_listen, can_see, can_take_talking_book, is_live
+from streaming.access import can_listen, can_see, can_take_talking_book
 from web.extensions import db_session
 from web.errors import init_errors
 from web.formats import init_formats, local_time
@@ -54,12 +55,6 @@ def _display_settings():
             "cover_src": lambda book: request.script_root + cover_link(book)[0], "label": label}
 
 
-def _live_books(session, limit: int = 24):
-    rows = session.scalars(select(Book).where(Book.state == "published", Book.deleted_at.is_(None))
-                           .order_by(Book.published_at.desc(), Book.id.desc()).limit(limit * 2)).all()
-    return [b for b in rows if is_live(b)][:limit]
-
-
 def _listening(session, limit: int = 100, include_finished: bool = True):
     """(book, progress row) pairs for the logged-in reader, most recent first, visible books only."""
     if not current_user.is_authenticated:
@@ -75,7 +70,7 @@ def _listening(session, limit: int = 100, include_finished: bool = True):
 @bp.get("/")
 def home():
     session = db_session()
-    return render_template("home.html", books=_live_books(session),
+    return render_template("home.html", books=newest_visible(session),
                            continuing=_listening(session, limit=12, include_finished=False)[:6])
 
 
@@ -85,13 +80,7 @@ def search():
     books = []
     if q:
         session = db_session()
-        try:
-            from catalog.search import search_books
-        except ImportError:  # the full-text search module is optional at this layer's start
-            needle = f"%{fold(q)}%"
-            books = [b for b in session.scalars(select(Book).where(Book.title_folded.like(needle))) if is_live(b)]
-        else:
-            books = search_books(session, q, limit=50)
+        books = search_books(session, q, limit=50)
     return render_template("search.html", q=q, books=books)
 
 
@@ -168,5 +157,4 @@ def _connected_apps(session) -> list:
     """(app credential, when it connected in the library's time) for the account page."""
     if not current_user.is_authenticated:
         return []
-    from catalog.apps import connected
     return [(row, local_time(row.created_at)) for row in connected(session, current_user.id)]

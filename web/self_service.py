@@ -8,12 +8,12 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from catalog.accounts import (AccountError, finish_password_reset, register_self, reset_token_user,
-                              start_password_reset)
+from catalog.accounts import AccountError, finish_password_reset, register_self, reset_token_user, start_password_reset
 from catalog.models import Library
 from web.extensions import db_session
 from web.mail import MailError, mail_configured, send_mail
 from web.security import login_throttle
+from web.labels import error_text
 
 bp = Blueprint("self_service", __name__)
 
@@ -78,7 +78,7 @@ def reset_password(token: str):
         finish_password_reset(session, token, new)
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return render_template("password_reset.html", valid=True), 400
     session.commit()
     flash(_("Đã đặt mật khẩu mới. Hãy đăng nhập."), "info")
@@ -107,7 +107,7 @@ def register():
                              display_name=form.get("display_name", "")[:255], email=form.get("email", "")[:255])
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return render_template("register.html", libraries=libraries, form=form), 400
     session.commit()
     if user.pending_approval:
