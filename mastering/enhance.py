@@ -150,14 +150,16 @@ class Aligned:
         return y[:max(0, y.shape[0] - (self.given - self.taken))]
 
 
-def make_stage(mode: str, rate: int, channels: int, room_tone: np.ndarray | None) -> tuple[Aligned | None, str]:
+def make_stage(mode: str, rate: int, channels: int, room_tone: np.ndarray | None,
+               speech_lufs: float | None = None) -> tuple[Aligned | None, str]:
     """The enhancement stage for `mode` and the mode actually used (neural falls back to spectral
-    when its optional package is not installed; spectral needs room tone to learn from)."""
+    when its optional package is not installed; spectral needs room tone to learn from).
+    `speech_lufs`: the take's speech loudness (the neural model is fed speech at its own level)."""
     if mode not in MODES:
         raise ValueError(f"denoise must be one of {MODES}, not {mode!r}")
     if mode == "neural":
         if neural.available():
-            return Aligned(neural.NeuralDenoiser(rate, channels, room_tone), channels), "neural"
+            return Aligned(neural.NeuralDenoiser(rate, channels, room_tone, speech_lufs=speech_lufs), channels), "neural"
         mode = "spectral"
     if mode == "spectral" and room_tone is not None and room_tone.shape[0] >= rate // 4:
         return Aligned(SpectralDenoiser(rate, channels, noise_psd(room_tone, rate)), channels), "spectral"

