@@ -138,3 +138,26 @@ def test_master_is_the_edit_shifted_by_the_offset(tmp_path, head_s):
         return np.argmax(level > 0.3 * level.max()) / rate
     offset = master_offset_s(result.qc.to_dict())
     assert onset(master) == pytest.approx(onset(edit[:, 0]) + offset, abs=0.02)
+
+
+def test_heading_read_aloud_is_not_taken_for_the_first_sentence(ctx, tmp_path):
+    """Narrators read the chapter heading first; the first sentence must start after it (found in QA:
+    it started at the heading, 2 s early)."""
+    from studio.manuscripts import align_book, attach_manuscript
+    heading = "Chương 3. Thư viện trên sông"
+    text = ["Chiếc thuyền thư viện đi dọc các bến sông mỗi tháng một lần.",
+            "Trên thuyền có hơn hai nghìn cuốn sách và một góc sách nói.",
+            "Các em nhỏ chạy ra bến từ sớm để chờ thuyền cập bến.",
+            "Cô thủ thư đọc to một câu chuyện cho cả nhóm cùng nghe."]
+    audio, rate, truth = narrate([heading] + text, Voice("vi+f2", 150))
+    book_id = _book_with_chapter(ctx, audio, rate)
+    path = tmp_path / "hai-anh-em.md"
+    path.write_text(f"# {heading}\n\n" + " ".join(text) + "\n", encoding="utf-8")
+    attach_manuscript(ctx, book_id, path)
+    align_book(ctx, book_id)
+    with ctx.sessions() as s:
+        sentences = s.scalars(select(Manuscript)).one().sections[0].sentences
+        assert len(sentences) == 4
+        assert sentences[0].start_s == pytest.approx(truth[1][0], abs=0.3)
+        for sentence, known in zip(sentences, truth[1:]):
+            assert sentence.end_s == pytest.approx(known[1], abs=0.3)
