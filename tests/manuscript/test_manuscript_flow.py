@@ -161,3 +161,16 @@ def test_heading_read_aloud_is_not_taken_for_the_first_sentence(ctx, tmp_path):
         assert sentences[0].start_s == pytest.approx(truth[1][0], abs=0.3)
         for sentence, known in zip(sentences, truth[1:]):
             assert sentence.end_s == pytest.approx(known[1], abs=0.3)
+
+
+def test_cli_align_warns_when_sections_and_chapters_differ(ctx, home, tmp_path, monkeypatch):
+    from web.cli import main
+    audio, rate, _truth = narrate(TEXT[:3], Voice("vi-vn-x-central", 190, 40))
+    book_id = _book_with_chapter(ctx, audio, rate)
+    path = tmp_path / "two.md"
+    path.write_text("# Chương 1\n\n" + " ".join(TEXT[:3]) + "\n\n# Chương 2\n\nCâu cuối cùng.\n", encoding="utf-8")
+    monkeypatch.setenv("SACHNOI_HOME", str(home))
+    assert CliRunner().invoke(main, ["manuscript", "attach", str(book_id), str(path)]).exit_code == 0
+    result = CliRunner().invoke(main, ["manuscript", "align", str(book_id), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "2 phần văn bản nhưng 1 chương âm thanh" in result.output
