@@ -259,7 +259,7 @@ def side_work(world, tmp: Path, delay_s: float, out: dict) -> None:
     from catalog.models import Job
     from studio.context import Decisions
     from studio.worker import enqueue_produce
-    from web.cli_core import make_context
+    from web.runtime import make_context
     from web.config import load_settings
     time.sleep(delay_s)
     events = out.setdefault("events", [])

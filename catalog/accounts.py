@@ -21,8 +21,10 @@ from confusable_homoglyphs import confusables
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from catalog.errors import CatalogError
+from catalog.access import is_admin, managed_by, may_manage
+from catalog.errors import N_, CatalogError
 from catalog.models import ROLES, Library, PasswordReset, User, utcnow
+from catalog.states import Role
 from catalog.text import fold, nfc
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
@@ -36,7 +38,6 @@ _DUMMY_HASH = _hasher.hash("sachnoi-dummy-password")
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
 MAX_USERNAME_LENGTH = 64
-STAFF_ROLES = ("studio", "librarian", "admin")
 ROLE_LABELS = {"reader": "Bạn đọc", "studio": "Phòng thu", "librarian": "Thủ thư", "admin": "Quản trị viên"}
 SELF_REGISTRATION = ("closed", "approval", "open")  # Library.self_registration
 RESET_TOKEN_TTL = dt.timedelta(hours=1)
@@ -151,7 +152,7 @@ def check_email(email: str) -> str:
     return email
 
 
-def create_user(session: Session, username: str, password: str | None, *, role: str = "reader",
+def create_user(session: Session, username: str, password: str | None, *, role: str = Role.READER,
                 library: Library, display_name: str = "", card_number: str | None = None,
                 pending_approval: bool = False, email: str = "") -> User:
     """A new account; with `password=None` it has no usable password until `set_one_time_password`."""
@@ -213,25 +214,35 @@ def set_one_time_password(user: User) -> str:
 class Operator:
     """The person at the server's command line (`sachnoi user ...`): manages every account."""
     id: None = None
-    role: str = "admin"
+    role: str = Role.ADMIN
     library_id: None = None
 
 
 OPERATOR = Operator()
 
 
-def may_manage(actor, target: User) -> bool:
+def may_manage_account(actor, target: User) -> bool:
     """Admins manage every other account; a librarian manages the readers of their own library."""
     if actor is None or actor.id == target.id:
         return False  # one's own password goes through the change page, with the current one
-    if actor.role == "admin":
+    if is_admin(actor):
         return True
-    return actor.role == "librarian" and target.role == "reader" and target.library_id == actor.library_id
+    return target.role == Role.READER and may_manage(actor, target.library_id, roles=(Role.LIBRARIAN,))
 
 
 def _require_manage(actor, target: User) -> None:
-    if not may_manage(actor, target):
+    if not may_manage_account(actor, target):
         raise AccountError("Bạn không có quyền quản lý tài khoản này.")
+
+
+def set_role(user: User, role: str, *, library_id: int, active: bool) -> None:
+    """An admin's change of an account's role, library and whether it is active; a change of any
+    of them ends the user's open sessions."""
+    if role not in ROLES:
+        raise AccountError(f"Vai trò không hợp lệ: {role}; chọn một trong {', '.join(ROLES)}.")
+    if (role, library_id, active) != (user.role, user.library_id, user.is_active):
+        user.session_version += 1
+    user.role, user.library_id, user.is_active = role, library_id, active
 
 
 def reset_by_staff(actor, target: User) -> str:
@@ -268,8 +279,8 @@ def search_users(session: Session, actor, *, query: str = "", role: str = "", li
     """Accounts `actor` may see (admin: all; librarian: readers of their library), filtered by a
     name/card/e-mail substring (with or without diacritics), role and library, ordered by user name."""
     where = []
-    if actor.role != "admin":
-        where += [User.role == "reader", User.library_id == actor.library_id]
+    if not is_admin(actor):
+        where += [User.role == Role.READER, managed_by(actor, User.library_id)]
     if role in ROLES:
         where.append(User.role == role)
     if library_id:
@@ -331,11 +342,27 @@ def finish_password_reset(session: Session, token: str, password: str, now: dt.d
     return user
 
 
+# -- print-disabled readers (Marrakesh Treaty) ------------------------------------------------------
+def verify_print_disabled(actor, reader: User, evidence: str) -> None:
+    """Record that `actor` saw the papers showing `reader` is print-disabled (`evidence` says which)."""
+    evidence = nfc(evidence)[:2000]
+    if not evidence:
+        raise AccountError(N_("Cần ghi căn cứ xác minh (giấy tờ đã xem)."))
+    reader.print_disabled_verified_at = utcnow()
+    reader.print_disabled_verified_by = actor.id
+    reader.print_disabled_evidence = evidence
+
+
+def revoke_print_disabled(reader: User) -> None:
+    reader.print_disabled_verified_at = None
+    reader.print_disabled_verified_by = None
+    reader.print_disabled_evidence = ""
+
+
 # -- readers registered by the library, or by themselves -------------------------------------------
 def may_register_readers(actor, library: Library) -> bool:
     """Admins register readers anywhere; a librarian at their own library."""
-    return actor is not None and (actor.role == "admin"
-                                  or (actor.role == "librarian" and actor.library_id == library.id))
+    return may_manage(actor, library.id, roles=(Role.LIBRARIAN,))
 
 
 def create_reader(session: Session, actor, library: Library, card_number: str, name: str, *,
@@ -347,7 +374,7 @@ def create_reader(session: Session, actor, library: Library, card_number: str, n
     card = nfc(card_number)
     if not nfc(name):
         raise AccountError("Cần họ tên bạn đọc.")
-    user = create_user(session, card, None, role="reader", library=library,
+    user = create_user(session, card, None, role=Role.READER, library=library,
                        display_name=name, card_number=card, email=email)
     return user, set_one_time_password(user)
 
@@ -359,9 +386,6 @@ def register_self(session: Session, library: Library, username: str, password: s
     if library.self_registration not in ("open", "approval"):
         raise AccountError("Thư viện này chưa cho phép bạn đọc tự đăng ký: hãy đến thư viện để làm thẻ.")
     check_password(password, username=username)
-    return create_user(session, username, password, role="reader", library=library, display_name=display_name,
+    return create_user(session, username, password, role=Role.READER, library=library, display_name=display_name,
                        email=email, pending_approval=library.self_registration == "approval")
 
-
-def is_staff(user: User | None) -> bool:
-    return user is not None and user.role in STAFF_ROLES

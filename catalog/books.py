@@ -16,11 +16,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from catalog import isbn, search
-from catalog.errors import CatalogError
+from catalog.access import is_visible, managed_by, visible
+from catalog.errors import N_, CatalogError, PublicationRefused
 from catalog.models import (
     ACCESS_POLICIES, BOOK_STATES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
     Subject, utcnow,
 )
+from catalog.states import BookState, ReviewState
 from catalog.text import fold, nfc, sort_key
 
 # Keyword arguments naming a list of people, and the MARC relator code each one gets.
@@ -44,7 +46,7 @@ def _resolve_library(session: Session, library: Library | int | str) -> Library:
     else:
         found = session.scalar(select(Library).where(Library.code == str(library)))
     if found is None:
-        raise CatalogError(f"Không có thư viện {library!r} (no such library)")
+        raise CatalogError(N_("Không có thư viện %(library)s."), library=repr(library))
     return found
 
 
@@ -76,7 +78,7 @@ def get_contributor(session: Session, name: str) -> Contributor:
     """The contributor called `name` (NFC), created if new."""
     name = nfc(name)
     if not name:
-        raise CatalogError("Tên người đóng góp trống (empty contributor name)")
+        raise CatalogError(N_("Tên người đóng góp trống."))
     return _get_or_create(session, Contributor, "name", name, name_folded=fold(name), sort_key=sort_key(name))
 
 
@@ -84,7 +86,7 @@ def get_subject(session: Session, term: str) -> Subject:
     """The subject heading `term` (NFC), created if new."""
     term = nfc(term)
     if not term:
-        raise CatalogError("Chủ đề trống (empty subject)")
+        raise CatalogError(N_("Chủ đề trống."))
     return _get_or_create(session, Subject, "term", term, term_folded=fold(term))
 
 
@@ -92,9 +94,9 @@ def get_series(session: Session, library: Library, title: str, *, kind: str = "s
     """The library's series (or periodical) titled `title`, created if new."""
     title = nfc(title)
     if not title:
-        raise CatalogError("Tên tùng thư trống (empty series title)")
+        raise CatalogError(N_("Tên tùng thư trống."))
     if kind not in ("series", "periodical"):
-        raise CatalogError(f"Loại tùng thư không hợp lệ: {kind!r} (series kind must be series or periodical)")
+        raise CatalogError(N_("Loại tùng thư không hợp lệ: %(kind)s (series hoặc periodical)."), kind=repr(kind))
     with session.no_autoflush:
         found = session.scalar(select(Series).where(Series.library_id == library.id, Series.title == title))
     if found is None:
@@ -115,26 +117,26 @@ def _check(fields: dict) -> None:
     """Refuse bad fields before anything changes; ISBNs are normalised to ISBN-13 in place."""
     unknown = set(fields) - _ALLOWED
     if unknown:
-        raise CatalogError(f"Trường không hợp lệ (unknown book fields): {', '.join(sorted(unknown))}")
+        raise CatalogError(N_("Trường không hợp lệ: %(fields)s."), fields=", ".join(sorted(unknown)))
     if "title" in fields and not nfc(fields["title"]):
-        raise CatalogError("Nhan đề trống (a book needs a title)")
+        raise CatalogError(N_("Nhan đề trống: sách cần có nhan đề."))
     policy = fields.get("access_policy")
     if policy is not None and policy not in ACCESS_POLICIES:
-        raise CatalogError(f"Chính sách truy cập không hợp lệ: {policy!r} (access policy must be one of "
-                           f"{', '.join(ACCESS_POLICIES)})")
+        raise CatalogError(N_("Chính sách truy cập không hợp lệ: %(policy)s (chọn một trong %(choices)s)."),
+                           policy=repr(policy), choices=", ".join(ACCESS_POLICIES))
     year = fields.get("year")
     # ASCII digits only ("²".isdigit() is true) and a year MARC 008 can hold: 4 digits at most
     if year not in (None, "") and not (str(year).isascii() and str(year).isdigit() and 0 < int(year) <= 9999):
-        raise CatalogError(f"Năm không hợp lệ: {str(year)[:20]!r} (year must be a number up to 9999)")
+        raise CatalogError(N_("Năm không hợp lệ: %(year)s (một số, tối đa 9999)."), year=repr(str(year)[:20]))
     if "language" in fields and len(nfc(fields["language"])) != 3:
-        raise CatalogError(f"Mã ngôn ngữ phải là ISO 639-2 (3 chữ): {fields['language']!r}")
+        raise CatalogError(N_("Mã ngôn ngữ phải là ISO 639-2 (3 chữ): %(code)s"), code=repr(fields["language"]))
     for name in ("isbn_print", "isbn_audio"):
         if name in fields:
             fields[name] = isbn.normalise(fields[name])
     for role, _name in fields.get("credits") or ():
         if role not in CONTRIBUTOR_ROLES:
-            raise CatalogError(f"Vai trò không hợp lệ: {role!r} (relator code must be one of "
-                               f"{', '.join(CONTRIBUTOR_ROLES)})")
+            raise CatalogError(N_("Vai trò không hợp lệ: %(role)s (mã vai trò MARC: %(choices)s)."),
+                               role=repr(role), choices=", ".join(CONTRIBUTOR_ROLES))
 
 
 def _set_credits(session: Session, book: Book, credits: Sequence[tuple[str, str]]) -> None:
@@ -231,7 +233,7 @@ def create_book(session: Session, *, library: Library | int | str, title: str, a
                   summary=summary, publisher=publisher, year=year, access_policy=access_policy)
     _check(fields)
     lib = _resolve_library(session, library)
-    book = Book(library=lib, state="draft")
+    book = Book(library=lib, state=BookState.DRAFT)
     _apply(session, book, fields)
     session.add(book)
     session.flush()
@@ -266,7 +268,7 @@ def get_book(session: Session, book: Book | int) -> Book:
         return book
     found = session.get(Book, book)
     if found is None:
-        raise CatalogError(f"Không có sách số {book} (no such book)")
+        raise CatalogError(N_("Không có sách số %(id)s."), id=book)
     return found
 
 
@@ -281,13 +283,26 @@ def touch(book: Book, when: dt.datetime | None = None) -> None:
         book.updated_at = book.updated_at + dt.timedelta(microseconds=1)
 
 
+def drafts(session: Session, user, limit: int = 200) -> list[Book]:
+    """The draft books `user` may manage (catalog.access), most recently changed first."""
+    return list(session.scalars(select(Book).where(Book.deleted_at.is_(None), Book.state == BookState.DRAFT,
+                                                   managed_by(user, Book.library_id))
+                                .order_by(Book.updated_at.desc()).limit(limit)))
+
+
+def newest_visible(session: Session, limit: int = 24) -> list[Book]:
+    """The books readers see, most recently published first (at most `limit`)."""
+    return list(session.scalars(select(Book).where(visible()).order_by(Book.published_at.desc(), Book.id.desc())
+                                .limit(limit)))
+
+
 def publish(session: Session, book: Book | int, *, at: dt.datetime | None = None) -> Book:
     """Publish now, or schedule for `at` (UTC): readers see it from then on."""
     book = get_book(session, book)
     if book.deleted_at is not None:
-        raise CatalogError("Sách đã bị xoá, không thể xuất bản (a deleted book cannot be published)")
+        raise CatalogError(N_("Sách đã bị xoá, không thể xuất bản."))
     now = utcnow()
-    book.state = "published"
+    book.state = BookState.PUBLISHED
     book.publish_at = at if at and at > now else None
     book.published_at = at if at and at > now else now
     book.withdrawn_at = None
@@ -300,7 +315,8 @@ def publish(session: Session, book: Book | int, *, at: dt.datetime | None = None
 PLAYABLE_KINDS = ("hls", "mp3")
 
 
-def publication_problems(book: Book, at: dt.datetime | None = None, now: dt.datetime | None = None) -> list[str]:
+def publication_problems(book: Book, at: dt.datetime | None = None,
+                         now: dt.datetime | None = None) -> list[CatalogError]:
     """Why a librarian may not publish `book` (for `at`, UTC, or now): [] when it may be.
 
     Readers must be able to hear what is published: every chapter mastered, its QC passed or a
@@ -310,35 +326,35 @@ def publication_problems(book: Book, at: dt.datetime | None = None, now: dt.date
     now = now or utcnow()
     problems = []
     if not book.chapters:
-        problems.append("Sách chưa có chương nào đã xử lý, chưa thể xuất bản.")
-    unfinished = [c for c in book.chapters if not c.master_key or c.review_state == "rejected"
-                  or not (c.qc_passed or c.review_state == "approved")]
+        problems.append(CatalogError(N_("Sách chưa có chương nào đã xử lý, chưa thể xuất bản.")))
+    unfinished = [c for c in book.chapters if not c.master_key or c.review_state == ReviewState.REJECTED
+                  or not (c.qc_passed or c.review_state == ReviewState.APPROVED)]
     if unfinished:
         names = ", ".join(c.title or f"Chương {c.position}" for c in unfinished[:5])
-        problems.append(f"Chương chưa đạt QC và chưa được phòng thu duyệt: {names}.")
+        problems.append(CatalogError(N_("Chương chưa đạt QC và chưa được phòng thu duyệt: %(names)s."), names=names))
     if book.chapters and not any(r.kind in PLAYABLE_KINDS for r in book.renditions):
-        problems.append("Sách chưa được đóng gói để nghe (chưa có bản HLS hay MP3).")
+        problems.append(CatalogError(N_("Sách chưa được đóng gói để nghe (chưa có bản HLS hay MP3).")))
     if is_visible(book, now) and at is not None and at > now:
-        problems.append("Sách đang hiển thị cho bạn đọc; hẹn giờ lại sẽ làm sách biến mất tới lúc đó. "
-                        "Muốn hẹn lại, hãy rút sách trước.")
+        problems.append(CatalogError(N_("Sách đang hiển thị cho bạn đọc; hẹn giờ lại sẽ làm sách biến mất tới lúc "
+                                        "đó. Muốn hẹn lại, hãy rút sách trước.")))
     return problems
 
 
 def publish_for_readers(session: Session, book: Book | int, *, at: dt.datetime | None = None) -> Book:
-    """The librarian's publication: `publish` once `publication_problems` finds nothing (else CatalogError)."""
+    """The librarian's publication: `publish` once `publication_problems` finds nothing (else PublicationRefused)."""
     book = get_book(session, book)
     problems = publication_problems(book, at)
     if problems:
-        raise CatalogError(" ".join(problems))
+        raise PublicationRefused(problems)
     return publish(session, book, at=at)
 
 
 def withdraw(session: Session, book: Book | int) -> Book:
     """Take a published book away from readers; harvesters see it as deleted."""
     book = get_book(session, book)
-    if book.state != "published":
-        raise CatalogError("Chỉ rút được sách đã xuất bản (only a published book can be withdrawn)")
-    book.state = "withdrawn"
+    if book.state != BookState.PUBLISHED:
+        raise CatalogError(N_("Chỉ rút được sách đã xuất bản."))
+    book.state = BookState.WITHDRAWN
     book.withdrawn_at = utcnow()
     touch(book)
     session.flush()
@@ -360,20 +376,15 @@ def delete_book(session: Session, book: Book | int) -> Book:
 def set_state(session: Session, book: Book | int, state: str) -> Book:
     """Move to `state` (draft, published, withdrawn) by the rules above."""
     if state not in BOOK_STATES:
-        raise CatalogError(f"Trạng thái không hợp lệ: {state!r}")
+        raise CatalogError(N_("Trạng thái không hợp lệ: %(state)s"), state=repr(state))
     book = get_book(session, book)
-    if state == "published":
+    if state == BookState.PUBLISHED:
         return publish(session, book)
-    if state == "withdrawn":
+    if state == BookState.WITHDRAWN:
         return withdraw(session, book)
-    book.state = "draft"
+    book.state = BookState.DRAFT
     touch(book)
     session.flush()
     return book
 
 
-def is_visible(book: Book, now: dt.datetime | None = None) -> bool:
-    """Whether readers see the book: published, not deleted, and its publication time has come."""
-    now = now or utcnow()
-    return (book.state == "published" and book.deleted_at is None
-            and (book.publish_at is None or book.publish_at <= now))

@@ -27,11 +27,12 @@ from typing import IO, Iterable, Iterator
 import pymarc
 from lxml import etree
 from pymarc import Field, Indicators, Record, Subfield
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from catalog import datestamps, isbn, talking_books
-from catalog.models import Book, utcnow
+from catalog.access import visible
+from catalog.models import Book
 
 MARC_NS = "http://www.loc.gov/MARC21/slim"
 MARC_SCHEMA_LOCATION = "http://www.loc.gov/standards/marcxml/schema/MARC21slim.xsd"
@@ -364,7 +365,7 @@ def _stream(books: Iterable[Book], out: IO[bytes], base_url: str, progress, fmt:
 def _exportable(library_id: int | None, include_unpublished: bool) -> list:
     where = [Book.deleted_at.is_(None)]
     if not include_unpublished:
-        where += [Book.state == "published", or_(Book.publish_at.is_(None), Book.publish_at <= utcnow())]
+        where.append(visible())
     if library_id is not None:
         where.append(Book.library_id == library_id)
     return where

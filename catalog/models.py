@@ -14,6 +14,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from catalog.states import BookState, ClipState, JobState, ReviewState, Role
+
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
@@ -27,11 +29,11 @@ class Base(DeclarativeBase):
     pass
 
 
-ROLES = ("reader", "studio", "librarian", "admin")
+ROLES = tuple(Role)
 ACCESS_POLICIES = ("public", "members", "print-disabled", "on-site")
-BOOK_STATES = ("draft", "published", "withdrawn")
+BOOK_STATES = tuple(BookState)
 CONTRIBUTOR_ROLES = ("aut", "nrt", "trl", "pro", "aue", "edt")  # MARC relator codes
-JOB_STATES = ("queued", "running", "done", "failed")
+JOB_STATES = tuple(JobState)
 
 
 class Library(Base):
@@ -56,7 +58,7 @@ class User(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
-    role: Mapped[str] = mapped_column(String(16), default="reader")
+    role: Mapped[str] = mapped_column(String(16), default=Role.READER)
     library_id: Mapped[int] = mapped_column(ForeignKey("libraries.id"))
     display_name: Mapped[str] = mapped_column(String(255), default="")
     email: Mapped[str] = mapped_column(String(255), default="")
@@ -120,7 +122,7 @@ class Book(Base):
     cover_path: Mapped[str] = mapped_column(String(500), default="")
     access_policy: Mapped[str] = mapped_column(String(16), default="public")
     marrakesh: Mapped[bool] = mapped_column(Boolean, default=False)
-    state: Mapped[str] = mapped_column(String(16), default="draft")
+    state: Mapped[str] = mapped_column(String(16), default=BookState.DRAFT)
     publish_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     published_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -196,7 +198,7 @@ class Chapter(Base):
     master_sha256: Mapped[str] = mapped_column(String(64), default="")
     qc: Mapped[dict] = mapped_column(JSON, default=dict)
     qc_passed: Mapped[bool | None] = mapped_column(Boolean)
-    review_state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|approved|rejected
+    review_state: Mapped[str] = mapped_column(String(16), default=ReviewState.PENDING)
     review_comment: Mapped[str] = mapped_column(Text, default="")
 
     book: Mapped[Book] = relationship(back_populates="chapters")
@@ -290,7 +292,7 @@ class Job(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
     book_id: Mapped[int | None] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
-    state: Mapped[str] = mapped_column(String(16), default="queued")
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
     stage: Mapped[str] = mapped_column(String(32), default="")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)
@@ -397,7 +399,7 @@ class Clip(Base):
     mp4_key: Mapped[str] = mapped_column(String(500), default="")
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     trailer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())  # podcast trailer
-    state: Mapped[str] = mapped_column(String(16), default="draft")
+    state: Mapped[str] = mapped_column(String(16), default=ClipState.DRAFT)
     publish_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

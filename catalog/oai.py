@@ -38,6 +38,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from catalog import datestamps, dublincore, marc
+from catalog.access import is_visible
 from catalog.ids import parse_id
 from catalog.models import ACCESS_POLICIES, Book, Library, utcnow
 
@@ -138,7 +139,8 @@ def _record_filter(now: dt.datetime):
 
 
 def _is_deleted(book: Book) -> bool:
-    return book.deleted_at is not None or book.state != "published"
+    """A record of `_record_filter` that readers no longer see (withdrawn or deleted): status "deleted"."""
+    return not is_visible(book)
 
 
 def _library_specs(session: Session) -> dict[int, str]:

@@ -10,9 +10,10 @@ import itertools
 import json
 from typing import Iterable, Iterator
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from catalog.access import visible
 from catalog.dublincore import terms
 from catalog.models import Book, utcnow
 from catalog.spreadsheet import csv_lines as safe_csv_lines
@@ -28,8 +29,7 @@ def public_books(session: Session, batch: int = 500) -> Iterator[Book]:
     now, last = utcnow(), 0
     while True:
         rows = session.scalars(
-            select(Book).where(Book.state == "published", Book.deleted_at.is_(None), Book.access_policy == "public",
-                               or_(Book.publish_at.is_(None), Book.publish_at <= now), Book.id > last)
+            select(Book).where(visible(now), Book.access_policy == "public", Book.id > last)
             .order_by(Book.id).limit(batch)
             .options(selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.renditions),
                      selectinload(Book.series), selectinload(Book.library))).all()

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from catalog.accounts import (AccountError, check_email, may_register_readers, normalize_username, one_time_credentials,
                               user_search_text)
 from catalog.models import Library, User, utcnow
+from catalog.states import Role
 from catalog.text import fold, nfc
 
 MAX_ROWS = 1000
@@ -140,7 +141,7 @@ def import_readers(session: Session, actor, library_id: int, data: bytes) -> Imp
     for (line, row, username), (password, password_hash) in zip(checked, credentials):
         disabled = fold(row.get("print_disabled", "")) in _YES
         values.append(dict(
-            username=username, password_hash=password_hash, role="reader", library_id=library.id,
+            username=username, password_hash=password_hash, role=Role.READER, library_id=library.id,
             display_name=row["name"][:255], email=row.get("email", "")[:255], card_number=row["card"][:64],
             search_folded=user_search_text(username, row["name"], row.get("email"), row["card"]),
             must_change_password=True, pending_approval=False, is_active=True, session_version=1,

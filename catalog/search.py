@@ -29,11 +29,13 @@ from __future__ import annotations
 import re
 import unicodedata
 import weakref
+from functools import lru_cache
 
-from sqlalchemy import event, inspect, select, text
+from sqlalchemy import bindparam, event, inspect, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from catalog import isbn
+from catalog.access import visible
 from catalog.models import Book, Chapter, utcnow
 from catalog.text import fold, nfc
 
@@ -213,11 +215,14 @@ def rebuild_index(session: Session, *, batch: int = 1000) -> int:
         last_id = books[-1].id
 
 
-def _visible_sql(include_unpublished: bool) -> str:
-    if include_unpublished:
-        return "b.deleted_at IS NULL"
-    return ("b.deleted_at IS NULL AND b.state = 'published' "
-            "AND (b.publish_at IS NULL OR b.publish_at <= :now)")
+@lru_cache(maxsize=2)
+def _visible_sql(include_unpublished: bool) -> tuple[str, dict]:
+    """The WHERE text over `books b` (catalog.access.visible, or only "not deleted") and the
+    parameters it needs besides `:now`; compiled once, since the search SQL is text."""
+    b = Book.__table__.alias("b")
+    clause = b.c.deleted_at.is_(None) if include_unpublished else visible(bindparam("now"), table=b)
+    compiled = clause.compile()
+    return str(compiled), {k: v for k, v in compiled.params.items() if k != "now"}
 
 
 def search_ids(session: Session, q: str, *, limit: int = 20, offset: int = 0,
@@ -228,11 +233,12 @@ def search_ids(session: Session, q: str, *, limit: int = 20, offset: int = 0,
     # an ISBN typed with hyphens or as ISBN-10 is the stored ISBN-13's digits, one word
     words = [typed_isbn] if typed_isbn else fold(q).split()
     params: dict = {"now": utcnow(), "limit": int(limit), "offset": int(offset)}
-    visible = _visible_sql(include_unpublished)
+    shown, fixed = _visible_sql(include_unpublished)
+    params.update(fixed)
     sqlite = _dialect(session) == "sqlite"
     if not words:
         collate = "" if sqlite else ' COLLATE "C"'
-        sql = f"SELECT b.id FROM books b WHERE {visible} ORDER BY b.sort_key{collate}, b.id LIMIT :limit OFFSET :offset"
+        sql = f"SELECT b.id FROM books b WHERE {shown} ORDER BY b.sort_key{collate}, b.id LIMIT :limit OFFSET :offset"
         return list(session.scalars(text(sql), params))
     words = words[:16]
     # The last word matches as a prefix (results while typing), but only from MIN_PREFIX letters:
@@ -263,7 +269,7 @@ def search_ids(session: Session, q: str, *, limit: int = 20, offset: int = 0,
         in_meta = f"(s.rowid IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :in_meta))"
         in_chapters = f"(s.rowid IN (SELECT rowid FROM {TABLE} WHERE {TABLE} MATCH :in_chapters))"
         sql = (f"SELECT b.id FROM {TABLE} s JOIN books b ON b.id = s.rowid "
-               f"WHERE {TABLE} MATCH :match AND {visible} "
+               f"WHERE {TABLE} MATCH :match AND {shown} "
                f"ORDER BY {exact_score} DESC, {title_score} DESC, {in_meta} DESC, {in_chapters} DESC, "
                "b.sort_key, b.id LIMIT :limit OFFSET :offset")
     else:
@@ -279,7 +285,7 @@ def search_ids(session: Session, q: str, *, limit: int = 20, offset: int = 0,
             params[f"e{i}"] = f" {word} "
         exact_score = " + ".join(f"(strpos(s.exact, :e{i}) > 0)::int" for i in range(len(exact))) or "0"
         sql = (f"SELECT b.id FROM {TABLE} s JOIN books b ON b.id = s.book_id "
-               f"WHERE s.tsv @@ to_tsquery('simple'::regconfig, :tsq) AND {visible} "
+               f"WHERE s.tsv @@ to_tsquery('simple'::regconfig, :tsq) AND {shown} "
                f"ORDER BY {exact_score} DESC, {title_score} DESC, "
                "(s.tsv @@ to_tsquery('simple'::regconfig, :in_meta)) DESC, "
                "(s.tsv @@ to_tsquery('simple'::regconfig, :in_chapters)) DESC, "

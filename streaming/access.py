@@ -16,6 +16,8 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Protocol
 
+from catalog.access import is_visible, may_manage
+from catalog.states import Role
 from catalog.talking_books import offered
 from streaming.tokens import APP, PUBLIC
 
@@ -31,14 +33,6 @@ class Listener(Protocol):
 class Decision:
     allowed: bool
     reason: str  # machine-readable: ok | staff | not-published | login-required | print-disabled-only | on-site-only
-
-
-def is_live(book, now: dt.datetime | None = None) -> bool:
-    """Published, not deleted, and its scheduled publication time (if any) has come."""
-    now = now or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    if book.deleted_at is not None or book.state != "published":
-        return False
-    return book.publish_at is None or book.publish_at <= now
 
 
 def in_networks(address: str | None, networks: str) -> bool:
@@ -59,10 +53,9 @@ def in_networks(address: str | None, networks: str) -> bool:
 
 def can_listen(book, user: Listener | None, remote_addr: str | None = None,
                onsite_networks: str = "", now: dt.datetime | None = None) -> Decision:
-    if user is not None and (user.role == "admin" or
-                             (user.role in ("studio", "librarian") and user.library_id == book.library_id)):
+    if may_manage(user, book.library_id):
         return Decision(True, "staff")
-    if not is_live(book, now):
+    if not is_visible(book, now):
         return Decision(False, "not-published")
     policy = book.access_policy
     if policy == "public":
@@ -88,10 +81,9 @@ def depends_on_address(book, decision: Decision) -> bool:
 
 def can_see(book, user: Listener | None, now: dt.datetime | None = None) -> bool:
     """Whether the catalogue page of `book` is shown (restricted titles are listed, not playable)."""
-    if user is not None and (user.role == "admin" or
-                             (user.role in ("studio", "librarian") and user.library_id == book.library_id)):
+    if may_manage(user, book.library_id):
         return book.deleted_at is None
-    return is_live(book, now)
+    return is_visible(book, now)
 
 
 def check_holder(book, claims, account: Listener | None, *, login_id: int | None, app_valid: bool,
@@ -116,7 +108,7 @@ def check_holder(book, claims, account: Listener | None, *, login_id: int | None
     elif claims.use != APP and login_id != account.id:
         return Decision(False, "login-required" if login_id is None else "other-reader")
     decision = can_listen(book, account, remote_addr, onsite_networks, now)
-    if decision.reason == "staff" and not is_live(book, now) and (claims.use == APP or claims.app_id is not None):
+    if decision.reason == "staff" and not is_visible(book, now) and (claims.use == APP or claims.app_id is not None):
         return Decision(False, "not-published")
     return decision
 
@@ -130,10 +122,9 @@ def can_take_talking_book(book, user: Listener | None, now: dt.datetime | None =
     for their library as an authorised entity (Marrakesh exchange between libraries), in the
     browser or through an app credential issued to their account.
     """
-    if user is not None and (user.role == "admin" or
-                             (user.role in ("studio", "librarian") and user.library_id == book.library_id)):
+    if may_manage(user, book.library_id):
         return Decision(True, "staff")
-    if not is_live(book, now):
+    if not is_visible(book, now):
         return Decision(False, "not-published")
     if not offered(book):
         return Decision(False, "not-offered")
@@ -141,7 +132,7 @@ def can_take_talking_book(book, user: Listener | None, now: dt.datetime | None =
         return Decision(False, "login-required")
     if user.is_print_disabled:
         return Decision(True, "ok")
-    if user.role in ("studio", "librarian"):
+    if user.role in (Role.STUDIO, Role.LIBRARIAN):
         return Decision(True, "authorised-entity")
     return Decision(False, "print-disabled-only")
 

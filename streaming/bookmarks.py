@@ -11,20 +11,18 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Bookmark, utcnow
 from catalog.spreadsheet import csv_text
+from streaming.errors import N_, BookmarkError, BookmarkMissing
 
 MAX_TITLE = 255
 MAX_NOTE = 10_000
 MAX_PER_BOOK = 1_000
 
 
-class BookmarkError(ValueError):
-    """Bad bookmark input, or a bookmark that is not the reader's (nothing is changed)."""
-
-
-def _text(value, limit: int, what: str) -> str:
+def _text(value, limit: int, too_long: str) -> str:
+    """`value` as NFC text, stripped; BookmarkError(`too_long`) above `limit` characters."""
     text = unicodedata.normalize("NFC", str(value or "")).strip()
     if len(text) > limit:
-        raise BookmarkError(f"{what} quá dài, tối đa {limit} ký tự (too long)")
+        raise BookmarkError(too_long, limit=limit)
     return text
 
 
@@ -32,9 +30,9 @@ def _position(value, duration_s: float) -> float:
     try:
         position = float(value)
     except (TypeError, ValueError):
-        raise BookmarkError("Vị trí không hợp lệ (bad position)") from None
+        raise BookmarkError(N_("Vị trí không hợp lệ.")) from None
     if not position == position or position < 0:
-        raise BookmarkError("Vị trí không hợp lệ (bad position)")
+        raise BookmarkError(N_("Vị trí không hợp lệ."))
     return round(min(position, duration_s) if duration_s > 0 else position, 3)
 
 
@@ -46,16 +44,17 @@ def list_for(session: Session, *, user_id: int, book_id: int) -> list[Bookmark]:
 def get_own(session: Session, *, user_id: int, book_id: int, bookmark_id: int) -> Bookmark:
     row = session.get(Bookmark, bookmark_id)
     if row is None or row.user_id != user_id or row.book_id != book_id:
-        raise BookmarkError("Không tìm thấy dấu trang (no such bookmark)")
+        raise BookmarkMissing(N_("Không tìm thấy dấu trang."))
     return row
 
 
 def create(session: Session, *, user_id: int, book_id: int, duration_s: float, position_s, title="",
            note="") -> Bookmark:
     position = _position(position_s, duration_s)
-    title, note = _text(title, MAX_TITLE, "Tiêu đề"), _text(note, MAX_NOTE, "Ghi chú")
+    title, note = _text(title, MAX_TITLE, N_("Tiêu đề quá dài, tối đa %(limit)d ký tự.")), \
+        _text(note, MAX_NOTE, N_("Ghi chú quá dài, tối đa %(limit)d ký tự."))
     if len(list_for(session, user_id=user_id, book_id=book_id)) >= MAX_PER_BOOK:
-        raise BookmarkError(f"Tối đa {MAX_PER_BOOK} dấu trang mỗi sách (too many bookmarks)")
+        raise BookmarkError(N_("Tối đa %(n)d dấu trang mỗi sách."), n=MAX_PER_BOOK)
     row = Bookmark(user_id=user_id, book_id=book_id, position_s=position, title=title, note=note)
     session.add(row)
     session.flush()

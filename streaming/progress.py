@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import DeviceProgress, Progress, utcnow
 from catalog.text import parse_decimal
+from streaming.errors import N_, ProgressError
 
 COVERAGE_BUCKETS = 100       # each 1 % of the book
 FINISHED_COVERAGE = 0.9      # share of the book heard for "finished"
@@ -43,10 +44,6 @@ MAX_CLOCK_AHEAD_MS = 5 * 60 * 1000
 MIN_SPEED, MAX_SPEED = 0.5, 4.0
 MAX_CHAPTER = 100_000
 _DEVICE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-class ProgressError(ValueError):
-    """A progress report that is not well formed (nothing is written)."""
 
 
 @dataclass(frozen=True)
@@ -86,17 +83,18 @@ def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) ->
         speed = parse_decimal(data.get("speed") or 1.0)  # "1,5" as typed in Vietnamese is 1.5, never 15
         chapter = int(data.get("chapter") or 1)
     except (KeyError, TypeError, ValueError) as exc:
-        missing = f" (thiếu {exc.args[0]})" if isinstance(exc, KeyError) else ""
-        raise ProgressError(f"Báo cáo vị trí không hợp lệ{missing}.") from None
+        if isinstance(exc, KeyError):
+            raise ProgressError(N_("Báo cáo vị trí không hợp lệ (thiếu %(field)s)."), field=exc.args[0]) from None
+        raise ProgressError(N_("Báo cáo vị trí không hợp lệ.")) from None
     device = str(data.get("device_id") or "")
     if not _DEVICE.match(device):
-        raise ProgressError("Mã thiết bị không hợp lệ")
+        raise ProgressError(N_("Mã thiết bị không hợp lệ"))
     if not (position == position) or position < 0 or seq < 0 or event_time <= 0:  # NaN check first
-        raise ProgressError("Vị trí, thời điểm hoặc số thứ tự không hợp lệ")
+        raise ProgressError(N_("Vị trí, thời điểm hoặc số thứ tự không hợp lệ"))
     if chapter > MAX_CHAPTER:  # the column is int4 on PostgreSQL; no book has this many chapters
-        raise ProgressError(f"Số chương quá lớn (chapter above {MAX_CHAPTER})")
+        raise ProgressError(N_("Số chương quá lớn (tối đa %(n)d)."), n=MAX_CHAPTER)
     if not MIN_SPEED - 1e-9 <= speed <= MAX_SPEED + 1e-9:
-        raise ProgressError("Tốc độ phải từ 0,5 đến 4 lần.")
+        raise ProgressError(N_("Tốc độ phải từ 0,5 đến 4 lần."))
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     event_time = min(event_time, now_ms + MAX_CLOCK_AHEAD_MS)
     if duration_s > 0:

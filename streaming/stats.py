@@ -28,13 +28,10 @@ from sqlalchemy import case, distinct, func, literal_column, select
 from sqlalchemy.orm import Session
 
 from catalog.models import Book, BookSubject, Library, ListeningEvent
+from streaming.errors import N_, StatsError
 
 GROUPS = ("title", "library", "month", "channel")
 MEASURES = ("plays", "listeners", "hours", "completions")
-
-
-class StatsError(ValueError):
-    """A request for statistics that cannot be answered (unknown grouping, bad dates)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +60,7 @@ class Filters:
     def apply(self, query):
         ev = ListeningEvent
         if self.start is not None and self.end is not None and self.end <= self.start:
-            raise StatsError("Ngày kết thúc phải sau ngày bắt đầu.")
+            raise StatsError(N_("Ngày kết thúc phải sau ngày bắt đầu."))
         if self.library_id is not None:
             query = query.where(ev.library_id == self.library_id)
         if self.start is not None:
@@ -99,7 +96,7 @@ def _group_columns(session: Session, group: str, utc_offset_h: float = 0.0):
         return (expr, expr)
     if group == "channel":
         return (ListeningEvent.channel, ListeningEvent.channel)
-    raise StatsError(f"Không nhóm được theo {group!r}")
+    raise StatsError(N_("Không nhóm được theo %(group)s"), group=repr(group))
 
 
 def aggregate(session: Session, group: str, *, library_id: int | None = None,
@@ -152,7 +149,7 @@ def totals(session: Session, *, library_id: int | None = None, start: dt.datetim
 def year_range(year: int) -> tuple[dt.datetime, dt.datetime]:
     """[1 Jan year, 1 Jan year+1) — the yearly report's period."""
     if not 2000 <= year <= 2100:
-        raise StatsError(f"Năm không hợp lệ: {year} (year out of range)")
+        raise StatsError(N_("Năm không hợp lệ: %(year)s (từ 2000 đến 2100)."), year=year)
     return dt.datetime(year, 1, 1), dt.datetime(year + 1, 1, 1)
 
 
@@ -189,11 +186,11 @@ def period_range(kind: str, value: str, zone: str = "Asia/Ho_Chi_Minh") -> tuple
             first = dt.datetime.fromisoformat(since.strip())
             after = dt.datetime.fromisoformat(until.strip()) + dt.timedelta(days=1)
         else:
-            raise StatsError("Kỳ thống kê phải là năm, quý, tháng hoặc khoảng ngày.")
+            raise StatsError(N_("Kỳ thống kê phải là năm, quý, tháng hoặc khoảng ngày."))
     except (ValueError, TypeError, OverflowError):  # year 10000 overflows datetime
-        raise StatsError(f"Kỳ thống kê không hợp lệ: {value!r}.") from None
+        raise StatsError(N_("Kỳ thống kê không hợp lệ: %(value)s."), value=repr(value)) from None
     if not 2000 <= first.year <= 2100 or after <= first:
-        raise StatsError(f"Kỳ thống kê không hợp lệ: {value!r}.")
+        raise StatsError(N_("Kỳ thống kê không hợp lệ: %(value)s."), value=repr(value))
     return _utc(first, tz), _utc(after, tz)
 
 

@@ -23,9 +23,10 @@ import soundfile as sf
 
 from sqlalchemy import select
 
+from catalog.states import ClipState
 from catalog.models import Book, Clip, Jingle
 from studio.context import Context
-from studio.errors import StudioError
+from studio.errors import N_, StudioError
 
 MAX_CLIP_S = 300.0          # a retail sample is at most 5 minutes
 MIN_CLIP_S = 1.0
@@ -54,16 +55,15 @@ class ClipResult:
 def check_range(start_s: float, end_s: float, book_duration_s: float) -> None:
     """Raise ClipError unless [start_s, end_s) is a short part of the book."""
     if not (0 <= start_s < end_s <= book_duration_s + 1e-6):
-        raise ClipError(f"Đoạn {start_s:.1f}–{end_s:.1f} s nằm ngoài sách ({book_duration_s:.1f} s) "
-                        f"(range outside the book)")
+        raise ClipError(N_("Đoạn %(start).1f–%(end).1f s nằm ngoài sách (%(book).1f s)."),
+                        start=start_s, end=end_s, book=book_duration_s)
     length = end_s - start_s
     if length < MIN_CLIP_S:
-        raise ClipError(f"Đoạn quá ngắn ({length:.1f} s) (clip too short)")
+        raise ClipError(N_("Đoạn quá ngắn (%(length).1f s)."), length=length)
     if length > MAX_CLIP_S:
-        raise ClipError(f"Đoạn dài tối đa {MAX_CLIP_S:.0f} s (clip longer than {MAX_CLIP_S:.0f} s)")
+        raise ClipError(N_("Đoạn dài tối đa %(max).0f s."), max=MAX_CLIP_S)
     if length > MAX_BOOK_SHARE * book_duration_s:
-        raise ClipError(f"Đoạn giới thiệu không được dài quá {MAX_BOOK_SHARE:.0%} cuốn sách "
-                        f"(a clip may not exceed {MAX_BOOK_SHARE:.0%} of the book)")
+        raise ClipError(N_("Đoạn giới thiệu không được dài quá %(share)s cuốn sách."), share=f"{MAX_BOOK_SHARE:.0%}")
 
 
 def covered_s(ranges: list[tuple[float, float]]) -> float:
@@ -89,9 +89,8 @@ def check_clip(session, book: Book, start_s: float, end_s: float, *, clip_id: in
         others = others.where(Clip.id < clip_id)
     ranges = [(a, b) for a, b in session.execute(others)] + [(start_s, end_s)]
     if covered_s(ranges) > MAX_BOOK_SHARE * book.duration_s + 1e-6:
-        raise ClipError(f"Các đoạn giới thiệu của sách hạn chế truy cập cộng lại không được quá "
-                        f"{MAX_BOOK_SHARE:.0%} cuốn sách (the clips of a restricted title together may not "
-                        f"exceed {MAX_BOOK_SHARE:.0%} of the book)")
+        raise ClipError(N_("Các đoạn giới thiệu của sách hạn chế truy cập cộng lại không được quá %(share)s "
+                           "cuốn sách."), share=f"{MAX_BOOK_SHARE:.0%}")
 
 
 def _mono(x: np.ndarray, rate: int) -> np.ndarray:
@@ -117,7 +116,7 @@ def read_book_range(chapters: list[tuple[float, float, Path]], start_s: float, e
             data = fh.read(int(round((b - a) * fh.samplerate)), dtype="float32", always_2d=True)
             parts.append(_mono(data, fh.samplerate))
     if not parts:
-        raise ClipError("Không đọc được âm thanh của đoạn đã chọn (no audio in the range)")
+        raise ClipError(N_("Không đọc được âm thanh của đoạn đã chọn."))
     return np.concatenate(parts)
 
 
@@ -153,7 +152,7 @@ def to_podcast_loudness(x: np.ndarray) -> tuple[np.ndarray, float, float]:
     profile = get_profile("podcast")
     before = measure(x[:, None].astype(np.float32), RATE, true_peak=False)
     if not np.isfinite(before.integrated_lufs):
-        raise ClipError("Đoạn đã chọn im lặng (the selected range is silent)")
+        raise ClipError(N_("Đoạn đã chọn im lặng."))
     gained = x * 10 ** ((profile.target_lufs - before.integrated_lufs) / 20)
     ceiling = profile.ceiling_dbtp - profile.limiter_margin_db
     limited = limit(gained[:, None], RATE, LimiterParams(ceiling_dbtp=ceiling))[:, 0]
@@ -208,12 +207,12 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
     with ctx.sessions() as session:
         clip = session.get(Clip, clip_id)
         if clip is None:
-            raise ClipError(f"Không có đoạn giới thiệu số {clip_id} (no such clip)")
+            raise ClipError(N_("Không có đoạn giới thiệu số %(id)s."), id=clip_id)
         book = session.get(Book, clip.book_id)
         chapters = [(c.start_s, c.duration_s, ctx.store.path(c.master_key)) for c in book.chapters
                     if c.master_key]
         if not chapters:
-            raise ClipError("Sách chưa có bản master (the book has no masters yet)")
+            raise ClipError(N_("Sách chưa có bản master."))
         check_range(clip.start_s, clip.end_s, sum(c[1] for c in chapters))
         check_clip(session, book, clip.start_s, clip.end_s, clip_id=clip.id)
         intro = _jingle(ctx, session.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None)
@@ -249,6 +248,6 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
         clip = session.get(Clip, clip_id)
         clip.mp3_key, clip.mp3_bytes, clip.mp4_key = mp3_key, mp3_bytes, mp4_key
         clip.duration_s = round(duration, 3)
-        if clip.state == "draft":
-            clip.state = "ready"
+        if clip.state == ClipState.DRAFT:
+            clip.state = ClipState.READY
     return ClipResult(mp3_key, mp3_bytes, mp4_key, mp4_bytes, duration, lufs, tp)

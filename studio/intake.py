@@ -26,6 +26,7 @@ from typing import BinaryIO
 
 from sqlalchemy import func, select
 
+from catalog.states import BookState
 from catalog.models import Original, RecordingSession, Take
 from recordings.errors import NotAudioError
 from recordings.probe import FORMAT_EXTENSIONS, MAX_DECODED_SAMPLES, AudioInfo, probe_audio_limited
@@ -196,7 +197,7 @@ def delete_recording_session(session, rec: RecordingSession) -> None:
     The originals stay: they are content-addressed and may be shared by other takes."""
     from catalog.models import Book, Mark
     book = session.get(Book, rec.book_id)
-    if book is None or book.state != "draft":
+    if book is None or book.state != BookState.DRAFT:
         raise IntakeError(409, "Chỉ xoá được buổi ghi âm của sách chưa xuất bản (only a draft book's "
                                "sessions can be deleted)")
     take_ids = [t.id for t in rec.takes]

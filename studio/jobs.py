@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from catalog.states import BookState, JobState
 from catalog.models import Book, Job, utcnow
 
 DEFAULT_LEASE_S = 60.0
@@ -41,7 +42,7 @@ class ClaimedJob:
 def enqueue(sessions: sessionmaker[Session], kind: str, *, book_id: int | None = None,
             payload: dict[str, Any] | None = None, max_attempts: int = 3, message: str = "") -> int:
     with sessions.begin() as session:
-        job = Job(kind=kind, book_id=book_id, payload=dict(payload or {}), state="queued",
+        job = Job(kind=kind, book_id=book_id, payload=dict(payload or {}), state=JobState.QUEUED,
                   max_attempts=max_attempts, message=message or "Đang chờ (queued)")
         session.add(job)
         session.flush()
@@ -49,7 +50,7 @@ def enqueue(sessions: sessionmaker[Session], kind: str, *, book_id: int | None =
 
 
 def _claimable(now: dt.datetime):
-    return or_(Job.state == "queued", and_(Job.state == "running", Job.lease_expires_at < now))
+    return or_(Job.state == JobState.QUEUED, and_(Job.state == JobState.RUNNING, Job.lease_expires_at < now))
 
 
 def claim(sessions: sessionmaker[Session], owner: str, *, lease_s: float = DEFAULT_LEASE_S,
@@ -59,9 +60,9 @@ def claim(sessions: sessionmaker[Session], owner: str, *, lease_s: float = DEFAU
         now = utcnow()
         # abandoned jobs that have used every attempt stop here instead of being claimed again
         session.execute(
-            update(Job).where(Job.state == "running", Job.lease_expires_at < now,
+            update(Job).where(Job.state == JobState.RUNNING, Job.lease_expires_at < now,
                               Job.attempts >= Job.max_attempts)
-            .values(state="failed", finished_at=now, lease_owner="", lease_expires_at=None,
+            .values(state=JobState.FAILED, finished_at=now, lease_owner="", lease_expires_at=None,
                     error=Job.error + "Tiến trình xử lý dừng đột ngột ở lần thử cuối "
                                       "(worker lost its lease on the last attempt)\n")
             .execution_options(synchronize_session=False))
@@ -71,7 +72,7 @@ def claim(sessions: sessionmaker[Session], owner: str, *, lease_s: float = DEFAU
         for job_id in session.scalars(query).all():
             changed = session.execute(
                 update(Job).where(Job.id == job_id, _claimable(now))
-                .values(state="running", lease_owner=owner,
+                .values(state=JobState.RUNNING, lease_owner=owner,
                         lease_expires_at=now + dt.timedelta(seconds=lease_s),
                         attempts=Job.attempts + 1, updated_at=now,
                         message="Đang xử lý (running)")
@@ -96,7 +97,7 @@ def heartbeat(sessions: sessionmaker[Session], job_id: int, owner: str, *, lease
         values["message"] = message
     with sessions.begin() as session:
         return session.execute(
-            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
+            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING)
             .values(**values).execution_options(synchronize_session=False)).rowcount == 1
 
 
@@ -104,8 +105,8 @@ def complete(sessions: sessionmaker[Session], job_id: int, owner: str, result: d
     now = utcnow()
     with sessions.begin() as session:
         return session.execute(
-            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == "running")
-            .values(state="done", progress=100.0, result=dict(result or {}), finished_at=now, updated_at=now,
+            update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING)
+            .values(state=JobState.DONE, progress=100.0, result=dict(result or {}), finished_at=now, updated_at=now,
                     lease_owner="", lease_expires_at=None, message="Xong (done)")
             .execution_options(synchronize_session=False)).rowcount == 1
 
@@ -121,10 +122,10 @@ def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseEx
     now = utcnow()
     with sessions.begin() as session:
         job = session.get(Job, job_id)
-        if job is None or job.lease_owner != owner or job.state != "running":
+        if job is None or job.lease_owner != owner or job.state != JobState.RUNNING:
             return job.state if job is not None else "missing"
         last = final or job.attempts >= job.max_attempts
-        job.state = "failed" if last else "queued"
+        job.state = JobState.FAILED if last else JobState.QUEUED
         job.error = (job.error or "") + f"[lần {job.attempts}] {text}\n"
         job.message = ("Lỗi, đã dừng (failed)" if last else
                        f"Lỗi ở lần {job.attempts}, sẽ thử lại (failed, will retry)")
@@ -139,7 +140,7 @@ def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseEx
 
 def needs_review(job: Job) -> bool:
     """A job stopped because chapters failed QC: staff decide (listen, accept or re-record), no retry."""
-    return job.state == "failed" and bool((job.result or {}).get("review"))
+    return job.state == JobState.FAILED and bool((job.result or {}).get("review"))
 
 
 def record_failure(sessions: sessionmaker[Session], message: str, *, kind: str = HOTFOLDER,
@@ -148,7 +149,7 @@ def record_failure(sessions: sessionmaker[Session], message: str, *, kind: str =
     a finished `failed` row so staff see it beside the jobs. No worker claims it (no handler)."""
     now = utcnow()
     with sessions.begin() as session:
-        job = Job(kind=kind, state="failed", payload=dict(payload or {}), attempts=1, max_attempts=1,
+        job = Job(kind=kind, state=JobState.FAILED, payload=dict(payload or {}), attempts=1, max_attempts=1,
                   message=message, error=message + "\n", finished_at=now)
         session.add(job)
         session.flush()
@@ -166,14 +167,14 @@ def retry(sessions: sessionmaker[Session], job_id: int, *, confirm_published: bo
     """
     with sessions.begin() as session:
         job = session.get(Job, job_id)
-        if job is None or job.state != "failed" or job.kind == HOTFOLDER:
+        if job is None or job.state != JobState.FAILED or job.kind == HOTFOLDER:
             return NOT_RETRYABLE
         book = session.get(Book, job.book_id) if job.book_id is not None else None
-        if book is not None and book.state == "published" and not confirm_published:
+        if book is not None and book.state == BookState.PUBLISHED and not confirm_published:
             return CONFIRM_PUBLISHED
         changed = session.execute(
-            update(Job).where(Job.id == job_id, Job.state == "failed")
-            .values(state="queued", attempts=0, finished_at=None, message="Đang chờ (queued)",
+            update(Job).where(Job.id == job_id, Job.state == JobState.FAILED)
+            .values(state=JobState.QUEUED, attempts=0, finished_at=None, message="Đang chờ (queued)",
                     updated_at=utcnow())
             .execution_options(synchronize_session=False)).rowcount
         return RETRIED if changed == 1 else NOT_RETRYABLE

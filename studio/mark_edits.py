@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from catalog.models import Chapter, Mark, Take
 from catalog.text import nfc
-from studio.errors import StudioError
+from studio.errors import N_, StudioError
 
 MIN_GAP_S = 0.5  # two chapter marks on one take closer than this are a mistake
 
@@ -24,21 +24,19 @@ def parse_time(text: str | None, duration_s: float) -> float:
     except ValueError:
         parts = []
     if not parts or len(parts) > 3 or any(p < 0 or p != p or p == float("inf") for p in parts):
-        raise StudioError(f"Thời điểm không hợp lệ: {raw!r} (dùng giây hoặc phút:giây) "
-                          f"(invalid time: use seconds or minutes:seconds)")
+        raise StudioError(N_("Thời điểm không hợp lệ: %(raw)s (dùng giây hoặc phút:giây)."), raw=repr(raw))
     seconds = 0.0
     for part in parts:
         seconds = seconds * 60 + part
     if seconds >= duration_s:
-        raise StudioError(f"Thời điểm {seconds:.2f} s nằm sau cuối bản ghi ({duration_s:.2f} s) "
-                          f"(time after the end of the take)")
+        raise StudioError(N_("Thời điểm %(t).2f s nằm sau cuối bản ghi (%(end).2f s)."), t=seconds, end=duration_s)
     return round(seconds, 3)
 
 
 def _check_gap(session: Session, take_id: int, start_s: float, ignore: int | None = None) -> None:
     others = session.scalars(select(Mark).where(Mark.take_id == take_id, Mark.kind == "chapter"))
     if any(abs(m.start_s - start_s) < MIN_GAP_S for m in others if m.id != ignore):
-        raise StudioError("Đã có mốc chương ở gần thời điểm này (a chapter mark is already close to this time)")
+        raise StudioError(N_("Đã có mốc chương ở gần thời điểm này."))
 
 
 def _keep_take_marks(session: Session, take_id: int) -> None:
@@ -83,7 +81,7 @@ def delete_mark(session: Session, mark: Mark) -> None:
     remaining = session.scalars(select(Mark.id).where(Mark.book_id == mark.book_id, Mark.kind == "chapter",
                                                       Mark.id != mark.id)).first()
     if remaining is None:
-        raise StudioError("Sách phải còn ít nhất một mốc chương (a book keeps at least one chapter mark)")
+        raise StudioError(N_("Sách phải còn ít nhất một mốc chương."))
     _keep_take_marks(session, mark.take_id)
     session.delete(mark)
     _unapprove(session, mark.book_id)

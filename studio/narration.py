@@ -18,6 +18,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from catalog.manuscripts import current
+from catalog.access import may_manage
+from catalog.states import JobState, Role
 from catalog.models import Book, Chapter, Job, Manuscript, ManuscriptSection, Mark, RecordingSession, Sentence
 from studio.context import Context
 from studio.errors import StudioError
@@ -96,9 +98,9 @@ def status(db: Session, book_id: int) -> ManuscriptStatus | None:
     state, message, progress = manuscript.state, manuscript.message, None
     job = _align_job(db, manuscript)
     if manuscript.state == "parsed" and job is not None:
-        if job.state in ("queued", "running"):
+        if job.state in (JobState.QUEUED, JobState.RUNNING):
             state, message, progress = "aligning", job.message, float(job.progress or 0.0)
-        elif job.state == "failed":
+        elif job.state == JobState.FAILED:
             state, message = "failed", job.error.strip().splitlines()[-1] if job.error.strip() else job.message
     sentences = [s for section in manuscript.sections for s in section.sentences]
     found = [s for s in sentences if s.issue]
@@ -217,7 +219,7 @@ def may_decide(user, book: Book) -> bool:
     """Studio staff of the book's library, and admins."""
     if not getattr(user, "is_authenticated", False):
         return False
-    return user.role == "admin" or (user.role == "studio" and user.library_id == book.library_id)
+    return may_manage(user, book.library_id, roles=(Role.STUDIO,))
 
 
 def decide(db: Session, user, sentence_id: int, decision: str) -> Sentence:

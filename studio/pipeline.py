@@ -16,6 +16,7 @@ import soundfile as sf
 from sqlalchemy import delete, select
 
 from catalog.books import create_book, publish
+from catalog.states import BookState
 from catalog.models import Book, Chapter, Mark, RecordingSession, Take
 from studio.context import Context, Decisions, Progress
 from studio.edits import Pickup, edit_list, render, span, to_frames
@@ -354,7 +355,7 @@ def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progre
     with ctx.sessions.begin() as session:
         book = session.get(Book, book_id)
         book.duration_s = sum(c.duration_s for c in book.chapters)
-        if decisions.publish and book.state != "published":
+        if decisions.publish and book.state != BookState.PUBLISHED:
             publish(session, book)
     talking_books_if_offered(ctx, book_id)  # kept unless the catalogue step changed what they carry
     progress(1.0)

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Iterator
 
 from catalog.ids import parse_id
+from catalog.access import may_manage
 from catalog.models import Book, RecordingSession, User
 from recordings.probe import describe_non_audio, sniff_audio
 from studio import intake
@@ -355,11 +356,8 @@ def _may_add_to_session(session, session_id: int, user_id: int) -> bool:
 
 
 def _may_add_to_book(session, book_id: int, user_id: int) -> bool:
-    user = session.get(User, user_id)
     book = session.get(Book, book_id)
-    if book is None or user is None:
-        return False
-    return user.role == "admin" or (book.library_id == user.library_id and user.role in ("studio", "librarian"))
+    return book is not None and may_manage(session.get(User, user_id), book.library_id)
 
 
 def _truncate(path: Path, size: int) -> None:

@@ -12,8 +12,9 @@ from flask import Blueprint, abort, current_app, flash, redirect, render_templat
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from catalog.accounts import ROLE_LABELS, SELF_REGISTRATION, AccountError, create_library, create_user
+from catalog.accounts import ROLE_LABELS, SELF_REGISTRATION, AccountError, create_library, create_user, set_role
 from catalog.ids import parse_id
+from catalog.states import Role
 from catalog.models import ROLES, Jingle, Library, User
 from catalog.text import nfc
 from mastering.profiles import PROFILES
@@ -22,6 +23,7 @@ from recordings.probe import probe_audio_limited
 from recordings.store import sha256_file
 from web.auth import role_required
 from web.extensions import db_session, media_store
+from web.labels import error_text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 REGISTRATION_LABELS = {"closed": "Không (thủ thư tạo tài khoản)", "approval": "Có, thủ thư duyệt",
@@ -56,7 +58,7 @@ def new_library():
         library = create_library(session, request.form.get("code", ""), request.form.get("name", ""), parent=parent)
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index")), 303
     session.commit()
     flash(_("Đã thêm thư viện %(n)s.", n=library.name), "info")
@@ -101,11 +103,11 @@ def new_user():
     if library is None:
         abort(400)
     try:
-        create_user(session, form.get("username", ""), form.get("password", ""), role=form.get("role", "reader"),
+        create_user(session, form.get("username", ""), form.get("password", ""), role=form.get("role", Role.READER),
                     library=library, display_name=form.get("display_name", ""))
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".users")), 303
     session.commit()
     flash(_("Đã tạo tài khoản."), "info")
@@ -123,13 +125,9 @@ def save_user(user_id: int):
     library_id = parse_id(library_raw) if library_raw else user.library_id
     if role not in ROLES or library_id is None:
         abort(400)
-    active = request.form.get("is_active") == "on"
-    if (role, user.library_id, active) != (user.role, library_id, user.is_active):
-        user.session_version += 1  # a changed role or library ends the user's open sessions
-    user.role = role
-    if library_raw and db_session().get(Library, library_id) is not None:
-        user.library_id = library_id
-    user.is_active = active
+    if not library_raw or db_session().get(Library, library_id) is None:
+        library_id = user.library_id  # an unknown library keeps the one the account has
+    set_role(user, role, library_id=library_id, active=request.form.get("is_active") == "on")
     db_session().commit()
     flash(_("Đã lưu tài khoản %(u)s.", u=user.username), "info")
     return redirect(url_for(".users", q=user.username))
@@ -159,7 +157,7 @@ def new_jingle():
         with store.atomic_path(key) as dst:
             Path(tmp).replace(dst)
     except RecordingsError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index")), 303
     finally:
         Path(tmp).unlink(missing_ok=True)

@@ -22,6 +22,7 @@ from streaming.access import can_see, in_networks
 from web.extensions import db_session, services
 from web.media import token_for
 from web.validation import NumberPolicyError, check_number_fields
+from web.labels import error_text
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -113,7 +114,7 @@ def put_progress(book_id: int):
     try:
         report = progress.parse_report(data, duration_s=book.duration_s)
     except progress.ProgressError as exc:
-        raise ApiError(400, "bad-report", str(exc)) from None
+        raise ApiError(400, "bad-report", error_text(exc)) from None
     try:
         listened = float(data.get("listened_s") or 0)
     except (TypeError, ValueError):
@@ -173,8 +174,8 @@ def _bookmark_call(fn):
     try:
         return fn()
     except bookmarks.BookmarkError as exc:
-        status = 404 if "no such" in str(exc) else 400
-        raise ApiError(status, "bookmark", str(exc)) from None
+        status = 404 if isinstance(exc, bookmarks.BookmarkMissing) else 400
+        raise ApiError(status, "bookmark", error_text(exc)) from None
 
 
 @bp.get("/books/<int:book_id>/bookmarks")

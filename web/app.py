@@ -9,6 +9,7 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import InternalServerError
 
+from catalog.states import BookState, ClipState, ReviewState
 from catalog.integrity import CORRUPT_MESSAGE, database_path, is_corrupt, quick_check
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from streaming.pseudonyms import listener_secret
@@ -44,6 +45,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     init_auth(app)
     _register_blueprints(app)
     app.add_template_filter(format_duration, "duration")
+    # templates compare states by name (`book.state == BookState.PUBLISHED`), as the code does
+    app.jinja_env.globals.update(BookState=BookState, ClipState=ClipState, ReviewState=ReviewState)
     app.context_processor(_navigation)
     from web.security import init_security
     init_security(app)
@@ -181,7 +184,9 @@ def _navigation() -> dict:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import reader, media
+    from web import media, reader, readers, self_service
+    app.register_blueprint(self_service.bp)  # account pages beside login: reset, registration, readers
+    app.register_blueprint(readers.bp)
     app.register_blueprint(reader.bp)
     app.register_blueprint(media.bp)
     for optional in ("interop", "api", "uploads", "jobs", "studio_views", "narration_views",

@@ -16,12 +16,14 @@ from sqlalchemy import bindparam, select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from catalog.access import has_role, may_manage
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
 from catalog.models import User
 from catalog.db import read_row
 from catalog.text import nfc
 from web.extensions import db_session, services
 from web.security import login_throttle
+from web.labels import error_text
 
 bp = Blueprint("auth", __name__)
 _USER_BY_ID = select(*User.__table__.c).where(User.__table__.c.id == bindparam("uid"))
@@ -49,7 +51,7 @@ class LoginUser(UserMixin):
         return bool(self.row.is_active)
 
     def has_role(self, *roles: str) -> bool:
-        return self.role == "admin" or self.role in roles
+        return has_role(self, *roles)
 
 
 class LoginForm(FlaskForm):
@@ -99,9 +101,6 @@ def init_auth(app: Flask) -> None:
         return None
 
     app.register_blueprint(bp)
-    from web import readers, self_service  # account pages beside login: reset, registration, readers
-    app.register_blueprint(self_service.bp)
-    app.register_blueprint(readers.bp)
 
 
 def rotate_csrf_token() -> None:
@@ -233,7 +232,7 @@ def change_password():
             set_password(row, form.new.data)
         except AccountError as exc:
             session.rollback()
-            flash(str(exc), "error")
+            flash(error_text(exc), "error")
             return render_template("account_password.html", form=form), 400
         throttle.record_success(session, current_user.username, address)
         session.commit()
@@ -255,7 +254,7 @@ def own_book(book_id: int):
     book = db_session().get(Book, book_id)
     if book is None or book.deleted_at is not None:
         abort(404)
-    if current_user.role != "admin" and book.library_id != current_user.library_id:
+    if not may_manage(current_user, book.library_id):
         abort(403 if can_see(book, current_user) else 404)
     return book
 

@@ -9,27 +9,16 @@ from pathlib import Path
 import click
 
 from web.config import ensure_secret_key, load_settings
+from catalog.states import BookState, Role
+from web.cli_studio import ingest_and_enqueue
+from web.runtime import make_context, start_background_work
 
 DEMO_USERS = (  # username, role, password — printed by `sachnoi demo`, for a local trial only
-    ("bandoc", "reader", "bandoc-demo-2026"),
-    ("phongthu", "studio", "phongthu-demo-2026"),
-    ("thuthu", "librarian", "thuthu-demo-2026"),
-    ("quantri", "admin", "quantri-demo-2026"),
+    ("bandoc", Role.READER, "bandoc-demo-2026"),
+    ("phongthu", Role.STUDIO, "phongthu-demo-2026"),
+    ("thuthu", Role.LIBRARIAN, "thuthu-demo-2026"),
+    ("quantri", Role.ADMIN, "quantri-demo-2026"),
 )
-
-
-def make_context(settings: dict | None = None):
-    """A studio Context (database sessions + media store) from the settings, migrations applied."""
-    from catalog.db import make_engine, make_sessionmaker
-    from catalog.migrate import upgrade
-    from recordings.store import MediaStore
-    from studio.context import Context
-    settings = settings or load_settings()
-    Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
-    upgrade(settings["DATABASE_URL"])
-    engine = make_engine(settings["DATABASE_URL"])
-    return Context(sessions=make_sessionmaker(engine), store=MediaStore(settings["MEDIA_ROOT"]),
-                   settings=settings)
 
 
 class StageBars:
@@ -141,7 +130,7 @@ def register(group: click.Group) -> None:
 
     @user.command("create")
     @click.argument("username")
-    @click.option("--role", type=click.Choice(["reader", "studio", "librarian", "admin"]), default="reader",
+    @click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.READER.value,
                   show_default=True)
     @click.option("--library", "library_code", default=None, help="Mã thư viện (library code).")
     @click.option("--name", "display_name", default="", help="Tên hiển thị (display name).")
@@ -177,7 +166,6 @@ def register(group: click.Group) -> None:
                queue: bool) -> None:
         """Nhập một thư mục phiên ghi âm và sản xuất sách (ingest a session folder and produce the book)."""
         if queue:
-            from web.cli_studio import ingest_and_enqueue
             ingest_and_enqueue(session_dir, library=library, publish=publish, accept_qc=accept_qc, quiet=quiet)
             return
         book_id = ingest_folder_cli(session_dir, library=library, publish=publish, accept_qc=accept_qc,
@@ -200,7 +188,7 @@ def register(group: click.Group) -> None:
         ctx = make_context(settings)
         title = read_session_folder(folder).book.get("title")
         with ctx.sessions() as session:
-            existing = session.scalar(select(Book).where(Book.title == title, Book.state == "published",
+            existing = session.scalar(select(Book).where(Book.title == title, Book.state == BookState.PUBLISHED,
                                                          Book.deleted_at.is_(None)))
         if existing is None:
             ingest_folder_cli(folder, library=None, publish=True, accept_qc=True, quiet=quiet, settings=settings)
@@ -214,62 +202,6 @@ def register(group: click.Group) -> None:
         click.echo("Tài khoản thử (demo logins):")
         for username, role, password in DEMO_USERS:
             click.echo(f"  {role:<10} {username:<10} {password}")
-
-
-class BackgroundWork:
-    """What `start_background_work` started: `workers_running`, and `stop()` for a clean exit."""
-
-    def __init__(self, pool=None, folder_stop=None):
-        self.pool, self.folder_stop = pool, folder_stop
-        self.workers_running = pool is not None
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Let the workers finish between jobs (a job still running is retried after its lease)."""
-        if self.folder_stop is not None:
-            self.folder_stop.set()
-        if self.pool is not None:
-            self.pool.stop(timeout=timeout_s)
-
-
-def serving_workers(settings: dict, cores: int | None = None) -> int:
-    """Job workers, and encodes run side by side, beside a server: WORKERS, but never more than
-    JOB_CPUS (0: all cores but one), so that listeners always keep a core.
-
-    Measured (docs/benchmarks.md, "Load"): with two encoders on the 2-core machine, 5 of 6 load runs
-    that watched for it had seconds in which nothing but the encoders ran: nginx's file answers,
-    the progress writes and an idle thread of the load client were all late together, by up to
-    3.7 s, though the encoders were niced (JOB_NICE); progress p99 missed 250 ms in 5 of 16 runs.
-    With one, none of 4 runs had a wake-up later than 4 ms, and mastering took ~30 % longer.
-    `sachnoi worker` and `ingest` are not limited: no listener waits on them."""
-    cores = cores or os.cpu_count() or 1
-    limit = int(settings.get("JOB_CPUS") or 0) or max(1, cores - 1)
-    return max(1, min(int(settings.get("WORKERS") or 1), limit))
-
-
-def start_background_work(settings: dict) -> BackgroundWork:
-    """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too.
-    Both use at most `serving_workers` cores.
-
-    `workers_running` says whether workers run (then long work from the pages is queued as jobs)."""
-    import threading
-    if not (settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX")):
-        return BackgroundWork()
-    settings = {**settings, "WORKERS": serving_workers(settings)}
-    ctx = make_context(settings)
-    pool = folder_stop = None
-    if settings.get("RUN_WORKERS"):
-        from studio.worker import WorkerPool
-        pool = WorkerPool(ctx).start()
-        click.echo(f"Bộ xử lý công việc: {settings.get('WORKERS')} luồng (job workers started)")
-    if settings.get("WATCH_INBOX"):
-        from studio.context import Decisions
-        from studio.watch import HotFolder
-        folder = HotFolder(ctx, Path(settings["INBOX"]), decisions=Decisions(approve_marks=False),
-                           log=click.echo)
-        folder_stop = threading.Event()
-        threading.Thread(target=folder.run, args=(folder_stop,), daemon=True, name="hot-folder").start()
-        click.echo(f"Thư mục nhận: {settings['INBOX']} (watching the hot folder)")
-    return BackgroundWork(pool, folder_stop)
 
 
 def _demo_folder() -> Path:

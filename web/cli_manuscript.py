@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from web.runtime import make_context
+
 
 def _book_id(text: str) -> int:
     from catalog.ids import parse_id
@@ -32,7 +34,6 @@ def register(group: click.Group) -> None:
         from catalog.models import ManuscriptSection, Sentence
         from studio.errors import StudioError
         from studio.manuscripts import attach_manuscript
-        from web.cli_core import make_context
         ctx = make_context()
         try:
             manuscript_id = attach_manuscript(ctx, _book_id(book), file, session_id=session_id)
@@ -55,7 +56,6 @@ def register(group: click.Group) -> None:
         from studio.errors import StudioError
         from studio.manuscripts import align_book
         from studio.worker import enqueue_align
-        from web.cli_core import make_context
         ctx = make_context()
         book_id = _book_id(book)
         if queue:

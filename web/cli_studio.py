@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+from web.runtime import make_context
+
 
 def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
@@ -23,7 +25,6 @@ def ingest_and_enqueue(folder: Path, *, library: str | None, publish: bool, acce
     from studio.errors import StudioError
     from studio.pipeline import ingest_folder
     from studio.worker import enqueue_produce
-    from web.cli_core import make_context
     ctx = make_context(settings)
     try:
         book_id = ingest_folder(ctx, folder, library_code=library)
@@ -50,7 +51,6 @@ def register(group: click.Group) -> None:
         from studio.errors import StudioError
         from studio.talking_books import build_talking_books
         from studio.worker import enqueue_talking_book
-        from web.cli_core import make_context
         ctx = make_context()
         if queue:
             click.echo(f"Việc #{enqueue_talking_book(ctx, book_id, kinds or None)} đang chờ worker (job queued)")
@@ -72,7 +72,6 @@ def register(group: click.Group) -> None:
         from tqdm import tqdm
         from catalog.models import Original
         from recordings.fixity import audit
-        from web.cli_core import make_context
         ctx = make_context()
         with ctx.sessions() as session:
             expected = list(session.scalars(select(Original.sha256)))
@@ -107,7 +106,6 @@ def register(group: click.Group) -> None:
     def worker(workers: int, lease: float | None, poll: float, exit_when_idle: bool, quiet: bool) -> None:
         """Chạy worker xử lý việc ở tiền cảnh (run job workers in the foreground)."""
         from studio.worker import Worker
-        from web.cli_core import make_context
         ctx = make_context()
         stop = _stop_on_signals()
         log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
@@ -138,7 +136,6 @@ def register(group: click.Group) -> None:
         import time
         from studio.context import Decisions
         from studio.watch import HotFolder
-        from web.cli_core import make_context
         ctx = make_context()
         inbox = Path(inbox or ctx.settings["INBOX"])
         log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))

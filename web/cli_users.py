@@ -8,6 +8,9 @@ import sys
 
 import click
 
+from catalog.states import Role
+from web.runtime import make_context
+
 
 def _password_from_env_or_prompt() -> str:
     password = os.environ.get("SACHNOI_PASSWORD")
@@ -38,7 +41,6 @@ def register_user_commands(user: click.Group) -> None:
     def set_password_cmd(username: str, one_time: bool) -> None:
         """Đặt mật khẩu (SACHNOI_PASSWORD hoặc hỏi); mọi phiên đăng nhập cũ kết thúc."""
         from catalog.accounts import OPERATOR, AccountError, reset_by_staff, set_password
-        from web.cli_core import make_context
         password = None if one_time else _password_from_env_or_prompt()
         ctx = make_context()
         try:
@@ -57,7 +59,6 @@ def register_user_commands(user: click.Group) -> None:
 
     def _set_active(username: str, active: bool) -> None:
         from catalog.accounts import OPERATOR, set_active
-        from web.cli_core import make_context
         with make_context().sessions.begin() as session:
             row = _find(session, username)
             set_active(OPERATOR, row, active)
@@ -76,7 +77,7 @@ def register_user_commands(user: click.Group) -> None:
         _set_active(username, True)
 
     @user.command("list")
-    @click.option("--role", type=click.Choice(["reader", "studio", "librarian", "admin"]), default=None)
+    @click.option("--role", type=click.Choice([r.value for r in Role]), default=None)
     @click.option("--library", "library_code", default=None, help="Mã thư viện (library code).")
     @click.option("--search", "query", default="", help="Một phần tên, số thẻ hoặc e-mail.")
     def list_cmd(role: str | None, library_code: str | None, query: str) -> None:
@@ -84,7 +85,6 @@ def register_user_commands(user: click.Group) -> None:
         from sqlalchemy import select
         from catalog.accounts import OPERATOR, ROLE_LABELS, search_users
         from catalog.models import Library
-        from web.cli_core import make_context
         with make_context().sessions() as session:
             codes = dict(session.execute(select(Library.id, Library.code)).all())
             library_id = next((i for i, c in codes.items() if c == (library_code or "").upper()), None)

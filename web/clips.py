@@ -8,7 +8,6 @@ scheduled time (`publish_at`, UTC) has come, and while its book is live.
 """
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import io
 import re
@@ -20,18 +19,21 @@ from flask_login import current_user
 from markupsafe import escape
 from sqlalchemy import select
 
+from catalog.access import is_visible, managed_by, may_manage
 from catalog.ids import parse_id
+from catalog.states import BookState, ClipState
 from catalog.models import Book, Clip, Jingle, Library, utcnow
 from catalog.errors import CatalogError
-from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork, valid_webvtt
+from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork
 from catalog.text import nfc
-from streaming.access import is_live
-from studio.clips import ClipError, check_clip, render_clip, video_key
-from studio.worker import enqueue_clip
+from studio.clip_edits import check_transcript, create_clip, is_public, publish_clip, unpublish_clip
+from studio.clips import ClipError, video_key
+from studio.waveform import envelope_points, master_envelope
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store, public_base
 from web.librarian import to_local, to_utc
-from web.studio_views import envelope_points, file_envelope, studio_context
+from web.runtime import app_context
+from web.labels import error_text
 
 bp = Blueprint("clips", __name__)
 
@@ -47,31 +49,20 @@ def _own_clip(clip_id: int) -> Clip:
     return clip
 
 
-def is_public(clip: Clip, now: dt.datetime | None = None) -> bool:
-    now = now or utcnow()
-    return (clip.state == "published" and (clip.publish_at is None or clip.publish_at <= now)
-            and bool(clip.mp3_key) and is_live(clip.book, now))
-
-
 def _public_clip(uuid: str) -> Clip:
     if not _UUID.match(uuid):
         abort(404)
     clip = db_session().scalar(select(Clip).where(Clip.uuid == uuid))
     if clip is None:
         abort(404)
-    if not is_public(clip):
-        staff = current_user.is_authenticated and (
-            current_user.role == "admin" or
-            (current_user.role in ("librarian", "studio") and current_user.library_id == clip.book.library_id))
-        if not staff:
-            abort(404)
+    if not is_public(clip) and not (current_user.is_authenticated
+                                    and may_manage(current_user, clip.book.library_id)):
+        abort(404)
     return clip
 
 
 def _jingles():
-    query = select(Jingle)
-    if current_user.role != "admin":
-        query = query.where((Jingle.library_id == current_user.library_id) | Jingle.library_id.is_(None))
+    query = select(Jingle).where(managed_by(current_user, Jingle.library_id) | Jingle.library_id.is_(None))
     return db_session().scalars(query.order_by(Jingle.name)).all()
 
 
@@ -79,11 +70,9 @@ def _jingles():
 @bp.get("/clips/")
 @role_required("librarian")
 def index():
-    query = select(Clip).join(Book)
-    books = select(Book).where(Book.deleted_at.is_(None), Book.state == "published")
-    if current_user.role != "admin":
-        query = query.where(Book.library_id == current_user.library_id)
-        books = books.where(Book.library_id == current_user.library_id)
+    query = select(Clip).join(Book).where(managed_by(current_user, Book.library_id))
+    books = select(Book).where(Book.deleted_at.is_(None), Book.state == BookState.PUBLISHED,
+                               managed_by(current_user, Book.library_id))
     clips = db_session().scalars(query.order_by(Clip.created_at.desc()).limit(500)).all()
     return render_template("staff/clips_index.html", clips=clips, books=db_session().scalars(books).all(),
                            now=utcnow(), is_public=is_public)
@@ -99,8 +88,7 @@ def new():
     chapters = [c for c in book.chapters if c.master_key]
     waves = []
     for c in chapters:
-        env = file_envelope(media_store().path(c.master_key), f"derived/waveforms/m-{c.master_sha256 or c.id}-120.json",
-                            120)
+        env = master_envelope(media_store(), c.master_key, c.master_sha256 or str(c.id), 120)
         waves.append({"chapter": c, "points": envelope_points(env),
                       "x": 1000 * c.start_s / book.duration_s if book.duration_s else 0,
                       "w": 1000 * c.duration_s / book.duration_s if book.duration_s else 0})
@@ -123,7 +111,7 @@ def _jingle_id(raw: str | None) -> int | None:
         return None
     jingle_id = parse_id(raw)
     jingle = db_session().get(Jingle, jingle_id) if jingle_id is not None else None
-    if jingle is None or (current_user.role != "admin" and jingle.library_id not in (None, current_user.library_id)):
+    if jingle is None or (jingle.library_id is not None and not may_manage(current_user, jingle.library_id)):
         abort(400)
     return jingle.id
 
@@ -135,42 +123,22 @@ def create():
     book_id = parse_id(form.get("book_id", ""))
     if book_id is None:
         abort(400)
-    book = _own_book(book_id)
-    session = db_session()
+    _own_book(book_id)
     try:
-        if book.state != "published":
-            raise ClipError(_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
         start, end = _seconds(form.get("start")), _seconds(form.get("end"))
-        check_clip(session, book, start, end)
-        title = nfc(form.get("title", "")) or book.title
-        vtt = form.get("transcript_vtt", "").strip()
-        if vtt and not valid_webvtt(vtt):
-            raise ClipError(_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."))
-        clip = Clip(book_id=book.id, title=title[:500], description=nfc(form.get("description", ""))[:4000],
-                    start_s=start, end_s=end, intro_jingle_id=_jingle_id(form.get("intro")),
-                    outro_jingle_id=_jingle_id(form.get("outro")), transcript_vtt=vtt, state="draft",
-                    created_by=current_user.id)
-        session.add(clip)
-        session.commit()
-        clip_id = clip.id
-        session.close()
-        queued = _render(clip_id, book.id)
+        intro, outro = _jingle_id(form.get("intro")), _jingle_id(form.get("outro"))
+        db_session().close()  # the clip is written in a session of its own (SQLite: one writer)
+        clip_id, queued = create_clip(
+            app_context(), book_id, start_s=start, end_s=end, title=form.get("title", ""),
+            description=form.get("description", ""), intro_jingle_id=intro, outro_jingle_id=outro,
+            transcript_vtt=form.get("transcript_vtt", ""), created_by=current_user.id,
+            queue=bool(current_app.config.get("JOB_WORKERS_RUNNING")))
     except ClipError as exc:
-        session.rollback()
-        flash(str(exc), "error")
-        return redirect(url_for(".new", book_id=book.id)), 303
+        flash(error_text(exc), "error")
+        return redirect(url_for(".new", book_id=book_id)), 303
     flash(_("Đang dựng đoạn giới thiệu (việc #%(id)d); trang Tiến độ xử lý cho biết khi xong.", id=queued)
           if queued else _("Đã tạo đoạn giới thiệu (MP3 và MP4)."), "info")
     return redirect(url_for(".edit", clip_id=clip_id))
-
-
-def _render(clip_id: int, book_id: int) -> int | None:
-    """Render the clip: as a job when the server's workers run (two H.264 encodes do not belong in a
-    web request), else here. Returns the job id, or None when it was rendered here."""
-    if current_app.config.get("JOB_WORKERS_RUNNING"):
-        return enqueue_clip(studio_context(), clip_id, book_id)
-    render_clip(studio_context(), clip_id)
-    return None
 
 
 def embed_snippet(embed_url: str, title: str) -> str:
@@ -196,9 +164,10 @@ def edit(clip_id: int):
 def save(clip_id: int):
     clip = _own_clip(clip_id)
     form = request.form
-    vtt = form.get("transcript_vtt", "").strip()
-    if vtt and not valid_webvtt(vtt):
-        flash(_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."), "error")
+    try:
+        vtt = check_transcript(form.get("transcript_vtt", ""))
+    except ClipError as exc:
+        flash(error_text(exc), "error")
         return redirect(url_for(".edit", clip_id=clip.id)), 303
     clip.title = (nfc(form.get("title", "")) or clip.title)[:500]
     clip.description = nfc(form.get("description", ""))[:4000]
@@ -213,16 +182,13 @@ def save(clip_id: int):
 @role_required("librarian")
 def publish(clip_id: int):
     clip = _own_clip(clip_id)
-    if not clip.mp3_key:
-        flash(_("Đoạn giới thiệu chưa được tạo xong."), "error")
-        return redirect(url_for(".edit", clip_id=clip.id)), 303
     try:
-        at = to_utc(request.form.get("publish_at", ""))
-    except Exception as exc:  # CatalogError with the message to show
-        flash(str(exc), "error")
+        at = to_utc(request.form.get("publish_at", "")) if clip.mp3_key else None
+        publish_clip(clip, at)
+    except (CatalogError, ClipError) as exc:  # a date that cannot be read, a clip not rendered yet
+        db_session().rollback()
+        flash(error_text(exc), "error")
         return redirect(url_for(".edit", clip_id=clip.id)), 303
-    clip.state = "published"
-    clip.publish_at = at if at and at > utcnow() else None
     db_session().commit()
     flash(_("Đã hẹn đăng đoạn giới thiệu.") if clip.publish_at else _("Đã đăng đoạn giới thiệu."), "info")
     return redirect(url_for(".edit", clip_id=clip.id))
@@ -232,7 +198,7 @@ def publish(clip_id: int):
 @role_required("librarian")
 def unpublish(clip_id: int):
     clip = _own_clip(clip_id)
-    clip.state = "ready"
+    unpublish_clip(clip)
     db_session().commit()
     flash(_("Đã gỡ đoạn giới thiệu."), "info")
     return redirect(url_for(".edit", clip_id=clip.id))
@@ -253,7 +219,7 @@ def _send_clip_file(clip: Clip, key: str, mimetype: str):
 @bp.get("/clips/<uuid>")
 def public(uuid: str):
     clip = _public_clip(uuid)
-    return render_template("staff/clip_public.html", clip=clip, book_live=is_live(clip.book),
+    return render_template("staff/clip_public.html", clip=clip, book_live=is_visible(clip.book),
                            embed_url=public_base() + url_for(".embed", uuid=clip.uuid))
 
 
@@ -354,7 +320,7 @@ def artwork():
 def feed():
     session = db_session()
     now = utcnow()
-    rows = session.scalars(select(Clip).where(Clip.state == "published").order_by(Clip.created_at.desc())
+    rows = session.scalars(select(Clip).where(Clip.state == ClipState.PUBLISHED).order_by(Clip.created_at.desc())
                            .limit(300)).all()
     clips = [c for c in rows if is_public(c, now)]
     base = public_base()
@@ -384,6 +350,6 @@ def feed():
 def feed_page():
     """A public list of the published clips (the feed's human page)."""
     now = utcnow()
-    rows = db_session().scalars(select(Clip).where(Clip.state == "published")
+    rows = db_session().scalars(select(Clip).where(Clip.state == ClipState.PUBLISHED)
                                 .order_by(Clip.created_at.desc()).limit(100)).all()
     return render_template("staff/clips_public_list.html", clips=[c for c in rows if is_public(c, now)])

@@ -14,13 +14,13 @@ import json
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from catalog import apps, dublincore, marc, oai, opendata, opds
 from catalog.covers import book_cover_png, cover_link
-from catalog.books import is_visible
-from catalog.models import Book, BookSubject, Subject, utcnow
+from catalog.access import is_visible, visible
+from catalog.models import Book, BookSubject, Subject
 from catalog.search import count_books, search_books
 from streaming.access import listenable_policies
 from web import opds_auth
@@ -62,9 +62,7 @@ def _visible_book(book_id: int) -> Book:
 
 
 def _live():
-    now = utcnow()
-    return (Book.state == "published", Book.deleted_at.is_(None),
-            or_(Book.publish_at.is_(None), Book.publish_at <= now))
+    return (visible(),)
 
 
 # -- JSON search ------------------------------------------------------------------------------------

@@ -9,16 +9,19 @@ from flask_login import current_user
 from flask_babel import gettext as _
 from sqlalchemy import select
 
+from catalog.access import managed_by, may_manage
+from catalog.states import JobState, Role
 from catalog.models import Book, Job
 from studio import jobs as job_rules
 from studio.pipeline import STAGES
+from web.labels import JOB_STATES
 from web.auth import role_required
 from web.extensions import db_session, services
 from web.studio_views import RULE_LABELS
 
 bp = Blueprint("jobs", __name__)
-STAFF = ("studio", "librarian")
-STATE_LABELS = {"queued": "Đang chờ", "running": "Đang chạy", "done": "Xong", "failed": "Lỗi"}
+STAFF = (Role.STUDIO, Role.LIBRARIAN)
+STATE_LABELS = JOB_STATES
 SHOWN_STATE_LABELS = {**STATE_LABELS, "review": "Cần duyệt"}  # review: failed QC, waits for staff
 KIND_LABELS = {"produce": "Sản xuất", "clip": "Đoạn giới thiệu", "align": "Căn chỉnh bản thảo",
                "talking_book": "Sách nói EPUB 3 và DAISY", job_rules.HOTFOLDER: "Thư mục nhận"}
@@ -28,9 +31,8 @@ def _rows(limit: int = 100) -> list[dict]:
     session = db_session()
     labels = {s.name: s.label_vi for s in STAGES}
     query = (select(Job, Book.title).outerjoin(Book, Book.id == Job.book_id)
+             .where(managed_by(current_user, Book.library_id) | Job.book_id.is_(None))
              .order_by(Job.id.desc()).limit(limit))
-    if current_user.role != "admin":  # staff see their own library's jobs only
-        query = query.where((Book.library_id == current_user.library_id) | Job.book_id.is_(None))
     rows = []
     for job, title in session.execute(query):
         state = "review" if job_rules.needs_review(job) else job.state
@@ -42,7 +44,7 @@ def _rows(limit: int = 100) -> list[dict]:
             "id": job.id, "kind": job.kind, "kind_label": _(KIND_LABELS.get(job.kind, job.kind)),
             "book_id": job.book_id, "book_title": title or folder,
             "state": state, "state_label": _(SHOWN_STATE_LABELS.get(state, state)), "review": review,
-            "retryable": job.state == "failed" and state != "review" and job.kind != job_rules.HOTFOLDER,
+            "retryable": job.state == JobState.FAILED and state != "review" and job.kind != job_rules.HOTFOLDER,
             "stage": job.stage, "stage_label": _(labels[job.stage]) if job.stage in labels else "",
             "progress": round(job.progress or 0.0, 1), "attempts": job.attempts,
             "max_attempts": job.max_attempts, "message": job.message or "",
@@ -90,8 +92,7 @@ def feed():
 def retry(job_id: int):
     job = db_session().get(Job, job_id)
     book = db_session().get(Book, job.book_id) if job is not None and job.book_id else None
-    if job is None or (current_user.role != "admin" and book is not None
-                       and book.library_id != current_user.library_id):
+    if job is None or (book is not None and not may_manage(current_user, book.library_id)):
         abort(404)
     db_session().commit()  # end the request's transaction: SQLite's write lock is taken at BEGIN
     outcome = job_rules.retry(services().sessions, job_id, confirm_published=request.form.get("confirm") == "1")

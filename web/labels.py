@@ -28,6 +28,16 @@ TABLES = {"book_state": BOOK_STATES, "access": ACCESS, "job_state": JOB_STATES, 
           "channel": CHANNELS, "library_kind": LIBRARY_KINDS}
 
 
+def error_text(exc: Exception) -> str:
+    """The message of one of our errors in the reader's language: its Vietnamese `message` is the
+    msgid in the catalogue, `params` fill its placeholders (errors without them: `str(exc)`)."""
+    parts = getattr(exc, "problems", None)
+    if parts:
+        return " ".join(error_text(part) for part in parts)
+    message = getattr(exc, "message", None)
+    return _(message, **getattr(exc, "params", {})) if message else str(exc)
+
+
 def label(kind: str, code: str | None) -> str:
     """The translated label of `code` in table `kind` ('book_state', 'access', …)."""
     text = TABLES[kind].get(code or "")

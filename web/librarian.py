@@ -15,15 +15,18 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from catalog import marc_import
+from catalog import accounts, marc_import
+from catalog.accounts import AccountError, verify_print_disabled
 from catalog.books import publish_for_readers, update_book, withdraw
 from catalog.errors import CatalogError
+from catalog.access import is_admin, managed_by, may_manage
+from catalog.states import Role
 from catalog.models import ACCESS_POLICIES, Book, User, utcnow
-from catalog.text import nfc
 from streaming.access import can_see
 from web.auth import own_book as _own, role_required
 from web.extensions import db_session, media_store, public_base
 from web.formats import from_zone, to_zone
+from web.labels import error_text
 
 bp = Blueprint("librarian", __name__)
 
@@ -63,9 +66,7 @@ def _names(text: str) -> list[str]:
 @bp.get("/librarian/")
 @role_required("librarian")
 def index():
-    query = select(Book).where(Book.deleted_at.is_(None))
-    if current_user.role != "admin":
-        query = query.where(Book.library_id == current_user.library_id)
+    query = select(Book).where(Book.deleted_at.is_(None), managed_by(current_user, Book.library_id))
     books = db_session().scalars(query.order_by(Book.updated_at.desc()).limit(500)).all()
     return render_template("staff/librarian_index.html", books=books, now=utcnow(), base=public_base())
 
@@ -81,7 +82,7 @@ def export_marc():
         abort(404)
     import tempfile
     from catalog import marc
-    library_id = None if current_user.role == "admin" else current_user.library_id
+    library_id = None if is_admin(current_user) else current_user.library_id
     with tempfile.TemporaryDirectory(dir=media_store().root / "tmp") as tmp:
         out = f"{tmp}/catalog-marc.{fmt}"
         marc.write_collection(marc.exportable_books(db_session(), library_id=library_id), out, public_base(),
@@ -122,7 +123,7 @@ def save(book_id: int):
         update_book(session, row, **fields)
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     flash(_("Đã lưu biểu ghi."), "info")
@@ -138,7 +139,7 @@ def do_publish(book_id: int):
         publish_for_readers(session, row, at=to_utc(request.form.get("publish_at", "")))
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     if row.publish_at:
@@ -157,7 +158,7 @@ def do_withdraw(book_id: int):
         withdraw(session, row)
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     flash(_("Đã rút sách khỏi danh mục bạn đọc."), "info")
@@ -222,7 +223,7 @@ def cover(book_id: int):
         update_book(session, row, cover_path=key)
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id)), 303
     session.commit()
     flash(_("Đã cập nhật ảnh bìa."), "info")
@@ -245,9 +246,7 @@ def cover_image(book_id: int):
 @bp.get("/librarian/readers")
 @role_required("librarian")
 def readers():
-    query = select(User).where(User.role == "reader")
-    if current_user.role != "admin":
-        query = query.where(User.library_id == current_user.library_id)
+    query = select(User).where(User.role == Role.READER, managed_by(current_user, User.library_id))
     rows = db_session().scalars(query.order_by(User.username).limit(1000)).all()
     verifiers = {u.id: u for u in db_session().scalars(
         select(User).where(User.id.in_({r.print_disabled_verified_by for r in rows} - {None})))}
@@ -257,9 +256,9 @@ def readers():
 
 def _reader(user_id: int) -> User:
     row = db_session().get(User, user_id)
-    if row is None or row.role != "reader":
+    if row is None or row.role != Role.READER:
         abort(404)
-    if current_user.role != "admin" and row.library_id != current_user.library_id:
+    if not may_manage(current_user, row.library_id):
         abort(403)
     return row
 
@@ -268,13 +267,12 @@ def _reader(user_id: int) -> User:
 @role_required("librarian")
 def register_print_disabled(user_id: int):
     row = _reader(user_id)
-    evidence = nfc(request.form.get("evidence", ""))[:2000]
-    if not evidence:
-        flash(_("Cần ghi căn cứ xác minh (giấy tờ đã xem)."), "error")
+    try:
+        verify_print_disabled(current_user, row, request.form.get("evidence", ""))
+    except AccountError as exc:
+        db_session().rollback()
+        flash(error_text(exc), "error")
         return redirect(url_for(".readers")), 303
-    row.print_disabled_verified_at = utcnow()
-    row.print_disabled_verified_by = current_user.id
-    row.print_disabled_evidence = evidence
     db_session().commit()
     flash(_("Đã ghi nhận %(u)s là người khuyết tật đọc chữ in.", u=row.username), "info")
     return redirect(url_for(".readers"))
@@ -284,9 +282,7 @@ def register_print_disabled(user_id: int):
 @role_required("librarian")
 def revoke_print_disabled(user_id: int):
     row = _reader(user_id)
-    row.print_disabled_verified_at = None
-    row.print_disabled_verified_by = None
-    row.print_disabled_evidence = ""
+    accounts.revoke_print_disabled(row)
     db_session().commit()
     flash(_("Đã huỷ ghi nhận của %(u)s.", u=row.username), "info")
     return redirect(url_for(".readers"))

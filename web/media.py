@@ -31,11 +31,12 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from catalog import apps
+from catalog.access import is_visible
 from catalog.models import Book, Library, User
 from catalog.readium import build_manifest
 from recordings.errors import UnsafeKeyError
 from streaming import signed_links, tokens
-from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address, is_live
+from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address
 from delivery.hls import add_query, rewrite_uris
 from web import opds_auth
 from web.extensions import db_session, media_store, public_base
@@ -334,7 +335,7 @@ def book_for_requester(book_id: int, uses: tuple[str, ...]) -> tuple[Book, str |
     else:
         who = opds_auth.requester(public_base())
         book = db_session().get(Book, book_id)
-        if book is None or not (is_live(book) if who.via_app else can_see(book, who.account)):
+        if book is None or not (is_visible(book) if who.via_app else can_see(book, who.account)):
             abort(404)
         decision = can_listen(book, who.account, request.remote_addr, _onsite_networks(book))
         if not decision.allowed:
@@ -343,7 +344,7 @@ def book_for_requester(book_id: int, uses: tuple[str, ...]) -> tuple[Book, str |
             _deny(403, decision.reason)
     # links of a live title work for the app without a cookie while its login holds; a draft's
     # (staff reviewing) stay bound to the staff member's login cookie
-    use = tokens.APP if is_live(book) else tokens.STREAM
+    use = tokens.APP if is_visible(book) else tokens.STREAM
     return book, token_for(book, who.account, use, app_id=who.app_id)
 
 

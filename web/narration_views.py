@@ -16,7 +16,7 @@ from catalog.spreadsheet import csv_text
 from studio import narration
 from web.auth import own_book, role_required
 from web.extensions import db_session
-from web.studio_views import studio_context
+from web.runtime import app_context
 
 bp = Blueprint("narration", __name__, url_prefix="/studio")
 
@@ -46,7 +46,7 @@ def attach(book_id: int):
         return redirect(url_for("studio_views.book", book_id=row.id) + "#manuscript-h"), 303
     db_session().commit()  # attach writes in a transaction of its own (SQLite: one writer)
     try:
-        narration.attach_and_queue(studio_context(), row.id, upload.stream, upload.filename, session_id=session_id)
+        narration.attach_and_queue(app_context(), row.id, upload.stream, upload.filename, session_id=session_id)
     except narration.NarrationError as exc:
         flash(str(exc), "error")
         return redirect(url_for("studio_views.book", book_id=row.id) + "#manuscript-h"), 303

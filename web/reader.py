@@ -12,13 +12,15 @@ from flask_login import current_user, login_required
 from sqlalchemy import select
 
 from catalog import talking_books
+from catalog.access import visible
+from catalog.books import newest_visible
 from catalog.covers import book_cover_png, cover_link
 from catalog.manuscripts import current as current_manuscript
 from catalog.models import Book, User
 from catalog.text import fold
 from streaming import progress
 from streaming.tokens import DOWNLOAD
-from streaming.access import can_listen, can_see, can_take_talking_book, is_live
+from streaming.access import can_listen, can_see, can_take_talking_book
 from web.extensions import db_session
 from web.errors import init_errors
 from web.formats import init_formats, local_time
@@ -54,12 +56,6 @@ def _display_settings():
             "cover_src": lambda book: request.script_root + cover_link(book)[0], "label": label}
 
 
-def _live_books(session, limit: int = 24):
-    rows = session.scalars(select(Book).where(Book.state == "published", Book.deleted_at.is_(None))
-                           .order_by(Book.published_at.desc(), Book.id.desc()).limit(limit * 2)).all()
-    return [b for b in rows if is_live(b)][:limit]
-
-
 def _listening(session, limit: int = 100, include_finished: bool = True):
     """(book, progress row) pairs for the logged-in reader, most recent first, visible books only."""
     if not current_user.is_authenticated:
@@ -75,7 +71,7 @@ def _listening(session, limit: int = 100, include_finished: bool = True):
 @bp.get("/")
 def home():
     session = db_session()
-    return render_template("home.html", books=_live_books(session),
+    return render_template("home.html", books=newest_visible(session),
                            continuing=_listening(session, limit=12, include_finished=False)[:6])
 
 
@@ -89,7 +85,7 @@ def search():
             from catalog.search import search_books
         except ImportError:  # the full-text search module is optional at this layer's start
             needle = f"%{fold(q)}%"
-            books = [b for b in session.scalars(select(Book).where(Book.title_folded.like(needle))) if is_live(b)]
+            books = session.scalars(select(Book).where(Book.title_folded.like(needle), visible())).all()
         else:
             books = search_books(session, q, limit=50)
     return render_template("search.html", q=q, books=books)

@@ -2,7 +2,7 @@
 library (one card, or a CSV of cards), one-time passwords, disable/enable and approval.
 
 Librarians see and manage the readers of their own library; admins everyone (catalog.accounts
-decides, `may_manage`). Admin-only edits (role, library) stay in web.admin."""
+decides, `may_manage_account`). Admin-only edits (role, library) stay in web.admin."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -10,12 +10,15 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
-from catalog.accounts import (ROLE_LABELS, AccountError, create_reader, may_manage, reset_by_staff, search_users,
+from catalog.access import is_admin
+from catalog.states import Role
+from catalog.accounts import (ROLE_LABELS, AccountError, create_reader, may_manage_account, reset_by_staff, search_users,
                               set_active)
 from catalog.models import ROLES, Library, User
 from catalog.reader_import import import_readers
 from web.auth import role_required, safe_next
 from web.extensions import db_session
+from web.labels import error_text
 
 bp = Blueprint("readers", __name__, url_prefix="/librarian/accounts")
 PER_PAGE = 50
@@ -29,15 +32,15 @@ def _int_arg(name: str) -> int | None:
 def render_user_list(endpoint: str, *, created=None, report=None, status: int = 200):
     """The user list page for `endpoint` (this blueprint's or the admin's), filtered by the query string."""
     session = db_session()
-    is_admin = current_user.role == "admin"
-    role = request.args.get("role", "") if is_admin else "reader"
+    admin = is_admin(current_user)
+    role = request.args.get("role", "") if admin else Role.READER
     page = search_users(session, current_user, query=request.args.get("q", ""), role=role,
-                        library_id=_int_arg("library") if is_admin else None, page=_int_arg("page") or 1,
+                        library_id=_int_arg("library") if admin else None, page=_int_arg("page") or 1,
                         per_page=PER_PAGE)
     libraries = session.scalars(select(Library).order_by(Library.name)).all()
     args = {k: v for k, v in request.args.items() if k in ("q", "role", "library") and v}
     return render_template("staff/users.html", page=page, libraries=libraries, roles=ROLES, role_labels=ROLE_LABELS,
-                           is_admin=is_admin, endpoint=endpoint, args=args, created=created, report=report,
+                           is_admin=admin, endpoint=endpoint, args=args, created=created, report=report,
                            library_names={lib.id: lib.name for lib in libraries}), status
 
 
@@ -50,7 +53,7 @@ def index():
 def _chosen_library_id() -> int:
     """The library a new reader joins: the admin's choice in the form, else one's own."""
     raw = request.form.get("library_id", "")
-    chosen = int(raw) if current_user.role == "admin" and raw.isdigit() and len(raw) < 10 else None
+    chosen = int(raw) if is_admin(current_user) and raw.isdigit() and len(raw) < 10 else None
     return chosen or current_user.library_id
 
 
@@ -70,7 +73,7 @@ def new_reader():
                                        request.form.get("name", ""), email=request.form.get("email", ""))
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return render_user_list("readers.index", status=400)
     session.commit()
     return render_user_list("readers.index", created=[(user.card_number, user.display_name, password)])
@@ -99,7 +102,7 @@ def _managed(user_id: int) -> User:
     user = db_session().get(User, user_id)
     if user is None:
         abort(404)
-    if not may_manage(current_user, user):
+    if not may_manage_account(current_user, user):
         abort(403)
     return user
 

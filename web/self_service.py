@@ -14,6 +14,7 @@ from catalog.models import Library
 from web.extensions import db_session
 from web.mail import MailError, mail_configured, send_mail
 from web.security import login_throttle
+from web.labels import error_text
 
 bp = Blueprint("self_service", __name__)
 
@@ -78,7 +79,7 @@ def reset_password(token: str):
         finish_password_reset(session, token, new)
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return render_template("password_reset.html", valid=True), 400
     session.commit()
     flash(_("Đã đặt mật khẩu mới. Hãy đăng nhập."), "info")
@@ -107,7 +108,7 @@ def register():
                              display_name=form.get("display_name", "")[:255], email=form.get("email", "")[:255])
     except AccountError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return render_template("register.html", libraries=libraries, form=form), 400
     session.commit()
     if user.pending_approval:

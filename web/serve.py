@@ -83,7 +83,7 @@ def web_process_app():
 def job_process_main() -> None:
     """The job process: the worker pool (RUN_WORKERS) and hot folder (WATCH_INBOX), as `serve`
     runs them in-process with one process, until SIGTERM/SIGINT or until the server is gone."""
-    from web.cli_core import start_background_work
+    from web.runtime import start_background_work
     from web.config import load_settings
     _exit_with_parent(int(os.environ[PARENT_ENV]))
     settings = load_settings()

@@ -19,6 +19,7 @@ from sqlalchemy import select
 from catalog.errors import CatalogError
 from catalog.ids import parse_id
 from catalog.library_settings import set_time_zone, time_zones
+from catalog.access import is_admin, managed_by
 from catalog.models import Book, Library, Subject, User
 from catalog.spreadsheet import append_row, csv_text
 from streaming.events import listener_key
@@ -27,6 +28,7 @@ from streaming.stats import (GROUPS, Filters, StatRow, StatsError, aggregate, pe
 from web.auth import role_required
 from web.extensions import db_session
 from web.formats import hours_minutes, zone_name
+from web.labels import error_text
 
 bp = Blueprint("stats", __name__, url_prefix="/stats")
 
@@ -50,7 +52,7 @@ class Scope:
         self.value = (args.get("value") or "").strip() or str(self.year)
         if self.period == "range":
             self.value = f"{args.get('from', '')}..{args.get('to', '')}"
-        if current_user.role == "admin":
+        if is_admin(current_user):
             self.library_id = _int(args.get("library"))
         else:
             self.library_id = current_user.library_id
@@ -66,7 +68,7 @@ class Scope:
             self.start, self.end = period_range(self.period, self.value if self.period != "year" else str(self.year),
                                                 self.zone)
         except StatsError as exc:
-            self.error = str(exc)
+            self.error = error_text(exc)
             self.start, self.end = period_range("year", str(self.year), self.zone)
         else:
             self.error = ""
@@ -120,11 +122,9 @@ def bar_chart(rows: list[StatRow], measure: str, caption: str, limit: int = 12, 
 
 def _choices():
     session = db_session()
-    is_admin = current_user.role == "admin"
-    libraries = session.scalars(select(Library).order_by(Library.name)).all() if is_admin else []
-    books = select(Book).where(Book.deleted_at.is_(None)).order_by(Book.sort_key).limit(500)
-    if not is_admin:
-        books = books.where(Book.library_id == current_user.library_id)
+    libraries = session.scalars(select(Library).order_by(Library.name)).all() if is_admin(current_user) else []
+    books = (select(Book).where(Book.deleted_at.is_(None), managed_by(current_user, Book.library_id))
+             .order_by(Book.sort_key).limit(500))
     subjects = session.scalars(select(Subject).order_by(Subject.term).limit(500)).all()
     return libraries, session.scalars(books).all(), subjects
 
@@ -149,13 +149,13 @@ def index():
 def time_zone():
     """Set the time zone of the librarian's library (an admin: of the library chosen on the page)."""
     session = db_session()
-    library_id = _int(request.form.get("library")) if current_user.role == "admin" else None
+    library_id = _int(request.form.get("library")) if is_admin(current_user) else None
     library = session.get(Library, library_id or current_user.library_id)
     try:
         set_time_zone(session, library, request.form.get("time_zone", ""))
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index")), 303
     session.commit()
     flash(_("Đã đặt múi giờ %(z)s cho %(lib)s.", z=library.time_zone, lib=library.name), "info")

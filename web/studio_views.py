@@ -8,25 +8,24 @@ nothing from here. Boundary edits keep where a boundary came from: a moved bound
 """
 from __future__ import annotations
 
-import json
-
 from flask import (Blueprint, abort, current_app, flash, jsonify, redirect, render_template, request,
                    send_file, url_for)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import func, select
 
-from catalog.books import create_book
+from catalog.books import create_book, drafts
 from catalog.errors import CatalogError
 from catalog.models import Book, Chapter, Library, Mark, RecordingSession, Take
 from catalog.text import nfc
-from recordings.probe import iter_blocks
-from studio import intake, mark_edits, narration
-from studio.context import Context, Decisions
-from studio.errors import QCRejected, StudioError
+from studio import intake, mark_edits, narration, review as rules
+from studio.errors import QCRejected, ReviewError, StudioError
 from studio.pipeline import edit_key
+from studio.waveform import ENVELOPE_POINTS, envelope_points, take_envelope
 from web.auth import own_book, role_required
-from web.extensions import db_session, media_store, services
+from web.extensions import db_session, media_store
+from web.labels import error_text
+from web.runtime import app_context
 
 bp = Blueprint("studio_views", __name__, url_prefix="/studio")
 
@@ -39,7 +38,6 @@ RULE_LABELS = {"integrated_loudness": "Độ to tích hợp (LUFS)", "true_peak"
                "tail_room_tone": "Khoảng lặng cuối (s)", "speech_present": "Có tiếng nói",
                "speech_over_noise": "Tiếng nói trên nền ồn (dB)", "input_clipping": "Tỉ lệ mẫu bị xén trong bản thu",
                "channels": "Số kênh"}
-ENVELOPE_POINTS = 600
 PLAY_AROUND_S = 3.0
 
 
@@ -60,11 +58,6 @@ def _chapter(chapter_id: int) -> Chapter:
     return chapter
 
 
-def studio_context() -> Context:
-    svc = services()
-    return Context(sessions=svc.sessions, store=svc.store, settings=dict(current_app.config))
-
-
 def _takes(book: Book) -> list[Take]:
     return list(db_session().scalars(
         select(Take).join(RecordingSession).where(RecordingSession.book_id == book.id)
@@ -79,12 +72,7 @@ def _wants_json() -> bool:
 @bp.get("/")
 @role_required("studio")
 def index():
-    session = db_session()
-    query = select(Book).where(Book.deleted_at.is_(None), Book.state == "draft")
-    if current_user.role != "admin":
-        query = query.where(Book.library_id == current_user.library_id)
-    books = session.scalars(query.order_by(Book.updated_at.desc()).limit(200)).all()
-    return render_template("staff/studio_index.html", books=books)
+    return render_template("staff/studio_index.html", books=drafts(db_session(), current_user))
 
 
 @bp.post("/books")
@@ -99,7 +87,7 @@ def new_book():
                            profile=library.delivery_profile or current_app.config["DEFAULT_PROFILE"])
     except CatalogError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".index"))
     session.commit()
     flash(_("Đã tạo sách mới."), "info")
@@ -121,7 +109,7 @@ def book(book_id: int):
                            chapters=chapters, tus_endpoint="/api/uploads/" if tus else "",
                            manuscript=narration.status(session, row.id), manuscript_states=narration.STATES,
                            open_findings=narration.findings_per_chapter(session, row.id),
-                           all_reviewed=bool(chapters) and all(c.review_state == "approved" for c in chapters))
+                           all_reviewed=rules.all_approved(row))
 
 
 # -- sessions and takes -------------------------------------------------------------------------------
@@ -140,7 +128,7 @@ def new_session(book_id: int):
                                 session_name=nfc(request.form.get("name", "")))
             session_id = received.session_id
         except StudioError as exc:
-            errors.append(str(exc))
+            errors.append(error_text(exc))
     if _wants_json():
         if errors:
             return jsonify(error="bad-audio", message="; ".join(errors)), 400
@@ -158,7 +146,7 @@ def _allow_upload_body() -> None:
 def _receive(upload, **target) -> intake.Received:
     """One file of a form upload through `studio.intake` (the limits every way in shares)."""
     db_session().commit()  # the intake writes in a transaction of its own (SQLite: one writer)
-    return intake.receive_take(studio_context(), upload.stream, filename=upload.filename,
+    return intake.receive_take(app_context(), upload.stream, filename=upload.filename,
                                user_id=current_user.id, length=request.content_length, **target)
 
 
@@ -199,7 +187,7 @@ def delete_session(session_id: int):
         intake.delete_recording_session(session, rec)
     except StudioError as exc:
         session.rollback()
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id))
     session.commit()
     flash(_("Đã xoá buổi ghi âm."), "info")
@@ -219,48 +207,15 @@ def take_audio(take_id: int):
 @role_required("studio")
 def detect(book_id: int):
     """Run the chapter-marking stage (labels, cue markers, session list, pauses) without approving."""
-    row = own_book(book_id)
-    if not _takes(row):
-        flash(_("Chưa có bản ghi nào để tìm mốc chương."), "error")
-        return redirect(url_for(".book", book_id=row.id))
-    db_session().close()
-    from studio.pipeline import STAGES
-    stage = next(s for s in STAGES if s.name == "mark")
+    own_book(book_id)
+    db_session().close()  # the stage writes in sessions of its own (SQLite: one writer)
     try:
-        stage.run(studio_context(), book_id, Decisions(approve_marks=False), lambda _f: None)
+        rules.detect_marks(app_context(), book_id)
     except StudioError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
         return redirect(url_for(".book", book_id=book_id))
     flash(_("Đã tìm mốc chương. Hãy kiểm tra trước khi duyệt."), "info")
     return redirect(url_for(".editor", book_id=book_id))
-
-
-def envelope(take: Take, points: int = ENVELOPE_POINTS) -> list[float]:
-    """Peak amplitude (0..1) in `points` equal time buckets of the take; cached beside derived media."""
-    store = media_store()
-    return file_envelope(store.find_original(take.original_sha256),
-                         f"derived/waveforms/{take.original_sha256}-{points}.json", points)
-
-
-def file_envelope(path, cache_key: str, points: int = ENVELOPE_POINTS) -> list[float]:
-    """Peak amplitude (0..1) of an audio file in `points` equal time buckets, cached at `cache_key`."""
-    import numpy as np
-    import soundfile as sf
-    store = media_store()
-    if store.exists(cache_key):
-        return json.loads(store.path(cache_key).read_text())
-    frames = sf.info(str(path)).frames
-    per = max(1, -(-frames // points))
-    peaks = np.zeros(points)
-    pos = 0
-    for block in iter_blocks(path, 65536):
-        mono = np.abs(block).max(axis=1)
-        idx = np.minimum((pos + np.arange(len(mono))) // per, points - 1)
-        np.maximum.at(peaks, idx, mono)
-        pos += len(mono)
-    result = [round(float(p), 4) for p in peaks]
-    store.write_bytes(cache_key, json.dumps(result).encode())
-    return result
 
 
 @bp.get("/books/<int:book_id>/chapters")
@@ -280,19 +235,11 @@ def editor(book_id: int):
             number += 1
             entries.append({"mark": mark, "number": number,
                             "x": 1000 * mark.start_s / take.duration_s if take.duration_s else 0})
-        env = envelope(take)
+        env = take_envelope(media_store(), take.original_sha256, ENVELOPE_POINTS)
         views.append({"take": take, "marks": entries, "envelope": envelope_points(env),
                       "cuts": [c for c in cuts if c.take_id == take.id]})
     return render_template("staff/studio_editor.html", book=row, views=views, labels=SOURCE_LABELS,
                            approved=bool(marks) and all(m.approved for m in marks))
-
-
-def envelope_points(env: list[float]) -> str:
-    """SVG polygon points for a mirrored envelope in a 1000×100 box."""
-    n = len(env)
-    top = [f"{1000 * i / max(1, n - 1):.1f},{50 - 48 * v:.1f}" for i, v in enumerate(env)]
-    bottom = [f"{1000 * i / max(1, n - 1):.1f},{50 + 48 * v:.1f}" for i, v in reversed(list(enumerate(env)))]
-    return " ".join(top + bottom)
 
 
 def _mark(mark_id: int) -> Mark:
@@ -357,53 +304,46 @@ def rename_mark(mark_id: int):
 
 def _edit_error(book_id: int, exc: Exception):
     db_session().rollback()
-    flash(str(exc), "error")
+    flash(error_text(exc), "error")
     return redirect(url_for(".editor", book_id=book_id)), 303
 
 
 # -- approval and production -------------------------------------------------------------------------
-def _produce(book_id: int, decisions: Decisions, start: str, done_message: str) -> None:
-    """Run the pipeline from `start` with the staff's decisions and flash what happened: queued, an
-    error, or `done_message` (only when the work really ran here, never for work merely queued).
+def _produce(action, book_id: int, done_message: str, **options) -> StudioError | None:
+    """Call `action(ctx, book_id, queue=…, **options)` (a `studio.review` decision that starts
+    production) and flash what happened: queued, an error, or `done_message` (only when the work
+    really ran here, never for work merely queued). Returns the refusal, if the rules refused.
 
     When the server runs the job worker pool (`sachnoi serve`, RUN_WORKERS) the work becomes a
     durable job and the page returns at once (progress on /jobs/); otherwise it runs here.
     """
-    from flask import current_app
-    from studio.pipeline import run_stages
-    db_session().close()
-    if current_app.config.get("JOB_WORKERS_RUNNING"):
-        from studio.worker import enqueue_produce
-        job_id = enqueue_produce(studio_context(), book_id, decisions, start=start)
-        flash(_("Đã đưa vào hàng đợi xử lý (việc #%(id)d); xem tiến độ ở trang Tiến độ xử lý.", id=job_id), "info")
-        return
+    db_session().close()  # the decision writes in sessions of its own (SQLite: one writer)
     try:
-        run_stages(studio_context(), book_id, decisions, start=start)
+        job_id = action(app_context(), book_id, queue=bool(current_app.config.get("JOB_WORKERS_RUNNING")),
+                        **options)
+    except ReviewError as exc:
+        flash(error_text(exc), "error")
+        return exc
     except QCRejected as exc:
         flash(_("Một số chương chưa đạt QC: xem báo cáo và duyệt từng chương. (%(e)s)", e=str(exc)[:300]), "error")
     except StudioError as exc:
-        flash(str(exc), "error")
+        flash(error_text(exc), "error")
     else:
-        flash(done_message, "info")
+        if job_id is not None:
+            flash(_("Đã đưa vào hàng đợi xử lý (việc #%(id)d); xem tiến độ ở trang Tiến độ xử lý.", id=job_id),
+                  "info")
+        else:
+            flash(done_message, "info")
+    return None
 
 
 @bp.post("/books/<int:book_id>/approve")
 @role_required("studio")
 def approve(book_id: int):
     """Approve the chapter marks and master the book; QC failures stop for review."""
-    row = own_book(book_id)
-    session = db_session()
-    marks = session.scalars(select(Mark).where(Mark.book_id == row.id)).all()
-    if not any(m.kind == "chapter" for m in marks):
-        flash(_("Chưa có mốc chương nào để duyệt."), "error")
-        return redirect(url_for(".editor", book_id=row.id))
-    for m in marks:
-        m.approved = True
-    for chapter in row.chapters:
-        chapter.review_state, chapter.review_comment = "pending", ""
-    session.commit()
-    _produce(book_id, Decisions(approve_marks=True), "master",
-             _("Đã duyệt mốc chương; sách đã được xử lý và đóng gói."))
+    own_book(book_id)
+    if _produce(rules.approve_marks, book_id, _("Đã duyệt mốc chương; sách đã được xử lý và đóng gói.")):
+        return redirect(url_for(".editor", book_id=book_id))
     return redirect(url_for(".book", book_id=book_id))
 
 
@@ -411,12 +351,8 @@ def approve(book_id: int):
 @role_required("studio")
 def finish(book_id: int):
     """Every chapter approved by a person: accept their QC results and package the book."""
-    row = own_book(book_id)
-    if not row.chapters or any(c.review_state != "approved" for c in row.chapters):
-        flash(_("Cần duyệt tất cả các chương trước."), "error")
-        return redirect(url_for(".book", book_id=book_id))
-    _produce(book_id, Decisions(approve_marks=True, accept_qc_failures=True), "qc",
-             _("Sách đã sẵn sàng để thư viện xuất bản."))
+    own_book(book_id)
+    _produce(rules.finish, book_id, _("Sách đã sẵn sàng để thư viện xuất bản."))
     return redirect(url_for(".book", book_id=book_id))
 
 
@@ -464,28 +400,24 @@ def qc_plot(chapter_id: int):
 def review(chapter_id: int):
     chapter = _chapter(chapter_id)
     decision = request.form.get("decision")
-    comment = nfc(request.form.get("comment", ""))[:4000]
-    if decision == "approve":
-        chapter.review_state, chapter.review_comment = "approved", comment
-        flash(_("Đã duyệt chương %(n)d.", n=chapter.position), "info")
-    elif decision == "reject":
-        if not comment:
-            flash(_("Trả lại cần ghi rõ lý do."), "error")
-            return redirect(url_for(".qc", chapter_id=chapter.id)), 303
-        chapter.review_state, chapter.review_comment = "rejected", comment
-        flash(_("Đã trả lại chương %(n)d để ghi lại.", n=chapter.position), "info")
-    else:
+    if decision not in ("approve", "reject"):
         abort(400)
+    try:
+        rules.review_chapter(db_session(), chapter, approve=decision == "approve",
+                             comment=request.form.get("comment", ""))
+    except ReviewError as exc:
+        db_session().rollback()
+        flash(error_text(exc), "error")
+        return redirect(url_for(".qc", chapter_id=chapter_id)), 303
     db_session().commit()
+    flash(_("Đã duyệt chương %(n)d.", n=chapter.position) if decision == "approve"
+          else _("Đã trả lại chương %(n)d để ghi lại.", n=chapter.position), "info")
     return redirect(url_for(".book", book_id=chapter.book_id))
 
 
 @bp.post("/books/<int:book_id>/approve-all")
 @role_required("studio")
 def approve_all(book_id: int):
-    row = own_book(book_id)
-    for chapter in row.chapters:
-        if chapter.review_state != "rejected":
-            chapter.review_state = "approved"
-    db_session().commit()
-    return finish(book_id)
+    own_book(book_id)
+    _produce(rules.finish, book_id, _("Sách đã sẵn sàng để thư viện xuất bản."), approve_rest=True)
+    return redirect(url_for(".book", book_id=book_id))

@@ -10,9 +10,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, render_template, request, url_for
 from flask_babel import gettext as _
 
+from catalog.access import is_visible
 from catalog import talking_books
 from catalog.models import Book
-from streaming.access import can_see, can_take_talking_book, is_live
+from streaming.access import can_see, can_take_talking_book
 from web import opds_auth
 from web.extensions import db_session, public_base
 from web.media import RENAMED_CACHE, _send_file
@@ -39,7 +40,7 @@ def download(book_id: int, kind: str):
         abort(404)
     who = opds_auth.requester(public_base())
     book = db_session().get(Book, book_id)
-    if book is None or not (is_live(book) if who.via_app else can_see(book, who.account)):
+    if book is None or not (is_visible(book) if who.via_app else can_see(book, who.account)):
         abort(404)
     decision = can_take_talking_book(book, who.account)
     if not decision.allowed:

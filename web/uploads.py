@@ -11,13 +11,12 @@ SameSite=Lax, so it is not sent on cross-site POST/PATCH/DELETE in the first pla
 """
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request, url_for
+from flask import Blueprint, Response, g, jsonify, request, url_for
 from flask_login import current_user
 
-from studio.context import Context
 from studio.uploads import CHECKSUMS, EXTENSIONS, TUS_VERSION, UploadError, UploadManager
 from web.auth import role_required
-from web.extensions import services
+from web.runtime import app_context
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
 ROLES = ("studio", "librarian")  # admin always passes role_required
@@ -33,11 +32,9 @@ def _exempt_from_csrf(state) -> None:
 def manager() -> UploadManager:
     """The upload manager, with the request's own transaction ended first: on SQLite every
     transaction takes the write lock at BEGIN, and the manager writes in sessions of its own."""
-    from flask import current_app, g
     if g.get("db_session") is not None:
         g.db_session.commit()
-    svc = services()
-    return UploadManager(Context(sessions=svc.sessions, store=svc.store, settings=dict(current_app.config)))
+    return UploadManager(app_context())
 
 
 def _tus(response: Response, status: int = 204) -> Response:

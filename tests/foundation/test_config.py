@@ -32,7 +32,7 @@ def test_home_defaults_to_instance_in_working_directory(tmp_path, monkeypatch):
 
 def test_jobs_beside_the_server_leave_the_listeners_a_core():
     """`sachnoi serve` runs at most JOB_CPUS job workers and encodes (default: all cores but one)."""
-    from web.cli_core import serving_workers
+    from web.runtime import serving_workers
     assert serving_workers({"WORKERS": 2, "JOB_CPUS": 0}, cores=2) == 1
     assert serving_workers({"WORKERS": 2, "JOB_CPUS": 0}, cores=8) == 2
     assert serving_workers({"WORKERS": 6, "JOB_CPUS": 0}, cores=4) == 3
@@ -41,7 +41,7 @@ def test_jobs_beside_the_server_leave_the_listeners_a_core():
 
 
 def test_the_servers_job_pool_and_encodes_follow_that_limit(tmp_path, monkeypatch):
-    from web.cli_core import start_background_work
+    from web.runtime import start_background_work
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     settings = load_settings({"RUN_WORKERS": True, "WORKERS": 2}, environ={"SACHNOI_HOME": str(tmp_path)})
     work = start_background_work(settings)

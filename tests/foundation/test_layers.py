@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
 
@@ -90,3 +91,81 @@ def test_rule_catches_a_forbidden_arrow(tmp_path):
     (tmp_path / "streaming" / "fine.py").write_text("from delivery.hls import rewrite_uris\n")
     assert violations(tmp_path) == ["catalog/worse.py:1 imports web", "delivery/bad.py:1 imports mastering",
                                     "mastering/bad.py:1 imports catalog"]
+
+
+def web_import_graph(root: Path = ROOT) -> dict[str, set[str]]:
+    """Module → the `web.*` modules it imports (at the top or inside functions)."""
+    graph = {}
+    for path in sorted((root / "web").glob("*.py")):
+        name = f"web.{path.stem}"
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        found = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                if node.module == "web":
+                    found |= {f"web.{alias.name}" for alias in node.names}
+                elif node.module.startswith("web."):
+                    found.add(node.module)
+            elif isinstance(node, ast.Import):
+                found |= {alias.name for alias in node.names if alias.name.startswith("web.")}
+        graph[name] = found - {name}
+    return graph
+
+
+def import_circles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every circle of imports, each as the path from a module back to itself."""
+    circles, done = [], set()
+
+    def visit(module: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(module, ())):
+            if nxt in path:
+                circles.append(path[path.index(nxt):] + [nxt])
+            elif nxt not in done:
+                visit(nxt, path + [nxt])
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module, [module])
+    return circles
+
+
+def test_no_import_circle_between_web_modules():
+    assert import_circles(web_import_graph()) == []
+
+
+def test_circle_finder_finds_a_circle():
+    graph = {"web.a": {"web.b"}, "web.b": {"web.c"}, "web.c": {"web.a"}, "web.d": {"web.a"}}
+    assert import_circles(graph) == [["web.a", "web.b", "web.c", "web.a"]]
+    assert import_circles({"web.a": {"web.b"}, "web.b": set()}) == []
+
+
+HAND_CODED_ACCESS = re.compile(
+    r"role\s*(==|!=|in)\s*(Role\.ADMIN|[\"']admin[\"'])"              # "is it an admin?"
+    r"|library_id\s*(==|!=)\s*(current_user|user|actor)\.library_id")  # "…or staff of this library?"
+
+
+def hand_coded_access_checks(root: Path = ROOT) -> list[str]:
+    """Lines outside catalog/access.py that re-code "admin, or staff of this library"."""
+    found = []
+    for package in PACKAGES:
+        for path in sorted((root / package).rglob("*.py")):
+            if path.relative_to(root).as_posix() == "catalog/access.py":
+                continue
+            for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+                if HAND_CODED_ACCESS.search(line):
+                    found.append(f"{path.relative_to(root)}:{number}")
+    return found
+
+
+def test_access_rules_are_spelled_once():
+    """catalog.access (may_manage, managed_by, has_role, is_admin) is the one place."""
+    assert hand_coded_access_checks() == []
+
+
+def test_access_check_finder_finds_one(tmp_path):
+    for package in PACKAGES:
+        (tmp_path / package).mkdir()
+    (tmp_path / "web" / "bad.py").write_text(
+        'ok = current_user.role == "admin" or book.library_id == current_user.library_id\n')
+    (tmp_path / "catalog" / "access.py").write_text('ok = user.role == Role.ADMIN\n')
+    assert hand_coded_access_checks(tmp_path) == ["web/bad.py:1"]

@@ -29,13 +29,13 @@ def cli(tmp_path, monkeypatch):
 
 
 def _row(username: str) -> User:
-    from web.cli_core import make_context
+    from web.runtime import make_context
     with make_context().sessions() as s:
         return s.scalar(select(User).where(User.username == username))
 
 
 def _can_login(username: str, password: str) -> bool:
-    from web.cli_core import make_context
+    from web.runtime import make_context
     with make_context().sessions() as s:
         return authenticate(s, username, password) is not None
 

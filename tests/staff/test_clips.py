@@ -93,7 +93,7 @@ def test_clip_renders_as_a_job_when_the_workers_run(login, app, published_book):
     server's job workers running the request only queues it, and a worker renders it."""
     from catalog.models import Job
     from studio.worker import Worker
-    from web.studio_views import studio_context
+    from web.runtime import app_context as studio_context
     app.config["JOB_WORKERS_RUNNING"] = True
     staff = login("lib1")
     response = make_clip(staff, published_book)

@@ -73,7 +73,7 @@ def test_approve_queues_a_durable_job_when_workers_run(login, app, session_files
     that a worker then completes (the same function the CLI and tests run)."""
     from catalog.models import Job
     from studio.worker import Worker
-    from web.studio_views import studio_context
+    from web.runtime import app_context as studio_context
     app.config["JOB_WORKERS_RUNNING"] = True
     staff = login("studio1")
     book_id = make_book(staff)

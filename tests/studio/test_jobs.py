@@ -117,7 +117,7 @@ def test_worker_runs_production_and_reports_progress(ctx):
 
 # -- the fault test -----------------------------------------------------------------------------------
 def _instance(tmp_path: Path, name: str):
-    from web.cli_core import make_context
+    from web.runtime import make_context
     from web.config import load_settings
     home = tmp_path / name
     settings = load_settings({"HOME": str(home), "SECRET_KEY": "t-" + uuid.uuid4().hex, "JOB_LEASE_S": 2})

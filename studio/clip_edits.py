@@ -1,0 +1,68 @@
+"""Promotion clips as librarians make them: cut one from a published book, publish it (now or at
+a time), take it down, and when the public sees it. The rendering itself (an H.264 encode) is
+`studio.clips.render_clip`, run by a job when the server's workers run (`queue`).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from catalog.access import is_visible
+from catalog.models import Book, Clip, utcnow
+from catalog.podcast import valid_webvtt
+from catalog.states import BookState, ClipState
+from catalog.text import nfc
+from studio.clips import ClipError, check_clip, render_clip
+from studio.context import Context
+from studio.errors import N_
+from studio.worker import enqueue_clip
+
+
+def is_public(clip: Clip, now: dt.datetime | None = None) -> bool:
+    """Published, its time (`publish_at`, UTC) come, rendered, and its book visible to readers."""
+    now = now or utcnow()
+    return (clip.state == ClipState.PUBLISHED and (clip.publish_at is None or clip.publish_at <= now)
+            and bool(clip.mp3_key) and is_visible(clip.book, now))
+
+
+def check_transcript(vtt: str) -> str:
+    """The transcript stripped; ClipError unless it is empty or WebVTT."""
+    vtt = (vtt or "").strip()
+    if vtt and not valid_webvtt(vtt):
+        raise ClipError(N_("Bản chép lời phải là WebVTT (bắt đầu bằng WEBVTT)."))
+    return vtt
+
+
+def create_clip(ctx: Context, book_id: int, *, start_s: float, end_s: float, title: str = "",
+                description: str = "", intro_jingle_id: int | None = None, outro_jingle_id: int | None = None,
+                transcript_vtt: str = "", created_by: int | None = None, queue: bool) -> tuple[int, int | None]:
+    """A draft clip of seconds [start_s, end_s) of a published book, then rendered: as a job
+    when `queue` (returns (clip id, job id)), else here (returns (clip id, None)). ClipError when
+    the rules refuse (nothing is stored then)."""
+    with ctx.sessions.begin() as session:
+        book = session.get(Book, book_id)
+        if book is None or book.state != BookState.PUBLISHED:
+            raise ClipError(N_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
+        check_clip(session, book, start_s, end_s)
+        clip = Clip(book_id=book.id, title=(nfc(title) or book.title)[:500], description=nfc(description)[:4000],
+                    start_s=start_s, end_s=end_s, intro_jingle_id=intro_jingle_id, outro_jingle_id=outro_jingle_id,
+                    transcript_vtt=check_transcript(transcript_vtt), state=ClipState.DRAFT, created_by=created_by)
+        session.add(clip)
+        session.flush()
+        clip_id = clip.id
+    if queue:
+        return clip_id, enqueue_clip(ctx, clip_id, book_id)
+    render_clip(ctx, clip_id)
+    return clip_id, None
+
+
+def publish_clip(clip: Clip, at: dt.datetime | None = None) -> None:
+    """Publish a rendered clip now, or schedule it for `at` (UTC)."""
+    if not clip.mp3_key:
+        raise ClipError(N_("Đoạn giới thiệu chưa được tạo xong."))
+    clip.state = ClipState.PUBLISHED
+    clip.publish_at = at if at and at > utcnow() else None
+
+
+def unpublish_clip(clip: Clip) -> None:
+    """Take a clip down (it stays rendered, ready to publish again)."""
+    clip.state = ClipState.READY

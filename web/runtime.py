@@ -1,0 +1,92 @@
+"""The one place that builds what runs the studio: the `studio.context.Context` (database
+sessions, media store, settings) for the CLI, for a request and for the job process, and the
+background work beside a server (the job worker pool and the hot folder).
+
+The CLI modules, `web.serve` and the views import from here; nothing here imports them, so the
+web modules form no import circle (tests/foundation/test_layers.py checks it).
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import click
+from flask import current_app
+
+from catalog.db import make_engine, make_sessionmaker
+from catalog.migrate import upgrade
+from recordings.store import MediaStore
+from studio.context import Context, Decisions
+from studio.watch import HotFolder
+from studio.worker import WorkerPool
+from web.config import load_settings
+from web.extensions import services
+
+
+def make_context(settings: dict | None = None) -> Context:
+    """A studio Context from the settings (default: `load_settings()`), migrations applied."""
+    settings = settings or load_settings()
+    Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
+    upgrade(settings["DATABASE_URL"])
+    engine = make_engine(settings["DATABASE_URL"])
+    return Context(sessions=make_sessionmaker(engine), store=MediaStore(settings["MEDIA_ROOT"]),
+                   settings=settings)
+
+
+def app_context() -> Context:
+    """The studio Context of the running Flask app (its engine and store; inside a request or app context)."""
+    svc = services()
+    return Context(sessions=svc.sessions, store=svc.store, settings=dict(current_app.config))
+
+
+class BackgroundWork:
+    """What `start_background_work` started: `workers_running`, and `stop()` for a clean exit."""
+
+    def __init__(self, pool=None, folder_stop=None):
+        self.pool, self.folder_stop = pool, folder_stop
+        self.workers_running = pool is not None
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Let the workers finish between jobs (a job still running is retried after its lease)."""
+        if self.folder_stop is not None:
+            self.folder_stop.set()
+        if self.pool is not None:
+            self.pool.stop(timeout=timeout_s)
+
+
+def serving_workers(settings: dict, cores: int | None = None) -> int:
+    """Job workers, and encodes run side by side, beside a server: WORKERS, but never more than
+    JOB_CPUS (0: all cores but one), so that listeners always keep a core.
+
+    Measured (docs/benchmarks.md, "Load"): with two encoders on the 2-core machine, 5 of 6 load runs
+    that watched for it had seconds in which nothing but the encoders ran: nginx's file answers,
+    the progress writes and an idle thread of the load client were all late together, by up to
+    3.7 s, though the encoders were niced (JOB_NICE); progress p99 missed 250 ms in 5 of 16 runs.
+    With one, none of 4 runs had a wake-up later than 4 ms, and mastering took ~30 % longer.
+    `sachnoi worker` and `ingest` are not limited: no listener waits on them."""
+    cores = cores or os.cpu_count() or 1
+    limit = int(settings.get("JOB_CPUS") or 0) or max(1, cores - 1)
+    return max(1, min(int(settings.get("WORKERS") or 1), limit))
+
+
+def start_background_work(settings: dict) -> BackgroundWork:
+    """With RUN_WORKERS the job worker pool runs inside the server; with WATCH_INBOX the hot folder too.
+    Both use at most `serving_workers` cores.
+
+    `workers_running` says whether workers run (then long work from the pages is queued as jobs)."""
+    if not (settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX")):
+        return BackgroundWork()
+    settings = {**settings, "WORKERS": serving_workers(settings)}
+    ctx = make_context(settings)
+    pool = folder_stop = None
+    if settings.get("RUN_WORKERS"):
+        pool = WorkerPool(ctx).start()
+        click.echo(f"Bộ xử lý công việc: {settings.get('WORKERS')} luồng (job workers started)")
+    if settings.get("WATCH_INBOX"):
+        folder = HotFolder(ctx, Path(settings["INBOX"]), decisions=Decisions(approve_marks=False),
+                           log=click.echo)
+        folder_stop = threading.Event()
+        threading.Thread(target=folder.run, args=(folder_stop,), daemon=True, name="hot-folder").start()
+        click.echo(f"Thư mục nhận: {settings['INBOX']} (watching the hot folder)")
+    return BackgroundWork(pool, folder_stop)
