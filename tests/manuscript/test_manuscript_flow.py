@@ -174,3 +174,20 @@ def test_cli_align_warns_when_sections_and_chapters_differ(ctx, home, tmp_path, 
     result = CliRunner().invoke(main, ["manuscript", "align", str(book_id), "-q"])
     assert result.exit_code == 0, result.output
     assert "2 phần văn bản nhưng 1 chương âm thanh" in result.output
+
+
+def test_align_job_for_a_book_without_masters_fails_once_with_the_message(ctx, tmp_path):
+    """Found in QA: the job was tried three times and staff read 'studio.manuscript_formats.ManuscriptError: …'."""
+    from catalog.accounts import get_or_create_library
+    from catalog.books import create_book
+    from studio.manuscripts import attach_manuscript
+    from studio.worker import Worker, enqueue_align
+    with ctx.sessions.begin() as s:
+        book_id = create_book(s, library=get_or_create_library(s, "THV", "Thư viện"), title="Chưa thu").id
+    attach_manuscript(ctx, book_id, _manuscript_file(tmp_path))
+    job_id = enqueue_align(ctx, book_id)
+    assert Worker(ctx, lease_s=30).run_once()
+    with ctx.sessions() as s:
+        job = s.get(Job, job_id)
+        assert job.state == "failed" and job.attempts == 1
+        assert job.error.startswith("[lần 1] Sách chưa có chương đã xử lý âm thanh") and "Error" not in job.error
