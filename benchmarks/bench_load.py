@@ -263,7 +263,8 @@ def side_work(world, tmp: Path, delay_s: float, out: dict) -> None:
     from web.config import load_settings
     time.sleep(delay_s)
     events = out.setdefault("events", [])
-    ctx = make_context(load_settings(world.settings()))
+    settings = load_settings(world.settings())
+    ctx = make_context(settings)
     started = time.monotonic()
     events.append((time.perf_counter(), "produce queued"))
     job_id = enqueue_produce(ctx, world.ids["draft"], Decisions(approve_marks=True, accept_qc_failures=True))
@@ -275,7 +276,7 @@ def side_work(world, tmp: Path, delay_s: float, out: dict) -> None:
     events.append((time.perf_counter(), "backup ended"))
     out["backup_s"] = round(time.monotonic() - backup_started, 2)
     out["backup_ok"] = done.returncode == 0 or done.stderr[-300:]
-    engine = make_engine(ctx.settings["DATABASE_URL"])
+    engine = make_engine(settings["DATABASE_URL"])
     deadline = time.monotonic() + 600
     state = None
     stage = None

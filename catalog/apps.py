@@ -52,7 +52,9 @@ def by_id(session: Session, credential_id: int) -> tuple[AppCredential, User] | 
     """The credential `credential_id` and its account if it is still valid, else None."""
     credential = session.get(AppCredential, credential_id)
     user = session.get(User, credential.user_id) if credential is not None else None
-    return (credential, user) if is_valid(credential, user) else None
+    if credential is None or user is None or not is_valid(credential, user):
+        return None
+    return credential, user
 
 
 def credential_for(session: Session, token: str | None) -> tuple[AppCredential, User] | None:

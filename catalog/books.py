@@ -19,7 +19,7 @@ from catalog import isbn, search
 from catalog.access import is_visible, managed_by, visible
 from catalog.errors import N_, CatalogError, PublicationRefused
 from catalog.models import (
-    ACCESS_POLICIES, BOOK_STATES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
+    ACCESS_POLICIES, CONTRIBUTOR_ROLES, Book, BookSubject, Contributor, Credit, Library, Series,
     Subject, utcnow,
 )
 from catalog.states import BookState, ReviewState
@@ -370,21 +370,6 @@ def delete_book(session: Session, book: Book | int) -> Book:
         touch(book)
         session.flush()
     search.unindex_book(session, book.id)
-    return book
-
-
-def set_state(session: Session, book: Book | int, state: str) -> Book:
-    """Move to `state` (draft, published, withdrawn) by the rules above."""
-    if state not in BOOK_STATES:
-        raise CatalogError(N_("Trạng thái không hợp lệ: %(state)s"), state=repr(state))
-    book = get_book(session, book)
-    if state == BookState.PUBLISHED:
-        return publish(session, book)
-    if state == BookState.WITHDRAWN:
-        return withdraw(session, book)
-    book.state = BookState.DRAFT
-    touch(book)
-    session.flush()
     return book
 
 

@@ -12,6 +12,8 @@ import io
 from functools import lru_cache
 from pathlib import Path
 
+from PIL import Image, ImageDraw, ImageFont
+
 from catalog.models import Book
 
 FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")  # Debian fonts-dejavu-core (Makefile APT_PACKAGES)
@@ -49,7 +51,6 @@ def _wrap(draw, text: str, font, width: int) -> list[str]:
 
 def _fit(draw, text: str, path: Path, width: int, height: int, largest: int, smallest: int):
     """The biggest font (≤ largest px) at which `text` wraps into width × height; (font, lines)."""
-    from PIL import ImageFont
     size = largest
     while True:
         font = ImageFont.truetype(str(path), size)
@@ -67,7 +68,6 @@ def typographic_cover(title: str, author: str = "", *, size: int = COVER_PX) -> 
 
 @lru_cache(maxsize=256)
 def _typographic_cover(title: str, author: str, size: int) -> bytes:
-    from PIL import Image, ImageDraw
     colour = PALETTE[hashlib.sha256(title.encode()).digest()[0] % len(PALETTE)]
     image = Image.new("RGB", (size, size), colour)
     draw = ImageDraw.Draw(image)
@@ -87,7 +87,6 @@ def _typographic_cover(title: str, author: str, size: int) -> bytes:
         for line in author_lines[:2]:
             draw.text((margin, y), line, font=small, fill=TEXT)
             y += int(small.size * 1.25)
-    from PIL import ImageFont
     label = ImageFont.truetype(str(FONT_REGULAR), size // 20)
     draw.text((margin, size - margin - label.size), "Sách nói", font=label, fill=TEXT)
     out = io.BytesIO()

@@ -40,7 +40,7 @@ def changed_at(book: Book, now: dt.datetime | None = None) -> dt.datetime | None
     if book.updated_at is None:
         return None
     now = now or utcnow()
-    moments = [book.updated_at]
+    moments: list[dt.datetime | None] = [book.updated_at]
     if book.publish_at is not None and book.publish_at <= now:
         moments.append(book.publish_at)
     library = book.library

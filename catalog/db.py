@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import threading
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Iterator, cast
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.engine import CursorResult, Engine, Result, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.writegate import FileGate
@@ -88,8 +88,8 @@ def make_engine(url: str, **kwargs) -> Engine:
         # let in then would find SQLite still locked and sleep in its busy handler after all.
         # The pool hands the same dialect object to every path (Connection and pool reset).
         dialect = engine.dialect
-        dialect.do_commit = _releasing(dialect.do_commit)
-        dialect.do_rollback = _releasing(dialect.do_rollback)
+        dialect.do_commit = _releasing(dialect.do_commit)  # type: ignore[method-assign]  # wrapped on purpose
+        dialect.do_rollback = _releasing(dialect.do_rollback)  # type: ignore[method-assign]
 
         @event.listens_for(engine.pool, "checkin")
         @event.listens_for(engine.pool, "invalidate")
@@ -172,3 +172,9 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def rowcount(result: Result[Any]) -> int:
+    """Rows an UPDATE, DELETE or INSERT changed (SQLAlchemy types `execute()` as a Result; a DML
+    statement's is a CursorResult, which carries the count)."""
+    return cast(CursorResult[Any], result).rowcount

@@ -32,6 +32,8 @@ class TagError(CatalogError):
     """Tags could not be read or written (mutagen's errors, translated by `catalog.tags`)."""
 
 
+class BackupError(CatalogError):
+    """A backup or restore that cannot be done or checks out wrong; nothing half-done is left."""
 def N_(message: str) -> str:
     """Mark `message` for the message catalogue (`make translations` extracts it); returns it as is."""
     return message

@@ -49,4 +49,6 @@ def quick_check(engine: Engine, *, limit: int = 10) -> list[str]:
 
 def database_path(engine: Engine) -> str:
     """The file behind a SQLite engine, or the URL without password."""
-    return engine.url.database if engine.dialect.name == "sqlite" else engine.url.render_as_string(hide_password=True)
+    if engine.dialect.name == "sqlite":
+        return engine.url.database or ""
+    return engine.url.render_as_string(hide_password=True)

@@ -9,8 +9,6 @@ from sqlalchemy.orm import Session
 from catalog.errors import CatalogError
 from catalog.models import Library
 
-DEFAULT_TIME_ZONE = "Asia/Ho_Chi_Minh"
-
 
 @lru_cache(maxsize=1)
 def time_zones() -> tuple[str, ...]:

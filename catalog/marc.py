@@ -26,8 +26,8 @@ from typing import IO, Iterable, Iterator
 
 import pymarc
 from lxml import etree
-from pymarc import Field, Indicators, Record, Subfield
-from sqlalchemy import func, select
+from pymarc import Field, Indicators, Leader, Record, Subfield
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import selectinload
 
 from catalog import datestamps, isbn, talking_books
@@ -145,7 +145,7 @@ def build_record(book: Book, base_url: str = "") -> Record:
     base = base_url.rstrip("/")
     record = Record(force_utf8=True, leader="00000nim a2200000 i 4500")
     if book.series is not None and book.series.kind == "periodical":
-        record.leader = record.leader[:7] + "s" + record.leader[8:]  # Leader/07 serial
+        record.leader = Leader(str(record.leader)[:7] + "s" + str(record.leader)[8:])  # Leader/07 serial
     record.add_ordered_field(Field(tag="001", data=control_number(book)))
     record.add_ordered_field(Field(tag="003", data=book.library.code if book.library else "sachnoi"))
     changed = datestamps.changed_at(book)
@@ -363,7 +363,7 @@ def _stream(books: Iterable[Book], out: IO[bytes], base_url: str, progress, fmt:
 
 
 def _exportable(library_id: int | None, include_unpublished: bool) -> list:
-    where = [Book.deleted_at.is_(None)]
+    where: list[ColumnElement[bool]] = [Book.deleted_at.is_(None)]
     if not include_unpublished:
         where.append(visible())
     if library_id is not None:

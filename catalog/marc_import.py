@@ -46,14 +46,11 @@ def _clean(value: str | None) -> str:
 def read_records(data: bytes | str | Path) -> list[pymarc.Record]:
     """Parse print records: MARCXML (a `<collection>` or a single `<record>`) or ISO 2709
     (binary `.mrc`, what Koha and Libol export by default), told apart by the first byte."""
-    if isinstance(data, Path):
-        data = data.read_bytes()
-    if isinstance(data, str):
-        data = data.encode("utf-8")
-    if not data.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
-        return _read_iso2709(data)
+    raw = data.read_bytes() if isinstance(data, Path) else data.encode("utf-8") if isinstance(data, str) else data
+    if not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        return _read_iso2709(raw)
     try:
-        root = etree.fromstring(data, etree.XMLParser(resolve_entities=False, no_network=True))
+        root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
         raise MarcImportError(f"Tệp MARCXML hỏng (malformed XML): {exc}") from None
     local = etree.QName(root).localname
@@ -62,11 +59,11 @@ def read_records(data: bytes | str | Path) -> list[pymarc.Record]:
     if local == "record":
         wrapper = etree.Element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS})
         wrapper.append(root)
-        data = etree.tostring(wrapper)
+        raw = etree.tostring(wrapper)
     elif etree.QName(root).namespace is None:
         raise MarcImportError("MARCXML thiếu namespace http://www.loc.gov/MARC21/slim (missing namespace)")
     try:
-        records = pymarc.parse_xml_to_array(io.BytesIO(data), normalize_form="NFC")
+        records = pymarc.parse_xml_to_array(io.BytesIO(raw), normalize_form="NFC")
     except Exception as exc:  # pymarc raises assorted errors on bad structure
         raise MarcImportError(f"Không đọc được bản ghi MARC (unreadable record): {exc}") from None
     records = [r for r in records if r is not None]

@@ -148,7 +148,8 @@ def _library_specs(session: Session) -> dict[int, str]:
     by_id = {lib.id: lib for lib in libs}
     specs = {}
     for lib in libs:
-        parts, seen, node = [], set(), lib
+        parts, seen = [], set()
+        node: Library | None = lib
         while node is not None and node.id not in seen:
             seen.add(node.id)
             parts.append(_spec_part(node.code))

@@ -12,6 +12,7 @@ themselves format what they are given. URLs are absolute, from `base_url`.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from catalog import talking_books
 from catalog.covers import COVER_PX, cover_link
@@ -70,7 +71,7 @@ def publication(book: Book, base_url: str) -> dict:
     if subjects:
         metadata["subject"] = subjects
     if book.series is not None:
-        series = {"name": book.series.title}
+        series: dict[str, Any] = {"name": book.series.title}
         if book.series_position is not None:
             series["position"] = book.series_position
         metadata["belongsTo"] = {"series": [series]}
@@ -101,7 +102,8 @@ def publication(book: Book, base_url: str) -> dict:
         _link(f"{base}/books/{book.id}/marc.xml", "application/marcxml+xml", "describedby"),
     ]
     href, media_type = cover_link(book)
-    size = {} if book.cover_path else {"height": COVER_PX, "width": COVER_PX}  # the generated one is square
+    # the generated cover is square
+    size: dict[str, Any] = {} if book.cover_path else {"height": COVER_PX, "width": COVER_PX}
     images = [_link(f"{base}{href}", media_type, **size)]
     return {"metadata": metadata, "links": links, "images": images}
 

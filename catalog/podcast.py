@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from email.utils import format_datetime
 
 from lxml import etree
+from PIL import Image, UnidentifiedImageError
 
 from catalog.errors import CatalogError
 
@@ -148,13 +149,12 @@ def valid_webvtt(text: str) -> bool:
 def square_artwork(data: bytes, background: tuple[int, int, int] = (11, 83, 148)) -> bytes:
     """A cover (JPEG/PNG bytes) as square JPEG artwork of 1400–3000 px: the image centred, scaled to
     fit, on `background`. Raises CatalogError for data Pillow cannot read."""
-    from PIL import Image, UnidentifiedImageError
     try:
-        image = Image.open(io.BytesIO(data))
-        image.load()
+        opened = Image.open(io.BytesIO(data))
+        opened.load()
     except (UnidentifiedImageError, OSError) as exc:
         raise CatalogError(f"Ảnh bìa không đọc được (unreadable cover): {exc}") from None
-    image = image.convert("RGB")
+    image = opened.convert("RGB")
     side = min(max(image.width, image.height, ARTWORK_MIN_PX), ARTWORK_MAX_PX)
     scale = side / max(image.width, image.height)
     image = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),

@@ -29,6 +29,7 @@ from __future__ import annotations
 import re
 import unicodedata
 import weakref
+from typing import Sequence
 from functools import lru_cache
 
 from sqlalchemy import bindparam, event, inspect, select, text
@@ -89,7 +90,7 @@ def _isbn_words(isbn: str) -> list[str]:
     return [isbn, bare] if bare else []
 
 
-def index_texts(book: Book, chapter_titles: list[str] = ()) -> tuple[str, str, str, str, str]:
+def index_texts(book: Book, chapter_titles: Sequence[str] = ()) -> tuple[str, str, str, str, str]:
     """(title_f, other_f, chapters_f, summary_f, exact) for `book`'s index row."""
     title = " ".join(filter(None, (book.title, book.subtitle)))
     others = [c.contributor.name for c in book.credits]

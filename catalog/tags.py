@@ -19,7 +19,7 @@ Times are seconds.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from mutagen import MutagenError
 from mutagen.id3 import (
@@ -160,6 +160,7 @@ def write_m4b(path: str | os.PathLike, tags: AudioTags) -> None:
         if mp4.tags is None:
             mp4.add_tags()
         t = mp4.tags
+        assert t is not None  # add_tags() made them
         t.clear()
         t["©nam"] = [tags.title]
         t["©alb"] = [tags.album]
@@ -212,7 +213,7 @@ def read_m4b(path: str | os.PathLike) -> AudioTags:
     chapters: tuple[TagChapter, ...] = ()
     if mp4.chapters:
         marks = list(mp4.chapters)
-        length = mp4.info.length
+        length = mp4.info.length if mp4.info is not None else 0.0
         chapters = tuple(TagChapter(m.title, m.start, marks[i + 1].start if i + 1 < len(marks) else length)
                          for i, m in enumerate(marks))
     return AudioTags(
@@ -227,5 +228,3 @@ def read_m4b(path: str | os.PathLike) -> AudioTags:
         chapters=chapters, media_kind=_first(t, "stik", None))
 
 
-def without_cover(tags: AudioTags) -> AudioTags:
-    return replace(tags, cover=None)

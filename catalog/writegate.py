@@ -90,7 +90,7 @@ class FileGate:
 
     def _let_go_if_overdue(self, now: float) -> None:
         with self._mutex:
-            if self._held and now - self._since > self.hold_limit_s:
+            if self._held and self._fd is not None and now - self._since > self.hold_limit_s:
                 log.warning("SQLite write gate %s held for %.0f s by one transaction of process %d; "
                             "letting go so other writers reach SQLite's busy timeout",
                             self.path, now - self._since, os.getpid())

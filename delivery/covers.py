@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import io
 
+from PIL import Image, ImageDraw, ImageFont
+
 COVER_FONT = "/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf"
 
 
 def default_cover(title: str, author: str = "", size: int = 1400) -> bytes:
     """A plain JPEG cover with the title (used when a book has none): players and the manifest
     expect one. DejaVu Sans has every Vietnamese letter; without it Pillow's own font is used."""
-    from PIL import Image, ImageDraw, ImageFont
     img = Image.new("RGB", (size, size), (22, 64, 96))
     draw = ImageDraw.Draw(img)
+    big: ImageFont.FreeTypeFont | ImageFont.ImageFont
+    small: ImageFont.FreeTypeFont | ImageFont.ImageFont
     try:
         big = ImageFont.truetype(COVER_FONT, size // 12)
         small = ImageFont.truetype(COVER_FONT, size // 24)

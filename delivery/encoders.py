@@ -17,7 +17,6 @@ from typing import Sequence
 from delivery.video import VideoFormat
 
 AAC_CODECS = "mp4a.40.2"   # AAC-LC, as written in an HLS CODECS attribute
-AAC_FRAME_SAMPLES = 1024   # AAC-LC frame length; every frame is a sync point
 # Deterministic bytes (no encoder version or creation time in the boxes): the init segment of every
 # chapter encode is then identical, so one EXT-X-MAP serves the whole book.
 BITEXACT = ["-fflags", "+bitexact", "-flags:a", "+bitexact"]

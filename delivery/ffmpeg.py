@@ -28,7 +28,7 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import IO, Any, Sequence, cast
 
 import numpy as np
 
@@ -71,7 +71,7 @@ class Tools:
 
 def _imageio_ffmpeg() -> str | None:
     try:
-        import imageio_ffmpeg
+        import imageio_ffmpeg  # the wheel may be missing (a system ffmpeg is enough): then PATH decides
     except ImportError:
         return None
     try:
@@ -98,10 +98,6 @@ def find_tools() -> Tools:
         "tệp chạy. Hãy cài gói Debian 'ffmpeg' hoặc 'pip install imageio-ffmpeg'. "
         "(ffmpeg not found: not on PATH and no binary from the 'imageio-ffmpeg' wheel; "
         "install the Debian package 'ffmpeg' or 'pip install imageio-ffmpeg'.)")
-
-
-def find_ffmpeg() -> str:
-    return find_tools().ffmpeg
 
 
 def _guard_inputs(args: list[str]) -> list[str]:
@@ -250,7 +246,7 @@ def parse_ffmpeg_description(text: str) -> dict:
             info["streams"].append(stream)
             last = stream
         elif m := _CHAPTER.search(line):
-            chapter = {"id": int(m.group(1)), "start_time": m.group(2), "end_time": m.group(3), "tags": {}}
+            chapter: dict[str, Any] = {"id": int(m.group(1)), "start_time": m.group(2), "end_time": m.group(3), "tags": {}}
             info["chapters"].append(chapter)
             last = chapter
         elif last is not None and (m := re.match(r"\s+(\w+)\s*: (.*)$", line)):
@@ -280,16 +276,17 @@ class PipeEncoder:
                                          stderr=self.err, shell=False)
         except OSError as exc:
             raise FFmpegNotFoundError(f"Không chạy được ffmpeg (cannot start ffmpeg): {exc}") from None
+        self.stdin = cast(IO[bytes], self.proc.stdin)  # a pipe: stdin=PIPE above
 
     def write(self, block: np.ndarray) -> None:
         try:
-            self.proc.stdin.write(np.ascontiguousarray(block, np.float32).tobytes())
+            self.stdin.write(np.ascontiguousarray(block, np.float32).tobytes())
         except BrokenPipeError:
             self.close()          # raises with ffmpeg's own words
 
     def close(self) -> None:
         try:
-            self.proc.stdin.close()
+            self.stdin.close()
         except BrokenPipeError:
             pass
         try:
@@ -308,7 +305,7 @@ class PipeEncoder:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait()
-        for f in (self.proc.stdin, self.err):
+        for f in (self.stdin, self.err):
             try:
                 f.close()
             except (OSError, ValueError):

@@ -18,6 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+import webvtt
+from PIL import Image, ImageDraw, ImageFont
+
 FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
 FONT_BOLD = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
 CAPTION_FONT_NAME = "DejaVu Sans"  # found by fontconfig for libass (Debian fonts-dejavu-core)
@@ -60,7 +63,6 @@ CAPTION_SIZE_PX = 50
 
 
 def _font(size: int, bold: bool = True):
-    from PIL import ImageFont
     path = FONT_BOLD if bold and FONT_BOLD.exists() else FONT
     return ImageFont.truetype(str(path), size) if path.exists() else ImageFont.load_default(size)
 
@@ -104,7 +106,6 @@ def fit_title(text: str, width_px: int, *, max_lines: int = TITLE_MAX_LINES,
 
 def title_overlay(text: str, fmt: VideoFormat, path: str | Path) -> tuple[int, int]:
     """Write the title band (RGBA PNG, frame width) to `path`; returns (band height px, font size px)."""
-    from PIL import Image, ImageDraw
     size, lines = fit_title(text, fmt.text_width_px - 2 * TITLE_PAD_PX)
     font = _font(size)
     ascent, descent = font.getmetrics()
@@ -140,7 +141,6 @@ def captions_ass(vtt_text: str, fmt: VideoFormat) -> str:
     """An ASS script of the WebVTT cues, sized in the frame's pixels: white text on a dark box,
     wrapped between the side margins, its bottom line just above the waveform. Raises
     VideoLayoutError when the text is not WebVTT."""
-    import webvtt
     try:
         cues = webvtt.from_buffer(io.StringIO(vtt_text)).captions
     except Exception as exc:  # webvtt-py raises its own MalformedFileError/MalformedCaptionError
@@ -170,6 +170,5 @@ BACKGROUND_RGB = (11, 83, 148)   # the site's blue
 
 def plain_background(path: Path, size_px: int = 1080) -> Path:
     """A square background in the site's blue (PNG at `path`), for books without a cover."""
-    from PIL import Image
     Image.new("RGB", (size_px, size_px), BACKGROUND_RGB).save(path, "PNG")
     return path

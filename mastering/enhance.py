@@ -18,11 +18,11 @@ Samples are float64 (frames, channels); the stage has a fixed latency `delay` fr
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-Denoise = Literal["off", "spectral", "neural"]
+from mastering import neural
+
 MODES = ("off", "spectral", "neural")
 
 
@@ -156,7 +156,6 @@ def make_stage(mode: str, rate: int, channels: int, room_tone: np.ndarray | None
     if mode not in MODES:
         raise ValueError(f"denoise must be one of {MODES}, not {mode!r}")
     if mode == "neural":
-        from mastering import neural
         if neural.available():
             return Aligned(neural.NeuralDenoiser(rate, channels, room_tone), channels), "neural"
         mode = "spectral"

@@ -29,10 +29,6 @@ class InvalidSamplesError(AudioInputError):
     """Samples contain NaN or infinity."""
 
 
-class OutputError(MasteringError):
-    """The master or a delivery file could not be written."""
-
-
 def where(path: object | None) -> str:
     """Short prefix naming the file, for messages (empty when there is no file)."""
     return f"{path}: " if path else ""

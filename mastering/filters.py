@@ -99,24 +99,22 @@ class TruePeakEnvelope:
         self.delay = t // 2 + 1
         self.hist_len = t + 1
         self.hist = np.zeros((self.hist_len, channels))
+        self.phases: np.ndarray | None = None   # (factor-1, taps) polyphase interpolator; None at 1x
+        self.gain_bound = 1.0
         if self.factor > 1:
             f = self.factor
-            self.h = signal.firwin(f * t + 1, 1.0 / f, window=("kaiser", 7.0)) * f
+            h = signal.firwin(f * t + 1, 1.0 / f, window=("kaiser", 7.0)) * f
             # phase p between samples k and k+1 = window ext[k-5 .. k+6] . reversed h[p::f]
-            self.phases = np.stack([self.h[p::f][:t][::-1] for p in range(1, f)]).astype(np.float32)
+            self.phases = np.stack([h[p::f][:t][::-1] for p in range(1, f)]).astype(np.float32)
             # no interpolated value exceeds this times the largest |sample| under its window
             self.gain_bound = float(max(1.0, np.abs(self.phases).sum(axis=1).max())) * (1 + 1e-6)
-        else:
-            self.h = None
-            self.phases = None
-            self.gain_bound = 1.0
 
     def skip(self, block: np.ndarray) -> None:
         """Advance over `block` without computing its envelope (keeps the history exact)."""
         ext = np.concatenate([self.hist, block], axis=0)
         self.hist = ext[ext.shape[0] - self.hist_len:]
 
-    def _interp(self, ext: np.ndarray, lo: int, hi: int) -> np.ndarray:
+    def _interp(self, phases: np.ndarray, ext: np.ndarray, lo: int, hi: int) -> np.ndarray:
         """Largest |interpolated value| for outputs lo..hi-1 of the block in `ext` (hist first)."""
         t = self.TAPS_PER_PHASE
         out = np.zeros(hi - lo, np.float32)
@@ -127,7 +125,7 @@ class TruePeakEnvelope:
                 # output i covers ext[i+6] .. ext[i+7]; its window is ext[i+1 .. i+12]
                 w = np.ascontiguousarray(ext[s + 1:e + t, ch], dtype=np.float32)
                 v = np.lib.stride_tricks.sliding_window_view(w, t)      # (n, t), no copy
-                y = self.phases @ v.T                                   # (factor-1, n)
+                y = phases @ v.T                                        # (factor-1, n)
                 np.abs(y, out=y)
                 np.maximum(o, y.max(axis=0), out=o)
         return out
@@ -147,10 +145,11 @@ class TruePeakEnvelope:
         peaks = np.abs(ext).max(axis=1)
         base = self.hist_len - self.delay
         env = np.maximum(peaks[base:base + n], peaks[base + 1:base + 1 + n])
-        if self.phases is None:
+        phases = self.phases
+        if phases is None:
             return env
         if threshold <= 0.0:
-            np.maximum(env, self._interp(ext, 0, n), out=env)
+            np.maximum(env, self._interp(phases, ext, 0, n), out=env)
             return env
         c, t = self.CHUNK, self.TAPS_PER_PHASE
         nc = -(-n // c)
@@ -165,7 +164,7 @@ class TruePeakEnvelope:
         d = np.diff(np.concatenate(([0], cand.astype(np.int8), [0])))
         for c0, c1 in zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)):
             s0, s1 = c0 * c, min(c1 * c, n)
-            np.maximum(env[s0:s1], self._interp(ext, s0, s1), out=env[s0:s1])
+            np.maximum(env[s0:s1], self._interp(phases, ext, int(s0), int(s1)), out=env[s0:s1])
         return env
 
 

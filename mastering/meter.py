@@ -31,10 +31,10 @@ _TP_CHUNK = 4096
 
 def channel_weights(channels: int) -> np.ndarray:
     """BS.1770 channel weights: surrounds 1.41, LFE 0 (order L R C LFE Ls Rs for 6 channels)."""
-    return {
+    return np.asarray({
         1: [1.0], 2: [1.0, 1.0], 3: [1.0, 1.0, 1.0], 4: [1.0, 1.0, 1.41, 1.41],
         5: [1.0, 1.0, 1.0, 1.41, 1.41], 6: [1.0, 1.0, 1.0, 0.0, 1.41, 1.41],
-    }[channels]
+    }[channels])
 
 
 def db(power_or_amplitude: float, *, power: bool) -> float:
@@ -188,17 +188,14 @@ class Meter:
         c = (ax >= CLIP_LEVEL).any(axis=1).astype(np.float64)
         self.clipped += int(c.sum())
         if self.tp is not None:
-            self._true_peak(x, a)
+            self._true_peak(self.tp, x, a)
         self._ticks(kz, u, a, c)
         self.pos += n
 
-    def _true_peak(self, x: np.ndarray, a: np.ndarray) -> None:
+    def _true_peak(self, tp: TruePeakEnvelope, x: np.ndarray, a: np.ndarray) -> None:
         # only stretches within 6 dB of the running maximum are oversampled (see TruePeakEnvelope)
-        env = self.tp.process(x, threshold=self.tp_max)
+        env = tp.process(x, threshold=self.tp_max)
         self.tp_max = max(self.tp_max, float(env.max()))
-
-    def _tick_end(self, t: int) -> int:
-        return ((t + 1) * self.rate) // TICKS_PER_S
 
     def _ticks(self, kz, u, a, c) -> None:
         n = kz.shape[0]

@@ -20,7 +20,7 @@ SCALE = 32768.0          # RNNoise works on 16-bit sample values held in floats
 
 def _lib():
     try:
-        from pyrnnoise import rnnoise
+        from pyrnnoise import rnnoise  # optional dependency (the `neural` extra)
     except (ImportError, OSError):
         return None
     return rnnoise

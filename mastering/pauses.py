@@ -38,11 +38,6 @@ def frame_levels_dbfs(samples: np.ndarray, rate: int, frame_s: float = 0.05) -> 
     return 10.0 * np.log10(np.maximum(power, 1e-20))
 
 
-def find_pauses(samples: np.ndarray, rate: int, params: PauseParams = PauseParams()) -> list[Pause]:
-    """Pauses between speech (not touching either end), in order."""
-    return pauses_from_levels(frame_levels_dbfs(samples, rate, params.frame_s), params)
-
-
 def pauses_from_levels(levels: np.ndarray, params: PauseParams = PauseParams()) -> list[Pause]:
     """Pauses from per-frame levels (dBFS), so long files can be measured block by block."""
     quiet = levels < params.threshold_dbfs
@@ -58,7 +53,7 @@ def pauses_from_levels(levels: np.ndarray, params: PauseParams = PauseParams()) 
         start_s, end_s = i * params.frame_s, j * params.frame_s
         touches_edge = i == 0 or j == n
         if not touches_edge and end_s - start_s >= params.min_pause_s:
-            power = np.mean(10 ** (levels[i:j] / 10))
+            power = float(np.mean(10 ** (levels[i:j] / 10)))
             pauses.append(Pause(start_s, end_s, float(10 * np.log10(max(power, 1e-20)))))
         i = j
     return pauses

@@ -22,8 +22,6 @@ from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams)
 
-TICK_S = 1.0 / TICKS_PER_S
-
 
 @dataclass(frozen=True)
 class ChainParams:
@@ -257,7 +255,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
             xp, fp = xp[ok], fp[ok]
         else:
             del ek, en, have
-            xp = fp = np.zeros(0)
+            xp, fp = np.zeros(0, dtype=np.intp), np.zeros(0)
         if len(xp):
             local = np.interp(np.arange(nfr, dtype=np.float64), xp, fp)
             lev = np.clip((speech_lufs - local) * lp.strength, -lp.max_gain_db, lp.max_gain_db)
@@ -269,7 +267,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
                 lev_db[t0:t1] = np.interp(np.arange(t0, t1, dtype=np.float64), centres, lev)
 
     by_rms = profile.normalize_to == "rms_db" and profile.target_rms_db is not None
-    target_level = profile.target_rms_db if by_rms else profile.target_lufs
+    target_level = profile.target_rms_db if by_rms and profile.target_rms_db is not None else profile.target_lufs
     ceiling_lin = 10.0 ** ((profile.ceiling_dbtp - profile.limiter_margin_db) / 20.0)
 
     def predict(g_db: np.ndarray, limited: bool = False) -> float:

@@ -145,7 +145,8 @@ def qc_svg(report: dict, *, id_prefix: str = "qc") -> str:
                        f'{start:.1f}–{end:.1f} s</title></rect>')
     # short-term loudness line (gaps where undefined)
     st = plot.get("short_term_lufs") or []
-    segments, current = [], []
+    segments: list[list[str]] = []
+    current: list[str] = []
     for t, v in zip(times, st):
         if v is None or not math.isfinite(v):
             if current:
@@ -177,12 +178,12 @@ def qc_svg(report: dict, *, id_prefix: str = "qc") -> str:
                    f'stroke-dasharray="6 4" stroke-width="1"/>')
     # time axis
     step = _nice_step(duration)
-    t = 0.0
-    while duration > 0 and t <= duration + 1e-9:
-        x = x_of(t, duration)
-        out.append(f'<text x="{_f(x)}" y="{WAVE_Y1 + 16}" font-size="11" text-anchor="middle" '
-                   f'fill="#1a1a1a">{_clock(t)}</text>')
-        t += step
+    tick_s = 0.0
+    while duration > 0 and tick_s <= duration + 1e-9:
+        tick_x = x_of(tick_s, duration)
+        out.append(f'<text x="{_f(tick_x)}" y="{WAVE_Y1 + 16}" font-size="11" text-anchor="middle" '
+                   f'fill="#1a1a1a">{_clock(tick_s)}</text>')
+        tick_s += step
     out.append(f'<text x="{X1}" y="{HEIGHT - 2}" font-size="11" text-anchor="end" fill="#1a1a1a">'
                f'thời gian (time)</text>')
     out.append("</svg>")

@@ -82,6 +82,8 @@ def _runs(mask: np.ndarray, frame_s: float, min_frames: int = 1) -> list[tuple[f
 def activity(m: Measurements) -> tuple[np.ndarray, float]:
     """Speech/pause per 100 ms frame of a measured file and the threshold (dB) used."""
     fr = m.frames
+    if fr is None:
+        raise ValueError("activity() needs a measurement taken with its frame series")
     rms = fr.rms_db
     noise = m.noise_floor_db if math.isfinite(m.noise_floor_db) else -140.0
     speech = m.integrated_lufs if math.isfinite(m.integrated_lufs) else noise

@@ -408,7 +408,7 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
             tmp, fixed, enc, enc_out = flac(lambda w: _correct(read_blocks(written, block_frames), info.sample_rate,
                                                                info.channels, err, res.measurements, prof, w))
         _finish(res, prof, fixed, err)
-        if enc:
+        if enc and delivery is not None:
             enc.close()
             os.replace(enc_out, os.fspath(delivery))
             res.delivery = os.fspath(delivery)

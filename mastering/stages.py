@@ -152,11 +152,6 @@ class GainCurve:
         return block * g[:, None]
 
 
-def apply_gain(samples: np.ndarray, gains_db: np.ndarray, tick_frames: np.ndarray) -> np.ndarray:
-    """Apply a per-tick dB gain curve to a whole array."""
-    return GainCurve(gains_db, tick_frames).process(np.asarray(samples, np.float64))
-
-
 # -- look-ahead true-peak limiter -----------------------------------------------------------------
 def _odd(n: float) -> int:
     n = max(1, int(round(n)))

@@ -20,7 +20,7 @@ _PG_DISK_FULL = "53100"
 def _chain(exc: BaseException):
     """`exc` and what it wraps: __cause__, __context__ and SQLAlchemy's `.orig`, without cycles."""
     seen: set[int] = set()
-    todo = [exc]
+    todo: list[BaseException | None] = [exc]
     while todo:
         current = todo.pop()
         if current is None or id(current) in seen:

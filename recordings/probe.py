@@ -5,8 +5,12 @@ refusal is a `NotAudioError` whose message names the file and the problem.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +19,7 @@ import numpy as np
 import soundfile as sf
 
 from recordings.errors import NotAudioError
+from recordings.riff import data_chunk_extent
 
 AUDIO_EXTENSIONS = (".wav", ".bwf", ".rf64", ".flac", ".aif", ".aiff", ".mp3")
 MIN_RATE_HZ, MAX_RATE_HZ = 22_050, 192_000
@@ -95,7 +100,6 @@ def _vi(value: float) -> str:
 
 
 def _check_data_chunk(path: Path) -> None:
-    from recordings.riff import data_chunk_extent
     extent = data_chunk_extent(path)
     if extent is None:
         raise NotAudioError(f"{path.name}: không tìm thấy khối dữ liệu 'data' (no data chunk)")
@@ -115,14 +119,6 @@ def _check_readable_tail(path: Path, info) -> None:
         raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt hoặc hỏng (truncated or corrupt data: {_detail(exc)})") from None
     if tail.shape[0] == 0:
         raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt (truncated data)")
-
-
-def read_range(path: str | os.PathLike, start_frame: int, stop_frame: int) -> tuple[np.ndarray, int]:
-    """Samples [start_frame, stop_frame) as float32 (frames, channels), and the rate."""
-    with sf.SoundFile(str(path)) as fh:
-        fh.seek(start_frame)
-        data = fh.read(stop_frame - start_frame, dtype="float32", always_2d=True)
-        return data, fh.samplerate
 
 
 def iter_blocks(path: str | os.PathLike, block_frames: int = 65536) -> Iterator[np.ndarray]:
@@ -170,9 +166,6 @@ FORMAT_EXTENSIONS = {"WAV": "wav", "WAVEX": "wav", "RF64": "rf64", "FLAC": "flac
 
 def probe_audio_limited(path: str | os.PathLike, timeout_s: float = 30.0, **limits) -> AudioInfo:
     """`probe_audio` in a child process killed after `timeout_s`: a hostile file cannot hang the server."""
-    import json
-    import subprocess
-    import sys
     args = [sys.executable, "-m", "recordings.probe", str(path), json.dumps(limits)]
     try:
         done = subprocess.run(args, capture_output=True, timeout=timeout_s, text=True)
@@ -187,8 +180,6 @@ def probe_audio_limited(path: str | os.PathLike, timeout_s: float = 30.0, **limi
 
 
 def _main(argv: list[str]) -> int:
-    import dataclasses
-    import json
     limits = json.loads(argv[1]) if len(argv) > 1 else {}
     try:
         info = probe_audio(argv[0], **limits)

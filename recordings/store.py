@@ -54,12 +54,6 @@ class MediaStore:
             raise UnsafeKeyError(f"Khoá tệp nằm ngoài kho (key escapes the store): {key!r}")
         return candidate
 
-    def key_for(self, path: str | os.PathLike) -> str:
-        resolved = Path(path).resolve()
-        if self.root not in resolved.parents:
-            raise UnsafeKeyError(f"Tệp nằm ngoài kho (path outside the store): {path}")
-        return resolved.relative_to(self.root).as_posix()
-
     def exists(self, key: str) -> bool:
         return self.path(key).exists()
 

@@ -27,6 +27,8 @@ class Listener(Protocol):
     role: str
     library_id: int
     is_print_disabled: bool
+    is_active: bool
+    session_version: int
 
 
 @dataclass(frozen=True)

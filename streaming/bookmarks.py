@@ -5,6 +5,7 @@ Positions are seconds on the book timeline; they are kept inside [0, duration]. 
 from __future__ import annotations
 
 import unicodedata
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -62,7 +63,7 @@ def create(session: Session, *, user_id: int, book_id: int, duration_s: float, p
 
 
 def update(session: Session, row: Bookmark, *, duration_s: float, **fields) -> Bookmark:
-    changes = {}
+    changes: dict[str, Any] = {}
     if "position_s" in fields:
         changes["position_s"] = _position(fields["position_s"], duration_s)
     if "title" in fields:

@@ -12,11 +12,13 @@ import hashlib
 import hmac
 import time
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import Float, Integer, bindparam, case, func, insert, select, update
+from sqlalchemy import Float, Integer, Table, bindparam, case, func, insert, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from catalog.db import rowcount
 from catalog.models import ListeningEvent
 
 KINDS = ("play", "listen", "complete")
@@ -32,7 +34,7 @@ def listener_key(secret: str | bytes, *, user_id: int | None = None, device_id: 
     return hmac.new(raw, b"sachnoi/listener/" + subject.encode(), hashlib.sha256).hexdigest()[:32]
 
 
-_EVENTS = ListeningEvent.__table__
+_EVENTS = cast(Table, ListeningEvent.__table__)
 _UNTIL = _EVENTS.c.credited_until_s
 _NOW, _SECONDS = bindparam("b_now", type_=Float), bindparam("b_seconds", type_=Float)
 _FLOOR = bindparam("b_floor", type_=Float)  # b_now - MAX_LISTEN_S
@@ -94,11 +96,10 @@ def record(session: Session | Connection, *, book_id: int, library_id: int, list
     # One row per listener, book, channel and UTC day, growing as reports arrive: a reader
     # reports every 10 s, and a row per report would grow the table by ~360 rows an hour each.
     clock = {"b_now": now_s, "b_floor": now_s - MAX_LISTEN_S, "b_settled": now_s - ARRIVAL_SLACK_S,
-             "b_seconds": seconds}
-    clock.update(b_book_id=book_id, b_listener=listener)
+             "b_seconds": seconds, "b_book_id": book_id, "b_listener": listener}
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
     bumped = session.execute(_BUMP, {"b_channel": channel, "b_day": day, **clock})
-    if not bumped.rowcount:
+    if not rowcount(bumped):
         session.execute(_INSERT_LISTEN, {**row, **clock})
 
 

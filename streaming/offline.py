@@ -10,7 +10,9 @@ the building with the phone.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
+from catalog.models import Rendition
 from recordings.errors import UnsafeKeyError
 from streaming.access import Decision, can_listen, depends_on_address
 
@@ -32,7 +34,7 @@ def may_keep(book, user, remote_addr: str | None = None, onsite_networks: str = 
     return decision
 
 
-def pick_rendition(renditions) -> object | None:
+def pick_rendition(renditions: Iterable[Rendition]) -> Rendition | None:
     """The HLS rendition to download: the one nearest 64 kbps (mono preferred), else None.
 
     `renditions` are catalog Rendition rows (kind, name, bitrate)."""

@@ -26,8 +26,9 @@ from __future__ import annotations
 import re
 import time
 from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import Table, and_, bindparam, or_, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Row
@@ -71,7 +72,8 @@ class Outcome:
     @property
     def just_finished(self) -> bool:
         """This report finished the book (it was not finished before)."""
-        return self.accepted and bool(self.progress.finished) and not (self.before and self.before.finished)
+        return (self.accepted and self.progress is not None and bool(self.progress.finished)
+                and not (self.before and self.before.finished))
 
 
 def parse_report(data: dict, *, duration_s: float, now_ms: int | None = None) -> Report:
@@ -134,8 +136,8 @@ def coverage(heard: str | None) -> float:
     return (heard or "").count("1") / COVERAGE_BUCKETS
 
 
-_DEVICE_T = DeviceProgress.__table__
-_PROGRESS_T = Progress.__table__
+_DEVICE_T = cast(Table, DeviceProgress.__table__)
+_PROGRESS_T = cast(Table, Progress.__table__)
 _DEVICE_COLS = ("position_s", "event_time_ms", "seq", "device_name", "updated_at")
 _PROGRESS_COLS = ("position_s", "event_time_ms", "device_id", "device_name", "seq", "speed", "chapter",
                   "finished", "heard", "updated_at")
@@ -151,18 +153,19 @@ def _upserts(dialect: str) -> tuple:
     """
     if dialect not in _statements:
         insert = sqlite_insert if dialect == "sqlite" else pg_insert
-        dev = insert(_DEVICE_T)
-        dev = dev.on_conflict_do_update(
+        dev_row = insert(_DEVICE_T)
+        dev = dev_row.on_conflict_do_update(
             index_elements=["user_id", "book_id", "device_id"],
-            set_={c: dev.excluded[c] for c in _DEVICE_COLS},
-            where=_DEVICE_T.c.seq < dev.excluded.seq).returning(_DEVICE_T.c.id)
-        acc = insert(_PROGRESS_T)
-        newer = or_(_PROGRESS_T.c.event_time_ms < acc.excluded.event_time_ms,
-                    and_(_PROGRESS_T.c.event_time_ms == acc.excluded.event_time_ms,
-                         _PROGRESS_T.c.device_id == acc.excluded.device_id, _PROGRESS_T.c.seq < acc.excluded.seq))
-        acc = acc.on_conflict_do_update(index_elements=["user_id", "book_id"],
-                                        set_={c: acc.excluded[c] for c in _PROGRESS_COLS},
-                                        where=newer).returning(*_PROGRESS_T.c)
+            set_={c: dev_row.excluded[c] for c in _DEVICE_COLS},
+            where=_DEVICE_T.c.seq < dev_row.excluded.seq).returning(_DEVICE_T.c.id)
+        acc_row = insert(_PROGRESS_T)
+        newer = or_(_PROGRESS_T.c.event_time_ms < acc_row.excluded.event_time_ms,
+                    and_(_PROGRESS_T.c.event_time_ms == acc_row.excluded.event_time_ms,
+                         _PROGRESS_T.c.device_id == acc_row.excluded.device_id,
+                         _PROGRESS_T.c.seq < acc_row.excluded.seq))
+        acc = acc_row.on_conflict_do_update(index_elements=["user_id", "book_id"],
+                                            set_={c: acc_row.excluded[c] for c in _PROGRESS_COLS},
+                                            where=newer).returning(*_PROGRESS_T.c)
         _statements[dialect] = (dev, acc)
     return _statements[dialect]
 

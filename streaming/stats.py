@@ -31,7 +31,6 @@ from catalog.models import Book, BookSubject, Library, ListeningEvent
 from streaming.errors import N_, StatsError
 
 GROUPS = ("title", "library", "month", "channel")
-MEASURES = ("plays", "listeners", "hours", "completions")
 
 
 @dataclass(frozen=True)
@@ -197,7 +196,7 @@ def period_range(kind: str, value: str, zone: str = "Asia/Ho_Chi_Minh") -> tuple
 def utc_offset_hours(zone: str, when: dt.datetime | None = None) -> float:
     """The zone's offset from UTC in hours at `when` (naive UTC; default now)."""
     when = when or dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
-    return ZoneInfo(zone).utcoffset(when).total_seconds() / 3600.0
+    return (ZoneInfo(zone).utcoffset(when) or dt.timedelta()).total_seconds() / 3600.0
 
 
 @dataclass(frozen=True)

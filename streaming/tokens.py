@@ -21,6 +21,7 @@ credential ends it at once.
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import re
@@ -114,7 +115,7 @@ def verify(secret: str | bytes, token: str | None, *, book_id: int, uses: tuple[
     try:
         payload = _unb64(payload_b64)
         signature = _unb64(signature_b64)
-    except (ValueError, base64.binascii.Error):
+    except (ValueError, binascii.Error):
         raise TokenError("malformed", 403) from None
     expected = hmac.new(_key(secret), payload, hashlib.sha256).digest()[:20]
     if not hmac.compare_digest(expected, signature):

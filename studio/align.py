@@ -15,7 +15,7 @@ here, compiled by numba (the library librosa itself compiles its DTW with).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
@@ -89,6 +89,7 @@ class FeatureStream:
     """Samples at params.rate_hz in, `Features` out."""
 
     def __init__(self, params: AlignParams):
+        # heavy import (librosa, numba: seconds), loaded only when a manuscript is aligned
         import librosa
         self.params = params
         r = params.rate_hz
@@ -129,6 +130,7 @@ class FeatureStream:
 
 def median_f0(y: np.ndarray, rate: int) -> float | None:
     """Median pitch (Hz) of the louder half of the frames (librosa's YIN), None without enough speech."""
+    # heavy import (librosa, numba: seconds), loaded only when a manuscript is aligned
     import librosa
     if len(y) < rate:
         return None
@@ -160,6 +162,7 @@ def frame_time(i, params: AlignParams):
 
 def features_of_file(path: str | Path, params: AlignParams = AlignParams(), block_s: float = 30.0) -> Features:
     """Features of an audio file, read and resampled block by block (bounded memory)."""
+    # heavy import (librosa, numba: seconds), loaded only when a manuscript is aligned
     import soxr
     with sf.SoundFile(str(path)) as f:
         stream = FeatureStream(params)
@@ -178,6 +181,7 @@ def features_of_file(path: str | Path, params: AlignParams = AlignParams(), bloc
 
 
 def features_of_samples(y: np.ndarray, rate: int, params: AlignParams = AlignParams()) -> Features:
+    # heavy import (librosa, numba: seconds), loaded only when a manuscript is aligned
     import soxr
     mono = y.mean(axis=1) if y.ndim > 1 else y
     if rate != params.rate_hz:
@@ -197,6 +201,7 @@ class Synthetic:
 
 def speech_extent(y: np.ndarray, top_db: float = 40.0) -> tuple[int, int]:
     """[start, stop) samples of `y` louder than its peak minus top_db (librosa.effects.trim)."""
+    # heavy import (librosa, numba: seconds), loaded only when a manuscript is aligned
     import librosa
     if not len(y) or not np.any(y):
         return 0, 0
@@ -208,6 +213,7 @@ def synthesise_section(sentences: Sequence[str], paragraphs: Sequence[int], para
                        progress: Callable[[float], None] | None = None) -> Synthetic:
     """Speak every sentence with espeak-ng, trim it, join them with gaps and take features as they
     are produced (never the whole synthetic section in memory)."""
+    # heavy import (librosa, numba: seconds), loaded only when a manuscript is aligned
     import soxr
     r = params.rate_hz
     rng = np.random.default_rng(0)
@@ -243,7 +249,6 @@ def synthesise_section(sentences: Sequence[str], paragraphs: Sequence[int], para
 def align_text(real: Features, sentences: Sequence[str], paragraphs: Sequence[int],
                params: AlignParams = AlignParams(), progress: Callable[[float], None] | None = None) -> list[Timing]:
     """The whole method for one section: synthesise in the narrator's register, then `align_section`."""
-    from dataclasses import replace
     params = replace(params, voice=voice_for(real, params))
     return align_section(real, synthesise_section(sentences, paragraphs, params, progress), params)
 
@@ -260,6 +265,7 @@ def _band_starts(n: int, m: int, width: int) -> np.ndarray:
 
 
 def _dtw_kernel():
+    # heavy import (librosa, numba: seconds), loaded only when a manuscript is aligned
     import numba
 
     @numba.njit(cache=True, nogil=True)
@@ -331,7 +337,7 @@ def banded_dtw(x: np.ndarray, y: np.ndarray, margin: int) -> np.ndarray:
 # -- sentence timings -------------------------------------------------------------------------------------
 def align_section(real: Features, synth: Synthetic, params: AlignParams = AlignParams()) -> list[Timing]:
     """Each sentence's timing in the real audio, with narration-QC findings (see `studio.narration_qc`)."""
-    from studio.narration_qc import find_issues
+    from studio.narration_qc import find_issues  # import cycle: narration_qc imports this module
     if not synth.spans:
         return []
     x, y = _normalise(real.mfcc), _normalise(synth.features.mfcc)

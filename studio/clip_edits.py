@@ -38,16 +38,16 @@ def create_clip(ctx: Context, book_id: int, *, start_s: float, end_s: float, tit
     """A draft clip of seconds [start_s, end_s) of a published book, then rendered: as a job
     when `queue` (returns (clip id, job id)), else here (returns (clip id, None)). ClipError when
     the rules refuse (nothing is stored then)."""
-    with ctx.sessions.begin() as session:
-        book = session.get(Book, book_id)
+    with ctx.sessions.begin() as db:
+        book = db.get(Book, book_id)
         if book is None or book.state != BookState.PUBLISHED:
             raise ClipError(N_("Chỉ cắt đoạn giới thiệu từ sách đã xuất bản."))
-        check_clip(session, book, start_s, end_s)
+        check_clip(db, book, start_s, end_s)
         clip = Clip(book_id=book.id, title=(nfc(title) or book.title)[:500], description=nfc(description)[:4000],
                     start_s=start_s, end_s=end_s, intro_jingle_id=intro_jingle_id, outro_jingle_id=outro_jingle_id,
                     transcript_vtt=check_transcript(transcript_vtt), state=ClipState.DRAFT, created_by=created_by)
-        session.add(clip)
-        session.flush()
+        db.add(clip)
+        db.flush()
         clip_id = clip.id
     if queue:
         return clip_id, enqueue_clip(ctx, clip_id, book_id)

@@ -16,15 +16,25 @@ from __future__ import annotations
 import os
 import tempfile
 from dataclasses import dataclass
+from math import gcd
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-
+from scipy.signal import resample_poly
 from sqlalchemy import select
 
+from catalog.errors import TagError
 from catalog.states import ClipState
 from catalog.models import Book, Clip, Jingle
+from catalog.tags import AudioTags, write_mp3
+from delivery import encoders
+from delivery.encoders import mp3
+from delivery.ffmpeg import FFmpegError, run
+from delivery.video import FORMATS, VideoLayoutError, captions_ass, plain_background, title_overlay
+from mastering.meter import measure
+from mastering.profiles import get_profile
+from mastering.stages import LimiterParams, limit
 from studio.context import Context
 from studio.errors import N_, StudioError
 
@@ -76,7 +86,7 @@ def covered_s(ranges: list[tuple[float, float]]) -> float:
     return total
 
 
-def check_clip(session, book: Book, start_s: float, end_s: float, *, clip_id: int | None = None) -> None:
+def check_clip(db, book: Book, start_s: float, end_s: float, *, clip_id: int | None = None) -> None:
     """`check_range`, and for a title not everyone may hear (access policy other than `public`),
     the share limit over all its clips together, so many short clips cannot publish the whole book.
     `clip_id`: a clip already stored; only clips made before it count (the earlier clip keeps its
@@ -87,7 +97,7 @@ def check_clip(session, book: Book, start_s: float, end_s: float, *, clip_id: in
     others = select(Clip.start_s, Clip.end_s).where(Clip.book_id == book.id)
     if clip_id is not None:
         others = others.where(Clip.id < clip_id)
-    ranges = [(a, b) for a, b in session.execute(others)] + [(start_s, end_s)]
+    ranges = [(a, b) for a, b in db.execute(others)] + [(start_s, end_s)]
     if covered_s(ranges) > MAX_BOOK_SHARE * book.duration_s + 1e-6:
         raise ClipError(N_("Các đoạn giới thiệu của sách hạn chế truy cập cộng lại không được quá %(share)s "
                            "cuốn sách."), share=f"{MAX_BOOK_SHARE:.0%}")
@@ -97,8 +107,6 @@ def _mono(x: np.ndarray, rate: int) -> np.ndarray:
     x = np.asarray(x, np.float64)
     mono = x.mean(axis=1) if x.ndim == 2 else x
     if rate != RATE:
-        from math import gcd
-        from scipy.signal import resample_poly
         g = gcd(RATE, rate)
         mono = resample_poly(mono, RATE // g, rate // g)
     return mono
@@ -146,9 +154,6 @@ def assemble(body: np.ndarray, intro: np.ndarray | None = None, outro: np.ndarra
 
 def to_podcast_loudness(x: np.ndarray) -> tuple[np.ndarray, float, float]:
     """Gain to the `podcast` profile's target, then limit under its ceiling; (samples, LUFS, dBTP)."""
-    from mastering.meter import measure
-    from mastering.profiles import get_profile
-    from mastering.stages import LimiterParams, limit
     profile = get_profile("podcast")
     before = measure(x[:, None].astype(np.float32), RATE, true_peak=False)
     if not np.isfinite(before.integrated_lufs):
@@ -168,9 +173,6 @@ def video_key(clip_uuid: str, fmt: str) -> str:
 def render_videos(ctx: Context, wav: Path, cover: Path | None, title: str, vtt: str, uuid: str,
                   duration: float, tmp: Path) -> dict[str, str]:
     """Encode the clip's MP4 in every format of `delivery.video.FORMATS`; {format: media key}."""
-    from delivery import encoders
-    from delivery.ffmpeg import run
-    from delivery.video import FORMATS, VideoLayoutError, captions_ass, plain_background, title_overlay
     image = cover if cover and cover.is_file() else plain_background(tmp / "bg.png", VIDEO_SIZE)
     keys = {}
     for name, fmt in FORMATS.items():
@@ -190,7 +192,6 @@ def render_videos(ctx: Context, wav: Path, cover: Path | None, title: str, vtt: 
 
 
 def mp3_args(audio: Path, dst: Path) -> list[str]:
-    from delivery.encoders import mp3
     return mp3(audio, dst, bitrate_kbps=MP3_KBPS, sample_rate_hz=RATE, channels=1)
 
 
@@ -203,20 +204,19 @@ def _jingle(ctx: Context, jingle: Jingle | None) -> np.ndarray | None:
 
 def render_clip(ctx: Context, clip_id: int) -> ClipResult:
     """Render clip `clip_id` and store its files and figures on the row. Raises ClipError."""
-    from delivery.ffmpeg import FFmpegError, run
-    with ctx.sessions() as session:
-        clip = session.get(Clip, clip_id)
+    with ctx.sessions() as db:
+        clip = db.get(Clip, clip_id)
         if clip is None:
             raise ClipError(N_("Không có đoạn giới thiệu số %(id)s."), id=clip_id)
-        book = session.get(Book, clip.book_id)
+        book = db.get_one(Book, clip.book_id)
         chapters = [(c.start_s, c.duration_s, ctx.store.path(c.master_key)) for c in book.chapters
                     if c.master_key]
         if not chapters:
             raise ClipError(N_("Sách chưa có bản master."))
         check_range(clip.start_s, clip.end_s, sum(c[1] for c in chapters))
-        check_clip(session, book, clip.start_s, clip.end_s, clip_id=clip.id)
-        intro = _jingle(ctx, session.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None)
-        outro = _jingle(ctx, session.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None)
+        check_clip(db, book, clip.start_s, clip.end_s, clip_id=clip.id)
+        intro = _jingle(ctx, db.get(Jingle, clip.intro_jingle_id) if clip.intro_jingle_id else None)
+        outro = _jingle(ctx, db.get(Jingle, clip.outro_jingle_id) if clip.outro_jingle_id else None)
         cover = ctx.store.path(book.cover_path) if book.cover_path else None
         title, uuid, book_title, description = clip.title, clip.uuid, book.title, clip.description
         vtt = clip.transcript_vtt or ""
@@ -236,16 +236,14 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
             mp4_key = render_videos(ctx, wav, cover, title, vtt, uuid, duration, Path(tmp))["square"]
         except FFmpegError as exc:
             raise ClipError(f"Không tạo được tệp đoạn giới thiệu (encoding failed): {exc}") from None
-    from catalog.errors import TagError
-    from catalog.tags import AudioTags, write_mp3
     try:
         write_mp3(ctx.store.path(mp3_key), AudioTags(title=title, album=book_title, description=description))
     except TagError as exc:
         raise ClipError(str(exc)) from None
     mp3_bytes = os.path.getsize(ctx.store.path(mp3_key))
     mp4_bytes = os.path.getsize(ctx.store.path(mp4_key))
-    with ctx.sessions.begin() as session:
-        clip = session.get(Clip, clip_id)
+    with ctx.sessions.begin() as db:
+        clip = db.get_one(Clip, clip_id)
         clip.mp3_key, clip.mp3_bytes, clip.mp4_key = mp3_key, mp3_bytes, mp4_key
         clip.duration_s = round(duration, 3)
         if clip.state == ClipState.DRAFT:

@@ -67,8 +67,8 @@ def edit_list(sha256: str, frames: int, cuts: Iterable[tuple[int, int]] = (),
             raise EditError(f"Đoạn thay thế {p.start}–{p.stop} nằm ngoài bản ghi {frames} mẫu "
                             f"(pickup range outside the take)")
     ordered = sorted(pickups, key=lambda p: p.start)
-    for a, b in zip(ordered, ordered[1:]):
-        if b.start < a.stop:
+    for earlier, later in zip(ordered, ordered[1:]):
+        if later.start < earlier.stop:
             raise EditError("Hai đoạn thay thế chồng lên nhau (overlapping pickups)")
     removed = _merge([(max(0, a), min(frames, b)) for a, b in cuts] + [(p.start, p.stop) for p in ordered])
     segments: list[Segment] = []

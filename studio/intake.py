@@ -22,15 +22,15 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
+from catalog.models import Book, Mark, Original, RecordingSession, Take
 from catalog.states import BookState
-from catalog.models import Original, RecordingSession, Take
 from recordings.errors import NotAudioError
-from recordings.probe import FORMAT_EXTENSIONS, MAX_DECODED_SAMPLES, AudioInfo, probe_audio_limited
-from studio.context import Context
+from recordings.probe import FORMAT_EXTENSIONS, AudioInfo, probe_audio_limited
+from studio.context import Context, StudioSettings
 from studio.errors import StudioError
 
 
@@ -52,13 +52,11 @@ class IntakeLimits:
     max_pending: int            # unfinished tus uploads per uploader
 
     @classmethod
-    def from_settings(cls, settings: dict) -> IntakeLimits:
-        return cls(max_bytes=int(float(settings.get("MAX_UPLOAD_MB", 4096)) * 1e6),
-                   quota_bytes=int(float(settings.get("USER_QUOTA_MB", 20480)) * 1e6),
-                   reserve_bytes=int(float(settings.get("UPLOAD_DISK_RESERVE_MB", 512)) * 1e6),
-                   probe_timeout_s=float(settings.get("PROBE_TIMEOUT_S") or 60),
-                   max_samples=int(settings.get("MAX_DECODED_SAMPLES") or MAX_DECODED_SAMPLES),
-                   max_pending=int(settings.get("MAX_PENDING_UPLOADS", 20)))
+    def from_settings(cls, settings: StudioSettings) -> IntakeLimits:
+        return cls(max_bytes=int(settings.max_upload_mb * 1e6), quota_bytes=int(settings.user_quota_mb * 1e6),
+                   reserve_bytes=int(settings.upload_disk_reserve_mb * 1e6),
+                   probe_timeout_s=settings.probe_timeout_s, max_samples=settings.max_decoded_samples,
+                   max_pending=settings.max_pending_uploads)
 
 
 def _mb(n: float) -> str:
@@ -84,9 +82,9 @@ def check_room(ctx: Context, limits: IntakeLimits, *, name: str, length: int, us
 
 def used_bytes(ctx: Context, user_id: int) -> int:
     """Bytes the user holds: stored originals they uploaded + tus uploads still in progress."""
-    with ctx.sessions() as session:
-        stored = session.scalar(select(func.coalesce(func.sum(Original.size_bytes), 0))
-                                .where(Original.uploaded_by == user_id)) or 0
+    with ctx.sessions() as db:
+        stored = db.scalar(select(func.coalesce(func.sum(Original.size_bytes), 0))
+                           .where(Original.uploaded_by == user_id)) or 0
     return int(stored) + sum(int(u.get("length", 0)) for u in pending_uploads(ctx, user_id))
 
 
@@ -153,37 +151,37 @@ def store_file(ctx: Context, limits: IntakeLimits, path: str | Path, *, name: st
     return sha, key, audio
 
 
-def add_original_and_take(session, rec: RecordingSession, *, sha: str, filename: str, audio: AudioInfo,
+def add_original_and_take(db, rec: RecordingSession, *, sha: str, filename: str, audio: AudioInfo,
                           size_bytes: int, uploaded_by: int | None) -> Take:
     """The `originals` row (once per content) and the next take of `rec`."""
-    add_original(session, sha=sha, filename=filename, audio=audio, size_bytes=size_bytes, uploaded_by=uploaded_by)
-    position = (session.scalar(select(func.max(Take.position)).where(Take.session_id == rec.id)) or 0) + 1
+    add_original(db, sha=sha, filename=filename, audio=audio, size_bytes=size_bytes, uploaded_by=uploaded_by)
+    position = (db.scalar(select(func.max(Take.position)).where(Take.session_id == rec.id)) or 0) + 1
     take = Take(session_id=rec.id, position=position, original_sha256=sha, filename=filename,
                 duration_s=audio.duration_s)
-    session.add(take)
-    session.flush()
+    db.add(take)
+    db.flush()
     return take
 
 
-def add_original(session, *, sha: str, filename: str, audio: AudioInfo, size_bytes: int,
+def add_original(db, *, sha: str, filename: str, audio: AudioInfo, size_bytes: int,
                  uploaded_by: int | None) -> None:
     """The `originals` row, once per content (the same bytes stored twice are one original)."""
-    if session.get(Original, sha) is None:
-        session.add(Original(sha256=sha, size_bytes=size_bytes, filename=filename, format=audio.format,
-                             sample_rate=audio.sample_rate, channels=audio.channels, frames=audio.frames,
-                             uploaded_by=uploaded_by))
-        session.flush()
+    if db.get(Original, sha) is None:
+        db.add(Original(sha256=sha, size_bytes=size_bytes, filename=filename, format=audio.format,
+                        sample_rate=audio.sample_rate, channels=audio.channels, frames=audio.frames,
+                        uploaded_by=uploaded_by))
+        db.flush()
 
 
-def new_recording_session(session, book_id: int, name: str = "") -> RecordingSession:
+def new_recording_session(db, book_id: int, name: str = "") -> RecordingSession:
     """The book's next recording session. Created only together with its first take, so an
     abandoned or refused upload never leaves an empty session behind."""
-    position = (session.scalar(select(func.max(RecordingSession.position))
-                               .where(RecordingSession.book_id == book_id)) or 0) + 1
+    position = (db.scalar(select(func.max(RecordingSession.position))
+                          .where(RecordingSession.book_id == book_id)) or 0) + 1
     rec = RecordingSession(book_id=book_id, name=(name.strip() or f"Buổi {position}")[:255], position=position,
                            source="upload", settings={})
-    session.add(rec)
-    session.flush()
+    db.add(rec)
+    db.flush()
     return rec
 
 
@@ -192,21 +190,20 @@ def safe_filename(raw: str) -> str:
     return Path((raw or "").replace("\\", "/")).name[:200] or "take"
 
 
-def delete_recording_session(session, rec: RecordingSession) -> None:
+def delete_recording_session(db, rec: RecordingSession) -> None:
     """Remove a recording session of a draft book with its takes and their chapter marks.
     The originals stay: they are content-addressed and may be shared by other takes."""
-    from catalog.models import Book, Mark
-    book = session.get(Book, rec.book_id)
+    book = db.get(Book, rec.book_id)
     if book is None or book.state != BookState.DRAFT:
         raise IntakeError(409, "Chỉ xoá được buổi ghi âm của sách chưa xuất bản (only a draft book's "
                                "sessions can be deleted)")
     take_ids = [t.id for t in rec.takes]
     if take_ids:
-        session.execute(Mark.__table__.delete().where(Mark.take_id.in_(take_ids)))
-        for pickup in session.scalars(select(Take).where(Take.replaces_take_id.in_(take_ids))):
+        db.execute(cast(Table, Mark.__table__).delete().where(Mark.take_id.in_(take_ids)))
+        for pickup in db.scalars(select(Take).where(Take.replaces_take_id.in_(take_ids))):
             pickup.replaces_take_id = pickup.replace_start_s = pickup.replace_end_s = None
-    session.delete(rec)
-    session.flush()
+    db.delete(rec)
+    db.flush()
 
 
 @dataclass(frozen=True)
@@ -243,12 +240,12 @@ def receive_take(ctx: Context, stream: BinaryIO, *, filename: str, user_id: int,
         sha, _key, audio = store_file(ctx, limits, tmp, name=name, user_id=user_id)
     finally:
         tmp.unlink(missing_ok=True)
-    with ctx.sessions.begin() as session:
-        rec = session.get(RecordingSession, session_id) if session_id else None
+    with ctx.sessions.begin() as db:
+        rec = db.get(RecordingSession, session_id) if session_id else None
         if rec is None:
             if book_id is None:
                 raise IntakeError(404, "Không tìm thấy buổi ghi âm (recording session not found)")
-            rec = new_recording_session(session, book_id, session_name)
-        take = add_original_and_take(session, rec, sha=sha, filename=name, audio=audio, size_bytes=received,
+            rec = new_recording_session(db, book_id, session_name)
+        take = add_original_and_take(db, rec, sha=sha, filename=name, audio=audio, size_bytes=received,
                                      uploaded_by=user_id)
         return Received(take.id, rec.id, name, round(audio.duration_s, 2))

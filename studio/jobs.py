@@ -20,6 +20,7 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.states import BookState, JobState
+from catalog.db import rowcount
 from catalog.models import Book, Job, utcnow
 
 DEFAULT_LEASE_S = 60.0
@@ -41,11 +42,11 @@ class ClaimedJob:
 
 def enqueue(sessions: sessionmaker[Session], kind: str, *, book_id: int | None = None,
             payload: dict[str, Any] | None = None, max_attempts: int = 3, message: str = "") -> int:
-    with sessions.begin() as session:
+    with sessions.begin() as db:
         job = Job(kind=kind, book_id=book_id, payload=dict(payload or {}), state=JobState.QUEUED,
                   max_attempts=max_attempts, message=message or "Đang chờ (queued)")
-        session.add(job)
-        session.flush()
+        db.add(job)
+        db.flush()
         return job.id
 
 
@@ -56,10 +57,10 @@ def _claimable(now: dt.datetime):
 def claim(sessions: sessionmaker[Session], owner: str, *, lease_s: float = DEFAULT_LEASE_S,
           kinds: tuple[str, ...] | None = None) -> ClaimedJob | None:
     """Take the oldest claimable job for `owner` and hold it for `lease_s` seconds; None if there is none."""
-    with sessions.begin() as session:
+    with sessions.begin() as db:
         now = utcnow()
         # abandoned jobs that have used every attempt stop here instead of being claimed again
-        session.execute(
+        db.execute(
             update(Job).where(Job.state == JobState.RUNNING, Job.lease_expires_at < now,
                               Job.attempts >= Job.max_attempts)
             .values(state=JobState.FAILED, finished_at=now, lease_owner="", lease_expires_at=None,
@@ -69,17 +70,17 @@ def claim(sessions: sessionmaker[Session], owner: str, *, lease_s: float = DEFAU
         query = select(Job.id).where(_claimable(now)).order_by(Job.id).limit(8)
         if kinds:
             query = query.where(Job.kind.in_(kinds))
-        for job_id in session.scalars(query).all():
-            changed = session.execute(
+        for job_id in db.scalars(query).all():
+            changed = rowcount(db.execute(
                 update(Job).where(Job.id == job_id, _claimable(now))
                 .values(state=JobState.RUNNING, lease_owner=owner,
                         lease_expires_at=now + dt.timedelta(seconds=lease_s),
                         attempts=Job.attempts + 1, updated_at=now,
                         message="Đang xử lý (running)")
-                .execution_options(synchronize_session=False)).rowcount
+                .execution_options(synchronize_session=False)))
             if changed == 1:
-                job = session.get(Job, job_id)
-                session.refresh(job)
+                job = db.get_one(Job, job_id)
+                db.refresh(job)
                 return ClaimedJob(job.id, job.kind, job.book_id, dict(job.payload or {}), job.attempts,
                                   job.max_attempts, job.stage or "", dict(job.result or {}))
     return None
@@ -95,20 +96,20 @@ def heartbeat(sessions: sessionmaker[Session], job_id: int, owner: str, *, lease
         values["stage"] = stage
     if message is not None:
         values["message"] = message
-    with sessions.begin() as session:
-        return session.execute(
+    with sessions.begin() as db:
+        return rowcount(db.execute(
             update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING)
-            .values(**values).execution_options(synchronize_session=False)).rowcount == 1
+            .values(**values).execution_options(synchronize_session=False))) == 1
 
 
 def complete(sessions: sessionmaker[Session], job_id: int, owner: str, result: dict[str, Any] | None = None) -> bool:
     now = utcnow()
-    with sessions.begin() as session:
-        return session.execute(
+    with sessions.begin() as db:
+        return rowcount(db.execute(
             update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING)
             .values(state=JobState.DONE, progress=100.0, result=dict(result or {}), finished_at=now, updated_at=now,
                     lease_owner="", lease_expires_at=None, message="Xong (done)")
-            .execution_options(synchronize_session=False)).rowcount == 1
+            .execution_options(synchronize_session=False))) == 1
 
 
 def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseException | str, *,
@@ -120,8 +121,8 @@ def fail(sessions: sessionmaker[Session], job_id: int, owner: str, error: BaseEx
     """
     text = error if isinstance(error, str) else f"{error.__class__.__name__}: {error}"
     now = utcnow()
-    with sessions.begin() as session:
-        job = session.get(Job, job_id)
+    with sessions.begin() as db:
+        job = db.get(Job, job_id)
         if job is None or job.lease_owner != owner or job.state != JobState.RUNNING:
             return job.state if job is not None else "missing"
         last = final or job.attempts >= job.max_attempts
@@ -148,11 +149,11 @@ def record_failure(sessions: sessionmaker[Session], message: str, *, kind: str =
     """A failure that happened outside a job (a hot-folder session that could not be ingested), kept as
     a finished `failed` row so staff see it beside the jobs. No worker claims it (no handler)."""
     now = utcnow()
-    with sessions.begin() as session:
+    with sessions.begin() as db:
         job = Job(kind=kind, state=JobState.FAILED, payload=dict(payload or {}), attempts=1, max_attempts=1,
                   message=message, error=message + "\n", finished_at=now)
-        session.add(job)
-        session.flush()
+        db.add(job)
+        db.flush()
         return job.id
 
 
@@ -165,18 +166,18 @@ def retry(sessions: sessionmaker[Session], job_id: int, *, confirm_published: bo
     Returns RETRIED; NOT_RETRYABLE (not failed, or a kind no worker runs); or CONFIRM_PUBLISHED when
     the job would re-master a book readers can already hear and staff have not confirmed it.
     """
-    with sessions.begin() as session:
-        job = session.get(Job, job_id)
+    with sessions.begin() as db:
+        job = db.get(Job, job_id)
         if job is None or job.state != JobState.FAILED or job.kind == HOTFOLDER:
             return NOT_RETRYABLE
-        book = session.get(Book, job.book_id) if job.book_id is not None else None
+        book = db.get(Book, job.book_id) if job.book_id is not None else None
         if book is not None and book.state == BookState.PUBLISHED and not confirm_published:
             return CONFIRM_PUBLISHED
-        changed = session.execute(
+        changed = rowcount(db.execute(
             update(Job).where(Job.id == job_id, Job.state == JobState.FAILED)
             .values(state=JobState.QUEUED, attempts=0, finished_at=None, message="Đang chờ (queued)",
                     updated_at=utcnow())
-            .execution_options(synchronize_session=False)).rowcount
+            .execution_options(synchronize_session=False)))
         return RETRIED if changed == 1 else NOT_RETRYABLE
 
 

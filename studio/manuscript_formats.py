@@ -136,6 +136,7 @@ def _text(path: Path, out: _Builder) -> None:
 
 # -- Markdown -----------------------------------------------------------------------------------------
 def _markdown(path: Path, out: _Builder) -> None:
+    # the parser of this one format, loaded when a file in it arrives
     from markdown_it import MarkdownIt
     tokens = MarkdownIt("commonmark").parse(_decode(path))
     heading_level = None
@@ -156,6 +157,7 @@ def _markdown(path: Path, out: _Builder) -> None:
 
 # -- DOCX ---------------------------------------------------------------------------------------------
 def _docx(path: Path, out: _Builder) -> None:
+    # the parser of this one format, loaded when a file in it arrives
     import docx
     from docx.opc.exceptions import PackageNotFoundError
     if not zipfile.is_zipfile(path):
@@ -181,6 +183,7 @@ _BLOCKS = {"p", "li", "blockquote", "h3", "h4", "h5", "h6", "dd", "dt", "pre", "
 
 
 def _epub(path: Path, out: _Builder) -> None:
+    # the parser of this one format, loaded when a file in it arrives
     import ebooklib
     from ebooklib import epub
     from lxml import html

@@ -20,8 +20,11 @@ from sqlalchemy import select
 
 from catalog.manuscripts import current, store_parsed
 from catalog.models import Book, Chapter, Manuscript, Original, utcnow
+from mastering.stages import FadeParams
+from studio.align import AlignParams, align_text, features_of_file
 from studio.context import Context
 from studio.manuscript_formats import ManuscriptError, parse_manuscript
+from studio.pipeline import edit_key
 
 Progress = Callable[[float], None]
 
@@ -31,23 +34,22 @@ def attach_manuscript(ctx: Context, book_id: int, path: str | Path, session_id: 
     """Parse the file, then keep it as an original (by SHA-256) and store its sentences. Returns the
     manuscript id. A file that cannot be parsed raises ManuscriptError and nothing is stored."""
     path = Path(path)
-    with ctx.sessions() as session:
-        if session.get(Book, book_id) is None:
+    with ctx.sessions() as db:
+        if db.get(Book, book_id) is None:
             raise ManuscriptError(f"Không có sách #{book_id} (no such book)")
     fmt, sections = parse_manuscript(path)
     sha, _key = ctx.store.put_original(path)
     name = filename or path.name
-    with ctx.sessions.begin() as session:
-        if session.get(Original, sha) is None:  # so the fixity audit checks the manuscript too
-            session.add(Original(sha256=sha, size_bytes=path.stat().st_size, filename=name[:500], format=fmt))
-        manuscript = store_parsed(session, book_id, sections, filename=name, format=fmt, source_sha256=sha,
+    with ctx.sessions.begin() as db:
+        if db.get(Original, sha) is None:  # so the fixity audit checks the manuscript too
+            db.add(Original(sha256=sha, size_bytes=path.stat().st_size, filename=name[:500], format=fmt))
+        manuscript = store_parsed(db, book_id, sections, filename=name, format=fmt, source_sha256=sha,
                                   session_id=session_id)
         return manuscript.id
 
 
 def master_offset_s(qc: dict | None) -> float:
     """Seconds to add to a time in the chapter's edit to land on the same sound in its master."""
-    from mastering.stages import FadeParams
     processing = (qc or {}).get("processing") or {}
     pad = float(processing.get("pad_head_s") or 0.0)
     trim = float(processing.get("trim_head_s") or 0.0)
@@ -57,16 +59,14 @@ def master_offset_s(qc: dict | None) -> float:
 def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None) -> dict:
     """Align the book's newest manuscript to its chapters, section i to chapter i. Returns a summary
     {"sentences", "aligned", "skipped", "repeated", "low_confidence", "sections", "chapters"}."""
-    from studio.align import AlignParams, align_text, features_of_file
-    from studio.pipeline import edit_key
-    with ctx.sessions() as session:
-        manuscript = current(session, book_id)
+    with ctx.sessions() as db:
+        manuscript = current(db, book_id)
         if manuscript is None:
             raise ManuscriptError(f"Sách #{book_id} chưa có bản thảo (the book has no manuscript)")
-        book = session.get(Book, book_id)
+        book = db.get_one(Book, book_id)
         prefix = ctx.store.book_prefix(book.uuid)
-        chapters = list(session.scalars(select(Chapter).where(Chapter.book_id == book_id, Chapter.master_key != "")
-                                        .order_by(Chapter.position)))
+        chapters = list(db.scalars(select(Chapter).where(Chapter.book_id == book_id, Chapter.master_key != "")
+                                   .order_by(Chapter.position)))
         if not chapters:
             raise ManuscriptError("Sách chưa có chương đã xử lý âm thanh (no mastered chapters yet): "
                                   "chạy bước mastering trước")
@@ -82,7 +82,7 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
                          chapter.id, ctx.store.path(edit if use_edit else chapter.master_key),
                          master_offset_s(chapter.qc) if use_edit else 0.0, chapter.duration_s))
         manuscript_id, counts = manuscript.id, (len(manuscript.sections), len(chapters))
-    params = AlignParams(margin_s=float(ctx.settings.get("ALIGN_MARGIN_S", AlignParams.margin_s)))
+    params = AlignParams(margin_s=ctx.settings.align_margin_s)
     results = {}
     try:
         for index, (section_id, texts, paragraphs, lead, chapter_id, audio, offset, duration) in enumerate(plan):
@@ -90,25 +90,27 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
                 progress((i + f) / len(plan) * 0.99)
             real = features_of_file(audio, params)
             report(0.3)
-            timings = align_text(real, texts, paragraphs, params, progress=lambda f, r=report: r(0.3 + 0.5 * f))
+            def aligning(f: float, report: Callable[[float], None] = report) -> None:
+                report(0.3 + 0.5 * f)
+            timings = align_text(real, texts, paragraphs, params, progress=aligning)
             results[section_id] = (chapter_id, offset, duration, timings[lead:])
             report(1.0)
     except Exception as exc:
-        with ctx.sessions.begin() as session:
-            manuscript = session.get(Manuscript, manuscript_id)
+        with ctx.sessions.begin() as db:
+            manuscript = db.get_one(Manuscript, manuscript_id)
             manuscript.state, manuscript.message = "failed", f"{exc.__class__.__name__}: {exc}"[:2000]
         raise
     summary = {"sections": counts[0], "chapters": counts[1], "sentences": 0, "aligned": 0, "skipped": 0,
                "repeated": 0, "low_confidence": 0}
-    with ctx.sessions.begin() as session:
-        manuscript = session.get(Manuscript, manuscript_id)
+    with ctx.sessions.begin() as db:
+        manuscript = db.get_one(Manuscript, manuscript_id)
         for section in manuscript.sections:
             found = results.get(section.id)
             section.chapter_id = found[0] if found else None
             for k, sentence in enumerate(section.sentences):
                 summary["sentences"] += 1
                 timing = found[3][k] if found else None
-                if timing is None:
+                if found is None or timing is None:
                     sentence.start_s = sentence.end_s = sentence.confidence = None
                     sentence.issue, sentence.issue_detail = "", {}
                     continue

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from catalog.models import Chapter, Mark, Take
 from catalog.text import nfc
 from studio.errors import N_, StudioError
+from studio.pipeline import chapter_spans
 
 MIN_GAP_S = 0.5  # two chapter marks on one take closer than this are a mistake
 
@@ -33,69 +34,68 @@ def parse_time(text: str | None, duration_s: float) -> float:
     return round(seconds, 3)
 
 
-def _check_gap(session: Session, take_id: int, start_s: float, ignore: int | None = None) -> None:
-    others = session.scalars(select(Mark).where(Mark.take_id == take_id, Mark.kind == "chapter"))
+def _check_gap(db: Session, take_id: int, start_s: float, ignore: int | None = None) -> None:
+    others = db.scalars(select(Mark).where(Mark.take_id == take_id, Mark.kind == "chapter"))
     if any(abs(m.start_s - start_s) < MIN_GAP_S for m in others if m.id != ignore):
         raise StudioError(N_("Đã có mốc chương ở gần thời điểm này."))
 
 
-def _keep_take_marks(session: Session, take_id: int) -> None:
-    for mark in session.scalars(select(Mark).where(Mark.take_id == take_id, Mark.source == "pauses")):
+def _keep_take_marks(db: Session, take_id: int) -> None:
+    for mark in db.scalars(select(Mark).where(Mark.take_id == take_id, Mark.source == "pauses")):
         mark.detail = {**(mark.detail or {}), "from_source": "pauses"}
         mark.source = "manual"
 
 
-def _unapprove(session: Session, book_id: int) -> None:
-    for mark in session.scalars(select(Mark).where(Mark.book_id == book_id)):
+def _unapprove(db: Session, book_id: int) -> None:
+    for mark in db.scalars(select(Mark).where(Mark.book_id == book_id)):
         mark.approved = False
 
 
-def move_mark(session: Session, mark: Mark, text: str | None) -> float:
+def move_mark(db: Session, mark: Mark, text: str | None) -> float:
     """Move `mark` to the typed time on its take; returns the new start (s)."""
-    take = session.get(Take, mark.take_id)
+    take = db.get_one(Take, mark.take_id)
     start = parse_time(text, take.duration_s)
-    _check_gap(session, take.id, start, ignore=mark.id)
+    _check_gap(db, take.id, start, ignore=mark.id)
     detail = dict(mark.detail or {})
     detail.setdefault("from_source", mark.source)
     detail.setdefault("from_start_s", mark.start_s)
     mark.detail, mark.start_s, mark.source = detail, start, "manual"
-    _keep_take_marks(session, take.id)
-    _unapprove(session, mark.book_id)
+    _keep_take_marks(db, take.id)
+    _unapprove(db, mark.book_id)
     return start
 
 
-def add_mark(session: Session, take: Take, text: str | None, title: str = "", *, added_by: int | None = None) -> Mark:
+def add_mark(db: Session, take: Take, text: str | None, title: str = "", *, added_by: int | None = None) -> Mark:
     """A new manual chapter mark on `take` at the typed time."""
     start = parse_time(text, take.duration_s)
-    _check_gap(session, take.id, start)
-    _keep_take_marks(session, take.id)
+    _check_gap(db, take.id, start)
+    _keep_take_marks(db, take.id)
     mark = Mark(book_id=take.session.book_id, take_id=take.id, kind="chapter", start_s=start,
                 title=nfc(title)[:500], source="manual", detail={"added_by": added_by}, approved=False)
-    session.add(mark)
-    _unapprove(session, mark.book_id)
+    db.add(mark)
+    _unapprove(db, mark.book_id)
     return mark
 
 
-def delete_mark(session: Session, mark: Mark) -> None:
+def delete_mark(db: Session, mark: Mark) -> None:
     """Remove a chapter mark; a book keeps at least one."""
-    remaining = session.scalars(select(Mark.id).where(Mark.book_id == mark.book_id, Mark.kind == "chapter",
-                                                      Mark.id != mark.id)).first()
+    remaining = db.scalars(select(Mark.id).where(Mark.book_id == mark.book_id, Mark.kind == "chapter",
+                                                 Mark.id != mark.id)).first()
     if remaining is None:
         raise StudioError(N_("Sách phải còn ít nhất một mốc chương."))
-    _keep_take_marks(session, mark.take_id)
-    session.delete(mark)
-    _unapprove(session, mark.book_id)
+    _keep_take_marks(db, mark.take_id)
+    db.delete(mark)
+    _unapprove(db, mark.book_id)
 
 
-def rename_mark(session: Session, mark: Mark, title: str) -> None:
+def rename_mark(db: Session, mark: Mark, title: str) -> None:
     """Rename the chapter a mark starts; an already mastered chapter's title follows."""
-    from studio.pipeline import chapter_spans
     mark.title = nfc(title)[:500]
     if not mark.title:
         return
-    for position, (*_rest, span_mark) in enumerate(chapter_spans(session, mark.book_id), start=1):
+    for position, (*_rest, span_mark) in enumerate(chapter_spans(db, mark.book_id), start=1):
         if span_mark.id == mark.id:
-            chapter = session.scalar(select(Chapter).where(Chapter.book_id == mark.book_id,
-                                                           Chapter.position == position))
+            chapter = db.scalar(select(Chapter).where(Chapter.book_id == mark.book_id,
+                                                      Chapter.position == position))
             if chapter is not None:
                 chapter.title = mark.title

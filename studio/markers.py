@@ -15,20 +15,20 @@ Every mark keeps its source, so staff can see why a boundary is there and move i
 from __future__ import annotations
 
 import math
-
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable
 
 import numpy as np
+import soundfile as sf
 
+from mastering.pauses import PauseParams, frame_levels_dbfs, pauses_from_levels
 from recordings.probe import AudioInfo, iter_blocks
 from recordings.riff import read_cue_markers
 from studio.errors import SessionFolderError
 from studio.session_folder import inside
 
-SOURCES_BY_TRUST = ("manual", "audacity", "cue", "session", "manuscript", "pauses")
 MAX_TIME_S = 24 * 3600.0  # no take is longer (the probe refuses > 6 h); larger times overflow frame counts
 CUT_NAMES = ("cut", "xoa")
 
@@ -119,7 +119,8 @@ def label_file_for(folder: Path, take: Path, take_cfg: dict[str, Any]) -> Path |
 def take_marks(folder: Path, info: AudioInfo, settings: dict[str, Any]) -> list[MarkSpec]:
     """Chapter marks from the most trusted source for this take, plus cut ranges from all sources."""
     take = Path(info.path)
-    take_cfg = next((t for t in settings.get("takes", []) if Path(t.get("file", "")).name == take.name), {})
+    take_cfg: dict[str, Any] = next(
+        (t for t in settings.get("takes", []) if Path(t.get("file", "")).name == take.name), {})
     by_source: dict[str, list[MarkSpec]] = {}
 
     label_path = label_file_for(folder, take, take_cfg)
@@ -176,21 +177,15 @@ class PauseMarking:
     head_room_tone_s: float = 0.75   # room tone left before a chapter's first word
 
     @classmethod
-    def from_settings(cls, chapter_cfg: dict[str, Any], defaults: dict[str, Any] | None = None) -> "PauseMarking":
-        defaults = defaults or {}
-        def pick(key, setting, fallback):
-            return float(chapter_cfg.get(key, defaults.get(setting, fallback)))
-        return cls(pick("threshold_dbfs", "PAUSE_THRESHOLD_DBFS", cls.threshold_dbfs),
-                   pick("min_pause_s", "PAUSE_MIN_S", cls.min_pause_s),
-                   pick("min_chapter_s", "CHAPTER_MIN_S", cls.min_chapter_s),
-                   pick("head_room_tone_s", "CHAPTER_HEAD_ROOM_TONE_S", cls.head_room_tone_s))
+    def from_settings(cls, chapter_cfg: dict[str, Any], defaults: PauseMarking | None = None) -> PauseMarking:
+        """A session's `[chapters]` table over `defaults` (the instance's settings)."""
+        defaults = defaults or cls()
+        return cls(*(float(chapter_cfg.get(f.name, getattr(defaults, f.name))) for f in fields(cls)))
 
 
 def pause_marks(path: str | Path, params: PauseMarking = PauseMarking(),
                 duration_s: float | None = None) -> list[MarkSpec]:
     """Chapter starts for one take from its long pauses (block by block), the take start included."""
-    import soundfile as sf
-    from mastering.pauses import PauseParams, frame_levels_dbfs, pauses_from_levels
     detect = PauseParams(threshold_dbfs=params.threshold_dbfs, min_pause_s=params.min_pause_s)
     info = sf.info(str(path))
     rate = info.samplerate

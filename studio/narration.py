@@ -17,6 +17,7 @@ from typing import BinaryIO
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from catalog.db import rowcount
 from catalog.manuscripts import current
 from catalog.access import may_manage
 from catalog.states import JobState, Role
@@ -25,6 +26,7 @@ from studio.context import Context
 from studio.errors import StudioError
 from studio.manuscript_formats import FORMATS, MAX_BYTES, ManuscriptError
 from studio.manuscripts import attach_manuscript
+from studio.pipeline import chapter_spans
 from studio.worker import enqueue_align
 
 ALIGN_JOB = "align"
@@ -146,7 +148,9 @@ def findings(db: Session, book_id: int, chapter_id: int | None = None) -> list[F
     manuscript = current(db, book_id)
     if manuscript is None:
         return []
-    chapters = {c.id: c for c in db.scalars(select(Chapter).where(Chapter.book_id == book_id))}
+    # keyed so that a section's chapter_id, None until it is aligned, finds nothing
+    chapters: dict[int | None, Chapter] = {
+        c.id: c for c in db.scalars(select(Chapter).where(Chapter.book_id == book_id))}
     out = []
     for section in manuscript.sections:
         if chapter_id is not None and section.chapter_id != chapter_id:
@@ -229,7 +233,7 @@ def decide(db: Session, user, sentence_id: int, decision: str) -> Sentence:
     sentence = db.get(Sentence, sentence_id)
     if sentence is None:
         raise NarrationError("Không có câu này (no such sentence)")
-    book = db.get(Book, sentence.section.manuscript.book_id)
+    book = db.get_one(Book, sentence.section.manuscript.book_id)
     if not may_decide(user, book):
         raise NotAllowed("Chỉ nhân viên phòng thu của thư viện này được quyết định (not allowed)")
     if not sentence.issue:
@@ -257,32 +261,33 @@ def proposals(db: Session, book_id: int) -> list[Proposal]:
     already has its boundary. Master time goes back to take time by the chapter's span on its take,
     the mastering trim (`qc.processing.trim_head_s - pad_head_s`) and the cut ranges before it.
     """
-    from studio.pipeline import chapter_spans
     manuscript = current(db, book_id)
     if manuscript is None:
         return []
-    chapters = {c.id: c for c in db.scalars(select(Chapter).where(Chapter.book_id == book_id))}
+    chapters: dict[int | None, Chapter] = {
+        c.id: c for c in db.scalars(select(Chapter).where(Chapter.book_id == book_id))}
     spans = chapter_spans(db, book_id)
     marks = db.scalars(select(Mark).where(Mark.book_id == book_id)).all()
-    out, previous_end = [], {}
+    out = []
+    previous_end: dict[int, float] = {}
     for section in manuscript.sections:
         chapter = chapters.get(section.chapter_id)
-        timed = [s for s in section.sentences if s.start_s is not None and s.end_s is not None]
+        timed = [(s.start_s, s.end_s) for s in section.sentences if s.start_s is not None and s.end_s is not None]
         if chapter is None or not timed:
             continue
         before = previous_end.get(chapter.id)
-        previous_end[chapter.id] = max(s.end_s for s in timed)
+        previous_end[chapter.id] = max(end for _start, end in timed)
         if before is None or not 1 <= chapter.position <= len(spans):
             continue
-        master_s = min(before + PROPOSAL_LEAD_S, (before + timed[0].start_s) / 2)
+        master_s = min(before + PROPOSAL_LEAD_S, (before + timed[0][0]) / 2)
         take, span_start, _end, _title, _mark = spans[chapter.position - 1]
         processing = (chapter.qc or {}).get("processing") or {}
         take_s = span_start + master_s + (_number(processing.get("trim_head_s")) or 0.0) \
             - (_number(processing.get("pad_head_s")) or 0.0)
-        for cut in sorted((m for m in marks if m.kind == "cut" and m.take_id == take.id and m.end_s is not None),
-                          key=lambda m: m.start_s):
-            if cut.start_s <= take_s:
-                take_s += cut.end_s - cut.start_s
+        for cut_start, cut_end in sorted((m.start_s, m.end_s) for m in marks
+                                         if m.kind == "cut" and m.take_id == take.id and m.end_s is not None):
+            if cut_start <= take_s:
+                take_s += cut_end - cut_start
         take_s = round(min(max(take_s, 0.0), take.duration_s), 3)
         if any(m.kind == "chapter" and m.take_id == take.id and m.source != "manuscript"
                and abs(m.start_s - take_s) < SAME_MARK_S for m in marks):
@@ -298,7 +303,7 @@ def propose_chapter_marks(db: Session, book_id: int) -> list[Mark]:
     if current(db, book_id) is None:
         raise NarrationError("Sách chưa có bản thảo (the book has no manuscript)")
     found = proposals(db, book_id)
-    removed = db.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "manuscript")).rowcount
+    removed = rowcount(db.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "manuscript")))
     marks = [Mark(book_id=book_id, take_id=p.take_id, kind="chapter", start_s=p.start_s, title=p.title[:500],
                   source="manuscript", approved=False,
                   detail={"section": p.section_position, "chapter_id": p.chapter_id}) for p in found]

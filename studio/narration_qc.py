@@ -20,7 +20,6 @@ import numpy as np
 
 from studio.align import AlignParams, Timing
 
-
 REPEAT_GAIN = 0.97  # the text read twice must fit the audio at least 3 % better than read once
 DOUBT = 0.7         # under this confidence a sentence's neighbourhood is searched for a repeat and a skip
 PAIR_GAIN = 0.9     # a repeat and a skip together must fit at least 10 % better than the text as written
@@ -30,7 +29,7 @@ def local_fit(stretch: np.ndarray, pieces: Sequence[np.ndarray]) -> tuple[float,
     """(total cost along the path, first real frame of each piece) of the DTW of `stretch` against the
     pieces of synthetic features joined in order (librosa's DTW: these matrices are a few hundred
     frames on each side)."""
-    from librosa.sequence import dtw
+    from librosa.sequence import dtw  # heavy import (seconds), loaded only when a finding is checked
     synth = np.concatenate(pieces)
     if len(stretch) < 2 or len(synth) < 2:
         return np.inf, [0] * len(pieces)

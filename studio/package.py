@@ -46,8 +46,8 @@ def package_book(session_factory, store: MediaStore, book_id: int, *, workers: i
     started = time.perf_counter()
     report = progress or (lambda _f: None)
     workers = workers or os.cpu_count() or 1
-    with session_scope(session_factory) as session:
-        book, specs = load_book(session, store, book_id)
+    with session_scope(session_factory) as db:
+        book, specs = load_book(db, store, book_id)
         prefix = MediaStore.book_prefix(book.uuid)
         mp3 = mp3_settings(book.profile, specs[0].channels)
     result = PackageResult(book_id=book_id, prefix=prefix)
@@ -60,8 +60,8 @@ def package_book(session_factory, store: MediaStore, book_id: int, *, workers: i
     job_sources = {j.name: j.source for j in jobs}
     run_jobs(jobs, workers, result, report, 0.9)
 
-    with session_scope(session_factory) as session:
-        write_ladder(session, store, book_id, prefix, specs, ladder, job_sources, result)
+    with session_scope(session_factory) as db:
+        write_ladder(db, store, book_id, prefix, specs, ladder, job_sources, result)
     report(0.93)
     tag_book(session_factory, store, book_id, _result=result, _specs=specs, _mp3=mp3)
     report(1.0)

@@ -21,7 +21,7 @@ def _chapter_segments(folder: Path) -> tuple[bytes, list[Path]]:
 
 
 def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung: encoders.AacRung,
-                   job_sources: dict[str, str]) -> tuple[str, dict]:
+                  job_sources: dict[str, str]) -> tuple[str, dict]:
     """Place every chapter's segments on the book timeline; returns (source hash, row fields)."""
     rung_key = f"{prefix}/hls/{rung.name}"
     sources = [job_sources[f"hls {rung.name} ch{s.position:02d}"] for s in specs]
@@ -66,7 +66,7 @@ def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung
     return source, fields
 
 
-def write_ladder(session, store: MediaStore, book_id: int, prefix: str, specs: list[ChapterSpec],
+def write_ladder(db, store: MediaStore, book_id: int, prefix: str, specs: list[ChapterSpec],
                  ladder: tuple[encoders.AacRung, ...], job_sources: dict[str, str], result: PackageResult) -> None:
     """Assemble each rung whose encodes changed, write the master playlist, drop rungs no longer in
     the ladder; rows are written in `session`."""
@@ -75,7 +75,7 @@ def write_ladder(session, store: MediaStore, book_id: int, prefix: str, specs: l
         key = f"{prefix}/hls/{rung.name}"
         sources = [job_sources[f"hls {rung.name} ch{s.position:02d}"] for s in specs]
         source = source_hash(WORK_VERSION, sources, [s.start_s for s in specs], [s.title for s in specs])
-        row = current_rendition(session, book_id, "hls", rung.name, source, store)
+        row = current_rendition(db, book_id, "hls", rung.name, source, store)
         if row is not None and store.exists(f"{key}/index.m3u8"):
             result.unchanged.append(key)
             text = store.path(f"{key}/index.m3u8").read_text("utf-8")
@@ -89,16 +89,16 @@ def write_ladder(session, store: MediaStore, book_id: int, prefix: str, specs: l
             except (hls.HlsFormatError, OSError) as exc:
                 raise PackageError(f"Không ghép được HLS {rung.name} (cannot assemble HLS): {exc}") from exc
             peak, average = fields["extra"]["bandwidth"], fields["extra"]["average_bandwidth"]
-            upsert(session, book_id, "hls", rung.name, key, source, **fields)
+            upsert(db, book_id, "hls", rung.name, key, source, **fields)
             result.written.append(key)
         variants.append(hls.Variant(f"{rung.name}/index.m3u8", peak, average, rung.codecs,
                                     rung.channels, rung.name))
     # 64 kbps first: players start on the first listed variant, a safe start on a phone.
     variants.sort(key=lambda v: (v.name != "aac-64k-mono", v.average_bandwidth))
     store.write_bytes(f"{prefix}/hls/master.m3u8", hls.master_playlist(variants).encode())
-    stale = [r for r in session.execute(select(Rendition).where(
+    stale = [r for r in db.execute(select(Rendition).where(
         Rendition.book_id == book_id, Rendition.kind == "hls")).scalars()
         if r.name not in {rung.name for rung in ladder}]
     for row in stale:
         store.delete_tree(row.key)
-        session.delete(row)
+        db.delete(row)

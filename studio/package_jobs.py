@@ -11,11 +11,23 @@ from pathlib import Path
 from typing import Callable
 
 from delivery import encoders, hls
-from delivery.ffmpeg import FFmpegError, run as run_ffmpeg
+from delivery.ffmpeg import FFmpegError
+from delivery.ffmpeg import run as run_ffmpeg
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore
-from studio.package_spec import (WORK_VERSION, ChapterSpec, Mp3Settings, PackageError, PackageResult, Progress,
-                                 args_signature, m4b_settings, read_meta, source_hash, stream_rate)
+from studio.package_spec import (
+    WORK_VERSION,
+    ChapterSpec,
+    Mp3Settings,
+    PackageError,
+    PackageResult,
+    Progress,
+    args_signature,
+    m4b_settings,
+    read_meta,
+    source_hash,
+    stream_rate,
+)
 
 
 @dataclass
@@ -127,7 +139,7 @@ def run_jobs(jobs: list[Job], workers: int, result: PackageResult, progress: Pro
         done, not_done = wait(futures, return_when=FIRST_EXCEPTION)
         for fut in not_done:
             fut.cancel()
-        errors = [f.exception() for f in done if f.exception() is not None]
+        errors = [error for f in done if (error := f.exception()) is not None]
         if errors:
             pool.shutdown(wait=True, cancel_futures=True)
             raise errors[0]

@@ -73,8 +73,8 @@ def args_signature(args: list[str], *paths: Path) -> list[str]:
 
 
 # -- reading the book -------------------------------------------------------------------------------
-def load_book(session, store: MediaStore, book_id: int):
-    book = session.get(Book, book_id)
+def load_book(db, store: MediaStore, book_id: int):
+    book = db.get(Book, book_id)
     if book is None:
         raise PackageError(f"Không có sách id={book_id} (no book with id {book_id})")
     chapters = list(book.chapters)

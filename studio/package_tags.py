@@ -16,8 +16,17 @@ from delivery.audiobook import write_audiobook_zip
 from delivery.covers import default_cover
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore, sha256_file
-from studio.package_spec import (ChapterSpec, Mp3Settings, PackageError, PackageResult, load_book, m4b_settings,
-                                 mp3_settings, read_meta, source_hash)
+from studio.package_spec import (
+    ChapterSpec,
+    Mp3Settings,
+    PackageError,
+    PackageResult,
+    load_book,
+    m4b_settings,
+    mp3_settings,
+    read_meta,
+    source_hash,
+)
 from studio.renditions import current_rendition, reading, write_renditions
 
 
@@ -32,8 +41,8 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
     are written in two short transactions."""
     pending: list[tuple[tuple, dict]] = []  # upsert arguments, applied in one short transaction
     stale: list[int] = []                   # rendition ids of chapters that no longer exist
-    with reading(session_factory) as session:
-        book, specs = (session.get(Book, book_id), _specs) if _specs else load_book(session, store, book_id)
+    with reading(session_factory) as db:
+        book, specs = (db.get(Book, book_id), _specs) if _specs else load_book(db, store, book_id)
         if book is None:
             raise PackageError(f"Không có sách id={book_id} (no book with id {book_id})")
         prefix = MediaStore.book_prefix(book.uuid)
@@ -45,7 +54,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
         cover_hash = hashlib.sha256(cover).hexdigest()
 
         cover_key = f"{prefix}/cover.{'png' if cover_mime == 'image/png' else 'jpg'}"
-        if current_rendition(session, book_id, "cover", "cover", cover_hash, store) is None:
+        if current_rendition(db, book_id, "cover", "cover", cover_hash, store) is None:
             store.write_bytes(cover_key, cover)
             pending.append(((book_id, "cover", "cover", cover_key, cover_hash),
                             dict(codec=cover_mime, bitrate=0, channels=0, duration_s=0.0, size_bytes=len(cover),
@@ -65,7 +74,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
                                     chapters=(tags.TagChapter(spec.title, 0.0, spec.duration_s),))
             audio_source = read_meta(store.path(work + ".json")).get("source", "")
             source = source_hash(audio_source, _tags_signature(chapter_tags), cover_hash)
-            if current_rendition(session, book_id, "mp3", "mp3", source, store, chapter_id=spec.id):
+            if current_rendition(db, book_id, "mp3", "mp3", source, store, chapter_id=spec.id):
                 result.unchanged.append(final)
                 continue
             sha, size = _tagged_copy(store, work, final, lambda p, t=chapter_tags: tags.write_mp3(p, t))
@@ -73,7 +82,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
                             dict(chapter_id=spec.id, codec="mp3", bitrate=mp3.bitrate_kbps * 1000,
                                  channels=mp3.channels, duration_s=spec.duration_s, size_bytes=size, sha256=sha)))
             result.written.append(final)
-        for row in session.execute(select(Rendition).where(
+        for row in db.execute(select(Rendition).where(
                 Rendition.book_id == book_id, Rendition.kind == "mp3")).scalars():
             if row.key not in mp3_keys:   # a chapter that no longer exists
                 store.path(row.key).unlink(missing_ok=True)
@@ -85,7 +94,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
         audio_source = read_meta(store.path(work + ".json")).get("source", "")
         source = source_hash(audio_source, _tags_signature(m4b_tags), cover_hash)
         key = f"{prefix}/book.m4b"
-        if current_rendition(session, book_id, "m4b", "m4b", source, store):
+        if current_rendition(db, book_id, "m4b", "m4b", source, store):
             result.unchanged.append(key)
         else:
             sha, size = _tagged_copy(store, work, key, lambda p: tags.write_m4b(p, m4b_tags))
@@ -96,8 +105,8 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
             result.written.append(key)
     write_renditions(session_factory, pending, stale)
 
-    with reading(session_factory) as session:
-        book = session.get(Book, book_id)
+    with reading(session_factory) as db:
+        book = db.get(Book, book_id)
         manifest = readium.build_manifest(book)
         manifest_bytes = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
         store.write_bytes(f"{prefix}/manifest.json", manifest_bytes)
@@ -105,7 +114,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
             (r for r in book.renditions if r.kind == "mp3"), key=lambda r: r.key)]
         source = source_hash(hashlib.sha256(manifest_bytes).hexdigest(), mp3_shas, cover_hash)
         key = f"{prefix}/book.audiobook"
-        current = current_rendition(session, book_id, "audiobook", "audiobook", source, store) is not None
+        current = current_rendition(db, book_id, "audiobook", "audiobook", source, store) is not None
     if current:
         result.unchanged.append(key)
     else:

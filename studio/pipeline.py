@@ -10,20 +10,32 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import soundfile as sf
 from sqlalchemy import delete, select
 
+from catalog.accounts import get_or_create_library
 from catalog.books import create_book, publish
 from catalog.states import BookState
 from catalog.models import Book, Chapter, Mark, RecordingSession, Take
+from catalog.talking_books import offered
+from delivery import encoders
+from delivery.ffmpeg import run
+from mastering.audio import MASTER_RATES_HZ
+from mastering.plan import ChainParams
+from mastering.profiles import get_profile
+from mastering.runner import master_file
+from recordings.store import sha256_file
+from studio import intake
 from studio.context import Context, Decisions, Progress
 from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
 from studio.intake import add_original_and_take
-from studio.markers import MAX_TIME_S
+from studio.markers import MAX_TIME_S, PauseMarking, pause_marks, take_marks
+from studio.package import package_book, tag_book
 from studio.session_folder import SessionFolder, read_session_folder
+from studio.talking_books import build_talking_books
 
 HEAD_ROOM_TONE_S = 0.75  # room tone left before a chapter's first word when splitting at a pause
 
@@ -47,7 +59,6 @@ def ingest_folder(ctx: Context, folder: str | Path, *, library_code: str | None 
     Every file passes `studio.intake`'s checks (size, disk, time-limited probe, decoded size; the
     quota when `uploaded_by` is given) before anything is stored, so a bad folder changes nothing.
     """
-    from studio import intake
     limits = intake.IntakeLimits.from_settings(ctx.settings)
     session_folder = read_session_folder(
         folder, probe=lambda path: intake.admit_file(ctx, limits, path, user_id=uploaded_by))
@@ -56,37 +67,35 @@ def ingest_folder(ctx: Context, folder: str | Path, *, library_code: str | None 
 
 def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | None = None,
                    uploaded_by: int | None = None) -> int:
-    from studio.markers import take_marks
     marks = {info.path: take_marks(folder.path, info, folder.settings) for info in folder.takes}
     pickups = _pickup_config(folder)
     stored = [(info, *ctx.store.put_original(info.path)) for info in folder.takes]
     meta = folder.book
-    library_code = library_code or ctx.settings.get("DEFAULT_LIBRARY", "THV")
-    with ctx.sessions.begin() as session:
-        from catalog.accounts import get_or_create_library
-        library = get_or_create_library(session, library_code, ctx.settings.get("DEFAULT_LIBRARY_NAME"))
+    library_code = library_code or ctx.settings.default_library
+    with ctx.sessions.begin() as db:
+        library = get_or_create_library(db, library_code, ctx.settings.default_library_name)
         book = create_book(
-            session, library=library, title=meta.get("title") or folder.path.name,
+            db, library=library, title=meta.get("title") or folder.path.name,
             subtitle=meta.get("subtitle", ""), authors=meta.get("authors", ()),
             narrators=meta.get("narrators", ()), language=meta.get("language", "vie"),
             summary=meta.get("summary", ""), subjects=meta.get("subjects", ()),
             publisher=meta.get("publisher", ""), year=meta.get("year"),
             access_policy=meta.get("access_policy", "public"),
-            profile=meta.get("profile") or ctx.settings.get("DEFAULT_PROFILE", "library-streaming"),
+            profile=meta.get("profile") or ctx.settings.default_profile,
         )
-        session.flush()
+        db.flush()
         rec = RecordingSession(book_id=book.id, name=folder.path.name, source=str(folder.path),
                                settings=folder.settings)
-        session.add(rec)
-        session.flush()
+        db.add(rec)
+        db.flush()
         takes_by_name: dict[str, Take] = {}
         for info, sha, _key in stored:
-            take = add_original_and_take(session, rec, sha=sha, filename=Path(info.path).name, audio=info,
+            take = add_original_and_take(db, rec, sha=sha, filename=Path(info.path).name, audio=info,
                                          size_bytes=Path(info.path).stat().st_size, uploaded_by=uploaded_by)
             takes_by_name[take.filename] = take
             for spec in marks[info.path]:
-                session.add(Mark(book_id=book.id, take_id=take.id, kind=spec.kind, start_s=spec.start_s,
-                                 end_s=spec.end_s, title=spec.title, source=spec.source, detail=spec.detail))
+                db.add(Mark(book_id=book.id, take_id=take.id, kind=spec.kind, start_s=spec.start_s,
+                            end_s=spec.end_s, title=spec.title, source=spec.source, detail=spec.detail))
         for name, (replaces, start_s, end_s) in pickups.items():
             target = takes_by_name.get(replaces)
             if target is None or name not in takes_by_name:
@@ -94,7 +103,7 @@ def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | N
                                   f"(pickup refers to a take that is not in the session)")
             pickup = takes_by_name[name]
             pickup.replaces_take_id, pickup.replace_start_s, pickup.replace_end_s = target.id, start_s, end_s
-        session.flush()
+        db.flush()
         return book.id
 
 
@@ -115,13 +124,13 @@ def _pickup_config(folder: SessionFolder) -> dict[str, tuple[str, float, float]]
     return out
 
 
-def _takes(session, book_id: int, *, pickups: bool = False) -> list[Take]:
+def _takes(db, book_id: int, *, pickups: bool = False) -> list[Take]:
     """The book's takes in recording order; pickups (which only patch other takes) left out unless asked."""
     query = (select(Take).join(RecordingSession).where(RecordingSession.book_id == book_id)
              .order_by(RecordingSession.position, RecordingSession.id, Take.position))
     if not pickups:
         query = query.where(Take.replaces_take_id.is_(None))
-    return list(session.scalars(query))
+    return list(db.scalars(query))
 
 
 # -- mark chapters --------------------------------------------------------------------------------
@@ -132,49 +141,50 @@ def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Pr
     The audio is measured outside any transaction (SQLite takes its write lock at BEGIN), and the
     pause marks are replaced in one short transaction, so running the stage again gives the same rows.
     """
-    from studio.markers import PauseMarking, pause_marks
-    with ctx.sessions() as session:
-        takes = [(t.id, t.original_sha256, t.duration_s) for t in _takes(session, book_id)]
-        settings = {}
-        for rec in session.scalars(select(RecordingSession).where(RecordingSession.book_id == book_id)):
+    with ctx.sessions() as db:
+        takes = [(t.id, t.original_sha256, t.duration_s) for t in _takes(db, book_id)]
+        settings: dict[str, Any] = {}
+        for rec in db.scalars(select(RecordingSession).where(RecordingSession.book_id == book_id)):
             settings = rec.settings or settings
-        trusted_takes = set(session.scalars(select(Mark.take_id).where(
+        trusted_takes = set(db.scalars(select(Mark.take_id).where(
             Mark.book_id == book_id, Mark.kind == "chapter", Mark.source != "pauses")))
-    params = PauseMarking.from_settings(settings.get("chapters", {}), ctx.settings)
+    params = PauseMarking.from_settings(settings.get("chapters", {}), PauseMarking(
+        ctx.settings.pause_threshold_dbfs, ctx.settings.pause_min_s, ctx.settings.chapter_min_s,
+        ctx.settings.chapter_head_room_tone_s))
     detected: dict[int, list] = {}
     for index, (take_id, sha, _duration_s) in enumerate(takes):
         if take_id not in trusted_takes:
             detected[take_id] = pause_marks(ctx.store.find_original(sha), params)
         progress((index + 1) / max(1, len(takes)) * 0.99)
-    with ctx.sessions.begin() as session:
-        session.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "pauses"))
+    with ctx.sessions.begin() as db:
+        db.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "pauses"))
         for take_id, specs in detected.items():
             for spec in specs:
-                session.add(Mark(book_id=book_id, take_id=take_id, kind="chapter", start_s=spec.start_s,
-                                 title=spec.title, source="pauses", detail=spec.detail,
-                                 approved=decisions.approve_marks))
+                db.add(Mark(book_id=book_id, take_id=take_id, kind="chapter", start_s=spec.start_s,
+                            title=spec.title, source="pauses", detail=spec.detail,
+                            approved=decisions.approve_marks))
         if decisions.approve_marks:
-            for mark in session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.source != "pauses")):
+            for mark in db.scalars(select(Mark).where(Mark.book_id == book_id, Mark.source != "pauses")):
                 mark.approved = True
-        session.flush()
-        _title_untitled_chapters(session, book_id, settings.get("chapters", {}).get("titles", []))
+        db.flush()
+        _title_untitled_chapters(db, book_id, settings.get("chapters", {}).get("titles", []))
     progress(1.0)
 
 
-def _title_untitled_chapters(session, book_id: int, titles: list[str]) -> None:
+def _title_untitled_chapters(db, book_id: int, titles: list[str]) -> None:
     """Give every chapter mark without a title one, so staff review named chapters: the session's
     `[chapters] titles` in book order where listed, else "Chương N". Titles from labels, cue names,
     the session's chapter list or an edit are kept (they are not empty)."""
-    for position, (_take, _start, _end, title, mark) in enumerate(chapter_spans(session, book_id), start=1):
+    for position, (_take, _start, _end, title, mark) in enumerate(chapter_spans(db, book_id), start=1):
         if not title.strip():
             mark.title = titles[position - 1] if position - 1 < len(titles) else f"Chương {position}"
 
 
-def chapter_spans(session, book_id: int) -> list[tuple[Take, float, float | None, str, Mark]]:
+def chapter_spans(db, book_id: int) -> list[tuple[Take, float, float | None, str, Mark]]:
     """(take, start_s, end_s or None for the take's end, title, mark) for every chapter, in order."""
-    takes = _takes(session, book_id)
-    marks = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter")
-                            .order_by(Mark.start_s, Mark.id)).all()
+    takes = _takes(db, book_id)
+    marks = db.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "chapter")
+                       .order_by(Mark.start_s, Mark.id)).all()
     spans = []
     for take in takes:
         starts = sorted((m for m in marks if m.take_id == take.id), key=lambda m: m.start_s)
@@ -188,24 +198,21 @@ def chapter_spans(session, book_id: int) -> list[tuple[Take, float, float | None
 # -- master -----------------------------------------------------------------------------------------
 def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     """Cut each chapter from its take and master it to the book's profile; store QC on the chapter row."""
-    from mastering.plan import ChainParams
-    from mastering.profiles import get_profile
-    from mastering.runner import master_file
-    with ctx.sessions.begin() as session:
-        book = session.get(Book, book_id)
-        spans = chapter_spans(session, book_id)
+    with ctx.sessions.begin() as db:
+        book = db.get_one(Book, book_id)
+        spans = chapter_spans(db, book_id)
         if not spans:
             raise StudioError("Chưa có mốc chương nào (no chapter marks): chạy bước đánh dấu chương trước")
         if not decisions.approve_marks and not all(mark.approved for *_x, mark in spans):
             raise StudioError("Mốc chương chưa được duyệt (chapter marks are not approved yet)")
-        settings = (session.scalars(select(RecordingSession.settings)
-                                    .where(RecordingSession.book_id == book_id)).first() or {})
+        settings = (db.scalars(select(RecordingSession.settings)
+                               .where(RecordingSession.book_id == book_id)).first() or {})
         titles = list(settings.get("chapters", {}).get("titles", []))
         # per book: "off" | "spectral" | "neural" over the profile's choice (issue 18.1)
         chain = ChainParams(denoise=settings.get("mastering", {}).get("denoise"))
         profile = get_profile(book.profile)
         prefix = ctx.store.book_prefix(book.uuid)
-        edits = _edit_lists(session, book_id)
+        edits = _edit_lists(db, book_id)
         plan = []
         for position, (take, start_s, end_s, title, _mark) in enumerate(spans, start=1):
             title = title or (titles[position - 1] if position - 1 < len(titles) else f"Chương {position}")
@@ -221,17 +228,18 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             render(segments, ctx.store.find_original, tmp)
         _resample_for_mastering(ctx, raw_key, profile)
         master_key = f"{prefix}/master/{position:02d}.flac"
+        def chapter_progress(fraction: float, done: int = done) -> None:
+            progress((done + fraction) / len(plan))
         result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile, params=chain,
-                             progress=lambda f, d=done: progress((d + f) / len(plan)))
+                             progress=chapter_progress)
         results.append((position, title, master_key, result))
 
-    from recordings.store import sha256_file
     # Measured before the transaction: hashing an hour of FLAC inside it would hold SQLite's one
     # write lock, and every listener's progress write would wait behind it.
     files = {position: (sf.info(str(ctx.store.path(key))), sha256_file(ctx.store.path(key)))
              for position, _title, key, _result in results}
-    with ctx.sessions.begin() as session:
-        book = session.get(Book, book_id)
+    with ctx.sessions.begin() as db:
+        book = db.get_one(Book, book_id)
         existing = {c.position: c for c in book.chapters}
         offset = 0.0
         for position, title, master_key, result in results:
@@ -245,10 +253,10 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             chapter.qc = result.qc.to_dict()
             chapter.qc_passed = bool(result.qc.passed)
             if chapter.id is None:
-                session.add(chapter)
+                db.add(chapter)
             offset += chapter.duration_s
         for stale in existing.values():
-            session.delete(stale)
+            db.delete(stale)
         book.duration_s = offset
 
 
@@ -257,10 +265,10 @@ def edit_key(book_prefix: str, position: int) -> str:
     return f"{book_prefix}/edit/{position:02d}.flac"
 
 
-def _edit_lists(session, book_id: int) -> dict[int, tuple]:
+def _edit_lists(db, book_id: int) -> dict[int, tuple]:
     """Each take's edit list: its cut marks removed and its pickups spliced in (`studio.edits`)."""
-    takes = _takes(session, book_id, pickups=True)
-    cuts = session.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "cut")).all()
+    takes = _takes(db, book_id, pickups=True)
+    cuts = db.scalars(select(Mark).where(Mark.book_id == book_id, Mark.kind == "cut")).all()
     out = {}
     for take in takes:
         if take.replaces_take_id is not None:
@@ -268,39 +276,22 @@ def _edit_lists(session, book_id: int) -> dict[int, tuple]:
         rate = take.original.sample_rate
         take_cuts = [(to_frames(m.start_s, rate), to_frames(m.end_s, rate)) for m in cuts
                      if m.take_id == take.id and m.end_s is not None]
-        pickups = [Pickup(p.original_sha256, p.original.frames, to_frames(p.replace_start_s, rate),
-                          min(take.original.frames, to_frames(p.replace_end_s, rate)))
-                   for p in takes if p.replaces_take_id == take.id]
+        pickups = [_pickup(p, take, rate) for p in takes if p.replaces_take_id == take.id]
         out[take.id] = edit_list(take.original_sha256, take.original.frames, take_cuts, pickups)
     return out
 
 
-def _write_span(ctx: Context, sha: str, start_s: float, end_s: float | None, key: str) -> None:
-    """Copy [start_s, end_s) of an original to `key` as FLAC, block by block."""
-    path = ctx.store.find_original(sha)
-    with sf.SoundFile(str(path)) as src:
-        rate, channels = src.samplerate, src.channels
-        start = int(round(start_s * rate))
-        stop = src.frames if end_s is None else min(src.frames, int(round(end_s * rate)))
-        src.seek(start)
-        with ctx.store.atomic_path(key) as tmp:
-            with sf.SoundFile(str(tmp), "w", samplerate=rate, channels=channels, format="FLAC",
-                              subtype="PCM_24") as out:
-                remaining = stop - start
-                while remaining > 0:
-                    block = src.read(min(65536, remaining), dtype="float32", always_2d=True)
-                    if block.shape[0] == 0:
-                        break
-                    out.write(block)
-                    remaining -= block.shape[0]
+def _pickup(p: Take, take: Take, rate: int) -> Pickup:
+    """Pickup take `p` as it replaces its range of `take` (frames at `rate`)."""
+    if p.replace_start_s is None or p.replace_end_s is None:
+        raise StudioError(f"Bản ghi bổ sung {p.id} thiếu đoạn cần thay (pickup take has no range to replace)")
+    return Pickup(p.original_sha256, p.original.frames, to_frames(p.replace_start_s, rate),
+                  min(take.original.frames, to_frames(p.replace_end_s, rate)))
 
 
 def _resample_for_mastering(ctx: Context, key: str, profile) -> None:
     """Bring an edit whose rate the chain does not master (e.g. 22.05 kHz, 192 kHz) to the
     profile's delivery rate (or 44.1/48 kHz) with ffmpeg's SoX resampler, in place and atomically."""
-    from delivery import encoders
-    from delivery.ffmpeg import run
-    from mastering.audio import MASTER_RATES_HZ
     rate = sf.info(str(ctx.store.path(key))).samplerate
     low, high = MASTER_RATES_HZ
     if low <= rate <= high:
@@ -312,13 +303,14 @@ def _resample_for_mastering(ctx: Context, key: str, profile) -> None:
 
 # -- QC -----------------------------------------------------------------------------------------------
 def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    with ctx.sessions.begin() as session:
-        book = session.get(Book, book_id)
+    with ctx.sessions.begin() as db:
+        book = db.get_one(Book, book_id)
         failing = [c for c in book.chapters if c.qc_passed is False]
         if failing and not decisions.accept_qc_failures:
-            chapters = [{"chapter_id": c.id, "position": c.position, "title": c.title,
-                         "rules": [str(f.get("rule", f)) if isinstance(f, dict) else str(f)
-                                   for f in (c.qc or {}).get("failures", [])]} for c in failing]
+            chapters: list[dict[str, Any]] = [
+                {"chapter_id": c.id, "position": c.position, "title": c.title,
+                 "rules": [str(f.get("rule", f)) if isinstance(f, dict) else str(f)
+                           for f in (c.qc or {}).get("failures", [])]} for c in failing]
             reasons = "; ".join(f"{c['title']}: " + ", ".join(c["rules"]) for c in chapters)
             raise QCRejected(f"{len(failing)} chương không đạt QC (chapters failed QC): {reasons}", chapters)
     progress(1.0)
@@ -326,25 +318,21 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
 
 # -- package and tag ------------------------------------------------------------------------------------
 def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    from studio.package import package_book
-    package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.get("WORKERS"), progress=progress)
+    package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.workers, progress=progress)
     talking_books_if_offered(ctx, book_id)
 
 
 def talking_books_if_offered(ctx: Context, book_id: int) -> None:
     """EPUB 3 and DAISY 2.02 of a title that offers accessible copies (Marrakesh or print-disabled
     titles); other titles get them when staff ask (`sachnoi talking-book`). Kept when unchanged."""
-    from catalog.talking_books import offered
-    from studio.talking_books import build_talking_books
-    with ctx.sessions() as session:
-        book = session.get(Book, book_id)
+    with ctx.sessions() as db:
+        book = db.get_one(Book, book_id)
         wanted = offered(book) and any(r.kind == "mp3" for r in book.renditions)  # packaged
     if wanted:
         build_talking_books(ctx.sessions, ctx.store, book_id)
 
 
 def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    from studio.package import tag_book
     tag_book(ctx.sessions, ctx.store, book_id)
     talking_books_if_offered(ctx, book_id)  # metadata may have changed
     progress(1.0)
@@ -352,11 +340,11 @@ def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _
 
 # -- catalogue draft -----------------------------------------------------------------------------------
 def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    with ctx.sessions.begin() as session:
-        book = session.get(Book, book_id)
+    with ctx.sessions.begin() as db:
+        book = db.get_one(Book, book_id)
         book.duration_s = sum(c.duration_s for c in book.chapters)
         if decisions.publish and book.state != BookState.PUBLISHED:
-            publish(session, book)
+            publish(db, book)
     talking_books_if_offered(ctx, book_id)  # kept unless the catalogue step changed what they carry
     progress(1.0)
 

@@ -10,15 +10,15 @@ from catalog.models import Rendition
 from recordings.store import MediaStore
 
 
-def upsert(session, book_id: int, kind: str, name: str, key: str, source: str, chapter_id=None,
-            **fields) -> Rendition:
-    row = session.execute(select(Rendition).where(
+def upsert(db, book_id: int, kind: str, name: str, key: str, source: str, chapter_id=None,
+           **fields) -> Rendition:
+    row = db.execute(select(Rendition).where(
         Rendition.book_id == book_id, Rendition.kind == kind, Rendition.name == name,
         Rendition.chapter_id.is_(None) if chapter_id is None else Rendition.chapter_id == chapter_id,
     )).scalars().first()
     if row is None:
         row = Rendition(book_id=book_id, kind=kind, name=name, chapter_id=chapter_id, key=key)
-        session.add(row)
+        db.add(row)
     row.key = key
     row.source_sha256 = source
     for k, v in fields.items():
@@ -27,9 +27,9 @@ def upsert(session, book_id: int, kind: str, name: str, key: str, source: str, c
     return row
 
 
-def current_rendition(session, book_id: int, kind: str, name: str, source: str, store: MediaStore,
-             chapter_id=None) -> Rendition | None:
-    row = session.execute(select(Rendition).where(
+def current_rendition(db, book_id: int, kind: str, name: str, source: str, store: MediaStore,
+                      chapter_id=None) -> Rendition | None:
+    row = db.execute(select(Rendition).where(
         Rendition.book_id == book_id, Rendition.kind == kind, Rendition.name == name,
         Rendition.chapter_id.is_(None) if chapter_id is None else Rendition.chapter_id == chapter_id,
     )).scalars().first()
@@ -41,21 +41,21 @@ def current_rendition(session, book_id: int, kind: str, name: str, source: str, 
 @contextmanager
 def reading(session_factory):
     """A read-only session (no write lock on SQLite), closed afterwards."""
-    session = read_only_session(session_factory)
+    db = read_only_session(session_factory)
     try:
-        yield session
+        yield db
     finally:
-        session.close()
+        db.close()
 
 
 def write_renditions(session_factory, pending: list[tuple[tuple, dict]], stale: list[int]) -> None:
     """Apply `upsert` arguments and delete stale rendition rows, in one short transaction."""
     if not pending and not stale:
         return
-    with session_scope(session_factory) as session:
+    with session_scope(session_factory) as db:
         for args, kwargs in pending:
-            upsert(session, *args, **kwargs)
+            upsert(db, *args, **kwargs)
         for rendition_id in stale:
-            row = session.get(Rendition, rendition_id)
+            row = db.get(Rendition, rendition_id)
             if row is not None:
-                session.delete(row)
+                db.delete(row)

@@ -31,9 +31,9 @@ def produce(ctx: Context, book_id: int, decisions: Decisions, *, start: str, que
 
 def detect_marks(ctx: Context, book_id: int) -> None:
     """Find chapter marks (labels, cue markers, session list, pauses) without approving them."""
-    with ctx.sessions() as session:
-        takes = session.scalar(select(func.count(Take.id)).join(RecordingSession)
-                               .where(RecordingSession.book_id == book_id))
+    with ctx.sessions() as db:
+        takes = db.scalar(select(func.count(Take.id)).join(RecordingSession)
+                          .where(RecordingSession.book_id == book_id))
     if not takes:
         raise ReviewError(N_("Chưa có bản ghi nào để tìm mốc chương."))
     run_stages(ctx, book_id, Decisions(approve_marks=False), start="mark", stop="mark")
@@ -41,18 +41,18 @@ def detect_marks(ctx: Context, book_id: int) -> None:
 
 def approve_marks(ctx: Context, book_id: int, *, queue: bool) -> int | None:
     """Approve every mark of the book, set its chapters back to pending review, and master it."""
-    with ctx.sessions.begin() as session:
-        marks = session.scalars(select(Mark).where(Mark.book_id == book_id)).all()
+    with ctx.sessions.begin() as db:
+        marks = db.scalars(select(Mark).where(Mark.book_id == book_id)).all()
         if not any(m.kind == "chapter" for m in marks):
             raise ReviewError(N_("Chưa có mốc chương nào để duyệt."))
         for mark in marks:
             mark.approved = True
-        for chapter in session.scalars(select(Chapter).where(Chapter.book_id == book_id)):
+        for chapter in db.scalars(select(Chapter).where(Chapter.book_id == book_id)):
             chapter.review_state, chapter.review_comment = ReviewState.PENDING, ""
     return produce(ctx, book_id, Decisions(approve_marks=True), start="master", queue=queue)
 
 
-def review_chapter(session, chapter: Chapter, *, approve: bool, comment: str = "") -> None:
+def review_chapter(db, chapter: Chapter, *, approve: bool, comment: str = "") -> None:
     """Approve `chapter`, or send it back to be recorded again (a reason is required)."""
     comment = nfc(comment)[:MAX_COMMENT_CHARS]
     if not approve and not comment:
@@ -69,13 +69,13 @@ def all_approved(book: Book) -> bool:
 def finish(ctx: Context, book_id: int, *, queue: bool, approve_rest: bool = False) -> int | None:
     """Package a book whose chapters are all approved, accepting their QC results.
     With `approve_rest`, first approve every chapter not sent back."""
-    with ctx.sessions.begin() as session:
-        book = session.get(Book, book_id)
+    with ctx.sessions.begin() as db:
+        book = db.get_one(Book, book_id)
         if approve_rest:
             for chapter in book.chapters:
                 if chapter.review_state != ReviewState.REJECTED:
                     chapter.review_state = ReviewState.APPROVED
-    with ctx.sessions() as session:
-        if not all_approved(session.get(Book, book_id)):
+    with ctx.sessions() as db:
+        if not all_approved(db.get_one(Book, book_id)):
             raise ReviewError(N_("Cần duyệt tất cả các chương trước."))
     return produce(ctx, book_id, Decisions(approve_marks=True, accept_qc_failures=True), start="qc", queue=queue)

@@ -25,8 +25,8 @@ from catalog.manuscripts import read_along
 from catalog.models import Book, Chapter, Rendition
 from catalog.opds import LANGUAGE_BCP47
 from delivery import daisy, epub3
-from delivery.talking_book import TalkingBook, TalkingBookError, TalkingChapter, TimedSentence
 from delivery.ffmpeg import FFmpegError, probe
+from delivery.talking_book import TalkingBook, TalkingBookError, TalkingChapter, TimedSentence
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore, sha256_file
 from studio.errors import StudioError
@@ -63,9 +63,9 @@ def _sentences(chapter: Chapter, read: dict[int, list]) -> tuple[TimedSentence, 
     return tuple(out)
 
 
-def _load(session, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str]:
+def _load(db, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str]:
     """(book, what the writers take, hash of every source) for a packaged book."""
-    book = session.get(Book, book_id)
+    book = db.get(Book, book_id)
     if book is None:
         raise TalkingBookFailed(f"Không có sách id={book_id} (no book with id {book_id})")
     mp3s = {r.chapter_id: r for r in book.renditions if r.kind == "mp3" and r.chapter_id}
@@ -74,8 +74,8 @@ def _load(session, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, 
     if not chapters or missing:
         raise TalkingBookFailed("Sách chưa được đóng gói đủ tệp MP3 theo chương; hãy chạy bước đóng gói trước "
                                 f"(package the book first: chapters without MP3 {missing or 'all'})")
-    read = {}
-    for section in read_along(session, book_id) or []:
+    read: dict[int, list] = {}
+    for section in read_along(db, book_id) or []:
         if section.chapter_id is not None:
             read.setdefault(section.chapter_id, []).append(section)
     talking_chapters = []
@@ -117,14 +117,14 @@ def build_talking_books(session_factory, store: MediaStore, book_id: int, *,
     unknown = [k for k in kinds if k not in WRITERS]
     if unknown:
         raise TalkingBookFailed(f"Loại sách nói không có (unknown talking-book kind): {', '.join(unknown)}")
-    session = read_only_session(session_factory)
+    db = read_only_session(session_factory)
     try:
-        book, talking, source = _load(session, store, book_id)
+        book, talking, source = _load(db, store, book_id)
         uuid = book.uuid
         current = {r.kind: r for r in book.renditions if r.kind in kinds}
         fresh = {k for k, r in current.items() if r.source_sha256 == source and store.exists(r.key)}
     finally:
-        session.close()
+        db.close()
     result = TalkingBookResult(full_text=talking.has_text)
     for i, kind in enumerate(kinds):
         key = talking_books.key(uuid, talking_books.KINDS[kind])
@@ -145,12 +145,12 @@ def build_talking_books(session_factory, store: MediaStore, book_id: int, *,
 
 def _record(session_factory, book_id: int, kind: str, key: str, source: str, talking: TalkingBook,
             sha: str, size: int) -> None:
-    with session_scope(session_factory) as session:
-        row = session.execute(select(Rendition).where(Rendition.book_id == book_id, Rendition.kind == kind,
-                                                      Rendition.chapter_id.is_(None))).scalars().first()
+    with session_scope(session_factory) as db:
+        row = db.execute(select(Rendition).where(Rendition.book_id == book_id, Rendition.kind == kind,
+                                                 Rendition.chapter_id.is_(None))).scalars().first()
         if row is None:
             row = Rendition(book_id=book_id, kind=kind, key=key)
-            session.add(row)
+            db.add(row)
         row.name = talking_books.FULL_TEXT if talking.has_text else talking_books.AUDIO_ONLY
         row.key, row.source_sha256, row.sha256, row.size_bytes = key, source, sha, size
         row.codec, row.channels, row.bitrate = "zip", 0, 0

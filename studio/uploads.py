@@ -111,8 +111,8 @@ class UploadManager:
                  reserve_bytes: int | None = None, probe_timeout_s: float | None = None):
         self.ctx = ctx
         limits = IntakeLimits.from_settings(ctx.settings)
-        overrides = {"max_bytes": max_bytes, "quota_bytes": quota_bytes, "reserve_bytes": reserve_bytes,
-                     "probe_timeout_s": probe_timeout_s}
+        overrides: dict[str, Any] = {"max_bytes": max_bytes, "quota_bytes": quota_bytes,
+                                     "reserve_bytes": reserve_bytes, "probe_timeout_s": probe_timeout_s}
         self.limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
         self.max_bytes = self.limits.max_bytes
         self.tmp = ctx.store.root / "tmp"
@@ -253,7 +253,7 @@ class UploadManager:
                     self._discard(upload_id)
                     raise UploadError(507, "Máy chủ hết dung lượng (disk full)") from None
                 raise UploadError(400, f"Kết nối bị ngắt khi đang nhận dữ liệu (connection dropped): {exc}") from None
-            if digest is not None and digest.digest() != checksum[1]:
+            if digest is not None and checksum is not None and digest.digest() != checksum[1]:
                 _truncate(part, offset)
                 raise UploadError(460, "Checksum không khớp, đoạn dữ liệu bị bỏ (checksum mismatch)")
             if offset == 0 and received:
@@ -287,13 +287,13 @@ class UploadManager:
         except IntakeError as exc:
             self._discard(info.id)
             raise UploadError(exc.status, str(exc)) from None
-        with self.ctx.sessions.begin() as session:
-            rec = self._target_session(session, info)
+        with self.ctx.sessions.begin() as db:
+            rec = self._target_session(db, info)
             if rec is None:  # no session named (or no longer allowed): the original alone
-                intake.add_original(session, sha=sha, filename=name, audio=audio, size_bytes=info.length,
+                intake.add_original(db, sha=sha, filename=name, audio=audio, size_bytes=info.length,
                                     uploaded_by=info.user_id)
             else:
-                take = intake.add_original_and_take(session, rec, sha=sha, filename=name, audio=audio,
+                take = intake.add_original_and_take(db, rec, sha=sha, filename=name, audio=audio,
                                                     size_bytes=info.length, uploaded_by=info.user_id)
                 info.take_id, info.session_id = take.id, rec.id
         info.state, info.sha256, info.key, info.format = "done", sha, key, audio.format
@@ -304,29 +304,31 @@ class UploadManager:
     def _check_target(self, metadata: dict[str, str], user_id: int) -> None:
         """A take may only join a recording session (or start one for a book) in the uploader's
         library (admins: any)."""
-        with self.ctx.sessions() as session:
+        with self.ctx.sessions() as db:
             for key, allowed in (("session_id", _may_add_to_session), ("book_id", _may_add_to_book)):
                 raw = metadata.get(key, "")
                 if not raw:
                     continue
-                if parse_id(raw) is None:
+                target_id = parse_id(raw)
+                if target_id is None:
                     raise UploadError(400, f"{key} không hợp lệ (invalid {key})")
-                if not allowed(session, parse_id(raw), user_id):
+                if not allowed(db, target_id, user_id):
                     raise UploadError(403, "Không được thêm bản ghi vào sách hoặc buổi này "
                                            "(not your library's book or session)")
 
     @staticmethod
-    def _target_session(session, info: UploadInfo) -> RecordingSession | None:
+    def _target_session(db, info: UploadInfo) -> RecordingSession | None:
         """The session named by `session_id`, or a new one of `book_id` (created with this take).
         Checked at creation too; checked again here because the session may have moved since."""
         raw_session, raw_book = info.metadata.get("session_id", ""), info.metadata.get("book_id", "")
-        if parse_id(raw_session) is not None:
-            rec = session.get(RecordingSession, parse_id(raw_session))
-            if rec is not None and _may_add_to_session(session, rec.id, info.user_id):
+        session_id, book_id = parse_id(raw_session), parse_id(raw_book)
+        if session_id is not None:
+            rec = db.get(RecordingSession, session_id)
+            if rec is not None and _may_add_to_session(db, rec.id, info.user_id):
                 return rec
             return None
-        if parse_id(raw_book) is not None and _may_add_to_book(session, parse_id(raw_book), info.user_id):
-            return intake.new_recording_session(session, parse_id(raw_book), info.metadata.get("session_name", ""))
+        if book_id is not None and _may_add_to_book(db, book_id, info.user_id):
+            return intake.new_recording_session(db, book_id, info.metadata.get("session_name", ""))
         return None
 
     def terminate(self, upload_id: str, user_id: int) -> None:
@@ -350,14 +352,14 @@ class UploadManager:
         return removed
 
 
-def _may_add_to_session(session, session_id: int, user_id: int) -> bool:
-    rec = session.get(RecordingSession, session_id)
-    return rec is not None and _may_add_to_book(session, rec.book_id, user_id)
+def _may_add_to_session(db, session_id: int, user_id: int) -> bool:
+    rec = db.get(RecordingSession, session_id)
+    return rec is not None and _may_add_to_book(db, rec.book_id, user_id)
 
 
-def _may_add_to_book(session, book_id: int, user_id: int) -> bool:
-    book = session.get(Book, book_id)
-    return book is not None and may_manage(session.get(User, user_id), book.library_id)
+def _may_add_to_book(db, book_id: int, user_id: int) -> bool:
+    book = db.get(Book, book_id)
+    return book is not None and may_manage(db.get(User, user_id), book.library_id)
 
 
 def _truncate(path: Path, size: int) -> None:

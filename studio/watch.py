@@ -18,6 +18,8 @@ from typing import Callable
 from studio.context import Context, Decisions
 from studio.errors import StudioError
 from studio.jobs import record_failure
+from studio.pipeline import ingest_folder
+from studio.worker import enqueue_produce
 
 
 @dataclass
@@ -76,8 +78,6 @@ class HotFolder:
         return results
 
     def ingest(self, folder: Path) -> WatchResult:
-        from studio.pipeline import ingest_folder
-        from studio.worker import enqueue_produce
         result = WatchResult(folder.name)
         try:
             result.book_id = ingest_folder(self.ctx, folder)

@@ -22,11 +22,20 @@ import time
 import uuid
 from typing import Any, Callable
 
+import soundfile as sf
+
 from catalog.manuscripts import current
+from catalog.talking_books import KINDS
+from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
+from recordings.temporaries import sweep_temporaries as sweep
 from studio import jobs
+from studio.clips import render_clip
 from studio.context import Context, Decisions
 from studio.errors import QCRejected
 from studio.manuscript_formats import ManuscriptError
+from studio.manuscripts import align_book
+from studio.pipeline import STAGES, run_stages
+from studio.talking_books import build_talking_books
 
 
 class LeaseLost(Exception):
@@ -55,7 +64,6 @@ class JobRun:
 
 # -- handlers -------------------------------------------------------------------------------------
 def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
-    from studio.pipeline import STAGES, run_stages
     payload = run.job.payload
     names = [s.name for s in STAGES]
     labels = {s.name: s.label_vi for s in STAGES}
@@ -71,6 +79,8 @@ def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
         run.report(stage, 100.0 * (index + min(1.0, fraction)) / count, labels[stage])
 
     decisions = Decisions(**payload.get("decisions", {}))
+    if run.job.book_id is None:
+        raise ValueError(f"produce job {run.job.id} names no book")
     run_stages(ctx, run.job.book_id, decisions, progress, start=start, stop=stop)
     return {"book_id": run.job.book_id, "stages": names[first:last + 1]}
 
@@ -78,7 +88,6 @@ def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
 def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
     """payload {"clip_id": int}: render a promotion clip (MP3 and its videos: H.264 encodes that
     must not run inside a web request)."""
-    from studio.clips import render_clip
     run.report("clip", 0.0, "Đang dựng đoạn giới thiệu (rendering the clip)")
     result = render_clip(ctx, int(run.job.payload["clip_id"]))
     return {"clip_id": int(run.job.payload["clip_id"]), "mp3_key": result.mp3_key, "mp4_key": result.mp4_key}
@@ -86,19 +95,20 @@ def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
 
 def run_align(ctx: Context, run: JobRun) -> dict[str, Any]:
     """Align the manuscript to the audio and find skipped, repeated and doubtful sentences."""
-    from studio.manuscripts import align_book
     label = "Căn chỉnh văn bản với âm thanh (aligning the manuscript)"
     run.report("align", 0.0, label)
+    if run.job.book_id is None:
+        raise ValueError(f"align job {run.job.id} names no book")
     summary = align_book(ctx, run.job.book_id, progress=lambda f: run.report("align", 100.0 * f, label))
     return {"book_id": run.job.book_id, **summary}
 
 
 def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
-    from catalog.talking_books import KINDS
-    from studio.talking_books import build_talking_books
     label = "Đang tạo sách nói EPUB 3 và DAISY (writing the talking books)"
     run.report("talking_book", 0.0, label)
     kinds = tuple(run.job.payload.get("kinds") or KINDS)
+    if run.job.book_id is None:
+        raise ValueError(f"talking-book job {run.job.id} names no book")
     result = build_talking_books(ctx.sessions, ctx.store, run.job.book_id, kinds=kinds,
                                  progress=lambda f: run.report("talking_book", 100.0 * f, label))
     return {"book_id": run.job.book_id, "written": result.written, "unchanged": result.unchanged,
@@ -116,13 +126,13 @@ def enqueue_produce(ctx: Context, book_id: int, decisions: Decisions, *, start: 
                             "approve_marks": decisions.approve_marks,
                             "accept_qc_failures": decisions.accept_qc_failures,
                             "publish": decisions.publish}},
-                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+                        max_attempts=ctx.settings.job_max_attempts)
 
 
 def enqueue_clip(ctx: Context, clip_id: int, book_id: int) -> int:
     """A job rendering clip `clip_id`, filed under its book so only that library's staff see it."""
     return jobs.enqueue(ctx.sessions, "clip", book_id=book_id, payload={"clip_id": int(clip_id)},
-                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+                        max_attempts=ctx.settings.job_max_attempts)
 
 
 def enqueue_align(ctx: Context, book_id: int) -> int:
@@ -132,26 +142,21 @@ def enqueue_align(ctx: Context, book_id: int) -> int:
         manuscript = current(db, book_id)
         payload = {"manuscript_id": manuscript.id} if manuscript else {}
     return jobs.enqueue(ctx.sessions, "align", book_id=book_id, payload=payload,
-                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
+                        max_attempts=ctx.settings.job_max_attempts)
 
 
 def enqueue_talking_book(ctx: Context, book_id: int, kinds: tuple[str, ...] | None = None) -> int:
     """A job writing the book's talking books (all kinds unless `kinds` is given)."""
     return jobs.enqueue(ctx.sessions, "talking_book", book_id=book_id, payload={"kinds": list(kinds or ())},
-                        max_attempts=int(ctx.settings.get("JOB_MAX_ATTEMPTS", 3)))
-
-
-DISK_FULL_FLOOR_MB = 64  # a write that fails with less free than this failed for want of space
+                        max_attempts=ctx.settings.job_max_attempts)
 
 
 def failure_text(ctx: Context, exc: BaseException) -> str:
     """What a failed attempt records. A full disk says so first, in Vietnamese then English:
     libsndfile reports ENOSPC as a bare "System error.", so a libsndfile failure while the
     store's disk is nearly full counts as one too."""
-    import soundfile as sf
-    from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
     text = jobs.format_exception(exc)
-    floor = float(ctx.settings.get("DISK_FULL_FLOOR_MB", DISK_FULL_FLOOR_MB)) * 1e6
+    floor = ctx.settings.disk_full_floor_mb * 1e6
     if is_disk_full(exc) or (isinstance(exc, (OSError, sf.LibsndfileError)) and free_bytes(ctx.store.root) < floor):
         return f"{DISK_FULL_MESSAGE}. {text}"
     return text
@@ -163,7 +168,7 @@ class Worker:
                  poll_s: float = 1.0, log: Callable[[str], None] | None = None):
         self.ctx = ctx
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-        self.lease_s = float(lease_s or ctx.settings.get("JOB_LEASE_S", jobs.DEFAULT_LEASE_S))
+        self.lease_s = float(lease_s or ctx.settings.job_lease_s)
         self.poll_s = poll_s
         self.log = log or (lambda _msg: None)
 
@@ -233,15 +238,10 @@ class Worker:
                 stop.wait(self.poll_s)
 
 
-TMP_SWEEP_AGE_S = 600.0     # a temporary untouched this long has no live writer
-TMP_SWEEP_EVERY_S = 600.0
-
-
 def sweep_temporaries(ctx: Context, log: Callable[[str], None] = lambda _msg: None) -> int:
     """Remove temporaries that a killed worker or server left in the store (recordings.temporaries);
     `TMP_SWEEP_AGE_S` spares those of writers still at work in other processes."""
-    from recordings.temporaries import sweep_temporaries as sweep
-    removed = sweep(ctx.store.root, older_than_s=float(ctx.settings.get("TMP_SWEEP_AGE_S", TMP_SWEEP_AGE_S)))
+    removed = sweep(ctx.store.root, older_than_s=ctx.settings.tmp_sweep_age_s)
     if removed:
         log(f"Đã xoá {len(removed)} tệp tạm bị bỏ lại (removed {len(removed)} abandoned temporaries)")
     return len(removed)
@@ -255,7 +255,7 @@ class WorkerPool:
         self.ctx = ctx
         self.log = kwargs.get("log") or (lambda _msg: None)
         self.stop_event = threading.Event()
-        count = int(workers or ctx.settings.get("WORKERS", 2))
+        count = int(workers or ctx.settings.workers)
         self.workers = [Worker(ctx, **kwargs) for _ in range(count)]
         self.threads = [threading.Thread(target=w.run_forever, args=(self.stop_event,), daemon=True,
                                          name=f"sachnoi-worker-{i}") for i, w in enumerate(self.workers)]
@@ -268,7 +268,7 @@ class WorkerPool:
         return self
 
     def _sweep_forever(self) -> None:
-        while not self.stop_event.wait(float(self.ctx.settings.get("TMP_SWEEP_EVERY_S", TMP_SWEEP_EVERY_S))):
+        while not self.stop_event.wait(self.ctx.settings.tmp_sweep_every_s):
             try:
                 sweep_temporaries(self.ctx, self.log)
             except OSError as exc:  # a sweep that fails now can succeed at the next round

@@ -63,9 +63,9 @@ def client(app):
 @pytest.fixture
 def ctx(app):
     """A studio Context sharing the app's database and media store."""
-    from studio.context import Context
+    from studio.context import Context, StudioSettings
     services = app.extensions["sachnoi"]
-    return Context(sessions=services.sessions, store=services.store, settings=dict(app.config))
+    return Context(sessions=services.sessions, store=services.store, settings=StudioSettings.from_mapping(app.config))
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ from recordings.probe import probe_audio_limited
 from recordings.store import sha256_file
 from web.auth import role_required
 from web.extensions import db_session, media_store
+from web.readers import render_user_list
 from web.labels import error_text
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -44,7 +45,6 @@ def index():
 @role_required("admin")
 def users():
     """Every account: search, filter by role and library, 50 a page."""
-    from web.readers import render_user_list
     return render_user_list("admin.users")
 
 
@@ -151,7 +151,7 @@ def new_jingle():
         with os.fdopen(fd, "wb") as out:
             upload.save(out)
         # in a child with a time limit, like every other way audio enters (studio.intake)
-        info = probe_audio_limited(tmp, float(current_app.config.get("PROBE_TIMEOUT_S") or 60),
+        info = probe_audio_limited(tmp, float(current_app.config["PROBE_TIMEOUT_S"]),
                                    min_duration_s=0.2, max_duration_s=30.0)
         key = f"derived/jingles/{sha256_file(tmp)}{suffix}"
         with store.atomic_path(key) as dst:

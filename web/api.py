@@ -164,7 +164,7 @@ def media_token(book_id: int):
     """A fresh media token (the player asks again when a long session outlives the first one)."""
     book = _book(book_id)
     response = jsonify(token=token_for(book, current_user if current_user.is_authenticated else None),
-                       ttl_s=int(current_app.config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)))
+                       ttl_s=int(current_app.config["MEDIA_TOKEN_TTL_S"]))
     response.headers["Cache-Control"] = "no-store"
     return response
 

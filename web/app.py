@@ -4,7 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping
 
-from flask import Flask, abort, jsonify, render_template, request
+from flask import Flask, abort, current_app, jsonify, render_template, request
+from flask_login import current_user
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 from werkzeug.exceptions import InternalServerError
@@ -13,11 +14,13 @@ from catalog.states import BookState, ClipState, ReviewState
 from catalog.integrity import CORRUPT_MESSAGE, database_path, is_corrupt, quick_check
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from streaming.pseudonyms import listener_secret
-from web import i18n
+from web import (admin, api, clips, i18n, interop, jobs, librarian, media, narration_views, offline, reader, readers,
+                 self_service, stats, studio_views, talking_books, uploads)
 from web.auth import init_auth
 from web.config import ensure_secret_key, load_settings
 from web.errors import error_page
 from web.extensions import init_services, services
+from web.security import init_security
 from web.validation import init_validation
 
 
@@ -35,7 +38,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         REMEMBER_COOKIE_HTTPONLY=True,
         REMEMBER_COOKIE_SAMESITE="Lax",
         # every route; the upload routes raise it for their own requests (web.uploads, studio_views)
-        MAX_CONTENT_LENGTH=int(float(settings.get("MAX_REQUEST_MB", 32)) * 1e6),
+        MAX_CONTENT_LENGTH=int(float(settings["MAX_REQUEST_MB"]) * 1e6),
     )
     init_validation(app)  # before any blueprint: its rules take the bounded id converter
     CSRFProtect(app)
@@ -48,16 +51,12 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     # templates compare states by name (`book.state == BookState.PUBLISHED`), as the code does
     app.jinja_env.globals.update(BookState=BookState, ClipState=ClipState, ReviewState=ReviewState)
     app.context_processor(_navigation)
-    from web.security import init_security
     init_security(app)
 
     init_health(app)
     app.register_error_handler(InternalServerError, _server_error)
 
     return app
-
-
-DISK_LOW_MB_DEFAULT = 1024  # below this much free space /healthz says "low" (a master takes ~100 MB)
 
 
 def init_health(app: Flask) -> None:
@@ -72,7 +71,7 @@ def init_health(app: Flask) -> None:
         problems, checked = [], f"not run ({exc.__class__.__name__})"
     if problems:
         app.logger.error(CORRUPT_MESSAGE.format(path=database_path(engine)) + " quick_check: %s", problems)
-    low_bytes = float(app.config.get("DISK_LOW_MB", DISK_LOW_MB_DEFAULT)) * 1e6
+    low_bytes = float(app.config["DISK_LOW_MB"]) * 1e6
     watched = {"media": app.config["MEDIA_ROOT"], "instance": app.config["HOME"]}
 
     @app.get("/healthz")
@@ -173,8 +172,6 @@ NAV_LINKS = (
 
 
 def _navigation() -> dict:
-    from flask import current_app
-    from flask_login import current_user
     links = []
     if current_user.is_authenticated:
         for endpoint, label, roles in NAV_LINKS:
@@ -184,18 +181,6 @@ def _navigation() -> dict:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from web import media, reader, readers, self_service
-    app.register_blueprint(self_service.bp)  # account pages beside login: reset, registration, readers
-    app.register_blueprint(readers.bp)
-    app.register_blueprint(reader.bp)
-    app.register_blueprint(media.bp)
-    for optional in ("interop", "api", "uploads", "jobs", "studio_views", "narration_views",
-                     "librarian", "clips", "stats",
-                     "admin", "offline", "talking_books"):
-        try:
-            module = __import__(f"web.{optional}", fromlist=["bp"])
-        except ModuleNotFoundError as exc:
-            if exc.name != f"web.{optional}":
-                raise
-            continue
+    for module in (self_service, readers, reader, media, interop, api, uploads, jobs, studio_views, narration_views,
+                   librarian, clips, stats, admin, offline, talking_books):
         app.register_blueprint(module.bp)

@@ -9,6 +9,8 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+from PIL import Image, ImageDraw
+
 BLUE, WHITE = (11, 83, 148, 255), (255, 255, 255, 255)  # site.css --accent (#0b5394)
 FOLDER = Path(__file__).resolve().parent / "static" / "icons"
 FILES = {"icon-192.png": (192, False), "icon-512.png": (512, False), "icon-maskable-512.png": (512, True)}
@@ -16,7 +18,6 @@ FILES = {"icon-192.png": (192, False), "icon-512.png": (512, False), "icon-maska
 
 def draw_icon(size: int, maskable: bool = False) -> bytes:
     """PNG bytes of a `size` × `size` icon."""
-    from PIL import Image, ImageDraw
     scale = 4  # draw large and shrink: smooth edges without an anti-aliasing option in ImageDraw
     big = size * scale
     image = Image.new("RGBA", (big, big), (0, 0, 0, 0))

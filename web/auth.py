@@ -12,15 +12,17 @@ from flask import Blueprint, Flask, abort, current_app, flash, g, redirect, rend
 from flask_babel import gettext as _
 from flask_login import LoginManager, UserMixin, current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
+from itsdangerous import BadData, URLSafeTimedSerializer
 from sqlalchemy import bindparam, select
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from catalog.access import has_role, may_manage
 from catalog.accounts import MIN_PASSWORD_LENGTH, AccountError, authenticate, set_password
-from catalog.models import User
 from catalog.db import read_row
+from catalog.models import Book, User
 from catalog.text import nfc
+from streaming.access import can_see
 from web.extensions import db_session, services
 from web.security import login_throttle
 from web.labels import error_text
@@ -117,13 +119,11 @@ DEVICE_MAX_AGE_S = 180 * 24 * 3600
 
 
 def _device_serializer():
-    from itsdangerous import URLSafeTimedSerializer
     return URLSafeTimedSerializer(current_app.secret_key, salt="sachnoi-known-device")
 
 
 def _device_names() -> list[str]:
     """The user names this browser has logged in as (signed cookie; [] when absent or forged)."""
-    from itsdangerous import BadData
     try:
         names = _device_serializer().loads(request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_MAX_AGE_S)
     except BadData:
@@ -140,7 +140,7 @@ def remember_device(response, username: str):
     """Add `username` to the device cookie (at most 5 names a browser: a shared library PC)."""
     names = ([username] + [n for n in _device_names() if n != username])[:5]
     response.set_cookie(DEVICE_COOKIE, _device_serializer().dumps(names), max_age=DEVICE_MAX_AGE_S,
-                        httponly=True, samesite="Lax", secure=current_app.config.get("SESSION_COOKIE_SECURE", False))
+                        httponly=True, samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"])
     return response
 
 
@@ -249,8 +249,6 @@ def own_book(book_id: int):
     404 when it does not exist (or is a tombstone), 403 when it belongs to another library, except
     that another library's unpublished book answers 404 like a missing one (issue 14.11).
     """
-    from catalog.models import Book
-    from streaming.access import can_see
     book = db_session().get(Book, book_id)
     if book is None or book.deleted_at is not None:
         abort(404)
@@ -266,7 +264,6 @@ def role_required(*roles: str):
         @wraps(view)
         def wrapped(*args, **kwargs):
             if not current_user.is_authenticated:
-                from flask import current_app
                 return current_app.login_manager.unauthorized()
             if not current_user.has_role(*roles):
                 abort(403)

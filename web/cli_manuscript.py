@@ -10,6 +10,7 @@ from web.runtime import make_context
 
 
 def _book_id(text: str) -> int:
+    # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
     from catalog.ids import parse_id
     book_id = parse_id(text)
     if book_id is None:
@@ -30,7 +31,9 @@ def register(group: click.Group) -> None:
     @click.option("--session", "session_id", type=int, default=None, help="Phiên ghi âm (recording session id).")
     def attach(book: str, file: Path, session_id: int | None) -> None:
         """Gắn bản thảo (EPUB, DOCX, Markdown, văn bản) vào sách BOOK (attach a manuscript)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from sqlalchemy import func, select
+
         from catalog.models import ManuscriptSection, Sentence
         from studio.errors import StudioError
         from studio.manuscripts import attach_manuscript
@@ -53,6 +56,7 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")
     def align(book: str, queue: bool, quiet: bool) -> None:
         """Căn chỉnh bản thảo với âm thanh các chương và tìm câu đọc sót, đọc lặp (align and check narration)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from studio.errors import StudioError
         from studio.manuscripts import align_book
         from studio.worker import enqueue_align
@@ -64,6 +68,7 @@ def register(group: click.Group) -> None:
             return
         bar = None
         if not quiet:
+            # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
             from tqdm import tqdm
             bar = tqdm(total=100, desc="Căn chỉnh văn bản", unit="%", file=sys.stderr,
                        bar_format="{desc:<32} {bar} {n:.0f}%")

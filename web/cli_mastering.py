@@ -25,6 +25,7 @@ def _inputs(path: str) -> list[str]:
 
 def master_one(src: str, out_dir: str, profile_name: str, progress=None, denoise: str | None = None) -> dict:
     """Master one chapter file; returns its qc.json entry (also used by the worker pool)."""
+    # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
     from delivery.errors import DeliveryError
     from mastering.errors import MasteringError
     from mastering.plan import ChainParams
@@ -56,7 +57,9 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", is_flag=True, help="Không hiện tiến trình (no progress bar).")
     def measure_cmd(file: str, as_json: bool, quiet: bool) -> None:
         """Đo độ to BS.1770 / EBU R128 và các chỉ số ACX của một tệp (measure one file)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from tqdm import tqdm
+
         from mastering.errors import MasteringError
         from mastering.meter import measure_file
         bar = None if quiet or as_json else tqdm(total=100, unit="%", leave=False, file=sys.stderr)
@@ -93,7 +96,9 @@ def register(group: click.Group) -> None:
     def master_cmd(input_path: str, profile_name: str | None, out_dir: str, jobs: int, quiet: bool,
                    denoise: str | None) -> None:
         """Master một tệp hoặc các chương của một buổi thu (master one file or a session folder)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from tqdm import tqdm
+
         from mastering.errors import MasteringError
         from mastering.profiles import DEFAULT_PROFILE, get_profile
         name = profile_name or DEFAULT_PROFILE

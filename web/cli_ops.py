@@ -18,6 +18,7 @@ class _Bars:
     def __call__(self, phase: str, done: int, total: int) -> None:
         if self.quiet:
             return
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from tqdm import tqdm
         if phase != self.phase:
             self.close()
@@ -44,6 +45,7 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bars).")
     def backup_cmd(dest: Path, method: str, no_media: bool, quiet: bool) -> None:
         """Sao lưu trực tuyến CSDL và tệp âm thanh vào thư mục mới DEST (consistent online backup)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from catalog.backup import LISTENER_KEY_FILE, BackupError, backup
         from streaming.pseudonyms import listener_secret
         settings = load_settings()
@@ -71,6 +73,7 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bars).")
     def restore_cmd(src: Path, quiet: bool) -> None:
         """Khôi phục bản sao lưu SRC vào một bản cài đặt TRỐNG (restore onto an empty instance)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from catalog.backup import BackupError, restore
         settings = load_settings()
         Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
@@ -88,6 +91,7 @@ def register(group: click.Group) -> None:
     @group.command("check-config")
     def check_config() -> None:
         """Kiểm tra cấu hình an toàn cho production (check the settings are safe for production)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from web.security import InsecureConfigError, check_secret_key
         settings = load_settings()
         try:

@@ -21,6 +21,7 @@ def _stop_on_signals() -> threading.Event:
 def ingest_and_enqueue(folder: Path, *, library: str | None, publish: bool, accept_qc: bool,
                        quiet: bool, settings: dict | None = None) -> tuple[int, int]:
     """Store the folder's originals and create the book now; queue the production for a worker."""
+    # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
     from studio.context import Decisions
     from studio.errors import StudioError
     from studio.pipeline import ingest_folder
@@ -48,6 +49,7 @@ def register(group: click.Group) -> None:
     @click.option("--queue", is_flag=True, help="Giao cho worker thay vì chạy ngay (queue a job instead).")
     def talking_book(book_id: int, kinds: tuple[str, ...], queue: bool) -> None:
         """Tạo sách nói EPUB 3 (Media Overlays) và DAISY 2.02 cho sách đã đóng gói (write the talking books)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from studio.errors import StudioError
         from studio.talking_books import build_talking_books
         from studio.worker import enqueue_talking_book
@@ -68,8 +70,10 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")
     def fixity(quiet: bool) -> None:
         """Băm lại mọi bản gốc và báo sai lệch (re-hash every original; exit 1 on any mismatch or missing file)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from sqlalchemy import select
         from tqdm import tqdm
+
         from catalog.models import Original
         from recordings.fixity import audit
         ctx = make_context()
@@ -105,6 +109,7 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True)
     def worker(workers: int, lease: float | None, poll: float, exit_when_idle: bool, quiet: bool) -> None:
         """Chạy worker xử lý việc ở tiền cảnh (run job workers in the foreground)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from studio.worker import Worker
         ctx = make_context()
         stop = _stop_on_signals()
@@ -133,11 +138,13 @@ def register(group: click.Group) -> None:
     @click.option("--quiet", "-q", is_flag=True)
     def watch(inbox: Path | None, settle: float, interval: float, approve: bool, once: bool, quiet: bool) -> None:
         """Theo dõi thư mục nhận và nhập các phiên ghi âm (watch the hot folder and ingest session folders)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         import time
+
         from studio.context import Decisions
         from studio.watch import HotFolder
         ctx = make_context()
-        inbox = Path(inbox or ctx.settings["INBOX"])
+        inbox = Path(inbox or ctx.settings.inbox)
         log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
         hot = HotFolder(ctx, inbox, settle_s=settle, decisions=Decisions(approve_marks=approve), log=log)
         if not quiet:

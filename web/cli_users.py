@@ -22,7 +22,9 @@ def _password_from_env_or_prompt() -> str:
 
 
 def _find(session, username: str):
+    # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
     from sqlalchemy import select
+
     from catalog.models import User
     from catalog.text import nfc
     user = session.scalar(select(User).where(User.username == nfc(username).lower()))
@@ -40,6 +42,7 @@ def register_user_commands(user: click.Group) -> None:
                   help="Tạo mật khẩu dùng một lần, phải đổi khi đăng nhập (generate a one-time password).")
     def set_password_cmd(username: str, one_time: bool) -> None:
         """Đặt mật khẩu (SACHNOI_PASSWORD hoặc hỏi); mọi phiên đăng nhập cũ kết thúc."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from catalog.accounts import OPERATOR, AccountError, reset_by_staff, set_password
         password = None if one_time else _password_from_env_or_prompt()
         ctx = make_context()
@@ -58,6 +61,7 @@ def register_user_commands(user: click.Group) -> None:
             click.echo(f"Đã đặt mật khẩu mới cho {row.username}; các phiên đăng nhập cũ đã kết thúc")
 
     def _set_active(username: str, active: bool) -> None:
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from catalog.accounts import OPERATOR, set_active
         with make_context().sessions.begin() as session:
             row = _find(session, username)
@@ -82,7 +86,9 @@ def register_user_commands(user: click.Group) -> None:
     @click.option("--search", "query", default="", help="Một phần tên, số thẻ hoặc e-mail.")
     def list_cmd(role: str | None, library_code: str | None, query: str) -> None:
         """Liệt kê tài khoản: tên đăng nhập, vai trò, thư viện, trạng thái (tab-separated)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from sqlalchemy import select
+
         from catalog.accounts import OPERATOR, ROLE_LABELS, search_users
         from catalog.models import Library
         with make_context().sessions() as session:

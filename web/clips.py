@@ -12,11 +12,23 @@ import hashlib
 import io
 import re
 
-from flask import (Blueprint, Response, abort, current_app, flash, jsonify, redirect, render_template,
-                   request, send_file, url_for)
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from markupsafe import escape
+from PIL import Image, ImageDraw, ImageFont
 from sqlalchemy import select
 
 from catalog.access import is_visible, managed_by, may_manage
@@ -302,7 +314,6 @@ def artwork():
     key = "derived/clips/artwork.jpg"
     store = media_store()
     if not store.exists(key):
-        from PIL import Image, ImageDraw, ImageFont
         image = Image.new("RGB", (1400, 1400), (11, 83, 148))
         draw = ImageDraw.Draw(image)
         try:
@@ -325,13 +336,13 @@ def feed():
     clips = [c for c in rows if is_public(c, now)]
     base = public_base()
     library = session.scalar(select(Library).where(Library.code == current_app.config["DEFAULT_LIBRARY"]))
-    name = library.name if library else current_app.config.get("DEFAULT_LIBRARY_NAME", "Thư viện")
+    name = library.name if library else current_app.config["DEFAULT_LIBRARY_NAME"]
     channel = Channel(
         title=f"Sách Nói — {name}", link=base + url_for(".feed_page"), feed_url=base + url_for(".feed"),
         description=_("Đoạn giới thiệu sách nói của thư viện: nghe thử và tìm sách hay."),
         image_url=base + url_for(".artwork"), author=name, owner_name=name,
-        owner_email=current_app.config.get("PODCAST_EMAIL", ""), language="vi",
-        copyright=current_app.config.get("PODCAST_COPYRIGHT") or f"© {now.year} {name}")
+        owner_email=current_app.config["PODCAST_EMAIL"], language="vi",
+        copyright=current_app.config["PODCAST_COPYRIGHT"] or f"© {now.year} {name}")
     items = []
     for clip in clips:
         u = clip.uuid

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask, Response, jsonify, render_template, request
 from flask_babel import gettext as _
+from PIL import Image, ImageDraw
 from werkzeug.exceptions import HTTPException, InternalServerError
 
 TEXTS = {
@@ -57,7 +58,6 @@ def error_page(error: HTTPException):
 @lru_cache(maxsize=1)
 def favicon_ico() -> bytes:
     """A 'play' mark on the site's blue, as a multi-size ICO (Pillow)."""
-    from PIL import Image, ImageDraw
     image = Image.new("RGBA", (64, 64), (11, 83, 148, 255))
     draw = ImageDraw.Draw(image)
     draw.polygon([(22, 16), (22, 48), (48, 32)], fill=(255, 255, 255, 255))

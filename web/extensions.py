@@ -46,7 +46,6 @@ def services() -> Services:
 def db_session() -> Session:
     """The request's session (one per app context)."""
     if "db_session" not in g:
-        from flask import request
         # Safe methods never change state (a rule the security tests hold every route to), so
         # they read without taking SQLite's write lock; other methods write with IMMEDIATE.
         if request and request.method in ("GET", "HEAD", "OPTIONS"):

@@ -9,11 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import Flask, current_app
+from flask import Flask, current_app, g
 from flask_babel import format_decimal
 from flask_babel import gettext as _
+from flask_login import current_user
 
-DEFAULT_ZONE = "Asia/Ho_Chi_Minh"
+from catalog.models import Library
+from web.config import DEFAULTS
+from web.extensions import db_session
 
 
 def decimal(value: float | None, places: int = 1) -> str:
@@ -35,23 +38,19 @@ def hours_minutes(hours: float | None) -> str:
 
 def zone_name(library=None) -> str:
     """The IANA zone of `library` (or of the app's setting TIME_ZONE), falling back to Vietnam's."""
-    name = getattr(library, "time_zone", "") or current_app.config.get("TIME_ZONE") or DEFAULT_ZONE
+    name = getattr(library, "time_zone", "") or current_app.config["TIME_ZONE"] or DEFAULTS["TIME_ZONE"]
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        return DEFAULT_ZONE
+        return DEFAULTS["TIME_ZONE"]
     return name
 
 
 def display_zone() -> str:
     """The zone times are shown in for this request: the logged-in user's library, else the app's."""
-    from flask import g
-    from flask_login import current_user
     if "time_zone" not in g:
         library = None
         if current_user.is_authenticated:
-            from catalog.models import Library
-            from web.extensions import db_session
             library = db_session().get(Library, current_user.library_id)
         g.time_zone = zone_name(library)
     return g.time_zone

@@ -11,7 +11,7 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from flask import Flask, request, session
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 from flask_login import current_user
 
 SOURCE = Path(__file__).parent / "translations"
@@ -50,5 +50,4 @@ def init_i18n(app: Flask) -> None:
     target = compile_translations(Path(app.config["HOME"]) / "translations")
     app.config["BABEL_TRANSLATION_DIRECTORIES"] = str(target)
     Babel(app, locale_selector=select_locale)
-    from flask_babel import get_locale
     app.jinja_env.globals["get_locale"] = get_locale

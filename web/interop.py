@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+from urllib.parse import quote
 
 from flask import Blueprint, Response, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
@@ -22,13 +23,13 @@ from catalog.covers import book_cover_png, cover_link
 from catalog.access import is_visible, visible
 from catalog.models import Book, BookSubject, Subject
 from catalog.search import count_books, search_books
+from catalog.text import sort_key
 from streaming.access import listenable_policies
 from web import opds_auth
-from web.extensions import db_session, public_base
+from web.extensions import db_session, public_base, services
 
 bp = Blueprint("interop", __name__)
 
-OPDS_PAGE_SIZE = 50
 API_MAX_LIMIT = 100
 
 
@@ -99,7 +100,7 @@ def _opds(data) -> Response:
 def _paged(query, title: str, path: str) -> Response:
     session = db_session()
     page = _int_arg("page", 1, 1, 10**6)
-    per_page = current_app.config.get("OPDS_PAGE_SIZE", OPDS_PAGE_SIZE)
+    per_page = current_app.config["OPDS_PAGE_SIZE"]
     total = session.scalar(select(func.count()).select_from(query.order_by(None).subquery()))
     rows = session.scalars(query.limit(per_page).offset((page - 1) * per_page).options(
         selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.series),
@@ -127,7 +128,6 @@ def opds_subjects():
         select(Subject.id, Subject.term, func.count(Book.id))
         .join(BookSubject, BookSubject.subject_id == Subject.id).join(Book, Book.id == BookSubject.book_id)
         .where(*_live()).group_by(Subject.id, Subject.term)).all()
-    from catalog.text import sort_key
     rows = sorted(rows, key=lambda r: sort_key(r[1]))
     return _opds(opds.subjects_feed([(r[0], r[1], r[2]) for r in rows], public_base()))
 
@@ -147,9 +147,8 @@ def opds_search():
     q = (request.args.get("query") or request.args.get("q") or "")[:200]
     session = db_session()
     page = _int_arg("page", 1, 1, 10**6)
-    per_page = current_app.config.get("OPDS_PAGE_SIZE", OPDS_PAGE_SIZE)
+    per_page = current_app.config["OPDS_PAGE_SIZE"]
     found = search_books(session, q, limit=per_page, offset=(page - 1) * per_page)
-    from urllib.parse import quote
     return _opds(opds.publications_feed(found, public_base(), title=f"Kết quả tìm: {q}",
                                         path=f"/opds/search?query={quote(q)}", page=page, per_page=per_page,
                                         total=count_books(session, q)))
@@ -264,11 +263,11 @@ def repository() -> oai.Repository:
     return oai.Repository(
         base_url=f"{base}/oai",
         site_url=base,
-        name=cfg.get("OAI_REPOSITORY_NAME") or f"Sách Nói — {cfg.get('DEFAULT_LIBRARY_NAME', 'thư viện')}",
-        admin_email=cfg.get("OAI_ADMIN_EMAIL") or "admin@example.org",
+        name=cfg.get("OAI_REPOSITORY_NAME") or f"Sách Nói — {cfg['DEFAULT_LIBRARY_NAME']}",
+        admin_email=cfg["OAI_ADMIN_EMAIL"],
         repository_id=oai.repository_identifier(cfg.get("OAI_REPOSITORY_ID"), cfg.get("PUBLIC_BASE_URL")),
-        page_size=int(cfg.get("OAI_PAGE_SIZE", 100)),
-        token_ttl=dt.timedelta(seconds=int(cfg.get("OAI_TOKEN_TTL_S", 24 * 3600))),
+        page_size=int(cfg["OAI_PAGE_SIZE"]),
+        token_ttl=dt.timedelta(seconds=int(cfg["OAI_TOKEN_TTL_S"])),
         secret=(secret if isinstance(secret, bytes) else str(secret).encode()) + b"/oai",
     )
 
@@ -290,7 +289,6 @@ def oai_endpoint():
 
 def _stream_public(render):
     """Stream rows from a session of its own, closed when the body ends (the request's may be gone)."""
-    from web.extensions import services
     base = public_base()
     factory = services().sessions
 

@@ -5,8 +5,8 @@ HTTP only: the job rules live in `studio.jobs`.
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
-from flask_login import current_user
 from flask_babel import gettext as _
+from flask_login import current_user
 from sqlalchemy import select
 
 from catalog.access import managed_by, may_manage

@@ -9,21 +9,25 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import tempfile
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
+from PIL import Image, UnidentifiedImageError
 from sqlalchemy import select
 
 from catalog import accounts, marc_import
 from catalog.accounts import AccountError, verify_print_disabled
 from catalog.books import publish_for_readers, update_book, withdraw
 from catalog.errors import CatalogError
+from catalog.marc import exportable_books, write_collection
 from catalog.access import is_admin, managed_by, may_manage
 from catalog.states import Role
 from catalog.models import ACCESS_POLICIES, Book, User, utcnow
 from streaming.access import can_see
-from web.auth import own_book as _own, role_required
+from web.auth import own_book as _own
+from web.auth import role_required
 from web.extensions import db_session, media_store, public_base
 from web.formats import from_zone, to_zone
 from web.labels import error_text
@@ -80,12 +84,10 @@ def export_marc():
     fmt = request.args.get("format", "mrc")
     if fmt not in ("mrc", "xml"):
         abort(404)
-    import tempfile
-    from catalog import marc
     library_id = None if is_admin(current_user) else current_user.library_id
     with tempfile.TemporaryDirectory(dir=media_store().root / "tmp") as tmp:
         out = f"{tmp}/catalog-marc.{fmt}"
-        marc.write_collection(marc.exportable_books(db_session(), library_id=library_id), out, public_base(),
+        write_collection(exportable_books(db_session(), library_id=library_id), out, public_base(),
                               fmt="xml" if fmt == "xml" else "iso2709")
         data = open(out, "rb").read()
     return send_file(io.BytesIO(data), as_attachment=True, download_name=f"catalog-marc.{fmt}",
@@ -188,7 +190,6 @@ def marc(book_id: int):
 
 def process_cover(data: bytes) -> bytes:
     """Check that `data` is a real image of sensible size; return it as an RGB JPEG ≤ COVER_MAX_PX."""
-    from PIL import Image, UnidentifiedImageError
     if not data or len(data) > COVER_MAX_BYTES:
         raise CoverError(_("Ảnh bìa phải có và nhỏ hơn 15 MB."))
     try:

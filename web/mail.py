@@ -25,8 +25,8 @@ def send_mail(settings: Mapping[str, Any], to: str, subject: str, body: str, *, 
     message["To"] = to
     message["Subject"] = subject
     message.set_content(body)
-    host, port = settings["SMTP_HOST"], int(settings.get("SMTP_PORT") or 25)
-    security = str(settings.get("SMTP_SECURITY") or "none").lower()  # none | starttls | ssl
+    host, port = settings["SMTP_HOST"], int(settings["SMTP_PORT"])
+    security = str(settings["SMTP_SECURITY"]).lower()  # none | starttls | ssl
     try:
         if security == "ssl":
             client = smtplib.SMTP_SSL(host, port, timeout=timeout_s, context=ssl.create_default_context())

@@ -34,10 +34,10 @@ from catalog import apps
 from catalog.access import is_visible
 from catalog.models import Book, Library, User
 from catalog.readium import build_manifest
+from delivery.hls import add_query, rewrite_uris
 from recordings.errors import UnsafeKeyError
 from streaming import signed_links, tokens
 from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address
-from delivery.hls import add_query, rewrite_uris
 from web import opds_auth
 from web.extensions import db_session, media_store, public_base
 from web.security import InsecureConfigError
@@ -70,7 +70,7 @@ NGINX_SENT = (".m4s", ".mp4", ".ts", ".aac", ".key")  # the extensions docs/ngin
 def _check_serve_mode(state) -> None:
     """Refuse to start with an unknown mode, or in auth-request mode without a strong shared key."""
     config = state.app.config
-    mode = config.get("MEDIA_SERVE_MODE") or "direct"
+    mode = config["MEDIA_SERVE_MODE"]
     if mode not in SERVE_MODES:
         raise ValueError(f"MEDIA_SERVE_MODE = {mode!r} không hợp lệ, chọn một trong {', '.join(SERVE_MODES)} "
                          f"(unknown media serve mode)")
@@ -111,7 +111,7 @@ def token_for(book: Book, user, use: str = tokens.STREAM, *, app_id: int | None 
         subject = tokens.app_subject(app_id)
     else:
         subject = tokens.subject_for(user.id, _session_version(user))
-    ttl = config.get("APP_LINK_TTL_S", 7 * 86400) if use == tokens.APP else config.get("MEDIA_TOKEN_TTL_S", 6 * 3600)
+    ttl = config["APP_LINK_TTL_S"] if use == tokens.APP else config["MEDIA_TOKEN_TTL_S"]
     return tokens.issue(config["SECRET_KEY"], book_id=book.id, subject=subject, use=use, ttl_s=int(ttl))
 
 
@@ -221,7 +221,7 @@ def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA
     path = _path_or_404(key)
     mimetype = _mimetype(path.name)
     if current_app.config.get("MEDIA_SERVE_MODE") in ("x-accel", "auth-request", "signed-url"):
-        prefix = current_app.config.get("X_ACCEL_PREFIX", "/_media/").rstrip("/") + "/"
+        prefix = current_app.config["X_ACCEL_PREFIX"].rstrip("/") + "/"
         response = Response(status=200, mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = prefix + key
         response.headers["Cache-Control"] = cache
@@ -283,7 +283,7 @@ def authz_media():
         # auth_request passes on 401 and 403 only (anything else becomes a 500): no book is a 403
         return _authz_denied(status if status in (401, 403) else 403, reason or "no-book")
     ttl = 0 if depends_on_address(book, decision) else \
-        min(max(0, int(config.get("MEDIA_AUTHZ_CACHE_S", 60))), claims.expires - int(time.time()))
+        min(max(0, int(config["MEDIA_AUTHZ_CACHE_S"])), claims.expires - int(time.time()))
     # nginx parses this answer again on every cache hit: the fewer headers, the cheaper a segment
     # (measured: ~2 µs of nginx CPU per request), so no Content-Type and no browser headers.
     response = Response(status=204)

@@ -6,18 +6,17 @@ script runs; `html_classes` puts them on the <html> element of every page.
 """
 from __future__ import annotations
 
-from flask import (Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for)
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlalchemy import select
 
 from catalog import talking_books
-from catalog.access import visible
+from catalog.apps import connected
 from catalog.books import newest_visible
 from catalog.covers import book_cover_png, cover_link
 from catalog.manuscripts import current as current_manuscript
 from catalog.models import Book, User
-from catalog.text import fold
+from catalog.search import search_books
 from streaming import progress
 from streaming.tokens import DOWNLOAD
 from streaming.access import can_listen, can_see, can_take_talking_book
@@ -81,13 +80,7 @@ def search():
     books = []
     if q:
         session = db_session()
-        try:
-            from catalog.search import search_books
-        except ImportError:  # the full-text search module is optional at this layer's start
-            needle = f"%{fold(q)}%"
-            books = session.scalars(select(Book).where(Book.title_folded.like(needle), visible())).all()
-        else:
-            books = search_books(session, q, limit=50)
+        books = search_books(session, q, limit=50)
     return render_template("search.html", q=q, books=books)
 
 
@@ -164,5 +157,4 @@ def _connected_apps(session) -> list:
     """(app credential, when it connected in the library's time) for the account page."""
     if not current_user.is_authenticated:
         return []
-    from catalog.apps import connected
     return [(row, local_time(row.created_at)) for row in connected(session, current_user.id)]

@@ -17,7 +17,7 @@ from flask import current_app
 from catalog.db import make_engine, make_sessionmaker
 from catalog.migrate import upgrade
 from recordings.store import MediaStore
-from studio.context import Context, Decisions
+from studio.context import Context, Decisions, StudioSettings
 from studio.watch import HotFolder
 from studio.worker import WorkerPool
 from web.config import load_settings
@@ -31,13 +31,13 @@ def make_context(settings: dict | None = None) -> Context:
     upgrade(settings["DATABASE_URL"])
     engine = make_engine(settings["DATABASE_URL"])
     return Context(sessions=make_sessionmaker(engine), store=MediaStore(settings["MEDIA_ROOT"]),
-                   settings=settings)
+                   settings=StudioSettings.from_mapping(settings))
 
 
 def app_context() -> Context:
     """The studio Context of the running Flask app (its engine and store; inside a request or app context)."""
     svc = services()
-    return Context(sessions=svc.sessions, store=svc.store, settings=dict(current_app.config))
+    return Context(sessions=svc.sessions, store=svc.store, settings=StudioSettings.from_mapping(current_app.config))
 
 
 class BackgroundWork:

@@ -21,11 +21,13 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from flask import Flask, request
+from flask import Flask, current_app, request
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from catalog.models import LoginAttempt, utcnow
+from catalog.text import nfc
 
 # No inline script or style anywhere: every template loads its code from /static.
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; "
@@ -77,7 +79,7 @@ def weak_key_reason(key: str | bytes | None) -> str | None:
 
 def check_secret_key(settings: Mapping[str, Any]) -> None:
     """Raise InsecureConfigError in production for a missing/weak key or weak fallback keys."""
-    if str(settings.get("ENV", "development")).lower() != "production":
+    if str(settings["ENV"]).lower() != "production":
         return
     reason = weak_key_reason(settings.get("SECRET_KEY"))
     if reason:
@@ -93,7 +95,7 @@ def check_secret_key(settings: Mapping[str, Any]) -> None:
 
 def is_production(app_or_settings) -> bool:
     config = getattr(app_or_settings, "config", app_or_settings)
-    return str(config.get("ENV", "development")).lower() == "production"
+    return str(config["ENV"]).lower() == "production"
 
 
 # -- login back-off ------------------------------------------------------------------------------
@@ -114,7 +116,6 @@ class LoginThrottle:
 
     @staticmethod
     def keys(username: str, address: str | None) -> list[str]:
-        from catalog.text import nfc
         name = nfc(username or "").strip().lower()[:200]
         address = address or "unknown"
         return [f"pair:{name}|{address}", f"ip:{address}"]
@@ -160,7 +161,6 @@ class LoginThrottle:
 
 
 def login_throttle(app: Flask | None = None) -> LoginThrottle:
-    from flask import current_app
     app = app or current_app
     return app.extensions["sachnoi_throttle"]
 
@@ -189,7 +189,6 @@ def init_security(app: Flask) -> None:
         app.config.setdefault("PREFERRED_URL_SCHEME", "https")
     hops = _trusted_hops(app.config.get("TRUST_PROXY"))
     if hops:
-        from werkzeug.middleware.proxy_fix import ProxyFix
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)
     policy = BackoffPolicy(**{k: v for k, v in (app.config.get("LOGIN_BACKOFF") or {}).items()})
     app.extensions["sachnoi_throttle"] = LoginThrottle(policy)

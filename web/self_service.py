@@ -8,8 +8,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from catalog.accounts import (AccountError, finish_password_reset, register_self, reset_token_user,
-                              start_password_reset)
+from catalog.accounts import AccountError, finish_password_reset, register_self, reset_token_user, start_password_reset
 from catalog.models import Library
 from web.extensions import db_session
 from web.mail import MailError, mail_configured, send_mail

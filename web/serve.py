@@ -39,6 +39,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
+from waitress.task import WSGITask
+from waitress.utilities import RequestEntityTooLarge
+
+from web.config import load_settings
+
 GRACEFUL_STOP_S = 30        # in-flight requests get this long after SIGTERM
 PARENT_POLL_S = 1.0
 PARENT_ENV = "_SACHNOI_SERVE_PID"  # not SACHNOI_*: that would become a setting
@@ -48,6 +56,7 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
                     log=print) -> None:
     """Run `processes` web processes with `threads` threads each, and the job process; blocks
     until SIGTERM/SIGINT, then lets in-flight requests finish and stops the job process."""
+    # granian runs only with `--processes N`: a one-process server never loads it
     from granian import Granian
     from granian.constants import HTTPModes, Interfaces
     from granian.log import LogLevels
@@ -76,6 +85,7 @@ def serve_processes(settings: dict, *, host: str, port: int, processes: int, thr
 def web_process_app():
     """The WSGI app of one web process; granian calls this in each process it starts."""
     _exit_with_parent(int(os.environ.get(PARENT_ENV) or os.getppid()))
+    # built in each web process, after the parent check; the parent process never loads the app
     from web.app import create_app
     return create_app()
 
@@ -83,13 +93,13 @@ def web_process_app():
 def job_process_main() -> None:
     """The job process: the worker pool (RUN_WORKERS) and hot folder (WATCH_INBOX), as `serve`
     runs them in-process with one process, until SIGTERM/SIGINT or until the server is gone."""
+    # the job process loads the studio, the web processes do not
     from web.runtime import start_background_work
-    from web.config import load_settings
     _exit_with_parent(int(os.environ[PARENT_ENV]))
     settings = load_settings()
     # Mastering and encoding (and the ffmpeg children, which inherit it) yield the CPU to the web
     # processes: a listener's request should not wait behind a background job.
-    os.nice(int(settings.get("JOB_NICE", 10)))
+    os.nice(int(settings["JOB_NICE"]))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
@@ -187,13 +197,13 @@ class SlowClientLimits:
 
     @classmethod
     def from_settings(cls, settings: dict, *, behind_proxy: bool) -> SlowClientLimits:
-        return cls(header_timeout_s=float(settings.get("HEADER_TIMEOUT_S", 20)),
-                   body_grace_s=float(settings.get("BODY_GRACE_S", 30)),
-                   body_min_rate_bps=float(settings.get("BODY_MIN_RATE_KBS", 1)) * 1000,
-                   per_address=0 if behind_proxy else int(settings.get("WEB_CONNECTIONS_PER_ADDRESS", 300)),
-                   max_request_bytes=int(float(settings.get("MAX_REQUEST_MB", 32)) * 1e6),
+        return cls(header_timeout_s=float(settings["HEADER_TIMEOUT_S"]),
+                   body_grace_s=float(settings["BODY_GRACE_S"]),
+                   body_min_rate_bps=float(settings["BODY_MIN_RATE_KBS"]) * 1000,
+                   per_address=0 if behind_proxy else int(settings["WEB_CONNECTIONS_PER_ADDRESS"]),
+                   max_request_bytes=int(float(settings["MAX_REQUEST_MB"]) * 1e6),
                    # + multipart framing around a file of MAX_UPLOAD_MB
-                   max_upload_bytes=int(float(settings.get("MAX_UPLOAD_MB", 4096)) * 1e6) + (1 << 20))
+                   max_upload_bytes=int(float(settings["MAX_UPLOAD_MB"]) * 1e6) + (1 << 20))
 
 
 def serve_single(app, settings: dict, *, host: str, port: int, threads: int, behind_proxy: bool) -> None:
@@ -212,10 +222,6 @@ def serve_single(app, settings: dict, *, host: str, port: int, threads: int, beh
 
 def guarded_server(app, limits: SlowClientLimits, **adjustments):
     """A waitress server (not started) with the guards above; `adjustments` are waitress's own."""
-    from waitress.channel import HTTPChannel
-    from waitress.parser import HTTPRequestParser
-    from waitress.server import TcpWSGIServer
-    from waitress.utilities import RequestEntityTooLarge
 
     class Parser(HTTPRequestParser):
         """Refuses a body past its route's limit as soon as the headers (or a chunk) say so."""
@@ -310,7 +316,6 @@ class _KeepReceived:
         self.channel, self.request = channel, request
 
     def service(self) -> None:
-        from waitress.task import WSGITask
         request = self.request
         try:
             request.headers["CONTENT_LENGTH"] = str(request.body_bytes_received)

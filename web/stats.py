@@ -23,8 +23,17 @@ from catalog.access import is_admin, managed_by
 from catalog.models import Book, Library, Subject, User
 from catalog.spreadsheet import append_row, csv_text
 from streaming.events import listener_key
-from streaming.stats import (GROUPS, Filters, StatRow, StatsError, aggregate, period_range, totals,
-                             utc_offset_hours, yearly_report)
+from streaming.stats import (
+    GROUPS,
+    Filters,
+    StatRow,
+    StatsError,
+    aggregate,
+    period_range,
+    totals,
+    utc_offset_hours,
+    yearly_report,
+)
 from web.auth import role_required
 from web.extensions import db_session
 from web.formats import hours_minutes, zone_name
@@ -184,6 +193,7 @@ def _xlsx_response(book, name: str) -> Response:
 @bp.get("/export.xlsx")
 @role_required("librarian")
 def export_xlsx():
+    # openpyxl takes ~0.9 s to import: loaded by the two spreadsheet exports only
     from openpyxl import Workbook
     from openpyxl.styles import Font
     scope = Scope()
@@ -229,6 +239,7 @@ def report_xlsx():
     """The yearly report as a workbook: summary with growth, months (with a chart) and titles.
 
     Every row goes through `catalog.spreadsheet.append_row`: a title like `=HYPERLINK(…)` stays text."""
+    # openpyxl takes ~0.9 s to import: loaded by the two spreadsheet exports only
     from openpyxl import Workbook
     from openpyxl.chart import BarChart, Reference
     from openpyxl.styles import Font

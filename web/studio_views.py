@@ -18,6 +18,7 @@ from catalog.books import create_book, drafts
 from catalog.errors import CatalogError
 from catalog.models import Book, Chapter, Library, Mark, RecordingSession, Take
 from catalog.text import nfc
+from mastering.plots import qc_svg
 from studio import intake, mark_edits, narration, review as rules
 from studio.errors import QCRejected, ReviewError, StudioError
 from studio.pipeline import edit_key
@@ -140,7 +141,7 @@ def new_session(book_id: int):
 
 def _allow_upload_body() -> None:
     """The form upload routes take bodies up to MAX_UPLOAD_MB (every other route: MAX_REQUEST_MB)."""
-    request.max_content_length = int(float(current_app.config.get("MAX_UPLOAD_MB", 4096)) * 1e6) + (1 << 20)
+    request.max_content_length = int(float(current_app.config["MAX_UPLOAD_MB"]) * 1e6) + (1 << 20)
 
 
 def _receive(upload, **target) -> intake.Received:
@@ -359,7 +360,6 @@ def finish(book_id: int):
 @bp.get("/chapters/<int:chapter_id>/qc")
 @role_required("studio", "librarian")
 def qc(chapter_id: int):
-    from mastering.plots import qc_svg
     chapter = _chapter(chapter_id)
     report = chapter.qc or {}
     svg = qc_svg(report, id_prefix=f"qc{chapter.id}") if report else ""
@@ -390,7 +390,6 @@ def chapter_audio(chapter_id: int, which: str):
 @bp.get("/chapters/<int:chapter_id>/qc.svg")
 @role_required("studio", "librarian")
 def qc_plot(chapter_id: int):
-    from mastering.plots import qc_svg
     chapter = _chapter(chapter_id)
     return current_app.response_class(qc_svg(chapter.qc or {}), mimetype="image/svg+xml")
 

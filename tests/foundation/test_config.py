@@ -47,7 +47,51 @@ def test_the_servers_job_pool_and_encodes_follow_that_limit(tmp_path, monkeypatc
     work = start_background_work(settings)
     try:
         assert len(work.pool.workers) == 1
-        assert {w.ctx.settings["WORKERS"] for w in work.pool.workers} == {1}  # package_book's encodes
+        assert {w.ctx.settings.workers for w in work.pool.workers} == {1}  # package_book's encodes
     finally:
         work.stop()
     assert settings["WORKERS"] == 2                                           # the caller's settings unchanged
+
+
+def test_the_readme_settings_table_is_the_one_list_of_settings():
+    """README's table is generated from web.config.SETTINGS (`python -m web.config`): no setting is missing."""
+    from pathlib import Path
+
+    from web.config import SETTINGS, settings_table
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    assert settings_table() in readme, "README settings table is stale: paste `python -m web.config` into it"
+    assert len({s.name for s in SETTINGS}) == len(SETTINGS)
+    assert all(s.meaning for s in SETTINGS)
+
+
+def test_code_reads_no_setting_outside_the_one_list():
+    """Every upper-case key read from settings or app.config by our packages is in DEFAULTS."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).parents[2]
+    read = re.compile(r"""(?:settings|config)(?:\.get\(|\[)\s*["']([A-Z][A-Z0-9_]+)["']""")
+    flask_own = {"HOME", "SERVER_NAME", "TESTING", "MAX_CONTENT_LENGTH", "WTF_CSRF_FIELD_NAME",
+                 "BABEL_TRANSLATION_DIRECTORIES", "WTF_CSRF_TIME_LIMIT", "WTF_CSRF_ENABLED"}
+    unknown = set()
+    for package in ("mastering", "recordings", "catalog", "studio", "streaming", "web", "delivery"):
+        for path in (root / package).rglob("*.py"):
+            unknown |= {(path.name, key) for key in read.findall(path.read_text(encoding="utf-8"))
+                        if key not in DEFAULTS and key not in flask_own}
+    assert not unknown
+
+
+def test_library_defaults_agree_with_the_settings_list():
+    """Where a package keeps its own default (for use without settings), it is the listed one."""
+    from dataclasses import asdict
+
+    from recordings.probe import MAX_DECODED_SAMPLES
+    from studio.align import AlignParams
+    from studio.jobs import DEFAULT_LEASE_S
+    from studio.markers import PauseMarking
+    assert DEFAULTS["MAX_DECODED_SAMPLES"] == MAX_DECODED_SAMPLES
+    assert DEFAULTS["JOB_LEASE_S"] == DEFAULT_LEASE_S
+    assert DEFAULTS["ALIGN_MARGIN_S"] == AlignParams().margin_s
+    assert asdict(PauseMarking()) == {"threshold_dbfs": DEFAULTS["PAUSE_THRESHOLD_DBFS"],
+                                      "min_pause_s": DEFAULTS["PAUSE_MIN_S"],
+                                      "min_chapter_s": DEFAULTS["CHAPTER_MIN_S"],
+                                      "head_room_tone_s": DEFAULTS["CHAPTER_HEAD_ROOM_TONE_S"]}

@@ -17,6 +17,7 @@ from packaging_helpers import make_book
 from recordings.store import MediaStore
 from studio.talking_books import TalkingBookFailed, build_talking_books
 from talking_book_helpers import epubcheck, unzip
+from web.config import DEFAULTS
 from test_talking_book_writers import needs_epubcheck
 
 DURATIONS = (4.2, 3.6)
@@ -128,10 +129,10 @@ def test_an_unpackaged_book_is_refused_and_nothing_is_recorded(packaged):
 
 
 def test_the_job_kind_runs_the_same_function(packaged):
-    from studio.context import Context
+    from studio.context import Context, StudioSettings
     from studio.worker import Worker, enqueue_talking_book
     factory, store, book_id, _root = packaged
-    ctx = Context(sessions=factory, store=store, settings={})
+    ctx = Context(sessions=factory, store=store, settings=StudioSettings.from_mapping(DEFAULTS))
     job_id = enqueue_talking_book(ctx, book_id, ("epub3",))
     assert Worker(ctx, owner="t").run_once()
     with factory() as session:
@@ -141,10 +142,10 @@ def test_the_job_kind_runs_the_same_function(packaged):
 
 
 def test_the_package_stage_writes_them_for_titles_that_offer_them_only(packaged):
-    from studio.context import Context
+    from studio.context import Context, StudioSettings
     from studio.pipeline import talking_books_if_offered
     factory, store, book_id, _root = packaged
-    ctx = Context(sessions=factory, store=store, settings={})
+    ctx = Context(sessions=factory, store=store, settings=StudioSettings.from_mapping(DEFAULTS))
     with session_scope(factory) as session:
         for row in session.scalars(select(Rendition).where(Rendition.kind.in_(("epub3", "daisy202")))):
             session.delete(row)

@@ -8,7 +8,8 @@ import time
 import pytest
 from sqlalchemy import func, select
 
-from catalog.backup import BackupError, backup, integrity_check, restore, row_counts
+from catalog.backup import BackupError, backup, restore
+from catalog.backup_database import integrity_check, row_counts
 from catalog.db import make_engine, make_sessionmaker
 from catalog.migrate import upgrade
 from catalog.models import Bookmark

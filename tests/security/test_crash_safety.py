@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -155,10 +156,10 @@ def test_kill9_during_upload_leaves_no_half_file_under_a_final_name(world):
 
 
 def _disk_full_world(world):
-    from studio.context import Context
+    from studio.context import Context, StudioSettings
     app = make_app(world)
     services = app.extensions["sachnoi"]
-    return app, services, Context(sessions=services.sessions, store=services.store, settings=dict(app.config))
+    return app, services, Context(sessions=services.sessions, store=services.store, settings=StudioSettings.from_mapping(app.config))
 
 
 def _attempts(job) -> list[str]:
@@ -223,7 +224,7 @@ def test_disk_full_in_libsndfile_and_ffmpeg_writes_says_no_space(world, monkeypa
     from studio.worker import Worker, enqueue_produce
 
     app, services, ctx = _disk_full_world(world)
-    ctx.settings["DISK_FULL_FLOOR_MB"] = 10**12
+    ctx.settings = replace(ctx.settings, disk_full_floor_mb=10**12)
 
     @contextlib.contextmanager
     def to_dev_full(self, key):
@@ -284,7 +285,7 @@ def test_kill9_during_an_encode_takes_ffmpeg_along_and_the_restart_sweeps_its_te
     The encode is slowed down by an `ffmpeg` on PATH that reads its input at 1/50 of real time.
     With 2 processes ffmpeg runs under the job process, which follows the killed parent."""
     from recordings.temporaries import find_temporaries
-    from studio.context import Context, Decisions
+    from studio.context import Context, Decisions, StudioSettings
     from studio.worker import enqueue_produce
 
     slow = tmp_path / "slow-bin"
@@ -295,7 +296,7 @@ def test_kill9_during_an_encode_takes_ffmpeg_along_and_the_restart_sweeps_its_te
            "SACHNOI_JOB_LEASE_S": "5"}
     app = make_app(world)
     services = app.extensions["sachnoi"]
-    enqueue_produce(Context(sessions=services.sessions, store=services.store, settings=dict(app.config)),
+    enqueue_produce(Context(sessions=services.sessions, store=services.store, settings=StudioSettings.from_mapping(app.config)),
                     world.ids["draft"], Decisions(approve_marks=True, accept_qc_failures=True))
     services.engine.dispose()
     encoders: list[int] = []

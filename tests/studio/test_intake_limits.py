@@ -4,6 +4,7 @@ abandoned upload leaves no empty recording session."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import pytest
 from sqlalchemy import func, select
@@ -186,14 +187,14 @@ def test_staff_can_delete_a_session_of_a_draft(app, client, staff, book_id):
 
 def test_hot_folder_take_passes_the_same_checks(app, ctx, tmp_path):
     """Issue 14.4: the hot folder stores takes through the intake (size limit applies there too)."""
-    ctx.settings["MAX_UPLOAD_MB"] = 0.01
+    ctx.settings = replace(ctx.settings, max_upload_mb=0.01)
     folder = tmp_path / "phien"
     folder.mkdir()
     write_wav(folder / "take-01.wav", chapters_take([2])[0])
     from studio.pipeline import ingest_folder
     with pytest.raises(StudioError, match="vượt giới hạn"):
         ingest_folder(ctx, folder)
-    ctx.settings["MAX_UPLOAD_MB"] = 100
+    ctx.settings = replace(ctx.settings, max_upload_mb=100)
     assert ingest_folder(ctx, folder)
     assert counts(app) == (1, 1, 1)
 
