@@ -19,6 +19,7 @@ from studio.sentences import split_sentences
 FORMATS = {".epub": "epub", ".docx": "docx", ".md": "markdown", ".markdown": "markdown", ".txt": "text",
            ".text": "text"}
 MAX_BYTES = 50_000_000  # a novel is a few MB; anything far larger is not a manuscript
+MAX_SENTENCE_CHARS = 5_000  # about a page; one sentence longer than this is text without punctuation
 
 
 class ManuscriptError(StudioError):
@@ -47,6 +48,11 @@ def parse_manuscript(path: str | Path) -> tuple[str, list[ParsedSection]]:
     sections = builder.sections()
     if not sections:
         raise ManuscriptError(f"{path.name}: không tìm thấy câu chữ nào (no text found)")
+    longest = max(len(s) for section in sections for paragraph in section.paragraphs for s in paragraph)
+    if longest > MAX_SENTENCE_CHARS:  # found in QA: a 5 MB text without full stops became one "sentence"
+        raise ManuscriptError(f"{path.name}: có câu dài {longest:,} ký tự (quá {MAX_SENTENCE_CHARS:,}); văn bản "
+                              f"thiếu dấu chấm câu? (a sentence is too long: missing full stops?)"
+                              .replace(",", "."))
     return fmt, sections
 
 
@@ -183,6 +189,7 @@ def _epub(path: Path, out: _Builder) -> None:
     from lxml import html
     if not zipfile.is_zipfile(path):
         raise ManuscriptError(f"{path.name}: không phải tệp EPUB (not an EPUB file)")
+    _refuse_encrypted(path)
     try:
         book = epub.read_epub(str(path), options={"ignore_ncx": True})
     except Exception as exc:  # ebooklib raises bare Exception/KeyError/lxml errors for broken packages
@@ -205,6 +212,28 @@ def _epub(path: Path, out: _Builder) -> None:
                 out.heading(element.text_content())
             elif tag in _BLOCKS and not any(_local(a.tag) in _BLOCKS | {"h1", "h2"} for a in element.iterancestors()):
                 out.paragraph(element.text_content())
+
+
+# font obfuscation (IDPF, Adobe) hides embedded fonts only; any other algorithm encrypts the text (DRM)
+FONT_OBFUSCATION = {"http://www.idpf.org/2008/embedding", "http://ns.adobe.com/pdf/enc#RC"}
+
+
+def _refuse_encrypted(path: Path) -> None:
+    """An EPUB whose META-INF/encryption.xml encrypts content (DRM) has no readable text: say so,
+    instead of storing whatever unencrypted scraps it holds (found in QA: it was attached)."""
+    from lxml import etree
+    with zipfile.ZipFile(path) as archive:
+        if "META-INF/encryption.xml" not in archive.namelist():
+            return
+        try:
+            root = etree.fromstring(archive.read("META-INF/encryption.xml"))
+        except etree.XMLSyntaxError:
+            root = None
+    methods = [] if root is None else [e.get("Algorithm", "") for e in root.iter()
+                                       if _local(e.tag) == "encryptionmethod"]
+    if root is None or any(m not in FONT_OBFUSCATION for m in methods):
+        raise ManuscriptError(f"{path.name}: EPUB được mã hoá (DRM), không đọc được nội dung; hãy dùng bản "
+                              f"không khoá (encrypted EPUB, DRM)")
 
 
 def _local(tag) -> str:

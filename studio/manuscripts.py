@@ -74,14 +74,18 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
         for section, chapter in zip(manuscript.sections, chapters):
             edit = edit_key(prefix, chapter.position)
             use_edit = ctx.store.exists(edit)
-            plan.append((section.id, [s.text for s in section.sentences], [s.paragraph for s in section.sentences],
+            # narrators read the chapter heading first: it is aligned too (paragraph 0), then dropped,
+            # so its speech is not taken for the first sentence's
+            heading = [section.title] if section.title.strip() else []
+            plan.append((section.id, heading + [s.text for s in section.sentences],
+                         [0] * len(heading) + [s.paragraph for s in section.sentences], len(heading),
                          chapter.id, ctx.store.path(edit if use_edit else chapter.master_key),
                          master_offset_s(chapter.qc) if use_edit else 0.0, chapter.duration_s))
         manuscript_id, counts = manuscript.id, (len(manuscript.sections), len(chapters))
     params = AlignParams(margin_s=ctx.settings.align_margin_s)
     results = {}
     try:
-        for index, (section_id, texts, paragraphs, chapter_id, audio, offset, duration) in enumerate(plan):
+        for index, (section_id, texts, paragraphs, lead, chapter_id, audio, offset, duration) in enumerate(plan):
             def report(f: float, i: int = index) -> None:
                 progress((i + f) / len(plan) * 0.99)
             real = features_of_file(audio, params)
@@ -89,7 +93,7 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
             def aligning(f: float, report: Callable[[float], None] = report) -> None:
                 report(0.3 + 0.5 * f)
             timings = align_text(real, texts, paragraphs, params, progress=aligning)
-            results[section_id] = (chapter_id, offset, duration, timings)
+            results[section_id] = (chapter_id, offset, duration, timings[lead:])
             report(1.0)
     except Exception as exc:
         with ctx.sessions.begin() as db:

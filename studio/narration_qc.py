@@ -21,6 +21,8 @@ import numpy as np
 from studio.align import AlignParams, Timing
 
 REPEAT_GAIN = 0.97  # the text read twice must fit the audio at least 3 % better than read once
+DOUBT = 0.7         # under this confidence a sentence's neighbourhood is searched for a repeat and a skip
+PAIR_GAIN = 0.9     # a repeat and a skip together must fit at least 10 % better than the text as written
 
 
 def local_fit(stretch: np.ndarray, pieces: Sequence[np.ndarray]) -> tuple[float, list[int]]:
@@ -100,8 +102,58 @@ def find_issues(raw: Sequence[tuple[float, float, float]], spans: Sequence[tuple
             out[cand] = Timing(min(ts, at), max(te, raw[k][1] if cand != k else te), float(tc), "repeated",
                                {"at_s": round(float(at), 2), "repeat_at_s": round(float(again), 2)})
 
+    for k in range(len(raw)):
+        if not out[k].issue and out[k].confidence < DOUBT:
+            _repeat_and_skip(k, out, raw, stretch_of, piece, hop)
+
     for k, timing in enumerate(out):
         if not timing.issue and timing.confidence < params.low_confidence:
             out[k] = Timing(timing.start_s, timing.end_s, timing.confidence, "low_confidence",
                             {"at_s": round(float(timing.start_s or 0.0), 2)})
     return out
+
+
+def _repeat_and_skip(k: int, out: list[Timing], raw, stretch_of, piece, hop: float) -> None:
+    """A sentence read twice and another left out a little later leave every sentence its usual length,
+    so the length tests above see nothing; the doubtful sentence k is then the second reading of its
+    neighbour (found in QA with a real session). Around k, try the text with one sentence read twice and
+    one left out; when that fits clearly better, mark both and re-time the sentences between them."""
+    first, last = max(0, k - 2), min(len(raw) - 1, k + 2)
+    window = list(range(first, last + 1))
+    if any(out[j].issue for j in window):
+        return
+    stretch, lo = stretch_of(first, last)
+    plain, _ = local_fit(stretch, [piece(j) for j in window])
+    best = None
+    for again in window:
+        for gone in window:
+            if gone == again:
+                continue
+            order = [j for i in window if i != gone for j in ((i, i) if i == again else (i,))]
+            cost, starts = local_fit(stretch, [piece(j) for j in order])
+            if best is None or cost < best[0]:
+                best = (cost, again, gone, order, starts)
+    if best is None or not best[0] < PAIR_GAIN * plain:
+        return
+    _cost, again, gone, order, starts = best
+    # the confidences of the sentences between the two were measured on the shifted spans; they are now
+    # timed by a clearly better fit, so they take the least confidence of the window's other sentences
+    span = range(min(again, gone) + 1, max(again, gone))
+    settled = [out[j].confidence for j in window if j not in span and j not in (again, gone)]
+    retimed_confidence = min(settled) if settled else out[again].confidence
+    at = [lo + s * hop for s in starts]
+    ends = at[1:] + [raw[last][1]]
+    first_reading = order.index(again)
+    for j in window:
+        if j == gone:
+            following = [i for i, o in enumerate(order) if o > gone]
+            where = at[following[0]] if following else raw[gone][0]
+            out[j] = Timing(None, None, 0.0, "skipped", {"at_s": round(float(where), 2)})
+        elif j == again:
+            out[j] = Timing(round(at[first_reading], 3), round(ends[first_reading + 1], 3), out[j].confidence,
+                            "repeated", {"at_s": round(float(at[first_reading]), 2),
+                                         "repeat_at_s": round(float(at[first_reading + 1]), 2)})
+        else:
+            i = order.index(j)
+            out[j] = Timing(round(at[i], 3), round(ends[i], 3),
+                            retimed_confidence if j in span else out[j].confidence)

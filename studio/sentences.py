@@ -18,11 +18,12 @@ import re
 from catalog.text import nfc
 
 # Never end a sentence: a name or a number follows them. Compared case-sensitively, without the dot.
+# Only abbreviations: whole words that end sentences ("cây số.", "gặp bà.") must not be listed.
 TITLES = frozenset("""
-    TP Tp tp TX Tx TT Q P X H Kp KP ĐT Đt Tổ
+    TP Tp tp TX Tx TT Q P X H Kp KP ĐT Đt
     GS PGS TS ThS Ths TSKH BS BSCK KS KTS CN NCS NSND NSƯT NGND NGƯT HLV
     GS.TS PGS.TS GS.TSKH TS.BS ThS.BS
-    Ô ô Bà bà B b Đ St Mr Mrs Ms Dr Prof Sr Jr No Nr TK Tk tk Tr NXB Nxb số Số
+    Ô ô B b Đ St Mr Mrs Ms Dr Prof Sr Jr No Nr TK Tk tk Tr NXB Nxb
 """.split())
 # End a sentence only when a capital follows (they often close a list: "sách, báo, v.v.").
 SOFT = frozenset("v.v v.v.v tr Tr vd Vd VD etc tp ...".split())

@@ -32,6 +32,7 @@ from studio import jobs
 from studio.clips import render_clip
 from studio.context import Context, Decisions
 from studio.errors import QCRejected
+from studio.manuscript_formats import ManuscriptError
 from studio.manuscripts import align_book
 from studio.pipeline import STAGES, run_stages
 from studio.talking_books import build_talking_books
@@ -190,8 +191,12 @@ class Worker:
             stop.set()
             beat.join()
             review = exc.chapters if isinstance(exc, QCRejected) else None
-            state = jobs.fail(self.ctx.sessions, job.id, self.owner, failure_text(self.ctx, exc),
-                              final=review is not None, review=review)
+            # a manuscript that cannot be aligned (no masters, no text) stays so: no retry, and staff read
+            # the message itself, not a class path (found in QA: three attempts, "studio....Error: …")
+            unfit = isinstance(exc, ManuscriptError)
+            state = jobs.fail(self.ctx.sessions, job.id, self.owner,
+                              str(exc) if unfit else failure_text(self.ctx, exc),
+                              final=review is not None or unfit, review=review)
             self.log(f"Việc #{job.id} lỗi → {state}: {exc}")
             return True
         finally:

@@ -87,3 +87,6 @@ def register(group: click.Group) -> None:
         click.echo(f"{summary['aligned']}/{summary['sentences']} câu đã căn chỉnh; {summary['skipped']} bỏ sót, "
                    f"{summary['repeated']} đọc lặp, {summary['low_confidence']} độ tin cậy thấp "
                    f"(aligned; skipped, repeated, low confidence)")
+        if summary["sections"] != summary["chapters"]:  # found in QA: only the web page said so
+            click.echo(f"Chú ý: {summary['sections']} phần văn bản nhưng {summary['chapters']} chương âm thanh, "
+                       f"ghép theo thứ tự (sections and chapters differ in number; paired in order)", err=True)

@@ -67,3 +67,15 @@ def test_blockwise_features_equal_whole(tmp_path):
         assert blocks.mfcc.shape == whole.mfcc.shape
         np.testing.assert_allclose(blocks.mfcc, whole.mfcc, rtol=1e-2, atol=1e-2)  # float32 FFT rounding
         np.testing.assert_allclose(blocks.energy_db, whole.energy_db, atol=1e-3)
+
+
+@pytest.mark.parametrize("voice", [Voice("vi+f2", 150), Voice("vi-vn-x-central", 190, 40)])
+def test_repeat_then_skip_two_sentences_later_both_found(voice):
+    """Found in QA: a sentence read twice and one left out two sentences later leave every sentence its
+    usual length, so the length tests saw neither and the sentence between them was given the repeat."""
+    audio, rate, truth = narrate(TEXT, voice, repeat={2}, skip={4})
+    timings = _align(audio, rate)
+    assert {k: t.issue for k, t in enumerate(timings) if t.issue} == {2: "repeated", 4: "skipped"}
+    assert timings[2].detail["at_s"] == pytest.approx(truth[2][0], abs=0.3)
+    assert timings[4].detail["at_s"] == pytest.approx(truth[5][0], abs=1.0)
+    assert timings[3].start_s == pytest.approx(truth[3][0], abs=0.3)  # after the second reading

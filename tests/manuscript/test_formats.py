@@ -105,12 +105,31 @@ def _bad_files(tmp_path):
     latin.write_bytes("Hoà bình. Độc lập.".encode("utf-16-le"))
     wrong = tmp_path / "book.pdf"
     wrong.write_bytes(b"%PDF-1.4")
+    drm = _with_encryption(make_epub(tmp_path / "drm.epub"), "http://www.w3.org/2001/04/xmlenc#aes128-cbc")
+    run_on = tmp_path / "run-on.txt"  # 5 MB without a full stop: one "sentence" espeak-ng could not take
+    run_on.write_text(" ".join(["một", "hai", "người", "đọc", "sách"] * 200_000), encoding="utf-8")
     return {"garbage": garbage, "not an epub": fake_epub, "encrypted docx": encrypted, "empty": empty,
-            "no text": blank, "not utf-8": latin, "unsupported": wrong}
+            "no text": blank, "not utf-8": latin, "unsupported": wrong, "DRM epub": drm, "run-on": run_on}
+
+
+def _with_encryption(epub: Path, algorithm: str) -> Path:
+    import zipfile
+    xml = ('<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:container" '
+           'xmlns:enc="http://www.w3.org/2001/04/xmlenc#"><enc:EncryptedData>'
+           f'<enc:EncryptionMethod Algorithm="{algorithm}"/><enc:CipherData>'
+           '<enc:CipherReference URI="OEBPS/c1.xhtml"/></enc:CipherData></enc:EncryptedData></encryption>')
+    with zipfile.ZipFile(epub, "a") as archive:
+        archive.writestr("META-INF/encryption.xml", xml)
+    return epub
+
+
+def test_epub_with_obfuscated_fonts_only_is_read(tmp_path):
+    epub = _with_encryption(make_epub(tmp_path / "fonts.epub"), "http://www.idpf.org/2008/embedding")
+    assert parse_manuscript(epub)[1]
 
 
 @pytest.mark.parametrize("case", ["garbage", "not an epub", "encrypted docx", "empty", "no text", "not utf-8",
-                                  "unsupported"])
+                                  "unsupported", "DRM epub", "run-on"])
 def test_bad_files_refused_with_a_clear_error(tmp_path, case):
     with pytest.raises(ManuscriptError) as info:
         parse_manuscript(_bad_files(tmp_path)[case])

@@ -138,3 +138,56 @@ def test_master_is_the_edit_shifted_by_the_offset(tmp_path, head_s):
         return np.argmax(level > 0.3 * level.max()) / rate
     offset = master_offset_s(result.qc.to_dict())
     assert onset(master) == pytest.approx(onset(edit[:, 0]) + offset, abs=0.02)
+
+
+def test_heading_read_aloud_is_not_taken_for_the_first_sentence(ctx, tmp_path):
+    """Narrators read the chapter heading first; the first sentence must start after it (found in QA:
+    it started at the heading, 2 s early)."""
+    from studio.manuscripts import align_book, attach_manuscript
+    heading = "Chương 3. Thư viện trên sông"
+    text = ["Chiếc thuyền thư viện đi dọc các bến sông mỗi tháng một lần.",
+            "Trên thuyền có hơn hai nghìn cuốn sách và một góc sách nói.",
+            "Các em nhỏ chạy ra bến từ sớm để chờ thuyền cập bến.",
+            "Cô thủ thư đọc to một câu chuyện cho cả nhóm cùng nghe."]
+    audio, rate, truth = narrate([heading] + text, Voice("vi+f2", 150))
+    book_id = _book_with_chapter(ctx, audio, rate)
+    path = tmp_path / "hai-anh-em.md"
+    path.write_text(f"# {heading}\n\n" + " ".join(text) + "\n", encoding="utf-8")
+    attach_manuscript(ctx, book_id, path)
+    align_book(ctx, book_id)
+    with ctx.sessions() as s:
+        sentences = s.scalars(select(Manuscript)).one().sections[0].sentences
+        assert len(sentences) == 4
+        assert sentences[0].start_s == pytest.approx(truth[1][0], abs=0.3)
+        for sentence, known in zip(sentences, truth[1:]):
+            assert sentence.end_s == pytest.approx(known[1], abs=0.3)
+
+
+def test_cli_align_warns_when_sections_and_chapters_differ(ctx, home, tmp_path, monkeypatch):
+    from web.cli import main
+    audio, rate, _truth = narrate(TEXT[:3], Voice("vi-vn-x-central", 190, 40))
+    book_id = _book_with_chapter(ctx, audio, rate)
+    path = tmp_path / "two.md"
+    path.write_text("# Chương 1\n\n" + " ".join(TEXT[:3]) + "\n\n# Chương 2\n\nCâu cuối cùng.\n", encoding="utf-8")
+    monkeypatch.setenv("SACHNOI_HOME", str(home))
+    assert CliRunner().invoke(main, ["manuscript", "attach", str(book_id), str(path)]).exit_code == 0
+    result = CliRunner().invoke(main, ["manuscript", "align", str(book_id), "-q"])
+    assert result.exit_code == 0, result.output
+    assert "2 phần văn bản nhưng 1 chương âm thanh" in result.output
+
+
+def test_align_job_for_a_book_without_masters_fails_once_with_the_message(ctx, tmp_path):
+    """Found in QA: the job was tried three times and staff read 'studio.manuscript_formats.ManuscriptError: …'."""
+    from catalog.accounts import get_or_create_library
+    from catalog.books import create_book
+    from studio.manuscripts import attach_manuscript
+    from studio.worker import Worker, enqueue_align
+    with ctx.sessions.begin() as s:
+        book_id = create_book(s, library=get_or_create_library(s, "THV", "Thư viện"), title="Chưa thu").id
+    attach_manuscript(ctx, book_id, _manuscript_file(tmp_path))
+    job_id = enqueue_align(ctx, book_id)
+    assert Worker(ctx, lease_s=30).run_once()
+    with ctx.sessions() as s:
+        job = s.get(Job, job_id)
+        assert job.state == "failed" and job.attempts == 1
+        assert job.error.startswith("[lần 1] Sách chưa có chương đã xử lý âm thanh") and "Error" not in job.error
