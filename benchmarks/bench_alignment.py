@@ -215,7 +215,7 @@ def speed_of_one_chapter(seconds: float) -> tuple[list[str], float]:
 
 
 CAVEAT = ("Limits of this measure: the narrators are espeak-ng voices, not people; human narration (breaths, "
-          "varied pace, misreadings) will align less well, and 1,5 h with no false alarm bounds the rate only "
+          "varied pace, misreadings) will align less well, and {hours} h of audio bound the false-alarm rate only "
           "loosely. Detection is tested on whole sentences skipped or read twice, at least 4 sentences apart; a "
           "restarted half sentence or a skipped passage of several sentences is not measured.")
 
@@ -272,7 +272,7 @@ def main() -> int:
         "Speed (target ≥ 20× real time on one core):",
         *speed_lines,
         "",
-        CAVEAT,
+        CAVEAT.format(hours=fmt(hours, 1)),
     ])
     write_section("## Manuscript alignment", body)
     print(body)
