@@ -70,18 +70,20 @@ def find_issues(raw: Sequence[tuple[float, float, float]], spans: Sequence[tuple
             continue
         # does the audio around it fit better without a sentence than with all? A skip often leaves a
         # neighbour collapsed too, the two sharing one reading's time (found with the benchmark: both were
-        # flagged), so the sentence left out is the one whose absence fits best: k or a neighbour
+        # flagged), so the sentence left out is the one whose absence fits best: k or a collapsed neighbour
         first, last = max(0, k - 1), min(len(raw) - 1, k + 1)
         stretch, _lo = stretch_of(first, last)
         kept = [j for j in range(first, last + 1) if j == k or out[j].issue != "skipped"]
         with_all, _ = local_fit(stretch, [piece(j) for j in kept])
+        # (a neighbour read at its usual length is not a rival: a shorter text fits with less total cost,
+        # which would pick it over the sentence really skipped)
         without = {j: local_fit(stretch, [piece(i) for i in kept if i != j] or [y[:0]])[0]
-                   for j in kept if j == k or abs(j - k) == 1}
+                   for j in kept if j == k or (abs(j - k) == 1 and ratio[j] < params.skip_ratio)}
         gone = min(without, key=lambda j: (without[j], j != k))
         if without[gone] > with_all:
             continue
         # the sentence read beside it takes the time the two shared; the skip is just before or after it
-        takers = [k] if gone != k else [j for j in without if j != k and ratio[j] < params.skip_ratio]
+        takers = [k] if gone != k else [j for j in without if j != k]
         at = raw[gone][0]
         for j in takers:
             start, end = min(raw[j][0], raw[gone][0]), max(raw[j][1], raw[gone][1])

@@ -96,7 +96,7 @@ def test_a_skip_beside_a_collapsed_neighbour_flags_only_the_skip(monkeypatch):
     _align(audio, rate)
     raw = [(a, b, 0.95) if (a, b) else (0.0, 0.0, 0.0) for a, b in (t or (0.0, 0.0) for t in truth)]
     start, end = truth[5]
-    middle = start + 0.45 * (end - start)
+    middle = start + 0.55 * (end - start)  # both under the skip ratio (0.6) of their expected length
     raw[5], raw[6] = (start, middle, 0.6), (middle, end, 0.05)
     found = qc.find_issues(raw, seen["spans"], seen["x"], seen["y"], seen["params"])
     assert [k for k, t in enumerate(found) if t.issue] == [6]
