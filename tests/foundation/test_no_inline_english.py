@@ -39,7 +39,7 @@ ALLOWED = {
 PENDING = {
     "catalog/backup.py", "catalog/backup_database.py", "catalog/backup_media.py", "catalog/integrity.py",
     "catalog/tags.py",
-    "studio/espeak.py", "studio/jobs.py", "studio/markers.py", "studio/package_hls.py",
+    "studio/espeak.py", "studio/jobs.py", "studio/package_hls.py",
     "studio/package_jobs.py", "studio/package_spec.py", "studio/package_tags.py", "studio/pipeline.py",
     "studio/session_folder.py", "studio/talking_books.py", "studio/watch.py", "studio/worker.py",
     "recordings/disk.py", "recordings/probe.py", "recordings/riff.py", "recordings/store.py",
