@@ -170,9 +170,9 @@ def add_take(session_id: int):
     try:
         received = _receive(upload, session_id=rec.id)
     except intake.IntakeError as exc:
-        return jsonify(error="refused", message=str(exc)), exc.status
+        return jsonify(error="refused", message=error_text(exc)), exc.status
     except StudioError as exc:
-        return jsonify(error="bad-audio", message=str(exc)), 400
+        return jsonify(error="bad-audio", message=error_text(exc)), 400
     return jsonify(take_id=received.take_id, filename=received.filename, duration_s=received.duration_s), 201
 
 
