@@ -148,7 +148,7 @@ def test_clip_post_returns_before_the_render_and_never_renders_in_the_request(lo
         assert (clip.mp3_key, clip.state) == ("", "draft")
         assert s.scalars(select(Job)).one().state in ("queued", "running")
     page = staff.get(response.headers["Location"]).get_data(as_text=True)
-    assert 'id="clip-job"' in page and "staff-clips.js" in page  # the page follows the job's progress
+    assert 'class="job-progress"' in page and "job-progress.js" in page  # the page follows the job's progress
     release.set()
     assert wait_for_jobs(app, 180.0)
     assert ran_in and all(t is not threading.current_thread() for t in ran_in)  # the request ran here
@@ -157,4 +157,4 @@ def test_clip_post_returns_before_the_render_and_never_renders_in_the_request(lo
         clip = s.get(Clip, clip.id)
         assert s.scalars(select(Job)).one().state == "done" and clip.state == "ready" and clip.mp3_key
     page = staff.get(response.headers["Location"]).get_data(as_text=True)
-    assert 'id="clip-job"' not in page and "Tải MP3" in page
+    assert 'class="job-progress"' not in page and "Tải MP3" in page
