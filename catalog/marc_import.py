@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog import books, isbn
-from catalog.errors import MarcImportError
+from catalog.errors import N_, MarcImportError
 from catalog.marc import MARC_NS
 from catalog.models import Book, Library
 from catalog.text import nfc
@@ -52,23 +52,23 @@ def read_records(data: bytes | str | Path) -> list[pymarc.Record]:
     try:
         root = etree.fromstring(raw, etree.XMLParser(resolve_entities=False, no_network=True))
     except etree.XMLSyntaxError as exc:
-        raise MarcImportError(f"Tệp MARCXML hỏng (malformed XML): {exc}") from None
+        raise MarcImportError(N_("Tệp MARCXML hỏng: %(reason)s"), reason=exc) from None
     local = etree.QName(root).localname
     if etree.QName(root).namespace not in (MARC_NS, None) or local not in ("collection", "record"):
-        raise MarcImportError("Không phải MARCXML: cần <collection> hoặc <record> (not MARCXML)")
+        raise MarcImportError(N_("Không phải MARCXML: cần <collection> hoặc <record>."))
     if local == "record":
         wrapper = etree.Element(f"{{{MARC_NS}}}collection", nsmap={None: MARC_NS})
         wrapper.append(root)
         raw = etree.tostring(wrapper)
     elif etree.QName(root).namespace is None:
-        raise MarcImportError("MARCXML thiếu namespace http://www.loc.gov/MARC21/slim (missing namespace)")
+        raise MarcImportError(N_("MARCXML thiếu namespace http://www.loc.gov/MARC21/slim."))
     try:
         records = pymarc.parse_xml_to_array(io.BytesIO(raw), normalize_form="NFC")
     except Exception as exc:  # pymarc raises assorted errors on bad structure
-        raise MarcImportError(f"Không đọc được bản ghi MARC (unreadable record): {exc}") from None
+        raise MarcImportError(N_("Không đọc được bản ghi MARC: %(reason)s"), reason=exc) from None
     records = [r for r in records if r is not None]
     if not records:
-        raise MarcImportError("Tệp không có bản ghi nào (no records)")
+        raise MarcImportError(N_("Tệp không có bản ghi nào."))
     return records
 
 
@@ -80,13 +80,13 @@ def _read_iso2709(data: bytes) -> list[pymarc.Record]:
         for record in reader:
             if record is None:
                 problem = reader.current_exception
-                raise MarcImportError(f"Không đọc được bản ghi ISO 2709 (unreadable record): "
+                raise MarcImportError(N_("Không đọc được bản ghi ISO 2709: %(reason)s"), reason=
                                       f"{type(problem).__name__} {problem or ''}".strip())
             records.append(record)
     except (pymarc.exceptions.PymarcException, UnicodeDecodeError, ValueError) as exc:
-        raise MarcImportError(f"Không đọc được bản ghi ISO 2709 (unreadable record): {exc!r}") from None
+        raise MarcImportError(N_("Không đọc được bản ghi ISO 2709: %(reason)s"), reason=repr(exc)) from None
     if not records:
-        raise MarcImportError("Tệp không có bản ghi nào (no records)")
+        raise MarcImportError(N_("Tệp không có bản ghi nào."))
     return records
 
 
@@ -108,7 +108,7 @@ def print_fields(record: pymarc.Record) -> dict:
     """`create_book` fields taken from a print record."""
     title = _sub(record, "245", "a")
     if not title:
-        raise MarcImportError("Bản ghi thiếu nhan đề 245 $a (record has no title)")
+        raise MarcImportError(N_("Bản ghi thiếu nhan đề 245 $a."))
     fields: dict = {"title": title, "subtitle": _sub(record, "245", "b")}
     found_isbns = [isbn.from_marc(f.get("a")) for f in record.get_fields("020")]
     fields["isbn_print"] = next((i for i in found_isbns if i), "")  # ISBN-13 digits; a bad one is dropped
@@ -190,7 +190,8 @@ def import_marcxml(session: Session, data: bytes | str | Path, *, library: Libra
     records = read_records(data)
     result = ImportResult()
     if link_to is not None and len(records) != 1:
-        raise MarcImportError(f"Cần đúng một bản ghi để liên kết, tệp có {len(records)} (need exactly one record)")
+        raise MarcImportError(N_("Cần đúng một bản ghi để liên kết, tệp có %(count)s."),
+                             count=len(records))
     with session.begin_nested():  # all or nothing
         if link_to is not None:
             result.linked.append(link_print_record(session, link_to, records[0]).id)

@@ -18,7 +18,7 @@ from email.utils import format_datetime
 from lxml import etree
 from PIL import Image, UnidentifiedImageError
 
-from catalog.errors import CatalogError
+from catalog.errors import N_, CatalogError
 
 ITUNES = "http://www.itunes.com/dtds/podcast-1.0.dtd"
 # Podcasting 2.0's first namespace URI. The spec now names https://podcastindex.org/namespace/1.0 and
@@ -111,9 +111,9 @@ def build_feed(channel: Channel, items: list[Item]) -> bytes:
     _sub(ch, f"{{{PODCAST}}}locked", "no")
     for item in items:
         if not item.enclosure_url or item.enclosure_length <= 0:
-            raise CatalogError(f"Tập {item.title!r} thiếu tệp hoặc độ dài (item without enclosure length)")
+            raise CatalogError(N_("Tập %(title)s thiếu tệp hoặc độ dài."), title=repr(item.title))
         if item.episode_type not in EPISODE_TYPES:
-            raise CatalogError(f"Loại tập không hợp lệ: {item.episode_type!r} (episode type)")
+            raise CatalogError(N_("Loại tập không hợp lệ: %(kind)s"), kind=repr(item.episode_type))
         it = _sub(ch, "item")
         _sub(it, "title", item.title)
         _sub(it, "description", item.description or item.title)
@@ -153,7 +153,7 @@ def square_artwork(data: bytes, background: tuple[int, int, int] = (11, 83, 148)
         opened = Image.open(io.BytesIO(data))
         opened.load()
     except (UnidentifiedImageError, OSError) as exc:
-        raise CatalogError(f"Ảnh bìa không đọc được (unreadable cover): {exc}") from None
+        raise CatalogError(N_("Ảnh bìa không đọc được: %(reason)s"), reason=exc) from None
     image = opened.convert("RGB")
     side = min(max(image.width, image.height, ARTWORK_MIN_PX), ARTWORK_MAX_PX)
     scale = side / max(image.width, image.height)

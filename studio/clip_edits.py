@@ -1,17 +1,21 @@
 """Promotion clips as librarians make them: cut one from a published book, publish it (now or at
-a time), take it down, and when the public sees it. The rendering itself (an H.264 encode) is
-`studio.clips.render_clip`, run by a job when the server's workers run (`queue`).
+a time), take it down, and when the public sees it. The rendering itself (H.264 encodes and an
+MP3) is `studio.clips.render_clip`, always run by a job (`studio.worker.run_clip`), never here:
+it takes tens of seconds on a busy machine, far too long for a web request.
 """
 from __future__ import annotations
 
 import datetime as dt
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from catalog.access import is_visible
-from catalog.models import Book, Clip, utcnow
+from catalog.models import Book, Clip, Job, utcnow
 from catalog.podcast import valid_webvtt
 from catalog.states import BookState, ClipState
 from catalog.text import nfc
-from studio.clips import ClipError, check_clip, render_clip
+from studio.clips import ClipError, check_clip
 from studio.context import Context
 from studio.errors import N_
 from studio.worker import enqueue_clip
@@ -34,10 +38,9 @@ def check_transcript(vtt: str) -> str:
 
 def create_clip(ctx: Context, book_id: int, *, start_s: float, end_s: float, title: str = "",
                 description: str = "", intro_jingle_id: int | None = None, outro_jingle_id: int | None = None,
-                transcript_vtt: str = "", created_by: int | None = None, queue: bool) -> tuple[int, int | None]:
-    """A draft clip of seconds [start_s, end_s) of a published book, then rendered: as a job
-    when `queue` (returns (clip id, job id)), else here (returns (clip id, None)). ClipError when
-    the rules refuse (nothing is stored then)."""
+                transcript_vtt: str = "", created_by: int | None = None) -> tuple[int, int]:
+    """A draft clip of seconds [start_s, end_s) of a published book and the job that renders it:
+    returns (clip id, job id). ClipError when the rules refuse (nothing is stored then)."""
     with ctx.sessions.begin() as db:
         book = db.get(Book, book_id)
         if book is None or book.state != BookState.PUBLISHED:
@@ -49,10 +52,7 @@ def create_clip(ctx: Context, book_id: int, *, start_s: float, end_s: float, tit
         db.add(clip)
         db.flush()
         clip_id = clip.id
-    if queue:
-        return clip_id, enqueue_clip(ctx, clip_id, book_id)
-    render_clip(ctx, clip_id)
-    return clip_id, None
+    return clip_id, enqueue_clip(ctx, clip_id, book_id)
 
 
 def publish_clip(clip: Clip, at: dt.datetime | None = None) -> None:
@@ -66,3 +66,9 @@ def publish_clip(clip: Clip, at: dt.datetime | None = None) -> None:
 def unpublish_clip(clip: Clip) -> None:
     """Take a clip down (it stays rendered, ready to publish again)."""
     clip.state = ClipState.READY
+
+
+def render_job(db: Session, clip: Clip) -> Job | None:
+    """The newest job rendering `clip` (kind "clip", filed under its book), or None."""
+    query = select(Job).where(Job.kind == "clip", Job.book_id == clip.book_id).order_by(Job.id.desc()).limit(500)
+    return next((job for job in db.scalars(query) if (job.payload or {}).get("clip_id") == clip.id), None)

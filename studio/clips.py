@@ -235,7 +235,7 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
                 run(mp3_args(wav, out), timeout_s=120 + duration)
             mp4_key = render_videos(ctx, wav, cover, title, vtt, uuid, duration, Path(tmp))["square"]
         except FFmpegError as exc:
-            raise ClipError(f"Không tạo được tệp đoạn giới thiệu (encoding failed): {exc}") from None
+            raise ClipError(N_("Không tạo được tệp đoạn giới thiệu: %(reason)s"), reason=exc) from None
     try:
         write_mp3(ctx.store.path(mp3_key), AudioTags(title=title, album=book_title, description=description))
     except TagError as exc:

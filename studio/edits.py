@@ -13,7 +13,7 @@ from typing import Callable, Iterable, Sequence
 
 import soundfile as sf
 
-from studio.errors import StudioError
+from studio.errors import N_, StudioError
 
 
 class EditError(StudioError):
@@ -64,12 +64,12 @@ def edit_list(sha256: str, frames: int, cuts: Iterable[tuple[int, int]] = (),
     """
     for p in pickups:
         if not 0 <= p.start < p.stop <= frames:
-            raise EditError(f"Đoạn thay thế {p.start}–{p.stop} nằm ngoài bản ghi {frames} mẫu "
-                            f"(pickup range outside the take)")
+            raise EditError(N_("Đoạn thay thế %(start)s–%(stop)s nằm ngoài bản ghi %(frames)s mẫu."),
+                            start=p.start, stop=p.stop, frames=frames)
     ordered = sorted(pickups, key=lambda p: p.start)
     for earlier, later in zip(ordered, ordered[1:]):
         if later.start < earlier.stop:
-            raise EditError("Hai đoạn thay thế chồng lên nhau (overlapping pickups)")
+            raise EditError(N_("Hai đoạn thay thế chồng lên nhau."))
     removed = _merge([(max(0, a), min(frames, b)) for a, b in cuts] + [(p.start, p.stop) for p in ordered])
     segments: list[Segment] = []
     pos = 0
@@ -113,14 +113,13 @@ def render(segments: Sequence[Segment], open_original: Callable[[str], Path], ou
     All sources must share rate and channel count (checked first, before anything is written).
     """
     if not segments:
-        raise EditError("Đoạn rỗng: không còn âm thanh sau khi cắt (nothing left after the cuts)")
+        raise EditError(N_("Đoạn rỗng: không còn âm thanh sau khi cắt."))
     shapes = {}
     for sha in dict.fromkeys(s.sha256 for s in segments):
         info = sf.info(str(open_original(sha)))
         shapes[sha] = (info.samplerate, info.channels)
     if len(set(shapes.values())) != 1:
-        raise EditError("Bản ghi thay thế khác tần số lấy mẫu hoặc số kênh (pickup differs in rate or channels): "
-                        + ", ".join(f"{sha[:8]}={r} Hz/{c} ch" for sha, (r, c) in shapes.items()))
+        raise EditError(N_("Bản ghi thay thế khác tần số lấy mẫu hoặc số kênh: %(shapes)s"), shapes=", ".join(f"{sha[:8]}={r} Hz/{c} ch" for sha, (r, c) in shapes.items()))
     rate, channels = next(iter(shapes.values()))
     written = 0
     with sf.SoundFile(str(out_path), "w", samplerate=rate, channels=channels, format="FLAC",
@@ -132,7 +131,7 @@ def render(segments: Sequence[Segment], open_original: Callable[[str], Path], ou
                 while remaining > 0:
                     block = src.read(min(block_frames, remaining), dtype="float32", always_2d=True)
                     if block.shape[0] == 0:
-                        raise EditError(f"Bản gốc {seg.sha256[:12]} ngắn hơn dự kiến (original shorter than expected)")
+                        raise EditError(N_("Bản gốc %(sha)s ngắn hơn dự kiến."), sha=seg.sha256[:12])
                     out.write(block)
                     remaining -= block.shape[0]
                     written += block.shape[0]

@@ -31,14 +31,14 @@ from catalog.states import BookState
 from recordings.errors import NotAudioError
 from recordings.probe import FORMAT_EXTENSIONS, AudioInfo, probe_audio_limited
 from studio.context import Context, StudioSettings
-from studio.errors import StudioError
+from studio.errors import N_, StudioError
 
 
 class IntakeError(StudioError):
     """Audio refused at the door: `status` is the HTTP status to answer with, the message says why."""
 
-    def __init__(self, status: int, message: str):
-        super().__init__(message)
+    def __init__(self, status: int, message: str, **params):
+        super().__init__(message, **params)
         self.status = status
 
 
@@ -67,17 +67,17 @@ def check_room(ctx: Context, limits: IntakeLimits, *, name: str, length: int, us
                already_on_disk: bool = False) -> None:
     """Size, quota and free disk for a file of `length` bytes about to enter (or already in tmp/)."""
     if length > limits.max_bytes:
-        raise IntakeError(413, f"{name}: tệp {_mb(length)} MB vượt giới hạn {_mb(limits.max_bytes)} MB "
-                               f"(file too large)")
+        raise IntakeError(413, N_("%(name)s: tệp %(size)s MB vượt giới hạn %(limit)s MB."),
+                          name=name, size=_mb(length), limit=_mb(limits.max_bytes))
     if user_id is not None:
         used = used_bytes(ctx, user_id)
         if used + length > limits.quota_bytes:
-            raise IntakeError(413, f"{name}: vượt hạn mức lưu trữ của bạn ({_mb(used)} + {_mb(length)} "
-                                   f"> {_mb(limits.quota_bytes)} MB) (user quota exceeded)")
+            raise IntakeError(413, N_("%(name)s: vượt hạn mức lưu trữ của bạn (%(used)s + %(size)s > %(quota)s MB)."),
+                              name=name, used=_mb(used), size=_mb(length), quota=_mb(limits.quota_bytes))
     free = shutil.disk_usage(ctx.store.root).free
     if free - (0 if already_on_disk else length) < limits.reserve_bytes:
-        raise IntakeError(507, f"{name}: máy chủ không đủ dung lượng trống ({_mb(free)} MB) "
-                               f"(not enough free disk space)")
+        raise IntakeError(507, N_("%(name)s: máy chủ không đủ dung lượng trống (%(free)s MB)."),
+                          name=name, free=_mb(free))
 
 
 def used_bytes(ctx: Context, user_id: int) -> int:
@@ -105,8 +105,9 @@ def check_pending(ctx: Context, limits: IntakeLimits, user_id: int) -> None:
     """At most `max_pending` unfinished uploads each: a script cannot hold the disk with empty ones."""
     count = len(pending_uploads(ctx, user_id))
     if count >= limits.max_pending:
-        raise IntakeError(429, f"Bạn đang có {count} tệp tải lên chưa xong (tối đa {limits.max_pending}): "
-                               f"hoàn tất hoặc huỷ bớt trước khi tải tệp mới (too many unfinished uploads)")
+        raise IntakeError(429, N_("Bạn đang có %(count)s tệp tải lên chưa xong (tối đa %(limit)s): "
+                                  "hoàn tất hoặc huỷ bớt trước khi tải tệp mới."),
+                          count=count, limit=limits.max_pending)
 
 
 def admit_file(ctx: Context, limits: IntakeLimits, path: str | Path, *, name: str = "",
@@ -118,7 +119,7 @@ def admit_file(ctx: Context, limits: IntakeLimits, path: str | Path, *, name: st
     try:
         size = path.stat().st_size
     except OSError as exc:
-        raise IntakeError(422, f"{name}: không mở được tệp (cannot open file): {exc}") from None
+        raise IntakeError(422, N_("%(name)s: không mở được tệp: %(reason)s"), name=name, reason=exc) from None
     check_room(ctx, limits, name=name, length=size, user_id=user_id, already_on_disk=in_tmp)
     try:
         audio = probe_audio_limited(path, limits.probe_timeout_s, max_samples=limits.max_samples)
@@ -195,8 +196,7 @@ def delete_recording_session(db, rec: RecordingSession) -> None:
     The originals stay: they are content-addressed and may be shared by other takes."""
     book = db.get(Book, rec.book_id)
     if book is None or book.state != BookState.DRAFT:
-        raise IntakeError(409, "Chỉ xoá được buổi ghi âm của sách chưa xuất bản (only a draft book's "
-                               "sessions can be deleted)")
+        raise IntakeError(409, N_("Chỉ xoá được buổi ghi âm của sách chưa xuất bản."))
     take_ids = [t.id for t in rec.takes]
     if take_ids:
         db.execute(cast(Table, Mark.__table__).delete().where(Mark.take_id.in_(take_ids)))
@@ -233,10 +233,11 @@ def receive_take(ctx: Context, stream: BinaryIO, *, filename: str, user_id: int,
             while chunk := stream.read(1 << 20):
                 received += len(chunk)
                 if received > limits.max_bytes:
-                    raise IntakeError(413, f"{name}: tệp vượt giới hạn {_mb(limits.max_bytes)} MB (file too large)")
+                    raise IntakeError(413, N_("%(name)s: tệp vượt giới hạn %(limit)s MB."),
+                                      name=name, limit=_mb(limits.max_bytes))
                 out.write(chunk)
         if received == 0:
-            raise IntakeError(400, f"{name}: tệp rỗng, 0 byte (empty file)")
+            raise IntakeError(400, N_("%(name)s: tệp rỗng, 0 byte."), name=name)
         sha, _key, audio = store_file(ctx, limits, tmp, name=name, user_id=user_id)
     finally:
         tmp.unlink(missing_ok=True)
@@ -244,7 +245,7 @@ def receive_take(ctx: Context, stream: BinaryIO, *, filename: str, user_id: int,
         rec = db.get(RecordingSession, session_id) if session_id else None
         if rec is None:
             if book_id is None:
-                raise IntakeError(404, "Không tìm thấy buổi ghi âm (recording session not found)")
+                raise IntakeError(404, N_("Không tìm thấy buổi ghi âm."))
             rec = new_recording_session(db, book_id, session_name)
         take = add_original_and_take(db, rec, sha=sha, filename=name, audio=audio, size_bytes=received,
                                      uploaded_by=user_id)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from catalog.manuscripts import ParsedSection
 from catalog.text import nfc
-from studio.errors import StudioError
+from studio.errors import N_, StudioError
 from studio.sentences import split_sentences
 
 FORMATS = {".epub": "epub", ".docx": "docx", ".md": "markdown", ".markdown": "markdown", ".txt": "text",
@@ -29,8 +29,8 @@ class ManuscriptError(StudioError):
 def format_of(path: str | Path) -> str:
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise ManuscriptError(f"{Path(path).name}: định dạng không hỗ trợ, cần EPUB, DOCX, Markdown hoặc văn bản "
-                              f"(unsupported format: EPUB, DOCX, Markdown or plain text)")
+        raise ManuscriptError(N_("%(name)s: định dạng không hỗ trợ, cần EPUB, DOCX, Markdown hoặc văn bản."),
+                              name=Path(path).name)
     return fmt
 
 
@@ -40,19 +40,20 @@ def parse_manuscript(path: str | Path) -> tuple[str, list[ParsedSection]]:
     fmt = format_of(path)
     size = path.stat().st_size
     if size == 0:
-        raise ManuscriptError(f"{path.name}: tệp rỗng (empty file)")
+        raise ManuscriptError(N_("%(name)s: tệp rỗng."), name=path.name)
     if size > MAX_BYTES:
-        raise ManuscriptError(f"{path.name}: tệp quá lớn (file too large, > {MAX_BYTES // 1_000_000} MB)")
+        raise ManuscriptError(N_("%(name)s: tệp quá lớn (quá %(limit)s MB)."), name=path.name,
+                              limit=MAX_BYTES // 1_000_000)
     builder = _Builder()
     {"epub": _epub, "docx": _docx, "markdown": _markdown, "text": _text}[fmt](path, builder)
     sections = builder.sections()
     if not sections:
-        raise ManuscriptError(f"{path.name}: không tìm thấy câu chữ nào (no text found)")
+        raise ManuscriptError(N_("%(name)s: không tìm thấy câu chữ nào."), name=path.name)
     longest = max(len(s) for section in sections for paragraph in section.paragraphs for s in paragraph)
     if longest > MAX_SENTENCE_CHARS:  # found in QA: a 5 MB text without full stops became one "sentence"
-        raise ManuscriptError(f"{path.name}: có câu dài {longest:,} ký tự (quá {MAX_SENTENCE_CHARS:,}); văn bản "
-                              f"thiếu dấu chấm câu? (a sentence is too long: missing full stops?)"
-                              .replace(",", "."))
+        raise ManuscriptError(N_("%(name)s: có câu dài %(length)s ký tự (quá %(limit)s); văn bản thiếu dấu chấm câu?"),
+                              name=path.name, length=f"{longest:,}".replace(",", "."),
+                              limit=f"{MAX_SENTENCE_CHARS:,}".replace(",", "."))
     return fmt, sections
 
 
@@ -98,16 +99,16 @@ def _decode(path: Path) -> str:
         try:
             data = data.decode("utf-16").encode("utf-8")
         except UnicodeDecodeError:
-            raise ManuscriptError(f"{path.name}: văn bản UTF-16 hỏng (broken UTF-16 text)") from None
+            raise ManuscriptError(N_("%(name)s: văn bản UTF-16 hỏng."), name=path.name) from None
     if b"\x00" in data[:65536]:
-        raise ManuscriptError(f"{path.name}: không phải tệp văn bản (binary data, not text)")
+        raise ManuscriptError(N_("%(name)s: không phải tệp văn bản."), name=path.name)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise ManuscriptError(f"{path.name}: văn bản không phải UTF-8 (text is not UTF-8)") from None
+        raise ManuscriptError(N_("%(name)s: văn bản không phải UTF-8."), name=path.name) from None
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > max(8, len(text) // 1000):
-        raise ManuscriptError(f"{path.name}: không phải tệp văn bản (binary data, not text)")
+        raise ManuscriptError(N_("%(name)s: không phải tệp văn bản."), name=path.name)
     return nfc(text.replace("\r\n", "\n").replace("\r", "\n"))
 
 
@@ -163,13 +164,14 @@ def _docx(path: Path, out: _Builder) -> None:
     if not zipfile.is_zipfile(path):
         # an encrypted DOCX is an OLE compound file (D0 CF 11 E0), not a zip
         if path.read_bytes()[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-            raise ManuscriptError(f"{path.name}: tệp DOCX được mã hoá hoặc là DOC cũ, hãy lưu lại không mật khẩu "
-                                  f"dưới dạng .docx (encrypted DOCX or old .doc)")
-        raise ManuscriptError(f"{path.name}: không phải tệp DOCX (not a DOCX file)")
+            raise ManuscriptError(N_("%(name)s: tệp DOCX được mã hoá hoặc là DOC cũ, hãy lưu lại không mật khẩu "
+                                     "dưới dạng .docx."), name=path.name)
+        raise ManuscriptError(N_("%(name)s: không phải tệp DOCX."), name=path.name)
     try:
         document = docx.Document(str(path))
     except (PackageNotFoundError, KeyError, ValueError, zipfile.BadZipFile) as exc:
-        raise ManuscriptError(f"{path.name}: không đọc được tệp DOCX (unreadable DOCX: {exc})") from None
+        raise ManuscriptError(N_("%(name)s: không đọc được tệp DOCX: %(reason)s"), name=path.name,
+                              reason=exc) from None
     for para in document.paragraphs:
         style = (para.style.name if para.style is not None else "") or ""
         if style in ("Title", "Heading 1", "Heading 2") or style.startswith(("Heading 1", "Heading 2")):
@@ -188,12 +190,13 @@ def _epub(path: Path, out: _Builder) -> None:
     from ebooklib import epub
     from lxml import html
     if not zipfile.is_zipfile(path):
-        raise ManuscriptError(f"{path.name}: không phải tệp EPUB (not an EPUB file)")
+        raise ManuscriptError(N_("%(name)s: không phải tệp EPUB."), name=path.name)
     _refuse_encrypted(path)
     try:
         book = epub.read_epub(str(path), options={"ignore_ncx": True})
     except Exception as exc:  # ebooklib raises bare Exception/KeyError/lxml errors for broken packages
-        raise ManuscriptError(f"{path.name}: không đọc được tệp EPUB (unreadable EPUB: {exc})") from None
+        raise ManuscriptError(N_("%(name)s: không đọc được tệp EPUB: %(reason)s"), name=path.name,
+                              reason=exc) from None
     for idref, _linear in book.spine:
         item = book.get_item_with_id(idref)
         if item is None or item.get_type() != ebooklib.ITEM_DOCUMENT or isinstance(item, epub.EpubNav):
@@ -232,8 +235,8 @@ def _refuse_encrypted(path: Path) -> None:
     methods = [] if root is None else [e.get("Algorithm", "") for e in root.iter()
                                        if _local(e.tag) == "encryptionmethod"]
     if root is None or any(m not in FONT_OBFUSCATION for m in methods):
-        raise ManuscriptError(f"{path.name}: EPUB được mã hoá (DRM), không đọc được nội dung; hãy dùng bản "
-                              f"không khoá (encrypted EPUB, DRM)")
+        raise ManuscriptError(N_("%(name)s: EPUB được mã hoá (DRM), không đọc được nội dung; hãy dùng bản không khoá."),
+                              name=path.name)
 
 
 def _local(tag) -> str:

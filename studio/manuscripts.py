@@ -23,6 +23,7 @@ from catalog.models import Book, Chapter, Manuscript, Original, utcnow
 from mastering.stages import FadeParams
 from studio.align import AlignParams, align_text, features_of_file
 from studio.context import Context
+from studio.errors import N_
 from studio.manuscript_formats import ManuscriptError, parse_manuscript
 from studio.pipeline import edit_key
 from studio.talking_books import queue_rebuild
@@ -37,7 +38,7 @@ def attach_manuscript(ctx: Context, book_id: int, path: str | Path, session_id: 
     path = Path(path)
     with ctx.sessions() as db:
         if db.get(Book, book_id) is None:
-            raise ManuscriptError(f"Không có sách #{book_id} (no such book)")
+            raise ManuscriptError(N_("Không có sách #%(id)s."), id=book_id)
     fmt, sections = parse_manuscript(path)
     sha, _key = ctx.store.put_original(path)
     name = filename or path.name
@@ -67,16 +68,15 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
     with ctx.sessions() as db:
         book = db.get(Book, book_id)
         if book is None:  # found in QA: "has no manuscript" for a book that does not exist
-            raise ManuscriptError(f"Không có sách #{book_id} (no such book)")
+            raise ManuscriptError(N_("Không có sách #%(id)s."), id=book_id)
         manuscript = current(db, book_id)
         if manuscript is None:
-            raise ManuscriptError(f"Sách #{book_id} chưa có bản thảo (the book has no manuscript)")
+            raise ManuscriptError(N_("Sách #%(id)s chưa có bản thảo."), id=book_id)
         prefix = ctx.store.book_prefix(book.uuid)
         chapters = list(db.scalars(select(Chapter).where(Chapter.book_id == book_id, Chapter.master_key != "")
                                    .order_by(Chapter.position)))
         if not chapters:
-            raise ManuscriptError("Sách chưa có chương đã xử lý âm thanh (no mastered chapters yet): "
-                                  "chạy bước mastering trước")
+            raise ManuscriptError(N_("Sách chưa có chương đã xử lý âm thanh: chạy bước mastering trước."))
         plan = []
         for section, chapter in zip(manuscript.sections, chapters):
             edit = edit_key(prefix, chapter.position)

@@ -26,7 +26,7 @@ import soundfile as sf
 from mastering.pauses import PauseParams, frame_levels_dbfs, pauses_from_levels
 from recordings.probe import AudioInfo, iter_blocks
 from recordings.riff import read_cue_markers
-from studio.errors import SessionFolderError
+from studio.errors import N_, SessionFolderError
 from studio.session_folder import inside
 
 MAX_TIME_S = 24 * 3600.0  # no take is longer (the probe refuses > 6 h); larger times overflow frame counts
@@ -66,12 +66,14 @@ def _seconds(text: str, where: str) -> float:
     try:
         value = float(text.strip().replace(",", "."))  # Audacity writes the locale's decimal comma
     except ValueError:
-        raise SessionFolderError(f"{where}: thời điểm không hợp lệ (bad time) {text!r}") from None
+        raise SessionFolderError(N_("%(where)s: thời điểm không hợp lệ %(text)s"), where=where,
+                                 text=repr(text)) from None
     if not math.isfinite(value) or value < 0:
-        raise SessionFolderError(f"{where}: thời điểm phải là số giây không âm (time must be finite "
-                                 f"and not negative) {text!r}")
+        raise SessionFolderError(N_("%(where)s: thời điểm phải là số giây không âm %(text)s"),
+                                 where=where, text=repr(text))
     if value > MAX_TIME_S:
-        raise SessionFolderError(f"{where}: thời điểm quá lớn, quá 24 giờ (time past 24 hours) {text!r}")
+        raise SessionFolderError(N_("%(where)s: thời điểm quá lớn, quá 24 giờ %(text)s"), where=where,
+                                 text=repr(text))
     return value
 
 
@@ -83,12 +85,13 @@ def parse_audacity_labels(text: str, where: str = "labels") -> list[Label]:
             continue
         parts = line.split("\t")
         if len(parts) < 2:
-            raise SessionFolderError(f"{where}:{number}: cần 'bắt đầu<TAB>kết thúc<TAB>tên' "
-                                     f"(expected start<TAB>end<TAB>title)")
+            raise SessionFolderError(N_("%(where)s:%(number)s: cần 'bắt đầu<TAB>kết thúc<TAB>tên'"),
+                                     where=where, number=number)
         start = _seconds(parts[0], f"{where}:{number}")
         end = _seconds(parts[1], f"{where}:{number}")
         if end < start:
-            raise SessionFolderError(f"{where}:{number}: kết thúc trước bắt đầu (end before start)")
+            raise SessionFolderError(N_("%(where)s:%(number)s: kết thúc trước bắt đầu."), where=where,
+                                     number=number)
         labels.append(Label(start, end, parts[2].strip() if len(parts) > 2 else ""))
     return sorted(labels, key=lambda l: l.start_s)
 
@@ -108,7 +111,7 @@ def label_file_for(folder: Path, take: Path, take_cfg: dict[str, Any]) -> Path |
     if take_cfg.get("labels"):
         candidate = inside(folder, take_cfg["labels"], "Tệp nhãn")
         if not candidate.is_file():
-            raise SessionFolderError(f"Không tìm thấy tệp nhãn (label file not found): {take_cfg['labels']}")
+            raise SessionFolderError(N_("Không tìm thấy tệp nhãn: %(name)s"), name=take_cfg["labels"])
         return candidate
     for name in (f"{take.stem}.txt", f"{take.stem}.labels.txt", f"{take.stem}_labels.txt"):
         if (take.parent / name).is_file():
@@ -151,7 +154,7 @@ def take_marks(folder: Path, info: AudioInfo, settings: dict[str, Any]) -> list[
             start = _seconds(str(item.get("start_s")), "session.toml [[cuts]]")
             end = _seconds(str(item.get("end_s")), "session.toml [[cuts]]")
             if end <= start:
-                raise SessionFolderError("session.toml [[cuts]]: kết thúc phải sau bắt đầu (end must follow start)")
+                raise SessionFolderError(N_("session.toml [[cuts]]: kết thúc phải sau bắt đầu."))
             listed.append(MarkSpec("cut", start, end, str(item.get("title", "cut")), "session"))
     by_source["session"] = listed
 
@@ -163,8 +166,8 @@ def take_marks(folder: Path, info: AudioInfo, settings: dict[str, Any]) -> list[
             break
     for mark in marks:
         if mark.start_s > info.duration_s:
-            raise SessionFolderError(f"{take.name}: mốc {mark.start_s:.3f} s nằm sau cuối bản ghi "
-                                     f"({info.duration_s:.3f} s) (mark after the end of the take)")
+            raise SessionFolderError(N_("%(take)s: mốc %(at)s s nằm sau cuối bản ghi (%(end)s s)."),
+                                     take=take.name, at=f"{mark.start_s:.3f}", end=f"{info.duration_s:.3f}")
     return marks
 
 

@@ -23,7 +23,7 @@ from catalog.access import may_manage
 from catalog.states import JobState, Role
 from catalog.models import Book, Chapter, Job, Manuscript, ManuscriptSection, Mark, RecordingSession, Sentence
 from studio.context import Context
-from studio.errors import StudioError
+from studio.errors import N_, StudioError
 from studio.manuscript_formats import FORMATS, MAX_BYTES, ManuscriptError
 from studio.manuscripts import attach_manuscript
 from studio.pipeline import chapter_spans
@@ -54,18 +54,18 @@ def attach_and_queue(ctx: Context, book_id: int, stream: BinaryIO, filename: str
     the file is refused."""
     suffix = PurePath(filename or "").suffix.lower()
     if suffix not in FORMATS:
-        raise NarrationError(f"Chưa đọc được loại tệp này: {suffix[:20] or '(không có đuôi)'}; dùng "
-                             f".epub, .docx, .md hoặc .txt (unsupported manuscript format)")
+        raise NarrationError(N_("Chưa đọc được loại tệp này: %(suffix)s; dùng .epub, .docx, .md hoặc .txt."),
+                             suffix=suffix[:20] or "(không có đuôi)")
     data = stream.read(MAX_BYTES + 1)
     if len(data) > MAX_BYTES:
-        raise NarrationError(f"Tệp bản thảo quá lớn (quá {MAX_BYTES // 2**20} MB) (manuscript too large)")
+        raise NarrationError(N_("Tệp bản thảo quá lớn (quá %(limit)s MB)."), limit=MAX_BYTES // 2**20)
     with ctx.sessions() as db:
         if db.get(Book, book_id) is None:
-            raise NarrationError("Không có sách này (no such book)")
+            raise NarrationError(N_("Không có sách này."))
         if session_id is not None:
             rec = db.get(RecordingSession, session_id)
             if rec is None or rec.book_id != book_id:
-                raise NarrationError("Buổi ghi âm không thuộc sách này (the session is not this book's)")
+                raise NarrationError(N_("Buổi ghi âm không thuộc sách này."))
     with tempfile.TemporaryDirectory(prefix="manuscript-") as folder:
         path = Path(folder) / f"upload{suffix}"
         path.write_bytes(data)
@@ -234,15 +234,15 @@ def may_decide(user, book: Book) -> bool:
 def decide(db: Session, user, sentence_id: int, decision: str) -> Sentence:
     """Record `decision` (accepted | rerecord, or "" to undo) on a finding; flushed, not committed."""
     if decision not in DECISIONS:
-        raise NarrationError(f"Quyết định không hợp lệ: {decision!r} (invalid decision)")
+        raise NarrationError(N_("Quyết định không hợp lệ: %(decision)s"), decision=repr(decision))
     sentence = db.get(Sentence, sentence_id)
     if sentence is None:
-        raise NarrationError("Không có câu này (no such sentence)")
+        raise NarrationError(N_("Không có câu này."))
     book = db.get_one(Book, sentence.section.manuscript.book_id)
     if not may_decide(user, book):
-        raise NotAllowed("Chỉ nhân viên phòng thu của thư viện này được quyết định (not allowed)")
+        raise NotAllowed(N_("Chỉ nhân viên phòng thu của thư viện này được quyết định."))
     if not sentence.issue:
-        raise NarrationError("Câu này không có lỗi cần quyết định (this sentence has no finding)")
+        raise NarrationError(N_("Câu này không có lỗi cần quyết định."))
     sentence.decision = decision
     db.flush()
     return sentence
@@ -306,7 +306,7 @@ def propose_chapter_marks(db: Session, book_id: int) -> list[Mark]:
     """Replace the book's manuscript-proposed chapter marks with fresh ones (unapproved, source
     "manuscript"), for staff to keep, move or delete in the chapter editor; flushed, not committed."""
     if current(db, book_id) is None:
-        raise NarrationError("Sách chưa có bản thảo (the book has no manuscript)")
+        raise NarrationError(N_("Sách chưa có bản thảo."))
     found = proposals(db, book_id)
     removed = rowcount(db.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "manuscript")))
     marks = [Mark(book_id=book_id, take_id=p.take_id, kind="chapter", start_s=p.start_s, title=p.title[:500],

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from catalog.models import Book, Chapter, Mark, RecordingSession, Take
-from catalog.states import ReviewState
+from catalog.models import Book, Chapter, Job, Mark, RecordingSession, Take
+from catalog.states import JobState, ReviewState
 from catalog.text import nfc
 from studio.context import Context, Decisions
 from studio.errors import N_, ReviewError
@@ -79,3 +79,10 @@ def finish(ctx: Context, book_id: int, *, queue: bool, approve_rest: bool = Fals
         if not all_approved(db.get_one(Book, book_id)):
             raise ReviewError(N_("Cần duyệt tất cả các chương trước."))
     return produce(ctx, book_id, Decisions(approve_marks=True, accept_qc_failures=True), start="qc", queue=queue)
+
+
+def production_job(db, book_id: int) -> Job | None:
+    """The book's newest production job still queued or running (the book page shows its progress), or None."""
+    query = (select(Job).where(Job.book_id == book_id, Job.kind == "produce",
+                               Job.state.in_((JobState.QUEUED, JobState.RUNNING))).order_by(Job.id.desc()).limit(1))
+    return db.scalar(query)

@@ -40,6 +40,7 @@ from catalog.models import Book, RecordingSession, User
 from recordings.probe import describe_non_audio, sniff_audio
 from studio import intake
 from studio.context import Context
+from studio.errors import N_
 from studio.intake import IntakeError, IntakeLimits
 
 TUS_VERSION = "1.0.0"
@@ -85,11 +86,11 @@ def parse_metadata(header: str | None) -> dict[str, str]:
             continue
         key, _sep, value = pair.partition(" ")
         if not key or key in out:
-            raise UploadError(400, "Upload-Metadata không hợp lệ (invalid Upload-Metadata)")
+            raise UploadError(400, N_("Upload-Metadata không hợp lệ."))
         try:
             out[key] = base64.b64decode(value.strip(), validate=True).decode("utf-8") if value else ""
         except (binascii.Error, UnicodeDecodeError):
-            raise UploadError(400, f"Upload-Metadata: giá trị của {key} không phải base64 (not base64)") from None
+            raise UploadError(400, N_("Upload-Metadata: giá trị của %(key)s không phải base64."), key=key) from None
     return out
 
 
@@ -99,11 +100,12 @@ def parse_checksum(header: str | None) -> tuple[str, bytes] | None:
         return None
     algorithm, _sep, value = header.strip().partition(" ")
     if algorithm not in CHECKSUMS:
-        raise UploadError(400, f"Thuật toán kiểm tra không hỗ trợ (unsupported checksum algorithm): {algorithm}")
+        raise UploadError(400, N_("Thuật toán kiểm tra không hỗ trợ: %(algorithm)s"),
+                          algorithm=algorithm)
     try:
         return algorithm, base64.b64decode(value.strip(), validate=True)
     except binascii.Error:
-        raise UploadError(400, "Upload-Checksum không hợp lệ (invalid Upload-Checksum)") from None
+        raise UploadError(400, N_("Upload-Checksum không hợp lệ.")) from None
 
 
 class UploadManager:
@@ -159,7 +161,7 @@ class UploadManager:
                     break
                 except BlockingIOError:
                     if time.monotonic() > deadline:
-                        raise UploadError(423, "Tệp đang được tải lên ở yêu cầu khác (upload is busy)") from None
+                        raise UploadError(423, N_("Tệp đang được tải lên ở yêu cầu khác.")) from None
                     time.sleep(0.05)
             yield
         finally:
@@ -169,7 +171,7 @@ class UploadManager:
     def get(self, upload_id: str, user_id: int) -> UploadInfo:
         info = self._load(upload_id)
         if info is None or info.user_id != user_id:
-            raise UploadError(404, "Không tìm thấy phiên tải lên (upload not found)")
+            raise UploadError(404, N_("Không tìm thấy phiên tải lên."))
         if info.state == "uploading":
             part = self._part(upload_id)
             info.offset = part.stat().st_size if part.exists() else 0
@@ -180,27 +182,27 @@ class UploadManager:
 
     def create(self, user_id: int, length_header: str | None, metadata_header: str | None) -> UploadInfo:
         if length_header is None:
-            raise UploadError(400, "Thiếu Upload-Length (Upload-Length required; deferred length is not supported)")
+            raise UploadError(400, N_("Thiếu Upload-Length (không hỗ trợ độ dài báo sau)."))
         try:
             length = int(length_header)
         except ValueError:
-            raise UploadError(400, "Upload-Length không hợp lệ (invalid Upload-Length)") from None
+            raise UploadError(400, N_("Upload-Length không hợp lệ.")) from None
         if length < 0:
-            raise UploadError(400, "Upload-Length không hợp lệ (invalid Upload-Length)")
+            raise UploadError(400, N_("Upload-Length không hợp lệ."))
         metadata = parse_metadata(metadata_header)
         name = Path(metadata.get("filename", "") or "tệp").name
         if length == 0:
-            raise UploadError(400, f"{name}: tệp rỗng, 0 byte (empty file)")
+            raise UploadError(400, N_("%(name)s: tệp rỗng, 0 byte."), name=name)
         sha = metadata.get("sha256", "").lower()
         if sha and not re.fullmatch(r"[0-9a-f]{64}", sha):
-            raise UploadError(400, "Metadata sha256 phải là 64 chữ số hex (sha256 must be 64 hex digits)")
+            raise UploadError(400, N_("Metadata sha256 phải là 64 chữ số hex."))
         self._check_target(metadata, user_id)
         self.cleanup()
         try:
             intake.check_room(self.ctx, self.limits, name=name, length=length, user_id=user_id)
             intake.check_pending(self.ctx, self.limits, user_id)
         except IntakeError as exc:
-            raise UploadError(exc.status, str(exc)) from None
+            raise UploadError(exc.status, exc.message, **exc.params) from None
         info = UploadInfo(id=uuid.uuid4().hex, user_id=user_id, length=length, metadata=metadata,
                           created_at=dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"))
         self._part(info.id).touch()
@@ -211,22 +213,22 @@ class UploadManager:
                body: BinaryIO, content_length: int | None, checksum_header: str | None = None) -> UploadInfo:
         """PATCH: append the body at the given offset; on the last byte, finish the upload."""
         if (content_type or "").split(";")[0].strip() != "application/offset+octet-stream":
-            raise UploadError(415, "Content-Type phải là application/offset+octet-stream")
+            raise UploadError(415, N_("Content-Type phải là application/offset+octet-stream."))
         checksum = parse_checksum(checksum_header)
         with self._locked(upload_id):
             info = self.get(upload_id, user_id)
             if info.state == "done":
-                raise UploadError(409, "Tệp đã tải xong (upload already complete)")
+                raise UploadError(409, N_("Tệp đã tải xong."))
             try:
                 offset = int(offset_header or "")
             except ValueError:
-                raise UploadError(400, "Upload-Offset không hợp lệ (invalid Upload-Offset)") from None
+                raise UploadError(400, N_("Upload-Offset không hợp lệ.")) from None
             if offset != info.offset:
-                raise UploadError(409, f"Upload-Offset {offset} khác vị trí máy chủ {info.offset} "
-                                       f"(offset mismatch)")
+                raise UploadError(409, N_("Upload-Offset %(offset)s khác vị trí máy chủ %(server)s."),
+                                  offset=offset, server=info.offset)
             remaining = info.length - offset
             if content_length is not None and content_length > remaining:
-                raise UploadError(413, "Dữ liệu vượt Upload-Length (body exceeds Upload-Length)")
+                raise UploadError(413, N_("Dữ liệu vượt Upload-Length."))
             part = self._part(upload_id)
             digest = CHECKSUMS[checksum[0]]() if checksum else None
             received = 0
@@ -251,11 +253,12 @@ class UploadManager:
                     _truncate(part, offset)
                 if isinstance(exc, OSError) and exc.errno == 28:
                     self._discard(upload_id)
-                    raise UploadError(507, "Máy chủ hết dung lượng (disk full)") from None
-                raise UploadError(400, f"Kết nối bị ngắt khi đang nhận dữ liệu (connection dropped): {exc}") from None
+                    raise UploadError(507, N_("Máy chủ hết dung lượng.")) from None
+                raise UploadError(400, N_("Kết nối bị ngắt khi đang nhận dữ liệu: %(reason)s"),
+                                  reason=exc) from None
             if digest is not None and checksum is not None and digest.digest() != checksum[1]:
                 _truncate(part, offset)
-                raise UploadError(460, "Checksum không khớp, đoạn dữ liệu bị bỏ (checksum mismatch)")
+                raise UploadError(460, N_("Checksum không khớp, đoạn dữ liệu bị bỏ."))
             if offset == 0 and received:
                 self._check_magic(info, part)
             info.offset = offset + received
@@ -271,9 +274,10 @@ class UploadManager:
         if sniff_audio(head) is None:
             self._discard(info.id)
             kind = describe_non_audio(head)
-            what = f"tệp {kind}, không phải âm thanh" if kind else "phần đầu tệp không phải WAV/FLAC/AIFF/MP3"
-            raise UploadError(415, f"{info.filename or 'tệp'}: {what} (not an audio file: "
-                                   f"{kind or 'wrong magic bytes'})")
+            name = info.filename or "tệp"
+            if kind:
+                raise UploadError(415, N_("%(name)s: tệp %(kind)s, không phải âm thanh."), name=name, kind=kind)
+            raise UploadError(415, N_("%(name)s: phần đầu tệp không phải WAV/FLAC/AIFF/MP3."), name=name)
 
     def _finish(self, info: UploadInfo) -> UploadInfo:
         """Probe, verify the SHA-256, store the original and its row; refuse and delete on any problem."""
@@ -286,7 +290,7 @@ class UploadManager:
                                            expected_sha256=info.metadata.get("sha256") or None)
         except IntakeError as exc:
             self._discard(info.id)
-            raise UploadError(exc.status, str(exc)) from None
+            raise UploadError(exc.status, exc.message, **exc.params) from None
         with self.ctx.sessions.begin() as db:
             rec = self._target_session(db, info)
             if rec is None:  # no session named (or no longer allowed): the original alone
@@ -311,10 +315,9 @@ class UploadManager:
                     continue
                 target_id = parse_id(raw)
                 if target_id is None:
-                    raise UploadError(400, f"{key} không hợp lệ (invalid {key})")
+                    raise UploadError(400, N_("%(key)s không hợp lệ."), key=key)
                 if not allowed(db, target_id, user_id):
-                    raise UploadError(403, "Không được thêm bản ghi vào sách hoặc buổi này "
-                                           "(not your library's book or session)")
+                    raise UploadError(403, N_("Không được thêm bản ghi vào sách hoặc buổi này."))
 
     @staticmethod
     def _target_session(db, info: UploadInfo) -> RecordingSession | None:

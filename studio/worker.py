@@ -32,7 +32,7 @@ from recordings.temporaries import sweep_temporaries as sweep
 from studio import jobs
 from studio.clips import render_clip
 from studio.context import Context, Decisions
-from studio.errors import QCRejected
+from studio.errors import N_, QCRejected
 from studio.manuscript_formats import ManuscriptError
 from studio.manuscripts import align_book
 from studio.pipeline import STAGES, run_stages
@@ -141,7 +141,7 @@ def enqueue_align(ctx: Context, book_id: int) -> int:
     studio page can follow the job of the manuscript it shows."""
     with ctx.sessions() as db:
         if db.get(Book, book_id) is None:
-            raise ManuscriptError(f"Không có sách #{book_id} (no such book)")
+            raise ManuscriptError(N_("Không có sách #%(id)s."), id=book_id)
         manuscript = current(db, book_id)
         payload = {"manuscript_id": manuscript.id} if manuscript else {}
     return jobs.enqueue(ctx.sessions, "align", book_id=book_id, payload=payload,

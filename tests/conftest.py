@@ -52,6 +52,8 @@ def app(settings):
     upgrade(load_settings(settings)["DATABASE_URL"])
     application = create_app(settings)
     yield application
+    from web.runtime import wait_for_jobs
+    wait_for_jobs(application, 180.0)  # no job thread left writing to a database about to be removed
     application.extensions["sachnoi"].engine.dispose()
 
 

@@ -11,6 +11,7 @@ import gzip
 from functools import wraps
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import bindparam, select
 
@@ -42,7 +43,7 @@ def login_required_json(view):
     @wraps(view)
     def wrapped(*args, **kwargs):
         if not current_user.is_authenticated:
-            return jsonify(error="unauthorized", message="Cần đăng nhập (login required)."), 401
+            return jsonify(error="unauthorized", message=_("Cần đăng nhập.")), 401
         return view(*args, **kwargs)
     return wrapped
 
@@ -50,7 +51,7 @@ def login_required_json(view):
 def _book(book_id: int) -> Book:
     book = db_session().get(Book, book_id) if 0 <= book_id <= ID_MAX else None
     if book is None or not can_see(book, current_user if current_user.is_authenticated else None):
-        raise ApiError(404, "not-found", "Không tìm thấy sách (no such book)")
+        raise ApiError(404, "not-found", _("Không tìm thấy sách."))
     return book
 
 
@@ -64,14 +65,13 @@ def _payload() -> dict:
     if request.is_json:
         data = request.get_json(silent=True)
         if not isinstance(data, dict):
-            raise ApiError(400, "bad-json", "Cần một đối tượng JSON, số hữu hạn và không quá lớn "
-                                            "(a JSON object with finite, not too large numbers is expected)")
+            raise ApiError(400, "bad-json", _("Cần một đối tượng JSON, số hữu hạn và không quá lớn."))
     else:
         data = request.form.to_dict()
     try:
         return check_number_fields(data, _NUMBER_FIELDS)
     except NumberPolicyError as exc:
-        raise ApiError(400, "bad-number", str(exc)) from None
+        raise ApiError(400, "bad-number", error_text(exc)) from None
 
 
 def _progress_body(book: Book) -> dict:
@@ -109,7 +109,7 @@ def put_progress(book_id: int):
     engine = services().engine
     book = read_row(engine, _BOOK_FOR_REPORT, {"book_id": book_id})
     if book is None or not can_see(book, user):
-        raise ApiError(404, "not-found", "Không tìm thấy sách (no such book)")
+        raise ApiError(404, "not-found", _("Không tìm thấy sách."))
     data = _payload()
     try:
         report = progress.parse_report(data, duration_s=book.duration_s)
@@ -141,7 +141,7 @@ def merge_progress():
     session = db_session()
     entries = _payload().get("entries") or []
     if not isinstance(entries, list):
-        raise ApiError(400, "bad-entries", "`entries` phải là một danh sách (entries must be a list)")
+        raise ApiError(400, "bad-entries", _("`entries` phải là một danh sách."))
     entries = entries[:200]
     merged = []
     for item in entries:
@@ -252,7 +252,7 @@ def _text_call(fn):
         return fn()
     except readalong.TextRefused as exc:
         raise ApiError(_TEXT_REFUSALS.get(exc.reason, 403), exc.reason,
-                       "Không có văn bản sách này cho bạn (no text of this book for you)") from None
+                       _("Không có văn bản sách này cho bạn.")) from None
 
 
 @bp.get("/books/<int:book_id>/text")

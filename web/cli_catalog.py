@@ -6,6 +6,7 @@ from pathlib import Path
 import click
 
 from web.config import load_settings
+from web.labels import cli_text
 
 
 def _sessions():
@@ -97,7 +98,7 @@ def register(group: click.Group) -> None:
                 session.commit()
             except CatalogError as exc:
                 session.rollback()
-                raise click.ClickException(str(exc)) from None
+                raise click.ClickException(cli_text(exc)) from None
         if not quiet:
             click.echo(f"Tạo mới {len(result.created)}, liên kết {len(result.linked)} "
                        f"({len(result.created)} created, {len(result.linked)} linked)")

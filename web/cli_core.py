@@ -12,6 +12,7 @@ from web.config import ensure_secret_key, load_settings
 from catalog.states import BookState, Role
 from web.cli_studio import ingest_and_enqueue
 from web.runtime import make_context, start_background_work
+from web.labels import cli_text
 
 DEMO_USERS = (  # username, role, password — printed by `sachnoi demo`, for a local trial only
     ("bandoc", Role.READER, "bandoc-demo-2026"),
@@ -65,7 +66,7 @@ def ingest_folder_cli(folder: Path, *, library: str | None, publish: bool, accep
     try:
         book_id = ingest_folder(ctx, folder, library_code=library)
     except StudioError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(cli_text(exc)) from None
     if not quiet:
         click.echo(f"Đã lưu bản gốc, sách #{book_id} (originals stored, book #{book_id})")
     bars = StageBars(quiet)
@@ -157,7 +158,7 @@ def register(group: click.Group) -> None:
                                                 ctx.settings.default_library_name)
                 create_user(session, username, password, role=role, library=library, display_name=display_name)
         except AccountError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         click.echo(f"Đã tạo {username} ({role}, {library_code or ctx.settings.default_library})")
 
     # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)

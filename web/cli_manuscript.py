@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from web.runtime import make_context
+from web.labels import cli_text
 
 
 def _book_id(text: str) -> int:
@@ -41,7 +42,7 @@ def register(group: click.Group) -> None:
         try:
             manuscript_id = attach_manuscript(ctx, _book_id(book), file, session_id=session_id)
         except StudioError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         with ctx.sessions() as session:
             sections = session.scalar(select(func.count()).select_from(ManuscriptSection)
                                       .where(ManuscriptSection.manuscript_id == manuscript_id))
@@ -66,7 +67,7 @@ def register(group: click.Group) -> None:
             try:
                 job_id = enqueue_align(ctx, book_id)
             except StudioError as exc:
-                raise click.ClickException(str(exc)) from None
+                raise click.ClickException(cli_text(exc)) from None
             click.echo(f"Việc #{job_id} đang chờ worker (job #{job_id} queued)")
             return
         bar = None
@@ -83,7 +84,7 @@ def register(group: click.Group) -> None:
         try:
             summary = align_book(ctx, book_id, progress)
         except StudioError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         finally:
             if bar is not None:
                 bar.close()

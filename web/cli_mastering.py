@@ -8,6 +8,7 @@ import tempfile
 from concurrent.futures import ProcessPoolExecutor
 
 import click
+from web.labels import cli_text
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".aif", ".aiff", ".ogg", ".w64", ".rf64")
 
@@ -71,7 +72,7 @@ def register(group: click.Group) -> None:
         try:
             m = measure_file(file, progress=progress)
         except MasteringError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         finally:
             if bar is not None:
                 bar.close()
@@ -105,7 +106,7 @@ def register(group: click.Group) -> None:
         try:
             get_profile(name)
         except MasteringError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         files = _inputs(input_path)
         os.makedirs(out_dir, exist_ok=True)
         jobs = jobs or (os.cpu_count() or 1)

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from web.config import ensure_secret_key, load_settings
+from web.labels import cli_text
 
 
 class _Bars:
@@ -56,7 +57,7 @@ def register(group: click.Group) -> None:
                             method=method, progress=bars, listener_key=listener_secret(settings))
         except BackupError as exc:
             bars.close()
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         bars.close()
         for note in report.notes:
             click.echo(f"Lưu ý (note): {note}", err=True)
@@ -83,7 +84,7 @@ def register(group: click.Group) -> None:
                              instance_home=settings["HOME"])
         except BackupError as exc:
             bars.close()
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         bars.close()
         click.echo(f"Đã khôi phục từ {src}: {sum(report['row_counts'].values())} dòng, {report['media_files']} tệp "
                    f"(restored; schema {report['schema_revision']})")
@@ -97,5 +98,5 @@ def register(group: click.Group) -> None:
         try:
             check_secret_key(settings)
         except InsecureConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         click.echo(f"Cấu hình ổn (ENV={settings['ENV']}, TRUST_PROXY={settings['TRUST_PROXY']})")

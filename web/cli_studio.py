@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from web.runtime import make_context
+from web.labels import cli_text
 
 
 def _stop_on_signals() -> threading.Event:
@@ -30,7 +31,7 @@ def ingest_and_enqueue(folder: Path, *, library: str | None, publish: bool, acce
     try:
         book_id = ingest_folder(ctx, folder, library_code=library)
     except StudioError as exc:
-        raise click.ClickException(str(exc)) from None
+        raise click.ClickException(cli_text(exc)) from None
     job_id = enqueue_produce(ctx, book_id, Decisions(approve_marks=True, accept_qc_failures=accept_qc,
                                                      publish=publish))
     if not quiet:
@@ -60,7 +61,7 @@ def register(group: click.Group) -> None:
         try:
             result = build_talking_books(ctx.sessions, ctx.store, book_id, **({"kinds": kinds} if kinds else {}))
         except StudioError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         for key in result.written:
             click.echo(f"Đã ghi (written) {key}")
         for key in result.unchanged:

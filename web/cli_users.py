@@ -10,6 +10,7 @@ import click
 
 from catalog.states import Role
 from web.runtime import make_context
+from web.labels import cli_text
 
 
 def _password_from_env_or_prompt() -> str:
@@ -54,7 +55,7 @@ def register_user_commands(user: click.Group) -> None:
                 else:
                     set_password(row, password)
         except AccountError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         if one_time:
             click.echo(f"Mật khẩu dùng một lần của {row.username}: {password} (phải đổi khi đăng nhập)")
         else:

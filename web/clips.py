@@ -38,14 +38,14 @@ from catalog.models import Book, Clip, Jingle, Library, utcnow
 from catalog.errors import CatalogError
 from catalog.podcast import Channel, Item, build_feed, chapters_json, square_artwork
 from catalog.text import nfc
-from studio.clip_edits import check_transcript, create_clip, is_public, publish_clip, unpublish_clip
+from studio.clip_edits import check_transcript, create_clip, is_public, publish_clip, render_job, unpublish_clip
 from studio.clips import ClipError, video_key
 from studio.waveform import envelope_points, master_envelope
 from web.auth import own_book as _own_book, role_required
 from web.extensions import db_session, media_store, public_base
 from web.librarian import to_local, to_utc
-from web.runtime import app_context
-from web.labels import error_text
+from web.runtime import app_context, run_jobs_soon
+from web.labels import JOB_STATES, error_text
 
 bp = Blueprint("clips", __name__)
 
@@ -140,16 +140,15 @@ def create():
         start, end = _seconds(form.get("start")), _seconds(form.get("end"))
         intro, outro = _jingle_id(form.get("intro")), _jingle_id(form.get("outro"))
         db_session().close()  # the clip is written in a session of its own (SQLite: one writer)
-        clip_id, queued = create_clip(
+        clip_id, job_id = create_clip(
             app_context(), book_id, start_s=start, end_s=end, title=form.get("title", ""),
             description=form.get("description", ""), intro_jingle_id=intro, outro_jingle_id=outro,
-            transcript_vtt=form.get("transcript_vtt", ""), created_by=current_user.id,
-            queue=bool(current_app.config.get("JOB_WORKERS_RUNNING")))
+            transcript_vtt=form.get("transcript_vtt", ""), created_by=current_user.id)
     except ClipError as exc:
         flash(error_text(exc), "error")
         return redirect(url_for(".new", book_id=book_id)), 303
-    flash(_("Đang dựng đoạn giới thiệu (việc #%(id)d); trang Tiến độ xử lý cho biết khi xong.", id=queued)
-          if queued else _("Đã tạo đoạn giới thiệu (MP3 và MP4)."), "info")
+    run_jobs_soon()  # the render (H.264 encodes) is a job, never run in this request
+    flash(_("Đang dựng đoạn giới thiệu (việc #%(id)d); trang này cho biết khi xong.", id=job_id), "info")
     return redirect(url_for(".edit", clip_id=clip_id))
 
 
@@ -167,8 +166,10 @@ def edit(clip_id: int):
     public_url = public_base() + url_for(".public", uuid=clip.uuid)
     embed_url = public_base() + url_for(".embed", uuid=clip.uuid)
     snippet = embed_snippet(embed_url, clip.title)
+    job = None if clip.mp3_key else render_job(db_session(), clip)  # its live progress, while it renders
     return render_template("staff/clips_edit.html", clip=clip, public_url=public_url, snippet=snippet,
-                           publish_local=to_local(clip.publish_at), public=is_public(clip), now=utcnow())
+                           publish_local=to_local(clip.publish_at), public=is_public(clip), now=utcnow(),
+                           job=job, job_states=JOB_STATES)
 
 
 @bp.post("/clips/<int:clip_id>/edit")

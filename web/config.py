@@ -44,8 +44,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("LANGUAGES", ["vi", "en"], "languages a reader may choose"),
     Setting("WORKERS", 2, "parallel encoding / job workers (beside `sachnoi serve`: at most `JOB_CPUS`)"),
     Setting("RUN_WORKERS", True, "`sachnoi serve` runs the durable job workers in-process"),
-    Setting("JOB_WORKERS_RUNNING", False, "set by `sachnoi serve` (not by hand): job workers are running, "
-            "so pages queue work instead of doing it in the request"),
+    Setting("JOB_WORKERS_RUNNING", False, "set by `sachnoi serve` (not by hand): job workers are running; "
+            "else the jobs pages queue run in the app's own on-demand job thread"),
     Setting("WATCH_INBOX", False, "`sachnoi serve` also watches the hot folder `SACHNOI_INBOX`"),
     Setting("WEB_PROCESSES", 1, "web processes of `sachnoi serve` (`--processes`); use the number of cores"),
     Setting("WEB_CONNECTIONS", 900, "open connections one-process `sachnoi serve` (waitress) accepts; each "

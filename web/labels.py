@@ -6,6 +6,10 @@ templates call `label(kind, code)`. A code missing from its table is shown as th
 """
 from __future__ import annotations
 
+from functools import lru_cache
+from pathlib import Path
+
+from babel.messages.pofile import read_po
 from flask_babel import gettext as _
 
 BOOK_STATES = {"draft": "Bản nháp", "published": "Đã xuất bản", "withdrawn": "Đã rút"}
@@ -36,6 +40,26 @@ def error_text(exc: Exception) -> str:
         return " ".join(error_text(part) for part in parts)
     message = getattr(exc, "message", None)
     return _(message, **getattr(exc, "params", {})) if message else str(exc)
+
+
+@lru_cache(maxsize=1)
+def _english() -> dict[str, str]:
+    path = Path(__file__).parent / "translations" / "en" / "LC_MESSAGES" / "messages.po"
+    with open(path, "rb") as fh:
+        return {m.id: m.string for m in read_po(fh, locale="en") if isinstance(m.id, str) and m.id and m.string}
+
+
+def cli_text(exc: Exception) -> str:
+    """One of our errors for a terminal, which has no locale: the Vietnamese text, then the English
+    from the same catalogue in brackets (other errors: `str(exc)`)."""
+    parts = getattr(exc, "problems", None)
+    if parts:
+        return " ".join(cli_text(part) for part in parts)
+    message, params = getattr(exc, "message", None), getattr(exc, "params", {})
+    english = _english().get(message or "")
+    if not english:
+        return str(exc)
+    return f"{str(exc)} ({english % params if params else english})"
 
 
 def label(kind: str, code: str | None) -> str:

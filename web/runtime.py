@@ -1,6 +1,7 @@
 """The one place that builds what runs the studio: the `studio.context.Context` (database
-sessions, media store, settings) for the CLI, for a request and for the job process, and the
-background work beside a server (the job worker pool and the hot folder).
+sessions, media store, settings) for the CLI, for a request and for the job process, the
+background work beside a server (the job worker pool and the hot folder), and `run_jobs_soon`,
+which runs queued jobs in an on-demand thread when no worker runs for this app.
 
 The CLI modules, `web.serve` and the views import from here; nothing here imports them, so the
 web modules form no import circle (tests/foundation/test_layers.py checks it).
@@ -19,7 +20,7 @@ from catalog.migrate import upgrade
 from recordings.store import MediaStore
 from studio.context import Context, Decisions, StudioSettings
 from studio.watch import HotFolder
-from studio.worker import WorkerPool
+from studio.worker import Worker, WorkerPool
 from web.config import load_settings
 from web.extensions import services
 
@@ -90,3 +91,75 @@ def start_background_work(settings: dict) -> BackgroundWork:
         threading.Thread(target=folder.run, args=(folder_stop,), daemon=True, name="hot-folder").start()
         click.echo(f"Thư mục nhận: {settings['INBOX']} (watching the hot folder)")
     return BackgroundWork(pool, folder_stop)
+
+
+class JobThread:
+    """One on-demand worker thread for an app that runs no worker pool and has no worker process
+    (a bare `create_app`, tests, `serve` with RUN_WORKERS=false): started by the first `kick()`,
+    it runs queued jobs one at a time and ends when the queue is empty; the next `kick()` starts
+    it again. One thread, not a pool: work from the pages still never runs in a request, and the
+    listeners keep the other core. A kick that arrives while the thread is finishing is not lost:
+    the thread looks at the queue again before it ends."""
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+        self.lock = threading.Lock()
+        self.thread: threading.Thread | None = None
+        self.pending = False
+        self.idle = threading.Event()
+        self.idle.set()
+
+    def kick(self) -> None:
+        """Make sure queued jobs get run soon (returns at once)."""
+        with self.lock:
+            self.pending = True
+            if self.thread is None:
+                self.idle.clear()
+                self.thread = threading.Thread(target=self._run, daemon=True, name="sachnoi-job-thread")
+                self.thread.start()
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the queue was found empty (True), or `timeout_s` passed (False). For tests and the CLI."""
+        return self.idle.wait(timeout_s)
+
+    def _run(self) -> None:
+        worker = Worker(self.ctx)
+        while True:
+            with self.lock:
+                self.pending = False
+            try:
+                while worker.run_once():
+                    pass
+            except Exception:  # a database hiccup: the job's lease runs out and the next kick claims it again
+                pass
+            with self.lock:
+                if not self.pending:
+                    self.thread = None
+                    self.idle.set()
+                    return
+
+
+def job_thread() -> JobThread:
+    """The running app's on-demand job thread (made on first use)."""
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with _JOB_THREAD_LOCK:
+        if "sachnoi_job_thread" not in app.extensions:
+            app.extensions["sachnoi_job_thread"] = JobThread(app_context())
+        return app.extensions["sachnoi_job_thread"]
+
+
+_JOB_THREAD_LOCK = threading.Lock()
+
+
+def run_jobs_soon() -> None:
+    """After a page queued a job: when workers run (`JOB_WORKERS_RUNNING`, set by `sachnoi serve`)
+    they claim it; otherwise this app's on-demand `JobThread` runs it. Never blocks the request."""
+    if not current_app.config.get("JOB_WORKERS_RUNNING"):
+        job_thread().kick()
+
+
+def wait_for_jobs(app, timeout_s: float | None = None) -> bool:
+    """Block until `app`'s on-demand job thread found the queue empty (True at once when it never
+    started); False when `timeout_s` passed first. For tests, and a clean exit."""
+    thread = app.extensions.get("sachnoi_job_thread")
+    return thread is None or thread.wait(timeout_s)

@@ -20,13 +20,13 @@ from catalog.models import Book, Chapter, Library, Mark, RecordingSession, Take
 from catalog.text import nfc
 from mastering.plots import qc_svg
 from studio import intake, mark_edits, narration, review as rules
-from studio.errors import QCRejected, ReviewError, StudioError
+from studio.errors import ReviewError, StudioError
 from studio.pipeline import edit_key
 from studio.waveform import ENVELOPE_POINTS, envelope_points, take_envelope
 from web.auth import own_book, role_required
 from web.extensions import db_session, media_store
-from web.labels import error_text
-from web.runtime import app_context
+from web.labels import JOB_STATES, error_text
+from web.runtime import app_context, run_jobs_soon
 
 bp = Blueprint("studio_views", __name__, url_prefix="/studio")
 
@@ -110,7 +110,8 @@ def book(book_id: int):
                            chapters=chapters, tus_endpoint="/api/uploads/" if tus else "",
                            manuscript=narration.status(session, row.id), manuscript_states=narration.STATES,
                            open_findings=narration.findings_per_chapter(session, row.id),
-                           all_reviewed=rules.all_approved(row))
+                           all_reviewed=rules.all_approved(row), job=rules.production_job(session, row.id),
+                           job_states=JOB_STATES)
 
 
 # -- sessions and takes -------------------------------------------------------------------------------
@@ -170,9 +171,9 @@ def add_take(session_id: int):
     try:
         received = _receive(upload, session_id=rec.id)
     except intake.IntakeError as exc:
-        return jsonify(error="refused", message=str(exc)), exc.status
+        return jsonify(error="refused", message=error_text(exc)), exc.status
     except StudioError as exc:
-        return jsonify(error="bad-audio", message=str(exc)), 400
+        return jsonify(error="bad-audio", message=error_text(exc)), 400
     return jsonify(take_id=received.take_id, filename=received.filename, duration_s=received.duration_s), 201
 
 
@@ -310,31 +311,25 @@ def _edit_error(book_id: int, exc: Exception):
 
 
 # -- approval and production -------------------------------------------------------------------------
-def _produce(action, book_id: int, done_message: str, **options) -> StudioError | None:
-    """Call `action(ctx, book_id, queue=…, **options)` (a `studio.review` decision that starts
-    production) and flash what happened: queued, an error, or `done_message` (only when the work
-    really ran here, never for work merely queued). Returns the refusal, if the rules refused.
+def _produce(action, book_id: int, **options) -> StudioError | None:
+    """Call `action(ctx, book_id, queue=True, **options)` (a `studio.review` decision that starts
+    production) and flash what happened: queued, or the refusal. Returns the refusal, if any.
 
-    When the server runs the job worker pool (`sachnoi serve`, RUN_WORKERS) the work becomes a
-    durable job and the page returns at once (progress on /jobs/); otherwise it runs here.
+    Mastering and packaging are always a job, never run in the request: the server's worker pool
+    runs it (`sachnoi serve`, RUN_WORKERS), else this app's on-demand job thread (`run_jobs_soon`);
+    the book page follows its progress.
     """
     db_session().close()  # the decision writes in sessions of its own (SQLite: one writer)
     try:
-        job_id = action(app_context(), book_id, queue=bool(current_app.config.get("JOB_WORKERS_RUNNING")),
-                        **options)
+        job_id = action(app_context(), book_id, queue=True, **options)
     except ReviewError as exc:
         flash(error_text(exc), "error")
         return exc
-    except QCRejected as exc:
-        flash(_("Một số chương chưa đạt QC: xem báo cáo và duyệt từng chương. (%(e)s)", e=str(exc)[:300]), "error")
     except StudioError as exc:
         flash(error_text(exc), "error")
     else:
-        if job_id is not None:
-            flash(_("Đã đưa vào hàng đợi xử lý (việc #%(id)d); xem tiến độ ở trang Tiến độ xử lý.", id=job_id),
-                  "info")
-        else:
-            flash(done_message, "info")
+        run_jobs_soon()
+        flash(_("Đã đưa vào hàng đợi xử lý (việc #%(id)d); xem tiến độ ở trang Tiến độ xử lý.", id=job_id), "info")
     return None
 
 
@@ -343,7 +338,7 @@ def _produce(action, book_id: int, done_message: str, **options) -> StudioError 
 def approve(book_id: int):
     """Approve the chapter marks and master the book; QC failures stop for review."""
     own_book(book_id)
-    if _produce(rules.approve_marks, book_id, _("Đã duyệt mốc chương; sách đã được xử lý và đóng gói.")):
+    if _produce(rules.approve_marks, book_id):
         return redirect(url_for(".editor", book_id=book_id))
     return redirect(url_for(".book", book_id=book_id))
 
@@ -353,7 +348,7 @@ def approve(book_id: int):
 def finish(book_id: int):
     """Every chapter approved by a person: accept their QC results and package the book."""
     own_book(book_id)
-    _produce(rules.finish, book_id, _("Sách đã sẵn sàng để thư viện xuất bản."))
+    _produce(rules.finish, book_id)
     return redirect(url_for(".book", book_id=book_id))
 
 
@@ -418,5 +413,5 @@ def review(chapter_id: int):
 @role_required("studio")
 def approve_all(book_id: int):
     own_book(book_id)
-    _produce(rules.finish, book_id, _("Sách đã sẵn sàng để thư viện xuất bản."), approve_rest=True)
+    _produce(rules.finish, book_id, approve_rest=True)
     return redirect(url_for(".book", book_id=book_id))

@@ -12,10 +12,12 @@ SameSite=Lax, so it is not sent on cross-site POST/PATCH/DELETE in the first pla
 from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from studio.uploads import CHECKSUMS, EXTENSIONS, TUS_VERSION, UploadError, UploadManager
 from web.auth import role_required
+from web.labels import error_text
 from web.runtime import app_context
 
 bp = Blueprint("uploads", __name__, url_prefix="/api/uploads")
@@ -45,7 +47,7 @@ def _tus(response: Response, status: int = 204) -> Response:
 
 
 def _error(exc: UploadError) -> Response:
-    response = Response(str(exc) + "\n", mimetype="text/plain")
+    response = Response(error_text(exc) + "\n", mimetype="text/plain")
     return _tus(response, exc.status)
 
 
@@ -54,7 +56,7 @@ def _require_tus_header():
     if request.method == "OPTIONS" or request.method == "GET":
         return None
     if request.headers.get("Tus-Resumable") != TUS_VERSION:
-        response = Response(f"Cần header Tus-Resumable: {TUS_VERSION} (Tus-Resumable header required)\n",
+        response = Response(_("Cần header Tus-Resumable: %(version)s", version=TUS_VERSION) + "\n",
                             mimetype="text/plain")
         response.headers["Tus-Version"] = TUS_VERSION
         return _tus(response, 412)
@@ -135,7 +137,7 @@ def status(upload_id: str):
     try:
         info = manager().get(upload_id, current_user.id)
     except UploadError as exc:
-        return jsonify(error=str(exc)), exc.status
+        return jsonify(error=error_text(exc)), exc.status
     return jsonify(id=info.id, state=info.state, offset=info.offset if info.state == "uploading" else info.length,
                    length=info.length, filename=info.filename, sha256=info.sha256, format=info.format,
                    duration_s=info.duration_s, take_id=info.take_id,

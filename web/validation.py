@@ -27,7 +27,16 @@ JSON_INT_MAX = 2**53 - 1  # I-JSON: integers a double (and so every JSON peer) h
 
 
 class NumberPolicyError(ValueError):
-    """A number in a request body that the platform does not accept."""
+    """A number in a request body that the platform does not accept (`message` is the msgid)."""
+
+    def __init__(self, message: str, **params):
+        super().__init__(message % params if params else message)
+        self.message, self.params = message, params
+
+
+def N_(message: str) -> str:
+    """Mark `message` for the message catalogue; returns it as is."""
+    return message
 
 
 class IdConverter(IntegerConverter):
@@ -39,22 +48,22 @@ class IdConverter(IntegerConverter):
 
 
 def _refuse_constant(name: str) -> Any:
-    raise NumberPolicyError(f"{name} không phải số hợp lệ (not a valid JSON number)")
+    raise NumberPolicyError(N_("%(name)s không phải số hợp lệ."), name=name)
 
 
 def _finite_float(text: str) -> float:
     value = float(text)
     if not math.isfinite(value):
-        raise NumberPolicyError(f"Số quá lớn: {text[:40]} (number out of range)")
+        raise NumberPolicyError(N_("Số quá lớn: %(number)s"), number=text[:40])
     return value
 
 
 def _bounded_int(text: str) -> int:
     if len(text.lstrip("-")) > 16:  # refuse before converting a megabyte of digits
-        raise NumberPolicyError(f"Số quá lớn: {text[:40]}… (integer out of range)")
+        raise NumberPolicyError(N_("Số quá lớn: %(number)s"), number=text[:40] + "…")
     value = int(text)
     if abs(value) > JSON_INT_MAX:
-        raise NumberPolicyError(f"Số quá lớn: {text} (integer out of range)")
+        raise NumberPolicyError(N_("Số quá lớn: %(number)s"), number=text)
     return value
 
 
@@ -64,7 +73,7 @@ def loads_strict(text: str | bytes, **kwargs: Any) -> Any:
         return json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
                           parse_int=_bounded_int, **kwargs)
     except RecursionError:  # '[[[[…' a few thousand deep exhausts the parser's stack
-        raise NumberPolicyError("JSON lồng quá sâu (JSON nested too deeply)") from None
+        raise NumberPolicyError(N_("JSON lồng quá sâu.")) from None
 
 
 class StrictJSONProvider(DefaultJSONProvider):
@@ -91,7 +100,7 @@ def check_number_fields(values: Mapping[str, Any], names: Iterable[str]) -> dict
             else:
                 _finite_float(value)
         except NumberPolicyError:
-            raise NumberPolicyError(f"{name}: số ngoài giới hạn (number out of range)") from None
+            raise NumberPolicyError(N_("%(name)s: số ngoài giới hạn."), name=name) from None
         except ValueError:
             continue  # not a number at all: the field's own check decides
     return dict(values)

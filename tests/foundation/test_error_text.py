@@ -23,3 +23,34 @@ def test_error_text_follows_the_language(app):
         assert error_text(ValueError("khác")) == "khác"  # not ours: as it is
     with app.test_request_context("/"):
         assert error_text(error) == "Không có sách số 5."
+
+
+def test_api_errors_follow_the_language(client):
+    """A JSON error from the API: Vietnamese by default, English after the site's language switch."""
+    login = client.get("/api/books/999999/progress")
+    assert login.status_code == 401 and login.get_json()["message"] == "Cần đăng nhập."
+    missing = client.get("/api/books/999999/token")
+    assert missing.status_code == 404 and missing.get_json()["message"] == "Không tìm thấy sách."
+    client.get("/?lang=en")  # the site's language switch, kept in the session
+    assert client.get("/api/books/999999/progress").get_json()["message"] == "Login required."
+    assert client.get("/api/books/999999/token").get_json()["message"] == "Book not found."
+
+
+def test_number_policy_message_follows_the_language(app):
+    from web.validation import NumberPolicyError, check_number_fields
+    try:
+        check_number_fields({"position_s": "1e400"}, ["position_s"])
+    except NumberPolicyError as exc:
+        error = exc
+    assert str(error) == "position_s: số ngoài giới hạn."
+    with app.test_request_context("/?lang=en"):
+        assert error_text(error) == "position_s: number out of range."
+
+
+def test_cli_text_is_vietnamese_then_english_from_the_catalogue():
+    """The terminal has no locale: our errors print both languages, the English from messages.po."""
+    from studio.manuscript_formats import ManuscriptError
+    from web.labels import cli_text
+    error = ManuscriptError(N_("%(name)s: không phải tệp EPUB."), name="x.epub")
+    assert cli_text(error) == "x.epub: không phải tệp EPUB. (x.epub: not an EPUB file.)"
+    assert cli_text(ValueError("khác")) == "khác"

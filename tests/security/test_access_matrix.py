@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 
 from security_world import IDENTITIES, build_world, login_as, make_app, media_token
+from web.runtime import wait_for_jobs
 
 OK, DENY, LOGIN = "ok", "deny", "login"
 SKIP_METHODS = {"HEAD", "OPTIONS"}
@@ -334,6 +335,7 @@ def test_route_access(matrix_template, tmp_path, request, endpoint, method, path
         url, query = build_url(app, world, endpoint, expect)
         for identity in ORDER:
             if mutating:  # every identity meets the same untouched world
+                assert wait_for_jobs(app, 180.0)  # a job the last request queued writes no more
                 app.extensions["sachnoi"].engine.dispose()
                 for suffix in ("-wal", "-shm"):
                     Path(str(db_file) + suffix).unlink(missing_ok=True)
@@ -350,5 +352,6 @@ def test_route_access(matrix_template, tmp_path, request, endpoint, method, path
                 failures.append(f"{identity}: expected {expect.who[identity]}, got {got} "
                                 f"(HTTP {response.status_code})")
     finally:
+        wait_for_jobs(app, 180.0)
         app.extensions["sachnoi"].engine.dispose()
     assert not failures, f"{method} {path}:\n  " + "\n  ".join(failures)

@@ -94,10 +94,11 @@ def test_studio_to_reader_and_clips(browser, live_server, app, users, session_fi
     page.fill(f"#move-{second.id}", "8.1")
     page.click(f"#mark-{second.id} .move-button")
     page.wait_for_selector(f"#mark-{second.id} .source:has-text('ban đầu')")
-    page.click("#approve-marks")
-    page.wait_for_selector("#chapters-h", timeout=60000)
+    page.click("#approve-marks")  # mastering is a job: the book page follows it and reloads when done
+    page.wait_for_selector("#chapters-h", timeout=15000)
+    page.wait_for_selector("#approve-all", timeout=120000)
     page.click("#approve-all")
-    page.wait_for_selector("text=Đã đóng gói", timeout=90000)
+    page.wait_for_selector("text=Đã đóng gói", timeout=120000)
     with sessions() as s:
         book = s.get(Book, book_id)
         assert len(book.chapters) == 3 and abs(book.chapters[0].duration_s - 8.1) < 0.05
@@ -122,8 +123,14 @@ def test_studio_to_reader_and_clips(browser, live_server, app, users, session_fi
     page.fill("#start", "1")
     page.fill("#end", "5")
     page.fill("#clip-title", "Nghe thử trong trình duyệt")
-    page.click("#make-clip")
-    page.wait_for_selector("#publish-clip", timeout=90000)
+    page.click("#make-clip")  # returns at once: the render is a job; the clip page follows its progress
+    page.wait_for_selector("#publish-clip", timeout=15000)
+    if page.query_selector(".job-progress"):  # still rendering (nearly always): the progress state is checked too
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SHOTS / "librarian-clips-edit-rendering-1280.png"), full_page=True)
+        assert axe_violations(page, server) == []
+    # job-progress.js polls the job feed and reloads the page when the job is done
+    page.wait_for_selector("a[download]:has-text('Tải MP3')", timeout=90000)
     page.click("#publish-clip")
     page.wait_for_selector("text=Đã đăng đoạn giới thiệu")
     with sessions() as s:

@@ -11,13 +11,18 @@ from sqlalchemy import select
 
 from catalog.models import Clip
 from delivery.ffmpeg import probe
+from web.runtime import wait_for_jobs
 
 
-def make_clip(staff, book_id, start="2", end="6", **extra):
+def make_clip(staff, book_id, start="2", end="6", wait=True, **extra):
+    """POST a clip; with `wait`, return once its render job (run by the app's job thread) is over."""
     data = {"book_id": book_id, "start": start, "end": end, "title": "Nghe thử: Truyện Kiều",
             "transcript_vtt": "WEBVTT\n\n00:00.000 --> 00:02.000\nTrăm năm trong cõi người ta\n"}
     data.update(extra)
-    return staff.post("/clips/", data)
+    response = staff.post("/clips/", data)
+    if wait:
+        assert wait_for_jobs(staff.client.application, 180.0), "the clip's render job did not finish"
+    return response
 
 
 def test_clip_rendered_published_and_in_feed(login, app, published_book):
@@ -114,3 +119,42 @@ def test_clip_renders_as_a_job_when_the_workers_run(login, app, published_book):
         assert app.extensions["sachnoi"].store.path(clip.mp4_key).stat().st_size > 0
     rows = staff.get("/api/jobs").get_json()["jobs"]
     assert rows[0]["kind_label"] == "Đoạn giới thiệu" and rows[0]["book_id"] == published_book
+
+
+def test_clip_post_returns_before_the_render_and_never_renders_in_the_request(login, app, published_book,
+                                                                             monkeypatch):
+    """Issue 15.2: without a worker pool (a bare create_app) the POST only queues the render; the
+    app's job thread runs it. The renderer is held until the response is back, so the response
+    cannot have waited for it, and it records the thread it ran in."""
+    import threading
+
+    import studio.worker
+    from catalog.models import Job
+    real, release, ran_in = studio.worker.render_clip, threading.Event(), []
+
+    def held_render(ctx, clip_id):
+        ran_in.append(threading.current_thread())
+        assert release.wait(120), "the test never released the renderer"
+        return real(ctx, clip_id)
+
+    monkeypatch.setattr(studio.worker, "render_clip", held_render)
+    assert not app.config.get("JOB_WORKERS_RUNNING")
+    staff = login("lib1")
+    response = make_clip(staff, published_book, wait=False)
+    assert response.status_code == 302
+    sessions = app.extensions["sachnoi"].sessions
+    with sessions() as s:  # the response is here while the renderer is still held: nothing rendered yet
+        clip = s.scalars(select(Clip)).one()
+        assert (clip.mp3_key, clip.state) == ("", "draft")
+        assert s.scalars(select(Job)).one().state in ("queued", "running")
+    page = staff.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'class="job-progress"' in page and "job-progress.js" in page  # the page follows the job's progress
+    release.set()
+    assert wait_for_jobs(app, 180.0)
+    assert ran_in and all(t is not threading.current_thread() for t in ran_in)  # the request ran here
+    assert ran_in[0].name == "sachnoi-job-thread"
+    with sessions() as s:
+        clip = s.get(Clip, clip.id)
+        assert s.scalars(select(Job)).one().state == "done" and clip.state == "ready" and clip.mp3_key
+    page = staff.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'class="job-progress"' not in page and "Tải MP3" in page

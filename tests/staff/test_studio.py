@@ -4,6 +4,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from catalog.models import Book, Chapter, Mark, Take
+from web.runtime import wait_for_jobs
 
 
 def make_book(staff, title="Sách thử phòng thu"):
@@ -41,6 +42,7 @@ def test_upload_detect_move_approve(login, app, session_files):
     page = staff.get(f"/studio/books/{book_id}/chapters").get_data(as_text=True)
     assert "ban đầu" in page
     assert staff.post(f"/studio/books/{book_id}/approve").status_code == 302
+    assert wait_for_jobs(app, 180.0)  # mastering is a job, run by the app's job thread
     with sessions() as s:
         book = s.get(Book, book_id)
         assert [round(c.duration_s, 1) for c in book.chapters][:1] == [8.0]

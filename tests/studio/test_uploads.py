@@ -256,3 +256,23 @@ def test_take_cannot_join_another_librarys_session(app, client, staff):
     own = app.test_client()
     login(own, "phongthu")
     assert tus_upload(own, wav_bytes(), session_id=str(rec_id)).status_code == 204
+
+
+def test_a_refused_upload_answers_in_the_readers_language(app, studio_client):
+    """tus refusals are plain-text bodies: Vietnamese by default, English after the language switch
+    (issue 15.6: no inline "Vietnamese (English)" text)."""
+    bad = b"NOTAWAVE" + bytes(range(256)) * 40
+    vietnamese = tus_upload(studio_client, bad, filename="chuong-1.wav")
+    assert vietnamese.status_code == 415
+    body = vietnamese.get_data(as_text=True)
+    assert "chuong-1.wav: phần đầu tệp không phải WAV/FLAC/AIFF/MP3." in body and "not an audio" not in body
+    studio_client.get("/?lang=en")  # the site's language switch, kept in the session
+    english = tus_upload(studio_client, bad, filename="chuong-1.wav")
+    assert english.status_code == 415
+    body = english.get_data(as_text=True)
+    assert "chuong-1.wav: the file does not start like WAV/FLAC/AIFF/MP3 (not an audio file)." in body
+    assert "phần đầu" not in body
+    empty = studio_client.post("/api/uploads/", headers={**TUS, "Upload-Length": "0",
+                                                         "Upload-Metadata": meta(filename="a.wav")})
+    assert empty.status_code == 400 and empty.get_data(as_text=True) == "a.wav: empty file, 0 bytes.\n"
+    assert store_is_empty(app)
