@@ -214,8 +214,10 @@ def speed_of_one_chapter(seconds: float) -> tuple[list[str], float]:
     return lines, duration / wall
 
 
+FOUND = 'Found in QA and fixed: with 3 chapters per condition the first condition flagged sentence 68 as skipped beside the really skipped 69 (the path had split one reading between them); a skip candidate now competes with a collapsed neighbour and the one whose absence fits best is flagged, the other takes the shared time (studio/narration_qc.py; test_a_skip_beside_a_collapsed_neighbour_flags_only_the_skip). Known miss: under 50 Hz hum one repeat (chapter 2, sentence 57) is not found, as before this change.'
+
 CAVEAT = ("Limits of this measure: the narrators are espeak-ng voices, not people; human narration (breaths, "
-          "varied pace, misreadings) will align less well, and 1,5 h with no false alarm bounds the rate only "
+          "varied pace, misreadings) will align less well, and {hours} h of audio bound the false-alarm rate only "
           "loosely. Detection is tested on whole sentences skipped or read twice, at least 4 sentences apart; a "
           "restarted half sentence or a skipped passage of several sentences is not measured.")
 
@@ -269,10 +271,12 @@ def main() -> int:
         f"{repeats[0]}/{repeats[1]} ({fmt(recall_rep)} %) (target ≥ 95 %); false alarms {false} in {fmt(hours, 2)} h = "
         f"**{fmt(false / max(hours, 1e-9), 1)} per hour** (target ≤ 1).",
         "",
+        FOUND,
+        "",
         "Speed (target ≥ 20× real time on one core):",
         *speed_lines,
         "",
-        CAVEAT,
+        CAVEAT.format(hours=fmt(hours, 1)),
     ])
     write_section("## Manuscript alignment", body)
     print(body)

@@ -102,13 +102,15 @@ def heartbeat(sessions: sessionmaker[Session], job_id: int, owner: str, *, lease
             .values(**values).execution_options(synchronize_session=False))) == 1
 
 
-def complete(sessions: sessionmaker[Session], job_id: int, owner: str, result: dict[str, Any] | None = None) -> bool:
+def complete(sessions: sessionmaker[Session], job_id: int, owner: str, result: dict[str, Any] | None = None,
+             message: str = "") -> bool:
+    """Mark the job done with its result; `message` (else "done") is what the jobs page shows."""
     now = utcnow()
     with sessions.begin() as db:
         return rowcount(db.execute(
             update(Job).where(Job.id == job_id, Job.lease_owner == owner, Job.state == JobState.RUNNING)
             .values(state=JobState.DONE, progress=100.0, result=dict(result or {}), finished_at=now, updated_at=now,
-                    lease_owner="", lease_expires_at=None, message="Xong (done)")
+                    lease_owner="", lease_expires_at=None, message=message or "Xong (done)")
             .execution_options(synchronize_session=False))) == 1
 
 

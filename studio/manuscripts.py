@@ -26,6 +26,7 @@ from studio.context import Context
 from studio.errors import N_
 from studio.manuscript_formats import ManuscriptError, parse_manuscript
 from studio.pipeline import edit_key
+from studio.talking_books import queue_rebuild
 
 Progress = Callable[[float], None]
 
@@ -46,7 +47,9 @@ def attach_manuscript(ctx: Context, book_id: int, path: str | Path, session_id: 
             db.add(Original(sha256=sha, size_bytes=path.stat().st_size, filename=name[:500], format=fmt))
         manuscript = store_parsed(db, book_id, sections, filename=name, format=fmt, source_sha256=sha,
                                   session_id=session_id)
-        return manuscript.id
+        manuscript_id = manuscript.id
+    queue_rebuild(ctx, book_id)  # existing talking books carry the previous manuscript's text
+    return manuscript_id
 
 
 def master_offset_s(qc: dict | None) -> float:
@@ -58,13 +61,17 @@ def master_offset_s(qc: dict | None) -> float:
 
 
 def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None) -> dict:
-    """Align the book's newest manuscript to its chapters, section i to chapter i. Returns a summary
-    {"sentences", "aligned", "skipped", "repeated", "low_confidence", "sections", "chapters"}."""
+    """Align the book's newest manuscript to its chapters, section i to chapter i, and queue the
+    rebuild of its talking books (`studio.talking_books.queue_rebuild`). Returns a summary
+    {"sentences", "aligned", "skipped", "repeated", "low_confidence", "sections", "chapters"}, plus
+    "talking_book_job" when one was queued."""
     with ctx.sessions() as db:
+        book = db.get(Book, book_id)
+        if book is None:  # found in QA: "has no manuscript" for a book that does not exist
+            raise ManuscriptError(N_("Không có sách #%(id)s."), id=book_id)
         manuscript = current(db, book_id)
         if manuscript is None:
             raise ManuscriptError(N_("Sách #%(id)s chưa có bản thảo."), id=book_id)
-        book = db.get_one(Book, book_id)
         prefix = ctx.store.book_prefix(book.uuid)
         chapters = list(db.scalars(select(Chapter).where(Chapter.book_id == book_id, Chapter.master_key != "")
                                    .order_by(Chapter.position)))
@@ -131,5 +138,8 @@ def align_book(ctx: Context, book_id: int, progress: Progress = lambda _f: None)
         if counts[0] != counts[1]:
             manuscript.message += (f" ({counts[0]} phần văn bản, {counts[1]} chương âm thanh: "
                                    f"ghép theo thứ tự / sections and chapters paired in order)")
+    rebuild = queue_rebuild(ctx, book_id)  # the talking books carry the new timings (found in QA: stale)
+    if rebuild is not None:
+        summary["talking_book_job"] = rebuild
     progress(1.0)
     return summary

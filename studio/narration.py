@@ -10,7 +10,7 @@ the take (`Mark.start_s`), mapped back through the chapter's span, cuts and the 
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import BinaryIO
 
@@ -90,6 +90,7 @@ class ManuscriptStatus:
     findings: int
     undecided: int
     job_id: int | None  # the newest align job of this manuscript
+    left_out: list[str] = field(default_factory=list)  # aligned sections with no audio chapter (not in talking books)
 
 
 def status(db: Session, book_id: int) -> ManuscriptStatus | None:
@@ -106,8 +107,10 @@ def status(db: Session, book_id: int) -> ManuscriptStatus | None:
             state, message = "failed", job.error.strip().splitlines()[-1] if job.error.strip() else job.message
     sentences = [s for section in manuscript.sections for s in section.sentences]
     found = [s for s in sentences if s.issue]
+    left_out = [section.title or f"#{section.position}" for section in manuscript.sections
+                if manuscript.state == "aligned" and section.chapter_id is None and section.sentences]
     return ManuscriptStatus(manuscript.id, manuscript.filename, state, message or "", progress, len(sentences),
-                            len(found), sum(1 for s in found if not s.decision), job.id if job else None)
+                            len(found), sum(1 for s in found if not s.decision), job.id if job else None, left_out)
 
 
 def _align_job(db: Session, manuscript: Manuscript) -> Job | None:
@@ -203,8 +206,10 @@ def clock(seconds: float | None) -> str:
     return f"{h}:{m:02d}:{rest // 10:02d},{rest % 10}"
 
 
-RETAKE_HEADER = ("Chương", "Tên chương", "Thời điểm", "Giây", "Loại", "Câu trong bản thảo",
-                 "Đọc lặp lúc", "Độ tin cậy", "Quyết định")
+# like the other exports (statistics), seconds and confidence stay machine-readable numbers; the
+# header says so, since the page and the time columns write the Vietnamese decimal comma
+RETAKE_HEADER = ("Chương", "Tên chương", "Thời điểm", "Giây (số, dấu chấm thập phân)", "Loại",
+                 "Câu trong bản thảo", "Đọc lặp lúc", "Độ tin cậy (số 0–1, dấu chấm thập phân)", "Quyết định")
 
 
 def retake_rows(items: list[Finding]) -> list[tuple]:

@@ -7,7 +7,8 @@ do the rest. With timed sentences the books are full text and audio; otherwise a
 navigation by chapter. Nothing is rewritten when its sources did not change (source hash on the
 row), and no file work happens inside a write transaction. Run by the package stage for titles
 that offer accessible copies (catalog.talking_books.offered), by the "talking_book" job, or by
-staff on demand (`sachnoi talking-book BOOK_ID`).
+staff on demand (`sachnoi talking-book BOOK_ID`). A new manuscript or a new alignment changes the
+text they carry: `queue_rebuild` queues the job then (found in QA: the books went stale).
 """
 from __future__ import annotations
 
@@ -22,15 +23,19 @@ from sqlalchemy import select
 from catalog import talking_books
 from catalog.db import read_only_session, session_scope
 from catalog.manuscripts import read_along
-from catalog.models import Book, Chapter, Rendition
+from catalog.models import Book, Chapter, Job, Rendition
+from catalog.states import JobState
 from catalog.opds import LANGUAGE_BCP47
 from delivery import daisy, epub3
 from delivery.ffmpeg import FFmpegError, probe
 from delivery.talking_book import TalkingBook, TalkingBookError, TalkingChapter, TimedSentence
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore, sha256_file
+from studio import jobs
+from studio.context import Context
 from studio.errors import StudioError
 
+JOB_KIND = "talking_book"
 WRITER_VERSION = "1"   # bump when the writers' output changes, to rebuild every talking book
 WRITERS: dict[str, Callable[[TalkingBook, Path], None]] = {
     "epub3": epub3.write_epub, "daisy202": daisy.write_daisy_zip}
@@ -45,6 +50,8 @@ class TalkingBookResult:
     written: list[str] = field(default_factory=list)     # media-store keys
     unchanged: list[str] = field(default_factory=list)
     full_text: bool = False
+    left_out: list[str] = field(default_factory=list)    # manuscript sections with no audio chapter
+    message: str = ""                                    # says so (Vietnamese, then English)
 
 
 def _sentences(chapter: Chapter, read: dict[int, list]) -> tuple[TimedSentence, ...]:
@@ -63,8 +70,18 @@ def _sentences(chapter: Chapter, read: dict[int, list]) -> tuple[TimedSentence, 
     return tuple(out)
 
 
-def _load(db, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str]:
-    """(book, what the writers take, hash of every source) for a packaged book."""
+def left_out_message(titles: list[str]) -> str:
+    """What staff read when manuscript sections had no audio chapter and so are not in the books."""
+    if not titles:
+        return ""
+    names = "; ".join(titles)
+    return (f"{len(titles)} phần của bản thảo không có chương âm thanh nên không có trong sách nói: {names} "
+            f"({len(titles)} manuscript sections have no audio chapter and are left out of the talking books)")
+
+
+def _load(db, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str, list[str]]:
+    """(book, what the writers take, hash of every source, titles of the manuscript sections left out
+    for want of an audio chapter) for a packaged book."""
     book = db.get(Book, book_id)
     if book is None:
         raise TalkingBookFailed(f"Không có sách id={book_id} (no book with id {book_id})")
@@ -75,9 +92,12 @@ def _load(db, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str]:
         raise TalkingBookFailed("Sách chưa được đóng gói đủ tệp MP3 theo chương; hãy chạy bước đóng gói trước "
                                 f"(package the book first: chapters without MP3 {missing or 'all'})")
     read: dict[int, list] = {}
+    left_out = []
     for section in read_along(db, book_id) or []:
         if section.chapter_id is not None:
             read.setdefault(section.chapter_id, []).append(section)
+        elif section.sentences:  # found in QA: these were dropped without a word
+            left_out.append(section.title or f"#{section.position}")
     talking_chapters = []
     for chapter in chapters:
         try:
@@ -107,7 +127,7 @@ def _load(db, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str]:
                       [[s.position, s.paragraph, s.text, s.start_s, s.end_s] for s in c.sentences]]
                      for ch, c in zip(chapters, talking_chapters)],
     }, ensure_ascii=False).encode()).hexdigest()
-    return book, talking, source
+    return book, talking, source, left_out
 
 
 def build_talking_books(session_factory, store: MediaStore, book_id: int, *,
@@ -119,13 +139,13 @@ def build_talking_books(session_factory, store: MediaStore, book_id: int, *,
         raise TalkingBookFailed(f"Loại sách nói không có (unknown talking-book kind): {', '.join(unknown)}")
     db = read_only_session(session_factory)
     try:
-        book, talking, source = _load(db, store, book_id)
+        book, talking, source, left_out = _load(db, store, book_id)
         uuid = book.uuid
         current = {r.kind: r for r in book.renditions if r.kind in kinds}
         fresh = {k for k, r in current.items() if r.source_sha256 == source and store.exists(r.key)}
     finally:
         db.close()
-    result = TalkingBookResult(full_text=talking.has_text)
+    result = TalkingBookResult(full_text=talking.has_text, left_out=left_out, message=left_out_message(left_out))
     for i, kind in enumerate(kinds):
         key = talking_books.key(uuid, talking_books.KINDS[kind])
         if kind in fresh:
@@ -155,3 +175,22 @@ def _record(session_factory, book_id: int, kind: str, key: str, source: str, tal
         row.key, row.source_sha256, row.sha256, row.size_bytes = key, source, sha, size
         row.codec, row.channels, row.bitrate = "zip", 0, 0
         row.duration_s = talking.duration_s
+
+
+def queue_rebuild(ctx: Context, book_id: int) -> int | None:
+    """Queue a "talking_book" job for a packaged title that offers talking books or already has
+    some, since its manuscript or alignment changed; the id of the job (one already waiting is
+    reused), or None when the title has none to rebuild."""
+    with ctx.sessions() as db:
+        book = db.get(Book, book_id)
+        if book is None or not any(r.kind == "mp3" for r in book.renditions):
+            return None
+        if not (talking_books.offered(book) or talking_books.available(book)):
+            return None
+        waiting = db.scalar(select(Job.id).where(Job.book_id == book_id, Job.kind == JOB_KIND,
+                                                 Job.state == JobState.QUEUED).limit(1))
+    if waiting is not None:
+        return waiting  # it reads the manuscript when it runs
+    return jobs.enqueue(ctx.sessions, JOB_KIND, book_id=book_id, payload={"kinds": []},
+                        max_attempts=ctx.settings.job_max_attempts,
+                        message="Chờ tạo lại sách nói (talking books to rebuild)")

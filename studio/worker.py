@@ -25,13 +25,14 @@ from typing import Any, Callable
 import soundfile as sf
 
 from catalog.manuscripts import current
+from catalog.models import Book
 from catalog.talking_books import KINDS
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from recordings.temporaries import sweep_temporaries as sweep
 from studio import jobs
 from studio.clips import render_clip
 from studio.context import Context, Decisions
-from studio.errors import QCRejected
+from studio.errors import N_, QCRejected
 from studio.manuscript_formats import ManuscriptError
 from studio.manuscripts import align_book
 from studio.pipeline import STAGES, run_stages
@@ -112,7 +113,7 @@ def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
     result = build_talking_books(ctx.sessions, ctx.store, run.job.book_id, kinds=kinds,
                                  progress=lambda f: run.report("talking_book", 100.0 * f, label))
     return {"book_id": run.job.book_id, "written": result.written, "unchanged": result.unchanged,
-            "full_text": result.full_text}
+            "full_text": result.full_text, "left_out": result.left_out, "message": result.message}
 
 
 HANDLERS: dict[str, Callable[[Context, JobRun], dict[str, Any]]] = {
@@ -139,6 +140,8 @@ def enqueue_align(ctx: Context, book_id: int) -> int:
     """A job aligning the book's newest manuscript (`run_align`); its id is in the payload so the
     studio page can follow the job of the manuscript it shows."""
     with ctx.sessions() as db:
+        if db.get(Book, book_id) is None:
+            raise ManuscriptError(N_("Không có sách #%(id)s."), id=book_id)
         manuscript = current(db, book_id)
         payload = {"manuscript_id": manuscript.id} if manuscript else {}
     return jobs.enqueue(ctx.sessions, "align", book_id=book_id, payload=payload,
@@ -203,7 +206,8 @@ class Worker:
             stop.set()
         beat.join()
         self._write(run)
-        jobs.complete(self.ctx.sessions, job.id, self.owner, result)
+        # a job done with a caveat (talking books missing text) says so on the jobs page
+        jobs.complete(self.ctx.sessions, job.id, self.owner, result, message=str(result.get("message") or ""))
         self.log(f"Việc #{job.id} xong (done)")
         return True
 

@@ -64,7 +64,10 @@ def register(group: click.Group) -> None:
         ctx = make_context()
         book_id = _book_id(book)
         if queue:
-            job_id = enqueue_align(ctx, book_id)
+            try:
+                job_id = enqueue_align(ctx, book_id)
+            except StudioError as exc:
+                raise click.ClickException(cli_text(exc)) from None
             click.echo(f"Việc #{job_id} đang chờ worker (job #{job_id} queued)")
             return
         bar = None
@@ -88,6 +91,9 @@ def register(group: click.Group) -> None:
         click.echo(f"{summary['aligned']}/{summary['sentences']} câu đã căn chỉnh; {summary['skipped']} bỏ sót, "
                    f"{summary['repeated']} đọc lặp, {summary['low_confidence']} độ tin cậy thấp "
                    f"(aligned; skipped, repeated, low confidence)")
+        if summary.get("talking_book_job"):
+            click.echo(f"Việc #{summary['talking_book_job']} sẽ tạo lại sách nói EPUB 3 và DAISY "
+                       f"(job queued to rebuild the talking books)")
         if summary["sections"] != summary["chapters"]:  # found in QA: only the web page said so
             click.echo(f"Chú ý: {summary['sections']} phần văn bản nhưng {summary['chapters']} chương âm thanh, "
                        f"ghép theo thứ tự (sections and chapters differ in number; paired in order)", err=True)

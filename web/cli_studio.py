@@ -66,6 +66,8 @@ def register(group: click.Group) -> None:
             click.echo(f"Đã ghi (written) {key}")
         for key in result.unchanged:
             click.echo(f"Không đổi (unchanged) {key}")
+        if result.message:
+            click.echo(f"Chú ý: {result.message}", err=True)
 
     @group.command()
     @click.option("--quiet", "-q", is_flag=True, help="Không hiện tiến độ (no progress bar).")

@@ -7,10 +7,12 @@ zone (`Library.time_zone`, default Asia/Ho_Chi_Minh): the reader's own library w
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import Flask, current_app, g
-from flask_babel import format_decimal
+from babel.numbers import get_decimal_symbol
+from flask_babel import format_decimal, get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -18,11 +20,20 @@ from catalog.models import Library
 from web.config import DEFAULTS
 from web.extensions import db_session
 
+_DECIMAL_POINT = re.compile(r"(?<=\d)\.(?=\d)")
+
 
 def decimal(value: float | None, places: int = 1) -> str:
     """1.5 → '1,5' on Vietnamese pages, '1.5' on English ones (no grouping surprises)."""
     pattern = "0." + "0" * places if places else "0"
     return format_decimal(float(value or 0), format=pattern)  # in the request's locale
+
+
+def decimal_text(text: str | None) -> str:
+    """Decimal points inside a text written by a lower layer ("≤ -1.5 dBTP") in the page's locale's
+    decimal sign: '≤ -1,5 dBTP' on Vietnamese pages."""
+    sign = get_decimal_symbol(get_locale())
+    return _DECIMAL_POINT.sub(sign, text or "")
 
 
 def hours_minutes(hours: float | None) -> str:
@@ -78,5 +89,6 @@ def local_time(value: dt.datetime | None, pattern: str = "%d/%m/%Y %H:%M") -> st
 
 def init_formats(app: Flask) -> None:
     app.add_template_filter(decimal, "decimal")
+    app.add_template_filter(decimal_text, "decimal_text")
     app.add_template_filter(hours_minutes, "hours_minutes")
     app.add_template_filter(local_time, "local_time")

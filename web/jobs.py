@@ -48,7 +48,8 @@ def _rows(limit: int = 100) -> list[dict]:
             "stage": job.stage, "stage_label": _(labels[job.stage]) if job.stage in labels else "",
             "progress": round(job.progress or 0.0, 1), "attempts": job.attempts,
             "max_attempts": job.max_attempts, "message": job.message or "",
-            "error": "" if review else _last_line(job.error),
+            # a finished job's caveat (talking books leaving out manuscript sections) shows as its reason
+            "error": "" if review else _last_line(job.error) or str((job.result or {}).get("message") or ""),
             "updated_at": job.updated_at.isoformat() + "Z" if job.updated_at else None,
         })
     return rows

@@ -79,3 +79,26 @@ def test_repeat_then_skip_two_sentences_later_both_found(voice):
     assert timings[2].detail["at_s"] == pytest.approx(truth[2][0], abs=0.3)
     assert timings[4].detail["at_s"] == pytest.approx(truth[5][0], abs=1.0)
     assert timings[3].start_s == pytest.approx(truth[3][0], abs=0.3)  # after the second reading
+
+
+def test_a_skip_beside_a_collapsed_neighbour_flags_only_the_skip(monkeypatch):
+    """Found with the benchmark: the path split one reading between sentence 68 and the skipped 69, and
+    both were flagged as skipped. Here sentence 6 is skipped and the path gives half of 5's reading to 6."""
+    import studio.narration_qc as qc
+    seen = {}
+    real_find = qc.find_issues
+
+    def spy(raw, spans, x, y, params):
+        seen.update(spans=spans, x=x, y=y, params=params)
+        return real_find(raw, spans, x, y, params)
+    monkeypatch.setattr(qc, "find_issues", spy)
+    audio, rate, truth = narrate(TEXT, Voice("vi-vn-x-central", 190, 40), skip={6})
+    _align(audio, rate)
+    raw = [(a, b, 0.95) if (a, b) else (0.0, 0.0, 0.0) for a, b in (t or (0.0, 0.0) for t in truth)]
+    start, end = truth[5]
+    middle = start + 0.55 * (end - start)  # both under the skip ratio (0.6) of their expected length
+    raw[5], raw[6] = (start, middle, 0.6), (middle, end, 0.05)
+    found = qc.find_issues(raw, seen["spans"], seen["x"], seen["y"], seen["params"])
+    assert [k for k, t in enumerate(found) if t.issue] == [6]
+    assert found[5].start_s == pytest.approx(start) and found[5].end_s == pytest.approx(end)
+    assert found[6].detail["at_s"] == pytest.approx(end, abs=0.01)  # where the skipped sentence belonged

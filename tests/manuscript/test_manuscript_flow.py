@@ -79,6 +79,10 @@ def test_cli_refuses_bad_input(ctx, home, tmp_path, monkeypatch):
     assert result.exit_code != 0 and "no such book" in result.output
     result = CliRunner().invoke(main, ["manuscript", "align", "abc"])
     assert result.exit_code != 0
+    for args in (["manuscript", "align", "999"], ["manuscript", "align", "999", "--queue"]):
+        result = CliRunner().invoke(main, args)  # found in QA: "has no manuscript" for a missing book
+        assert result.exit_code != 0 and "Không có sách #999" in result.output and "no such book" in result.output
+        assert "chưa có bản thảo" not in result.output
     with ctx.sessions() as s:
         assert s.scalars(select(Manuscript)).first() is None
 
@@ -191,3 +195,28 @@ def test_align_job_for_a_book_without_masters_fails_once_with_the_message(ctx, t
         job = s.get(Job, job_id)
         assert job.state == "failed" and job.attempts == 1
         assert job.error.startswith("[lần 1] Sách chưa có chương đã xử lý âm thanh") and "Error" not in job.error
+
+
+def test_a_finished_alignment_queues_the_talking_books_of_a_title_that_offers_them(ctx, tmp_path):
+    """Found in QA: the EPUB 3 / DAISY kept the old text after a new manuscript or alignment."""
+    from catalog.models import Book, Rendition
+    from studio.manuscripts import align_book, attach_manuscript
+    audio, rate, _truth = narrate(TEXT[:5], Voice("vi-vn-x-central", 190, 40))
+    book_id = _book_with_chapter(ctx, audio, rate)
+    with ctx.sessions.begin() as s:  # packaged (a chapter MP3), not yet offered
+        chapter = s.scalars(select(Chapter).where(Chapter.book_id == book_id)).one()
+        s.add(Rendition(book_id=book_id, chapter_id=chapter.id, kind="mp3", key="x/01.mp3", codec="mp3"))
+    path = tmp_path / "m.txt"
+    path.write_text("Chương 1\n\n" + " ".join(TEXT[:5]) + "\n", encoding="utf-8")
+    attach_manuscript(ctx, book_id, path)
+    assert "talking_book_job" not in align_book(ctx, book_id)
+    with ctx.sessions() as s:
+        assert s.scalars(select(Job).where(Job.kind == "talking_book")).first() is None
+    with ctx.sessions.begin() as s:
+        s.get(Book, book_id).marrakesh = True
+    summary = align_book(ctx, book_id)
+    again = align_book(ctx, book_id)  # a job still waiting is reused, not doubled
+    with ctx.sessions() as s:
+        jobs = s.scalars(select(Job).where(Job.kind == "talking_book")).all()
+        assert [j.id for j in jobs] == [summary["talking_book_job"]] == [again["talking_book_job"]]
+        assert jobs[0].book_id == book_id and jobs[0].state == "queued"

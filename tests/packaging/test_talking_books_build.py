@@ -156,3 +156,51 @@ def test_the_package_stage_writes_them_for_titles_that_offer_them_only(packaged)
         session.get(Book, book_id).marrakesh = True
     talking_books_if_offered(ctx, book_id)
     assert set(_rows(factory, book_id)) == {"epub3", "daisy202"}
+
+
+def test_a_section_without_an_audio_chapter_is_named_not_dropped_silently(packaged):
+    """Found in QA: a manuscript section that had no audio chapter vanished from the books unannounced."""
+    from studio.context import Context, StudioSettings
+    from studio.worker import Worker, enqueue_talking_book
+    factory, store, book_id, _root = packaged
+    _align(factory, book_id)
+    with session_scope(factory) as session:  # the newest manuscript, with a third section, aligned
+        chapters = sorted(session.get(Book, book_id).chapters, key=lambda c: c.position)
+        sections = [ParsedSection(t, p) for t, p, _ in MANUSCRIPT] + [ParsedSection("Phụ lục", [["Lời cuối."]])]
+        manuscript = store_parsed(session, book_id, sections)
+        manuscript.state = "aligned"
+        for section, chapter, (_t, _p, starts) in zip(manuscript.sections, chapters, MANUSCRIPT):
+            section.chapter_id = chapter.id
+            for sentence, start in zip(section.sentences, starts):
+                sentence.start_s, sentence.end_s, sentence.confidence = start, start + 0.5, 0.9
+    result = build_talking_books(factory, store, book_id, kinds=("epub3",))
+    assert result.left_out == ["Phụ lục"]
+    assert "Phụ lục" in result.message and "không có trong sách nói" in result.message
+    ctx = Context(sessions=factory, store=store, settings=StudioSettings.from_mapping(DEFAULTS))
+    job_id = enqueue_talking_book(ctx, book_id, ("epub3",))
+    assert Worker(ctx, owner="t").run_once()
+    with factory() as session:
+        job = session.get(Job, job_id)
+        assert job.state == "done" and job.result["left_out"] == ["Phụ lục"]
+        assert "Phụ lục" in job.message
+        from studio.narration import status
+        assert status(session, book_id).left_out == ["Phụ lục"]
+
+
+def test_attaching_a_manuscript_queues_the_rebuild_of_existing_talking_books(packaged, tmp_path):
+    from studio.context import Context, StudioSettings
+    from studio.manuscripts import attach_manuscript
+    factory, store, book_id, _root = packaged
+    ctx = Context(sessions=factory, store=store, settings=StudioSettings.from_mapping(DEFAULTS))
+    build_talking_books(factory, store, book_id)
+    with session_scope(factory) as session:  # not offered, but its talking books exist
+        session.get(Book, book_id).marrakesh = False
+        session.get(Book, book_id).access_policy = "public"
+        for job in session.scalars(select(Job).where(Job.kind == "talking_book")):
+            job.state = "done"
+    path = tmp_path / "m.md"
+    path.write_text("# Chương 1\n\nCâu mới.\n", encoding="utf-8")
+    attach_manuscript(ctx, book_id, path)
+    with factory() as session:
+        queued = session.scalars(select(Job).where(Job.kind == "talking_book", Job.state == "queued")).all()
+        assert [j.book_id for j in queued] == [book_id]

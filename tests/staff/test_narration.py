@@ -201,7 +201,10 @@ def test_csv_lists_every_finding_and_is_formula_safe(app, login, world):
     response = login("studio1").get(f"/studio/books/{world['book']}/retakes.csv")
     assert response.status_code == 200 and response.mimetype == "text/csv"
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True).lstrip("\ufeff"))))
-    assert rows[0][:5] == ["Chương", "Tên chương", "Thời điểm", "Giây", "Loại"]
+    assert rows[0][:3] == ["Chương", "Tên chương", "Thời điểm"] and rows[0][4] == "Loại"
+    # machine-readable seconds and confidence, as in the other exports; the header says so (found in QA)
+    assert "dấu chấm thập phân" in rows[0][3] and "dấu chấm thập phân" in rows[0][7]
+    assert float(rows[1][3]) == pytest.approx(3.2, abs=0.06)
     assert [r[2] for r in rows[1:]] == ["0:00:03,2", "0:00:03,5", "0:00:03,4", "0:00:06,0"]
     assert rows[3][6] == "0:00:05,3" and rows[1][4] == "Bỏ sót câu"
     assert rows[4][5] == "'" + FORMULA  # a spreadsheet shows it as text, never runs it
@@ -212,10 +215,43 @@ def test_printable_page_has_the_list_and_no_buttons_on_paper(app, login, world):
     page = login("studio1").get(f"/studio/books/{world['book']}/retakes").get_data(as_text=True)
     assert page.count("<tr id=\"row-") == 4 and FORMULA in page and "0:00:05,3" in page
     assert 'class="retake-page"' in page and 'class="row-actions no-print"' in page
+    # the chapter named once: its title, not "1. Chương 1" (found in QA: "3. Chương 3. …")
+    assert ". Chương 1</a>" not in page and ">Chương 1</a>" in page
     css = (app.static_folder + "/staff.css")
     text = open(css, encoding="utf-8").read()
     assert ".retake-page button, .retake-page form { display: none !important; }" in text
     assert "size: A4" in text
+
+
+def test_book_page_names_the_sections_left_out_of_the_talking_books(app, login, world):
+    """Found in QA: a section with no audio chapter was dropped from the EPUB 3 / DAISY without a word."""
+    from catalog.models import ManuscriptSection
+    studio = login("studio1")
+    assert 'id="manuscript-left-out"' not in studio.get(f"/studio/books/{world['book']}").get_data(as_text=True)
+    with _db(app) as db:
+        section = db.scalars(select(ManuscriptSection).order_by(ManuscriptSection.position.desc())).first()
+        section.chapter_id, title = None, section.title
+        db.commit()
+    page = studio.get(f"/studio/books/{world['book']}").get_data(as_text=True)
+    assert 'id="manuscript-left-out"' in page and title in page.split('id="manuscript-left-out"')[1]
+    english = studio.get(f"/studio/books/{world['book']}?lang=en").get_data(as_text=True)
+    assert "left out of the EPUB 3 and DAISY talking books" in english
+
+
+def test_qc_table_writes_measures_and_limits_with_the_decimal_comma(app, login, world):
+    """Found in QA: "-17.88" on a Vietnamese page."""
+    from catalog.models import Chapter
+    with _db(app) as db:
+        chapter = db.get(Chapter, world["chapter1"])
+        chapter.qc = {**chapter.qc, "rules": [
+            {"rule": "integrated_loudness", "passed": True, "measured": -17.88, "limit": "-19…-17 LUFS", "message": ""},
+            {"rule": "true_peak", "passed": True, "measured": -2.5, "limit": "≤ -1.5 dBTP", "message": ""}]}
+        db.commit()
+    studio = login("studio1")
+    page = studio.get(f"/studio/chapters/{world['chapter1']}/qc").get_data(as_text=True)
+    assert "<td>-17,88</td>" in page and "<td>≤ -1,5 dBTP</td>" in page and "-17.88" not in page
+    english = studio.get(f"/studio/chapters/{world['chapter1']}/qc?lang=en").get_data(as_text=True)
+    assert "<td>-17.88</td>" in english and "<td>≤ -1.5 dBTP</td>" in english
 
 
 # -- chapter proposals ----------------------------------------------------------------------------

@@ -37,6 +37,18 @@ def test_failed_job_can_be_retried_by_staff(app, client, ctx, staff):
     assert reader.get("/jobs/").status_code == 403
 
 
+def test_a_job_done_with_a_caveat_shows_it(app, client, ctx, staff):
+    """Talking books that left out manuscript sections say so on the jobs page (found in QA)."""
+    job_id = jobs.enqueue(ctx.sessions, "talking_book")
+    jobs.claim(ctx.sessions, "w", lease_s=30)
+    caveat = "1 phần của bản thảo không có chương âm thanh nên không có trong sách nói: Phụ lục"
+    jobs.complete(ctx.sessions, job_id, "w", {"message": caveat}, message=caveat)
+    login(client, "phongthu")
+    assert caveat in client.get("/jobs/").get_data(as_text=True)
+    (row,) = client.get("/api/jobs").get_json()["jobs"]
+    assert row["state"] == "done" and row["error"] == caveat and row["message"] == caveat
+
+
 def _csrf(html: str) -> str:
     return html.split('name="csrf_token" value="')[1].split('"')[0]
 
