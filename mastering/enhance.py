@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mastering import neural
+from mastering.filters import LatencyTrim
 
 MODES = ("off", "spectral", "neural")
 
@@ -118,7 +119,7 @@ class SpectralDenoiser(StftStage):
         return g
 
 
-class Aligned:
+class Aligned(LatencyTrim):
     """Removes a streaming stage's latency: the same number of frames out as in, in place."""
 
     def __init__(self, stage, channels: int):
@@ -126,13 +127,6 @@ class Aligned:
         self.skip = stage.delay
         self.taken = 0
         self.given = 0
-
-    def _trim(self, y: np.ndarray) -> np.ndarray:
-        if self.skip:
-            k = min(self.skip, y.shape[0])
-            y, self.skip = y[k:], self.skip - k
-        self.given += y.shape[0]
-        return y
 
     def process(self, block: np.ndarray) -> np.ndarray:
         self.taken += block.shape[0]

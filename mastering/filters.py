@@ -55,6 +55,20 @@ def highpass_fir(rate: float, cutoff_hz: float, length_s: float = 0.05) -> np.nd
     return signal.firwin(n, cutoff_hz, pass_zero=False, fs=rate)
 
 
+class LatencyTrim:
+    """For a stage with a fixed latency: drops its first `skip` output samples and counts the
+    samples it gave (`given`), so its output lines up with its input."""
+    skip: int
+    given: int
+
+    def _trim(self, y: np.ndarray) -> np.ndarray:
+        if self.skip:
+            k = min(self.skip, y.shape[0])
+            y, self.skip = y[k:], self.skip - k
+        self.given += y.shape[0]
+        return y
+
+
 class FirFilter:
     """Streaming FIR over (frames, channels) float64 blocks by FFT convolution, one transform of
     each block (the taps' spectrum is kept per FFT size: the runner's blocks are all one size,

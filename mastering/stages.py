@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from scipy import ndimage
 
-from mastering.filters import FirFilter, SosFilter, TruePeakEnvelope, highpass_fir, highpass_sos, notch_sos
+from mastering.filters import FirFilter, LatencyTrim, SosFilter, TruePeakEnvelope, highpass_fir, highpass_sos, notch_sos
 
 
 # -- parameters -------------------------------------------------------------------------------
@@ -71,7 +71,7 @@ class FadeParams:
 
 
 # -- cleanup: DC/high-pass and hum notches -----------------------------------------------------
-class Cleanup:
+class Cleanup(LatencyTrim):
     """High-pass (removes DC and rumble) then 50 Hz hum notches, streaming, positions unchanged:
     the linear-phase high-pass's latency is removed, so the first `delay` frames come out only
     after later blocks, and `finish()` gives the last ones (then out == in)."""
@@ -90,13 +90,6 @@ class Cleanup:
         self.skip = self.fir.delay if self.fir else 0
         self.taken = self.given = 0
         self.last = np.zeros((1, channels))
-
-    def _trim(self, y: np.ndarray) -> np.ndarray:
-        if self.skip:
-            k = min(self.skip, y.shape[0])
-            y, self.skip = y[k:], self.skip - k
-        self.given += y.shape[0]
-        return y
 
     def process(self, block: np.ndarray) -> np.ndarray:
         x = self.filter.process(block)
