@@ -8,6 +8,7 @@ web modules form no import circle (tests/foundation/test_layers.py checks it).
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from pathlib import Path
@@ -23,6 +24,8 @@ from studio.watch import HotFolder
 from studio.worker import Worker, WorkerPool
 from web.config import load_settings
 from web.extensions import services
+
+log = logging.getLogger(__name__)
 
 
 def make_context(settings: dict | None = None) -> Context:
@@ -131,7 +134,7 @@ class JobThread:
                 while worker.run_once():
                     pass
             except Exception:  # a database hiccup: the job's lease runs out and the next kick claims it again
-                pass
+                log.exception("on-demand job thread: claiming or recording a job failed")
             with self.lock:
                 if not self.pending:
                     self.thread = None
