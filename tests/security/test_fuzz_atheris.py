@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import signal
 import struct
 import subprocess
 import sys
@@ -36,6 +37,24 @@ SECONDS = int(os.environ.get("SACHNOI_FUZZ_SECONDS", "8"))
 RATE = 22050
 
 pytestmark = pytest.mark.slow
+
+
+def _run_fresh(cmd: list[str], *, timeout: float, env: dict) -> subprocess.CompletedProcess:
+    """Run `cmd` as a grandchild, forked by a small shell, with its output as text.
+
+    Linux keeps a process's peak RSS (`ru_maxrss`, which libFuzzer's -rss_limit_mb reads) across
+    fork and exec: a target started straight from this pytest process, past 1 GB late in the whole
+    suite, began "out of memory" at 1040 MB before running a single input. A process forked by the
+    shell starts from the shell's few MB. On timeout the whole process group is killed."""
+    proc = subprocess.Popen(["sh", "-c", '"$@" & wait $!', "sh", *cmd], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, errors="replace", env=env, start_new_session=True)
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        raise
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out)
 
 
 # -- seed corpora: valid inputs, so the fuzzer starts from real structure ------------------------------
@@ -149,8 +168,7 @@ def fuzz(name: str, seeds: dict[str, bytes], tmp_path: Path, max_len: int) -> tu
         cmd.append(f"-dict={dictionary}")
     env = dict(os.environ, SACHNOI_FUZZ_WORKDIR=str(work))
     try:
-        done = subprocess.run(cmd + [str(corpus)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              errors="replace", timeout=SECONDS + 90, env=env)
+        done = _run_fresh(cmd + [str(corpus)], timeout=SECONDS + 90, env=env)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"fuzz_{name}: libFuzzer itself did not stop after {SECONDS} s: {exc}")
     found = sorted(artifacts.iterdir())
@@ -161,9 +179,8 @@ def fuzz(name: str, seeds: dict[str, bytes], tmp_path: Path, max_len: int) -> tu
         start = min([m for m in marks if m >= 0] or [max(0, len(done.stdout) - 6000)])
         native = ""
         if "deadly signal" in done.stdout and found:  # a native crash: replay it for the Python stack
-            replay = subprocess.run(cmd[:2] + ["-timeout=5", str(found[0])], stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT, text=True, errors="replace", timeout=120,
-                                    env=dict(env, SACHNOI_FUZZ_REPLAY="1"))
+            replay = _run_fresh(cmd[:2] + ["-timeout=5", str(found[0])], timeout=120,
+                                env=dict(env, SACHNOI_FUZZ_REPLAY="1"))
             native = f"\n--- replay of {found[0].name} ---\n{replay.stdout[-4000:]}"
         pytest.fail(f"fuzz_{name}: libFuzzer exit {done.returncode}; {len(found)} input(s) written "
                     f"(crash-*: exception or native crash, timeout-*: > 5 s, oom-*: > 1 GB).\n{shown}\n"
