@@ -4,8 +4,9 @@ A machine is a `sachnoi worker` (or `sachnoi serve`) process with a HOME and med
 own, in a network namespace of its own when the kernel lets us make one (`ip netns`, root): a veth
 pair joins it to the host, where a forwarder of ours relays its connections to the services
 (PostgreSQL, RabbitMQ, the S3 gateway listen on 127.0.0.1 only) and counts the bytes each machine
-moved. Without namespaces the machines are separate processes on the host's loopback, and the
-forwarder still runs (on 127.0.0.1) so that the byte counts are the same measure.
+moved. Without namespaces the machines are separate processes on the host, each given a loopback
+address of its own (127.0.0.2, 127.0.0.3 ...) where the forwarder listens, so the bytes are counted
+the same way.
 
 Killing a machine is `kill -9` of its whole process group (the worker and its ffmpeg children),
 as when a machine loses power. Every event goes on one `Timeline`, in seconds from its start.
@@ -299,6 +300,7 @@ class Machine:
     env: dict[str, str]
     forwarder: Forwarder
     netns: NetNS | None = None
+    loopback: str = "127.0.0.1"  # without a namespace: the machine's own 127.x address
     proc: subprocess.Popen | None = None
     cpu_s: float | None = None
     exit_status: int | None = None
@@ -309,20 +311,20 @@ class Machine:
         (self.root / "cache").mkdir(parents=True, exist_ok=True)
         self.log_path = self.root / "log.txt"
         # the machine reaches the services through the forwarder, on its veth address (or loopback)
-        listen = self.netns.host_ip if self.netns else "127.0.0.1"
+        listen = self.address
         env = {**self.env, "SACHNOI_HOME": str(self.root / "home"), "SACHNOI_MEDIA_CACHE_DIR": str(self.root / "cache"),
                "HOME": str(self.root / "home")}
-        if self.netns:
-            for port in _service_ports(env):
-                self.forwarder.listen(listen, port)
-            for name in URL_SETTINGS:
-                if env.get(name):
-                    env[name] = _rehost(env[name], listen)
+        for port in _service_ports(env):
+            self.forwarder.listen(listen, port)
+        for name in URL_SETTINGS:
+            if env.get(name):
+                env[name] = _rehost(env[name], listen)
         self.env = env
 
     @property
     def address(self) -> str:
-        return self.netns.host_ip if self.netns else "127.0.0.1"
+        """Where this machine finds the services (the forwarder's side of its link)."""
+        return self.netns.host_ip if self.netns else self.loopback
 
     def start(self, args: list[str]) -> subprocess.Popen:
         command = [*(self.netns.prefix() if self.netns else []), SACHNOI, *args]
@@ -331,6 +333,17 @@ class Machine:
                                      start_new_session=True, preexec_fn=_die_with_parent, cwd=self.root)
         log.close()
         return self.proc
+
+    def run(self, args: list[str], timeout: float = 300.0) -> subprocess.CompletedProcess:
+        """A command of this machine in the foreground (e.g. `sachnoi ingest`), its output captured."""
+        command = [*(self.netns.prefix() if self.netns else []), SACHNOI, *args]
+        return subprocess.run(command, env=self.env, capture_output=True, text=True, timeout=timeout,
+                              cwd=self.root)
+
+    @property
+    def ip(self) -> str:
+        """The machine's own address (where its servers listen)."""
+        return self.netns.ns_ip if self.netns else "127.0.0.1"
 
     @property
     def pid(self) -> int:
@@ -447,7 +460,7 @@ class Cluster:
         name = f"{role}{self._count}"
         netns = NetNS.create(f"{self._count}") if (self.use_netns and own_netns) else None
         machine = Machine(name=name, root=self.workdir / name, env=dict(self.env), forwarder=self.forwarder,
-                          netns=netns)
+                          netns=netns, loopback=f"127.0.{os.getpid() % 250 + 1}.{self._count + 1}")
         self.machines.append(machine)
         return machine
 
@@ -462,13 +475,14 @@ class Cluster:
 
 
 # -- the session and the outputs -----------------------------------------------------------------------
-def write_session(folder: Path, chapter_s: float, chapters: int = 4, title: str = "Thử nhiều máy") -> Path:
-    """A session folder of two takes of speech-like audio, `chapters` chapters of `chapter_s` seconds."""
+def write_session(folder: Path, chapter_s: float, chapters: int = 4, takes: int = 2,
+                  title: str = "Thử nhiều máy") -> Path:
+    """A session folder of `takes` takes of speech-like audio: `chapters` chapters of `chapter_s` seconds."""
     sys.path.insert(0, str(ROOT / "tests" / "studio"))
     from studio_helpers import chapters_take, write_wav
     folder.mkdir(parents=True, exist_ok=True)
-    per_take = [chapters // 2 + chapters % 2, chapters // 2]
-    for n, count in enumerate(per_take, start=1):
+    for n in range(1, takes + 1):
+        count = chapters // takes + (1 if n <= chapters % takes else 0)
         if count:
             samples, _ = chapters_take([chapter_s] * count, seed=n)
             write_wav(folder / f"take-{n:02d}.wav", samples)

@@ -1,0 +1,266 @@
+"""Two worker machines, a web process, PostgreSQL, RabbitMQ and the Ceph S3 gateway: one machine is
+killed (kill -9 of its process group) in the middle of a chapter's master, another later in the middle
+of an encode; replacements start; the book must come out published with every output equal, by
+SHA-256, to an undisturbed production of the same session in the embedded default, no output written
+twice with different content, the originals intact, and the web process never opening media on its disk.
+
+Each worker machine runs in a network namespace of its own when `ip netns` works (root), reaching
+the services through a veth pair; otherwise as separate processes (the printed report says which).
+The timeline (kill, redelivery, completion) is printed for the closing note of issue 19.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import urllib.request
+
+import pytest
+
+from conftest import PG_URL, skip_or_fail
+from services.cluster import (AUDIO_SUFFIXES, Cluster, Machine, fresh_database, local_outputs, normalize_key,
+                              normalized_sha256, port_open, rabbitmq_vhost, write_session, free_port, SACHNOI)
+
+pytestmark = [pytest.mark.slow, pytest.mark.postgres]
+
+CHAPTER_S = 40.0         # four chapters: each master lasts a few seconds here, long enough to be caught
+PHASE_DEADLINE_S = 150.0
+SECRET = "multinode-" + "k" * 40
+
+
+def _distributed_settings_exist() -> str:
+    from web.config import SETTINGS
+    names = {s.name for s in SETTINGS}
+    missing = [n for n in ("BROKER_URL", "MEDIA_URL", "S3_ENDPOINT_URL", "MEDIA_CACHE_DIR") if n not in names]
+    return ", ".join(missing)
+
+
+@pytest.fixture
+def services(request, tmp_path):
+    """Fresh database, RabbitMQ vhost and S3 bucket for this run; skipped (or failed) where they cannot run."""
+    missing = _distributed_settings_exist()
+    if missing:
+        skip_or_fail(f"the distributed path is not built here (settings missing: {missing})")
+    if not port_open("127.0.0.1", 5672):
+        skip_or_fail("RabbitMQ not reachable at 127.0.0.1:5672 (start it: rabbitmq-server -detached)")
+    try:
+        db_url, drop_db = fresh_database(PG_URL.rsplit("/", 1)[0] + "/postgres")
+    except Exception as exc:  # any connection failure means "no server here"
+        skip_or_fail(f"PostgreSQL not reachable at {PG_URL}: {exc.__class__.__name__}")
+    try:
+        broker_url, drop_vhost = rabbitmq_vhost()
+    except Exception as exc:
+        drop_db()
+        skip_or_fail(f"cannot make a RabbitMQ vhost with rabbitmqctl: {exc}")
+    s3 = request.getfixturevalue("s3_settings")  # skips or fails by itself where RGW cannot run
+    yield {"SACHNOI_DATABASE_URL": db_url, "SACHNOI_BROKER_URL": broker_url,
+           **{f"SACHNOI_{k}": str(v) for k, v in s3.items()},
+           **{k: os.environ[k] for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}}
+    drop_vhost()
+    drop_db()
+
+
+# -- reading the truth: the database and the bucket ---------------------------------------------------
+class Truth:
+    """Read-only views of the run's database and bucket (direct, from the test process)."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        import boto3
+        import psycopg
+        self.db = psycopg.connect(env["SACHNOI_DATABASE_URL"], autocommit=True)
+        url = env["SACHNOI_MEDIA_URL"][len("s3://"):]
+        self.bucket, _, prefix = url.partition("/")
+        self.prefix = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        self.s3 = boto3.client("s3", endpoint_url=env["SACHNOI_S3_ENDPOINT_URL"],
+                               region_name=env.get("SACHNOI_S3_REGION") or "us-east-1",
+                               aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                               aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+
+    def rows(self, sql: str, *args) -> list[tuple]:
+        return self.db.execute(sql, args).fetchall()
+
+    def book_state(self) -> str | None:
+        rows = self.rows("SELECT state FROM books ORDER BY id DESC LIMIT 1")
+        return rows[0][0] if rows else None
+
+    def parts(self) -> list[dict]:
+        """Every job part (one chapter's master, one rendition's encode...): the pipeline's truth."""
+        cur = self.db.execute("SELECT * FROM job_parts ORDER BY id")
+        names = [c.name for c in cur.description]
+        return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def keys(self) -> list[str]:
+        found = []
+        for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            found += [o["Key"] for o in page.get("Contents", [])]
+        return found
+
+    def read(self, key: str) -> bytes:
+        return self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def outputs(self) -> dict[str, str]:
+        """{normalized key: normalized SHA-256} of every object under the store's prefix."""
+        return {normalize_key(k[len(self.prefix):]): normalized_sha256(k, self.read(k)) for k in self.keys()}
+
+    def versions(self) -> dict[str, set[str]]:
+        """Every key's distinct ETags over the run (the bucket keeps versions from the start)."""
+        seen: dict[str, set[str]] = {}
+        for page in self.s3.get_paginator("list_object_versions").paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for version in page.get("Versions", []):
+                seen.setdefault(version["Key"], set()).add(version["ETag"])
+        return seen
+
+
+def _owner_pid(owner: str | None) -> int | None:
+    match = re.search(r":(\d+)(?::|$)", owner or "")
+    return int(match.group(1)) if match else None
+
+
+def _running(parts: list[dict], queue: str) -> list[dict]:
+    return [p for p in parts if p.get("state") == "running" and p.get("queue") == queue]
+
+
+def _kill_mid(cluster: Cluster, truth: Truth, workers: list[Machine], queue: str, *,
+              min_running_s: float) -> tuple[Machine, dict]:
+    """Wait until a part of `queue` has run for `min_running_s` on one of `workers`, then kill -9 that
+    machine; returns it and the part as it was at the kill."""
+    deadline = time.monotonic() + PHASE_DEADLINE_S
+    first_seen: dict[int, float] = {}
+    while time.monotonic() < deadline:
+        for part in _running(truth.parts(), queue):
+            first_seen.setdefault(part["id"], time.monotonic())
+            owner = _owner_pid(part.get("owner"))
+            machine = next((m for m in workers if m.alive() and m.pid == owner), None)
+            if machine and time.monotonic() - first_seen[part["id"]] >= min_running_s:
+                machine.kill9()
+                cluster.timeline.mark(f"SIGKILL {machine.name} in the middle of {queue} part #{part['id']} "
+                                      f"({part.get('kind')}, chapter {part.get('chapter_position')})")
+                return machine, part
+        assert truth.book_state() != "published", "the book was published before a worker could be killed"
+        time.sleep(0.02)
+    pytest.fail(f"no {queue} part ran long enough to be interrupted within {PHASE_DEADLINE_S:.0f} s")
+
+
+def _follow(cluster: Cluster, truth: Truth, part_id: int, killed_pid: int, events: dict) -> None:
+    """Record when the killed part is taken up again (by another owner) and when it completes."""
+    part = next((p for p in truth.parts() if p["id"] == part_id), None)
+    if part is None:
+        return
+    if "again" not in events and part.get("state") == "running" and _owner_pid(part.get("owner")) != killed_pid:
+        events["again"] = cluster.timeline.mark(f"part #{part_id} running again on another worker "
+                                                f"(attempt {part.get('attempts')})")
+    if "done" not in events and part.get("state") == "done":
+        events["done"] = cluster.timeline.mark(f"part #{part_id} done (attempt {part.get('attempts')})")
+
+
+def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, tmp_path):
+    session = write_session(tmp_path / "phien", CHAPTER_S)
+    originals = {hashlib.sha256(p.read_bytes()).hexdigest() for p in session.glob("*.wav")}
+
+    # the undisturbed reference: the embedded default (SQLite, local media, in-process jobs)
+    ref_home = tmp_path / "ref"
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("SACHNOI_") and not k.startswith("AWS_")}
+    import subprocess
+    done = subprocess.run([SACHNOI, "ingest", str(session), "--publish", "--accept-qc", "--quiet"],
+                          env={**base_env, "SACHNOI_HOME": str(ref_home), "SACHNOI_SECRET_KEY": SECRET},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stdout + done.stderr
+    expected = local_outputs(ref_home / "media")
+
+    env = {**base_env, **services, "SACHNOI_SECRET_KEY": SECRET, "SACHNOI_RUN_WORKERS": "false",
+           "SACHNOI_JOB_LEASE_S": "5"}
+    truth = Truth(env)
+    truth.s3.put_bucket_versioning(Bucket=truth.bucket, VersioningConfiguration={"Status": "Enabled"})
+    cluster = Cluster(tmp_path / "cluster", env)
+    timeline = cluster.timeline
+    try:
+        app = cluster.machine("app")
+        port = free_port()
+        app.env["SACHNOI_ALLOWED_HOSTS"] = f'["{app.ip}", "127.0.0.1"]'
+        setup = app.run(["db", "upgrade"])
+        assert setup.returncode == 0, setup.stdout + setup.stderr
+        app.start(["serve", "--host", app.ip, "--port", str(port)])
+        base = f"http://{app.ip}:{port}"
+        workers = [cluster.machine("worker"), cluster.machine("worker")]
+        for worker in workers:
+            worker.start(["worker", "--quiet"])
+        timeline.mark(f"{', '.join(w.name for w in workers)} started ({cluster.mode})")
+        _wait_http(base + "/", app)
+
+        web_files: set[str] = set()
+        queued = app.run(["ingest", str(session), "--queue", "--publish", "--accept-qc", "--quiet"])
+        assert queued.returncode == 0, queued.stdout + queued.stderr
+        timeline.mark("session ingested, production queued (sachnoi ingest --queue)")
+
+        # phase 1: a master; phase 2: an encode
+        phases = []
+        for queue, min_running in (("master", 0.8), ("encode", 0.2)):
+            web_files.update(app.open_files())
+            victim, part = _kill_mid(cluster, truth, workers, queue, min_running_s=min_running)
+            replacement = cluster.machine("worker")
+            replacement.start(["worker", "--quiet"])
+            timeline.mark(f"{replacement.name} started to replace {victim.name}")
+            workers = [w for w in workers if w is not victim] + [replacement]
+            phases.append((part["id"], victim.pid, {}))
+
+        deadline = time.monotonic() + PHASE_DEADLINE_S
+        while truth.book_state() != "published":
+            for part_id, pid, events in phases:
+                _follow(cluster, truth, part_id, pid, events)
+            web_files.update(app.open_files())
+            assert all(w.alive() for w in workers), "a worker died: " + "\n".join(w.tail() for w in workers)
+            assert time.monotonic() < deadline, f"not published in time\n{timeline.render()}"
+            time.sleep(0.05)
+        for part_id, pid, events in phases:
+            _follow(cluster, truth, part_id, pid, events)
+        timeline.mark("book published")
+
+        # the web process serves the book from the store
+        page = _get(base + "/books/1").decode()
+        stream = re.search(r'data-src="([^"]+)"', page)
+        assert stream, "the book page offers no stream"
+        master = _get(base + stream.group(1).replace("&amp;", "&")).decode()
+        assert "#EXTM3U" in master
+        web_files.update(app.open_files())
+    finally:
+        print(timeline.render("multinode timeline"))
+        print("machines:", cluster.mode)
+        cluster.close()
+
+    # 1. every output equal by hash to the undisturbed run
+    got = truth.outputs()
+    assert {k for k in got if "originals/" not in k} == {k for k in expected if "originals/" not in k}
+    different = sorted(k for k in expected if got.get(k) != expected[k])
+    assert not different, f"outputs differ from the undisturbed run: {different[:10]}"
+    # 2. nothing written twice with different content (the bucket kept every version)
+    rewritten = {k: v for k, v in truth.versions().items() if len(v) > 1}
+    assert not rewritten, f"written twice with different content: {sorted(rewritten)[:10]}"
+    # 3. originals intact: named by their SHA-256, and equal to the session's files
+    stored = {k.rsplit("/", 1)[-1].split(".")[0]: hashlib.sha256(truth.read(k)).hexdigest()
+              for k in truth.keys() if "/originals/" in "/" + k}
+    assert set(stored) == originals and all(name == digest for name, digest in stored.items())
+    # 4. the web process never opened media on its disk, and left none there
+    local_media = [f for f in web_files if f.endswith(AUDIO_SUFFIXES) or "/media/" in f]
+    assert not local_media, local_media
+    left = [p for p in app.root.rglob("*") if p.is_file() and p.suffix in AUDIO_SUFFIXES]
+    assert not left, left
+    for part_id, _pid, events in phases:
+        assert "done" in events, f"part #{part_id} never completed"
+
+
+def _wait_http(url: str, machine: Machine, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            _get(url)
+            return
+        except OSError:
+            assert machine.alive(), machine.tail()
+            time.sleep(0.2)
+    pytest.fail(f"{url} did not answer in {timeout:.0f} s\n{machine.tail()}")
+
+
+def _get(url: str) -> bytes:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.read()
