@@ -127,7 +127,7 @@ def main() -> int:
         configs = args.configs.split(",")
         s3 = {}
         if any(c != "embedded" for c in configs):
-            from services.rgw import start_rgw
+            from rgw_server import start_rgw
             rgw = start_rgw(work / "rgw")
             s3 = {"endpoint": rgw.endpoint, "access_key": rgw.access_key, "secret_key": rgw.secret_key}
         runs: dict[str, list[dict]] = {c: [] for c in configs}
