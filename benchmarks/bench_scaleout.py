@@ -14,6 +14,7 @@ Run: .venv/bin/python benchmarks/bench_scaleout.py [--minutes 60] [--chapters 12
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -117,6 +118,8 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--configs", default="embedded,1,2", help="embedded and/or worker counts")
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument("--results", type=Path, default=None,
+                        help="JSON file of earlier runs to add to (configurations measured at different times)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench-scaleout-"))
     rgw = None
@@ -131,6 +134,9 @@ def main() -> int:
             rgw = start_rgw(work / "rgw")
             s3 = {"endpoint": rgw.endpoint, "access_key": rgw.access_key, "secret_key": rgw.secret_key}
         runs: dict[str, list[dict]] = {c: [] for c in configs}
+        if args.results and args.results.exists():
+            for config, results in json.loads(args.results.read_text()).items():
+                runs.setdefault(config, []).extend(results)
         load = [os.getloadavg()[0]]
         for r in range(args.rounds):
             for config in configs:
@@ -141,8 +147,11 @@ def main() -> int:
                 result["load"] = os.getloadavg()[0]
                 load.append(result["load"])
                 runs[config].append(result)
+                if args.results:
+                    args.results.write_text(json.dumps(runs, indent=1))
                 print(config, {k: (round(v, 2) if isinstance(v, float) else v) for k, v in result.items()},
                       flush=True)
+        load += [r["load"] for results in runs.values() for r in results]
         body = report(runs, args, load)
         print(body)
         if not args.no_write:
@@ -158,16 +167,18 @@ def report(runs: dict[str, list[dict]], args, load: list[float]) -> str:
     def med(config: str, key: str) -> float:
         return statistics.median(r[key] for r in runs[config])
 
+    runs = {c: r for c, r in sorted(runs.items(), key=lambda item: (item[0] != "embedded", item[0])) if r}
+
     mb = 1e6
     lines = [HEADING, "",
              f"`.venv/bin/python benchmarks/bench_scaleout.py --minutes {args.minutes:g} --chapters {args.chapters} "
-             f"--rounds {args.rounds}` — a {args.minutes:g}-minute book in {args.chapters} chapters (generated "
+             f"--rounds {args.rounds}` (configurations: {', '.join(runs)}) — a {args.minutes:g}-minute book in {args.chapters} chapters (generated "
              "speech-like takes, 48 kHz 24-bit) from `sachnoi ingest` to published. Embedded: one `sachnoi ingest "
              "--publish` process (SQLite, local media, its own workers). Distributed: `sachnoi ingest --queue` "
              "on an app machine, N `sachnoi worker` machines over RabbitMQ, PostgreSQL, media on Ceph RGW "
              f"({next((r['mode'] for c in runs if c != 'embedded' for r in runs[c]), 'n/a')}). CPU is user + sys "
              "of the processes and their ffmpeg children (wait4); bytes are counted per machine at the forwarder. "
-             f"Medians of {args.rounds} round(s).", "",
+             f"Medians of {', '.join(f'{len(r)} run(s) {c}' for c, r in runs.items())}.", "",
              "| configuration | wall s | speed-up | worker CPU s | ingest CPU s | total CPU s | store up MB | "
              "store down MB | broker kB | load at end |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]

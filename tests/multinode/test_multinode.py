@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import subprocess
 import time
 import urllib.request
 
@@ -84,6 +85,11 @@ class Truth:
         rows = self.rows("SELECT state FROM books ORDER BY id DESC LIMIT 1")
         return rows[0][0] if rows else None
 
+    def failures(self) -> list[str]:
+        """Errors of failed jobs and parts: the run cannot succeed any more."""
+        return [f"job #{i}: {e}" for i, e in self.rows("SELECT id, error FROM jobs WHERE state = 'failed'")] + \
+            [f"part #{i} {n}: {e}" for i, n, e in self.rows("SELECT id, name, error FROM job_parts WHERE state = 'failed'")]
+
     def parts(self) -> list[dict]:
         """Every job part (one chapter's master, one rendition's encode...): the pipeline's truth."""
         cur = self.db.execute("SELECT * FROM job_parts ORDER BY id")
@@ -130,14 +136,16 @@ def _kill_mid(cluster: Cluster, truth: Truth, workers: list[Machine], queue: str
     while time.monotonic() < deadline:
         for part in _running(truth.parts(), queue):
             first_seen.setdefault(part["id"], time.monotonic())
-            owner = _owner_pid(part.get("owner"))
+            owner = _owner_pid(part.get("lease_owner"))
             machine = next((m for m in workers if m.alive() and m.pid == owner), None)
             if machine and time.monotonic() - first_seen[part["id"]] >= min_running_s:
                 machine.kill9()
                 cluster.timeline.mark(f"SIGKILL {machine.name} in the middle of {queue} part #{part['id']} "
-                                      f"({part.get('kind')}, chapter {part.get('chapter_position')})")
+                                      f"'{part['name']}' (attempt {part['attempts']}, "
+                                      f"{100 * (part['progress'] or 0):.0f} % done)")
                 return machine, part
         assert truth.book_state() != "published", "the book was published before a worker could be killed"
+        assert not truth.failures(), truth.failures()
         time.sleep(0.02)
     pytest.fail(f"no {queue} part ran long enough to be interrupted within {PHASE_DEADLINE_S:.0f} s")
 
@@ -147,7 +155,7 @@ def _follow(cluster: Cluster, truth: Truth, part_id: int, killed_pid: int, event
     part = next((p for p in truth.parts() if p["id"] == part_id), None)
     if part is None:
         return
-    if "again" not in events and part.get("state") == "running" and _owner_pid(part.get("owner")) != killed_pid:
+    if "again" not in events and part.get("state") == "running" and _owner_pid(part["lease_owner"]) != killed_pid:
         events["again"] = cluster.timeline.mark(f"part #{part_id} running again on another worker "
                                                 f"(attempt {part.get('attempts')})")
     if "done" not in events and part.get("state") == "done":
@@ -161,7 +169,6 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
     # the undisturbed reference: the embedded default (SQLite, local media, in-process jobs)
     ref_home = tmp_path / "ref"
     base_env = {k: v for k, v in os.environ.items() if not k.startswith("SACHNOI_") and not k.startswith("AWS_")}
-    import subprocess
     done = subprocess.run([SACHNOI, "ingest", str(session), "--publish", "--accept-qc", "--quiet"],
                           env={**base_env, "SACHNOI_HOME": str(ref_home), "SACHNOI_SECRET_KEY": SECRET},
                           capture_output=True, text=True, timeout=300)
@@ -189,7 +196,9 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
         _wait_http(base + "/", app)
 
         web_files: set[str] = set()
-        queued = app.run(["ingest", str(session), "--queue", "--publish", "--accept-qc", "--quiet"])
+        # a studio machine stores the originals and queues production; the app server only serves
+        studio = cluster.machine("studio")
+        queued = studio.run(["ingest", str(session), "--queue", "--publish", "--accept-qc", "--quiet"])
         assert queued.returncode == 0, queued.stdout + queued.stderr
         timeline.mark("session ingested, production queued (sachnoi ingest --queue)")
 
@@ -210,6 +219,7 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
                 _follow(cluster, truth, part_id, pid, events)
             web_files.update(app.open_files())
             assert all(w.alive() for w in workers), "a worker died: " + "\n".join(w.tail() for w in workers)
+            assert not truth.failures(), truth.failures()
             assert time.monotonic() < deadline, f"not published in time\n{timeline.render()}"
             time.sleep(0.05)
         for part_id, pid, events in phases:

@@ -477,15 +477,22 @@ class Cluster:
 # -- the session and the outputs -----------------------------------------------------------------------
 def write_session(folder: Path, chapter_s: float, chapters: int = 4, takes: int = 2,
                   title: str = "Thử nhiều máy") -> Path:
-    """A session folder of `takes` takes of speech-like audio: `chapters` chapters of `chapter_s` seconds."""
+    """A session folder of `takes` takes (44.1 kHz 24-bit WAV): `chapters` chapters of `chapter_s` seconds
+    of the mastering benchmark's synthetic narration, each followed by 2.5 s of room tone (−70 dBFS),
+    where the mark stage splits them (the narration's own pauses keep its −48 dBFS hum)."""
+    import numpy as np
+    import soundfile as sf
+    sys.path.insert(0, str(ROOT / "benchmarks"))
     sys.path.insert(0, str(ROOT / "tests" / "studio"))
-    from studio_helpers import chapters_take, write_wav
+    from bench_mastering import RATE, narration
+    from studio_helpers import room
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(1, takes + 1):
         count = chapters // takes + (1 if n <= chapters % takes else 0)
-        if count:
-            samples, _ = chapters_take([chapter_s] * count, seed=n)
-            write_wav(folder / f"take-{n:02d}.wav", samples)
+        parts = [room(0.6, RATE, seed=n)]
+        for c in range(count):
+            parts += [narration(chapter_s, seed=100 * n + c), room(2.5, RATE, seed=100 * n + c)]
+        sf.write(str(folder / f"take-{n:02d}.wav"), np.concatenate(parts), RATE, subtype="PCM_24")
     (folder / "session.toml").write_text(
         f'[book]\ntitle = "{title}"\naccess_policy = "public"\n[chapters]\nmin_chapter_s = 4\n', encoding="utf-8")
     return folder
