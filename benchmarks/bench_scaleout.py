@@ -111,12 +111,17 @@ def distributed(session: Path, work: Path, workers: int, s3: dict[str, str]) -> 
         drop_db()
 
 
+def configs_needed(args) -> bool:
+    return bool([c for c in args.configs.split(",") if c])
+
+
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--chapters", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--configs", default="embedded,1,2", help="embedded and/or worker counts")
+    parser.add_argument("--configs", default="embedded,1,2",
+                        help="embedded and/or worker counts; empty: only report what --results holds")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--results", type=Path, default=None,
                         help="JSON file of earlier runs to add to (configurations measured at different times)")
@@ -125,9 +130,9 @@ def main() -> int:
     rgw = None
     try:
         from services.cluster import write_session
-        session = write_session(work / "session", args.minutes * 60 / args.chapters, args.chapters,
+        session = work / "session" if not configs_needed(args) else write_session(work / "session", args.minutes * 60 / args.chapters, args.chapters,
                                 takes=max(1, args.chapters // 3), title="Sách một giờ")
-        configs = args.configs.split(",")
+        configs = [c for c in args.configs.split(",") if c]
         s3 = {}
         if any(c != "embedded" for c in configs):
             from rgw_server import start_rgw

@@ -16,6 +16,7 @@ import re
 import subprocess
 import time
 import urllib.request
+from dataclasses import dataclass, field
 
 import pytest
 
@@ -123,43 +124,87 @@ def _owner_pid(owner: str | None) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _running(parts: list[dict], queue: str) -> list[dict]:
-    return [p for p in parts if p.get("state") == "running" and p.get("queue") == queue]
+@dataclass
+class Fault:
+    """One planned kill: a worker running a part of `queue` that is under way (running for at least
+    `min_running_s`, and past `min_progress` where the part reports progress), then what followed."""
+    queue: str
+    min_running_s: float
+    min_progress: float
+    part: dict | None = None
+    victim: Machine | None = None
+    replacement: Machine | None = None
+    at: dict[str, float] = field(default_factory=dict)
 
 
-def _kill_mid(cluster: Cluster, truth: Truth, workers: list[Machine], queue: str, *,
-              min_running_s: float) -> tuple[Machine, dict]:
-    """Wait until a part of `queue` has run for `min_running_s` on one of `workers`, then kill -9 that
-    machine; returns it and the part as it was at the kill."""
-    deadline = time.monotonic() + PHASE_DEADLINE_S
-    first_seen: dict[int, float] = {}
-    while time.monotonic() < deadline:
-        for part in _running(truth.parts(), queue):
-            first_seen.setdefault(part["id"], time.monotonic())
-            owner = _owner_pid(part.get("lease_owner"))
-            machine = next((m for m in workers if m.alive() and m.pid == owner), None)
-            if machine and time.monotonic() - first_seen[part["id"]] >= min_running_s:
-                machine.kill9()
-                cluster.timeline.mark(f"SIGKILL {machine.name} in the middle of {queue} part #{part['id']} "
-                                      f"'{part['name']}' (attempt {part['attempts']}, "
-                                      f"{100 * (part['progress'] or 0):.0f} % done)")
-                return machine, part
-        assert truth.book_state() != "published", "the book was published before a worker could be killed"
-        assert not truth.failures(), truth.failures()
-        time.sleep(0.02)
-    pytest.fail(f"no {queue} part ran long enough to be interrupted within {PHASE_DEADLINE_S:.0f} s")
+class Faults:
+    """Watches the job parts, kills a worker machine for each fault in turn, starts its replacement,
+    and records on the timeline when the killed part was taken up again and when it was done."""
 
+    def __init__(self, cluster: Cluster, truth: Truth, workers: list[Machine], faults: list[Fault]) -> None:
+        self.cluster, self.truth, self.workers, self.faults = cluster, truth, workers, faults
+        self.first_seen: dict[int, float] = {}
 
-def _follow(cluster: Cluster, truth: Truth, part_id: int, killed_pid: int, events: dict) -> None:
-    """Record when the killed part is taken up again (by another owner) and when it completes."""
-    part = next((p for p in truth.parts() if p["id"] == part_id), None)
-    if part is None:
-        return
-    if "again" not in events and part.get("state") == "running" and _owner_pid(part["lease_owner"]) != killed_pid:
-        events["again"] = cluster.timeline.mark(f"part #{part_id} running again on another worker "
-                                                f"(attempt {part.get('attempts')})")
-    if "done" not in events and part.get("state") == "done":
-        events["done"] = cluster.timeline.mark(f"part #{part_id} done (attempt {part.get('attempts')})")
+    def poll(self) -> None:
+        parts = {p["id"]: p for p in self.truth.parts()}
+        for fault in self.faults:
+            if fault.part is not None:
+                self._follow(fault, parts.get(fault.part["id"]))
+            if fault.replacement and "replacement" not in fault.at and \
+                    any(_owner_pid(p["lease_owner"]) == fault.replacement.pid for p in parts.values()):
+                fault.at["replacement"] = self.cluster.timeline.mark(f"{fault.replacement.name} took its first part")
+        pending = next((f for f in self.faults if f.part is None), None)
+        if pending is not None:
+            self._maybe_kill(pending, parts)
+
+    def _maybe_kill(self, fault: Fault, parts: dict[int, dict]) -> None:
+        now = time.monotonic()
+        for part in parts.values():
+            if part["state"] != "running" or part["queue"] != fault.queue:
+                continue
+            self.first_seen.setdefault(part["id"], now)
+            machine = next((m for m in self.workers if m.alive() and m.pid == _owner_pid(part["lease_owner"])), None)
+            if machine is None or now - self.first_seen[part["id"]] < fault.min_running_s \
+                    or (part["progress"] or 0) < fault.min_progress:
+                continue
+            machine.kill9()
+            fault.at["kill"] = self.cluster.timeline.mark(
+                f"SIGKILL {machine.name} (its process group) in the middle of {fault.queue} part #{part['id']} "
+                f"'{part['name']}' (attempt {part['attempts']}, progress {100 * (part['progress'] or 0):.0f} %, "
+                f"running {now - self.first_seen[part['id']]:.1f} s)")
+            after = self.truth.parts()
+            fault.part = next(p for p in after if p["id"] == part["id"])
+            assert fault.part["state"] == "running", f"the part finished before the kill: {fault.part}"
+            fault.victim = machine
+            fault.replacement = self.cluster.machine("worker")
+            fault.replacement.start(["worker", "--quiet"])
+            self.cluster.timeline.mark(f"{fault.replacement.name} started to replace {machine.name}")
+            self.workers[self.workers.index(machine)] = fault.replacement
+            return
+
+    def _follow(self, fault: Fault, part: dict | None) -> None:
+        if part is None or fault.victim is None:
+            return
+        timeline = self.cluster.timeline
+        if "again" not in fault.at and part["state"] == "running" \
+                and _owner_pid(part["lease_owner"]) != fault.victim.pid:
+            owner = next((m.name for m in self.workers if m.proc and m.pid == _owner_pid(part["lease_owner"])), "?")
+            fault.at["again"] = timeline.mark(f"part #{part['id']} '{part['name']}' running again on {owner} "
+                                              f"(attempt {part['attempts']})")
+        if "done" not in fault.at and part["state"] == "done":
+            fault.at["done"] = timeline.mark(f"part #{part['id']} '{part['name']}' done (attempt "
+                                             f"{part['attempts']}, runs {part['runs']})")
+
+    def summary(self) -> list[str]:
+        lines = []
+        for fault in self.faults:
+            at = fault.at
+            if "kill" in at:
+                lines.append(f"{fault.queue}: killed at {at['kill']:.2f} s; taken up again after "
+                             f"{at.get('again', float('nan')) - at['kill']:.2f} s; done after "
+                             f"{at.get('done', float('nan')) - at['kill']:.2f} s; the replacement took its "
+                             f"first part after {at.get('replacement', float('nan')) - at['kill']:.2f} s")
+        return lines
 
 
 def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, tmp_path):
@@ -202,28 +247,17 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
         assert queued.returncode == 0, queued.stdout + queued.stderr
         timeline.mark("session ingested, production queued (sachnoi ingest --queue)")
 
-        # phase 1: a master; phase 2: an encode
-        phases = []
-        for queue, min_running in (("master", 0.8), ("encode", 0.2)):
-            web_files.update(app.open_files())
-            victim, part = _kill_mid(cluster, truth, workers, queue, min_running_s=min_running)
-            replacement = cluster.machine("worker")
-            replacement.start(["worker", "--quiet"])
-            timeline.mark(f"{replacement.name} started to replace {victim.name}")
-            workers = [w for w in workers if w is not victim] + [replacement]
-            phases.append((part["id"], victim.pid, {}))
-
+        # phase 1: kill a worker mid-master; phase 2: kill one mid-encode (ffmpeg reports no progress)
+        faults = Faults(cluster, truth, workers, [Fault("master", 0.5, 0.2), Fault("encode", 0.5, 0.0)])
         deadline = time.monotonic() + PHASE_DEADLINE_S
         while truth.book_state() != "published":
-            for part_id, pid, events in phases:
-                _follow(cluster, truth, part_id, pid, events)
+            faults.poll()
             web_files.update(app.open_files())
             assert all(w.alive() for w in workers), "a worker died: " + "\n".join(w.tail() for w in workers)
             assert not truth.failures(), truth.failures()
             assert time.monotonic() < deadline, f"not published in time\n{timeline.render()}"
-            time.sleep(0.05)
-        for part_id, pid, events in phases:
-            _follow(cluster, truth, part_id, pid, events)
+            time.sleep(0.02)
+        faults.poll()
         timeline.mark("book published")
 
         # the web process serves the book from the store
@@ -234,9 +268,16 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
         assert "#EXTM3U" in master
         web_files.update(app.open_files())
     finally:
+        cluster.close()
         print(timeline.render("multinode timeline"))
         print("machines:", cluster.mode)
-        cluster.close()
+        for line in faults.summary() if "faults" in locals() else []:
+            print(line)
+        for machine in cluster.machines:
+            moved = {port: f"{c['up'] / 1e6:.1f} MB up, {c['down'] / 1e6:.1f} MB down"
+                     for port, c in cluster.forwarder.bytes_for(machine.address).items() if c["up"] or c["down"]}
+            cpu = f"CPU {machine.cpu_s:.1f} s, exit {machine.exit_status}" if machine.cpu_s is not None else "CLI"
+            print(f"  {machine.name}: {cpu}, {moved}")
 
     # 1. every output equal by hash to the undisturbed run
     got = truth.outputs()
@@ -255,8 +296,11 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
     assert not local_media, local_media
     left = [p for p in app.root.rglob("*") if p.is_file() and p.suffix in AUDIO_SUFFIXES]
     assert not left, left
-    for part_id, _pid, events in phases:
-        assert "done" in events, f"part #{part_id} never completed"
+    for fault in faults.faults:
+        assert fault.part is not None, f"no {fault.queue} part was interrupted"
+        assert "done" in fault.at, f"the interrupted {fault.queue} part never completed"
+    parts = truth.parts()
+    assert all(p["state"] == "done" for p in parts), [p for p in parts if p["state"] != "done"]
 
 
 def _wait_http(url: str, machine: Machine, timeout: float = 60.0) -> None:

@@ -28,6 +28,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -220,7 +221,7 @@ class NetNS:
 
 
 # -- services ------------------------------------------------------------------------------------------
-def fresh_database(admin_url: str) -> tuple[str, callable]:  # type: ignore[valid-type]
+def fresh_database(admin_url: str) -> tuple[str, Callable[[], None]]:
     """CREATE DATABASE on the PostgreSQL server of `admin_url`; returns its URL and a drop function."""
     import psycopg
     base = admin_url.replace("postgresql+psycopg", "postgresql").split("?")[0]
@@ -236,7 +237,7 @@ def fresh_database(admin_url: str) -> tuple[str, callable]:  # type: ignore[vali
     return url, drop
 
 
-def rabbitmq_vhost(amqp_base: str = "amqp://guest:guest@127.0.0.1:5672") -> tuple[str, callable]:  # type: ignore[valid-type]
+def rabbitmq_vhost(amqp_base: str = "amqp://guest:guest@127.0.0.1:5672") -> tuple[str, Callable[[], None]]:
     """A fresh RabbitMQ vhost (no message of an earlier run can reach this run's workers)."""
     vhost = "sn-" + uuid.uuid4().hex[:10]
     for args in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
