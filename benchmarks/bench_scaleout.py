@@ -109,6 +109,12 @@ def distributed(session: Path, work: Path, workers: int, s3: dict[str, str]) -> 
         cluster.close()
         drop_vhost()
         drop_db()
+        # RGW's memstore OSD keeps objects in RAM: empty the bucket before the next run
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            keys = [{"Key": o["Key"]} for o in page.get("Contents", [])]
+            if keys:
+                client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
+        client.delete_bucket(Bucket=bucket)
 
 
 def configs_needed(args) -> bool:
