@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from docsection import write_section  # noqa: E402
+from procstat import cpu_seconds  # noqa: E402
 from services.cluster import Cluster, fresh_database, rabbitmq_vhost  # noqa: E402
 
 PG_ADMIN = os.environ.get("SACHNOI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test").rsplit("/", 1)[0] \
@@ -58,7 +59,19 @@ def embedded(session: Path, work: Path) -> dict:
         cluster.close()
 
 
-def distributed(session: Path, work: Path, workers: int, s3: dict[str, str]) -> dict:
+def server_pids(name: str) -> list[int]:
+    """Processes whose command name is `name` (RabbitMQ's Erlang VM is `beam.smp`)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and (entry / "comm").read_text().strip() == name:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def distributed(session: Path, work: Path, workers: int, s3: dict) -> dict:
     import boto3
     import psycopg
     db_url, drop_db = fresh_database(PG_ADMIN)
@@ -80,6 +93,8 @@ def distributed(session: Path, work: Path, workers: int, s3: dict[str, str]) -> 
         for machine in pool:
             machine.start(["worker", "--quiet"])
         time.sleep(3.0)  # the workers' start-up (imports, broker connection) is not the book's time
+        rabbit = server_pids("beam.smp")
+        servers_before = cpu_seconds(s3["pids"]), cpu_seconds(rabbit)
         started = time.monotonic()
         app.start(["ingest", str(session), "--queue", "--publish", "--accept-qc", "--quiet"])
         with psycopg.connect(db_url, autocommit=True) as db:
@@ -92,6 +107,7 @@ def distributed(session: Path, work: Path, workers: int, s3: dict[str, str]) -> 
                 assert all(m.alive() for m in pool), "\n".join(m.tail() for m in pool)
                 time.sleep(0.2)
         wall = time.monotonic() - started
+        store_cpu, broker_cpu = cpu_seconds(s3["pids"]) - servers_before[0], cpu_seconds(rabbit) - servers_before[1]
         app.stop()
         for machine in pool:
             machine.stop()
@@ -104,7 +120,7 @@ def distributed(session: Path, work: Path, workers: int, s3: dict[str, str]) -> 
             moved["store_down"] += counts.get(s3_port, {}).get("down", 0)
             moved["broker"] += sum(counts.get(amqp_port, {}).values())
         return {"wall_s": wall, "worker_cpu_s": sum(m.cpu_s or 0.0 for m in pool), "ingest_cpu_s": app.cpu_s,
-                "mode": cluster.mode, **moved}
+                "mode": cluster.mode, "store_server_cpu_s": store_cpu, "broker_server_cpu_s": broker_cpu, **moved}
     finally:
         cluster.close()
         drop_vhost()
@@ -139,11 +155,12 @@ def main() -> int:
         session = work / "session" if not configs_needed(args) else write_session(work / "session", args.minutes * 60 / args.chapters, args.chapters,
                                 takes=max(1, args.chapters // 3), title="Sách một giờ")
         configs = [c for c in args.configs.split(",") if c]
-        s3 = {}
+        s3: dict = {}
         if any(c != "embedded" for c in configs):
             from rgw_server import start_rgw
             rgw = start_rgw(work / "rgw")
-            s3 = {"endpoint": rgw.endpoint, "access_key": rgw.access_key, "secret_key": rgw.secret_key}
+            s3 = {"endpoint": rgw.endpoint, "access_key": rgw.access_key, "secret_key": rgw.secret_key,
+                  "pids": rgw.pids}
         runs: dict[str, list[dict]] = {c: [] for c in configs}
         if args.results and args.results.exists():
             for config, results in json.loads(args.results.read_text()).items():
@@ -174,9 +191,14 @@ def main() -> int:
         shutil.rmtree(work, ignore_errors=True)
 
 
+def fmt(value: float) -> str:
+    return "—" if value != value else f"{value:.1f}"  # NaN: not measured in that run
+
+
 def report(runs: dict[str, list[dict]], args, load: list[float]) -> str:
     def med(config: str, key: str) -> float:
-        return statistics.median(r[key] for r in runs[config])
+        values = [r[key] for r in runs[config] if key in r]
+        return statistics.median(values) if values else float("nan")
 
     runs = {c: r for c, r in sorted(runs.items(), key=lambda item: (item[0] != "embedded", item[0])) if r}
 
@@ -191,8 +213,8 @@ def report(runs: dict[str, list[dict]], args, load: list[float]) -> str:
              "of the processes and their ffmpeg children (wait4); bytes are counted per machine at the forwarder. "
              f"Medians of {', '.join(f'{len(r)} run(s) {c}' for c, r in runs.items())}.", "",
              "| configuration | wall s | speed-up | worker CPU s | ingest CPU s | total CPU s | store up MB | "
-             "store down MB | broker kB | load at end |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "store down MB | broker kB | RGW CPU s | RabbitMQ CPU s | load at end |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     one = "1" if "1" in runs else None
     for config in runs:
         name = "embedded default" if config == "embedded" else f"{config} worker(s), RabbitMQ + RGW"
@@ -201,6 +223,7 @@ def report(runs: dict[str, list[dict]], args, load: list[float]) -> str:
         lines.append(f"| {name} | {med(config, 'wall_s'):.1f} | {speed} | {med(config, 'worker_cpu_s'):.1f} | "
                      f"{med(config, 'ingest_cpu_s'):.1f} | {total:.1f} | {med(config, 'store_up') / mb:.0f} | "
                      f"{med(config, 'store_down') / mb:.0f} | {med(config, 'broker') / 1e3:.0f} | "
+                     f"{fmt(med(config, 'store_server_cpu_s'))} | {fmt(med(config, 'broker_server_cpu_s'))} | "
                      f"{med(config, 'load'):.1f} |")
     lines.append("")
     if "embedded" in runs and one:
