@@ -15,3 +15,7 @@ class NotAudioError(RecordingsError):
 
 class MissingMediaError(RecordingsError):
     """A key or original that is not in the store."""
+
+
+class ObjectStoreError(RecordingsError):
+    """The object store refused or failed a request (unreachable, denied, a checksum it rejected)."""
