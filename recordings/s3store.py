@@ -39,8 +39,8 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recordings.errors import MissingMediaError, ObjectStoreError, UnsafeKeyError
-from recordings.store import CHUNK, MediaStore, inside, is_temporary, key_parts
+from recordings.errors import N_, MissingMediaError, ObjectStoreError, UnsafeKeyError
+from recordings.store import CHUNK, MediaStore, check_expected, inside, is_temporary, key_parts
 
 MANIFEST_SUFFIXES = (".m3u8", ".json")   # a folder's index files: uploaded after what they name
 PRESIGN_MAX_S = 7 * 24 * 3600            # SigV4 refuses longer-lived URLs
@@ -90,10 +90,11 @@ class S3MediaStore(MediaStore):
         try:
             return getattr(self.client, method)(Bucket=self.bucket, **kwargs)
         except ClientError as exc:
-            raise ObjectStoreError(f"Kho đối tượng từ chối (object store refused) {method} "
-                                   f"{kwargs.get('Key', kwargs.get('Prefix', ''))}: {_code(exc)}") from exc
+            raise ObjectStoreError(N_("Kho đối tượng từ chối yêu cầu %(request)s %(key)s: %(reason)s"),
+                                   request=method, key=kwargs.get("Key", kwargs.get("Prefix", "")),
+                                   reason=_code(exc)) from exc
         except BotoCoreError as exc:
-            raise ObjectStoreError(f"Không kết nối được kho đối tượng (object store unreachable): {exc}") from exc
+            raise ObjectStoreError(N_("Không kết nối được kho đối tượng: %(reason)s"), reason=exc) from exc
 
     def _head(self, key: str) -> dict | None:
         try:
@@ -130,7 +131,7 @@ class S3MediaStore(MediaStore):
             response = self._call("get_object", Key=self._object(key))
         except ObjectStoreError as exc:
             if _status(exc) == 404:
-                raise MissingMediaError(f"Không tìm thấy tệp (missing media): {key}") from None
+                raise MissingMediaError(N_("Không tìm thấy tệp: %(key)s"), key=key) from None
             raise
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
@@ -142,10 +143,10 @@ class S3MediaStore(MediaStore):
                     out.write(block)
                     size += len(block)
             if size != response["ContentLength"]:
-                raise ObjectStoreError(f"Tải về thiếu dữ liệu (short download) {key}: "
-                                       f"{size} of {response['ContentLength']} bytes")
+                raise ObjectStoreError(N_("Tải về thiếu dữ liệu: %(key)s (%(got)s / %(size)s byte)"),
+                                       key=key, got=size, size=response["ContentLength"])
             if key.startswith("originals/") and digest.hexdigest() != key.rsplit("/", 1)[1].split(".")[0]:
-                raise ObjectStoreError(f"Bản gốc trong kho sai mã SHA-256 (original fails its hash): {key}")
+                raise ObjectStoreError(N_("Bản gốc trong kho sai mã SHA-256: %(key)s"), key=key)
             os.replace(tmp, dest)
             _write_text(inside(self.root / "etags", key), response["ETag"])
         finally:
@@ -164,7 +165,7 @@ class S3MediaStore(MediaStore):
             response = self._call("get_object", Key=self._object(key))
         except ObjectStoreError as exc:
             if _status(exc) == 404:
-                raise MissingMediaError(f"Không tìm thấy tệp (missing media): {key}") from None
+                raise MissingMediaError(N_("Không tìm thấy tệp: %(key)s"), key=key) from None
             raise
         return cast(BinaryIO, response["Body"])
 
@@ -180,8 +181,8 @@ class S3MediaStore(MediaStore):
                     if not any(is_temporary(part) for part in key.split("/")):
                         found.append((key, int(item["Size"])))
         except (ClientError, BotoCoreError) as exc:
-            raise ObjectStoreError(f"Không liệt kê được kho đối tượng (cannot list the object store) "
-                                   f"{prefix}: {exc}") from exc
+            raise ObjectStoreError(N_("Không liệt kê được kho đối tượng %(prefix)s: %(reason)s"),
+                                   prefix=prefix, reason=exc) from exc
         yield from sorted(found)
 
     def presigned_url(self, key: str, expires_s: int, *, filename: str | None = None) -> str | None:
@@ -200,7 +201,7 @@ class S3MediaStore(MediaStore):
                             MaxKeys=1)
         for item in listed.get("Contents", []):
             return self.path(self._key(item["Key"]))
-        raise MissingMediaError(f"Không tìm thấy bản gốc (missing original): {sha256}")
+        raise MissingMediaError(N_("Không tìm thấy bản gốc: %(sha)s"), sha=sha256)
 
     def iter_originals(self) -> Iterator[tuple[str, Path]]:
         """(sha256 from the name, local copy) for every stored original (downloads them all)."""
@@ -217,9 +218,7 @@ class S3MediaStore(MediaStore):
             size = src.stat().st_size
             part = self.part_size if size > self.multipart_threshold else max(size, 1)
             digest, md5s = _hash_parts(src, part)
-            if expected_sha256 and digest != expected_sha256.lower():
-                raise ValueError(
-                    f"SHA-256 không khớp (checksum mismatch): expected {expected_sha256}, got {digest}")
+            check_expected(digest, expected_sha256)
             key = self.original_key(digest, src.suffix)
             if self._head(key) is None:
                 if len(md5s) == 1:
@@ -276,10 +275,10 @@ class S3MediaStore(MediaStore):
         try:
             self.client.upload_file(str(path), self.bucket, self._object(key), Config=self.transfer)
         except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
-            raise ObjectStoreError(f"Tải lên thất bại (upload failed) {key}: {exc}") from exc
+            raise ObjectStoreError(N_("Tải lên thất bại: %(key)s: %(reason)s"), key=key, reason=exc) from exc
         head = self._head(key)
         if head is None or head["ContentLength"] != size:
-            raise ObjectStoreError(f"Tải lên không hoàn tất (upload incomplete) {key}")
+            raise ObjectStoreError(N_("Tải lên không hoàn tất: %(key)s"), key=key)
         return head["ETag"]
 
     def _publish(self, key: str, path: Path) -> None:
@@ -334,7 +333,7 @@ class S3MediaStore(MediaStore):
     def delete(self, key: str) -> None:
         """Remove one derived object (no error when it is missing)."""
         if key.startswith("originals/"):
-            raise UnsafeKeyError(f"Bản gốc không bao giờ bị xoá (originals are never deleted): {key}")
+            raise UnsafeKeyError(N_("Bản gốc không bao giờ bị xoá: %(key)s"), key=key)
         self._call("delete_object", Key=self._object(key))
         self._cached(key).unlink(missing_ok=True)
 

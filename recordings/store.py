@@ -160,9 +160,7 @@ class MediaStore:
         else:
             staged, digest = self._stage_copy(src)
         try:
-            if expected_sha256 and digest != expected_sha256.lower():
-                raise ValueError(
-                    f"SHA-256 không khớp (checksum mismatch): expected {expected_sha256}, got {digest}")
+            check_expected(digest, expected_sha256)
             key = self.original_key(digest, ext)
             final = self.path(key)
             if final.exists():
@@ -247,6 +245,12 @@ class MediaStore:
 
     def delete_tree(self, key: str) -> None:
         shutil.rmtree(self.path(key), ignore_errors=True)
+
+
+def check_expected(digest: str, expected_sha256: str | None) -> None:
+    """ValueError when the SHA-256 a client announced is not that of the bytes received."""
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise ValueError(f"SHA-256 không khớp (checksum mismatch): expected {expected_sha256}, got {digest}")
 
 
 def inside(root: Path, key: str) -> Path:
