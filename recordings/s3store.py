@@ -138,7 +138,7 @@ class S3MediaStore(MediaStore):
         try:
             digest, size = hashlib.sha256(), 0
             with os.fdopen(fd, "wb") as out, response["Body"] as body:
-                for block in body.iter_chunks(CHUNK):
+                while block := body.read(CHUNK):
                     digest.update(block)
                     out.write(block)
                     size += len(block)
@@ -335,7 +335,9 @@ class S3MediaStore(MediaStore):
         if key.startswith("originals/"):
             raise UnsafeKeyError(N_("Bản gốc không bao giờ bị xoá: %(key)s"), key=key)
         self._call("delete_object", Key=self._object(key))
-        self._cached(key).unlink(missing_ok=True)
+        cached = self._cached(key)
+        if not cached.is_dir():
+            cached.unlink(missing_ok=True)
 
     def delete_tree(self, key: str) -> None:
         """Remove the object `key` and every object under `key/`."""
