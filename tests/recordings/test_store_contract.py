@@ -261,3 +261,25 @@ def test_s3_presigned_urls_work_and_rgw_refuses_tampered_or_expired_ones(tmp_pat
     short = store.presigned_url(key, 1)
     time.sleep(2.5)
     assert _get(short)[0] == 403                                   # expired
+
+
+def test_open_store_chooses_by_url(tmp_path):
+    assert type(open_store(tmp_path / "m")) is MediaStore
+    for bad in ("http://bucket", "s3://", "file:///x", "bucket"):
+        with pytest.raises(ValueError, match="s3://bucket"):
+            open_store(tmp_path / "m", bad)
+
+
+def test_s3_leftovers_of_killed_writers_are_swept(tmp_path, s3_settings):
+    from recordings.temporaries import sweep_temporaries
+    store = _s3_store(tmp_path, s3_settings)
+    store.write_bytes("derived/a.json", b"{}")
+    half = store.root / "cache" / "derived" / ".a.json.x1.tmp"   # a download killed midway
+    half.write_bytes(b"half")
+    scratch = store.tmp_dir / ".book.m4b.x2.tmp"                  # an encode killed before its upload
+    scratch.write_bytes(b"")
+    old = time.time() - 3600
+    for path in (half, scratch):
+        os.utime(path, (old, old))
+    assert set(sweep_temporaries(store.root, older_than_s=600)) == {half, scratch}
+    assert store.path("derived/a.json").read_bytes() == b"{}"
