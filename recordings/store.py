@@ -290,7 +290,7 @@ def open_store(media_root: str | os.PathLike, media_url: str = "", *, endpoint_u
         raise ValueError(f"MEDIA_URL phải là s3://bucket[/prefix] (MEDIA_URL must be s3://bucket[/prefix]): "
                          f"{media_url!r}")
     from recordings.s3store import S3MediaStore  # boto3 is loaded only when an object store is used
-    return S3MediaStore(bucket, prefix, endpoint_url=endpoint_url or None, region=region,
+    return S3MediaStore(bucket, prefix, endpoint_url=endpoint_url or None, region=region or "us-east-1",
                         cache_dir=cache_dir or Path(media_root).parent / "media-cache")
 
 

@@ -292,3 +292,24 @@ def test_s3_leftovers_of_killed_writers_are_swept(tmp_path, s3_settings):
         os.utime(path, (old, old))
     assert set(sweep_temporaries(store.root, older_than_s=600)) == {half, scratch}
     assert store.path("derived/a.json").read_bytes() == b"{}"
+
+
+def test_the_app_builds_the_object_store_from_its_settings(tmp_path, s3_settings):
+    from catalog.migrate import upgrade
+    from web.app import create_app
+    from web.config import load_settings
+    from web.extensions import media_store
+    settings = {"HOME": str(tmp_path / "inst"), "SECRET_KEY": "t-" + os.urandom(8).hex(), "TESTING": True,
+                **s3_settings}
+    upgrade(load_settings(settings)["DATABASE_URL"])
+    app = create_app(settings)
+    try:
+        store = app.extensions["sachnoi"].store
+        assert store.is_remote and store.root == (tmp_path / "inst" / "media-cache").resolve()
+        with app.app_context():
+            assert media_store() is store
+        health = app.test_client().get("/healthz")
+        assert health.status_code == 200 and "media" in health.get_json()["disk_free_mb"]
+        assert not (tmp_path / "inst" / "media").exists()   # MEDIA_ROOT is not used
+    finally:
+        app.extensions["sachnoi"].engine.dispose()
