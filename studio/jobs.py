@@ -425,7 +425,8 @@ class Due:
     queue: str = "default"
 
 
-def due(sessions: sessionmaker[Session], *, resend_after_s: float, kinds: tuple[str, ...]) -> list[Due]:
+def due(sessions: sessionmaker[Session], *, resend_after_s: float, kinds: tuple[str, ...],
+        sent_before: dt.datetime | None = None) -> list[Due]:
     """Rows that need a message now, each marked sent (one conditional UPDATE each, so two
     reconcilers do not both send it):
       - queued with no message sent yet (just enqueued, or a failed attempt put back);
@@ -436,9 +437,13 @@ def due(sessions: sessionmaker[Session], *, resend_after_s: float, kinds: tuple[
         at once the first time;
       - a job waiting on a phase whose parts are all done (the worker that finished the last one
         died before it continued the book).
-    Job kinds outside `kinds` (no handler: hot-folder failure records) are left alone."""
+    Job kinds outside `kinds` (no handler: hot-folder failure records) are left alone.
+    `sent_before`: an in-process broker's start; a message sent before it lived in another process's
+    memory (perhaps a dead one), so queued rows sent before it are sent again at once."""
     now = utcnow()
     stale = now - dt.timedelta(seconds=resend_after_s)
+    if sent_before is not None:
+        stale = max(stale, sent_before)
     out: list[Due] = []
     with sessions.begin() as db:
         unsent_or_stale = or_(Job.sent_at.is_(None), Job.sent_at < stale)

@@ -36,7 +36,7 @@ import soundfile as sf
 from sqlalchemy import select
 
 from catalog.manuscripts import current
-from catalog.models import Book, Job, JobPart
+from catalog.models import Book, Job, JobPart, utcnow
 from catalog.states import JobState
 from catalog.talking_books import KINDS
 from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
@@ -360,10 +360,13 @@ class Reconciler:
         self.ctx, self.broker = ctx, broker
         self.log = log or (lambda _msg: None)
         self.lock = threading.Lock()
+        # an in-process broker's messages die with its process: what was sent before we started is sent again
+        self.started = utcnow() if broker.in_process else None
 
     def send_due(self) -> int:
         with self.lock:
-            due = jobs.due(self.ctx.sessions, resend_after_s=self.ctx.settings.job_resend_s, kinds=tuple(HANDLERS))
+            due = jobs.due(self.ctx.sessions, resend_after_s=self.ctx.settings.job_resend_s, kinds=tuple(HANDLERS),
+                           sent_before=self.started)
             for item in due:
                 self.broker.send(item.queue, item.id)
             return len(due)
