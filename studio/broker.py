@@ -71,12 +71,12 @@ class Broker:
             raise BrokerError(f"Không dùng được BROKER_URL (cannot use BROKER_URL): {exc}") from exc
         # what Dramatiq's own CLI does at start: the TimeLimit middleware starts its watcher here
         self.broker.emit_after("process_boot")
-        options = {"broker": self.broker, "max_retries": 0, "time_limit": int(time_limit_s * 1000)}
+        limit_ms = int(time_limit_s * 1000)
         self.actors = {
-            "default": dramatiq.actor(on_job, actor_name="sachnoi_job", queue_name="default", **options),
-            "master": dramatiq.actor(on_part, actor_name="sachnoi_master", queue_name="master", **options),
-            "encode": dramatiq.actor(on_part, actor_name="sachnoi_encode", queue_name="encode", **options),
-        }
+            queue: dramatiq.actor(actor_name=name, queue_name=queue, broker=self.broker, max_retries=0,
+                                  time_limit=limit_ms)(handler)
+            for queue, name, handler in (("default", "sachnoi_job", on_job), ("master", "sachnoi_master", on_part),
+                                         ("encode", "sachnoi_encode", on_part))}
         self.worker: dramatiq.Worker | None = None
         self.lock = threading.Lock()
 
@@ -92,12 +92,16 @@ class Broker:
         except Exception as exc:
             raise BrokerError(f"Không gửi được việc tới hàng đợi (cannot send to the broker): {exc}") from exc
 
-    def start(self, queues: Iterable[str] = QUEUES, threads: int = 1, *, poll_ms: int = 1000) -> None:
-        """Worker threads consuming `queues`, one message each at a time (prefetch 1 per thread)."""
+    def start(self, queues: Iterable[str] = QUEUES, threads: int = 1, *, poll_ms: int = 1000,
+              name: str = "sachnoi-worker") -> None:
+        """Worker threads consuming `queues`, one message each at a time (prefetch 1 per thread),
+        named `name` (thread listings and tests tell them from request threads)."""
         worker = dramatiq.Worker(self.broker, queues=set(queues), worker_threads=max(1, threads),
                                  worker_timeout=poll_ms)
         worker.queue_prefetch = max(1, threads)   # per consumer: one message for each thread
         worker.start()
+        for index, thread in enumerate(worker.workers):
+            thread.name = name if len(worker.workers) == 1 else f"{name}-{index}"
         self.worker = worker
 
     def idle(self) -> bool:

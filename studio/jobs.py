@@ -188,8 +188,8 @@ def retry(sessions: sessionmaker[Session], job_id: int, *, confirm_published: bo
             .values(state=JobState.QUEUED, attempts=0, finished_at=None, message="Đang chờ (queued)",
                     updated_at=utcnow(), sent_at=None)
             .execution_options(synchronize_session=False)))
-        if changed == 1:  # its failed parts get fresh attempts too; the parts that are done stay done
-            db.execute(update(JobPart).where(JobPart.job_id == job_id, JobPart.state == JobState.FAILED)
+        if changed == 1:  # its unfinished parts get fresh attempts too; the parts that are done stay done
+            db.execute(update(JobPart).where(JobPart.job_id == job_id, JobPart.state != JobState.DONE)
                        .values(state=JobState.QUEUED, attempts=0, sent_at=None, updated_at=utcnow())
                        .execution_options(synchronize_session=False))
         return RETRIED if changed == 1 else NOT_RETRYABLE
@@ -389,11 +389,12 @@ def fail_part(sessions: sessionmaker[Session], part_id: int, owner: str, error: 
         part.state = JobState.FAILED if last else JobState.QUEUED
         part.error = (part.error or "") + f"[lần {part.attempts}] {error}\n"
         part.lease_owner, part.lease_expires_at, part.sent_at, part.updated_at = "", None, None, now
-        if last:
+        if last:  # the job shows the part's attempts, each line naming the part
+            lines = "".join(f"{line} ({part.name})\n" for line in part.error.splitlines() if line)
             db.execute(
                 update(Job).where(Job.id == part.job_id, Job.state == JobState.RUNNING, Job.lease_owner == "")
                 .values(state=JobState.FAILED, finished_at=now, updated_at=now, message="Lỗi, đã dừng (failed)",
-                        error=Job.error + f"[{part.name}, lần {part.attempts}] {error}\n")
+                        error=Job.error + lines)
                 .execution_options(synchronize_session=False))
         return part.state
 
@@ -447,11 +448,11 @@ def due(sessions: sessionmaker[Session], *, resend_after_s: float, kinds: tuple[
     out: list[Due] = []
     with sessions.begin() as db:
         unsent_or_stale = or_(Job.sent_at.is_(None), Job.sent_at < stale)
-        jobs_due = list(db.execute(select(Job.id, Job.sent_at).where(Job.kind.in_(kinds), or_(
+        jobs_due: list[tuple[int, dt.datetime | None]] = [(r[0], r[1]) for r in db.execute(select(Job.id, Job.sent_at).where(Job.kind.in_(kinds), or_(
             and_(Job.state == JobState.QUEUED, unsent_or_stale),
             and_(Job.state == JobState.RUNNING, Job.lease_expires_at < now,
                  or_(Job.sent_at.is_(None), Job.sent_at < Job.lease_expires_at, Job.sent_at < stale)),
-        )).order_by(Job.id).limit(200)).all())
+        )).order_by(Job.id).limit(200)).all()]
         waiting = db.execute(select(Job.id, Job.sent_at, Job.stage).where(
             Job.state == JobState.RUNNING, Job.lease_owner == "", Job.updated_at < now - dt.timedelta(seconds=2),
             unsent_or_stale)).all()

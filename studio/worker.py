@@ -26,6 +26,7 @@ Job kinds:
 """
 from __future__ import annotations
 
+import functools
 import os
 import socket
 import threading
@@ -50,6 +51,10 @@ from studio.manuscript_formats import ManuscriptError
 from studio.manuscripts import align_book
 from studio.pipeline import STAGES, run_stages
 from studio.talking_books import build_talking_books
+
+# what a failed attempt is: any error, and the engine's time limit (a BaseException, like KeyboardInterrupt)
+FAILURES: tuple[type[BaseException], ...] = (Exception, *TIME_LIMIT_ERRORS)
+
 
 class LeaseLost(Exception):
     """Another worker owns this job now; stop without writing an outcome."""
@@ -120,7 +125,7 @@ def run_produce(ctx: Context, run: JobRun) -> dict[str, Any]:
                               max_attempts=run.job.max_attempts)
         if len(done) < len(names):
             raise WaitForParts(stage.name, f"{STAGE_LABELS[stage.name]}: {len(done)}/{len(names)}")
-        stage.parts.finish(ctx, book_id, decisions, done, lambda f, n=stage.name: progress(n, f))
+        stage.parts.finish(ctx, book_id, decisions, done, functools.partial(progress, stage.name))
     first, last = STAGE_NAMES.index(payload.get("start", "mark")), STAGE_NAMES.index(stop)
     return {"book_id": book_id, "stages": STAGE_NAMES[first:last + 1]}
 
@@ -258,7 +263,7 @@ class Runner:
             self.log(f"Việc #{job.id}: chờ các phần của bước {wait.stage} (waiting for its parts)")
             self.send_due()
             return
-        except (Exception, *TIME_LIMIT_ERRORS) as exc:  # any failure is recorded on the row; the worker carries on
+        except FAILURES as exc:  # any failure is recorded on the row; the worker carries on
             stop.set()
             beat.join()
             review = exc.chapters if isinstance(exc, QCRejected) else None
@@ -316,7 +321,7 @@ class Runner:
         beat.start()
         try:
             result = stage.parts.run(self.ctx, book_id, part.name, lambda f: fraction.__setitem__(0, f))
-        except (Exception, *TIME_LIMIT_ERRORS) as exc:
+        except FAILURES as exc:
             stop.set()
             beat.join()
             state = jobs.fail_part(self.ctx.sessions, part.id, self.owner, failure_text(self.ctx, exc))
@@ -410,7 +415,7 @@ class Worker:
                         on_part=self.runner.run_part)
         reconciler = Reconciler(self.ctx, broker, log=self.runner.log)
         self.runner.send_due = reconciler.send_due
-        broker.start(QUEUES, 1, poll_ms=50)
+        broker.start(QUEUES, 1, poll_ms=50, name="sachnoi-job-thread")
         return broker, reconciler
 
     def run_once(self) -> bool:
