@@ -236,10 +236,13 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
         assert setup.returncode == 0, setup.stdout + setup.stderr
         app.start(["serve", "--host", app.ip, "--port", str(port)])
         base = f"http://{app.ip}:{port}"
+        # a dedicated production machine (master and encode parts only) and one that takes every queue;
+        # replacements take every queue
         workers = [cluster.machine("worker"), cluster.machine("worker")]
-        for worker in workers:
-            worker.start(["worker", "--quiet"])
-        timeline.mark(f"{', '.join(w.name for w in workers)} started ({cluster.mode})")
+        workers[0].start(["worker", "--queues", "master,encode", "--quiet"])
+        workers[1].start(["worker", "--quiet"])
+        timeline.mark(f"{workers[0].name} (--queues master,encode) and {workers[1].name} (all queues) started "
+                      f"({cluster.mode})")
         _wait_http(base + "/", app)
 
         web_files: set[str] = set()
