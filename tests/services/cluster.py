@@ -444,7 +444,7 @@ class Cluster:
         if use_netns is None:
             use_netns, self.netns_reason = netns_available()
         else:
-            self.netns_reason = "" if use_netns else "not asked for"
+            self.netns_reason = "" if use_netns else "namespaces not asked for"
         self.use_netns = use_netns
         self.forwarder = Forwarder()
         self.machines: list[Machine] = []
