@@ -299,6 +299,7 @@ def test_the_app_builds_the_object_store_from_its_settings(tmp_path, s3_settings
     from web.app import create_app
     from web.config import load_settings
     from web.extensions import media_store
+    (tmp_path / "inst").mkdir()
     settings = {"HOME": str(tmp_path / "inst"), "SECRET_KEY": "t-" + os.urandom(8).hex(), "TESTING": True,
                 **s3_settings}
     upgrade(load_settings(settings)["DATABASE_URL"])
