@@ -32,6 +32,7 @@ from studio.context import Context, Decisions, Progress
 from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
 from studio.intake import add_original_and_take
+from studio.media_versions import publish as publish_media
 from studio.markers import MAX_TIME_S, PauseMarking, pause_marks, take_marks
 from studio.package import package_book, tag_book
 from studio.session_folder import SessionFolder, read_session_folder
@@ -319,6 +320,7 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
 # -- package and tag ------------------------------------------------------------------------------------
 def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.workers, progress=progress)
+    publish_media(ctx.sessions, ctx.store, book_id, grace_s=ctx.settings.media_version_grace_s)
     talking_books_if_offered(ctx, book_id)
 
 
@@ -334,6 +336,7 @@ def talking_books_if_offered(ctx: Context, book_id: int) -> None:
 
 def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     tag_book(ctx.sessions, ctx.store, book_id)
+    publish_media(ctx.sessions, ctx.store, book_id, grace_s=ctx.settings.media_version_grace_s)
     talking_books_if_offered(ctx, book_id)  # metadata may have changed
     progress(1.0)
 
