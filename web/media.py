@@ -344,6 +344,8 @@ def _version_prefix(path_token: str, book_uuid: str, version: str) -> str:
     if book_id is None:
         abort(404)
     token, signed = signed_links.split_path_token(path_token)
+    if not token:
+        _deny(403, "malformed")
     if signed is not None:   # nginx refuses a wrong or expired signature with 403: so does the app
         key = str(current_app.config.get("MEDIA_AUTHZ_KEY") or "")
         if not key or not signed_links.path_token_valid(path_token, book_uuid, version, key=key):

@@ -18,16 +18,15 @@ BOOK_S = CHAPTER_S * CHAPTERS
 RENDITIONS = (("aac-32k", 32000), ("aac-64k", 64000))
 
 
-@pytest.fixture(scope="session")
-def hls_tree(tmp_path_factory) -> Path:
-    """hls/master.m3u8 + two renditions of a 30 s tone (a different pitch per chapter), 2 s segments."""
-    root = tmp_path_factory.mktemp("hls") / "hls"
+def build_hls_tree(root: Path, volume: float = 0.2) -> Path:
+    """hls/master.m3u8 + two renditions of a 30 s tone (a different pitch per chapter), 2 s segments,
+    under `root`; another `volume` gives other bytes under the same names (a re-encode)."""
     tone = ";".join(f"sine=frequency={300 + 200 * i}:duration={CHAPTER_S}:sample_rate=44100"
                     for i in range(CHAPTERS))
     for name, bitrate in RENDITIONS:
         folder = root / name
         folder.mkdir(parents=True)
-        graph = "".join(f"[{i}:a]" for i in range(CHAPTERS)) + f"concat=n={CHAPTERS}:v=0:a=1,volume=0.2[out]"
+        graph = "".join(f"[{i}:a]" for i in range(CHAPTERS)) + f"concat=n={CHAPTERS}:v=0:a=1,volume={volume}[out]"
         args = ["ffmpeg", "-v", "error", "-y"]
         for part in tone.split(";"):
             args += ["-f", "lavfi", "-i", part]
@@ -41,6 +40,12 @@ def hls_tree(tmp_path_factory) -> Path:
                   f'CODECS="mp4a.40.2"', f"{name}/index.m3u8"]
     (root / "master.m3u8").write_text("\n".join(lines) + "\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def hls_tree(tmp_path_factory) -> Path:
+    """The book's HLS tree (build_hls_tree)."""
+    return build_hls_tree(tmp_path_factory.mktemp("hls") / "hls")
 
 
 @pytest.fixture
