@@ -99,6 +99,30 @@ class LiveServer:
         self.server.shutdown()
 
 
+@pytest.fixture(scope="session")
+def rgw(tmp_path_factory):
+    """A real S3 server (Ceph RADOS Gateway, tests/rgw_server.py) for the whole run; stopped by pid at
+    the end. Skipped with the reason when Ceph cannot start, failing instead under
+    SACHNOI_REQUIRE_SERVICES=1 (CI)."""
+    from rgw_server import RGWUnavailable, start_rgw
+    try:
+        server = start_rgw(tmp_path_factory.mktemp("rgw"))
+    except RGWUnavailable as exc:
+        skip_or_fail(f"Ceph RADOS Gateway unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(rgw, monkeypatch) -> dict:
+    """A fresh, empty bucket on the test RGW: the settings that point the media store at it, with the
+    AWS credential variables set for this test."""
+    from rgw_server import new_bucket
+    for name, value in rgw.env().items():
+        monkeypatch.setenv(name, value)
+    return {"MEDIA_URL": f"s3://{new_bucket(rgw)}", "S3_ENDPOINT_URL": rgw.endpoint, "S3_REGION": "us-east-1"}
+
+
 @pytest.fixture
 def live_server(app):
     server = LiveServer(app)
