@@ -243,7 +243,8 @@ ARG_SOURCES = {"book_id": "book", "bookmark_id": "bookmark", "user_id": "reader"
                "library_id": "library", "jingle_id": "jingle",
                "sentence_id": "sentence"}
 LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8",
-                "which": "after", "kind": "epub3", "version": "0"}
+                "which": "after", "kind": "epub3", "version": "0",
+                "path_token": "t" * 43}
 
 
 def _rules():
@@ -277,10 +278,10 @@ def build_url(app, world, endpoint: str, expect: Expect) -> tuple[str, dict]:
         if name in expect.args:
             source = expect.args[name]
             values[name] = world.ids.get(source, source)
-        elif name in LITERAL_ARGS:
-            values[name] = LITERAL_ARGS[name]
         elif name == "path_token":  # a public media token in the path (no nginx signature)
             values[name] = media_token(app, world, use="s")
+        elif name in LITERAL_ARGS:
+            values[name] = LITERAL_ARGS[name]
         elif name in ARG_SOURCES:
             values[name] = world.ids[ARG_SOURCES[name]]
         else:
