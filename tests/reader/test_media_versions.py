@@ -285,3 +285,33 @@ def test_with_a_remote_store_playlists_come_from_the_store_and_downloads_redirec
     assert client.get(f"/books/{book_id}/book.audiobook?t={download}").status_code == 404  # none stored
     legacy = client.get(f"/books/{book_id}/hls/aac-32k/index.m3u8?t={media_token(app, book_id, None)}")
     assert legacy.status_code == 200 and b"seg_001.m4s?t=" in legacy.get_data()
+
+
+def test_cli_publishes_books_packaged_before_versions_and_collects_old_ones(app, settings, make_book, hls_tree_b,
+                                                                           monkeypatch):
+    from click.testing import CliRunner
+
+    from web.cli import main
+    monkeypatch.setenv("SACHNOI_HOME", settings["HOME"])
+    monkeypatch.setenv("SACHNOI_SECRET_KEY", settings["SECRET_KEY"])
+    first, second = make_book("public"), make_book("public", title="Sách hai")
+
+    def run(*args):
+        result = CliRunner().invoke(main, ["media", *args], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    out = run("publish")
+    assert "2 phiên bản mới / 2 sách" in out
+    old = book_row(app, first).media_version
+    assert old and book_row(app, second).media_version
+    assert "0 phiên bản mới / 1 sách" in run("publish", "--book", str(first))
+    reencode(app, first, hls_tree_b)
+    assert "1 phiên bản mới / 1 sách" in run("publish", "--book", str(first))
+    uuid = book_row(app, first).uuid
+    assert services(app).store.exists(served_prefix(uuid, old))
+    assert "Đã xoá 0 phiên bản" in run("collect")          # within MEDIA_VERSION_GRACE_S
+    time.sleep(1.1)
+    assert f"đã xoá phiên bản {old}" in run("collect", "--grace-s", "1")
+    assert not services(app).store.exists(served_prefix(uuid, old))
+    assert services(app).store.exists(served_prefix(uuid, book_row(app, first).media_version))
