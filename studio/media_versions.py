@@ -31,7 +31,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from catalog.db import session_scope
 from catalog.models import Book, MediaVersion, Rendition, utcnow
@@ -152,8 +152,7 @@ def collect(session_factory, store: MediaStore, *, grace_s: float, book_id: int 
             continue  # never the version readers are served (a publish switched back meanwhile)
         store.delete_tree(served_prefix(uuid, version))
         with session_scope(session_factory) as db:
-            db.execute(MediaVersion.__table__.delete().where(MediaVersion.id == row_id,
-                                                             MediaVersion.retired_at <= cutoff))
+            db.execute(delete(MediaVersion).where(MediaVersion.id == row_id, MediaVersion.retired_at <= cutoff))
         removed.append((owner, version))
     return removed
 
