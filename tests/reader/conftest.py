@@ -88,7 +88,8 @@ def make_book(app, hls_tree, people):
                 book.library.onsite_networks = onsite
             if published:
                 publish(s, book)
-            shutil.copytree(hls_tree, services.store.path(f"derived/books/{book.uuid}/hls"))
+            with services.store.atomic_dir(f"derived/books/{book.uuid}/hls") as folder:  # any store
+                shutil.copytree(hls_tree, folder, dirs_exist_ok=True)
             return book.id
 
     return make

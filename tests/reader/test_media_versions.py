@@ -52,8 +52,8 @@ def reencode(app, book_id: int, tree: Path) -> None:
     """What the package stage leaves after encoding again: new files in the unversioned layout and
     new source hashes on the rows."""
     store, uuid = services(app).store, book_row(app, book_id).uuid
-    store.delete_tree(f"derived/books/{uuid}/hls")
-    shutil.copytree(tree, store.path(f"derived/books/{uuid}/hls"))
+    with store.atomic_dir(f"derived/books/{uuid}/hls") as folder:
+        shutil.copytree(tree, folder, dirs_exist_ok=True)
     with services(app).sessions.begin() as s:
         for row in s.query(Rendition).filter_by(book_id=book_id, kind="hls"):
             row.source_sha256 = hashlib.sha256(f"{tree}{row.name}".encode()).hexdigest()
