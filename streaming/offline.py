@@ -44,18 +44,13 @@ def pick_rendition(renditions: Iterable[Rendition]) -> Rendition | None:
     return min(hls, key=lambda r: (abs((r.bitrate or 0) - OFFLINE_BITRATE), "mono" not in r.name, r.name))
 
 
-def rendition_size(store, book_uuid: str, name: str) -> int | None:
-    """Bytes of every file in the book's `hls/<name>/` folder (0 when it is missing; None for an
-    object store, whose files the web process does not look at: the row's size is used)."""
-    if store.is_remote:
-        return None
+def rendition_size(store, book_uuid: str, name: str) -> int:
+    """Bytes of every file in the book's `hls/<name>/` folder (0 when it is missing)."""
+    folder = f"derived/books/{book_uuid}/hls/{name}"
     try:
-        folder = store.path(f"derived/books/{book_uuid}/hls/{name}")
+        return sum(size for key, size in store.list(folder) if key.count("/") == folder.count("/") + 1)
     except UnsafeKeyError:
         return 0
-    if not folder.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
 def offline_rendition(store, book) -> OfflineRendition | None:
@@ -63,5 +58,4 @@ def offline_rendition(store, book) -> OfflineRendition | None:
     chosen = pick_rendition(book.renditions)
     if chosen is None:
         return None
-    size = rendition_size(store, book.uuid, chosen.name)
-    return OfflineRendition(chosen.name, int(chosen.bitrate or 0), int(chosen.size_bytes or 0) if size is None else size)
+    return OfflineRendition(chosen.name, int(chosen.bitrate or 0), rendition_size(store, book.uuid, chosen.name))

@@ -231,8 +231,8 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
         master_key = f"{prefix}/master/{position:02d}.flac"
         def chapter_progress(fraction: float, done: int = done) -> None:
             progress((done + fraction) / len(plan))
-        result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile, params=chain,
-                             progress=chapter_progress)
+        with ctx.store.atomic_path(master_key) as out:
+            result = master_file(ctx.store.path(raw_key), out, profile, params=chain, progress=chapter_progress)
         results.append((position, title, master_key, result))
 
     # Measured before the transaction: hashing an hour of FLAC inside it would hold SQLite's one
