@@ -1,6 +1,6 @@
 """URLs that nginx checks by itself (`secure_link`): the `signed-url` media serve mode.
 
-A segment URL `/_hls/<book uuid>/<rendition>/<file>?e=<expires>&s=<signature>` is sent by nginx
+A segment URL `/_hls/<book uuid>[/v/<version>]/<rendition>/<file>?e=<expires>&s=<signature>` is sent by nginx
 without asking the app, if `s` is base64url (no padding) of MD5 over `"<expires><path> <key>"` and
 `expires` (unix seconds) has not passed: what `secure_link_md5 "$secure_link_expires$uri <key>"`
 computes (docs/nginx.conf). The app writes these URLs into a media playlist only after the full
@@ -40,12 +40,14 @@ def signature(path: str, expires: int, key: str) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def segment_url(book_uuid: str, rendition: str, name: str, *, expires: int, key: str) -> str:
-    """The signed URL of one HLS file of a book. Raises ValueError for a part nginx would not route."""
-    for part in (book_uuid, rendition, name):
+def segment_url(book_uuid: str, rendition: str, name: str, *, expires: int, key: str,
+                version: str | None = None) -> str:
+    """The signed URL of one HLS file of a book (of its published media `version`, when it has one:
+    `/_hls/<uuid>/v/<version>/<rendition>/<file>`). Raises ValueError for a part nginx would not route."""
+    for part in (book_uuid, rendition, name) + ((version,) if version else ()):
         if not _PART.match(part):
             raise ValueError(f"not a plain path segment: {part!r}")
-    path = f"{PREFIX}{book_uuid}/{rendition}/{name}"
+    path = f"{PREFIX}{book_uuid}/{f'v/{version}/' if version else ''}{rendition}/{name}"
     return f"{path}?e={int(expires)}&s={signature(path, expires, key)}"
 
 

@@ -239,17 +239,19 @@ def _mimetype(name: str) -> str:
     return next((t for ext, t in _TYPES.items() if name.endswith(ext)), "application/octet-stream")
 
 
-def _send_playlist(key: str, signed_files_of: tuple[str, str] | None = None):
-    """A playlist with the media token on every URI. `signed_files_of` = (book uuid, rendition):
-    in signed-url mode its media files get URLs nginx checks itself (streaming.signed_links)."""
+def _send_playlist(key: str, signed_files_of: tuple[str, str, str | None] | None = None):
+    """A playlist with the media token on every URI. `signed_files_of` = (book uuid, rendition,
+    media version): in signed-url mode its media files get URLs nginx checks itself
+    (streaming.signed_links), in the same version as the playlist."""
     query = f"t={g.media_token}"
     config = current_app.config
 
     def uri_for(uri: str) -> str:
         if signed_files_of and g.media_signed and uri.endswith(NGINX_SENT) and "/" not in uri:
             try:
-                return signed_links.segment_url(*signed_files_of, uri, expires=g.media_claims.expires,
-                                                key=str(config["MEDIA_AUTHZ_KEY"]))
+                uuid, rendition, version = signed_files_of
+                return signed_links.segment_url(uuid, rendition, uri, expires=g.media_claims.expires,
+                                                key=str(config["MEDIA_AUTHZ_KEY"]), version=version)
             except ValueError:
                 pass  # a name nginx would not route: the app's own route serves it, checked
         return add_query(uri, query)
@@ -331,7 +333,8 @@ def hls_file(book_id: int, rendition: str, name: str):
         abort(404)
     book = book_for_listening(book_id, (tokens.STREAM,))
     key = f"{media_prefix(book)}/hls/{rendition}/{name}"
-    return _send_playlist(key, (book.uuid, rendition)) if name.endswith(".m3u8") else _send_file(key)
+    return _send_playlist(key, (book.uuid, rendition, book.media_version)) if name.endswith(".m3u8") \
+        else _send_file(key)
 
 
 def _version_prefix(path_token: str, book_uuid: str, version: str) -> str:

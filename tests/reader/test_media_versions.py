@@ -17,8 +17,7 @@ from pathlib import Path
 import pytest
 
 from catalog.models import Book, MediaVersion, Rendition, utcnow
-from conftest import build_hls_tree
-from reader_helpers import csrf_from, login, media_token
+from reader_helpers import build_hls_tree, csrf_from, login, media_token
 from recordings.errors import MissingMediaError
 from recordings.store import MediaStore, served_prefix
 from streaming import signed_links

@@ -22,7 +22,7 @@ from reader_helpers import media_token
 from recordings.store import served_prefix
 from streaming import signed_links
 from test_media_versions import book_row, hls_tree_b, publish, reencode  # noqa: F401  (hls_tree_b: a fixture)
-from test_nginx_authz import Front, need_nginx
+from test_nginx_authz import Front, front, need_nginx  # noqa: F401  (front: a fixture)
 
 
 @pytest.fixture
@@ -206,3 +206,26 @@ def test_segments_come_from_the_store_through_nginx_cache_and_a_new_version_neve
     status, headers, body = f.get(f"{base}/aac-32k/seg_001.m4s")
     assert (status, headers["x-cache-status"]) == (200, "HIT")
     assert body == (hls_tree / "aac-32k/seg_001.m4s").read_bytes()
+
+
+def test_signed_url_mode_links_name_the_published_version(app, make_book, hls_tree, hls_tree_b, front):
+    """signed-url mode (docs/nginx.conf): segment links of a playlist are in that playlist's version,
+    so a re-encode published meanwhile never swaps the bytes under a player."""
+    book_id = make_book("public")
+    first = publish(app, book_id).version
+    f = front(mode="signed-url")
+    token = media_token(app, book_id, None)
+    body = f.get(f"/books/{book_id}/hls/aac-32k/index.m3u8?t={token}")[2].decode()
+    links = re.findall(r"^(/_hls/\S+)$", body, re.M)
+    assert links and all(f"/v/{first}/aac-32k/" in link for link in links)
+    reencode(app, book_id, hls_tree_b)
+    publish(app, book_id)
+    status, _h, data = f.get(links[1])   # the old playlist's link: the old version's bytes
+    assert status == 200 and data == (hls_tree / "aac-32k/seg_001.m4s").read_bytes()
+    body = f.get(f"/books/{book_id}/hls/aac-32k/index.m3u8?t={token}")[2].decode()
+    new_links = re.findall(r"^(/_hls/\S+)$", body, re.M)
+    assert f.get(new_links[1])[2] == (hls_tree_b / "aac-32k/seg_001.m4s").read_bytes()
+    legacy = make_book("public", title="Chưa có phiên bản")    # no version yet: the old layout
+    body = f.get(f"/books/{legacy}/hls/aac-32k/index.m3u8?t={media_token(app, legacy, None)}")[2].decode()
+    link = re.findall(r"^(/_hls/\S+)$", body, re.M)[1]
+    assert "/v/" not in link and f.get(link)[2] == (hls_tree / "aac-32k/seg_001.m4s").read_bytes()
