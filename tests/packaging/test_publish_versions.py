@@ -5,24 +5,18 @@ an old path."""
 from __future__ import annotations
 
 from catalog import tags
-from catalog.db import make_engine, make_sessionmaker, session_scope
-from catalog.migrate import upgrade
+from catalog.db import session_scope
 from catalog.models import Book
 from delivery import hls
 from recordings.store import MediaStore, served_prefix, sha256_file
 from studio.media_versions import publish
-from studio.package import package_book, tag_book
+from studio.package import tag_book
 
-from packaging_helpers import make_book
+from packaging_helpers import package_two_chapters
 
 
 def test_a_packaged_book_is_published_whole_and_a_retag_is_a_new_version(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    store = MediaStore(tmp_path / "media")
-    book_id = make_book(url, store, durations=(2.0, 2.5), titles=("Một", "Hai"))
-    factory = make_sessionmaker(make_engine(url))
-    package_book(factory, store, book_id, workers=2)
+    factory, store, book_id = package_two_chapters(tmp_path)
     first = publish(factory, store, book_id)
     with session_scope(factory) as s:
         book = s.get(Book, book_id)

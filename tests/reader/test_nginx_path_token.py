@@ -116,19 +116,26 @@ def test_nginx_sends_segments_of_the_version_and_refuses_tampered_or_expired_tok
     assert status == 200 and body == (hls_tree / "aac-32k/seg_001.m4s").read_bytes()
 
 
+def play_through_nginx(browser, f: Front, book_id: int) -> list[tuple[str, int]]:
+    """Open the book's page through nginx, press play, wait for 2.5 s of playback: (url, status)
+    of every segment the browser fetched."""
+    page = browser.new_page()
+    segments: list[tuple[str, int]] = []
+    page.on("response", lambda r: segments.append((r.url, r.status)) if r.url.endswith(".m4s") else None)
+    page.goto(f"http://127.0.0.1:{f.nginx.port}/books/{book_id}")
+    page.click("#play")
+    page.wait_for_function("() => document.getElementById('audio').currentTime > 2.5 && "
+                           "!document.getElementById('audio').paused", timeout=20000)
+    page.close()
+    return segments
+
+
 @pytest.mark.browser
 def test_hls_js_plays_a_book_through_nginx_and_no_segment_reaches_the_app(browser, app, make_book, pt_front):
     book_id = make_book("public")
     version = publish(app, book_id).version
     f = pt_front()
-    page = browser.new_page()
-    segments = []
-    page.on("response", lambda r: segments.append((r.url, r.status)) if r.url.endswith(".m4s") else None)
-    page.goto(f"http://127.0.0.1:{f.nginx.port}/books/{book_id}")
-    page.click("#play")
-    page.wait_for_function("() => document.getElementById('audio').currentTime > 2.5 && "
-                           "!document.getElementById('audio').paused", timeout=15000)
-    page.close()
+    segments = play_through_nginx(browser, f, book_id)
     assert segments and all(status == 200 for _url, status in segments)
     assert all(f"/{version}/hls/" in url and "/m/" in url for url, _s in segments)
     assert app_got_segments(f) == []

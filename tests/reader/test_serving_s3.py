@@ -17,7 +17,8 @@ from catalog.models import Rendition, utcnow
 from recordings.store import served_prefix
 from studio import media_versions
 from test_media_versions import book_row, hls_tree_b, publish, reencode  # noqa: F401  (hls_tree_b: a fixture)
-from test_nginx_path_token import app_got_segments, pt_front, s3_client, serving_policy  # noqa: F401
+from test_nginx_path_token import (app_got_segments, play_through_nginx, pt_front,  # noqa: F401
+                                   s3_client, serving_policy)
 
 pytest.importorskip("recordings.s3store")
 
@@ -59,14 +60,7 @@ def test_hls_js_plays_a_book_from_the_store_through_nginx(browser, app, make_boo
     book_id = make_book("public")
     version = publish(app, book_id).version
     f = s3_front
-    page = browser.new_page()
-    segments = []
-    page.on("response", lambda r: segments.append((r.url, r.status)) if r.url.endswith(".m4s") else None)
-    page.goto(f"http://127.0.0.1:{f.nginx.port}/books/{book_id}")
-    page.click("#play")
-    page.wait_for_function("() => document.getElementById('audio').currentTime > 2.5 && "
-                           "!document.getElementById('audio').paused", timeout=20000)
-    page.close()
+    segments = play_through_nginx(browser, f, book_id)
     assert segments and all(status == 200 for _url, status in segments)
     assert all(f"/{version}/hls/" in url for url, _s in segments)
     assert app_got_segments(f) == []
