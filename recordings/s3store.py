@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import mimetypes
 import os
 import shutil
 import tempfile
@@ -39,12 +40,17 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recordings.errors import N_, MissingMediaError, ObjectStoreError, UnsafeKeyError
-from recordings.store import CHUNK, MediaStore, check_expected, inside, is_temporary, key_parts
+from recordings.errors import N_, MissingMediaError, ObjectStoreError
+from recordings.store import (CHUNK, MediaStore, check_expected, inside, is_temporary, key_parts, refuse_original,
+                              staged_file)
 
 MANIFEST_SUFFIXES = (".m3u8", ".json")   # a folder's index files: uploaded after what they name
 PRESIGN_MAX_S = 7 * 24 * 3600            # SigV4 refuses longer-lived URLs
 PARALLEL_UPLOADS = 8
+# Content-Type stored with each object, for nginx or a CDN in front of the store and for presigned
+# downloads; the standard table (mimetypes) knows all but our audio-only segments and packages
+AUDIO_TYPES = {".m4s": "audio/mp4", ".m4b": "audio/mp4", ".m4a": "audio/mp4", ".mp4": "audio/mp4",
+               ".audiobook": "application/audiobook+zip"}
 
 
 class S3MediaStore(MediaStore):
@@ -127,12 +133,7 @@ class S3MediaStore(MediaStore):
     def _download(self, key: str, dest: Path) -> None:
         """GET `key` into `dest` through a temporary name: size checked against the response, an
         original's bytes against the SHA-256 in its name."""
-        try:
-            response = self._call("get_object", Key=self._object(key))
-        except ObjectStoreError as exc:
-            if _status(exc) == 404:
-                raise MissingMediaError(N_("Không tìm thấy tệp: %(key)s"), key=key) from None
-            raise
+        response = self._get(key)
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         try:
@@ -159,15 +160,18 @@ class S3MediaStore(MediaStore):
         listed = self._call("list_objects_v2", Prefix=self._object(key) + "/", MaxKeys=1)
         return bool(listed.get("KeyCount"))
 
-    def open(self, key: str) -> BinaryIO:
-        """The object's bytes as a stream (read in chunks; close it, or use `with`)."""
+    def _get(self, key: str) -> dict:
+        """The GET response of `key` (its Body not read yet); MissingMediaError when there is none."""
         try:
-            response = self._call("get_object", Key=self._object(key))
+            return self._call("get_object", Key=self._object(key))
         except ObjectStoreError as exc:
             if _status(exc) == 404:
                 raise MissingMediaError(N_("Không tìm thấy tệp: %(key)s"), key=key) from None
             raise
-        return cast(BinaryIO, response["Body"])
+
+    def open(self, key: str) -> BinaryIO:
+        """The object's bytes as a stream (read in chunks; close it, or use `with`)."""
+        return cast(BinaryIO, self._get(key)["Body"])
 
     def list(self, prefix: str) -> Iterator[tuple[str, int]]:
         """(key, size) of every object under the folder `prefix`, sorted, without temporaries."""
@@ -235,7 +239,7 @@ class S3MediaStore(MediaStore):
         with open(src, "rb") as fh:
             try:
                 self._call("put_object", Key=self._object(key), Body=fh, ContentMD5=_b64(md5),
-                           IfNoneMatch="*", Metadata=metadata)
+                           IfNoneMatch="*", Metadata=metadata, ContentType=content_type(key))
             except ObjectStoreError as exc:
                 if _status(exc) != 412:  # 412: written meanwhile by another writer, with the same bytes
                     raise
@@ -244,7 +248,8 @@ class S3MediaStore(MediaStore):
         """A multipart upload with each part's Content-MD5 (hand-written: boto3's transfer manager
         cannot send a precomputed MD5 per part, and the hashes must come from the pass that named
         the original, so bytes changed since then are refused)."""
-        upload = self._call("create_multipart_upload", Key=self._object(key), Metadata=metadata)
+        upload = self._call("create_multipart_upload", Key=self._object(key), Metadata=metadata,
+                            ContentType=content_type(key))
         upload_id = upload["UploadId"]
         try:
             parts = []
@@ -269,11 +274,12 @@ class S3MediaStore(MediaStore):
         size = path.stat().st_size
         if size <= self.multipart_threshold:
             with open(path, "rb") as fh:
-                answer = self._call("put_object", Key=self._object(key), Body=fh,
+                answer = self._call("put_object", Key=self._object(key), Body=fh, ContentType=content_type(key),
                                     ContentMD5=_b64(_hash_parts(path, max(size, 1))[1][0]))
             return answer["ETag"]
         try:
-            self.client.upload_file(str(path), self.bucket, self._object(key), Config=self.transfer)
+            self.client.upload_file(str(path), self.bucket, self._object(key), Config=self.transfer,
+                                    ExtraArgs={"ContentType": content_type(key)})
         except (ClientError, BotoCoreError, boto3.exceptions.S3UploadFailedError) as exc:
             raise ObjectStoreError(N_("Tải lên thất bại: %(key)s: %(reason)s"), key=key, reason=exc) from exc
         head = self._head(key)
@@ -292,15 +298,8 @@ class S3MediaStore(MediaStore):
     @contextmanager
     def atomic_path(self, key: str) -> Iterator[Path]:
         """Yield a local temporary path; uploaded as `key` when the block ends without an error."""
-        name = key_parts(key)[-1]
-        fd, tmp = tempfile.mkstemp(dir=self.tmp_dir, prefix=f".{name}.", suffix=".tmp")
-        os.close(fd)
-        tmp_path = Path(tmp)
-        try:
-            yield tmp_path
-            self._publish(key, tmp_path)
-        finally:
-            tmp_path.unlink(missing_ok=True)
+        with staged_file(self.tmp_dir, key_parts(key)[-1], lambda tmp: self._publish(key, tmp)) as tmp:
+            yield tmp
 
     @contextmanager
     def atomic_dir(self, key: str) -> Iterator[Path]:
@@ -325,11 +324,6 @@ class S3MediaStore(MediaStore):
         finally:
             shutil.rmtree(tmp_path, ignore_errors=True)
 
-    def write_bytes(self, key: str, data: bytes) -> Path:
-        with self.atomic_path(key) as tmp:
-            tmp.write_bytes(data)
-        return self._cached(key)
-
     def copy(self, src_key: str, dst_key: str) -> None:
         """Put `src_key`'s bytes under `dst_key` too, copied inside the store (no bytes through this
         machine; one request up to S3's 5 GB limit for a single copy): how a media version is
@@ -347,8 +341,7 @@ class S3MediaStore(MediaStore):
 
     def delete(self, key: str) -> None:
         """Remove one derived object (no error when it is missing)."""
-        if key.startswith("originals/"):
-            raise UnsafeKeyError(N_("Bản gốc không bao giờ bị xoá: %(key)s"), key=key)
+        refuse_original(key)
         self._call("delete_object", Key=self._object(key))
         cached = self._cached(key)
         if not cached.is_dir():
@@ -356,6 +349,7 @@ class S3MediaStore(MediaStore):
 
     def delete_tree(self, key: str) -> None:
         """Remove the object `key` and every object under `key/`."""
+        refuse_original(key)
         keys = [k for k, _size in self.list(key)]
         self._parallel(self.delete, keys + [key])
         shutil.rmtree(self._cached(key), ignore_errors=True)
@@ -369,6 +363,12 @@ class S3MediaStore(MediaStore):
         with ThreadPoolExecutor(max_workers=PARALLEL_UPLOADS, thread_name_prefix="s3") as pool:
             for _ in pool.map(fn, items):  # re-raises the first error
                 pass
+
+
+def content_type(key: str) -> str:
+    name = key.rsplit("/", 1)[-1]
+    return (AUDIO_TYPES.get(os.path.splitext(name)[1].lower()) or mimetypes.guess_type(name, strict=False)[0]
+            or "application/octet-stream")
 
 
 def content_disposition(filename: str) -> str:

@@ -22,9 +22,9 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
-from recordings.errors import MissingMediaError, UnsafeKeyError
+from recordings.errors import N_, MissingMediaError, UnsafeKeyError
 
 CHUNK = 1 << 20
 
@@ -214,14 +214,8 @@ class MediaStore:
         """
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp_path = Path(tmp)
-        try:
-            yield tmp_path
-            os.replace(tmp_path, final)
-        finally:
-            tmp_path.unlink(missing_ok=True)
+        with staged_file(final.parent, final.name, lambda tmp: os.replace(tmp, final)) as tmp:
+            yield tmp
 
     @contextmanager
     def atomic_dir(self, key: str) -> Iterator[Path]:
@@ -263,10 +257,32 @@ class MediaStore:
 
     def delete(self, key: str) -> None:
         """Remove one derived file (no error when it is missing)."""
+        refuse_original(key)
         self.path(key).unlink(missing_ok=True)
 
     def delete_tree(self, key: str) -> None:
+        refuse_original(key)
         shutil.rmtree(self.path(key), ignore_errors=True)
+
+
+@contextmanager
+def staged_file(folder: Path, name: str, publish: Callable[[Path], None]) -> Iterator[Path]:
+    """A new empty file `.<name>.<random>.tmp` in `folder`, handed to `publish` when the block ends
+    without an error (to move or upload it), removed in any case."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        publish(tmp_path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def refuse_original(key: str) -> None:
+    """Originals are never removed through the store (UnsafeKeyError)."""
+    if key_parts(key)[0] == "originals":
+        raise UnsafeKeyError(N_("Bản gốc không bao giờ bị xoá: %(key)s"), key=key)
 
 
 def check_expected(digest: str, expected_sha256: str | None) -> None:
@@ -296,7 +312,7 @@ def open_store(media_root: str | os.PathLike, media_url: str = "", *, endpoint_u
         raise ValueError(f"MEDIA_URL phải là s3://bucket[/prefix] (MEDIA_URL must be s3://bucket[/prefix]): "
                          f"{media_url!r}")
     from recordings.s3store import S3MediaStore  # boto3 is loaded only when an object store is used
-    return S3MediaStore(bucket, prefix, endpoint_url=endpoint_url or None, region=region,
+    return S3MediaStore(bucket, prefix, endpoint_url=endpoint_url or None, region=region or "us-east-1",
                         cache_dir=cache_dir or Path(media_root).parent / "media-cache")
 
 

@@ -104,6 +104,14 @@ def m4b_job(store: MediaStore, prefix: str, specs: list[ChapterSpec]) -> Job:
     return Job("m4b", total * 1.0, source, done, run)
 
 
+def run_job(job: Job) -> None:
+    """Run one encode job; its failures as `PackageError`, naming it."""
+    try:
+        job.run()
+    except (FFmpegError, RecordingsError, OSError) as exc:
+        raise PackageError(f"Mã hoá '{job.name}' thất bại (encoding '{job.name}' failed): {exc}") from exc
+
+
 def run_jobs(jobs: list[Job], workers: int, result: PackageResult, progress: Progress,
               weight: float) -> None:
     pending = []
@@ -121,10 +129,7 @@ def run_jobs(jobs: list[Job], workers: int, result: PackageResult, progress: Pro
     lock = threading.Lock()
 
     def execute(job: Job) -> str:
-        try:
-            job.run()
-        except (FFmpegError, RecordingsError, OSError) as exc:
-            raise PackageError(f"Mã hoá '{job.name}' thất bại (encoding '{job.name}' failed): {exc}") from exc
+        run_job(job)
         with lock:
             finished[0] += job.cost
             progress(weight * finished[0] / total_cost)

@@ -183,3 +183,27 @@ def demo_home(tmp_path_factory) -> Path:
     ingest_folder_cli(ROOT / "examples" / "demo-session", library=None, publish=True, accept_qc=True,
                       quiet=True, settings=settings)
     return home
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url():
+    """A fresh virtual host on the RabbitMQ server at 127.0.0.1:5672 (guest/guest) for this test run,
+    so parallel runs never share a queue; deleted afterwards. Skipped when the server is not there
+    (failing under SACHNOI_REQUIRE_SERVICES=1)."""
+    import shutil
+    import socket
+    import subprocess
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=3).close()
+    except OSError as exc:
+        skip_or_fail(f"RabbitMQ not reachable at 127.0.0.1:5672: {exc}")
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        skip_or_fail("rabbitmqctl not found: cannot make a virtual host for the test run")
+    vhost = "sachnoi-test-" + uuid.uuid4().hex[:10]
+    for args in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
+        done = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            skip_or_fail(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[:200]}")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True, timeout=60)

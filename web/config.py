@@ -64,6 +64,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_LEASE_S", 60.0, "a claimed job whose worker sent no heartbeat for this long is handed to "
             "another worker"),
     Setting("JOB_MAX_ATTEMPTS", 3, "attempts of a job stage before it is marked failed"),
+    Setting("BROKER_URL", "", "task broker: `\"\"` = in-process broker and workers (no server); "
+            "`amqp://user:pass@host:5672/vhost` = RabbitMQ, workers on any machine (`sachnoi worker`)"),
+    Setting("JOB_TIME_LIMIT_S", 840.0, "one message (a book-level stage, one chapter's master, one encode) is "
+            "stopped after this long, ffmpeg included; twice this must stay under RabbitMQ's "
+            "`consumer_timeout` (30 min)"),
+    Setting("JOB_RESEND_S", 300.0, "a job or part left queued this long after its message gets another one "
+            "(a message lost with a dead process); duplicates are harmless"),
     Setting("MAX_UPLOAD_MB", 4096, "one audio file, on every way audio enters (tus, form, hot folder, "
             "`sachnoi ingest`)"),
     Setting("USER_QUOTA_MB", 20480, "a user's stored + pending uploads"),

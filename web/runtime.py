@@ -84,7 +84,7 @@ def start_background_work(settings: dict) -> BackgroundWork:
     ctx = make_context(settings)
     pool = folder_stop = None
     if settings.get("RUN_WORKERS"):
-        pool = WorkerPool(ctx).start()
+        pool = WorkerPool(ctx, broker_url=settings.get("BROKER_URL") or "", log=click.echo).start()
         click.echo(f"Bộ xử lý công việc: {settings.get('WORKERS')} luồng (job workers started)")
     if settings.get("WATCH_INBOX"):
         folder = HotFolder(ctx, Path(settings["INBOX"]), decisions=Decisions(approve_marks=False),
@@ -108,6 +108,7 @@ class JobThread:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.pending = False
+        self.worker: Worker | None = None
         self.idle = threading.Event()
         self.idle.set()
 
@@ -125,7 +126,9 @@ class JobThread:
         return self.idle.wait(timeout_s)
 
     def _run(self) -> None:
-        worker = Worker(self.ctx)
+        if self.worker is None:  # one in-process broker for the app's life (its threads sleep between runs)
+            self.worker = Worker(self.ctx)
+        worker = self.worker
         while True:
             with self.lock:
                 self.pending = False

@@ -117,8 +117,12 @@ def test_originals_are_named_by_hash_checked_and_never_overwritten(store, tmp_pa
     report = audit(store, [sha, "f" * 64])         # ...that does not overwrite what is there
     assert [m[:1] + m[2:] for m in report.mismatched] == [(sha, key)] and report.missing == ["f" * 64]
     assert store.read_bytes(key).startswith(b"rotten")
+    for remove in (store.delete, store.delete_tree):
+        with pytest.raises(UnsafeKeyError):
+            remove(key)
     with pytest.raises(UnsafeKeyError):
-        store.delete(key) if store.is_remote else (_ for _ in ()).throw(UnsafeKeyError("local"))
+        store.delete_tree("originals")
+    assert store.exists(key)
 
 
 def test_atomic_writes_are_invisible_until_the_block_succeeds(store):
@@ -172,7 +176,8 @@ def test_fixity_streams_every_original(store, tmp_path):
 # -- object store only ---------------------------------------------------------------------------------
 def test_s3_store_overrides_every_method_that_touches_bytes():
     from recordings.s3store import S3MediaStore
-    shared = {"original_key", "book_prefix", "tmp_dir", "is_remote", "read_bytes"}  # read_bytes: built on open
+    # read_bytes and write_bytes are built on open and atomic_path
+    shared = {"original_key", "book_prefix", "tmp_dir", "is_remote", "read_bytes", "write_bytes"}
     own = {name for name in vars(MediaStore) if not name.startswith("_")} - shared
     assert own and {name for name in own if vars(S3MediaStore).get(name) is None} == set()
 
@@ -243,6 +248,10 @@ def test_s3_atomic_dir_publishes_playlists_last(tmp_path, s3_settings):
             (folder / name).write_bytes(name.encode())
     assert set(order[:3]) == {"init.mp4", "seg-000.m4s", "seg-001.m4s"}
     assert set(order[3:]) == {"job.json", "chapter.m3u8"}
+    types = {name: store.client.head_object(Bucket=store.bucket, Key=f"derived/books/b/work/hls/aac-64k/001/{name}")
+             ["ContentType"] for name in ("chapter.m3u8", "seg-000.m4s", "job.json")}
+    assert types == {"chapter.m3u8": "application/vnd.apple.mpegurl", "seg-000.m4s": "audio/mp4",
+                     "job.json": "application/json"}
 
 
 def _get(url: str) -> tuple[int, bytes, dict]:
@@ -294,3 +303,24 @@ def test_s3_leftovers_of_killed_writers_are_swept(tmp_path, s3_settings):
         os.utime(path, (old, old))
     assert set(sweep_temporaries(store.root, older_than_s=600)) == {half, scratch}
     assert store.path("derived/a.json").read_bytes() == b"{}"
+
+
+def test_the_app_builds_the_object_store_from_its_settings(tmp_path, s3_settings):
+    from catalog.migrate import upgrade
+    from web.app import create_app
+    from web.config import load_settings
+    from web.extensions import media_store
+    settings = {"HOME": str(tmp_path / "inst"), "SECRET_KEY": "t-" + os.urandom(8).hex(), "TESTING": True,
+                **s3_settings}
+    upgrade(load_settings(settings)["DATABASE_URL"])
+    app = create_app(settings)
+    try:
+        store = app.extensions["sachnoi"].store
+        assert store.is_remote and store.root == (tmp_path / "inst" / "media-cache").resolve()
+        with app.app_context():
+            assert media_store() is store
+        health = app.test_client().get("/healthz")
+        assert health.status_code == 200 and "media" in health.get_json()["disk_free_mb"]
+        assert not (tmp_path / "inst" / "media").exists()   # MEDIA_ROOT is not used
+    finally:
+        app.extensions["sachnoi"].engine.dispose()

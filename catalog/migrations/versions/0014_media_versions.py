@@ -1,13 +1,13 @@
 """Versioned media: the book's published media version (a pointer) and every version made (issue 19)
 
 Revision ID: 0014
-Revises: 0012 (0013, the broker's, once both are merged; the lead re-chains)
+Revises: 0013
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0014"
-down_revision = "0012"
+down_revision = "0013"
 branch_labels = None
 depends_on = None
 
