@@ -40,7 +40,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recordings.errors import N_, MissingMediaError, ObjectStoreError
+from recordings.errors import N_, MissingMediaError, ObjectStoreError, UnsafeKeyError
 from recordings.store import (CHUNK, MediaStore, check_expected, inside, is_temporary, key_parts, refuse_original,
                               staged_file)
 
