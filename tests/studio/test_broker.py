@@ -353,3 +353,16 @@ def test_pipeline_over_rabbitmq_two_workers_one_killed_ends_as_in_process(tmp_pa
     assert {sha: _sha(p) for sha, p in ctx.store.iter_originals()} == originals
     with ctx.sessions() as db:
         assert db.scalar(select(JobPart.id).where(JobPart.state != "done")) is None
+
+
+def test_worker_queues_option_is_checked_before_anything_runs(tmp_path):
+    from studio.broker import BrokerError, parse_queues
+    assert parse_queues("master, encode") == ("master", "encode")
+    assert parse_queues("") == ("default", "master", "encode")
+    with pytest.raises(BrokerError):
+        parse_queues("master,foo")
+    env = {**os.environ, "SACHNOI_HOME": str(tmp_path / "h"), "SACHNOI_SECRET_KEY": "q-" + uuid.uuid4().hex}
+    done = subprocess.run([str(Path(sys.executable).with_name("sachnoi")), "worker", "--queues", "master,foo"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "foo" in done.stderr and "No such queue" in done.stderr
+    assert not (tmp_path / "h").exists()  # refused before the instance was touched
