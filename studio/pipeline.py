@@ -269,8 +269,8 @@ def master_chapter(ctx: Context, book_id: int, name: str, progress: Progress = _
     profile = get_profile(plan.profile)
     _resample_for_mastering(ctx, raw_key, profile)
     master_key = f"{plan.prefix}/master/{position:02d}.flac"
-    result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile, params=plan.chain,
-                         progress=progress)
+    with ctx.store.atomic_path(master_key) as out:  # uploaded when done, in an object store
+        result = master_file(ctx.store.path(raw_key), out, profile, params=plan.chain, progress=progress)
     # measured here, outside any transaction: hashing an hour of FLAC inside one would hold SQLite's
     # one write lock, and every listener's progress write would wait behind it
     info = sf.info(str(ctx.store.path(master_key)))

@@ -34,6 +34,13 @@ SETTINGS: tuple[Setting, ...] = (
             "so a key can be rotated without logging everyone out (docs/security.md)"),
     Setting("DATABASE_URL", "", "a `postgresql://` URL switches to PostgreSQL", "`sqlite:///<home>/sachnoi.db`"),
     Setting("MEDIA_ROOT", "", "originals (by SHA-256) and derived media", "`<home>/media`"),
+    Setting("MEDIA_URL", "", "empty: media in the folder `MEDIA_ROOT`; `s3://bucket[/prefix]`: media on an "
+            "S3-compatible object store (`S3_ENDPOINT_URL`; credentials from `AWS_ACCESS_KEY_ID` and "
+            "`AWS_SECRET_ACCESS_KEY`)"),
+    Setting("S3_ENDPOINT_URL", "", "the object store's address, e.g. `http://127.0.0.1:7480` (empty: AWS S3)"),
+    Setting("S3_REGION", "us-east-1", "region the object store's requests are signed for"),
+    Setting("MEDIA_CACHE_DIR", "", "with `MEDIA_URL`: this machine's scratch folder and read cache of "
+            "object-store media (files handed to ffmpeg)", "`<home>/media-cache`"),
     Setting("INBOX", "", "the hot folder `sachnoi watch` (or `serve` with `WATCH_INBOX`) ingests from",
             "`<home>/inbox`"),
     Setting("DEFAULT_LIBRARY", "THV", "code of the library new content belongs to"),
@@ -198,6 +205,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     settings["DATABASE_URL"] = settings["DATABASE_URL"] or f"sqlite:///{home / 'sachnoi.db'}"
     settings["MEDIA_ROOT"] = str(Path(settings["MEDIA_ROOT"] or home / "media").resolve())
     settings["INBOX"] = str(Path(settings["INBOX"] or home / "inbox").resolve())
+    settings["MEDIA_CACHE_DIR"] = str(Path(settings["MEDIA_CACHE_DIR"] or home / "media-cache").resolve())
     return settings
 
 

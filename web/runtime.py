@@ -18,12 +18,11 @@ from flask import current_app
 
 from catalog.db import make_engine, make_sessionmaker
 from catalog.migrate import upgrade
-from recordings.store import MediaStore
 from studio.context import Context, Decisions, StudioSettings
 from studio.watch import HotFolder
 from studio.worker import Worker, WorkerPool
 from web.config import load_settings
-from web.extensions import services
+from web.extensions import services, store_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def make_context(settings: dict | None = None) -> Context:
     Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
     upgrade(settings["DATABASE_URL"])
     engine = make_engine(settings["DATABASE_URL"])
-    return Context(sessions=make_sessionmaker(engine), store=MediaStore(settings["MEDIA_ROOT"]),
+    return Context(sessions=make_sessionmaker(engine), store=store_from_settings(settings),
                    settings=StudioSettings.from_mapping(settings))
 
 
