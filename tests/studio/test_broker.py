@@ -366,3 +366,19 @@ def test_worker_queues_option_is_checked_before_anything_runs(tmp_path):
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "foo" in done.stderr and "No such queue" in done.stderr
     assert not (tmp_path / "h").exists()  # refused before the instance was touched
+
+
+def test_a_message_the_broker_refused_is_due_again(ctx):
+    from studio.broker import BrokerError
+    from studio.worker import Reconciler
+
+    class Away:
+        in_process = False
+
+        def send(self, queue, row_id):
+            raise BrokerError("Không gửi được việc tới hàng đợi: %(error)s", error="connection refused")
+
+    job_id = jobs.enqueue(ctx.sessions, "align", max_attempts=3)
+    with pytest.raises(BrokerError):
+        Reconciler(ctx, Away()).send_due()  # type: ignore[arg-type]
+    assert [d.id for d in jobs.due(ctx.sessions, resend_after_s=300, kinds=("align",))] == [job_id]
