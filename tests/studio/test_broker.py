@@ -143,9 +143,10 @@ def test_abandoned_part_is_sent_again_once_its_lease_expired(ctx):
     [part] = parts_of(ctx, job_id)
     assert [d.id for d in jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",))] == [part.id]
     assert jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",)) == []  # sent: not again
-    assert jobs.claim_part(ctx.sessions, part.id, "dies", lease_s=0.2) is not None
+    assert jobs.claim_part(ctx.sessions, part.id, "dies", lease_s=2.0) is not None
     assert jobs.claim_part(ctx.sessions, part.id, "other", lease_s=30) is None  # a redelivered message: held
-    time.sleep(0.4)
+    assert jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",)) == []  # held by a live lease
+    time.sleep(2.2)
     due = jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",))
     assert [(d.kind, d.id, d.queue) for d in due] == [("part", part.id, "master")]
     again = jobs.claim_part(ctx.sessions, part.id, "other", lease_s=30)
