@@ -500,15 +500,23 @@ def write_session(folder: Path, chapter_s: float, chapters: int = 4, takes: int 
 
 
 UUID_RE = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+VERSION_RE = re.compile(r"/v/[0-9a-f]{8,64}/")  # a published version's prefix (derived/books/<uuid>/v/<version>/)
+
+
+def _blind(text: str) -> str:
+    return VERSION_RE.sub("/v/V/", UUID_RE.sub("B", text))
 
 
 def normalized_sha256(key: str, data: bytes) -> str:
     """SHA-256 of an output, blind to what two productions of one session may differ in: the
-    book's UUID (in keys and in the manifest) and the manifest's `modified` time."""
+    book's UUID and its published version's name (in keys, playlists and the manifest) and the
+    manifest's `modified` time."""
     if key.endswith("manifest.json"):
         manifest = json.loads(data)
         manifest.get("metadata", {}).pop("modified", None)
-        data = UUID_RE.sub("B", json.dumps(manifest, sort_keys=True)).encode()
+        data = _blind(json.dumps(manifest, sort_keys=True)).encode()
+    elif key.endswith(".m3u8"):
+        data = _blind(data.decode("utf-8")).encode()
     elif key.endswith(".audiobook"):
         import io
         import zipfile
@@ -519,7 +527,7 @@ def normalized_sha256(key: str, data: bytes) -> str:
 
 
 def normalize_key(key: str) -> str:
-    return UUID_RE.sub("B", key)
+    return _blind(key)
 
 
 def local_outputs(media_root: Path) -> dict[str, str]:
