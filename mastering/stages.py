@@ -279,14 +279,23 @@ class Editor:
 
     def _fades(self, y: np.ndarray) -> np.ndarray:
         n = y.shape[0]
-        o = np.arange(self.written, self.written + n)
-        g = np.ones(n)
-        if self.fade_in:
-            g = np.minimum(g, np.clip((o + 0.5) / self.fade_in, 0, 1))
-        if self.fade_out:
-            g = np.minimum(g, np.clip((self.out_len - o - 0.5) / self.fade_out, 0, 1))
+        w0 = self.written
         self.written += n
-        return y * g[:, None]
+        # only the frames inside the fades are touched (the rest of a block passes as it is)
+        lo, hi = min(max(self.fade_in - w0, 0), n), max(min(self.out_len - self.fade_out - w0, n), 0)
+        if lo == 0 and hi == n:
+            return y
+        y = y.copy()
+        for a, b in ((0, lo), (max(hi, lo), n)):
+            if b > a:
+                o = np.arange(w0 + a, w0 + b)
+                g = np.ones(b - a)
+                if self.fade_in:
+                    g = np.minimum(g, np.clip((o + 0.5) / self.fade_in, 0, 1))
+                if self.fade_out:
+                    g = np.minimum(g, np.clip((self.out_len - o - 0.5) / self.fade_out, 0, 1))
+                y[a:b] *= g[:, None]
+        return y
 
     def process(self, block: np.ndarray) -> np.ndarray:
         parts = []
