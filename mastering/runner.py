@@ -247,6 +247,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     loop = _tone_loop(src, plan, params, profile, enhance)
     pad_head, pad_tail = _pads(loop, plan)
 
+    del before, analyser   # pass 2 needs only the plan (the per-tick sums: 58 MB at 10 h)
     # pass 2: process, edit, measure the output, hand blocks to the sink
     front = _Front(src, params, enhance)
     gain = GainCurve(plan.gains_db, plan.tick_frames)

@@ -159,6 +159,38 @@ def detect_hum(room_tone: np.ndarray, rate: int, params: HumParams) -> HumParams
 
 
 # -- gain curve --------------------------------------------------------------------------------
+class TickGrid:
+    """The first frame of each of `n` ticks, `t * rate // per_s`, worked out when asked instead of
+    stored: as an int64 array it was 29 MB of a 10-hour take's plan. Indexing (an int or a slice)
+    gives what the array would; `searchsorted(v)` is `np.searchsorted(array, v, "right")`."""
+
+    def __init__(self, n: int, rate: int, per_s: int):
+        self.n, self.rate, self.per_s = n, rate, per_s
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return (np.arange(self.n, dtype=np.int64)[i] if i.step not in (None, 1) else
+                    np.arange(*i.indices(self.n), dtype=np.int64)) * self.rate // self.per_s
+        t = int(i) + self.n if int(i) < 0 else int(i)
+        if not 0 <= t < self.n:
+            raise IndexError(i)
+        return t * self.rate // self.per_s
+
+    def __array__(self, dtype=None, copy=None):
+        return self[:].astype(dtype) if dtype is not None else self[:]
+
+    def searchsorted(self, v: int) -> int:
+        # frames t*rate//per_s <= v  <=>  t < (v + 1) * per_s / rate
+        return min(self.n, max(0, -(-(int(v) + 1) * self.per_s // self.rate)))
+
+
+def _search_right(tf, v: int) -> int:
+    return tf.searchsorted(v) if isinstance(tf, TickGrid) else int(np.searchsorted(tf, v, "right"))
+
+
 class GainCurve:
     """Applies a gain curve given in dB at tick centres, linearly interpolated per sample.
 
@@ -166,10 +198,10 @@ class GainCurve:
     out only for the few ticks around each block.
     """
 
-    def __init__(self, gains_db: np.ndarray, tick_frames: np.ndarray):
+    def __init__(self, gains_db: np.ndarray, tick_frames: "np.ndarray | TickGrid"):
         # tick_frames[t] = first frame of tick t; the value applies at the tick's centre
-        self.lin = (10.0 ** (np.asarray(gains_db, np.float64) / 20.0)).astype(np.float32)
-        self.tick_frames = np.asarray(tick_frames)
+        self.lin = np.power(np.float32(10.0), np.asarray(gains_db, np.float32) / np.float32(20.0))
+        self.tick_frames = tick_frames if isinstance(tick_frames, TickGrid) else np.asarray(tick_frames)
         tf = self.tick_frames
         self.last_end = float(tf[-1] + (tf[-1] - tf[-2] if len(tf) > 1 else 1))
         self.pos = 0
@@ -177,8 +209,8 @@ class GainCurve:
     def values(self, start: int, n: int) -> np.ndarray:
         tf = self.tick_frames
         nt = len(tf)
-        lo = max(0, int(np.searchsorted(tf, start, "right")) - 2)
-        hi = min(nt, int(np.searchsorted(tf, start + n, "right")) + 2)
+        lo = max(0, _search_right(tf, start) - 2)
+        hi = min(nt, _search_right(tf, start + n) + 2)
         s = tf[lo:hi].astype(np.float64)
         e = np.empty_like(s)
         e[:-1] = s[1:]
