@@ -6,7 +6,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
-APT_PACKAGES := ffmpeg chromium espeak-ng sox nginx libsndfile1 fonts-dejavu-core wrk yaz libmarc-record-perl libmarc-lint-perl epubcheck
+APT_PACKAGES := ffmpeg chromium espeak-ng sox nginx libsndfile1 fonts-dejavu-core wrk yaz libmarc-record-perl libmarc-lint-perl epubcheck \
+	ceph-mon ceph-osd radosgw ceph-common
 
 .PHONY: run test install system-deps python-deps node-deps vendor bench clean
 

@@ -35,8 +35,9 @@ from pathlib import Path
 from catalog.backup_database import (counts_and_revision, database_is_empty, database_kind, integrity_check,
                                      logical_dump, logical_restore, pg_dump, pg_method, pg_restore,
                                      sqlite_into_other, sqlite_path, sqlite_restore, sqlite_snapshot)
-from catalog.backup_media import Progress, copy_media_out, media_files, restore_media, verify_media
+from catalog.backup_media import Progress, as_store, copy_media_out, is_empty, restore_media, verify_media
 from catalog.errors import BackupError
+from recordings.store import MediaStore
 
 __all__ = ["BackupError", "BackupReport", "LISTENER_KEY_FILE", "backup", "read_report", "restore", "verify_backup"]
 
@@ -68,9 +69,10 @@ SECRET_NOTE = ("BÍ MẬT: khoá bí danh bạn nghe; cất riêng, không công
                "(SECRET: listener pseudonym key; store apart, never publish)")
 
 
-def backup(database_url: str, media_root: str | os.PathLike | None, dest: str | os.PathLike, *,
+def backup(database_url: str, media: MediaStore | str | os.PathLike | None, dest: str | os.PathLike, *,
            method: str = "auto", progress: Progress | None = None, listener_key: str | None = None) -> BackupReport:
-    """Take a consistent online backup into the new folder `dest` (must not exist, or be empty).
+    """Take a consistent online backup into the new folder `dest` (must not exist, or be empty), with
+    the files of `media` (a store, local or object, or a media folder; None: the database only).
     `listener_key` (the statistics pseudonym key) is kept beside it, marked secret."""
     started = time.monotonic()
     dest = Path(dest).resolve()
@@ -103,7 +105,7 @@ def backup(database_url: str, media_root: str | os.PathLike | None, dest: str | 
             raise BackupError(f"Phương pháp sao lưu không rõ (unknown method): {method}")
         progress("database", 1, 1)
         counts, revision = counts_and_revision(partial, method, database_url)
-        files, total_bytes = copy_media_out(Path(media_root) if media_root else None, partial, progress)
+        files, total_bytes = copy_media_out(as_store(media) if media else None, partial, progress)
         report = BackupReport(str(dest), kind, method, revision, counts, len(files), total_bytes,
                               round(time.monotonic() - started, 3), integrity, notes)
         (partial / "media-manifest.json").write_text(json.dumps({"files": files}, indent=1, ensure_ascii=False))
@@ -176,19 +178,19 @@ def verify_backup(src: str | os.PathLike, progress: Progress | None = None) -> d
     return report
 
 
-def restore(src: str | os.PathLike, database_url: str, media_root: str | os.PathLike, *,
+def restore(src: str | os.PathLike, database_url: str, media: MediaStore | str | os.PathLike, *,
             progress: Progress | None = None, instance_home: str | os.PathLike | None = None) -> dict:
-    """Restore the backup `src` onto an empty instance; returns the backup's report. With
+    """Restore the backup `src` onto an empty instance (database and `media`, a store or a media
+    folder, both empty); returns the backup's report. With
     `instance_home`, the backup's listener pseudonym key goes to `<instance_home>/listener_key`."""
     src = Path(src).resolve()
-    media_root = Path(media_root).resolve()
     instance_home = Path(instance_home).resolve() if instance_home else None
     report = verify_backup(src, progress)
     _check_listener_key_target(src, instance_home)
     kind = database_kind(database_url)
-    if next(media_files(media_root), None) is not None:
+    if not is_empty(media):
         raise BackupError(f"Kho tệp đích không trống, chỉ khôi phục vào bản cài đặt trống "
-                          f"(media folder is not empty; restore goes onto an empty instance): {media_root}")
+                          f"(media store is not empty; restore goes onto an empty instance): {media}")
     if kind == "sqlite":
         target = sqlite_path(database_url)
         if target.exists() and not database_is_empty(database_url):
@@ -207,6 +209,6 @@ def restore(src: str | os.PathLike, database_url: str, media_root: str | os.Path
         pg_restore(src / "database.sql", database_url)
     elif method == "logical":
         logical_restore(database_url, src / "database.jsonl.gz", report.get("schema_revision"))
-    restore_media(src, media_root, progress or (lambda phase, done, total: None))
+    restore_media(src, as_store(media), progress or (lambda phase, done, total: None))
     _restore_listener_key(src, instance_home)
     return report

@@ -1,28 +1,37 @@
 """The media half of a backup: every file of the store copied with its SHA-256, and put back.
 
-tmp/ and in-progress temporaries (dot-names, `.part`, `.tmp`) are left out; a restore checks every
-hash again as it writes each file under a temporary name and moves it into place.
+Works on any media store (a local folder or an object store): files are listed and streamed
+through the store's own methods (`list`, `open`, `put_original`, `atomic_path`). Scratch space and
+in-progress temporaries are not media and are left out; a restore checks every hash again as it
+writes each file (an original through `put_original`, which names it by its hash; a derived file
+through `atomic_path`, so nothing is published when its hash is wrong).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable
 
 from catalog.errors import BackupError
-from recordings.store import CHUNK, sha256_file
+from recordings.errors import MissingMediaError, RecordingsError, UnsafeKeyError
+from recordings.store import CHUNK, MediaStore, key_parts, sha256_file
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
-SKIP_MEDIA_DIRS = ("tmp",)
+MEDIA_TOPS = ("originals", "derived")  # the store's media; its tmp/ is scratch
 
 
-def copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
+def as_store(media: MediaStore | str | os.PathLike) -> MediaStore:
+    """A store as given, or the local folder store at a path."""
+    return media if isinstance(media, MediaStore) else MediaStore(media)
+
+
+def copy_hashing(stream: BinaryIO, dst: Path) -> tuple[str, int]:
+    """Copy `stream` (closed afterwards) into the new file `dst`, fsynced; returns (sha256, size)."""
     digest, size = hashlib.sha256(), 0
-    with open(src, "rb") as fh, open(dst, "wb") as out:
+    with stream as fh, open(dst, "wb") as out:
         while block := fh.read(CHUNK):
             digest.update(block)
             out.write(block)
@@ -32,39 +41,29 @@ def copy_hashing(src: Path, dst: Path) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
-def media_files(root: Path) -> Iterator[Path]:
-    """Files of the store, without tmp/ and without in-progress temporaries (dot-names)."""
-    if not root.is_dir():
-        return
-    for dirpath, dirnames, filenames in os.walk(root):
-        rel = Path(dirpath).relative_to(root)
-        if rel.parts and rel.parts[0] in SKIP_MEDIA_DIRS:
-            dirnames[:] = []
-            continue
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith(".") and not name.endswith((".part", ".tmp")):
-                yield Path(dirpath) / name
+def stored_media(store: MediaStore) -> list[tuple[str, int]]:
+    """(key, size) of every media file of the store, without scratch space and temporaries."""
+    return [item for top in MEDIA_TOPS for item in store.list(top)]
 
 
-def copy_media_out(root: Path | None, partial: Path, progress: Progress) -> tuple[list[dict], int]:
+def copy_media_out(store: MediaStore | None, partial: Path, progress: Progress) -> tuple[list[dict], int]:
     files: list[dict] = []
     total = 0
-    if root is None or not root.is_dir():
+    if store is None:
         return files, total
-    paths = list(media_files(root))
+    listed = stored_media(store)
     out_root = partial / "media"
-    for i, path in enumerate(paths, 1):
-        rel = path.relative_to(root).as_posix()
-        target = out_root / rel
+    for i, (key, _size) in enumerate(listed, 1):
+        target = out_root / key
         target.parent.mkdir(parents=True, exist_ok=True)
         try:
-            digest, size = copy_hashing(path, target)
-        except FileNotFoundError:  # a derived folder swapped out while we walked: not in this backup
+            digest, size = copy_hashing(store.open(key), target)
+        except (MissingMediaError, FileNotFoundError):  # a derived file replaced while we listed
+            target.unlink(missing_ok=True)
             continue
-        files.append({"path": rel, "size": size, "sha256": digest})
+        files.append({"path": key, "size": size, "sha256": digest})
         total += size
-        progress("media", i, len(paths))
+        progress("media", i, len(listed))
     return files, total
 
 
@@ -79,24 +78,38 @@ def verify_media(src: Path, progress: Progress) -> None:
         progress("verify", i, len(files))
 
 
-def restore_media(src: Path, media_root: Path, progress: Progress) -> None:
+def is_empty(media: MediaStore | str | os.PathLike) -> bool:
+    """No media file in the store (a folder that does not exist yet is empty, and is not made)."""
+    if not isinstance(media, MediaStore) and not Path(media).exists():
+        return True
+    store = as_store(media)
+    return all(next(store.list(top), None) is None for top in MEDIA_TOPS)
+
+
+def restore_media(src: Path, store: MediaStore, progress: Progress) -> None:
     files = json.loads((src / "media-manifest.json").read_text())["files"]
-    for sub in ("originals", "derived", "tmp"):
-        (media_root / sub).mkdir(parents=True, exist_ok=True)
-    for i, entry in enumerate(files, 1):
-        rel = Path(entry["path"])
-        if rel.is_absolute() or ".." in rel.parts:
-            raise BackupError(f"Đường dẫn trong manifest không hợp lệ (unsafe manifest path): {entry['path']}")
-        target = media_root / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-        os.close(fd)
+    for entry in files:  # every path checked before anything is written
         try:
-            digest, _size = copy_hashing(src / "media" / rel, Path(tmp))
-            if digest != entry["sha256"]:
-                raise BackupError(f"Mã băm sai khi khôi phục (hash mismatch): {entry['path']}")
-            os.chmod(tmp, (src / "media" / rel).stat().st_mode & 0o777 or 0o644)
-            os.replace(tmp, target)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+            parts = key_parts(entry["path"])
+        except UnsafeKeyError:
+            parts = []
+        if len(parts) < 2 or parts[0] not in MEDIA_TOPS:
+            raise BackupError(f"Đường dẫn trong manifest không hợp lệ (unsafe manifest path): {entry['path']}")
+    for i, entry in enumerate(files, 1):
+        key, source = entry["path"], src / "media" / entry["path"]
+        try:
+            if key.startswith("originals/"):
+                _sha, stored_key = store.put_original(source, expected_sha256=entry["sha256"])
+                if stored_key != key:
+                    raise BackupError(f"Bản gốc sai tên (original not named by its hash): {key}")
+            else:
+                with store.atomic_path(key) as tmp:
+                    digest, _size = copy_hashing(open(source, "rb"), tmp)
+                    if digest != entry["sha256"]:
+                        raise BackupError(f"Mã băm sai khi khôi phục (hash mismatch): {key}")
+                    os.chmod(tmp, source.stat().st_mode & 0o777 or 0o644)
+        except ValueError as exc:  # put_original: the bytes are not those the manifest names
+            raise BackupError(f"Mã băm sai khi khôi phục (hash mismatch): {key}") from exc
+        except RecordingsError as exc:
+            raise BackupError(f"Không ghi được vào kho tệp (cannot write to the media store) {key}: {exc}") from exc
         progress("media", i, len(files))

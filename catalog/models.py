@@ -306,6 +306,33 @@ class Job(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)  # last message sent for it (studio.broker)
+
+
+class JobPart(Base):
+    """One part of a job run as its own message (one chapter's master, one chapter × one output
+    encode): claimed, leased, counted and finished like a job, so the book continues when the last
+    part of a phase is done, whichever worker ran it (studio.jobs)."""
+    __tablename__ = "job_parts"
+    __table_args__ = (UniqueConstraint("job_id", "phase", "name"),
+                      Index("ix_job_parts_state_lease", "state", "lease_expires_at"))
+    id: Mapped[int] = mapped_column(primary_key=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"))
+    phase: Mapped[str] = mapped_column(String(32))      # the pipeline stage it belongs to
+    name: Mapped[str] = mapped_column(String(128))      # "ch03", "hls aac-64k-mono ch03", "m4b"
+    queue: Mapped[str] = mapped_column(String(32))      # the broker queue its messages go to
+    state: Mapped[str] = mapped_column(String(16), default=JobState.QUEUED)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    lease_owner: Mapped[str] = mapped_column(String(64), default="")
+    lease_expires_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)  # 0..1
+    error: Mapped[str] = mapped_column(Text, default="")
+    result: Mapped[dict] = mapped_column(JSON, default=dict)
+    runs: Mapped[int] = mapped_column(Integer, default=0)  # runs that finished (a duplicate run counts)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
 
 
 class Progress(Base):

@@ -28,6 +28,7 @@ import queue
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Sequence, cast
@@ -170,22 +171,47 @@ def child_options() -> dict:
     return {"preexec_fn": functools.partial(_die_with_parent, os.getpid())} if _prctl is not None else {}
 
 
+WAIT_SLICE_S = 0.2  # how long the waiting thread stays in C at a time (see `_exec`)
+
+
 def _exec(argv: list[str], timeout_s: float, tool: str, *, check: bool = True) -> str:
+    """Run `argv`, killing the child after `timeout_s` or when the waiting thread is interrupted.
+
+    The wait is cut in slices of WAIT_SLICE_S: an exception raised in this thread from outside
+    (a task engine's time limit raises one asynchronously, Python delivers it only between
+    bytecodes) then arrives within a slice, not when ffmpeg ends, and the child is killed on the way
+    out whatever the exception. Hand-written around `Popen.communicate(timeout=...)` rather than
+    `subprocess.run`, which waits in one call until the whole time limit."""
     try:
-        proc = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, timeout=timeout_s, shell=False, **child_options())
-    except subprocess.TimeoutExpired as exc:
-        err = exc.stderr.decode("utf-8", "replace") if exc.stderr else ""
-        raise FFmpegTimeoutError(
-            f"{tool} chạy quá {timeout_s:.0f} s và đã bị dừng ({tool} exceeded its {timeout_s:.0f} s "
-            f"time limit and was killed)", stderr_tail=_tail(err)) from None
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, shell=False, **child_options())
     except OSError as exc:
         raise FFmpegNotFoundError(f"Không chạy được {tool} (cannot start {tool}): {exc}") from None
-    stderr = proc.stderr.decode("utf-8", "replace")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while True:
+            try:
+                out, err = proc.communicate(timeout=max(0.0, min(WAIT_SLICE_S, deadline - time.monotonic())))
+                break
+            except subprocess.TimeoutExpired:
+                if time.monotonic() < deadline:
+                    continue
+                proc.kill()
+                _out, late = proc.communicate()
+                text = late.decode("utf-8", "replace") if late else ""
+                raise FFmpegTimeoutError(
+                    f"{tool} chạy quá {timeout_s:.0f} s và đã bị dừng ({tool} exceeded its {timeout_s:.0f} s "
+                    f"time limit and was killed)", stderr_tail=_tail(text)) from None
+    except BaseException:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        raise
+    stderr = err.decode("utf-8", "replace")
     if check and proc.returncode != 0:
         raise FFmpegError(f"{tool} lỗi, mã thoát {proc.returncode} ({tool} failed, exit code "
                           f"{proc.returncode}):", returncode=proc.returncode, stderr_tail=_tail(stderr))
-    proc_stdout = proc.stdout.decode("utf-8", "replace")
+    proc_stdout = out.decode("utf-8", "replace")
     return proc_stdout if tool == "ffprobe" else stderr
 
 

@@ -6,10 +6,10 @@ hashes it expects so a file that vanished is reported too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable, Iterable
 
-from recordings.store import MediaStore, sha256_file
+from recordings.errors import MissingMediaError
+from recordings.store import MediaStore, sha256_stream
 
 
 @dataclass
@@ -17,9 +17,9 @@ class FixityReport:
     checked: int = 0
     bytes_checked: int = 0
     ok: list[str] = field(default_factory=list)
-    mismatched: list[tuple[str, str, str]] = field(default_factory=list)  # (expected, actual, path)
-    missing: list[str] = field(default_factory=list)          # expected by the catalogue, not on disk
-    unknown: list[str] = field(default_factory=list)          # on disk, not in the catalogue (not an error)
+    mismatched: list[tuple[str, str, str]] = field(default_factory=list)  # (expected, actual, key)
+    missing: list[str] = field(default_factory=list)          # expected by the catalogue, not in the store
+    unknown: list[str] = field(default_factory=list)          # stored, not in the catalogue (not an error)
 
     @property
     def passed(self) -> bool:
@@ -33,20 +33,26 @@ class FixityReport:
 
 def audit(store: MediaStore, expected: Iterable[str] | None = None,
           progress: Callable[[int, int], None] | None = None) -> FixityReport:
-    """Re-hash every original; `progress(bytes_done, bytes_total)` is called after each file."""
+    """Re-hash every original, streamed from the store (a local folder or an object store: nothing
+    is cached); `progress(bytes_done, bytes_total)` is called after each file. A mismatch names the
+    original's key."""
     report = FixityReport()
-    on_disk = list(store.iter_originals())
-    total = sum(path.stat().st_size for _sha, path in on_disk)
+    stored = list(store.list("originals"))
+    total = sum(size for _key, size in stored)
     seen: set[str] = set()
-    for sha, path in on_disk:
-        actual = sha256_file(path)
+    for key, size in stored:
+        sha = key.rsplit("/", 1)[1].split(".")[0]
+        try:
+            actual = sha256_stream(store.open(key))
+        except MissingMediaError:  # removed while the audit ran: reported as missing below
+            continue
         report.checked += 1
-        report.bytes_checked += path.stat().st_size
+        report.bytes_checked += size
         seen.add(sha)
         if actual == sha:
             report.ok.append(sha)
         else:
-            report.mismatched.append((sha, actual, str(Path(path))))
+            report.mismatched.append((sha, actual, key))
         if progress:
             progress(report.bytes_checked, total)
     if expected is not None:

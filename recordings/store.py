@@ -1,5 +1,9 @@
 """The media store: originals named by SHA-256 and never modified, derived files by key.
 
+`MediaStore` is the interface and its local-folder implementation (the embedded default);
+`recordings.s3store.S3MediaStore` offers the same methods on an S3-compatible object store.
+`open_store(...)` builds the one the settings ask for.
+
 Layout under the store root:
     originals/ab/cd/<sha256><.ext>    content-addressed, read-only once written
     derived/books/<book uuid>/...     masters, HLS, downloads (may be rebuilt)
@@ -17,44 +21,78 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
-from recordings.errors import MissingMediaError, UnsafeKeyError
+from recordings.errors import N_, MissingMediaError, UnsafeKeyError
 
 CHUNK = 1 << 20
 
 
+TEMPORARY_SUFFIXES = (".part", ".tmp")
+
+
+def key_parts(key: str) -> list[str]:
+    """The '/'-separated parts of a media key, refused (UnsafeKeyError) when the key is absolute,
+    has a scheme or drive, a NUL, an empty, '.' or '..' part: the one check both stores share."""
+    if not key or "\x00" in key or key.startswith(("/", "\\")) or ":" in key.split("/")[0]:
+        raise UnsafeKeyError(f"Khoá tệp không hợp lệ (invalid media key): {key!r}")
+    parts = key.replace("\\", "/").split("/")
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafeKeyError(f"Khoá tệp không hợp lệ (invalid media key): {key!r}")
+    return parts
+
+
+def is_temporary(name: str) -> bool:
+    """A name that is a write in progress (dot-names, `.part`, `.tmp`), never listed or backed up."""
+    return name.startswith(".") or name.endswith(TEMPORARY_SUFFIXES)
+
+
 def sha256_file(path: str | os.PathLike, chunk: int = CHUNK) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB chunks (bounded memory)."""
+    return sha256_stream(open(path, "rb"), chunk)
+
+
+def sha256_stream(stream: BinaryIO, chunk: int = CHUNK) -> str:
+    """SHA-256 hex digest of what `stream` yields (read in chunks, then closed)."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with stream as fh:
         while block := fh.read(chunk):
             digest.update(block)
     return digest.hexdigest()
 
 
 class MediaStore:
-    """A folder holding originals and derived media. `root` is created if missing."""
+    """A folder holding originals and derived media. `root` is created if missing.
+
+    `root` is always a local folder: here the media themselves; for an object store its local
+    scratch and read cache. Code that needs scratch space uses `tmp_dir`."""
+
+    is_remote = False
 
     def __init__(self, root: str | os.PathLike):
         self.root = Path(root).resolve()
         for sub in ("originals", "derived", "tmp"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
 
+    def __repr__(self) -> str:
+        return f"MediaStore({str(self.root)!r})"
+
+    @property
+    def tmp_dir(self) -> Path:
+        """Local scratch folder (uploads in progress, work files); never a media key."""
+        return self.root / "tmp"
+
     # -- keys and paths -------------------------------------------------------------------
     def path(self, key: str) -> Path:
-        """The filesystem path for a store key such as 'derived/books/<uuid>/hls/x.m3u8'."""
-        if not key or "\x00" in key or key.startswith(("/", "\\")) or ":" in key.split("/")[0]:
-            raise UnsafeKeyError(f"Khoá tệp không hợp lệ (invalid media key): {key!r}")
-        parts = key.replace("\\", "/").split("/")
-        if any(part in ("", ".", "..") for part in parts):
-            raise UnsafeKeyError(f"Khoá tệp không hợp lệ (invalid media key): {key!r}")
-        candidate = (self.root / Path(*parts)).resolve()
-        if candidate != self.root and self.root not in candidate.parents:
-            raise UnsafeKeyError(f"Khoá tệp nằm ngoài kho (key escapes the store): {key!r}")
-        return candidate
+        """The filesystem path for a store key such as 'derived/books/<uuid>/hls/x.m3u8'.
+
+        For reading only (ffmpeg, soundfile, send_file): writes go through `atomic_path`,
+        `atomic_dir` or `write_bytes`, which work for both stores. A missing key gives a path that
+        does not exist."""
+        return inside(self.root, key)
 
     def exists(self, key: str) -> bool:
+        """A file, or a folder (a prefix holding files), at `key`."""
         return self.path(key).exists()
 
     def open(self, key: str) -> BinaryIO:
@@ -62,6 +100,32 @@ class MediaStore:
         if not path.is_file():
             raise MissingMediaError(f"Không tìm thấy tệp (missing media): {key}")
         return open(path, "rb")
+
+    def read_bytes(self, key: str) -> bytes:
+        with self.open(key) as fh:
+            return fh.read()
+
+    def list(self, prefix: str) -> Iterator[tuple[str, int]]:
+        """(key, size) of every file under the folder `prefix`, sorted, without temporaries."""
+        top = self.path(prefix)
+        if not top.is_dir():
+            return
+        for dirpath, dirnames, filenames in os.walk(top):
+            dirnames[:] = sorted(d for d in dirnames if not is_temporary(d))
+            for name in sorted(filenames):
+                if not is_temporary(name):
+                    path = Path(dirpath) / name
+                    try:
+                        size = path.stat().st_size
+                    except FileNotFoundError:  # a folder swapped out meanwhile
+                        continue
+                    yield path.relative_to(self.root).as_posix(), size
+
+    def presigned_url(self, key: str, expires_s: int, *, filename: str | None = None) -> str | None:
+        """A time-limited URL a client fetches the object with, bypassing the app: only an object
+        store has them (None here: the app or nginx sends local files)."""
+        self.path(key)  # the same refusal of unsafe keys as the object store
+        return None
 
     @staticmethod
     def book_prefix(book_uuid: str) -> str:
@@ -96,9 +160,7 @@ class MediaStore:
         else:
             staged, digest = self._stage_copy(src)
         try:
-            if expected_sha256 and digest != expected_sha256.lower():
-                raise ValueError(
-                    f"SHA-256 không khớp (checksum mismatch): expected {expected_sha256}, got {digest}")
+            check_expected(digest, expected_sha256)
             key = self.original_key(digest, ext)
             final = self.path(key)
             if final.exists():
@@ -130,7 +192,7 @@ class MediaStore:
         return Path(tmp), digest.hexdigest()
 
     def iter_originals(self) -> Iterator[tuple[str, Path]]:
-        """(sha256 from the name, path) for every stored original."""
+        """(sha256 from the name, local path) for every stored original."""
         for path in sorted((self.root / "originals").glob("*/*/*")):
             if path.is_file():
                 yield path.name.split(".")[0], path
@@ -144,14 +206,8 @@ class MediaStore:
         """
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp")
-        os.close(fd)
-        tmp_path = Path(tmp)
-        try:
-            yield tmp_path
-            os.replace(tmp_path, final)
-        finally:
-            tmp_path.unlink(missing_ok=True)
+        with staged_file(final.parent, final.name, lambda tmp: os.replace(tmp, final)) as tmp:
+            yield tmp
 
     @contextmanager
     def atomic_dir(self, key: str) -> Iterator[Path]:
@@ -177,8 +233,65 @@ class MediaStore:
             tmp.write_bytes(data)
         return self.path(key)
 
+    def delete(self, key: str) -> None:
+        """Remove one derived file (no error when it is missing)."""
+        refuse_original(key)
+        self.path(key).unlink(missing_ok=True)
+
     def delete_tree(self, key: str) -> None:
+        refuse_original(key)
         shutil.rmtree(self.path(key), ignore_errors=True)
+
+
+@contextmanager
+def staged_file(folder: Path, name: str, publish: Callable[[Path], None]) -> Iterator[Path]:
+    """A new empty file `.<name>.<random>.tmp` in `folder`, handed to `publish` when the block ends
+    without an error (to move or upload it), removed in any case."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        publish(tmp_path)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+def refuse_original(key: str) -> None:
+    """Originals are never removed through the store (UnsafeKeyError)."""
+    if key_parts(key)[0] == "originals":
+        raise UnsafeKeyError(N_("Bản gốc không bao giờ bị xoá: %(key)s"), key=key)
+
+
+def check_expected(digest: str, expected_sha256: str | None) -> None:
+    """ValueError when the SHA-256 a client announced is not that of the bytes received."""
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise ValueError(f"SHA-256 không khớp (checksum mismatch): expected {expected_sha256}, got {digest}")
+
+
+def inside(root: Path, key: str) -> Path:
+    """`root`/`key` resolved, refused when it leaves `root` (through `..` or a symlink)."""
+    candidate = (root / Path(*key_parts(key))).resolve()
+    if candidate != root and root not in candidate.parents:
+        raise UnsafeKeyError(f"Khoá tệp nằm ngoài kho (key escapes the store): {key!r}")
+    return candidate
+
+
+def open_store(media_root: str | os.PathLike, media_url: str = "", *, endpoint_url: str = "",
+               region: str = "us-east-1", cache_dir: str | os.PathLike | None = None) -> MediaStore:
+    """The store the settings ask for: `media_url` "" = the folder `media_root`;
+    `s3://bucket[/prefix]` = that bucket on the S3-compatible server at `endpoint_url`
+    (credentials from the standard AWS variables), with `cache_dir` as local scratch and cache."""
+    if not media_url:
+        return MediaStore(media_root)
+    scheme, _, rest = media_url.partition("://")
+    bucket, _, prefix = rest.partition("/")
+    if scheme != "s3" or not bucket:
+        raise ValueError(f"MEDIA_URL phải là s3://bucket[/prefix] (MEDIA_URL must be s3://bucket[/prefix]): "
+                         f"{media_url!r}")
+    from recordings.s3store import S3MediaStore  # boto3 is loaded only when an object store is used
+    return S3MediaStore(bucket, prefix, endpoint_url=endpoint_url or None, region=region or "us-east-1",
+                        cache_dir=cache_dir or Path(media_root).parent / "media-cache")
 
 
 def _fsync_dir(path: Path) -> None:

@@ -6,6 +6,8 @@ killed writer leaves only temporaries, never a half file under a final name:
 
     derived/**/.<name>.<random>.tmp     MediaStore.atomic_path / atomic_dir (files or folders)
     derived/**/.tmp-<random>.flac       mastering.runner's block-wise output
+    cache/**/.<name>.<random>.tmp       an object store's download into its read cache, and its
+    etags/**/.<name>.<random>.tmp       ETag note (recordings.s3store; there `tmp/` is the scratch)
     tmp/<anything>                      staging copies, clip work folders, form uploads
 
 Resumable uploads are state, not temporaries: `tmp/tus-*.part` and `tmp/tus/` are never touched.
@@ -41,9 +43,10 @@ def find_temporaries(media_root: str | os.PathLike) -> list[Path]:
     """Every temporary under the store at `media_root` (see the module docstring for the names)."""
     root = Path(media_root)
     found: list[Path] = []
-    derived = root / "derived"
-    if derived.is_dir():
-        for folder, dirs, files in os.walk(derived):
+    for top in (root / "derived", root / "cache", root / "etags"):
+        if not top.is_dir():
+            continue
+        for folder, dirs, files in os.walk(top):
             for name in list(dirs):
                 if _DERIVED_TEMPORARY.match(name):
                     found.append(Path(folder) / name)

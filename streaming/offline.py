@@ -46,13 +46,11 @@ def pick_rendition(renditions: Iterable[Rendition]) -> Rendition | None:
 
 def rendition_size(store, book_uuid: str, name: str) -> int:
     """Bytes of every file in the book's `hls/<name>/` folder (0 when it is missing)."""
+    folder = f"derived/books/{book_uuid}/hls/{name}"
     try:
-        folder = store.path(f"derived/books/{book_uuid}/hls/{name}")
+        return sum(size for key, size in store.list(folder) if key.count("/") == folder.count("/") + 1)
     except UnsafeKeyError:
         return 0
-    if not folder.is_dir():
-        return 0
-    return sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
 
 
 def offline_rendition(store, book) -> OfflineRendition | None:

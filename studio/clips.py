@@ -227,19 +227,19 @@ def render_clip(ctx: Context, clip_id: int) -> ClipResult:
     duration = len(samples) / RATE
     prefix = f"derived/clips/{uuid}"
     mp3_key = f"{prefix}/clip.mp3"
-    with tempfile.TemporaryDirectory(dir=ctx.store.root / "tmp") as tmp:
+    with tempfile.TemporaryDirectory(dir=ctx.store.tmp_dir) as tmp:
         wav = Path(tmp) / "clip.wav"
         sf.write(str(wav), samples, RATE, subtype="PCM_16")
         try:
             with ctx.store.atomic_path(mp3_key) as out:
                 run(mp3_args(wav, out), timeout_s=120 + duration)
+                try:  # tagged before it is moved into place (or uploaded)
+                    write_mp3(out, AudioTags(title=title, album=book_title, description=description))
+                except TagError as exc:
+                    raise ClipError(str(exc)) from None
             mp4_key = render_videos(ctx, wav, cover, title, vtt, uuid, duration, Path(tmp))["square"]
         except FFmpegError as exc:
             raise ClipError(N_("Không tạo được tệp đoạn giới thiệu: %(reason)s"), reason=exc) from None
-    try:
-        write_mp3(ctx.store.path(mp3_key), AudioTags(title=title, album=book_title, description=description))
-    except TagError as exc:
-        raise ClipError(str(exc)) from None
     mp3_bytes = os.path.getsize(ctx.store.path(mp3_key))
     mp4_bytes = os.path.getsize(ctx.store.path(mp4_key))
     with ctx.sessions.begin() as db:

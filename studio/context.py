@@ -22,6 +22,8 @@ class StudioSettings:
     workers: int                  # parallel encodes of one book; worker threads of a pool
     job_max_attempts: int
     job_lease_s: float
+    job_time_limit_s: float       # one message (a book-level stage, one part) at most
+    job_resend_s: float           # a row left queued this long gets another message
     disk_full_floor_mb: float
     tmp_sweep_age_s: float
     tmp_sweep_every_s: float

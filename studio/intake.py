@@ -91,7 +91,7 @@ def used_bytes(ctx: Context, user_id: int) -> int:
 def pending_uploads(ctx: Context, user_id: int) -> list[dict]:
     """The user's unfinished tus uploads (their state files under tmp/tus/)."""
     out = []
-    for path in (ctx.store.root / "tmp" / "tus").glob("*.json"):
+    for path in (ctx.store.tmp_dir / "tus").glob("*.json"):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
@@ -136,7 +136,7 @@ def store_file(ctx: Context, limits: IntakeLimits, path: str | Path, *, name: st
     """`admit_file`, then keep the file as an original (moved when it is in tmp/, named by the
     format the probe found). Returns (sha256, store key, audio)."""
     path = Path(path)
-    in_tmp = path.resolve().parent == (ctx.store.root / "tmp").resolve()
+    in_tmp = path.resolve().parent == ctx.store.tmp_dir.resolve()
     audio = admit_file(ctx, limits, path, name=name, user_id=user_id, in_tmp=in_tmp)
     if in_tmp:
         named = path.with_suffix("." + FORMAT_EXTENSIONS.get(audio.format, "bin"))
@@ -223,7 +223,7 @@ def receive_take(ctx: Context, stream: BinaryIO, *, filename: str, user_id: int,
     name = safe_filename(filename)
     if length is not None:  # refuse before reading when the request says how large it is
         check_room(ctx, limits, name=name, length=length, user_id=user_id)
-    tmp_dir = ctx.store.root / "tmp"
+    tmp_dir = ctx.store.tmp_dir
     tmp_dir.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=tmp_dir, prefix="form-", suffix=".part")
     tmp = Path(tmp_name)

@@ -28,16 +28,68 @@ from __future__ import annotations
 
 import os
 import time
+from dataclasses import dataclass
 
 from catalog.db import session_scope
 from delivery import encoders
 from recordings.store import MediaStore
 from studio.package_hls import write_ladder
-from studio.package_jobs import hls_job, m4b_job, mp3_job, run_jobs
-from studio.package_spec import PackageError, PackageResult, Progress, load_book, mp3_settings
+from studio.package_jobs import Job, hls_job, m4b_job, mp3_job, run_job, run_jobs
+from studio.package_spec import (
+    ChapterSpec, Mp3Settings, PackageError, PackageResult, Progress, load_book, mp3_settings,
+)
 from studio.package_tags import tag_book
 
-__all__ = ["PackageError", "PackageResult", "package_book", "tag_book"]
+__all__ = ["PackageError", "PackagePlan", "PackageResult", "finish_package", "package_book", "plan_package",
+           "run_encode", "tag_book"]
+
+
+@dataclass
+class PackagePlan:
+    """What the package stage makes of a book: its chapters, the ladder, and the encode jobs (one
+    chapter × one output, plus the M4B), named so each can run as a part of its own (studio.worker)."""
+    book_id: int
+    prefix: str
+    specs: list[ChapterSpec]
+    ladder: tuple[encoders.AacRung, ...]
+    mp3: Mp3Settings
+    jobs: list[Job]
+
+
+def plan_package(session_factory, store: MediaStore, book_id: int) -> PackagePlan:
+    with session_scope(session_factory) as db:
+        book, specs = load_book(db, store, book_id)
+        prefix = MediaStore.book_prefix(book.uuid)
+        mp3 = mp3_settings(book.profile, specs[0].channels)
+    ladder = encoders.aac_ladder(specs[0].channels)
+    jobs = [m4b_job(store, prefix, specs)]
+    for spec in specs:
+        jobs += [hls_job(store, prefix, spec, rung) for rung in ladder]
+        jobs.append(mp3_job(store, prefix, spec, mp3))
+    return PackagePlan(book_id, prefix, specs, ladder, mp3, jobs)
+
+
+def run_encode(plan: PackagePlan, name: str) -> bool:
+    """Run the encode job `name` of `plan` unless its output is there already (content-keyed: a second
+    run, even at the same time, is harmless). True when it ran."""
+    job = next((j for j in plan.jobs if j.name == name), None)
+    if job is None:
+        raise PackageError(f"Không có việc mã hoá '{name}' (no such encode)")
+    if job.done():
+        return False
+    run_job(job)
+    return True
+
+
+def finish_package(session_factory, store: MediaStore, plan: PackagePlan, result: PackageResult,
+                   report: Progress) -> None:
+    """After every encode: the HLS ladder and master playlist (the playlist last), then the tags."""
+    with session_scope(session_factory) as db:
+        write_ladder(db, store, plan.book_id, plan.prefix, plan.specs, plan.ladder,
+                     {j.name: j.source for j in plan.jobs}, result)
+    report(0.93)
+    tag_book(session_factory, store, plan.book_id, _result=result, _specs=plan.specs, _mp3=plan.mp3)
+    report(1.0)
 
 
 def package_book(session_factory, store: MediaStore, book_id: int, *, workers: int | None = None,
@@ -46,24 +98,9 @@ def package_book(session_factory, store: MediaStore, book_id: int, *, workers: i
     started = time.perf_counter()
     report = progress or (lambda _f: None)
     workers = workers or os.cpu_count() or 1
-    with session_scope(session_factory) as db:
-        book, specs = load_book(db, store, book_id)
-        prefix = MediaStore.book_prefix(book.uuid)
-        mp3 = mp3_settings(book.profile, specs[0].channels)
-    result = PackageResult(book_id=book_id, prefix=prefix)
-    ladder = encoders.aac_ladder(specs[0].channels)
-
-    jobs = [m4b_job(store, prefix, specs)]
-    for spec in specs:
-        jobs += [hls_job(store, prefix, spec, rung) for rung in ladder]
-        jobs.append(mp3_job(store, prefix, spec, mp3))
-    job_sources = {j.name: j.source for j in jobs}
-    run_jobs(jobs, workers, result, report, 0.9)
-
-    with session_scope(session_factory) as db:
-        write_ladder(db, store, book_id, prefix, specs, ladder, job_sources, result)
-    report(0.93)
-    tag_book(session_factory, store, book_id, _result=result, _specs=specs, _mp3=mp3)
-    report(1.0)
+    plan = plan_package(session_factory, store, book_id)
+    result = PackageResult(book_id=book_id, prefix=plan.prefix)
+    run_jobs(plan.jobs, workers, result, report, 0.9)
+    finish_package(session_factory, store, plan, result, report)
     result.wall_s = time.perf_counter() - started
     return result

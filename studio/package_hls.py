@@ -3,21 +3,22 @@ segment, names carrying a hash of their source), one media playlist per rung, th
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 
 from sqlalchemy import select
 
 from catalog.models import Rendition
 from delivery import encoders, hls
+from recordings.errors import RecordingsError
 from recordings.store import MediaStore
 from studio.package_spec import WORK_VERSION, ChapterSpec, PackageError, PackageResult, source_hash
 from studio.renditions import current_rendition, upsert
 
 
-def _chapter_segments(folder: Path) -> tuple[bytes, list[Path]]:
-    playlist = hls.parse_media_playlist((folder / "chapter.m3u8").read_text("utf-8"))
-    init = (folder / (playlist.init_uri or "init.mp4")).read_bytes()
-    return init, [folder / s.uri for s in playlist.segments]
+def _chapter_segments(store: MediaStore, folder: str) -> tuple[bytes, list[str]]:
+    """(init segment, keys of the media segments) of one chapter's encode under the key `folder`."""
+    playlist = hls.parse_media_playlist(store.read_bytes(f"{folder}/chapter.m3u8").decode("utf-8"))
+    init = store.read_bytes(f"{folder}/{playlist.init_uri or 'init.mp4'}")
+    return init, [f"{folder}/{s.uri}" for s in playlist.segments]
 
 
 def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung: encoders.AacRung,
@@ -29,7 +30,7 @@ def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung
     source = source_hash(WORK_VERSION, sources, starts, [s.title for s in specs])
     inits, chapter_segments = [], []
     for spec in specs:
-        init, segs = _chapter_segments(store.path(f"{prefix}/work/hls/{rung.name}/{spec.position:03d}"))
+        init, segs = _chapter_segments(store, f"{prefix}/work/hls/{rung.name}/{spec.position:03d}")
         inits.append(init)
         chapter_segments.append(segs)
     if any(i != inits[0] for i in inits):
@@ -42,7 +43,7 @@ def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung
     for spec, segs, src in zip(specs, chapter_segments, sources):
         offset = round(spec.start_s * scale)
         for k, seg in enumerate(segs):
-            data = seg.read_bytes()
+            data = store.read_bytes(seg)
             local = hls.fmp4_decode_time(data)
             entries.append((f"c{spec.position:03d}-{src[:8]}-{k:03d}.m4s",
                             hls.shift_fmp4_segment(data, offset), offset + local,
@@ -78,15 +79,15 @@ def write_ladder(db, store: MediaStore, book_id: int, prefix: str, specs: list[C
         row = current_rendition(db, book_id, "hls", rung.name, source, store)
         if row is not None and store.exists(f"{key}/index.m3u8"):
             result.unchanged.append(key)
-            text = store.path(f"{key}/index.m3u8").read_text("utf-8")
+            text = store.read_bytes(f"{key}/index.m3u8").decode("utf-8")
             pl = hls.parse_media_playlist(text)
-            folder = store.path(key)
-            peak, average = hls.bandwidths([(folder / s.uri).stat().st_size for s in pl.segments],
+            sizes = dict(store.list(key))
+            peak, average = hls.bandwidths([sizes[f"{key}/{s.uri}"] for s in pl.segments],
                                            [s.duration_s for s in pl.segments])
         else:
             try:
                 source, fields = assemble_rung(store, prefix, specs, rung, job_sources)
-            except (hls.HlsFormatError, OSError) as exc:
+            except (hls.HlsFormatError, RecordingsError, OSError) as exc:
                 raise PackageError(f"Không ghép được HLS {rung.name} (cannot assemble HLS): {exc}") from exc
             peak, average = fields["extra"]["bandwidth"], fields["extra"]["average_bandwidth"]
             upsert(db, book_id, "hls", rung.name, key, source, **fields)

@@ -4,6 +4,7 @@ hash of what it was made from, so a re-run redoes only missing or changed work."
 from __future__ import annotations
 
 import json
+import tempfile
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -45,10 +46,8 @@ def hls_job(store: MediaStore, prefix: str, spec: ChapterSpec, rung: encoders.Aa
     rate = stream_rate(spec.rate)
     probe_args = encoders.hls_chapter(spec.master, "/OUT", rung, segment_s=seg_len, sample_rate_hz=rate)
     source = source_hash(WORK_VERSION, spec.master_sha256, args_signature(probe_args, spec.master))
-    meta_path = store.path(work_key) / "job.json"
-
     def done() -> bool:
-        return read_meta(meta_path).get("source") == source
+        return read_meta(store, f"{work_key}/job.json").get("source") == source
 
     def run() -> None:
         with store.atomic_dir(work_key) as tmp:
@@ -64,10 +63,8 @@ def mp3_job(store: MediaStore, prefix: str, spec: ChapterSpec, mp3: Mp3Settings)
     sig = args_signature(encoders.mp3(spec.master, "/OUT", bitrate_kbps=mp3.bitrate_kbps,
                                        sample_rate_hz=mp3.sample_rate_hz, channels=mp3.channels), spec.master)
     source = source_hash(WORK_VERSION, spec.master_sha256, sig)
-    meta_path = store.path(key + ".json")
-
     def done() -> bool:
-        return store.path(key).is_file() and read_meta(meta_path).get("source") == source
+        return read_meta(store, key + ".json").get("source") == source and store.exists(key)
 
     def run() -> None:
         with store.atomic_path(key) as tmp:
@@ -88,24 +85,31 @@ def m4b_job(store: MediaStore, prefix: str, specs: list[ChapterSpec]) -> Job:
     sig = args_signature(encoders.m4b(Path("/L"), Path("/M"), "/OUT", bitrate_bps=bitrate,
                                        channels=channels, sample_rate_hz=rate))
     source = source_hash(WORK_VERSION, [s.master_sha256 for s in specs], metadata, sig)
-    meta_path = store.path(key + ".json")
     total = sum(s.duration_s for s in specs)
 
     def done() -> bool:
-        return store.path(key).is_file() and read_meta(meta_path).get("source") == source
+        return read_meta(store, key + ".json").get("source") == source and store.exists(key)
 
     def run() -> None:
-        with store.atomic_path(key + ".list") as list_path, store.atomic_path(key + ".meta") as meta_file:
+        # the concat list and chapter metadata are ffmpeg's inputs, not media: local scratch files
+        with tempfile.TemporaryDirectory(dir=store.tmp_dir, prefix=".m4b-") as scratch:
+            list_path, meta_file = Path(scratch) / "book.list", Path(scratch) / "book.meta"
             list_path.write_text(encoders.concat_list([s.master for s in specs]), "utf-8")
             meta_file.write_text(metadata, "utf-8")
             with store.atomic_path(key) as tmp:
                 run_ffmpeg(encoders.m4b(list_path, meta_file, tmp, bitrate_bps=bitrate, channels=channels,
                                         sample_rate_hz=rate, language="vie"), encoders.timeout_for(total))
-        store.path(key + ".list").unlink(missing_ok=True)
-        store.path(key + ".meta").unlink(missing_ok=True)
         store.write_bytes(key + ".json", json.dumps({"source": source}).encode())
 
     return Job("m4b", total * 1.0, source, done, run)
+
+
+def run_job(job: Job) -> None:
+    """Run one encode job; its failures as `PackageError`, naming it."""
+    try:
+        job.run()
+    except (FFmpegError, RecordingsError, OSError) as exc:
+        raise PackageError(f"Mã hoá '{job.name}' thất bại (encoding '{job.name}' failed): {exc}") from exc
 
 
 def run_jobs(jobs: list[Job], workers: int, result: PackageResult, progress: Progress,
@@ -125,10 +129,7 @@ def run_jobs(jobs: list[Job], workers: int, result: PackageResult, progress: Pro
     lock = threading.Lock()
 
     def execute(job: Job) -> str:
-        try:
-            job.run()
-        except (FFmpegError, RecordingsError, OSError) as exc:
-            raise PackageError(f"Mã hoá '{job.name}' thất bại (encoding '{job.name}' failed): {exc}") from exc
+        run_job(job)
         with lock:
             finished[0] += job.cost
             progress(weight * finished[0] / total_cost)

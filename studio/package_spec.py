@@ -133,8 +133,9 @@ def m4b_settings(channels: int) -> tuple[int, int]:
     return (128_000, 2) if channels >= 2 else (64_000, 1)
 
 
-def read_meta(path: Path) -> dict:
+def read_meta(store: MediaStore, key: str) -> dict:
+    """The JSON object at `key` ({} when it is missing or unreadable)."""
     try:
-        return json.loads(path.read_text("utf-8"))
-    except (OSError, ValueError):
+        return json.loads(store.read_bytes(key))
+    except (RecordingsError, OSError, ValueError):
         return {}

@@ -72,7 +72,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
             mp3_keys.append(final)
             chapter_tags = _replace(base, title=spec.title, track=spec.position, track_total=total,
                                     chapters=(tags.TagChapter(spec.title, 0.0, spec.duration_s),))
-            audio_source = read_meta(store.path(work + ".json")).get("source", "")
+            audio_source = read_meta(store, work + ".json").get("source", "")
             source = source_hash(audio_source, _tags_signature(chapter_tags), cover_hash)
             if current_rendition(db, book_id, "mp3", "mp3", source, store, chapter_id=spec.id):
                 result.unchanged.append(final)
@@ -85,13 +85,13 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
         for row in db.execute(select(Rendition).where(
                 Rendition.book_id == book_id, Rendition.kind == "mp3")).scalars():
             if row.key not in mp3_keys:   # a chapter that no longer exists
-                store.path(row.key).unlink(missing_ok=True)
+                store.delete(row.key)
                 stale.append(row.id)
 
         work = f"{prefix}/work/book.m4a"
         m4b_tags = _replace(base, chapters=tuple(
             tags.TagChapter(s.title, s.start_s, s.start_s + s.duration_s) for s in specs))
-        audio_source = read_meta(store.path(work + ".json")).get("source", "")
+        audio_source = read_meta(store, work + ".json").get("source", "")
         source = source_hash(audio_source, _tags_signature(m4b_tags), cover_hash)
         key = f"{prefix}/book.m4b"
         if current_rendition(db, book_id, "m4b", "m4b", source, store):
@@ -122,7 +122,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
             write_audiobook_zip(tmp, manifest_bytes,
                                 [(k.split(f"{prefix}/", 1)[1], store.path(k)) for k in mp3_keys]
                                 + [(cover_key.rsplit("/", 1)[1], store.path(cover_key))])
-        path = store.path(key)
+        path = store.path(key)  # the file just written (an object store keeps it as its cached copy)
         write_renditions(session_factory, [((book_id, "audiobook", "audiobook", key, source), dict(
             codec="zip", bitrate=0, channels=0, duration_s=sum(s.duration_s for s in specs),
             size_bytes=path.stat().st_size, sha256=sha256_file(path)))], [])
@@ -134,7 +134,7 @@ def _cover_bytes(store: MediaStore, book: Book) -> tuple[bytes, str]:
     """(bytes, mime) of the book's cover: `cover_path` is a media-store key."""
     if book.cover_path:
         try:
-            data = store.path(book.cover_path).read_bytes()
+            data = store.read_bytes(book.cover_path)
         except (RecordingsError, OSError) as exc:
             raise PackageError(f"Không đọc được ảnh bìa (cannot read cover) {book.cover_path}: {exc}") from exc
         if data.startswith(b"\x89PNG"):
@@ -157,7 +157,7 @@ def _tags_signature(t: tags.AudioTags) -> str:
 def _tagged_copy(store: MediaStore, work_key: str, final_key: str, write) -> tuple[str, int]:
     """Copy an encoded work file to its final name with tags written, atomically."""
     work = store.path(work_key)
-    if not work.is_file():
+    if not work.is_file():  # path(): a local copy, downloaded from an object store
         raise PackageError(f"Thiếu tệp đã mã hoá (missing encoded file) {work_key}; chạy lại bước đóng gói "
                            "(run the package stage again)")
     with store.atomic_path(final_key) as tmp:

@@ -33,7 +33,9 @@ from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
 from studio.intake import add_original_and_take
 from studio.markers import MAX_TIME_S, PauseMarking, pause_marks, take_marks
-from studio.package import package_book, tag_book
+from studio.package import (
+    PackageResult, finish_package, package_book, plan_package, run_encode, tag_book,
+)
 from studio.session_folder import SessionFolder, read_session_folder
 from studio.talking_books import build_talking_books
 
@@ -41,10 +43,23 @@ HEAD_ROOM_TONE_S = 0.75  # room tone left before a chapter's first word when spl
 
 
 @dataclass(frozen=True)
+class Parts:
+    """A stage split into parts that may run on different machines (studio.worker): `plan` names
+    them (book level, first), `run` runs one by name and returns what `finish` needs (JSON), `finish`
+    runs once all are done (book level). Every part is idempotent: running one twice, even at the
+    same time, gives the same files."""
+    queue: str                                                   # the broker queue of its messages
+    plan: Callable[[Context, int, Decisions], list[str]]
+    run: Callable[[Context, int, str, Progress], dict[str, Any]]
+    finish: Callable[[Context, int, Decisions, dict[str, dict[str, Any]], Progress], None]
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     run: Callable[[Context, int, Decisions, Progress], None]
     label_vi: str
+    parts: Parts | None = None
 
 
 def _noop(_fraction: float) -> None:
@@ -196,8 +211,15 @@ def chapter_spans(db, book_id: int) -> list[tuple[Take, float, float | None, str
 
 
 # -- master -----------------------------------------------------------------------------------------
-def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
-    """Cut each chapter from its take and master it to the book's profile; store QC on the chapter row."""
+@dataclass(frozen=True)
+class _MasterPlan:
+    profile: str
+    chain: ChainParams
+    prefix: str
+    chapters: list[tuple[int, tuple, str]]   # (position, edit segments, title)
+
+
+def _master_plan(ctx: Context, book_id: int, decisions: Decisions) -> _MasterPlan:
     with ctx.sessions.begin() as db:
         book = db.get_one(Book, book_id)
         spans = chapter_spans(db, book_id)
@@ -210,7 +232,6 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
         titles = list(settings.get("chapters", {}).get("titles", []))
         # per book: "off" | "spectral" | "neural" over the profile's choice (issue 18.1)
         chain = ChainParams(denoise=settings.get("mastering", {}).get("denoise"))
-        profile = get_profile(book.profile)
         prefix = ctx.store.book_prefix(book.uuid)
         edits = _edit_lists(db, book_id)
         plan = []
@@ -220,44 +241,79 @@ def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: 
             segments = span(edits[take.id], to_frames(start_s, rate),
                             None if end_s is None else to_frames(end_s, rate))
             plan.append((position, segments, title))
+        return _MasterPlan(book.profile, chain, prefix, plan)
 
-    results = []
-    for done, (position, segments, title) in enumerate(plan):
-        raw_key = edit_key(prefix, position)
-        with ctx.store.atomic_path(raw_key) as tmp:
-            render(segments, ctx.store.find_original, tmp)
-        _resample_for_mastering(ctx, raw_key, profile)
-        master_key = f"{prefix}/master/{position:02d}.flac"
-        def chapter_progress(fraction: float, done: int = done) -> None:
-            progress((done + fraction) / len(plan))
-        result = master_file(ctx.store.path(raw_key), ctx.store.path(master_key), profile, params=chain,
-                             progress=chapter_progress)
-        results.append((position, title, master_key, result))
 
-    # Measured before the transaction: hashing an hour of FLAC inside it would hold SQLite's one
-    # write lock, and every listener's progress write would wait behind it.
-    files = {position: (sf.info(str(ctx.store.path(key))), sha256_file(ctx.store.path(key)))
-             for position, _title, key, _result in results}
+def master_part_name(position: int) -> str:
+    return f"ch{position:02d}"
+
+
+def plan_masters(ctx: Context, book_id: int, decisions: Decisions) -> list[str]:
+    """The master stage's parts: one per chapter (refuses unapproved marks, as the stage does)."""
+    return [master_part_name(position) for position, _s, _t in _master_plan(ctx, book_id, decisions).chapters]
+
+
+def master_chapter(ctx: Context, book_id: int, name: str, progress: Progress = _noop) -> dict[str, Any]:
+    """One chapter (part `name`, "chNN") cut from its takes and mastered to the book's profile; returns
+    what `record_masters` stores on its row. Written atomically under the chapter's keys, so a second
+    run, even at the same time, leaves the same files."""
+    plan = _master_plan(ctx, book_id, Decisions(approve_marks=True))  # approval was checked by the plan
+    position = int(name.removeprefix("ch"))
+    found = [(segments, title) for pos, segments, title in plan.chapters if pos == position]
+    if not found:
+        raise StudioError(f"Không có chương {position} (no chapter {position})")
+    segments, title = found[0]
+    raw_key = edit_key(plan.prefix, position)
+    with ctx.store.atomic_path(raw_key) as tmp:
+        render(segments, ctx.store.find_original, tmp)
+    profile = get_profile(plan.profile)
+    _resample_for_mastering(ctx, raw_key, profile)
+    master_key = f"{plan.prefix}/master/{position:02d}.flac"
+    with ctx.store.atomic_path(master_key) as out:  # uploaded when done, in an object store
+        result = master_file(ctx.store.path(raw_key), out, profile, params=plan.chain, progress=progress)
+    # measured here, outside any transaction: hashing an hour of FLAC inside one would hold SQLite's
+    # one write lock, and every listener's progress write would wait behind it
+    info = sf.info(str(ctx.store.path(master_key)))
+    return {"position": position, "title": title, "master_key": master_key,
+            "sha256": sha256_file(ctx.store.path(master_key)), "duration_s": info.frames / info.samplerate,
+            "qc": result.qc.to_dict(), "qc_passed": bool(result.qc.passed)}
+
+
+def record_masters(ctx: Context, book_id: int, decisions: Decisions, results: dict[str, dict[str, Any]],
+                   progress: Progress = _noop) -> None:
+    """The chapters' rows from their masters, in one transaction; chapters no longer marked are removed."""
     with ctx.sessions.begin() as db:
         book = db.get_one(Book, book_id)
         existing = {c.position: c for c in book.chapters}
         offset = 0.0
-        for position, title, master_key, result in results:
+        for done in sorted(results.values(), key=lambda r: int(r["position"])):
+            position = int(done["position"])
             chapter = existing.pop(position, None) or Chapter(book_id=book_id, position=position)
-            info, digest = files[position]
-            chapter.title = title
+            chapter.title = done["title"]
             chapter.start_s = offset
-            chapter.duration_s = info.frames / info.samplerate
-            chapter.master_key = master_key
-            chapter.master_sha256 = digest
-            chapter.qc = result.qc.to_dict()
-            chapter.qc_passed = bool(result.qc.passed)
+            chapter.duration_s = float(done["duration_s"])
+            chapter.master_key = done["master_key"]
+            chapter.master_sha256 = done["sha256"]
+            chapter.qc = done["qc"]
+            chapter.qc_passed = bool(done["qc_passed"])
             if chapter.id is None:
                 db.add(chapter)
             offset += chapter.duration_s
         for stale in existing.values():
             db.delete(stale)
         book.duration_s = offset
+    progress(1.0)
+
+
+def master_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
+    """Cut each chapter from its take and master it to the book's profile; store QC on the chapter row."""
+    names = plan_masters(ctx, book_id, decisions)
+    results = {}
+    for done, name in enumerate(names):
+        def chapter_progress(fraction: float, done: int = done) -> None:
+            progress((done + fraction) / len(names))
+        results[name] = master_chapter(ctx, book_id, name, chapter_progress)
+    record_masters(ctx, book_id, decisions, results)
 
 
 def edit_key(book_prefix: str, position: int) -> str:
@@ -322,6 +378,26 @@ def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress
     talking_books_if_offered(ctx, book_id)
 
 
+def plan_encodes(ctx: Context, book_id: int, decisions: Decisions) -> list[str]:
+    """The package stage's parts: one chapter × one output (HLS rung, MP3), and the M4B."""
+    return [job.name for job in plan_package(ctx.sessions, ctx.store, book_id).jobs]
+
+
+def encode(ctx: Context, book_id: int, name: str, progress: Progress = _noop) -> dict[str, Any]:
+    """One encode of the package stage (`studio.package.run_encode`: skipped when its output is there)."""
+    ran = run_encode(plan_package(ctx.sessions, ctx.store, book_id), name)
+    progress(1.0)
+    return {"ran": ran}
+
+
+def finish_package_stage(ctx: Context, book_id: int, decisions: Decisions, results: dict[str, dict[str, Any]],
+                         progress: Progress = _noop) -> None:
+    """After every encode: HLS assembly, playlists, tags, talking books (book level)."""
+    plan = plan_package(ctx.sessions, ctx.store, book_id)
+    finish_package(ctx.sessions, ctx.store, plan, PackageResult(book_id=book_id, prefix=plan.prefix), progress)
+    talking_books_if_offered(ctx, book_id)
+
+
 def talking_books_if_offered(ctx: Context, book_id: int) -> None:
     """EPUB 3 and DAISY 2.02 of a title that offers accessible copies (Marrakesh or print-disabled
     titles); other titles get them when staff ask (`sachnoi talking-book`). Kept when unchanged."""
@@ -351,9 +427,11 @@ def catalogue(ctx: Context, book_id: int, decisions: Decisions, progress: Progre
 
 STAGES: tuple[Stage, ...] = (
     Stage("mark", mark_chapters, "Đánh dấu chương"),
-    Stage("master", master_chapters, "Xử lý âm thanh (mastering)"),
+    Stage("master", master_chapters, "Xử lý âm thanh (mastering)",
+          Parts("master", plan_masters, master_chapter, record_masters)),
     Stage("qc", check_qc, "Kiểm tra chất lượng"),
-    Stage("package", package, "Đóng gói HLS và tệp tải về"),
+    Stage("package", package, "Đóng gói HLS và tệp tải về",
+          Parts("encode", plan_encodes, encode, finish_package_stage)),
     Stage("tag", tag, "Gắn thẻ"),
     Stage("catalogue", catalogue, "Tạo biểu ghi thư mục"),
 )

@@ -108,7 +108,7 @@ def _load(db, store: MediaStore, book_id: int) -> tuple[Book, TalkingBook, str, 
         talking_chapters.append(TalkingChapter(chapter.title or f"Chương {chapter.position}", path, duration,
                                                _sentences(chapter, read)))
     cover = next((r for r in book.renditions if r.kind == "cover"), None)
-    cover_bytes = store.path(cover.key).read_bytes() if cover is not None and store.exists(cover.key) else None
+    cover_bytes = store.read_bytes(cover.key) if cover is not None and store.exists(cover.key) else None
     names = {role: tuple(c.contributor.name for c in sorted(book.credits, key=lambda c: c.position) if c.role == role)
              for role in ("aut", "nrt")}
     # the work's year, else the day the record was made: stable when the title is published later

@@ -117,7 +117,7 @@ class UploadManager:
                                      "reserve_bytes": reserve_bytes, "probe_timeout_s": probe_timeout_s}
         self.limits = dataclasses.replace(limits, **{k: v for k, v in overrides.items() if v is not None})
         self.max_bytes = self.limits.max_bytes
-        self.tmp = ctx.store.root / "tmp"
+        self.tmp = ctx.store.tmp_dir
         self.meta_dir = self.tmp / "tus"
         self.meta_dir.mkdir(parents=True, exist_ok=True)
 

@@ -21,7 +21,7 @@ def file_envelope(store: MediaStore, path: str | Path, cache_key: str, points: i
     """Peak amplitude (0..1, all channels) of the audio file at `path` in `points` equal time
     buckets; cached in the store at `cache_key`."""
     if store.exists(cache_key):
-        return json.loads(store.path(cache_key).read_text())
+        return json.loads(store.read_bytes(cache_key))
     frames = sf.info(str(path)).frames
     per = max(1, -(-frames // points))
     peaks = np.zeros(points)

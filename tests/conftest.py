@@ -99,6 +99,30 @@ class LiveServer:
         self.server.shutdown()
 
 
+@pytest.fixture(scope="session")
+def rgw(tmp_path_factory):
+    """A real S3 server (Ceph RADOS Gateway, tests/rgw_server.py) for the whole run; stopped by pid at
+    the end. Skipped with the reason when Ceph cannot start, failing instead under
+    SACHNOI_REQUIRE_SERVICES=1 (CI)."""
+    from rgw_server import RGWUnavailable, start_rgw
+    try:
+        server = start_rgw(tmp_path_factory.mktemp("rgw"))
+    except RGWUnavailable as exc:
+        skip_or_fail(f"Ceph RADOS Gateway unavailable: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_settings(rgw, monkeypatch) -> dict:
+    """A fresh, empty bucket on the test RGW: the settings that point the media store at it, with the
+    AWS credential variables set for this test."""
+    from rgw_server import new_bucket
+    for name, value in rgw.env().items():
+        monkeypatch.setenv(name, value)
+    return {"MEDIA_URL": f"s3://{new_bucket(rgw)}", "S3_ENDPOINT_URL": rgw.endpoint, "S3_REGION": "us-east-1"}
+
+
 @pytest.fixture
 def live_server(app):
     server = LiveServer(app)
@@ -159,3 +183,27 @@ def demo_home(tmp_path_factory) -> Path:
     ingest_folder_cli(ROOT / "examples" / "demo-session", library=None, publish=True, accept_qc=True,
                       quiet=True, settings=settings)
     return home
+
+
+@pytest.fixture(scope="session")
+def rabbitmq_url():
+    """A fresh virtual host on the RabbitMQ server at 127.0.0.1:5672 (guest/guest) for this test run,
+    so parallel runs never share a queue; deleted afterwards. Skipped when the server is not there
+    (failing under SACHNOI_REQUIRE_SERVICES=1)."""
+    import shutil
+    import socket
+    import subprocess
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=3).close()
+    except OSError as exc:
+        skip_or_fail(f"RabbitMQ not reachable at 127.0.0.1:5672: {exc}")
+    ctl = shutil.which("rabbitmqctl")
+    if ctl is None:
+        skip_or_fail("rabbitmqctl not found: cannot make a virtual host for the test run")
+    vhost = "sachnoi-test-" + uuid.uuid4().hex[:10]
+    for args in (["add_vhost", vhost], ["set_permissions", "-p", vhost, "guest", ".*", ".*", ".*"]):
+        done = subprocess.run([ctl, "-q", *args], capture_output=True, text=True, timeout=60)
+        if done.returncode != 0:
+            skip_or_fail(f"rabbitmqctl {args[0]} failed: {done.stderr.strip()[:200]}")
+    yield f"amqp://guest:guest@127.0.0.1:5672/{vhost}"
+    subprocess.run([ctl, "-q", "delete_vhost", vhost], capture_output=True, timeout=60)

@@ -146,7 +146,7 @@ def new_jingle():
     if suffix not in (".wav", ".flac", ".mp3", ".aif", ".aiff"):
         flash(_("Nhạc hiệu phải là WAV, FLAC, AIFF hoặc MP3."), "error")
         return redirect(url_for(".index")), 303
-    fd, tmp = tempfile.mkstemp(dir=store.root / "tmp", suffix=suffix)
+    fd, tmp = tempfile.mkstemp(dir=store.tmp_dir, suffix=suffix)
     try:
         with os.fdopen(fd, "wb") as out:
             upload.save(out)

@@ -72,7 +72,8 @@ def init_health(app: Flask) -> None:
     if problems:
         app.logger.error(CORRUPT_MESSAGE.format(path=database_path(engine)) + " quick_check: %s", problems)
     low_bytes = float(app.config["DISK_LOW_MB"]) * 1e6
-    watched = {"media": app.config["MEDIA_ROOT"], "instance": app.config["HOME"]}
+    # the store's local folder: the media themselves, or an object store's scratch and cache
+    watched = {"media": app.extensions["sachnoi"].store.root, "instance": app.config["HOME"]}
 
     @app.get("/healthz")
     def healthz():

@@ -49,11 +49,12 @@ def register(group: click.Group) -> None:
         # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from catalog.backup import LISTENER_KEY_FILE, BackupError, backup
         from streaming.pseudonyms import listener_secret
+        from web.extensions import store_from_settings
         settings = load_settings()
         ensure_secret_key(settings)
         bars = _Bars(quiet)
         try:
-            report = backup(settings["DATABASE_URL"], None if no_media else settings["MEDIA_ROOT"], dest,
+            report = backup(settings["DATABASE_URL"], None if no_media else store_from_settings(settings), dest,
                             method=method, progress=bars, listener_key=listener_secret(settings))
         except BackupError as exc:
             bars.close()
@@ -76,11 +77,12 @@ def register(group: click.Group) -> None:
         """Khôi phục bản sao lưu SRC vào một bản cài đặt TRỐNG (restore onto an empty instance)."""
         # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
         from catalog.backup import BackupError, restore
+        from web.extensions import store_from_settings
         settings = load_settings()
         Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
         bars = _Bars(quiet)
         try:
-            report = restore(src, settings["DATABASE_URL"], settings["MEDIA_ROOT"], progress=bars,
+            report = restore(src, settings["DATABASE_URL"], store_from_settings(settings), progress=bars,
                              instance_home=settings["HOME"])
         except BackupError as exc:
             bars.close()

@@ -106,29 +106,42 @@ def register(group: click.Group) -> None:
 
     @group.command()
     @click.option("--workers", "-n", type=int, default=1, show_default=True, help="Số luồng (worker threads).")
+    @click.option("--queues", default="", help="Chỉ các hàng đợi này, ví dụ master,encode; mặc định: tất cả "
+                  "(only these queues: default, master, encode; default all).")
     @click.option("--lease", type=float, default=None, help="Thời hạn giữ việc, giây (lease seconds; JOB_LEASE_S).")
-    @click.option("--poll", type=float, default=1.0, show_default=True, help="Chu kỳ hỏi việc, giây.")
+    @click.option("--poll", type=float, default=1.0, show_default=True,
+                  help="Chu kỳ gửi lại việc, giây (reconciler period, seconds).")
     @click.option("--exit-when-idle", is_flag=True, help="Thoát khi hết việc (exit when the queue is empty).")
     @click.option("--quiet", "-q", is_flag=True)
-    def worker(workers: int, lease: float | None, poll: float, exit_when_idle: bool, quiet: bool) -> None:
+    def worker(workers: int, queues: str, lease: float | None, poll: float, exit_when_idle: bool, quiet: bool) -> None:
         """Chạy worker xử lý việc ở tiền cảnh (run job workers in the foreground)."""
         # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
-        from studio.worker import Worker
-        ctx = make_context()
+        from studio.broker import BrokerError, parse_queues
+        from studio.worker import WorkerPool, wait_idle
+        from web.config import load_settings
+        try:
+            names = parse_queues(queues)
+        except BrokerError as exc:
+            raise click.UsageError(str(exc)) from None
+        settings = load_settings()
+        ctx = make_context(settings)
         stop = _stop_on_signals()
         log = (lambda _m: None) if quiet else (lambda m: click.echo(m, err=True))
-        pool = [Worker(ctx, lease_s=lease, poll_s=poll, log=log) for _ in range(max(1, workers))]
+        try:
+            pool = WorkerPool(ctx, max(1, workers), queues=names, broker_url=settings["BROKER_URL"],
+                              lease_s=lease, poll_s=poll, log=log).start()
+        except BrokerError as exc:
+            raise click.ClickException(str(exc)) from None
         if not quiet:
-            click.echo(f"Worker đang chạy ({len(pool)} luồng, giữ việc {pool[0].lease_s:g} s); Ctrl+C để dừng",
-                       err=True)
-        threads = [threading.Thread(target=w.run_forever, args=(stop,),
-                                    kwargs={"exit_when_idle": exit_when_idle}, daemon=True) for w in pool[1:]]
-        for thread in threads:
-            thread.start()
-        pool[0].run_forever(stop, exit_when_idle=exit_when_idle)
-        stop.set()
-        for thread in threads:
-            thread.join()
+            where = "RabbitMQ" if settings["BROKER_URL"] else "trong tiến trình (in-process)"
+            click.echo(f"Worker đang chạy ({max(1, workers)} luồng, hàng đợi {','.join(names)}, {where}, "
+                       f"giữ việc {pool.runner.lease_s:g} s); Ctrl+C để dừng", err=True)
+        if exit_when_idle:
+            wait_idle(ctx, stop, poll)
+        else:
+            while not stop.wait(1.0):
+                pass
+        pool.stop()
 
     @group.command()
     @click.option("--inbox", type=click.Path(path_type=Path), default=None, help="Thư mục nhận (INBOX).")

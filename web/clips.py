@@ -299,7 +299,7 @@ def cover(uuid: str):
     store = media_store()
     if not clip.book.cover_path or not store.exists(clip.book.cover_path):
         return artwork()
-    source = store.path(clip.book.cover_path).read_bytes()
+    source = store.read_bytes(clip.book.cover_path)
     key = f"derived/clips/covers/{hashlib.sha256(source).hexdigest()[:24]}.jpg"  # Apple: square, 1400–3000 px
     if not store.exists(key):
         try:

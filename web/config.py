@@ -34,6 +34,13 @@ SETTINGS: tuple[Setting, ...] = (
             "so a key can be rotated without logging everyone out (docs/security.md)"),
     Setting("DATABASE_URL", "", "a `postgresql://` URL switches to PostgreSQL", "`sqlite:///<home>/sachnoi.db`"),
     Setting("MEDIA_ROOT", "", "originals (by SHA-256) and derived media", "`<home>/media`"),
+    Setting("MEDIA_URL", "", "empty: media in the folder `MEDIA_ROOT`; `s3://bucket[/prefix]`: media on an "
+            "S3-compatible object store (`S3_ENDPOINT_URL`; credentials from `AWS_ACCESS_KEY_ID` and "
+            "`AWS_SECRET_ACCESS_KEY`)"),
+    Setting("S3_ENDPOINT_URL", "", "the object store's address, e.g. `http://127.0.0.1:7480` (empty: AWS S3)"),
+    Setting("S3_REGION", "us-east-1", "region the object store's requests are signed for"),
+    Setting("MEDIA_CACHE_DIR", "", "with `MEDIA_URL`: this machine's scratch folder and read cache of "
+            "object-store media (files handed to ffmpeg)", "`<home>/media-cache`"),
     Setting("INBOX", "", "the hot folder `sachnoi watch` (or `serve` with `WATCH_INBOX`) ingests from",
             "`<home>/inbox`"),
     Setting("DEFAULT_LIBRARY", "THV", "code of the library new content belongs to"),
@@ -57,6 +64,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("JOB_LEASE_S", 60.0, "a claimed job whose worker sent no heartbeat for this long is handed to "
             "another worker"),
     Setting("JOB_MAX_ATTEMPTS", 3, "attempts of a job stage before it is marked failed"),
+    Setting("BROKER_URL", "", "task broker: `\"\"` = in-process broker and workers (no server); "
+            "`amqp://user:pass@host:5672/vhost` = RabbitMQ, workers on any machine (`sachnoi worker`)"),
+    Setting("JOB_TIME_LIMIT_S", 840.0, "one message (a book-level stage, one chapter's master, one encode) is "
+            "stopped after this long, ffmpeg included; twice this must stay under RabbitMQ's "
+            "`consumer_timeout` (30 min)"),
+    Setting("JOB_RESEND_S", 300.0, "a job or part left queued this long after its message gets another one "
+            "(a message lost with a dead process); duplicates are harmless"),
     Setting("MAX_UPLOAD_MB", 4096, "one audio file, on every way audio enters (tus, form, hot folder, "
             "`sachnoi ingest`)"),
     Setting("USER_QUOTA_MB", 20480, "a user's stored + pending uploads"),
@@ -191,6 +205,7 @@ def load_settings(overrides: Mapping[str, Any] | None = None,
     settings["DATABASE_URL"] = settings["DATABASE_URL"] or f"sqlite:///{home / 'sachnoi.db'}"
     settings["MEDIA_ROOT"] = str(Path(settings["MEDIA_ROOT"] or home / "media").resolve())
     settings["INBOX"] = str(Path(settings["INBOX"] or home / "inbox").resolve())
+    settings["MEDIA_CACHE_DIR"] = str(Path(settings["MEDIA_CACHE_DIR"] or home / "media-cache").resolve())
     return settings
 
 

@@ -12,7 +12,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from catalog.db import make_engine, make_sessionmaker, read_only_session
-from recordings.store import MediaStore
+from recordings.store import MediaStore, open_store
 
 
 @dataclass
@@ -25,7 +25,7 @@ class Services:
 def init_services(app: Flask) -> Services:
     engine = make_engine(app.config["DATABASE_URL"])
     services = Services(engine=engine, sessions=make_sessionmaker(engine),
-                        store=MediaStore(app.config["MEDIA_ROOT"]))
+                        store=store_from_settings(app.config))
     app.extensions["sachnoi"] = services
 
     @app.teardown_appcontext
@@ -37,6 +37,12 @@ def init_services(app: Flask) -> Services:
             session.close()
 
     return services
+
+
+def store_from_settings(settings) -> MediaStore:
+    """The media store the settings choose: the local folder, or the object store of `MEDIA_URL`."""
+    return open_store(settings["MEDIA_ROOT"], settings["MEDIA_URL"], endpoint_url=settings["S3_ENDPOINT_URL"],
+                      region=settings["S3_REGION"], cache_dir=settings["MEDIA_CACHE_DIR"])
 
 
 def services() -> Services:

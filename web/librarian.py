@@ -85,7 +85,7 @@ def export_marc():
     if fmt not in ("mrc", "xml"):
         abort(404)
     library_id = None if is_admin(current_user) else current_user.library_id
-    with tempfile.TemporaryDirectory(dir=media_store().root / "tmp") as tmp:
+    with tempfile.TemporaryDirectory(dir=media_store().tmp_dir) as tmp:
         out = f"{tmp}/catalog-marc.{fmt}"
         write_collection(exportable_books(db_session(), library_id=library_id), out, public_base(),
                               fmt="xml" if fmt == "xml" else "iso2709")

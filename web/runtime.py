@@ -18,12 +18,11 @@ from flask import current_app
 
 from catalog.db import make_engine, make_sessionmaker
 from catalog.migrate import upgrade
-from recordings.store import MediaStore
 from studio.context import Context, Decisions, StudioSettings
 from studio.watch import HotFolder
 from studio.worker import Worker, WorkerPool
 from web.config import load_settings
-from web.extensions import services
+from web.extensions import services, store_from_settings
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +33,7 @@ def make_context(settings: dict | None = None) -> Context:
     Path(settings["HOME"]).mkdir(parents=True, exist_ok=True)
     upgrade(settings["DATABASE_URL"])
     engine = make_engine(settings["DATABASE_URL"])
-    return Context(sessions=make_sessionmaker(engine), store=MediaStore(settings["MEDIA_ROOT"]),
+    return Context(sessions=make_sessionmaker(engine), store=store_from_settings(settings),
                    settings=StudioSettings.from_mapping(settings))
 
 
@@ -85,7 +84,7 @@ def start_background_work(settings: dict) -> BackgroundWork:
     ctx = make_context(settings)
     pool = folder_stop = None
     if settings.get("RUN_WORKERS"):
-        pool = WorkerPool(ctx).start()
+        pool = WorkerPool(ctx, broker_url=settings.get("BROKER_URL") or "", log=click.echo).start()
         click.echo(f"Bộ xử lý công việc: {settings.get('WORKERS')} luồng (job workers started)")
     if settings.get("WATCH_INBOX"):
         folder = HotFolder(ctx, Path(settings["INBOX"]), decisions=Decisions(approve_marks=False),
@@ -109,6 +108,7 @@ class JobThread:
         self.lock = threading.Lock()
         self.thread: threading.Thread | None = None
         self.pending = False
+        self.worker: Worker | None = None
         self.idle = threading.Event()
         self.idle.set()
 
@@ -126,7 +126,9 @@ class JobThread:
         return self.idle.wait(timeout_s)
 
     def _run(self) -> None:
-        worker = Worker(self.ctx)
+        if self.worker is None:  # one in-process broker for the app's life (its threads sleep between runs)
+            self.worker = Worker(self.ctx)
+        worker = self.worker
         while True:
             with self.lock:
                 self.pending = False
