@@ -78,10 +78,10 @@ class SachnoiGroup(click.Group):
                 formatter.write_dl(rows)
 
     def resolve_command(self, ctx: click.Context, args: list[str]):
-        name, command, rest = super().resolve_command(ctx, args)
-        if name not in NO_DATABASE and not {"-h", "--help"} & set(rest):
+        # checked before the command's area is imported: a damaged database is reported at once
+        if args and args[0] in COMMANDS and args[0] not in NO_DATABASE and not {"-h", "--help"} & set(args[1:]):
             _check_database()
-        return name, command, rest
+        return super().resolve_command(ctx, args)
 
     def invoke(self, ctx: click.Context):
         # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
