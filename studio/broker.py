@@ -35,6 +35,8 @@ from dramatiq.brokers.stub import StubBroker
 from dramatiq.middleware import Retries, ShutdownNotifications, TimeLimit
 from dramatiq.middleware.time_limit import TimeLimitExceeded
 
+from studio.errors import N_, StudioError
+
 log = logging.getLogger(__name__)
 
 QUEUES = ("default", "master", "encode")
@@ -42,8 +44,8 @@ TIME_LIMIT_ERRORS: tuple[type[BaseException], ...] = (TimeLimitExceeded,)
 TIME_LIMIT_CHECK_MS = 200   # how often Dramatiq looks for threads past their limit (its default: 1 s)
 
 
-class BrokerError(Exception):
-    """The broker could not be reached or refused a message."""
+class BrokerError(StudioError):
+    """The broker could not be reached or refused a message, or a queue name is unknown."""
 
 
 def parse_queues(text: str | None) -> tuple[str, ...]:
@@ -51,7 +53,8 @@ def parse_queues(text: str | None) -> tuple[str, ...]:
     names = tuple(q.strip() for q in (text or "").split(",") if q.strip())
     unknown = [q for q in names if q not in QUEUES]
     if unknown:
-        raise BrokerError(f"Hàng đợi không có: {', '.join(unknown)} (unknown queues; known: {', '.join(QUEUES)})")
+        raise BrokerError(N_("Không có hàng đợi %(names)s; các hàng đợi: %(known)s."),
+                          names=", ".join(unknown), known=", ".join(QUEUES))
     return names or QUEUES
 
 
@@ -68,7 +71,7 @@ class Broker:
             self.broker = (RabbitmqBroker(url=self.url, middleware=middleware, confirm_delivery=True)
                            if self.url else StubBroker(middleware=middleware))
         except Exception as exc:  # pika raises its own classes for a bad URL
-            raise BrokerError(f"Không dùng được BROKER_URL (cannot use BROKER_URL): {exc}") from exc
+            raise BrokerError(N_("Không dùng được BROKER_URL: %(error)s"), error=str(exc)) from exc
         # what Dramatiq's own CLI does at start: the TimeLimit middleware starts its watcher here
         self.broker.emit_after("process_boot")
         limit_ms = int(time_limit_s * 1000)
@@ -90,7 +93,7 @@ class Broker:
             with self.lock:  # pika's connections are per thread in Dramatiq, but be safe with the stub
                 self.actors[queue].send(int(row_id))
         except Exception as exc:
-            raise BrokerError(f"Không gửi được việc tới hàng đợi (cannot send to the broker): {exc}") from exc
+            raise BrokerError(N_("Không gửi được việc tới hàng đợi: %(error)s"), error=str(exc)) from exc
 
     def start(self, queues: Iterable[str] = QUEUES, threads: int = 1, *, poll_ms: int = 1000,
               name: str = "sachnoi-worker") -> None:

@@ -482,3 +482,13 @@ def _mark_sent(db: Session, model: Any, row_id: int, seen: dt.datetime | None, n
     unchanged = model.sent_at.is_(None) if seen is None else model.sent_at == seen
     return rowcount(db.execute(update(model).where(model.id == row_id, unchanged).values(sent_at=now)
                                .execution_options(synchronize_session=False))) == 1
+
+
+def unsend(sessions: sessionmaker[Session], items: list[Due]) -> None:
+    """Forget that messages were sent for `items` (the broker refused them): they are due again."""
+    with sessions.begin() as db:
+        for kind, model in (("job", Job), ("part", JobPart)):
+            ids = [d.id for d in items if d.kind == kind]
+            if ids:
+                db.execute(update(model).where(model.id.in_(ids)).values(sent_at=None)
+                           .execution_options(synchronize_session=False))

@@ -34,6 +34,7 @@ from catalog.db import session_scope
 from delivery import encoders
 from recordings.store import MediaStore
 from studio.package_hls import write_ladder
+from studio.errors import N_
 from studio.package_jobs import Job, hls_job, m4b_job, mp3_job, run_job, run_jobs
 from studio.package_spec import (
     ChapterSpec, Mp3Settings, PackageError, PackageResult, Progress, load_book, mp3_settings,
@@ -74,7 +75,7 @@ def run_encode(plan: PackagePlan, name: str) -> bool:
     run, even at the same time, is harmless). True when it ran."""
     job = next((j for j in plan.jobs if j.name == name), None)
     if job is None:
-        raise PackageError(f"Không có việc mã hoá '{name}' (no such encode)")
+        raise PackageError(N_("Không có bước mã hoá %(name)s."), name=name)
     if job.done():
         return False
     run_job(job)

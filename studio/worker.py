@@ -372,8 +372,12 @@ class Reconciler:
         with self.lock:
             due = jobs.due(self.ctx.sessions, resend_after_s=self.ctx.settings.job_resend_s, kinds=tuple(HANDLERS),
                            sent_before=self.started)
-            for item in due:
-                self.broker.send(item.queue, item.id)
+            for index, item in enumerate(due):
+                try:
+                    self.broker.send(item.queue, item.id)
+                except Exception:  # the broker is away: what was not sent is due again at the next round
+                    jobs.unsend(self.ctx.sessions, due[index:])
+                    raise
             return len(due)
 
     def run(self, stop: threading.Event, poll_s: float = 1.0) -> None:

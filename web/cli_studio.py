@@ -122,7 +122,7 @@ def register(group: click.Group) -> None:
         try:
             names = parse_queues(queues)
         except BrokerError as exc:
-            raise click.UsageError(str(exc)) from None
+            raise click.UsageError(cli_text(exc)) from None
         settings = load_settings()
         ctx = make_context(settings)
         stop = _stop_on_signals()
@@ -131,7 +131,7 @@ def register(group: click.Group) -> None:
             pool = WorkerPool(ctx, max(1, workers), queues=names, broker_url=settings["BROKER_URL"],
                               lease_s=lease, poll_s=poll, log=log).start()
         except BrokerError as exc:
-            raise click.ClickException(str(exc)) from None
+            raise click.ClickException(cli_text(exc)) from None
         if not quiet:
             where = "RabbitMQ" if settings["BROKER_URL"] else "trong tiến trình (in-process)"
             click.echo(f"Worker đang chạy ({max(1, workers)} luồng, hàng đợi {','.join(names)}, {where}, "

@@ -299,6 +299,7 @@ def test_the_app_builds_the_object_store_from_its_settings(tmp_path, s3_settings
     from web.app import create_app
     from web.config import load_settings
     from web.extensions import media_store
+    (tmp_path / "inst").mkdir()
     settings = {"HOME": str(tmp_path / "inst"), "SECRET_KEY": "t-" + os.urandom(8).hex(), "TESTING": True,
                 **s3_settings}
     upgrade(load_settings(settings)["DATABASE_URL"])
@@ -313,3 +314,39 @@ def test_the_app_builds_the_object_store_from_its_settings(tmp_path, s3_settings
         assert not (tmp_path / "inst" / "media").exists()   # MEDIA_ROOT is not used
     finally:
         app.extensions["sachnoi"].engine.dispose()
+
+
+def _empty_twin(store, tmp_path: Path):
+    """An empty store of the same kind: another folder, or another prefix of the same bucket."""
+    if not store.is_remote:
+        return MediaStore(tmp_path / "restored-media")
+    from recordings.s3store import S3MediaStore
+    return S3MediaStore(store.bucket, "restored", endpoint_url=store.client.meta.endpoint_url,
+                        cache_dir=tmp_path / "restored-cache")
+
+
+def test_backup_and_restore_through_the_store(store, tmp_path):
+    from catalog.backup import BackupError, backup, restore
+    from catalog.migrate import upgrade
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    src = tmp_path / "take.wav"
+    src.write_bytes(os.urandom(40_000))
+    sha, original = store.put_original(src)
+    store.write_bytes("derived/books/b/manifest.json", b"{}")
+    with store.atomic_dir("derived/books/b/hls/aac-64k") as folder:
+        (folder / "seg-000.m4s").write_bytes(b"s" * 5000)
+        (folder / "index.m3u8").write_text("#EXTM3U\n")
+    with store.atomic_path("derived/books/b/book.m4b") as tmp:
+        tmp.write_bytes(b"half")  # a write in progress is not media: left out
+        report = backup(url, store, tmp_path / "backup")
+        listing = list(store.list("originals")) + list(store.list("derived"))
+    assert report.media_files == len(listing) == 4
+
+    with pytest.raises(BackupError):    # onto a store that is not empty: refused, nothing written
+        restore(tmp_path / "backup", f"sqlite:///{tmp_path / 'other.sqlite'}", store)
+    assert len(list(store.list("originals")) + list(store.list("derived"))) == 5  # with book.m4b, now written
+    target = _empty_twin(store, tmp_path)
+    restore(tmp_path / "backup", f"sqlite:///{tmp_path / 'restored.sqlite'}", target)
+    assert list(target.list("originals")) + list(target.list("derived")) == listing
+    assert target.read_bytes(original) == src.read_bytes() and audit(target, [sha]).passed

@@ -143,9 +143,10 @@ def test_abandoned_part_is_sent_again_once_its_lease_expired(ctx):
     [part] = parts_of(ctx, job_id)
     assert [d.id for d in jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",))] == [part.id]
     assert jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",)) == []  # sent: not again
-    assert jobs.claim_part(ctx.sessions, part.id, "dies", lease_s=0.2) is not None
+    assert jobs.claim_part(ctx.sessions, part.id, "dies", lease_s=2.0) is not None
     assert jobs.claim_part(ctx.sessions, part.id, "other", lease_s=30) is None  # a redelivered message: held
-    time.sleep(0.4)
+    assert jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",)) == []  # held by a live lease
+    time.sleep(2.2)
     due = jobs.due(ctx.sessions, resend_after_s=300, kinds=("produce",))
     assert [(d.kind, d.id, d.queue) for d in due] == [("part", part.id, "master")]
     again = jobs.claim_part(ctx.sessions, part.id, "other", lease_s=30)
@@ -353,3 +354,32 @@ def test_pipeline_over_rabbitmq_two_workers_one_killed_ends_as_in_process(tmp_pa
     assert {sha: _sha(p) for sha, p in ctx.store.iter_originals()} == originals
     with ctx.sessions() as db:
         assert db.scalar(select(JobPart.id).where(JobPart.state != "done")) is None
+
+
+def test_worker_queues_option_is_checked_before_anything_runs(tmp_path):
+    from studio.broker import BrokerError, parse_queues
+    assert parse_queues("master, encode") == ("master", "encode")
+    assert parse_queues("") == ("default", "master", "encode")
+    with pytest.raises(BrokerError):
+        parse_queues("master,foo")
+    env = {**os.environ, "SACHNOI_HOME": str(tmp_path / "h"), "SACHNOI_SECRET_KEY": "q-" + uuid.uuid4().hex}
+    done = subprocess.run([str(Path(sys.executable).with_name("sachnoi")), "worker", "--queues", "master,foo"],
+                          env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "foo" in done.stderr and "No such queue" in done.stderr
+    assert not (tmp_path / "h").exists()  # refused before the instance was touched
+
+
+def test_a_message_the_broker_refused_is_due_again(ctx):
+    from studio.broker import BrokerError
+    from studio.worker import Reconciler
+
+    class Away:
+        in_process = False
+
+        def send(self, queue, row_id):
+            raise BrokerError("Không gửi được việc tới hàng đợi: %(error)s", error="connection refused")
+
+    job_id = jobs.enqueue(ctx.sessions, "align", max_attempts=3)
+    with pytest.raises(BrokerError):
+        Reconciler(ctx, Away()).send_due()  # type: ignore[arg-type]
+    assert [d.id for d in jobs.due(ctx.sessions, resend_after_s=300, kinds=("align",))] == [job_id]
