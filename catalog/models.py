@@ -132,6 +132,9 @@ class Book(Base):
     series_id: Mapped[int | None] = mapped_column(ForeignKey("series.id"))
     series_position: Mapped[int | None] = mapped_column(Integer)
     print_record_marcxml: Mapped[str] = mapped_column(Text, default="")
+    # the published media version: readers get derived/books/<uuid>/v/<media_version>/...; None =
+    # the unversioned layout of books packaged before versions (studio.media_versions)
+    media_version: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow, index=True)
 
@@ -223,6 +226,19 @@ class Rendition(Base):
     sha256: Mapped[str] = mapped_column(String(64), default="")
     source_sha256: Mapped[str] = mapped_column(String(64), default="")  # hash of what it was made from
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class MediaVersion(Base):
+    """One published set of a book's served media under derived/books/<uuid>/v/<version>/. The
+    book's `media_version` names the current one; a replaced one gets `retired_at` and is removed
+    after the grace period (studio.media_versions.collect), never while a player may hold it."""
+    __tablename__ = "media_versions"
+    __table_args__ = (UniqueConstraint("book_id", "version"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    book_id: Mapped[int] = mapped_column(ForeignKey("books.id", ondelete="CASCADE"))
+    version: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime, index=True)
 
 
 class Original(Base):

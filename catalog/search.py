@@ -33,7 +33,7 @@ from typing import Sequence
 from functools import lru_cache
 
 from sqlalchemy import bindparam, event, inspect, select, text
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, load_only, selectinload
 
 from catalog import isbn
 from catalog.access import visible
@@ -206,7 +206,11 @@ def rebuild_index(session: Session, *, batch: int = 1000) -> int:
     while True:
         books = session.scalars(
             select(Book).where(Book.deleted_at.is_(None), Book.id > last_id).order_by(Book.id).limit(batch)
-            .options(selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.series))
+            .options(selectinload(Book.credits), selectinload(Book.subjects), selectinload(Book.series),
+                     # only what index_texts reads: migration 0011 runs this before later
+                     # migrations add columns to `books`, which the full model would select
+                     load_only(Book.id, Book.title, Book.subtitle, Book.publisher, Book.isbn_print,
+                               Book.isbn_audio, Book.summary, Book.series_id, Book.deleted_at))
         ).all()
         if not books:
             return count

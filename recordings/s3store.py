@@ -40,7 +40,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from recordings.errors import N_, MissingMediaError, ObjectStoreError
+from recordings.errors import N_, MissingMediaError, ObjectStoreError, UnsafeKeyError
 from recordings.store import (CHUNK, MediaStore, check_expected, inside, is_temporary, key_parts, refuse_original,
                               staged_file)
 
@@ -323,6 +323,21 @@ class S3MediaStore(MediaStore):
             self._parallel(self.delete, sorted(before - set(files)))
         finally:
             shutil.rmtree(tmp_path, ignore_errors=True)
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Put `src_key`'s bytes under `dst_key` too, copied inside the store (no bytes through this
+        machine; one request up to S3's 5 GB limit for a single copy): how a media version is
+        published (studio.media_versions)."""
+        if dst_key.startswith("originals/"):
+            raise UnsafeKeyError(N_("Bản gốc không bao giờ bị ghi đè: %(key)s"), key=dst_key)
+        try:
+            self._call("copy_object", Key=self._object(dst_key),
+                       CopySource={"Bucket": self.bucket, "Key": self._object(src_key)})
+        except ObjectStoreError as exc:
+            if _status(exc) == 404:
+                raise MissingMediaError(N_("Không tìm thấy tệp: %(key)s"), key=src_key) from None
+            raise
+        self._cached(dst_key).unlink(missing_ok=True)
 
     def delete(self, key: str) -> None:
         """Remove one derived object (no error when it is missing)."""

@@ -7,6 +7,7 @@
 Layout under the store root:
     originals/ab/cd/<sha256><.ext>    content-addressed, read-only once written
     derived/books/<book uuid>/...     masters, HLS, downloads (may be rebuilt)
+    derived/books/<book uuid>/v/<version>/...   the served copy of one published version
     tmp/                              partial writes, moved into place with os.replace
 
 Every path handed out is resolved and checked to be inside the root, so a key from a URL or a
@@ -26,6 +27,13 @@ from typing import BinaryIO, Callable, Iterator
 from recordings.errors import N_, MissingMediaError, UnsafeKeyError
 
 CHUNK = 1 << 20
+
+
+def served_prefix(book_uuid: str, version: str | None = None) -> str:
+    """Where readers are served a book's media from: its published version's prefix, or (no
+    version: packaged before versions) the unversioned layout."""
+    base = f"derived/books/{book_uuid}"
+    return f"{base}/v/{version}" if version else base
 
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
@@ -232,6 +240,20 @@ class MediaStore:
         with self.atomic_path(key) as tmp:
             tmp.write_bytes(data)
         return self.path(key)
+
+    def copy(self, src_key: str, dst_key: str) -> None:
+        """Put the bytes of `src_key` under `dst_key` too (atomically). A hard link where the
+        filesystem allows: every writer here replaces files (atomic_path, atomic_dir) and never
+        rewrites one in place, so the two names can never come to differ."""
+        src = self.path(src_key)
+        if not src.is_file():
+            raise MissingMediaError(f"Không tìm thấy tệp (missing media): {src_key}")
+        with self.atomic_path(dst_key) as tmp:
+            tmp.unlink()
+            try:
+                os.link(src, tmp)
+            except OSError:
+                shutil.copyfile(src, tmp)
 
     def delete(self, key: str) -> None:
         """Remove one derived file (no error when it is missing)."""

@@ -38,6 +38,7 @@ class StudioSettings:
     chapter_min_s: float
     chapter_head_room_tone_s: float
     align_margin_s: float         # manuscript alignment: half width of the DTW band
+    media_version_grace_s: float  # a replaced media version is removed this long after the switch
 
     @classmethod
     def from_mapping(cls, settings: Mapping[str, Any]) -> StudioSettings:

@@ -32,6 +32,7 @@ from studio.context import Context, Decisions, Progress
 from studio.edits import Pickup, edit_list, render, span, to_frames
 from studio.errors import QCRejected, StudioError
 from studio.intake import add_original_and_take
+from studio.media_versions import publish as publish_media
 from studio.markers import MAX_TIME_S, PauseMarking, pause_marks, take_marks
 from studio.package import (
     PackageResult, finish_package, package_book, plan_package, run_encode, tag_book,
@@ -375,6 +376,7 @@ def check_qc(ctx: Context, book_id: int, decisions: Decisions, progress: Progres
 # -- package and tag ------------------------------------------------------------------------------------
 def package(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     package_book(ctx.sessions, ctx.store, book_id, workers=ctx.settings.workers, progress=progress)
+    publish_media(ctx.sessions, ctx.store, book_id, grace_s=ctx.settings.media_version_grace_s)
     talking_books_if_offered(ctx, book_id)
 
 
@@ -392,9 +394,11 @@ def encode(ctx: Context, book_id: int, name: str, progress: Progress = _noop) ->
 
 def finish_package_stage(ctx: Context, book_id: int, decisions: Decisions, results: dict[str, dict[str, Any]],
                          progress: Progress = _noop) -> None:
-    """After every encode: HLS assembly, playlists, tags, talking books (book level)."""
+    """After every encode: HLS assembly, playlists, tags, the published media version, talking books
+    (book level)."""
     plan = plan_package(ctx.sessions, ctx.store, book_id)
     finish_package(ctx.sessions, ctx.store, plan, PackageResult(book_id=book_id, prefix=plan.prefix), progress)
+    publish_media(ctx.sessions, ctx.store, book_id, grace_s=ctx.settings.media_version_grace_s)
     talking_books_if_offered(ctx, book_id)
 
 
@@ -410,6 +414,7 @@ def talking_books_if_offered(ctx: Context, book_id: int) -> None:
 
 def tag(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     tag_book(ctx.sessions, ctx.store, book_id)
+    publish_media(ctx.sessions, ctx.store, book_id, grace_s=ctx.settings.media_version_grace_s)
     talking_books_if_offered(ctx, book_id)  # metadata may have changed
     progress(1.0)
 

@@ -21,7 +21,7 @@ from catalog.models import Book, Library
 from streaming import bookmarks, events, progress, readalong
 from streaming.access import can_see, in_networks
 from web.extensions import db_session, services
-from web.media import token_for
+from web.media import stream_url, token_for
 from web.validation import NumberPolicyError, check_number_fields
 from web.labels import error_text
 
@@ -163,7 +163,9 @@ def merge_progress():
 def media_token(book_id: int):
     """A fresh media token (the player asks again when a long session outlives the first one)."""
     book = _book(book_id)
-    response = jsonify(token=token_for(book, current_user if current_user.is_authenticated else None),
+    token = token_for(book, current_user if current_user.is_authenticated else None)
+    # the stream URL too: under path tokens the token is inside the path, with the current version
+    response = jsonify(token=token, stream_url=stream_url(book, token),
                        ttl_s=int(current_app.config["MEDIA_TOKEN_TTL_S"]))
     response.headers["Cache-Control"] = "no-store"
     return response

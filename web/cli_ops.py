@@ -1,4 +1,5 @@
-"""`sachnoi backup DEST`, `sachnoi restore SRC`, `sachnoi check-config`: operations on an instance."""
+"""`sachnoi backup DEST`, `sachnoi restore SRC`, `sachnoi check-config`, `sachnoi media publish|collect`:
+operations on an instance."""
 from __future__ import annotations
 
 import sys
@@ -102,3 +103,43 @@ def register(group: click.Group) -> None:
         except InsecureConfigError as exc:
             raise click.ClickException(cli_text(exc)) from None
         click.echo(f"Cấu hình ổn (ENV={settings['ENV']}, TRUST_PROXY={settings['TRUST_PROXY']})")
+
+    @group.group("media")
+    def media() -> None:
+        """Phiên bản media phục vụ bạn đọc (the published media versions, studio.media_versions)."""
+
+    @media.command("publish")
+    @click.option("--book", "book_id", type=click.IntRange(1), default=None,
+                  help="Chỉ sách này (only this book id); mặc định: mọi sách đã đóng gói (default: every packaged book).")
+    def media_publish(book_id: int | None) -> None:
+        """Xuất bản phiên bản media hiện tại của sách (publish the packaged media as a version and switch
+        readers to it; books packaged before versions get their first one)."""
+        # imported when the command runs: `sachnoi` starts without loading the whole app (~0.5 s, not ~6 s)
+        from studio.media_versions import PublishError, publish, publish_all
+        from web.runtime import make_context
+        ctx = make_context()
+        grace_s = ctx.settings.media_version_grace_s
+        try:
+            done = publish_all(ctx.sessions, ctx.store, grace_s=grace_s) if book_id is None else \
+                [p for p in [publish(ctx.sessions, ctx.store, book_id, grace_s=grace_s)] if p is not None]
+        except PublishError as exc:
+            raise click.ClickException(cli_text(exc)) from None
+        for item in done:
+            state = "mới (new)" if item.changed else "không đổi (unchanged)"
+            click.echo(f"Sách {item.book_id}: phiên bản {item.version}, {item.files} tệp, {state}")
+        click.echo(f"Đã xuất bản {sum(p.changed for p in done)} phiên bản mới / {len(done)} sách "
+                   f"(published {sum(p.changed for p in done)} new versions of {len(done)} books)")
+
+    @media.command("collect")
+    @click.option("--grace-s", type=click.FloatRange(0), default=None,
+                  help="Xoá phiên bản đã thay quá số giây này (default: MEDIA_VERSION_GRACE_S).")
+    def media_collect(grace_s: float | None) -> None:
+        """Xoá các phiên bản media đã bị thay quá thời gian chờ (remove replaced versions past the grace period)."""
+        from studio.media_versions import collect
+        from web.runtime import make_context
+        ctx = make_context()
+        removed = collect(ctx.sessions, ctx.store,
+                          grace_s=ctx.settings.media_version_grace_s if grace_s is None else grace_s)
+        for book_id, version in removed:
+            click.echo(f"Sách {book_id}: đã xoá phiên bản {version} (removed)")
+        click.echo(f"Đã xoá {len(removed)} phiên bản (removed {len(removed)} versions)")

@@ -105,11 +105,17 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("MEDIA_SERVE_MODE", "direct", "`x-accel`: the app checks every media request, nginx sends the bytes "
             "(`X-Accel-Redirect`); `auth-request`: nginx asks the app once per media token and sends HLS "
             "segments itself; `signed-url`: nginx checks signed segment links itself, with no request to the "
-            "app (fastest; a link works until its token expires) (docs/nginx.conf)"),
+            "app (fastest; a link works until its token expires); `path-token`: players get "
+            "`/m/<token>/<book>/<version>/hls/` URLs and nginx checks the token's signature and sends segments "
+            "from the media folder or the object store (docs/nginx.conf)"),
     Setting("X_ACCEL_PREFIX", "/_media/", "internal nginx location media are sent from (`x-accel`, "
             "`auth-request`, `signed-url`)"),
     Setting("MEDIA_AUTHZ_KEY", "", "key shared with nginx (16+ characters): `auth-request`: what nginx sends "
             "to `/_authz/media`; `signed-url`: what signs segment links"),
+    Setting("MEDIA_VERSION_GRACE_S", 86400, "a replaced version of a book's media is removed this long after "
+            "the switch (keep it above `MEDIA_TOKEN_TTL_S`: a player may still hold the old playlist)"),
+    Setting("MEDIA_PRESIGN_TTL_S", 300, "object store: lifetime of the presigned URL a download is redirected "
+            "to (302)"),
     Setting("MEDIA_AUTHZ_CACHE_S", 60, "`auth-request`: how long nginx may reuse an allow decision (the delay "
             "before an unpublish or policy change reaches segments)"),
     Setting("TRUST_PROXY", False, "honour `X-Forwarded-*` only behind your own proxy (a number: that many "

@@ -17,6 +17,16 @@ Serving modes (`MEDIA_SERVE_MODE`): `direct` sends the bytes from Python (byte r
 `signed-url` is x-accel plus media playlists whose segment URLs nginx checks by itself
 (`secure_link`, streaming.signed_links) until the token expires, except for on-site titles
 (docs/nginx.conf). Playlists are always made here, since they carry tokens.
+
+`path-token` (and any mode with an object store, `store.is_remote`): the player gets
+`/m/<path token>/<book uuid>/<version>/hls/master.m3u8`, a path whose relative URIs all inherit
+the token and the published media version (studio.media_versions), so playlists go out as
+stored. The path token is the reader's media token plus, for titles nginx may serve alone, an
+expiry and a `secure_link` signature over token, book and version (streaming.signed_links); nginx
+checks it and sends segments from the media folder or its cache of the object store, and the app
+makes only the playlists. With an object store the web process never opens a file on local disk:
+playlists are read from the store, downloads answer 302 to a presigned URL, and anything else
+(segments without nginx in front) is streamed from the store.
 """
 from __future__ import annotations
 
@@ -26,16 +36,18 @@ import re
 import time
 from urllib.parse import urljoin
 
-from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file
+from flask import Blueprint, Response, abort, current_app, g, jsonify, request, send_file, url_for
 from flask_login import current_user
+from sqlalchemy import select
 from werkzeug.exceptions import HTTPException
 
 from catalog import apps
 from catalog.access import is_visible
-from catalog.models import Book, Library, User
+from catalog.models import Book, Library, MediaVersion, User
 from catalog.readium import build_manifest
 from delivery.hls import add_query, rewrite_uris
-from recordings.errors import UnsafeKeyError
+from recordings.errors import MissingMediaError, UnsafeKeyError
+from recordings.store import CHUNK, served_prefix
 from streaming import signed_links, tokens
 from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address
 from web import opds_auth
@@ -54,8 +66,11 @@ PLAYLIST_CACHE = "private, max-age=60"
 MEDIA_CACHE = "private, max-age=86400, immutable"
 RENAMED_CACHE = "private, max-age=0, must-revalidate"
 
-SERVE_MODES = ("direct", "x-accel", "auth-request", "signed-url")
-KEYED_MODES = ("auth-request", "signed-url")  # modes that share MEDIA_AUTHZ_KEY with nginx
+SERVE_MODES = ("direct", "x-accel", "auth-request", "signed-url", "path-token")
+KEYED_MODES = ("auth-request", "signed-url", "path-token")  # modes that share MEDIA_AUTHZ_KEY with nginx
+ACCEL_MODES = ("x-accel", "auth-request", "signed-url", "path-token")  # nginx sends what the app allowed
+_UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_VERSION = re.compile(r"^(?:0|[0-9a-f]{16})$")  # "0": a book packaged before versions
 AUTHZ_KEY_HEADER = "X-Sachnoi-Authz-Key"
 MIN_AUTHZ_KEY_LENGTH = 16
 SAMPLE_AUTHZ_KEY = "REPLACE-WITH-MEDIA_AUTHZ_KEY"  # docs/nginx.conf's placeholder
@@ -174,6 +189,42 @@ def check_listening(book_id: int, token: str | None,
     return book, claims, decision
 
 
+def media_prefix(book: Book) -> str:
+    """Where this book's media are served from now: its published version, else the old layout."""
+    return served_prefix(book.uuid, book.media_version)
+
+
+def uses_path_tokens() -> bool:
+    """Players get `/m/<path token>/...` stream URLs (path-token mode, or media on an object store)."""
+    return current_app.config.get("MEDIA_SERVE_MODE") == "path-token" or bool(media_store().is_remote)
+
+
+def stream_url(book: Book, token: str) -> str:
+    """The master playlist URL a player is handed for `book` with the media token `token`."""
+    if not uses_path_tokens():
+        return url_for("media.hls_master", book_id=book.id, t=token)
+    config = current_app.config
+    key = str(config.get("MEDIA_AUTHZ_KEY") or "")
+    version = book.media_version or "0"
+    address_bound = depends_on_address(book, can_listen(book, current_listener(), request.remote_addr,
+                                                        _onsite_networks(book)))
+    if key and not address_bound:   # nginx may send this title's segments itself
+        claims = tokens.verify(config["SECRET_KEY"], token, book_id=book.id)
+        path_token = signed_links.path_token(token, book.uuid, version, expires=claims.expires, key=key)
+    else:                           # no signature: every request reaches the app and its full check
+        path_token = token
+    return url_for("media.path_master", path_token=path_token, book_uuid=book.uuid, version=version)
+
+
+def _store_text(key: str) -> str:
+    """A stored text file (a playlist), read from the store (never a local path of a remote one)."""
+    try:
+        with media_store().open(key) as fh:
+            return fh.read().decode("utf-8")
+    except (MissingMediaError, UnsafeKeyError, FileNotFoundError):
+        abort(404)
+
+
 def _path_or_404(key: str):
     try:
         path = media_store().path(key)
@@ -188,24 +239,28 @@ def _mimetype(name: str) -> str:
     return next((t for ext, t in _TYPES.items() if name.endswith(ext)), "application/octet-stream")
 
 
-def _send_playlist(key: str, signed_files_of: tuple[str, str] | None = None):
-    """A playlist with the media token on every URI. `signed_files_of` = (book uuid, rendition):
-    in signed-url mode its media files get URLs nginx checks itself (streaming.signed_links)."""
-    path = _path_or_404(key)
+def _send_playlist(key: str, signed_files_of: tuple[str, str, str | None] | None = None):
+    """A playlist with the media token on every URI. `signed_files_of` = (book uuid, rendition,
+    media version): in signed-url mode its media files get URLs nginx checks itself
+    (streaming.signed_links), in the same version as the playlist."""
     query = f"t={g.media_token}"
     config = current_app.config
 
     def uri_for(uri: str) -> str:
         if signed_files_of and g.media_signed and uri.endswith(NGINX_SENT) and "/" not in uri:
             try:
-                return signed_links.segment_url(*signed_files_of, uri, expires=g.media_claims.expires,
-                                                key=str(config["MEDIA_AUTHZ_KEY"]))
+                uuid, rendition, version = signed_files_of
+                return signed_links.segment_url(uuid, rendition, uri, expires=g.media_claims.expires,
+                                                key=str(config["MEDIA_AUTHZ_KEY"]), version=version)
             except ValueError:
                 pass  # a name nginx would not route: the app's own route serves it, checked
         return add_query(uri, query)
-    text = rewrite_uris(path.read_text(encoding="utf-8"), uri_for)
+    return _playlist_response(rewrite_uris(_store_text(key), uri_for), key)
+
+
+def _playlist_response(text: str, key: str) -> Response:
     body = text.encode("utf-8")
-    response = Response(body, mimetype=_mimetype(path.name))
+    response = Response(body, mimetype=_mimetype(key))
     if "gzip" in request.headers.get("Accept-Encoding", "") and len(body) > 256:
         response.set_data(gzip.compress(body, 6))
         response.headers["Content-Encoding"] = "gzip"
@@ -217,10 +272,16 @@ def _send_playlist(key: str, signed_files_of: tuple[str, str] | None = None):
 def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA_CACHE):
     """Send a stored file. HLS segments carry a content hash in their names, so they are cached
     as immutable; chapter MP3s, the M4B and covers keep their names when re-made, so callers pass
-    a revalidating `cache` for them (ETags make the re-check cheap)."""
+    a revalidating `cache` for them (ETags make the re-check cheap).
+
+    From an object store: a 302 to a short-lived presigned URL (with `download_name` as its
+    Content-Disposition), or, where the store gives none, the bytes streamed from it."""
+    mimetype = _mimetype(key)
+    store = media_store()
+    if store.is_remote:
+        return _send_remote(key, mimetype, download_name=download_name, cache=cache)
     path = _path_or_404(key)
-    mimetype = _mimetype(path.name)
-    if current_app.config.get("MEDIA_SERVE_MODE") in ("x-accel", "auth-request", "signed-url"):
+    if current_app.config.get("MEDIA_SERVE_MODE") in ACCEL_MODES:
         prefix = current_app.config["X_ACCEL_PREFIX"].rstrip("/") + "/"
         response = Response(status=200, mimetype=mimetype)
         response.headers["X-Accel-Redirect"] = prefix + key
@@ -233,10 +294,37 @@ def _send_file(key: str, *, download_name: str | None = None, cache: str = MEDIA
     return response
 
 
+def _send_remote(key: str, mimetype: str, *, download_name: str | None, cache: str) -> Response:
+    store = media_store()
+    if download_name is not None or not key.endswith(NGINX_SENT):
+        url = store.presigned_url(key, int(current_app.config["MEDIA_PRESIGN_TTL_S"]), filename=download_name)
+        if url:
+            if not store.exists(key):
+                abort(404)
+            response = Response(status=302)
+            response.headers["Location"] = url
+            response.headers["Cache-Control"] = "no-store"  # the URL expires: never reuse the redirect
+            return response
+    try:
+        fh = store.open(key)
+    except (MissingMediaError, UnsafeKeyError, FileNotFoundError):
+        abort(404)
+
+    def chunks():
+        with fh:
+            while block := fh.read(CHUNK):
+                yield block
+    response = Response(chunks(), mimetype=mimetype)
+    response.headers["Cache-Control"] = cache
+    if download_name:
+        response.headers["Content-Disposition"] = f'attachment; filename="{download_name}"'
+    return response
+
+
 @bp.get("/books/<int:book_id>/hls/master.m3u8")
 def hls_master(book_id: int):
     book = book_for_listening(book_id, (tokens.STREAM,))
-    return _send_playlist(f"derived/books/{book.uuid}/hls/master.m3u8")
+    return _send_playlist(f"{media_prefix(book)}/hls/master.m3u8")
 
 
 @bp.get("/books/<int:book_id>/hls/<rendition>/<name>")
@@ -244,8 +332,57 @@ def hls_file(book_id: int, rendition: str, name: str):
     if not _RENDITION.match(rendition) or not _FILE.match(name):
         abort(404)
     book = book_for_listening(book_id, (tokens.STREAM,))
-    key = f"derived/books/{book.uuid}/hls/{rendition}/{name}"
-    return _send_playlist(key, (book.uuid, rendition)) if name.endswith(".m3u8") else _send_file(key)
+    key = f"{media_prefix(book)}/hls/{rendition}/{name}"
+    return _send_playlist(key, (book.uuid, rendition, book.media_version)) if name.endswith(".m3u8") \
+        else _send_file(key)
+
+
+def _version_prefix(path_token: str, book_uuid: str, version: str) -> str:
+    """Check a path-token request (token, signature, holder, policy) and return the media prefix
+    of the version it names: the current one, or a replaced one still within its grace period."""
+    if not _UUID.match(book_uuid) or not _VERSION.match(version):
+        abort(404)
+    session = db_session()
+    book_id = session.execute(select(Book.id).where(Book.uuid == book_uuid)).scalar()
+    if book_id is None:
+        abort(404)
+    token, signed = signed_links.split_path_token(path_token)
+    if not token:
+        _deny(403, "malformed")
+    if signed is not None:   # nginx refuses a wrong or expired signature with 403: so does the app
+        key = str(current_app.config.get("MEDIA_AUTHZ_KEY") or "")
+        if not key or not signed_links.path_token_valid(path_token, book_uuid, version, key=key):
+            _deny(403, "bad-signature")
+    book, claims, _decision = check_listening(book_id, token, (tokens.STREAM,))
+    g.media_token, g.media_claims, g.media_signed = token, claims, False
+    if version == "0":
+        prefix = served_prefix(book.uuid)
+    elif version == book.media_version or session.execute(select(MediaVersion.id).where(
+            MediaVersion.book_id == book.id, MediaVersion.version == version)).first() is not None:
+        prefix = served_prefix(book.uuid, version)
+    else:
+        abort(404)
+    session.rollback()
+    return prefix
+
+
+@bp.get("/m/<path_token>/<book_uuid>/<version>/hls/master.m3u8")
+def path_master(path_token: str, book_uuid: str, version: str):
+    """The master playlist under a path token: sent as stored (its URIs are relative)."""
+    key = f"{_version_prefix(path_token, book_uuid, version)}/hls/master.m3u8"
+    return _playlist_response(_store_text(key), key)
+
+
+@bp.get("/m/<path_token>/<book_uuid>/<version>/hls/<rendition>/<name>")
+def path_file(path_token: str, book_uuid: str, version: str, rendition: str, name: str):
+    """A media playlist (as stored), or a segment when nginx did not send it itself (no nginx in
+    front, or a title whose path token carries no signature: on-site titles)."""
+    if not _RENDITION.match(rendition) or not _FILE.match(name):
+        abort(404)
+    key = f"{_version_prefix(path_token, book_uuid, version)}/hls/{rendition}/{name}"
+    if name.endswith(".m3u8"):
+        return _playlist_response(_store_text(key), key)
+    return _send_file(key)
 
 
 def _authz_denied(status: int, reason: str) -> Response:
@@ -289,7 +426,7 @@ def authz_media():
     response = Response(status=204)
     del response.headers["Content-Type"]
     response.proxy_only = True
-    response.headers["X-Media-Dir"] = f"derived/books/{book.uuid}/hls"
+    response.headers["X-Media-Dir"] = f"{media_prefix(book)}/hls"
     response.headers["X-Media-Type"] = _mimetype(name)
     response.headers["X-Media-Cache-Control"] = MEDIA_CACHE
     # nginx 1.22 drops a response from its cache if a Cache-Control (private, no-store) comes
@@ -304,13 +441,13 @@ def chapter_mp3(book_id: int, name: str):
     if not re.match(r"^\d{2,3}\.mp3$", name):
         abort(404)
     book = book_for_listening(book_id, (tokens.STREAM, tokens.APP))
-    return _send_file(f"derived/books/{book.uuid}/mp3/{name}", cache=RENAMED_CACHE)
+    return _send_file(f"{media_prefix(book)}/mp3/{name}", cache=RENAMED_CACHE)
 
 
 @bp.get("/books/<int:book_id>/book.m4b")
 def book_m4b(book_id: int):
     book = book_for_listening(book_id, (tokens.DOWNLOAD,))
-    return _send_file(f"derived/books/{book.uuid}/book.m4b", download_name=f"book-{book.id}.m4b",
+    return _send_file(f"{media_prefix(book)}/book.m4b", download_name=f"book-{book.id}.m4b",
                       cache=RENAMED_CACHE)
 
 
@@ -320,7 +457,7 @@ def cover(book_id: int):
     book = db_session().get(Book, book_id)
     if book is None or not can_see(book, current_listener()):
         abort(404)
-    return _send_file(f"derived/books/{book.uuid}/cover.jpg", cache="public, max-age=3600")
+    return _send_file(f"{media_prefix(book)}/cover.jpg", cache="public, max-age=3600")
 
 
 def book_for_requester(book_id: int, uses: tuple[str, ...]) -> tuple[Book, str | None]:
@@ -381,7 +518,7 @@ def audiobook_package(book_id: int):
     """The Readium `.audiobook` package (manifest and audio in one zip): with a download or app
     token, or for the requesting reader (OPDS acquisition link)."""
     book, _token = book_for_requester(book_id, (tokens.DOWNLOAD, tokens.APP))
-    key = f"derived/books/{book.uuid}/book.audiobook"
+    key = f"{media_prefix(book)}/book.audiobook"
     db_session().expunge(book)
     db_session().rollback()
     return _send_file(key, download_name=f"book-{book.id}.audiobook", cache=RENAMED_CACHE)

@@ -24,7 +24,7 @@ from web.extensions import db_session
 from web.errors import init_errors
 from web.formats import init_formats, local_time
 from web.labels import label
-from web.media import token_for
+from web.media import stream_url as media_stream_url, token_for
 
 bp = Blueprint("reader", __name__)
 bp.record_once(lambda state: (init_formats(state.app), init_errors(state.app)))
@@ -98,7 +98,7 @@ def book(book_id: int):
     stream_url = token = download_token = None
     if decision.allowed and has_stream:
         token = token_for(row, _listener())
-        stream_url = url_for("media.hls_master", book_id=row.id, t=token)
+        stream_url = media_stream_url(row, token)
     if decision.allowed and (has_m4b or has_package):
         download_token = token_for(row, _listener(), DOWNLOAD)
     talking = [k.kind for k in talking_books.available(row)] \

@@ -56,3 +56,14 @@ def make_book(db_url: str, store: MediaStore, durations=DURATIONS, titles=TITLES
     return book_id
 
 
+def package_two_chapters(tmp_path):
+    """(session factory, store, book id) of a 2-chapter book ("Một", "Hai") packaged in `tmp_path`."""
+    from catalog.migrate import upgrade
+    from studio.package import package_book
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    store = MediaStore(tmp_path / "media")
+    book_id = make_book(url, store, durations=(2.0, 2.5), titles=("Một", "Hai"))
+    factory = make_sessionmaker(make_engine(url))
+    package_book(factory, store, book_id, workers=2)
+    return factory, store, book_id

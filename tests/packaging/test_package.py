@@ -18,7 +18,7 @@ from delivery.ffmpeg import probe
 from recordings.store import MediaStore, sha256_file
 from studio.package import PackageError, package_book
 
-from packaging_helpers import DURATIONS, RATE, TITLES, make_book, tone_chapter
+from packaging_helpers import DURATIONS, RATE, TITLES, make_book, package_two_chapters, tone_chapter
 
 TOTAL = sum(DURATIONS)
 STARTS = np.concatenate([[0.0], np.cumsum(DURATIONS)[:-1]])
@@ -224,12 +224,7 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path):
 def test_metadata_change_retags_without_encoding(tmp_path):
     from catalog import tags
     from studio.package import tag_book
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    store = MediaStore(tmp_path / "media")
-    book_id = make_book(url, store, durations=(2.0, 2.5), titles=("Một", "Hai"))
-    factory = make_sessionmaker(make_engine(url))
-    package_book(factory, store, book_id, workers=2)
+    factory, store, book_id = package_two_chapters(tmp_path)
     with session_scope(factory) as session:
         book = session.get(Book, book_id)
         book.title = "Tắt đèn (bản mới)"

@@ -3,7 +3,6 @@ readers with different rights, and a logged-in client helper."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -11,36 +10,13 @@ import pytest
 from catalog.accounts import create_user, get_or_create_library
 from catalog.books import create_book, publish
 from catalog.models import Chapter, Rendition, utcnow
-
-CHAPTER_S = 10.0
-CHAPTERS = 3
-BOOK_S = CHAPTER_S * CHAPTERS
-RENDITIONS = (("aac-32k", 32000), ("aac-64k", 64000))
+from reader_helpers import BOOK_S, CHAPTER_S, CHAPTERS, RENDITIONS, build_hls_tree
 
 
 @pytest.fixture(scope="session")
 def hls_tree(tmp_path_factory) -> Path:
-    """hls/master.m3u8 + two renditions of a 30 s tone (a different pitch per chapter), 2 s segments."""
-    root = tmp_path_factory.mktemp("hls") / "hls"
-    tone = ";".join(f"sine=frequency={300 + 200 * i}:duration={CHAPTER_S}:sample_rate=44100"
-                    for i in range(CHAPTERS))
-    for name, bitrate in RENDITIONS:
-        folder = root / name
-        folder.mkdir(parents=True)
-        graph = "".join(f"[{i}:a]" for i in range(CHAPTERS)) + f"concat=n={CHAPTERS}:v=0:a=1,volume=0.2[out]"
-        args = ["ffmpeg", "-v", "error", "-y"]
-        for part in tone.split(";"):
-            args += ["-f", "lavfi", "-i", part]
-        args += ["-filter_complex", graph, "-map", "[out]", "-c:a", "aac", "-b:a", str(bitrate), "-ac", "1",
-                 "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
-                 "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", "seg_%03d.m4s", "index.m3u8"]
-        subprocess.run(args, cwd=folder, check=True)
-    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for name, bitrate in RENDITIONS:
-        lines += [f'#EXT-X-STREAM-INF:BANDWIDTH={int(bitrate * 1.1)},AVERAGE-BANDWIDTH={bitrate},'
-                  f'CODECS="mp4a.40.2"', f"{name}/index.m3u8"]
-    (root / "master.m3u8").write_text("\n".join(lines) + "\n")
-    return root
+    """The book's HLS tree (build_hls_tree)."""
+    return build_hls_tree(tmp_path_factory.mktemp("hls") / "hls")
 
 
 @pytest.fixture
@@ -83,7 +59,8 @@ def make_book(app, hls_tree, people):
                 book.library.onsite_networks = onsite
             if published:
                 publish(s, book)
-            shutil.copytree(hls_tree, services.store.path(f"derived/books/{book.uuid}/hls"))
+            with services.store.atomic_dir(f"derived/books/{book.uuid}/hls") as folder:  # any store
+                shutil.copytree(hls_tree, folder, dirs_exist_ok=True)
             return book.id
 
     return make

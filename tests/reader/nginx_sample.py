@@ -24,6 +24,10 @@ MIME_TYPES = Path("/etc/nginx/mime.types")
 _AUTH_BLOCK = re.compile(r"^[ \t]*# >>> auth-request\n.*?^[ \t]*# <<< auth-request\n", re.S | re.M)
 _SIGNED_BLOCK = re.compile(r"^[ \t]*# >>> signed-url\n.*?^[ \t]*# <<< signed-url\n", re.S | re.M)
 
+
+def _block(name: str) -> re.Pattern:
+    return re.compile(rf"^[ \t]*# >>> {name}\n.*?^[ \t]*# <<< {name}\n", re.S | re.M)
+
 MAIN = """\
 {user}
 worker_processes 1;
@@ -65,16 +69,23 @@ def wait_port(port: int, timeout: float = 15.0) -> None:
 
 
 def render_site(*, mode: str, media_root: str | Path, app_address: str, port: int, tmp: Path,
-                key: str = "", static: str | Path | None = None) -> str:
-    """The sample for `mode` ("auth-request", "x-accel" or "signed-url", each without the others' marked blocks),
-    with its placeholders replaced. Raises ValueError if a placeholder is missing from the sample."""
+                key: str = "", static: str | Path | None = None, store: str = "local",
+                store_address: str = "", bucket_path: str = "") -> str:
+    """The sample for `mode` ("auth-request", "x-accel", "signed-url" or "path-token", each without
+    the others' marked blocks), with its placeholders replaced; path-token with `store` "local" or
+    "s3" (then `store_address` host:port and `bucket_path` "bucket[/prefix]"). Raises ValueError if
+    a placeholder is missing from the sample."""
     text = SAMPLE.read_text(encoding="utf-8")
-    if mode not in ("auth-request", "x-accel", "signed-url"):
+    if mode not in ("auth-request", "x-accel", "signed-url", "path-token"):
         raise ValueError(f"no nginx sample for mode {mode!r}")
     if mode != "auth-request":
         text = _AUTH_BLOCK.sub("", text)
     if mode != "signed-url":
         text = _SIGNED_BLOCK.sub("", text)
+    if mode != "path-token":
+        text = _block("path-token").sub("", text)
+    else:
+        text = _block("path-token-local" if store == "s3" else "path-token-s3").sub("", text)
     replacements = {
         "/srv/sachnoi/instance/media/": str(Path(media_root)).rstrip("/") + "/",
         "server 127.0.0.1:8000;": f"server {app_address};",
@@ -83,8 +94,12 @@ def render_site(*, mode: str, media_root: str | Path, app_address: str, port: in
     }
     if mode == "auth-request":
         replacements["/var/cache/nginx/sachnoi-authz"] = str(tmp / "authz-cache")
-    if mode in ("auth-request", "signed-url"):
+    if mode in ("auth-request", "signed-url", "path-token"):
         replacements["REPLACE-WITH-MEDIA_AUTHZ_KEY"] = key
+    if mode == "path-token" and store == "s3":
+        replacements.update({"server 127.0.0.1:7480;": f"server {store_address};",
+                             "REPLACE-WITH-STORE-HOST": store_address, "REPLACE-WITH-BUCKET-PATH": bucket_path,
+                             "/var/cache/nginx/sachnoi-media": str(tmp / "media-cache")})
     for placeholder, value in replacements.items():
         if placeholder not in text:
             raise ValueError(f"{SAMPLE} no longer contains {placeholder!r}")

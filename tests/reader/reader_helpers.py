@@ -2,6 +2,13 @@
 from __future__ import annotations
 
 import re
+import subprocess
+from pathlib import Path
+
+CHAPTER_S = 10.0
+CHAPTERS = 3
+BOOK_S = CHAPTER_S * CHAPTERS
+RENDITIONS = (("aac-32k", 32000), ("aac-64k", 64000))
 
 
 def csrf_from(html: str) -> str:
@@ -29,3 +36,27 @@ def media_token(app, book_id: int, user_id: int | None, ttl_s: int = 600, now: f
             version = s.get(User, user_id).session_version
     return tokens.issue(app.config["SECRET_KEY"], book_id=book_id, subject=tokens.subject_for(user_id, version),
                         ttl_s=ttl_s, now=now, use=use)
+
+
+def build_hls_tree(root: Path, volume: float = 0.2) -> Path:
+    """hls/master.m3u8 + two renditions of a 30 s tone (a different pitch per chapter), 2 s segments,
+    under `root`; another `volume` gives other bytes under the same names (a re-encode)."""
+    tone = ";".join(f"sine=frequency={300 + 200 * i}:duration={CHAPTER_S}:sample_rate=44100"
+                    for i in range(CHAPTERS))
+    for name, bitrate in RENDITIONS:
+        folder = root / name
+        folder.mkdir(parents=True)
+        graph = "".join(f"[{i}:a]" for i in range(CHAPTERS)) + f"concat=n={CHAPTERS}:v=0:a=1,volume={volume}[out]"
+        args = ["ffmpeg", "-v", "error", "-y"]
+        for part in tone.split(";"):
+            args += ["-f", "lavfi", "-i", part]
+        args += ["-filter_complex", graph, "-map", "[out]", "-c:a", "aac", "-b:a", str(bitrate), "-ac", "1",
+                 "-f", "hls", "-hls_time", "2", "-hls_playlist_type", "vod", "-hls_segment_type", "fmp4",
+                 "-hls_fmp4_init_filename", "init.mp4", "-hls_segment_filename", "seg_%03d.m4s", "index.m3u8"]
+        subprocess.run(args, cwd=folder, check=True)
+    lines = ["#EXTM3U", "#EXT-X-VERSION:7", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    for name, bitrate in RENDITIONS:
+        lines += [f'#EXT-X-STREAM-INF:BANDWIDTH={int(bitrate * 1.1)},AVERAGE-BANDWIDTH={bitrate},'
+                  f'CODECS="mp4a.40.2"', f"{name}/index.m3u8"]
+    (root / "master.m3u8").write_text("\n".join(lines) + "\n")
+    return root

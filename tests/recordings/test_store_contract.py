@@ -150,6 +150,17 @@ def test_atomic_writes_are_invisible_until_the_block_succeeds(store):
     assert store.read_bytes("derived/books/b2/hls/aac-64k/index.m3u8") == b"v2 index.m3u8"
 
 
+def test_copy_gives_the_same_bytes_a_second_name_that_later_writes_do_not_change(store):
+    store.write_bytes("derived/books/b/hls/a/seg.m4s", b"first encode")
+    store.copy("derived/books/b/hls/a/seg.m4s", "derived/books/b/v/0123456789abcdef/hls/a/seg.m4s")
+    store.write_bytes("derived/books/b/hls/a/seg.m4s", b"second encode")   # replaced, never rewritten
+    with store.open("derived/books/b/v/0123456789abcdef/hls/a/seg.m4s") as fh:
+        assert fh.read() == b"first encode"
+    with pytest.raises(MissingMediaError):
+        store.copy("derived/books/b/hls/a/none.m4s", "derived/books/b/v/0123456789abcdef/none.m4s")
+    assert not store.exists("derived/books/b/v/0123456789abcdef/none.m4s")
+
+
 def test_fixity_streams_every_original(store, tmp_path):
     shas = []
     for n in range(3):

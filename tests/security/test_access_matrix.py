@@ -81,6 +81,9 @@ EXPECTED: dict[str, Expect] = {
     "media.book_m4b": E(PUBLIC, token="d"),
     "media.audiobook_package": E(PUBLIC, token="d", also_ok=(404,)),
     "media.manifest": E(PUBLIC, **MEDIA),
+    # issue 19: stream URLs with the media token in the path (version "0": the world's book has none)
+    "media.path_master": E(PUBLIC),
+    "media.path_file": E(PUBLIC),
     # issue 20: accessible talking books of a Marrakesh title: print-disabled readers, the owning
     # library's staff, and staff of other libraries as authorised entities
     "talking_books.download": E({**PUBLIC, "anonymous": LOGIN, "reader": DENY},
@@ -236,10 +239,12 @@ KNOWN_BUGS = {
 ARG_SOURCES = {"book_id": "book", "bookmark_id": "bookmark", "user_id": "reader", "take_id": "take",
                "session_id": "session", "mark_id": "mark", "chapter_id": "chapter", "clip_id": "clip",
                "job_id": "job", "subject_id": "subject", "clip_uuid": "clip_uuid", "uuid": "clip_uuid",
+               "book_uuid": "book_uuid",
                "library_id": "library", "jingle_id": "jingle",
                "sentence_id": "sentence"}
 LITERAL_ARGS = {"token": "t" * 43, "upload_id": "0" * 32, "filename": "site.css", "rendition": "aac-64k", "name": "index.m3u8",
-                "which": "after", "kind": "epub3"}
+                "which": "after", "kind": "epub3", "version": "0",
+                "path_token": "t" * 43}
 
 
 def _rules():
@@ -273,6 +278,8 @@ def build_url(app, world, endpoint: str, expect: Expect) -> tuple[str, dict]:
         if name in expect.args:
             source = expect.args[name]
             values[name] = world.ids.get(source, source)
+        elif name == "path_token":  # a public media token in the path (no nginx signature)
+            values[name] = media_token(app, world, use="s")
         elif name in LITERAL_ARGS:
             values[name] = LITERAL_ARGS[name]
         elif name in ARG_SOURCES:

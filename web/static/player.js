@@ -120,7 +120,7 @@
       .then(function (body) {
         if (!body || !hls) return;
         var at = audio.currentTime, wasPlaying = !audio.paused;
-        hls.loadSource(root.dataset.src.replace(/([?&]t=)[^&]*/, "$1" + body.token));
+        hls.loadSource(body.stream_url || root.dataset.src.replace(/([?&]t=)[^&]*/, "$1" + body.token));
         hls.startLoad(at);
         if (wasPlaying) audio.play();
       });
