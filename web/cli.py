@@ -44,6 +44,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
                                "instance)."),
     "check-config": ("web.cli_ops", "Kiểm tra cấu hình an toàn cho production (check the settings are safe "
                                     "for production)."),
+    "media": ("web.cli_ops", "Phiên bản media phục vụ bạn đọc (the published media versions, "
+                             "studio.media_versions)."),
     "manuscript": ("web.cli_manuscript", "Bản thảo: gắn văn bản của sách và căn chỉnh với âm thanh "
                                          "(manuscripts and alignment)."),
 }
