@@ -9,7 +9,9 @@ window, `asetnsamples` + `astats`), the longest 0.5 s window of digital silence 
 Reference: ffmpeg `afftdn` + two-pass `loudnorm` to the same target.
 
 Run: .venv/bin/python benchmarks/bench_real_takes.py   (env BENCH_SPEED_S: length of the speed take,
-BENCH_TAKES: only the first N takes, for a quick look)
+0 to skip it; BENCH_TAKES: only the first N takes, for a quick look; BENCH_ONLY: only the takes whose
+name contains one of these comma-separated words; with either, the rows are printed and
+docs/benchmarks.md is left alone)
 Writes the "Mastering: real takes" section of docs/benchmarks.md.
 """
 from __future__ import annotations
@@ -234,8 +236,14 @@ def main() -> int:
         ref, takes = corpus(rng)
         only = int(os.environ.get("BENCH_TAKES", "0"))
         takes = dict(list(takes.items())[:only]) if only else takes
+        words = [w for w in os.environ.get("BENCH_ONLY", "").split(",") if w]
+        if words:
+            takes = {k: v for k, v in takes.items() if any(w in k for w in words)}
         rows, summary = quality_table(tmp, ref, takes)
-        speed_lines = speed(tmp)
+        speed_lines = speed(tmp) if SPEED_S > 0 else []
+        if only or words:
+            print("\n".join([*rows, str(summary), *speed_lines]))
+            return 0
     head = ("| take | denoise | profile | our QC | independent check | I LUFS (ffmpeg) | RMS dB | TP dBTP (ffmpeg) | "
             "noise floor dB (ffmpeg) | digital silence s | STOI in → out | PESQ-WB in → out | wall s |\n"
             "|---|---|---|---|:-:|---:|---:|---:|---:|---:|---|---|---:|")

@@ -12,12 +12,11 @@ import hashlib
 import secrets
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
-from confusable_homoglyphs import confusables
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
@@ -32,8 +31,15 @@ _hasher = PasswordHasher()  # argon2id with the library's current recommended pa
 # dictionary cannot shorten the search and argon2's cost can be small (1 pass over 1 MiB): bulk
 # registration of 1 000 readers then takes seconds, not minutes. The first login replaces the hash.
 _one_time_hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-# Verified against when the user does not exist, so unknown users cost the same time as wrong passwords.
-_DUMMY_HASH = _hasher.hash("sachnoi-dummy-password")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the user does not exist, so unknown users cost the same time as wrong
+    passwords. Made on first use: an argon2id hash costs ~0.1-0.5 s, which every `sachnoi` start and
+    every import of this module paid when it was a module constant."""
+    return _hasher.hash("sachnoi-dummy-password")
+
 
 MIN_PASSWORD_LENGTH = 8
 MAX_PASSWORD_LENGTH = 1024
@@ -66,6 +72,8 @@ def normalize_username(raw: str | None) -> str:
     # Full-width letters, ligatures, superscripts: NFKC folds them onto a plain name they imitate.
     if unicodedata.normalize("NFKC", name) != name:
         raise AccountError("Tên đăng nhập có ký tự trông giống ký tự khác (dạng tương thích Unicode).")
+    # imported on first use: confusable_homoglyphs loads its whole Unicode table (~0.4 s) at import
+    from confusable_homoglyphs import confusables
     if confusables.is_dangerous(name, preferred_aliases=["latin", "common"]):
         raise AccountError("Tên đăng nhập trộn chữ của nhiều hệ chữ viết hoặc có chữ dễ nhầm với chữ Latinh.")
     return name
@@ -177,7 +185,7 @@ def create_user(session: Session, username: str, password: str | None, *, role: 
 def authenticate(session: Session, username: str, password: str) -> User | None:
     """The active user with this name and password, else None (same work either way)."""
     user = session.scalar(select(User).where(User.username == nfc(username or "").lower()))
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    stored = user.password_hash if user is not None else _dummy_hash()
     if not _verifies(stored, password or ""):
         return None
     if user is None or not user.is_active:

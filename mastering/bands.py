@@ -68,17 +68,23 @@ class BandTamer(StftStage):
                                _band(f, deesser.body_low_hz, deesser.body_high_hz),
                                deesser.threshold_db, deesser.cut_per_db_over, deesser.max_cut_db, deesser.min_level_dbfs))
         self.cuts = {rule[0]: 0 for rule in self.rules}      # frames cut, per stage that runs
+        # bins the rules look at (the plosive rule: under 4 kHz); band powers are summed only there
+        self.top = max((int(np.flatnonzero(band | body).max()) + 1 for _, band, body, *_ in self.rules), default=1)
 
-    def gains(self, spec: np.ndarray, p: np.ndarray) -> np.ndarray:
-        g = np.ones_like(p)                                    # (frames, bins, channels)
+    def gains(self, spec: np.ndarray) -> np.ndarray | None:
+        top = self.top
+        p = np.square(spec[:, :top].real) + np.square(spec[:, :top].imag)
+        g = None
         for key, band, body, thr_db, per_db, max_db, min_db in self.rules:
-            e_band = p[:, band].sum(axis=1)                    # (frames, channels)
-            allowed = p[:, body].sum(axis=1) * 10 ** (thr_db / 10)
+            e_band = p[:, band[:top]].sum(axis=1)              # (frames, channels)
+            allowed = p[:, body[:top]].sum(axis=1) * 10 ** (thr_db / 10)
             over = (e_band > allowed) & (e_band * self.to_ms > 10 ** (min_db / 10))
             if over.any():
                 self.cuts[key] += int(over.any(axis=1).sum())
                 over_db = 10 * np.log10(np.maximum(e_band, 1e-30) / np.maximum(allowed, 1e-30))
                 cut = np.where(over, 10 ** (-np.minimum(per_db * over_db, max_db) / 20), 1.0)
+                if g is None:
+                    g = np.ones(spec.shape)                    # (frames, bins, channels)
                 g[:, band] = cut[:, None, :]
         return g
 

@@ -94,12 +94,15 @@ class FirFilter:
         return sp_fft.irfft(sp_fft.rfft(ext, nfft, axis=0) * h, nfft, axis=0)[m:ext.shape[0]]
 
 
-def notch_sos(rate: float, freqs_hz: list[float] | tuple[float, ...], q: float) -> np.ndarray:
-    """Cascade of narrow notches at `freqs_hz` (those below 0.45 × rate), shape (n, 6)."""
+def notch_sos(rate: float, freqs_hz: list[float] | tuple[float, ...],
+              q: float | list[float] | tuple[float, ...]) -> np.ndarray:
+    """Cascade of narrow notches at `freqs_hz` (those below 0.45 × rate), shape (n, 6); `q` one
+    for all or one per frequency."""
+    qs = list(q) if isinstance(q, (list, tuple)) else [q] * len(freqs_hz)
     sections = []
-    for f in freqs_hz:
+    for f, qf in zip(freqs_hz, qs):
         if 0 < f < 0.45 * rate:
-            b, a = signal.iirnotch(f, q, fs=rate)
+            b, a = signal.iirnotch(f, qf, fs=rate)
             sections.append(np.concatenate([b, a]))
     return np.array(sections, dtype=np.float64).reshape(-1, 6)
 

@@ -20,7 +20,7 @@ from mastering.bands import DeEsserParams, PlosiveParams
 from mastering.repair import RepairParams
 from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
-                              LevelerParams, LimiterParams)
+                              LevelerParams, LimiterParams, TickGrid)
 
 PREDICT_TICKS = 65530    # ticks per chunk of `predict`: whole 100 ms frames (a multiple of 10)
 
@@ -107,8 +107,8 @@ class Analysis:
     peak: np.ndarray      # per tick, largest |sample| of the cleaned signal (linear)
     zero_runs: np.ndarray  # (k, 2) [start, stop) frames of digital silence in the input
 
-    def tick_frames(self) -> np.ndarray:
-        return (np.arange(len(self.count), dtype=np.int64) * self.rate) // TICKS_PER_S
+    def tick_frames(self) -> TickGrid:
+        return TickGrid(len(self.count), self.rate, TICKS_PER_S)
 
 
 class Analyser:
@@ -148,7 +148,7 @@ class Analyser:
 @dataclass
 class Plan:
     gains_db: np.ndarray              # per tick: expander + leveler + normalisation
-    tick_frames: np.ndarray
+    tick_frames: TickGrid             # first frame of each tick (computed, not stored)
     trim_head: int                    # frames cut from the start of the stream
     trim_tail: int
     pad_head: int                     # frames of room tone added (before crossfade overlap)

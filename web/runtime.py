@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from flask import current_app
@@ -19,10 +20,11 @@ from flask import current_app
 from catalog.db import make_engine, make_sessionmaker
 from catalog.migrate import upgrade
 from studio.context import Context, Decisions, StudioSettings
-from studio.watch import HotFolder
-from studio.worker import Worker, WorkerPool
 from web.config import load_settings
 from web.extensions import services, store_from_settings
+
+if TYPE_CHECKING:
+    from studio.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +82,10 @@ def start_background_work(settings: dict) -> BackgroundWork:
     `workers_running` says whether workers run (then long work from the pages is queued as jobs)."""
     if not (settings.get("RUN_WORKERS") or settings.get("WATCH_INBOX")):
         return BackgroundWork()
+    # imported when background work starts: the hot folder and the workers pull in the whole
+    # pipeline (scipy.signal, ~2 s at import), which `sachnoi db upgrade` and friends do not need
+    from studio.watch import HotFolder
+    from studio.worker import WorkerPool
     settings = {**settings, "WORKERS": serving_workers(settings)}
     ctx = make_context(settings)
     pool = folder_stop = None
@@ -127,6 +133,8 @@ class JobThread:
 
     def _run(self) -> None:
         if self.worker is None:  # one in-process broker for the app's life (its threads sleep between runs)
+            # imported in the job thread: the worker pulls in the whole pipeline (scipy.signal, ~2 s)
+            from studio.worker import Worker
             self.worker = Worker(self.ctx)
         worker = self.worker
         while True:

@@ -57,8 +57,8 @@ def test_plosive_pop_cut_and_speech_elsewhere_unchanged():
     seg = slice(a - 200, a + n + 200)
     assert _band_db(faulty[seg], 0, 150) - _band_db(y[seg], 0, 150) >= 10.0
     keep = _outside(len(x), a, a + n, int(0.03 * RATE))
-    err_db = 10 * np.log10(np.sum((y - faulty)[keep] ** 2) / np.sum(faulty[keep] ** 2))
-    assert err_db < -40.0                     # the rest is the input itself (to rounding)
+    # the rest is the input itself (bit for bit since uncut hops skip the transform)
+    assert np.sum((y - faulty)[keep] ** 2) <= 1e-4 * np.sum(faulty[keep] ** 2)
     assert abs(10 * np.log10(np.sum(y[keep] ** 2) / np.sum(faulty[keep] ** 2))) < 0.5
     # clean narration (fundamentals from 100 Hz, 50 Hz hum, room noise) has no pop to cut
     assert np.max(np.abs(_run(x, PlosiveParams(), None) - x)) < 1e-9
@@ -85,7 +85,8 @@ def test_deesser_cuts_the_ess_and_leaves_speech_between():
     for a in esses:
         keep &= _outside(len(x), a, a + n, int(0.03 * RATE))
     assert abs(10 * np.log10(np.sum(y[keep] ** 2) / np.sum(faulty[keep] ** 2))) < 0.5
-    assert 10 * np.log10(np.sum((y - faulty)[keep] ** 2) / np.sum(faulty[keep] ** 2)) < -40.0
+    # away from the esses the output is the input (bit for bit since uncut hops skip the transform)
+    assert np.sum((y - faulty)[keep] ** 2) <= 1e-4 * np.sum(faulty[keep] ** 2)
 
 
 def test_bands_same_in_any_block_size():
