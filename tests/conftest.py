@@ -10,25 +10,16 @@ from pathlib import Path
 
 import pytest
 
+from service_checks import PG_URL, services_required, skip_or_fail  # noqa: F401 - fixtures' helpers
+
 ROOT = Path(__file__).resolve().parents[1]
 # The standards' schemas live in shared/ beside the repository (a clean clone in CI has it there).
 STANDARDS = next((p for p in (ROOT.parent / "shared" / "standards", Path("/work/shared/standards"))
                   if p.is_dir()), ROOT.parent / "shared" / "standards")
-PG_URL = os.environ.get("SACHNOI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 CHROMIUM = os.environ.get("SACHNOI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--disable-quic", "--autoplay-policy=no-user-gesture-required"]
-
-
-def services_required() -> bool:
-    return os.environ.get("SACHNOI_REQUIRE_SERVICES") == "1"
-
-
-def skip_or_fail(reason: str):
-    if services_required():
-        pytest.fail(f"{reason} (required: SACHNOI_REQUIRE_SERVICES=1)")
-    pytest.skip(reason)
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from conftest import PG_URL, skip_or_fail
+from service_checks import PG_URL, skip_or_fail
 from services.cluster import (AUDIO_SUFFIXES, Cluster, Machine, fresh_database, local_outputs, normalize_key,
                               normalized_sha256, port_open, rabbitmq_vhost, write_session, free_port, SACHNOI)
 
