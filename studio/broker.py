@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from urllib.parse import urlsplit
 from typing import Callable, Iterable
 
 import dramatiq
@@ -99,6 +100,12 @@ class Broker:
               name: str = "sachnoi-worker") -> None:
         """Worker threads consuming `queues`, one message each at a time (prefetch 1 per thread),
         named `name` (thread listings and tests tell them from request threads)."""
+        if not self.in_process:
+            try:
+                self.broker.connection  # noqa: B018 - opens this thread's connection: a server down is said now
+            except Exception as exc:  # pika raises its own classes
+                raise BrokerError(N_("Không kết nối được tới máy chủ hàng đợi %(host)s: %(error)s"),
+                                  host=_host(self.url), error=str(exc) or exc.__class__.__name__) from exc
         worker = dramatiq.Worker(self.broker, queues=set(queues), worker_threads=max(1, threads),
                                  worker_timeout=poll_ms)
         worker.queue_prefetch = max(1, threads)   # per consumer: one message for each thread
@@ -132,3 +139,9 @@ class Broker:
             self.broker.close()
         except Exception:  # closing a connection that is already gone
             log.debug("broker close failed", exc_info=True)
+
+
+def _host(url: str) -> str:
+    """host:port of a broker URL, without the user and password it may carry."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or ''}:{parts.port or 5672}"

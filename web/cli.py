@@ -99,7 +99,19 @@ class SachnoiGroup(click.Group):
             if is_disk_full(exc):
                 raise click.ClickException(f"{DISK_FULL_MESSAGE}: giải phóng dung lượng rồi chạy lại lệnh "
                                            f"(free some space, then run the command again).") from None
+            if isinstance(exc, _our_errors()):  # e.g. the object store or the broker cannot be reached
+                from web.labels import cli_text
+                raise click.ClickException(cli_text(exc)) from None
             raise
+
+
+def _our_errors() -> tuple[type[Exception], ...]:
+    """The packages' own error classes: their message is written for the person at the terminal."""
+    from catalog.errors import CatalogError
+    from recordings.errors import RecordingsError
+    from streaming.errors import StreamingError
+    from studio.errors import StudioError
+    return (CatalogError, RecordingsError, StreamingError, StudioError)
 
 
 def _check_database() -> None:
