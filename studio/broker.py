@@ -100,7 +100,7 @@ class Broker:
               name: str = "sachnoi-worker") -> None:
         """Worker threads consuming `queues`, one message each at a time (prefetch 1 per thread),
         named `name` (thread listings and tests tell them from request threads)."""
-        if not self.in_process:
+        if isinstance(self.broker, RabbitmqBroker):
             try:
                 self.broker.connection  # noqa: B018 - opens this thread's connection: a server down is said now
             except Exception as exc:  # pika raises its own classes
