@@ -86,16 +86,16 @@ def test_protocol_whitelist_is_put_before_every_input():
 
 def test_no_shell(monkeypatch, flac, tmp_path):
     calls = []
-    real = ffmpeg.subprocess.run
+    real = ffmpeg.subprocess.Popen
 
     def spy(argv, **kw):
         calls.append((argv, kw))
         return real(argv, **kw)
 
-    monkeypatch.setattr(ffmpeg.subprocess, "run", spy)
+    monkeypatch.setattr(ffmpeg.subprocess, "Popen", spy)
     ffmpeg.run(encoders.mp3(flac, tmp_path / "o.mp3", bitrate_kbps=64, sample_rate_hz=44100, channels=1), 60)
     argv, kw = calls[0]
-    assert isinstance(argv, list) and kw.get("shell") is False and kw.get("timeout") == 60
+    assert isinstance(argv, list) and kw.get("shell") is False and kw.get("stdin") == ffmpeg.subprocess.DEVNULL
 
 
 def test_parse_ffmpeg_description():
