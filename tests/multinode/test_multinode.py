@@ -127,11 +127,10 @@ def _owner_pid(owner: str | None) -> int | None:
 
 @dataclass
 class Fault:
-    """One planned kill: a worker running a part of `queue` that is under way (running for at least
-    `min_running_s`, and past `min_progress` or 1.5 s longer), then what followed."""
+    """One planned kill: a worker running a part of `queue` that is under way (seen running for at
+    least `min_running_s`), then what followed."""
     queue: str
     min_running_s: float
-    min_progress: float
     part: dict | None = None
     victim: Machine | None = None
     replacement: Machine | None = None
@@ -167,8 +166,9 @@ class Faults:
             machine = next((m for m in self.workers if m.alive() and m.pid == _owner_pid(part["lease_owner"])), None)
             running = now - self.first_seen[part["id"]]
             # under way: reported progress, or (heartbeats are 1 s apart) running a while longer
-            if machine is None or running < fault.min_running_s or \
-                    ((part["progress"] or 0) < fault.min_progress and running < fault.min_running_s + 1.5):
+            # a running part is under way once seen running for min_running_s (on a quiet machine a
+            # chapter's master can end before its first progress heartbeat: CI missed it once)
+            if machine is None or running < fault.min_running_s:
                 continue
             machine.kill9()
             fault.at["kill"] = self.cluster.timeline.mark(
@@ -255,7 +255,7 @@ def test_two_worker_machines_survive_kill_9_mid_master_and_mid_encode(services, 
         timeline.mark("session ingested, production queued (sachnoi ingest --queue)")
 
         # phase 1: kill a worker mid-master; phase 2: kill one mid-encode (ffmpeg reports no progress)
-        faults = Faults(cluster, truth, workers, [Fault("master", 0.5, 0.1), Fault("encode", 0.5, 0.0)])
+        faults = Faults(cluster, truth, workers, [Fault("master", 0.3), Fault("encode", 0.2)])
         deadline = time.monotonic() + PHASE_DEADLINE_S
         while truth.book_state() != "published":
             faults.poll()
