@@ -137,16 +137,19 @@ class S3MediaStore(MediaStore):
         dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
         try:
-            digest, size = hashlib.sha256(), 0
+            # only an original's name says what its bytes hash to: derived files are not hashed here
+            original = key.startswith("originals/")
+            digest, size = hashlib.sha256() if original else None, 0
             with os.fdopen(fd, "wb") as out, response["Body"] as body:
                 while block := body.read(CHUNK):
-                    digest.update(block)
+                    if digest is not None:
+                        digest.update(block)
                     out.write(block)
                     size += len(block)
             if size != response["ContentLength"]:
                 raise ObjectStoreError(N_("Tải về thiếu dữ liệu: %(key)s (%(got)s / %(size)s byte)"),
                                        key=key, got=size, size=response["ContentLength"])
-            if key.startswith("originals/") and digest.hexdigest() != key.rsplit("/", 1)[1].split(".")[0]:
+            if digest is not None and digest.hexdigest() != key.rsplit("/", 1)[1].split(".")[0]:
                 raise ObjectStoreError(N_("Bản gốc trong kho sai mã SHA-256: %(key)s"), key=key)
             os.replace(tmp, dest)
             _write_text(inside(self.root / "etags", key), response["ETag"])
