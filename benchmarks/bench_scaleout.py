@@ -97,9 +97,12 @@ def distributed(session: Path, work: Path, workers: int, s3: dict) -> dict:
         servers_before = cpu_seconds(s3["pids"]), cpu_seconds(rabbit)
         started = time.monotonic()
         app.start(["ingest", str(session), "--queue", "--publish", "--accept-qc", "--quiet"])
+        seen: dict[tuple[str, str], float] = {}  # (part, state) → seconds after the ingest started
         with psycopg.connect(db_url, autocommit=True) as db:
             while True:
                 row = db.execute("SELECT state FROM books ORDER BY id DESC LIMIT 1").fetchone()
+                for phase, name, state in db.execute("SELECT phase, name, state FROM job_parts"):
+                    seen.setdefault((f"{phase}:{name}", state), time.monotonic() - started)
                 if row and row[0] == "published":
                     break
                 failed = db.execute("SELECT count(*) FROM jobs WHERE state = 'failed'").fetchone()[0]
@@ -120,6 +123,7 @@ def distributed(session: Path, work: Path, workers: int, s3: dict) -> dict:
             moved["store_down"] += counts.get(s3_port, {}).get("down", 0)
             moved["broker"] += sum(counts.get(amqp_port, {}).values())
         return {"wall_s": wall, "worker_cpu_s": sum(m.cpu_s or 0.0 for m in pool), "ingest_cpu_s": app.cpu_s,
+                "phases": phases(seen, wall),
                 "mode": cluster.mode, "store_server_cpu_s": store_cpu, "broker_server_cpu_s": broker_cpu, **moved}
     finally:
         cluster.close()
@@ -131,6 +135,19 @@ def distributed(session: Path, work: Path, workers: int, s3: dict) -> dict:
             if keys:
                 client.delete_objects(Bucket=bucket, Delete={"Objects": keys})
         client.delete_bucket(Bucket=bucket)
+
+
+def phases(seen: dict[tuple[str, str], float], wall_s: float) -> dict[str, float]:
+    """Where the wall time went (s after the ingest started, within the 0,2 s of the poll): per phase
+    of parts, when its first part was seen running and its last seen done; then the book published."""
+    out: dict[str, float] = {}
+    for (part, state), t in sorted(seen.items(), key=lambda item: item[1]):
+        phase = part.split(":", 1)[0]
+        if state == "running":
+            out.setdefault(f"{phase}_started", t)
+        elif state == "done":
+            out[f"{phase}_done"] = t
+    return out | {"published": wall_s}
 
 
 def configs_needed(args) -> bool:

@@ -22,7 +22,7 @@ import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO, Callable, Iterator, Sequence
 
 from recordings.errors import N_, MissingMediaError, UnsafeKeyError
 
@@ -254,6 +254,13 @@ class MediaStore:
                 os.link(src, tmp)
             except OSError:
                 shutil.copyfile(src, tmp)
+
+    def copy_many(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """`copy` each (source, destination) pair in order: the order is the caller's guarantee
+        (playlists after the files they name). An object store overrides this to copy in parallel
+        up to its last files."""
+        for src_key, dst_key in pairs:
+            self.copy(src_key, dst_key)
 
     def delete(self, key: str) -> None:
         """Remove one derived file (no error when it is missing)."""

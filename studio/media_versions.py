@@ -120,8 +120,8 @@ def publish(session_factory, store: MediaStore, book_id: int, *, grace_s: float 
         if db.execute(select(MediaVersion.id).where(MediaVersion.book_id == book_id,
                                                     MediaVersion.version == version)).first() is None:
             db.add(MediaVersion(book_id=book_id, version=version, created_at=moment, retired_at=moment))
-    for rel in files:  # playlists come last in `files`: a playlist never names a file not yet there
-        store.copy(f"{prefix}/{rel}", f"{target}/{rel}")
+    # playlists come last in `files`: a playlist never names a file not yet there
+    store.copy_many([(f"{prefix}/{rel}", f"{target}/{rel}") for rel in files])
     with session_scope(session_factory) as db:   # the switch: one short transaction
         db.execute(update(MediaVersion).where(MediaVersion.book_id == book_id, MediaVersion.version != version,
                                               MediaVersion.retired_at.is_(None)).values(retired_at=moment))
