@@ -355,7 +355,7 @@ class S3MediaStore(MediaStore):
         by one in the caller's order (after everything they name). An hour's HLS ladder is thousands
         of objects: one request after another, its copy was a serial tail of half a minute."""
         last = [pair for pair in pairs if pair[1].endswith(MANIFEST_SUFFIXES)]
-        first = dict(pair for pair in pairs if not pair[1].endswith(MANIFEST_SUFFIXES))
+        first = {dst: src for src, dst in pairs if not dst.endswith(MANIFEST_SUFFIXES)}
         self._parallel(lambda dst: self.copy(first[dst], dst), list(first))
         for src_key, dst_key in last:
             self.copy(src_key, dst_key)

@@ -161,6 +161,20 @@ def test_copy_gives_the_same_bytes_a_second_name_that_later_writes_do_not_change
     assert not store.exists("derived/books/b/v/0123456789abcdef/none.m4s")
 
 
+def test_copy_many_copies_each_pair_and_the_playlists_after_what_they_name(store):
+    src, dst = "derived/books/b/hls/a", "derived/books/b/v/0123456789abcdef/hls/a"
+    names = [f"seg-{n:03d}.m4s" for n in range(20)] + ["index.m3u8"]
+    for name in names:
+        store.write_bytes(f"{src}/{name}", f"bytes of {name}".encode())
+    order = []
+    copy = store.copy
+    store.copy = lambda s, d: (copy(s, d), order.append(d.rsplit("/", 1)[1]))[0]
+    store.copy_many([(f"{src}/{name}", f"{dst}/{name}") for name in names])
+    assert sorted(order) == sorted(names) and order[-1] == "index.m3u8"
+    for name in names:
+        assert store.read_bytes(f"{dst}/{name}") == f"bytes of {name}".encode()
+
+
 def test_fixity_streams_every_original(store, tmp_path):
     shas = []
     for n in range(3):
