@@ -42,8 +42,7 @@ def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung
     entries: list[tuple[str, bytes, int, str]] = []   # (name, shifted bytes, start ticks, title)
     for spec, segs, src in zip(specs, chapter_segments, sources):
         offset = round(spec.start_s * scale)
-        for k, seg in enumerate(segs):
-            data = store.read_bytes(seg)
+        for k, data in enumerate(store.read_many(segs)):
             local = hls.fmp4_decode_time(data)
             entries.append((f"c{spec.position:03d}-{src[:8]}-{k:03d}.m4s",
                             hls.shift_fmp4_segment(data, offset), offset + local,
