@@ -358,6 +358,13 @@ class S3MediaStore(MediaStore):
             raise
         self._cached(dst_key).unlink(missing_ok=True)
 
+    def write_many(self, files: dict[str, bytes]) -> None:
+        """Upload each key's bytes, PARALLEL_UPLOADS at a time (a chapter's HLS segments)."""
+        def write(key: str) -> None:
+            with self.atomic_path(key) as tmp:
+                tmp.write_bytes(files[key])
+        self._parallel(write, list(files))
+
     def copy_many(self, pairs: Sequence[tuple[str, str]]) -> None:
         """`copy` each pair, PARALLEL_UPLOADS at a time, then the playlists and `job.json` files one
         by one in the caller's order (after everything they name). An hour's HLS ladder is thousands

@@ -245,6 +245,12 @@ class MediaStore:
             tmp.write_bytes(data)
         return self.path(key)
 
+    def write_many(self, files: dict[str, bytes]) -> None:
+        """Write each key's bytes (each atomically; an object store writes them in parallel)."""
+        for key, data in files.items():
+            with self.atomic_path(key) as tmp:
+                tmp.write_bytes(data)
+
     def copy(self, src_key: str, dst_key: str) -> None:
         """Put the bytes of `src_key` under `dst_key` too (atomically). A hard link where the
         filesystem allows: every writer here replaces files (atomic_path, atomic_dir) and never

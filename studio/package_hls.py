@@ -10,57 +10,88 @@ from catalog.models import Rendition
 from delivery import encoders, hls
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore
-from studio.package_spec import WORK_VERSION, ChapterSpec, PackageError, PackageResult, source_hash
+from studio.package_spec import WORK_VERSION, ChapterSpec, PackageError, PackageResult, read_meta, source_hash
 from studio.renditions import current_rendition, upsert
 
 
-def _chapter_segments(store: MediaStore, folder: str) -> tuple[bytes, list[str]]:
-    """(init segment, keys of the media segments) of one chapter's encode under the key `folder`."""
-    playlist = hls.parse_media_playlist(store.read_bytes(f"{folder}/chapter.m3u8").decode("utf-8"))
-    init = store.read_bytes(f"{folder}/{playlist.init_uri or 'init.mp4'}")
-    return init, [f"{folder}/{s.uri}" for s in playlist.segments]
+def segment_name(position: int, source: str, index: int) -> str:
+    """A chapter segment's name on the book timeline: chapter, a hash of its encode, its number."""
+    return f"c{position:03d}-{source[:8]}-{index:03d}.m4s"
+
+
+def place_chapter(store: MediaStore, rung_key: str, spec: ChapterSpec, source: str, init: bytes,
+                  segments: list[bytes]) -> dict:
+    """Write one chapter's encode onto the book timeline under `rung_key` (its segments' decode
+    times moved to the chapter's start), in parallel on an object store. Returns what assembly
+    reuses when the chapter's start has not moved since (kept in the encode's `job.json`):
+    {"scale": ticks per s, "offset": ticks, "init": 10 hex of the init's SHA-256, "names", "starts"
+    (ticks), "sizes" (bytes)}."""
+    scale = hls.fmp4_timescale(init)
+    offset = round(spec.start_s * scale)
+    files = {f"{rung_key}/{segment_name(spec.position, source, k)}": hls.shift_fmp4_segment(data, offset)
+             for k, data in enumerate(segments)}
+    store.write_many(files)
+    return {"scale": scale, "offset": offset, "init": hashlib.sha256(init).hexdigest()[:10],
+            "names": [key.rsplit("/", 1)[1] for key in files],
+            "starts": [offset + hls.fmp4_decode_time(data) for data in segments],
+            "sizes": [len(data) for data in files.values()]}
+
+
+def _placed(store: MediaStore, rung_key: str, work_key: str, spec: ChapterSpec, source: str,
+            present: dict[str, int]) -> dict:
+    """The chapter's placement on the timeline: the one its encode made when the chapter starts where
+    it did then and its files are all there, else placed again from the encode's files."""
+    meta = read_meta(store, f"{work_key}/job.json")
+    placed = meta.get("placed") or {}
+    if (meta.get("source") == source and placed.get("names")
+            and placed.get("offset") == round(spec.start_s * placed.get("scale", 0))
+            and all(present.get(f"{rung_key}/{name}") == size for name, size in zip(placed["names"], placed["sizes"]))):
+        return placed
+    playlist = hls.parse_media_playlist(store.read_bytes(f"{work_key}/chapter.m3u8").decode("utf-8"))
+    init = store.read_bytes(f"{work_key}/{playlist.init_uri or 'init.mp4'}")
+    segments = store.read_many([f"{work_key}/{s.uri}" for s in playlist.segments])
+    return place_chapter(store, rung_key, spec, source, init, segments)
 
 
 def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung: encoders.AacRung,
                   job_sources: dict[str, str]) -> tuple[str, dict]:
-    """Place every chapter's segments on the book timeline; returns (source hash, row fields)."""
+    """Place every chapter's segments on the book timeline (reusing where its encode put them),
+    write the rung's init segment and playlist (last), remove what the playlist no longer names;
+    returns (source hash, row fields)."""
     rung_key = f"{prefix}/hls/{rung.name}"
     sources = [job_sources[f"hls {rung.name} ch{s.position:02d}"] for s in specs]
-    starts = [s.start_s for s in specs]
-    source = source_hash(WORK_VERSION, sources, starts, [s.title for s in specs])
-    inits, chapter_segments = [], []
-    for spec in specs:
-        init, segs = _chapter_segments(store, f"{prefix}/work/hls/{rung.name}/{spec.position:03d}")
-        inits.append(init)
-        chapter_segments.append(segs)
-    if any(i != inits[0] for i in inits):
+    source = source_hash(WORK_VERSION, sources, [s.start_s for s in specs], [s.title for s in specs])
+    present = dict(store.list(rung_key))
+    placed = [_placed(store, rung_key, f"{prefix}/work/hls/{rung.name}/{spec.position:03d}", spec, src, present)
+              for spec, src in zip(specs, sources)]
+    if len({p["init"] for p in placed}) > 1 or len({p["scale"] for p in placed}) > 1:
         raise PackageError(f"{rung.name}: các chương có init segment khác nhau "
                            "(chapter encodes produced different init segments)")
-    scale = hls.fmp4_timescale(inits[0])
-    init_name = f"init-{hashlib.sha256(inits[0]).hexdigest()[:10]}.mp4"
+    init_name = f"init-{placed[0]['init']}.mp4"
+    init_key = f"{rung_key}/{init_name}"
+    init_size = present.get(init_key)
+    if init_size is None:
+        first = f"{prefix}/work/hls/{rung.name}/{specs[0].position:03d}"
+        playlist = hls.parse_media_playlist(store.read_bytes(f"{first}/chapter.m3u8").decode("utf-8"))
+        init = store.read_bytes(f"{first}/{playlist.init_uri or 'init.mp4'}")
+        store.write_bytes(init_key, init)
+        init_size = len(init)
+    scale = placed[0]["scale"]
     end_ticks = round((specs[-1].start_s + specs[-1].duration_s) * scale)
-    entries: list[tuple[str, bytes, int, str]] = []   # (name, shifted bytes, start ticks, title)
-    for spec, segs, src in zip(specs, chapter_segments, sources):
-        offset = round(spec.start_s * scale)
-        for k, data in enumerate(store.read_many(segs)):
-            local = hls.fmp4_decode_time(data)
-            entries.append((f"c{spec.position:03d}-{src[:8]}-{k:03d}.m4s",
-                            hls.shift_fmp4_segment(data, offset), offset + local,
-                            spec.title if k == 0 else ""))
-    segments = []
-    for i, (name, _data, start, title) in enumerate(entries):
-        nxt = entries[i + 1][2] if i + 1 < len(entries) else end_ticks
-        segments.append(hls.Segment(name, (nxt - start) / scale, title))
+    entries = [(name, start, size, spec.title if k == 0 else "")   # (name, start ticks, bytes, title)
+               for spec, p in zip(specs, placed) for k, (name, start, size)
+               in enumerate(zip(p["names"], p["starts"], p["sizes"]))]
+    segments = [hls.Segment(name, ((entries[i + 1][1] if i + 1 < len(entries) else end_ticks) - start) / scale, title)
+                for i, (name, start, _size, title) in enumerate(entries)]
     text = hls.media_playlist(segments, init_uri=init_name)
-    with store.atomic_dir(rung_key) as tmp:
-        (tmp / init_name).write_bytes(inits[0])
-        for name, data, _start, _title in entries:
-            (tmp / name).write_bytes(data)
-        (tmp / "index.m3u8").write_text(text, "utf-8")
-    peak, average = hls.bandwidths([len(e[1]) for e in entries], [s.duration_s for s in segments])
-    size = sum(len(e[1]) for e in entries) + len(inits[0])
+    store.write_bytes(f"{rung_key}/index.m3u8", text.encode("utf-8"))   # after every file it names
+    named = {f"{rung_key}/{name}" for name, *_rest in entries} | {init_key, f"{rung_key}/index.m3u8"}
+    for key in sorted(set(present) - named):
+        store.delete(key)
+    sizes = [size for _name, _start, size, _title in entries]
+    peak, average = hls.bandwidths(sizes, [s.duration_s for s in segments])
     fields = dict(codec="aac", bitrate=rung.bitrate_bps, channels=rung.channels,
-                  duration_s=sum(s.duration_s for s in segments), size_bytes=size,
+                  duration_s=sum(s.duration_s for s in segments), size_bytes=sum(sizes) + init_size,
                   sha256=hashlib.sha256(text.encode()).hexdigest(),
                   extra={"bandwidth": peak, "average_bandwidth": average})
     return source, fields

@@ -16,6 +16,7 @@ from delivery.ffmpeg import FFmpegError
 from delivery.ffmpeg import run as run_ffmpeg
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore
+from studio.package_hls import place_chapter
 from studio.package_spec import (
     WORK_VERSION,
     ChapterSpec,
@@ -53,7 +54,14 @@ def hls_job(store: MediaStore, prefix: str, spec: ChapterSpec, rung: encoders.Aa
         with store.atomic_dir(work_key) as tmp:
             args = encoders.hls_chapter(spec.master, tmp, rung, segment_s=seg_len, sample_rate_hz=rate)
             run_ffmpeg(args, encoders.timeout_for(spec.duration_s))
-            (tmp / "job.json").write_text(json.dumps({"source": source, "duration_s": spec.duration_s}))
+            # placed on the book timeline now, from these local files: assembly then only writes the
+            # playlist (on an object store it read and wrote every segment again, one book at a time)
+            playlist = hls.parse_media_playlist((tmp / "chapter.m3u8").read_text("utf-8"))
+            placed = place_chapter(store, f"{prefix}/hls/{rung.name}", spec, source,
+                                   (tmp / (playlist.init_uri or "init.mp4")).read_bytes(),
+                                   [(tmp / s.uri).read_bytes() for s in playlist.segments])
+            (tmp / "job.json").write_text(json.dumps({"source": source, "duration_s": spec.duration_s,
+                                                      "placed": placed}))
 
     return Job(f"hls {rung.name} ch{spec.position:02d}", spec.duration_s * 1.0, source, done, run)
 
