@@ -53,6 +53,34 @@ def noise_psd(room_tone: np.ndarray, rate: int, params: SpectralParams = Spectra
     return np.mean(np.abs(spec) ** 2, axis=0)
 
 
+class FrameMemo:
+    """The frames of one stream a per-frame stage cut, by absolute frame index (sparse int64).
+
+    The runner passes the same cleaned-up take through the plosive control and de-esser more than
+    once; given the memo of an earlier pass over the identical input, a later pass analyses only
+    the frames that were cut: a frame left at unit gain is the input itself (see `StftStage`)."""
+
+    def __init__(self) -> None:
+        self.parts: list[np.ndarray] = []
+        self.recorded = 0                 # frames 0 .. recorded-1 are known
+
+    def record(self, f0: int, cut: np.ndarray) -> None:
+        """Frames f0 .. f0+len(cut)-1 were analysed; `cut` (bool) marks those cut."""
+        if f0 == self.recorded:
+            self.parts.append(f0 + np.flatnonzero(cut))
+            self.recorded += len(cut)
+
+    def known(self, f0: int, k: int) -> np.ndarray | None:
+        """Offsets from f0 of the cut frames among f0 .. f0+k-1; None if not all recorded."""
+        if f0 + k > self.recorded:
+            return None
+        if len(self.parts) != 1:
+            self.parts = [np.concatenate(self.parts) if self.parts else np.zeros(0, np.int64)]
+        cut = self.parts[0]
+        lo, hi = np.searchsorted(cut, [f0, f0 + k])
+        return cut[lo:hi] - f0
+
+
 class StftStage:
     """Streaming STFT with a per-frame gain per bin; sqrt-Hann analysis and synthesis at 50 %
     overlap (sums to one), frames at absolute positions, so any block size gives the same output.
@@ -74,6 +102,8 @@ class StftStage:
         self.delay = self.n - self.hop
         self.tail = self.n                            # zeros that push every input frame out
         self.pending = np.zeros((0, channels))
+        self.memo: FrameMemo | None = None            # only for a stage whose gains are per frame (no state)
+        self.frame_no = 0                             # absolute index of the next frame
 
     def gains(self, spec: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
@@ -89,12 +119,20 @@ class StftStage:
         frames = np.lib.stride_tricks.sliding_window_view(stream, self.n, axis=0)[::hop]  # (k, ch, n)
         frames = frames.transpose(0, 2, 1)                                               # (k, n, ch)
         self.buf = frames[-1].copy()
-        windowed = frames * self.win
-        spec = np.fft.rfft(windowed, axis=1)
-        g = self.gains(spec)
+        f0, self.frame_no = self.frame_no, self.frame_no + k
+        known = self.memo.known(f0, k) if self.memo is not None else None
+        # the frames analysed: all of them, or only those an earlier pass over the same input cut
+        sel = np.arange(k) if known is None else known
+        chosen = frames if known is None else frames[known]
+        spec = np.fft.rfft(chosen * self.win, axis=1) if len(sel) else None
+        g = self.gains(spec) if spec is not None else None
         cut = np.zeros(k, bool)
+        at_sel = np.full(k, -1)
+        at_sel[sel] = np.arange(len(sel))
         if g is not None:
-            cut = (g != 1.0).any(axis=(1, 2))
+            cut[sel] = (g != 1.0).any(axis=(1, 2))
+        if self.memo is not None and known is None:
+            self.memo.record(f0, cut)
         # output hop j = second half of frame j-1's output + first half of frame j's = stream[j*hop:(j+1)*hop]
         out = stream[:k * hop].copy()
         before = np.concatenate(([self.carry_cut], cut[:-1]))
@@ -104,10 +142,10 @@ class StftStage:
             need = need[need >= 0]
             at = np.full(k, -1)
             at[need] = np.arange(len(need))
-            y = windowed[need] * self.win
+            y = frames[need] * self.win * self.win
             c = np.flatnonzero(cut)
-            if g is not None and len(c):
-                y[at[c]] = np.fft.irfft(spec[c] * g[c], self.n, axis=1) * self.win
+            if g is not None and spec is not None and len(c):
+                y[at[c]] = np.fft.irfft(spec[at_sel[c]] * g[at_sel[c]], self.n, axis=1) * self.win
             hops = out.reshape(k, hop, -1)
             hops[touched] = y[at[touched], :hop]
             later = touched[touched > 0]
@@ -118,7 +156,7 @@ class StftStage:
         if cut[last]:
             self.carry = y[at[last], hop:].copy()
         else:
-            self.carry = windowed[last, hop:] * self.win[hop:]
+            self.carry = frames[last, hop:] * self.win[hop:] * self.win[hop:]
         self.carry_cut = bool(cut[last])
         return out
 

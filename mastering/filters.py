@@ -73,25 +73,30 @@ class FirFilter:
     """Streaming FIR over (frames, channels) float64 blocks by FFT convolution, one transform of
     each block (the taps' spectrum is kept per FFT size: the runner's blocks are all one size,
     and scipy's `oaconvolve` re-transformed the taps every call, measured 2.3 s per 3 min take);
-    output frame j is input frame j - `delay` (the taps' centre), same count out as in."""
+    output frame j is input frame j - `delay` (the taps' centre), same count out as in.
+
+    The transforms are single precision: half the CPU (1.0 -> 0.45 s per pass over a 10 min take,
+    the largest single cost of a pass), for an error of 1.3e-7 RMS on full-scale noise (about one
+    24-bit step; under 1e-6 at worst); the ACX master of bench_mastering_cpu moved by -149 dBFS RMS."""
 
     def __init__(self, taps: np.ndarray, channels: int):
         self.taps = np.asarray(taps, np.float64)
         self.delay = (len(self.taps) - 1) // 2
-        self.hist = np.zeros((len(self.taps) - 1, channels))
+        self.hist = np.zeros((len(self.taps) - 1, channels), np.float32)
         self.spectra: dict[int, np.ndarray] = {}
 
     def process(self, block: np.ndarray) -> np.ndarray:
         if block.shape[0] == 0:
             return np.zeros((0, self.hist.shape[1]))
-        ext = np.concatenate([self.hist, block])
+        ext = np.concatenate([self.hist, block.astype(np.float32)])
         m = self.hist.shape[0]
         self.hist = ext[ext.shape[0] - m:]
         nfft = sp_fft.next_fast_len(ext.shape[0], real=True)
         h = self.spectra.get(nfft)
         if h is None:
-            h = self.spectra[nfft] = sp_fft.rfft(self.taps, nfft)[:, None]
-        return sp_fft.irfft(sp_fft.rfft(ext, nfft, axis=0) * h, nfft, axis=0)[m:ext.shape[0]]
+            h = self.spectra[nfft] = sp_fft.rfft(self.taps, nfft).astype(np.complex64)[:, None]
+        y = sp_fft.irfft(sp_fft.rfft(ext, nfft, axis=0) * h, nfft, axis=0)[m:ext.shape[0]]
+        return y.astype(np.float64)
 
 
 def notch_sos(rate: float, freqs_hz: list[float] | tuple[float, ...],

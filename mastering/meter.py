@@ -37,6 +37,19 @@ def channel_weights(channels: int) -> np.ndarray:
     }[channels])
 
 
+def weighted_power(y: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per frame, the channel-weighted sum of squares of (frames, channels) `y`: shape (frames,).
+    Mono (weight 1) skips the matrix product (a tenth of its CPU, the same values)."""
+    if y.shape[1] == 1 and weights[0] == 1.0:
+        return np.square(y[:, 0])
+    return np.square(y) @ weights
+
+
+def mean_square(x: np.ndarray) -> np.ndarray:
+    """Per frame, the mean over channels of the squares of (frames, channels) `x`: (frames,)."""
+    return np.square(x[:, 0]) if x.shape[1] == 1 else np.square(x).mean(axis=1)
+
+
 def db(power_or_amplitude: float, *, power: bool) -> float:
     """10·log10 of a power or 20·log10 of an amplitude; -inf for zero."""
     v = float(power_or_amplitude)
@@ -181,11 +194,11 @@ class Meter:
         check_finite(block, self.pos, self.rate, self.path)
         x = block.astype(np.float64, copy=False)
         self.sum_x += x.sum(axis=0)
-        kz = np.square(self.kfilter.process(x)) @ self.weights
+        kz = weighted_power(self.kfilter.process(x), self.weights)
         ax = np.abs(x)
-        u = np.square(x).mean(axis=1)
-        a = ax.max(axis=1)
-        c = (ax >= CLIP_LEVEL).any(axis=1).astype(np.float64)
+        u = mean_square(x)
+        a = ax[:, 0] if self.channels == 1 else ax.max(axis=1)
+        c = (a >= CLIP_LEVEL).astype(np.float64)
         self.clipped += int(c.sum())
         if self.tp is not None:
             self._true_peak(self.tp, x, a)

@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from mastering.filters import SosFilter, k_weighting_sos
-from mastering.meter import FRAME_TICKS, TICKS_PER_S, channel_weights, _integrated
+from mastering.meter import FRAME_TICKS, TICKS_PER_S, channel_weights, mean_square, weighted_power, _integrated
 from mastering.profiles import Profile
 from mastering.bands import DeEsserParams, PlosiveParams
 from mastering.repair import RepairParams
@@ -131,11 +131,11 @@ class Analyser:
         self._sum(x)
 
     def _sum(self, x: np.ndarray) -> None:
-        kz = np.square(self.kf.process(x)) @ self.w
-        u = np.square(x).mean(axis=1)
+        kz = weighted_power(self.kf.process(x), self.w)
+        u = mean_square(x)
         self.sums.add(np.stack([kz, u, np.ones_like(u)], axis=1))
         if x.shape[0]:
-            self.peaks.add(np.abs(x).max(axis=1)[:, None])
+            self.peaks.add(np.abs(x) if x.shape[1] == 1 else np.abs(x).max(axis=1)[:, None])
 
     def finish(self) -> Analysis:
         self._sum(self.cleanup.finish())      # what its high-pass still held (nothing if unused)

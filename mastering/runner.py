@@ -24,9 +24,9 @@ from mastering.profiles import DeliveryFormat, Profile, get_profile
 from mastering.qc import QCReport, check
 from mastering import roomtone
 from mastering.roomtone import Filler, ToneLoop
-from mastering.enhance import Aligned, make_stage
+from mastering.enhance import Aligned, FrameMemo, make_stage
 from mastering.bands import make_tamer
-from mastering.repair import Chunked
+from mastering.repair import Chunked, RepairMemo
 from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
 
 Progress = Callable[[float], None]
@@ -96,16 +96,34 @@ def _hum_found(src, plan: Plan, params: ChainParams) -> ChainParams:
     return replace(params, hum=hum)
 
 
+class _Memos:
+    """What a pass over the whole take learnt that a later pass over it may skip: which repair
+    chunks needed nothing, and per set of hum notches (the plosive control's and de-esser's input
+    differs with them) which frames were cut. Never for a part of the take (the room tone)."""
+
+    def __init__(self) -> None:
+        self.repair = RepairMemo()
+        self.tamer: dict[tuple[float, ...], FrameMemo] = {}
+
+    def for_tamer(self, params: ChainParams) -> FrameMemo:
+        return self.tamer.setdefault(tuple(params.hum.freqs_hz()) if params.hum else (), FrameMemo())
+
+
 class _Front:
     """Repair (declip, clicks), cleanup (high-pass, hum notches), plosive control and de-esser,
-    then the enhancement stage; positions unchanged (each latency removed)."""
+    then the enhancement stage; positions unchanged (each latency removed). `memos`: shared by
+    the fronts that run over the whole take (the same output, less work; see `_Memos`)."""
 
-    def __init__(self, src, params: ChainParams, enhance: Callable[[], Aligned | None] = lambda: None):
+    def __init__(self, src, params: ChainParams, enhance: Callable[[], Aligned | None] = lambda: None,
+                 memos: _Memos | None = None):
         self.channels = src.channels
-        self.repair = (Aligned(Chunked(src.rate, src.channels, params.repair), src.channels)
+        self.repair = (Aligned(Chunked(src.rate, src.channels, params.repair,
+                                       memo=memos.repair if memos else None), src.channels)
                        if params.repair else None)
         self.cleanup = Cleanup(src.rate, src.channels, params.highpass, params.hum)
         self.tamer = make_tamer(src.rate, src.channels, params.plosive, params.deesser)
+        if self.tamer and memos:
+            self.tamer.stage.memo = memos.for_tamer(params)
         self.enh = enhance()
 
     def _after_tamer(self, x: np.ndarray) -> np.ndarray:
@@ -204,7 +222,8 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     meter_in = Meter(src.rate, src.channels, path=src.path)
     # without hum notches: which harmonics to notch is known only once the room tone is found,
     # and notching speech harmonics here would make the plan's loudness lower than pass 2's
-    analyser, front = Analyser(src.rate, src.channels, params), _Front(src, replace(params, hum=None))
+    memos = _Memos()
+    analyser, front = Analyser(src.rate, src.channels, params), _Front(src, replace(params, hum=None), memos=memos)
     done = 0
     for block in src.blocks(block_frames):
         meter_in.add(block)
@@ -220,7 +239,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
 
     def enhanced_plan(enhance: Callable[[], Aligned | None], k: int, before: Analysis) -> tuple[Plan, float]:
         """Pass 1b: the plan's levels are those of the enhanced take (pauses found before)."""
-        analyser, front, done = Analyser(src.rate, src.channels, params), _Front(src, params, enhance), 0
+        analyser, front, done = Analyser(src.rate, src.channels, params), _Front(src, params, enhance, memos), 0
         for block in src.blocks(block_frames):
             analyser.add(block, cleaned=front.process(block))
             done += block.shape[0]
@@ -249,7 +268,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
 
     del before, analyser   # pass 2 needs only the plan (the per-tick sums: 58 MB at 10 h)
     # pass 2: process, edit, measure the output, hand blocks to the sink
-    front = _Front(src, params, enhance)
+    front = _Front(src, params, enhance, memos)
     gain = GainCurve(plan.gains_db, plan.tick_frames)
     filler = Filler(plan.zero_runs, loop, src.rate)
     limiter = Limiter(src.rate, src.channels,

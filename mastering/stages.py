@@ -264,16 +264,21 @@ class Limiter:
         if n == 0:
             return block
         env = self.tp.process(block, threshold=self.ceiling)
-        q = np.ones(n)
         over = env > self.ceiling
+        ext = np.concatenate([self.y_hist, block])
+        y = ext[:n]
+        self.y_hist = ext[n:]
+        if not over.any() and self.q_hist.min(initial=1.0) == self.m_hist.min(initial=1.0) \
+                == self.b_hist.min(initial=1.0) == 1.0:
+            # nothing to limit here nor still ramping from before: the three filters would give
+            # exactly 1 everywhere (two thirds of an ACX take's blocks; 0.4 CPU s per 10 min)
+            return y
+        q = np.ones(n)
         q[over] = self.ceiling / env[over]
         m, self.q_hist = self._trailing(ndimage.minimum_filter1d, self.q_hist, q, self.m)
         b1, self.m_hist = self._trailing(ndimage.uniform_filter1d, self.m_hist, m, self.l1)
         g, self.b_hist = self._trailing(ndimage.uniform_filter1d, self.b_hist, b1, self.l2)
         g = np.minimum(g, 1.0)
-        ext = np.concatenate([self.y_hist, block])
-        y = ext[:n]
-        self.y_hist = ext[n:]
         self.gain_min = min(self.gain_min, float(g.min()))
         return y * g[:, None]
 

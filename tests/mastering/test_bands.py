@@ -8,6 +8,7 @@ import numpy as np
 from scipy import signal
 
 from mastering.bands import DeEsserParams, PlosiveParams, make_tamer
+from mastering.enhance import FrameMemo
 from mastering.runner import master
 from signals_for_tests import narration
 
@@ -114,3 +115,31 @@ def test_profile_chooses_the_stages_and_the_report_counts_cuts():
     prof = dataclasses.replace(get_profile("library-streaming"), plosive_control=False, deesser=True)
     _, de = master(x, RATE, prof)
     assert "plosive_frames" not in de.processing and "sibilant_frames" in de.processing
+
+
+def test_a_second_pass_with_the_memo_analyses_only_the_cut_frames():
+    """The runner's later passes over the same input: given the first pass's `FrameMemo`, the same
+    output (bit for bit) and the same cut counts, in another block size, while the spectrum is
+    taken only of the frames the first pass cut."""
+    x = _speech(13)
+    x[RATE:RATE + 2000] += 0.5 * np.sin(2 * np.pi * 70 * np.arange(2000) / RATE) * np.hanning(2000)
+    memo = FrameMemo()
+
+    def run(block: int) -> tuple[np.ndarray, dict, int]:
+        st = make_tamer(RATE, 1, PlosiveParams(), DeEsserParams())
+        st.stage.memo = memo
+        seen = [0]
+        gains = st.stage.gains
+
+        def counting(spec):
+            seen[0] += spec.shape[0]
+            return gains(spec)
+        st.stage.gains = counting
+        x2 = x[:, None]
+        y = np.concatenate([st.process(x2[i:i + block]) for i in range(0, len(x), block)] + [st.finish()])[:, 0]
+        return y, dict(st.stage.cuts), seen[0]
+    first, cuts, analysed = run(30001)
+    again, cuts2, analysed2 = run(8191)
+    assert cuts["plosive_frames"] >= 1
+    assert np.array_equal(again, first) and cuts2 == cuts
+    assert analysed2 == sum(cuts.values()) < analysed / 20

@@ -119,3 +119,18 @@ def test_3341_true_peak_intersample(offset):
 ])
 def test_3342_loudness_range(parts, expected):
     assert measure(seq(*parts), FS, true_peak=False).loudness_range_lu == pytest.approx(expected, abs=1.0)
+
+
+def test_per_frame_powers_mono_shortcut_equals_the_general_sums():
+    """The mono shortcut of the meter's per-frame sums gives the general formula's values bit for
+    bit; stereo and 5.1 still weight their channels (LFE 0, surrounds 1.41)."""
+    from mastering.meter import channel_weights, mean_square, weighted_power
+    rng = np.random.default_rng(3)
+    for ch in (1, 2, 6):
+        y = rng.standard_normal((1000, ch))
+        w = channel_weights(ch)
+        assert np.array_equal(weighted_power(y, w), np.square(y) @ w)
+        assert np.array_equal(mean_square(y), np.square(y).mean(axis=1))
+    y = rng.standard_normal((10, 6))
+    assert np.allclose(weighted_power(y, channel_weights(6)),
+                       (y[:, :3] ** 2).sum(axis=1) + 1.41 * (y[:, 4:] ** 2).sum(axis=1))
