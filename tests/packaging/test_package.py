@@ -180,12 +180,7 @@ def test_rerun_is_a_no_op_and_changed_master_redoes_only_its_chapter(tmp_path):
 
 
 def test_assembly_keeps_where_the_encodes_placed_segments_and_moves_a_chapter_whose_start_moved(tmp_path):
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    store = MediaStore(tmp_path / "media")
-    book_id = make_book(url, store, durations=(3.0, 4.0), titles=("Một", "Hai"))
-    factory = make_sessionmaker(make_engine(url))
-    package_book(factory, store, book_id, workers=2)
+    factory, store, book_id = package_two_chapters(tmp_path)   # chapters of 2.0 and 2.5 s
     with session_scope(factory) as session:
         prefix = MediaStore.book_prefix(session.get(Book, book_id).uuid)
     rung = store.path(f"{prefix}/hls/aac-64k-mono")
@@ -205,18 +200,18 @@ def test_assembly_keeps_where_the_encodes_placed_segments_and_moves_a_chapter_wh
     store.read_many = lambda keys: (reads.extend(keys), read_many(keys))[1]
     package_book(factory, store, book_id, workers=2)
     assert reads == []   # the encodes' placements were kept: no segment read again
-    # Chapter 1 is mastered again one second longer: chapter 2 is not encoded again, but moved to 4 s.
+    # Chapter 1 is mastered again one second longer: chapter 2 is not encoded again, but moved to 3 s.
     with session_scope(factory) as session:
         ch1, ch2 = session.execute(select(Chapter).where(Chapter.book_id == book_id).order_by(Chapter.position)).scalars()
         with store.atomic_path(ch1.master_key) as tmp:
-            sf.write(str(tmp), tone_chapter(4.0, 300.0, 7), RATE, format="FLAC", subtype="PCM_24")
-        ch1.master_sha256, ch1.duration_s, ch2.start_s = sha256_file(store.path(ch1.master_key)), 4.0, 4.0
+            sf.write(str(tmp), tone_chapter(3.0, 300.0, 7), RATE, format="FLAC", subtype="PCM_24")
+        ch1.master_sha256, ch1.duration_s, ch2.start_s = sha256_file(store.path(ch1.master_key)), 3.0, 3.0
     moved = package_book(factory, store, book_id, workers=2)
     assert "hls aac-64k-mono ch02" not in moved.encoded and "hls aac-64k-mono ch01" in moved.encoded
     assert reads and all("/work/hls/" in key and "/002/" in key for key in reads)
     uris, named = named_by_playlist()
     assert {p.name for p in rung.iterdir()} == named   # the first encode's chapter 1 is gone
-    assert start_s(next(u for u in uris if u.startswith("c002-"))) == pytest.approx(4.0, abs=1e-4)
+    assert start_s(next(u for u in uris if u.startswith("c002-"))) == pytest.approx(3.0, abs=1e-4)
     assert start_s(next(u for u in uris if u.startswith("c001-"))) == pytest.approx(0.0, abs=1e-4)
 
 
