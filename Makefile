@@ -16,14 +16,10 @@ run: install
 	$(BIN)/sachnoi demo
 	$(BIN)/sachnoi serve --host $(HOST) --port $(PORT)
 
-# The suite in TEST_WORKERS processes (pytest-xdist), a test module's tests in one of them: much of
-# it waits on browsers, servers and ffmpeg, so two processes use two cores where one left one idle.
-TEST_WORKERS ?= 2
-
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/python -m pytest
 
 install: system-deps python-deps node-deps vendor
 
