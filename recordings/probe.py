@@ -115,7 +115,9 @@ def _check_readable_tail(path: Path, info) -> None:
         with sf.SoundFile(str(path)) as fh:
             fh.seek(max(0, info.frames - info.samplerate))
             tail = fh.read(info.samplerate, dtype="float32", always_2d=True)
-    except (sf.LibsndfileError, RuntimeError) as exc:
+    # ValueError: libsndfile's position after the seek is past the length it declared (a corrupt MP3
+    # that atheris found: soundfile then asks numpy for a negative number of frames)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as exc:
         raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt hoặc hỏng (truncated or corrupt data: {_detail(exc)})") from None
     if tail.shape[0] == 0:
         raise NotAudioError(f"{path.name}: dữ liệu bị cắt cụt (truncated data)")

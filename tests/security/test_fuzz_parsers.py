@@ -9,13 +9,14 @@ from __future__ import annotations
 import io
 import math
 import struct
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from recordings.errors import RecordingsError
+from recordings.errors import NotAudioError, RecordingsError
 from recordings.probe import probe_audio
 
 FUZZ = settings(max_examples=120, deadline=3000, derandomize=True,
@@ -123,3 +124,16 @@ def test_probe_turns_unopenable_names_into_clear_errors(tmp_path, name):
     """Found writing test_fuzz_atheris (a take named in session.toml): a name too long for the OS gave OSError."""
     with pytest.raises(RecordingsError, match="(?i)không"):
         probe_audio(tmp_path / name)
+
+
+def test_probe_refuses_the_inputs_atheris_found(tmp_path):
+    """Each file in fuzz_regressions/ once crashed the probe (here: an MP3 whose decoder ends up past
+    the length it declared, and soundfile asked numpy for negative frames); now a clear error."""
+    found = sorted((Path(__file__).parent / "fuzz_regressions").glob("probe-*"))
+    assert found
+    for blob in found:
+        path = tmp_path / blob.name
+        path.write_bytes(blob.read_bytes())
+        with pytest.raises(NotAudioError, match=blob.name):
+            probe_audio(path, min_duration_s=0.01)
+
