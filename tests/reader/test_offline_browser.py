@@ -154,6 +154,7 @@ def test_download_play_offline_sync_and_revoke(app, browser, server, make_book, 
     # 4. the policy changes while the device is away: on reconnect the copy is deleted and the page says why
     go_offline(context, server)
     page.goto(f"{server.url}/offline")
+    page.wait_for_selector("#offline-list li")  # the list is filled from IndexedDB after load
     assert page.locator("#offline-list li").count() == 1
     with app.extensions["sachnoi"].sessions.begin() as s:
         s.get(Book, book_id).access_policy = "print-disabled"
