@@ -47,6 +47,7 @@ from recordings.store import (CHUNK, MediaStore, check_expected, inside, is_temp
 MANIFEST_SUFFIXES = (".m3u8", ".json")   # a folder's index files: uploaded after what they name
 PRESIGN_MAX_S = 7 * 24 * 3600            # SigV4 refuses longer-lived URLs
 PARALLEL_UPLOADS = 8
+DELETE_BATCH = 1000                      # keys per DeleteObjects request, S3's limit
 SMALL_OBJECT = 4 << 20                   # bytes: a derived file up to this is uploaded from memory
 # Content-Type stored with each object, for nginx or a CDN in front of the store and for presigned
 # downloads; the standard table (mimetypes) knows all but our audio-only segments and packages
@@ -339,7 +340,7 @@ class S3MediaStore(MediaStore):
             self._parallel(lambda k: self._publish(k, files[k]), first)
             for k in last:
                 self._publish(k, files[k])
-            self._parallel(self.delete, sorted(before - set(files)))
+            self.delete_many(sorted(before - set(files)))
         finally:
             shutil.rmtree(tmp_path, ignore_errors=True)
 
@@ -359,10 +360,16 @@ class S3MediaStore(MediaStore):
         self._cached(dst_key).unlink(missing_ok=True)
 
     def write_many(self, files: dict[str, bytes]) -> None:
-        """Upload each key's bytes, PARALLEL_UPLOADS at a time (a chapter's HLS segments)."""
+        """Upload each key's bytes from memory, PARALLEL_UPLOADS at a time (a chapter's HLS segments).
+        They are not kept in the read cache: nothing on this machine reads them back."""
+        for key in files:
+            refuse_original(key)
+
         def write(key: str) -> None:
-            with self.atomic_path(key) as tmp:
-                tmp.write_bytes(files[key])
+            body = files[key]
+            self._call("put_object", Key=self._object(key), Body=body, ContentType=content_type(key),
+                       ContentMD5=_b64(hashlib.md5(body, usedforsecurity=False).digest()))
+            self._cached(key).unlink(missing_ok=True)
         self._parallel(write, list(files))
 
     def copy_many(self, pairs: Sequence[tuple[str, str]]) -> None:
@@ -383,11 +390,28 @@ class S3MediaStore(MediaStore):
         if not cached.is_dir():
             cached.unlink(missing_ok=True)
 
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """Remove derived objects (no error for missing ones), DELETE_BATCH per request."""
+        for key in keys:
+            refuse_original(key)
+        for start in range(0, len(keys), DELETE_BATCH):
+            batch = keys[start:start + DELETE_BATCH]
+            answer = self._call("delete_objects", Delete={"Objects": [{"Key": self._object(k)} for k in batch],
+                                                          "Quiet": True})
+            if answer.get("Errors"):
+                error = answer["Errors"][0]
+                raise ObjectStoreError(N_("Kho đối tượng từ chối yêu cầu %(request)s %(key)s: %(reason)s"),
+                                       request="delete_objects", key=self._key(error.get("Key", "")),
+                                       reason=error.get("Code", ""))
+            for key in batch:
+                cached = self._cached(key)
+                if not cached.is_dir():
+                    cached.unlink(missing_ok=True)
+
     def delete_tree(self, key: str) -> None:
         """Remove the object `key` and every object under `key/`."""
         refuse_original(key)
-        keys = [k for k, _size in self.list(key)]
-        self._parallel(self.delete, keys + [key])
+        self.delete_many([k for k, _size in self.list(key)] + [key])
         shutil.rmtree(self._cached(key), ignore_errors=True)
 
     def _parallel(self, fn, items: Iterable[str]) -> None:

@@ -246,7 +246,9 @@ class MediaStore:
         return self.path(key)
 
     def write_many(self, files: dict[str, bytes]) -> None:
-        """Write each key's bytes (each atomically; an object store writes them in parallel)."""
+        """Write each derived key's bytes (each atomically; an object store writes them in parallel)."""
+        for key in files:
+            refuse_original(key)
         for key, data in files.items():
             with self.atomic_path(key) as tmp:
                 tmp.write_bytes(data)
@@ -276,6 +278,14 @@ class MediaStore:
         """Remove one derived file (no error when it is missing)."""
         refuse_original(key)
         self.path(key).unlink(missing_ok=True)
+
+    def delete_many(self, keys: Sequence[str]) -> None:
+        """`delete` each key (an object store removes up to a thousand in one request); nothing when
+        one of them is an original."""
+        for key in keys:
+            refuse_original(key)
+        for key in keys:
+            self.delete(key)
 
     def delete_tree(self, key: str) -> None:
         refuse_original(key)

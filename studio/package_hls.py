@@ -3,6 +3,7 @@ segment, names carrying a hash of their source), one media playlist per rung, th
 from __future__ import annotations
 
 import hashlib
+import json
 
 from sqlalchemy import select
 
@@ -14,43 +15,71 @@ from studio.package_spec import WORK_VERSION, ChapterSpec, PackageError, Package
 from studio.renditions import current_rendition, upsert
 
 
-def segment_name(position: int, source: str, index: int) -> str:
-    """A chapter segment's name on the book timeline: chapter, a hash of its encode, its number."""
-    return f"c{position:03d}-{source[:8]}-{index:03d}.m4s"
+def segment_name(position: int, placement: str, index: int) -> str:
+    """A chapter segment's name on the book timeline: chapter, a hash of its encode and its place
+    on the timeline, its number."""
+    return f"c{position:03d}-{placement[:8]}-{index:03d}.m4s"
+
+
+def init_name(init_hash: str) -> str:
+    """The rung's init segment, named by (10 hex of) its SHA-256: every chapter's encode has the same."""
+    return f"init-{init_hash}.mp4"
 
 
 def place_chapter(store: MediaStore, rung_key: str, spec: ChapterSpec, source: str, init: bytes,
                   segments: list[bytes]) -> dict:
     """Write one chapter's encode onto the book timeline under `rung_key` (its segments' decode
-    times moved to the chapter's start), in parallel on an object store. Returns what assembly
-    reuses when the chapter's start has not moved since (kept in the encode's `job.json`):
-    {"scale": ticks per s, "offset": ticks, "init": 10 hex of the init's SHA-256, "names", "starts"
-    (ticks), "sizes" (bytes)}."""
+    times moved to the chapter's start, and the rung's init segment), in parallel on an object
+    store. These are the only stored copies of the encode's segments. Returns what assembly reuses,
+    kept in the encode's `job.json`: {"scale": ticks per s, "offset": ticks, "init": 10 hex of the
+    init's SHA-256, "names", "starts" (ticks), "sizes" (bytes)}."""
     scale = hls.fmp4_timescale(init)
+    init_hash = hashlib.sha256(init).hexdigest()[:10]
+    return _write_placement(store, rung_key, spec, source, scale, init_hash, segments,
+                            round(spec.start_s * scale), {f"{rung_key}/{init_name(init_hash)}": init})
+
+
+def _write_placement(store: MediaStore, rung_key: str, spec: ChapterSpec, source: str, scale: int,
+                     init_hash: str, segments: list[bytes], shift: int, extra: dict[str, bytes]) -> dict:
+    """Write `segments` moved by `shift` ticks to the chapter's start, named for this encode at this
+    place (a chapter moved on the timeline gets new names, so its old placement stays readable until
+    the playlist no longer names it)."""
     offset = round(spec.start_s * scale)
-    files = {f"{rung_key}/{segment_name(spec.position, source, k)}": hls.shift_fmp4_segment(data, offset)
+    placement = hashlib.sha256(f"{source}:{offset}".encode()).hexdigest()
+    files = {f"{rung_key}/{segment_name(spec.position, placement, k)}": hls.shift_fmp4_segment(data, shift)
              for k, data in enumerate(segments)}
-    store.write_many(files)
-    return {"scale": scale, "offset": offset, "init": hashlib.sha256(init).hexdigest()[:10],
+    store.write_many({**extra, **files})
+    return {"scale": scale, "offset": offset, "init": init_hash,
             "names": [key.rsplit("/", 1)[1] for key in files],
-            "starts": [offset + hls.fmp4_decode_time(data) for data in segments],
+            "starts": [hls.fmp4_decode_time(data) for data in files.values()],
             "sizes": [len(data) for data in files.values()]}
+
+
+def placement_present(placed: dict, rung_key: str, present: dict[str, int]) -> bool:
+    """Whether every file of a placement (its segments, at their sizes, and the init) is in `present`
+    ({key: bytes}, a listing of the rung)."""
+    return bool(placed.get("names")) and f"{rung_key}/{init_name(placed.get('init', ''))}" in present and all(
+        present.get(f"{rung_key}/{name}") == size for name, size in zip(placed["names"], placed["sizes"]))
 
 
 def _placed(store: MediaStore, rung_key: str, work_key: str, spec: ChapterSpec, source: str,
             present: dict[str, int]) -> dict:
     """The chapter's placement on the timeline: the one its encode made when the chapter starts where
-    it did then and its files are all there, else placed again from the encode's files."""
+    it did then, else that placement's segments moved to the chapter's new start (kept in `job.json`)."""
     meta = read_meta(store, f"{work_key}/job.json")
     placed = meta.get("placed") or {}
-    if (meta.get("source") == source and placed.get("names")
-            and placed.get("offset") == round(spec.start_s * placed.get("scale", 0))
-            and all(present.get(f"{rung_key}/{name}") == size for name, size in zip(placed["names"], placed["sizes"]))):
+    if meta.get("source") != source or not placement_present(placed, rung_key, present):
+        # the encode's done() checks the same: only a concurrent run of this stage gets here
+        raise PackageError(f"{rung_key}: chương {spec.position} chưa mã hoá xong "
+                           f"(chapter {spec.position} is not encoded yet)")
+    offset = round(spec.start_s * placed["scale"])
+    if placed["offset"] == offset:
         return placed
-    playlist = hls.parse_media_playlist(store.read_bytes(f"{work_key}/chapter.m3u8").decode("utf-8"))
-    init = store.read_bytes(f"{work_key}/{playlist.init_uri or 'init.mp4'}")
-    segments = store.read_many([f"{work_key}/{s.uri}" for s in playlist.segments])
-    return place_chapter(store, rung_key, spec, source, init, segments)
+    segments = store.read_many([f"{rung_key}/{name}" for name in placed["names"]])
+    moved = _write_placement(store, rung_key, spec, source, placed["scale"], placed["init"], segments,
+                             offset - placed["offset"], {})
+    store.write_bytes(f"{work_key}/job.json", json.dumps({**meta, "placed": moved}).encode())
+    return moved
 
 
 def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung: encoders.AacRung,
@@ -67,15 +96,9 @@ def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung
     if len({p["init"] for p in placed}) > 1 or len({p["scale"] for p in placed}) > 1:
         raise PackageError(f"{rung.name}: các chương có init segment khác nhau "
                            "(chapter encodes produced different init segments)")
-    init_name = f"init-{placed[0]['init']}.mp4"
-    init_key = f"{rung_key}/{init_name}"
-    init_size = present.get(init_key)
-    if init_size is None:
-        first = f"{prefix}/work/hls/{rung.name}/{specs[0].position:03d}"
-        playlist = hls.parse_media_playlist(store.read_bytes(f"{first}/chapter.m3u8").decode("utf-8"))
-        init = store.read_bytes(f"{first}/{playlist.init_uri or 'init.mp4'}")
-        store.write_bytes(init_key, init)
-        init_size = len(init)
+    init_uri = init_name(placed[0]["init"])
+    init_key = f"{rung_key}/{init_uri}"
+    init_size = present[init_key]   # placement_present checked it
     scale = placed[0]["scale"]
     end_ticks = round((specs[-1].start_s + specs[-1].duration_s) * scale)
     entries = [(name, start, size, spec.title if k == 0 else "")   # (name, start ticks, bytes, title)
@@ -83,11 +106,10 @@ def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung
                in enumerate(zip(p["names"], p["starts"], p["sizes"]))]
     segments = [hls.Segment(name, ((entries[i + 1][1] if i + 1 < len(entries) else end_ticks) - start) / scale, title)
                 for i, (name, start, _size, title) in enumerate(entries)]
-    text = hls.media_playlist(segments, init_uri=init_name)
+    text = hls.media_playlist(segments, init_uri=init_uri)
     store.write_bytes(f"{rung_key}/index.m3u8", text.encode("utf-8"))   # after every file it names
     named = {f"{rung_key}/{name}" for name, *_rest in entries} | {init_key, f"{rung_key}/index.m3u8"}
-    for key in sorted(set(present) - named):
-        store.delete(key)
+    store.delete_many(sorted(set(present) - named))
     sizes = [size for _name, _start, size, _title in entries]
     peak, average = hls.bandwidths(sizes, [s.duration_s for s in segments])
     fields = dict(codec="aac", bitrate=rung.bitrate_bps, channels=rung.channels,

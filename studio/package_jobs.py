@@ -16,7 +16,7 @@ from delivery.ffmpeg import FFmpegError
 from delivery.ffmpeg import run as run_ffmpeg
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore
-from studio.package_hls import place_chapter
+from studio.package_hls import place_chapter, placement_present
 from studio.package_spec import (
     WORK_VERSION,
     ChapterSpec,
@@ -47,19 +47,24 @@ def hls_job(store: MediaStore, prefix: str, spec: ChapterSpec, rung: encoders.Aa
     rate = stream_rate(spec.rate)
     probe_args = encoders.hls_chapter(spec.master, "/OUT", rung, segment_s=seg_len, sample_rate_hz=rate)
     source = source_hash(WORK_VERSION, spec.master_sha256, args_signature(probe_args, spec.master))
+    rung_key = f"{prefix}/hls/{rung.name}"
+
     def done() -> bool:
-        return read_meta(store, f"{work_key}/job.json").get("source") == source
+        meta = read_meta(store, f"{work_key}/job.json")
+        return meta.get("source") == source and placement_present(meta.get("placed") or {}, rung_key,
+                                                                  dict(store.list(rung_key)))
 
     def run() -> None:
-        with store.atomic_dir(work_key) as tmp:
-            args = encoders.hls_chapter(spec.master, tmp, rung, segment_s=seg_len, sample_rate_hz=rate)
-            run_ffmpeg(args, encoders.timeout_for(spec.duration_s))
-            # placed on the book timeline now, from these local files: assembly then only writes the
-            # playlist (on an object store it read and wrote every segment again, one book at a time)
-            playlist = hls.parse_media_playlist((tmp / "chapter.m3u8").read_text("utf-8"))
-            placed = place_chapter(store, f"{prefix}/hls/{rung.name}", spec, source,
-                                   (tmp / (playlist.init_uri or "init.mp4")).read_bytes(),
-                                   [(tmp / s.uri).read_bytes() for s in playlist.segments])
+        # ffmpeg writes to local scratch; the segments are stored once, placed on the book timeline
+        # (the assembly then only writes the playlist), and `work/` keeps only the job's record
+        with tempfile.TemporaryDirectory(dir=store.tmp_dir, prefix=".hls-") as scratch:
+            out = Path(scratch)
+            run_ffmpeg(encoders.hls_chapter(spec.master, out, rung, segment_s=seg_len, sample_rate_hz=rate),
+                       encoders.timeout_for(spec.duration_s))
+            playlist = hls.parse_media_playlist((out / "chapter.m3u8").read_text("utf-8"))
+            placed = place_chapter(store, rung_key, spec, source, (out / (playlist.init_uri or "init.mp4")).read_bytes(),
+                                   [(out / s.uri).read_bytes() for s in playlist.segments])
+        with store.atomic_dir(work_key) as tmp:   # replaces an older job's folder whole
             (tmp / "job.json").write_text(json.dumps({"source": source, "duration_s": spec.duration_s,
                                                       "placed": placed}))
 

@@ -195,6 +195,8 @@ def test_assembly_keeps_where_the_encodes_placed_segments_and_moves_a_chapter_wh
 
     uris, named = named_by_playlist()
     assert {p.name for p in rung.iterdir()} == named   # nothing else in the rung's folder
+    # the segments are stored once: the encode's own folder keeps only its record
+    assert {p.name for p in store.path(f"{prefix}/work/hls/aac-64k-mono/002").iterdir()} == {"job.json"}
     reads: list[str] = []
     read_many = store.read_many
     store.read_many = lambda keys: (reads.extend(keys), read_many(keys))[1]
@@ -206,13 +208,22 @@ def test_assembly_keeps_where_the_encodes_placed_segments_and_moves_a_chapter_wh
         with store.atomic_path(ch1.master_key) as tmp:
             sf.write(str(tmp), tone_chapter(3.0, 300.0, 7), RATE, format="FLAC", subtype="PCM_24")
         ch1.master_sha256, ch1.duration_s, ch2.start_s = sha256_file(store.path(ch1.master_key)), 3.0, 3.0
+    before = uris
     moved = package_book(factory, store, book_id, workers=2)
     assert "hls aac-64k-mono ch02" not in moved.encoded and "hls aac-64k-mono ch01" in moved.encoded
-    assert reads and all("/work/hls/" in key and "/002/" in key for key in reads)
+    assert reads and all("/hls/" in key and "/c002-" in key for key in reads)   # its placed segments, moved
     uris, named = named_by_playlist()
+    assert not set(uris) & set(before)   # moved segments get new names: a cached old one is never served
     assert {p.name for p in rung.iterdir()} == named   # the first encode's chapter 1 is gone
     assert start_s(next(u for u in uris if u.startswith("c002-"))) == pytest.approx(3.0, abs=1e-4)
     assert start_s(next(u for u in uris if u.startswith("c001-"))) == pytest.approx(0.0, abs=1e-4)
+    again = package_book(factory, store, book_id, workers=2)   # the move was recorded: nothing to do
+    assert again.encoded == [] and named_by_playlist()[0] == uris
+    # a placed segment lost from the store: that chapter's encode runs again, the book plays whole
+    (rung / next(u for u in uris if u.startswith("c002-"))).unlink()
+    lost = package_book(factory, store, book_id, workers=2)
+    assert lost.encoded == ["hls aac-64k-mono ch02"]
+    assert all((rung / uri).is_file() for uri in named_by_playlist()[0])
 
 
 def test_stereo_master_gets_stereo_top_rung_and_acx_mp3(tmp_path):

@@ -175,6 +175,24 @@ def test_copy_many_copies_each_pair_and_the_playlists_after_what_they_name(store
         assert store.read_bytes(f"{dst}/{name}") == f"bytes of {name}".encode()
 
 
+def test_write_many_and_delete_many_replace_and_remove_in_bulk(store):
+    keys = [f"derived/books/b/hls/a/seg-{n:04d}.m4s" for n in range(1005)]   # past one DeleteObjects batch
+    store.write_bytes(keys[0], b"old")
+    assert store.path(keys[0]).read_bytes() == b"old"            # an object store caches what it read
+    store.write_many({key: f"bytes of {key}".encode() for key in keys})
+    assert store.read_bytes(keys[0]) == f"bytes of {keys[0]}".encode()
+    assert store.path(keys[0]).read_bytes() == f"bytes of {keys[0]}".encode()   # never the stale copy
+    assert len(list(store.list("derived/books/b/hls/a"))) == 1005
+    store.delete_many(keys[:1003] + ["derived/books/b/hls/a/never-written.m4s"])
+    assert [key for key, _size in store.list("derived/books/b/hls/a")] == keys[1003:]
+    assert not store.path(keys[0]).exists()
+    with pytest.raises(UnsafeKeyError):
+        store.delete_many([keys[1003], "originals/ab/cd/" + "ab" * 32 + ".wav"])
+    with pytest.raises(UnsafeKeyError):
+        store.write_many({"originals/ab/cd/" + "ab" * 32 + ".wav": b"x"})
+    assert store.exists(keys[1003])   # a refused batch removes nothing
+
+
 def test_fixity_streams_every_original(store, tmp_path):
     shas = []
     for n in range(3):
