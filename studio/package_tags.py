@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from sqlalchemy import select
@@ -29,6 +30,8 @@ from studio.package_spec import (
 )
 from studio.renditions import current_rendition, reading, write_renditions
 
+TAG_COPIES = 4   # tagged downloads written at once
+
 
 def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: PackageResult | None = None,
              _specs: list[ChapterSpec] | None = None, _mp3: Mp3Settings | None = None) -> PackageResult:
@@ -40,6 +43,7 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
     long-book tagging run): the catalogue is read in read-only sessions, and the rendition rows
     are written in two short transactions."""
     pending: list[tuple[tuple, dict]] = []  # upsert arguments, applied in one short transaction
+    copies: list[tuple] = []                # (work key, final key, tag writer, (upsert args, fields))
     stale: list[int] = []                   # rendition ids of chapters that no longer exist
     with reading(session_factory) as db:
         book, specs = (db.get(Book, book_id), _specs) if _specs else load_book(db, store, book_id)
@@ -77,11 +81,10 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
             if current_rendition(db, book_id, "mp3", "mp3", source, store, chapter_id=spec.id):
                 result.unchanged.append(final)
                 continue
-            sha, size = _tagged_copy(store, work, final, lambda p, t=chapter_tags: tags.write_mp3(p, t))
-            pending.append(((book_id, "mp3", "mp3", final, source),
+            copies.append((work, final, lambda p, t=chapter_tags: tags.write_mp3(p, t),
+                           ((book_id, "mp3", "mp3", final, source),
                             dict(chapter_id=spec.id, codec="mp3", bitrate=mp3.bitrate_kbps * 1000,
-                                 channels=mp3.channels, duration_s=spec.duration_s, size_bytes=size, sha256=sha)))
-            result.written.append(final)
+                                 channels=mp3.channels, duration_s=spec.duration_s))))
         for row in db.execute(select(Rendition).where(
                 Rendition.book_id == book_id, Rendition.kind == "mp3")).scalars():
             if row.key not in mp3_keys:   # a chapter that no longer exists
@@ -97,12 +100,17 @@ def tag_book(session_factory, store: MediaStore, book_id: int, *, _result: Packa
         if current_rendition(db, book_id, "m4b", "m4b", source, store):
             result.unchanged.append(key)
         else:
-            sha, size = _tagged_copy(store, work, key, lambda p: tags.write_m4b(p, m4b_tags))
             bitrate, channels = m4b_settings(specs[0].channels)
-            pending.append(((book_id, "m4b", "m4b", key, source),
-                            dict(codec="aac", bitrate=bitrate, channels=channels,
-                                 duration_s=sum(s.duration_s for s in specs), size_bytes=size, sha256=sha)))
-            result.written.append(key)
+            copies.insert(0, (work, key, lambda p: tags.write_m4b(p, m4b_tags),   # the longest first
+                              ((book_id, "m4b", "m4b", key, source),
+                               dict(codec="aac", bitrate=bitrate, channels=channels,
+                                    duration_s=sum(s.duration_s for s in specs)))))
+    # each copy is a download, a tag write and an upload on an object store: waits, run side by side
+    with ThreadPoolExecutor(max_workers=TAG_COPIES, thread_name_prefix="tags") as pool:
+        done = list(pool.map(lambda c: _tagged_copy(store, c[0], c[1], c[2]), copies))
+    for (_work, final, _write, (args, fields)), (sha, size) in zip(copies, done):
+        pending.append((args, {**fields, "size_bytes": size, "sha256": sha}))
+        result.written.append(final)
     write_renditions(session_factory, pending, stale)
 
     with reading(session_factory) as db:
