@@ -47,7 +47,8 @@ from recordings.store import (CHUNK, MediaStore, check_expected, inside, is_temp
 MANIFEST_SUFFIXES = (".m3u8", ".json")   # a folder's index files: uploaded after what they name
 PRESIGN_MAX_S = 7 * 24 * 3600            # SigV4 refuses longer-lived URLs
 # requests in flight at once: they wait on round trips, not on this machine's CPU; 1 200 server-side
-# copies on RGW took 7,4 s 8 at a time and 3,7 s 24 at a time, the same 2,8 CPU s (/tmp bench, Dec 2026)
+# copies on RGW take 7,9 s 8 at a time, 4,9 s 24 at a time, 5,1 s 32 at a time, the same CPU
+# (benchmarks/bench_store_parallel.py, docs/benchmarks.md)
 PARALLEL_UPLOADS = 24
 DELETE_BATCH = 1000                      # keys per DeleteObjects request, S3's limit
 SMALL_OBJECT = 4 << 20                   # bytes: a derived file up to this is uploaded from memory
