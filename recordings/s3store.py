@@ -289,10 +289,7 @@ class S3MediaStore(MediaStore):
         """Upload one derived file (overwriting); returns its ETag."""
         size = path.stat().st_size
         if size <= SMALL_OBJECT:  # most are HLS segments: read once, hashed and sent from memory
-            body = path.read_bytes()
-            answer = self._call("put_object", Key=self._object(key), Body=body, ContentType=content_type(key),
-                                ContentMD5=_b64(hashlib.md5(body, usedforsecurity=False).digest()))
-            return answer["ETag"]
+            return self._put_bytes(key, path.read_bytes())
         if size <= self.multipart_threshold:
             with open(path, "rb") as fh:
                 md5 = hashlib.file_digest(fh, lambda: hashlib.md5(usedforsecurity=False)).digest()
@@ -309,6 +306,12 @@ class S3MediaStore(MediaStore):
         if head is None or head["ContentLength"] != size:
             raise ObjectStoreError(N_("Tải lên không hoàn tất: %(key)s"), key=key)
         return head["ETag"]
+
+    def _put_bytes(self, key: str, body: bytes) -> str:
+        """One PUT of `body` as `key`, with its Content-MD5 for the server to check; returns the ETag."""
+        answer = self._call("put_object", Key=self._object(key), Body=body, ContentType=content_type(key),
+                            ContentMD5=_b64(hashlib.md5(body, usedforsecurity=False).digest()))
+        return answer["ETag"]
 
     def _publish(self, key: str, path: Path) -> None:
         """Upload `path` as `key`, then keep it as the cached copy (no download to read it back)."""
@@ -369,9 +372,7 @@ class S3MediaStore(MediaStore):
             refuse_original(key)
 
         def write(key: str) -> None:
-            body = files[key]
-            self._call("put_object", Key=self._object(key), Body=body, ContentType=content_type(key),
-                       ContentMD5=_b64(hashlib.md5(body, usedforsecurity=False).digest()))
+            self._put_bytes(key, files[key])
             self._cached(key).unlink(missing_ok=True)
         self._parallel(write, list(files))
 
