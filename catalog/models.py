@@ -199,6 +199,8 @@ class Chapter(Base):
     duration_s: Mapped[float] = mapped_column(Float, default=0.0)
     master_key: Mapped[str] = mapped_column(String(500), default="")  # media-store key
     master_sha256: Mapped[str] = mapped_column(String(64), default="")
+    sample_rate: Mapped[int | None] = mapped_column(Integer)  # the master's; None = not recorded
+    channels: Mapped[int | None] = mapped_column(Integer)
     qc: Mapped[dict] = mapped_column(JSON, default=dict)
     qc_passed: Mapped[bool | None] = mapped_column(Boolean)
     review_state: Mapped[str] = mapped_column(String(16), default=ReviewState.PENDING)

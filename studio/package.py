@@ -37,7 +37,7 @@ from studio.package_hls import write_ladder
 from studio.errors import N_
 from studio.package_jobs import Job, hls_job, m4b_job, mp3_job, run_job, run_jobs
 from studio.package_spec import (
-    ChapterSpec, Mp3Settings, PackageError, PackageResult, Progress, load_book, mp3_settings,
+    ChapterSpec, Mp3Settings, PackageError, PackageResult, Progress, load_book, mp3_settings, open_masters,
 )
 from studio.package_tags import tag_book
 
@@ -100,6 +100,7 @@ def package_book(session_factory, store: MediaStore, book_id: int, *, workers: i
     report = progress or (lambda _f: None)
     workers = workers or os.cpu_count() or 1
     plan = plan_package(session_factory, store, book_id)
+    open_masters(plan.specs)   # every master is read here anyway: a bad one stops the stage before any encode
     result = PackageResult(book_id=book_id, prefix=plan.prefix)
     run_jobs(plan.jobs, workers, result, report, 0.9)
     finish_package(session_factory, store, plan, result, report)

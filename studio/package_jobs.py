@@ -26,10 +26,16 @@ from studio.package_spec import (
     Progress,
     args_signature,
     m4b_settings,
+    open_masters,
     read_meta,
     source_hash,
     stream_rate,
 )
+
+
+# stands for the master in the command a job's source hash is made from (blanked there, see
+# `args_signature`): the hash is known without opening the master, and a plan opens only what it runs
+PLACEHOLDER = Path("/MASTER")
 
 
 @dataclass
@@ -45,8 +51,8 @@ def hls_job(store: MediaStore, prefix: str, spec: ChapterSpec, rung: encoders.Aa
     work_key = f"{prefix}/work/hls/{rung.name}/{spec.position:03d}"
     seg_len = hls.segment_length(spec.duration_s)
     rate = stream_rate(spec.rate)
-    probe_args = encoders.hls_chapter(spec.master, "/OUT", rung, segment_s=seg_len, sample_rate_hz=rate)
-    source = source_hash(WORK_VERSION, spec.master_sha256, args_signature(probe_args, spec.master))
+    probe_args = encoders.hls_chapter(PLACEHOLDER, "/OUT", rung, segment_s=seg_len, sample_rate_hz=rate)
+    source = source_hash(WORK_VERSION, spec.master_sha256, args_signature(probe_args, PLACEHOLDER))
     rung_key = f"{prefix}/hls/{rung.name}"
 
     def done() -> bool:
@@ -73,8 +79,8 @@ def hls_job(store: MediaStore, prefix: str, spec: ChapterSpec, rung: encoders.Aa
 
 def mp3_job(store: MediaStore, prefix: str, spec: ChapterSpec, mp3: Mp3Settings) -> Job:
     key = f"{prefix}/work/mp3/{spec.position:03d}.mp3"
-    sig = args_signature(encoders.mp3(spec.master, "/OUT", bitrate_kbps=mp3.bitrate_kbps,
-                                       sample_rate_hz=mp3.sample_rate_hz, channels=mp3.channels), spec.master)
+    sig = args_signature(encoders.mp3(PLACEHOLDER, "/OUT", bitrate_kbps=mp3.bitrate_kbps,
+                                       sample_rate_hz=mp3.sample_rate_hz, channels=mp3.channels), PLACEHOLDER)
     source = source_hash(WORK_VERSION, spec.master_sha256, sig)
     def done() -> bool:
         return read_meta(store, key + ".json").get("source") == source and store.exists(key)
@@ -107,7 +113,7 @@ def m4b_job(store: MediaStore, prefix: str, specs: list[ChapterSpec]) -> Job:
         # the concat list and chapter metadata are ffmpeg's inputs, not media: local scratch files
         with tempfile.TemporaryDirectory(dir=store.tmp_dir, prefix=".m4b-") as scratch:
             list_path, meta_file = Path(scratch) / "book.list", Path(scratch) / "book.meta"
-            list_path.write_text(encoders.concat_list([s.master for s in specs]), "utf-8")
+            list_path.write_text(encoders.concat_list(open_masters(specs)), "utf-8")
             meta_file.write_text(metadata, "utf-8")
             with store.atomic_path(key) as tmp:
                 run_ffmpeg(encoders.m4b(list_path, meta_file, tmp, bitrate_bps=bitrate, channels=channels,

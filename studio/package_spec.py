@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Callable
 
@@ -33,11 +34,24 @@ class ChapterSpec:
     position: int
     title: str
     start_s: float
-    duration_s: float       # from the master file itself
-    master: Path
+    duration_s: float       # the master's length: from its file, or from the row that recorded it
+    master_key: str
     master_sha256: str
     rate: int
     channels: int
+    store: MediaStore = field(compare=False, repr=False)
+
+    @cached_property
+    def master(self) -> Path:
+        """The master as a local file, opened (and, from an object store, fetched) the first time a
+        job reads it: an encode part needs only its own chapter's (the M4B needs every one)."""
+        path, rate, channels, duration = open_master(self.store, self.position, self.master_key)
+        if (rate, channels) != (self.rate, self.channels) or abs(duration - self.duration_s) > TIMELINE_TOLERANCE_S:
+            raise PackageError(
+                f"Chương {self.position}: tệp master ({rate} Hz, {channels} kênh, {duration:.3f} s) khác "
+                f"thư mục ({self.rate} Hz, {self.channels} kênh, "
+                f"{self.duration_s:.3f} s) (the master file differs from the catalogue)")
+        return path
 
 
 @dataclass(frozen=True)
@@ -73,7 +87,31 @@ def args_signature(args: list[str], *paths: Path) -> list[str]:
 
 
 # -- reading the book -------------------------------------------------------------------------------
+def open_master(store: MediaStore, position: int, key: str) -> tuple[Path, int, int, float]:
+    """Chapter `position`'s master file as (local path, rate Hz, channels, seconds); PackageError if
+    absent or unreadable."""
+    try:
+        path = store.path(key)
+    except RecordingsError as exc:
+        raise PackageError(f"Chương {position}: {exc}") from exc
+    if not path.is_file():
+        raise PackageError(f"Chương {position}: thiếu tệp master (missing master) {key}")
+    try:
+        info = sf.info(str(path))
+    except (RuntimeError, sf.LibsndfileError) as exc:
+        raise PackageError(f"Chương {position}: master không đọc được (unreadable master): {exc}") from exc
+    return path, info.samplerate, info.channels, info.frames / info.samplerate
+
+
+def open_masters(specs: list[ChapterSpec]) -> list[Path]:
+    """Every chapter's master as a local file, each checked against its row (`ChapterSpec.master`)."""
+    return [s.master for s in specs]
+
+
 def load_book(db, store: MediaStore, book_id: int):
+    """The book and its chapters' specs, checked as one timeline. A chapter whose row records its
+    master's hash, length, rate and channels is planned from the row, without touching the store
+    (its file is checked against the row when a job opens it); an older row is read from its file."""
     book = db.get(Book, book_id)
     if book is None:
         raise PackageError(f"Không có sách id={book_id} (no book with id {book_id})")
@@ -84,24 +122,18 @@ def load_book(db, store: MediaStore, book_id: int):
     for ch in chapters:
         if not ch.master_key:
             raise PackageError(f"Chương {ch.position} chưa có bản master (chapter {ch.position} has no master)")
-        try:
-            path = store.path(ch.master_key)
-        except RecordingsError as exc:
-            raise PackageError(f"Chương {ch.position}: {exc}") from exc
-        if not path.is_file():
-            raise PackageError(f"Chương {ch.position}: thiếu tệp master (missing master) {ch.master_key}")
-        try:
-            info = sf.info(str(path))
-        except (RuntimeError, sf.LibsndfileError) as exc:
-            raise PackageError(f"Chương {ch.position}: master không đọc được (unreadable master): {exc}") from exc
-        duration = info.frames / info.samplerate
+        title = ch.title or f"Chương {ch.position}"
+        if ch.master_sha256 and ch.duration_s and ch.sample_rate and ch.channels:
+            specs.append(ChapterSpec(ch.id, ch.position, title, ch.start_s, ch.duration_s, ch.master_key,
+                                     ch.master_sha256, ch.sample_rate, ch.channels, store))
+            continue
+        path, rate, channels, duration = open_master(store, ch.position, ch.master_key)
         if ch.duration_s and abs(duration - ch.duration_s) > TIMELINE_TOLERANCE_S:
             raise PackageError(
                 f"Chương {ch.position}: thời lượng trong thư mục ({ch.duration_s:.3f} s) khác tệp master "
                 f"({duration:.3f} s) (catalogue duration differs from the master file)")
-        specs.append(ChapterSpec(ch.id, ch.position, ch.title or f"Chương {ch.position}", ch.start_s,
-                                 duration, path, ch.master_sha256 or sha256_file(path),
-                                 info.samplerate, info.channels))
+        specs.append(ChapterSpec(ch.id, ch.position, title, ch.start_s, duration, ch.master_key,
+                                 ch.master_sha256 or sha256_file(path), rate, channels, store))
     for prev, nxt in zip(specs, specs[1:]):
         if abs(prev.start_s + prev.duration_s - nxt.start_s) > TIMELINE_TOLERANCE_S:
             raise PackageError(

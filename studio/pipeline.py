@@ -277,6 +277,7 @@ def master_chapter(ctx: Context, book_id: int, name: str, progress: Progress = _
     info = sf.info(str(ctx.store.path(master_key)))
     return {"position": position, "title": title, "master_key": master_key,
             "sha256": sha256_file(ctx.store.path(master_key)), "duration_s": info.frames / info.samplerate,
+            "sample_rate": info.samplerate, "channels": info.channels,
             "qc": result.qc.to_dict(), "qc_passed": bool(result.qc.passed)}
 
 
@@ -295,6 +296,7 @@ def record_masters(ctx: Context, book_id: int, decisions: Decisions, results: di
             chapter.duration_s = float(done["duration_s"])
             chapter.master_key = done["master_key"]
             chapter.master_sha256 = done["sha256"]
+            chapter.sample_rate, chapter.channels = done.get("sample_rate"), done.get("channels")
             chapter.qc = done["qc"]
             chapter.qc_passed = bool(done["qc_passed"])
             if chapter.id is None:

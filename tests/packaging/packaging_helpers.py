@@ -25,7 +25,9 @@ def tone_chapter(seconds: float, freq: float, seed: int, channels: int = 1) -> n
 
 
 def make_book(db_url: str, store: MediaStore, durations=DURATIONS, titles=TITLES, channels: int = 1,
-              profile: str = "library-streaming") -> int:
+              profile: str = "library-streaming", record_format: bool = False) -> int:
+    """A book of generated chapters; `record_format` also records each master's rate and channels on
+    its row, as the pipeline does (older rows lack them)."""
     engine = make_engine(db_url)
     factory = make_sessionmaker(engine)
     with session_scope(factory) as session:
@@ -48,7 +50,9 @@ def make_book(db_url: str, store: MediaStore, durations=DURATIONS, titles=TITLES
                 sf.write(str(tmp), tone_chapter(dur, 180.0 + 60 * pos, pos, channels), RATE,
                          format="FLAC", subtype="PCM_24")
             session.add(Chapter(book_id=book.id, position=pos, title=title, start_s=start, duration_s=dur,
-                                master_key=key, master_sha256=sha256_file(store.path(key))))
+                                master_key=key, master_sha256=sha256_file(store.path(key)),
+                                sample_rate=RATE if record_format else None,
+                                channels=channels if record_format else None))
             start += dur
         book.duration_s = start
         book_id = book.id

@@ -243,11 +243,12 @@ def test_stereo_master_gets_stereo_top_rung_and_acx_mp3(tmp_path):
     assert int(mp3["bit_rate"]) == 192_000 and int(mp3["sample_rate"]) == 44100   # ACX delivery
 
 
-def test_bad_input_is_refused_and_changes_nothing(tmp_path):
+@pytest.mark.parametrize("record_format", [False, True], ids=["read-from-files", "planned-from-rows"])
+def test_bad_input_is_refused_and_changes_nothing(tmp_path, record_format):
     url = f"sqlite:///{tmp_path / 'db.sqlite'}"
     upgrade(url)
     store = MediaStore(tmp_path / "media")
-    book_id = make_book(url, store, durations=(2.0, 2.0), titles=("Một", "Hai"))
+    book_id = make_book(url, store, durations=(2.0, 2.0), titles=("Một", "Hai"), record_format=record_format)
     factory = make_sessionmaker(make_engine(url))
     with pytest.raises(PackageError, match="no book"):
         package_book(factory, store, 9999)
@@ -266,6 +267,43 @@ def test_bad_input_is_refused_and_changes_nothing(tmp_path):
     assert not store.path(prefix).joinpath("hls").exists()
     with session_scope(factory) as session:
         assert session.execute(select(Rendition)).scalars().all() == []
+
+
+def test_a_book_planned_from_its_rows_opens_only_the_masters_a_job_reads(tmp_path, monkeypatch):
+    """Issue 19: an encode part on a worker fetched every master of the book to plan it. Rows that
+    record the master's format plan without the store; a job opens its own master and checks it."""
+    from studio.package import plan_package, run_encode
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    store = MediaStore(tmp_path / "media")
+    book_id = make_book(url, store, durations=(2.0, 3.0), titles=("Một", "Hai"), record_format=True)
+    factory = make_sessionmaker(make_engine(url))
+    opened: list[str] = []
+    real_path = store.path
+    monkeypatch.setattr(store, "path", lambda key: (opened.append(key), real_path(key))[1])
+
+    plan = plan_package(factory, store, book_id)
+    masters = [s.master_key for s in plan.specs]
+    assert not set(opened) & set(masters)
+    assert run_encode(plan, "mp3 ch02")
+    assert [k for k in opened if k in masters] == [masters[1]]
+
+    # the same job hashes as when the plan read the files (rows from before the format was recorded),
+    # so an upgrade re-encodes nothing
+    with session_scope(factory) as session:
+        for ch in session.execute(select(Chapter)).scalars():
+            ch.sample_rate = ch.channels = None
+    legacy = plan_package(factory, store, book_id)
+    assert [(j.name, j.source) for j in legacy.jobs] == [(j.name, j.source) for j in plan.jobs]
+
+    # a master that no longer matches its row: the job that opens it says so, naming the chapter
+    with session_scope(factory) as session:
+        for ch in session.execute(select(Chapter)).scalars():
+            ch.sample_rate, ch.channels = RATE, 1
+    with store.atomic_path(masters[0]) as tmp:
+        sf.write(str(tmp), tone_chapter(2.0, 300.0, 5)[::2], RATE // 2, format="FLAC", subtype="PCM_24")
+    with pytest.raises(PackageError, match=r"Chương 1: .*differs from the catalogue"):
+        run_encode(plan_package(factory, store, book_id), "hls aac-32k-mono ch01")
 
 
 def test_metadata_change_retags_without_encoding(tmp_path):

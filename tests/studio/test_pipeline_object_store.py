@@ -8,6 +8,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from click.testing import CliRunner
 from sqlalchemy import select
 
@@ -42,6 +43,7 @@ def _outputs(ctx, book_id: int) -> dict:
         chapters = db.scalars(select(Chapter).where(Chapter.book_id == book_id).order_by(Chapter.position)).all()
         rows = db.scalars(select(Rendition).where(Rendition.book_id == book_id)).all()
         return {"masters": [c.master_sha256 for c in chapters],
+                "formats": [(c.sample_rate, c.channels, round(c.duration_s, 3)) for c in chapters],
                 "hls": sorted((r.name, r.sha256) for r in rows if r.kind == "hls"),
                 "rows": [(r.kind, r.key, r.sha256, r.size_bytes) for r in rows]}
 
@@ -59,6 +61,13 @@ def test_pipeline_on_the_object_store(tmp_path, s3_settings):
 
     expected, got = _outputs(local, local_book), _outputs(ctx, book_id)
     assert len(got["masters"]) == 2 and got["masters"] == expected["masters"]  # the same code, the same bytes
+    # each row records its master's format, which the package stage plans from without the store
+    with ctx.sessions() as db:
+        keys = db.scalars(select(Chapter.master_key).where(Chapter.book_id == book_id)
+                          .order_by(Chapter.position)).all()
+    headers = [sf.info(str(ctx.store.path(k))) for k in keys]
+    assert got["formats"] == expected["formats"] == [
+        (h.samplerate, h.channels, round(h.frames / h.samplerate, 3)) for h in headers]
     assert got["hls"] == expected["hls"] and len(got["hls"]) >= 2
     kinds = {kind for kind, *_rest in got["rows"]}
     assert {"hls", "mp3", "m4b", "cover", "audiobook"} <= kinds
