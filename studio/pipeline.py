@@ -8,9 +8,10 @@ accept QC failures, publish) come in as a `Decisions` value, never from the web 
 """
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import soundfile as sf
 from sqlalchemy import delete, select
@@ -85,7 +86,8 @@ def ingest_checked(ctx: Context, folder: SessionFolder, *, library_code: str | N
                    uploaded_by: int | None = None) -> int:
     marks = {info.path: take_marks(folder.path, info, folder.settings) for info in folder.takes}
     pickups = _pickup_config(folder)
-    stored = [(info, *ctx.store.put_original(info.path)) for info in folder.takes]
+    stored = [(info, *found) for info, found in
+              zip(folder.takes, _each_take(lambda info: ctx.store.put_original(info.path), folder.takes))]
     meta = folder.book
     library_code = library_code or ctx.settings.default_library
     with ctx.sessions.begin() as db:
@@ -149,6 +151,20 @@ def _takes(db, book_id: int, *, pickups: bool = False) -> list[Take]:
     return list(db.scalars(query))
 
 
+TAKES_AT_ONCE = 4   # a session's takes stored, fetched and measured at a time
+
+
+def _each_take(fn: Callable[[Any], Any], items: list) -> Iterator[Any]:
+    """`fn` over a session's takes, up to TAKES_AT_ONCE at a time, results in order (the first error
+    raised). Uploads and downloads overlap, and hashing and numpy release the GIL: the ingest and
+    the mark stage run before any chapter can, on one machine however many workers there are."""
+    if len(items) <= 1:
+        yield from map(fn, items)
+        return
+    with ThreadPoolExecutor(max_workers=min(TAKES_AT_ONCE, len(items))) as pool:
+        yield from pool.map(fn, items)
+
+
 # -- mark chapters --------------------------------------------------------------------------------
 def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Progress = _noop) -> None:
     """Chapter starts for every take, by trust: labels, cue markers, session list (stored at ingest),
@@ -167,11 +183,12 @@ def mark_chapters(ctx: Context, book_id: int, decisions: Decisions, progress: Pr
     params = PauseMarking.from_settings(settings.get("chapters", {}), PauseMarking(
         ctx.settings.pause_threshold_dbfs, ctx.settings.pause_min_s, ctx.settings.chapter_min_s,
         ctx.settings.chapter_head_room_tone_s))
+    paused = [(take_id, sha) for take_id, sha, _duration_s in takes if take_id not in trusted_takes]
     detected: dict[int, list] = {}
-    for index, (take_id, sha, _duration_s) in enumerate(takes):
-        if take_id not in trusted_takes:
-            detected[take_id] = pause_marks(ctx.store.find_original(sha), params)
-        progress((index + 1) / max(1, len(takes)) * 0.99)
+    found = _each_take(lambda take: pause_marks(ctx.store.find_original(take[1]), params), paused)
+    for index, ((take_id, _sha), specs) in enumerate(zip(paused, found)):
+        detected[take_id] = specs
+        progress((index + 1) / max(1, len(paused)) * 0.99)
     with ctx.sessions.begin() as db:
         db.execute(delete(Mark).where(Mark.book_id == book_id, Mark.source == "pauses"))
         for take_id, specs in detected.items():
