@@ -82,7 +82,12 @@ class FadeParams:
 class Cleanup(LatencyTrim):
     """High-pass (removes DC and rumble) then 50 Hz hum notches, streaming, positions unchanged:
     the linear-phase high-pass's latency is removed, so the first `delay` frames come out only
-    after later blocks, and `finish()` gives the last ones (then out == in)."""
+    after later blocks, and `finish()` gives the last ones (then out == in).
+
+    The high-pass comes first so that `Cleanup(hp, hum)` is exactly `Cleanup(None, hum)` run on
+    the output of `Cleanup(hp, None)`: the runner's analysis pass (no notches yet: which to notch
+    is learnt from it) keeps that output and the later passes add the notches to it instead of
+    filtering the take again (both are linear: the order moves the master by float rounding only)."""
 
     def __init__(self, rate: int, channels: int, hp: HighPassParams | None, hum: HumParams | None):
         sos = [np.zeros((0, 6))]
@@ -100,13 +105,12 @@ class Cleanup(LatencyTrim):
         self.last = np.zeros((1, channels))
 
     def process(self, block: np.ndarray) -> np.ndarray:
-        x = self.filter.process(block)
         if self.fir is None:
-            return x
+            return self.filter.process(block)
         self.taken += block.shape[0]
-        if x.shape[0]:
-            self.last = x[-1:]
-        return self._trim(self.fir.process(x))
+        if block.shape[0]:
+            self.last = block[-1:]
+        return self.filter.process(self._trim(self.fir.process(block)))
 
     def finish(self) -> np.ndarray:
         """The frames still held back by the high-pass's latency (none without one). The look-ahead
@@ -115,7 +119,7 @@ class Cleanup(LatencyTrim):
         if self.fir is None or self.given >= self.taken:
             return np.zeros((0, self.channels))
         y = self._trim(self.fir.process(np.repeat(self.last, self.fir.delay + self.skip, axis=0)))
-        return y[:max(0, y.shape[0] - (self.given - self.taken))]
+        return self.filter.process(y[:max(0, y.shape[0] - (self.given - self.taken))])
 
     def run(self, samples: np.ndarray) -> np.ndarray:
         """A whole (frames, channels) array in one go."""
