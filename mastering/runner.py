@@ -8,6 +8,8 @@ Encoding a delivery file is not done here: the caller hands in an encoder (an `E
 """
 from __future__ import annotations
 
+import ctypes
+import functools
 import io
 import os
 import shutil
@@ -498,6 +500,30 @@ def master(samples: np.ndarray, rate: int, profile: Profile | str, *, block_fram
     return y, res.qc
 
 
+# glibc's mallopt parameters (malloc.h) and the values set for a master (see `_keep_freed_heap`)
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
+HEAP_MMAP_THRESHOLD = 4 << 20
+HEAP_TRIM_THRESHOLD = 16 << 20
+
+
+@functools.cache
+def _keep_freed_heap() -> bool:
+    """Have glibc keep up to 16 MB of freed heap instead of handing it back to the kernel at once.
+
+    Every pass allocates block-sized temporaries of 0.25-2 MB. glibc's default thresholds follow
+    the largest block freed, and it trims the heap's top as soon as that much is free, so the
+    next block's arrays are faulted in page by page again: 170-360 k page faults and 0.7 CPU s of
+    system time per 10-minute ACX take (of 6). Fixed thresholds (arrays up to 4 MB from the heap,
+    trim past 16 MB free): 34 k faults, 0.3 s; peak memory unchanged (bench_mastering_cpu take).
+    Process-wide and idempotent; a no-op where the C library has no `mallopt` (not glibc)."""
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, HEAP_MMAP_THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, HEAP_TRIM_THRESHOLD))
+
+
 KEEP_FREE_FRACTION = 0.25   # pass 1 keeps its output only when it fits in this part of the free space
 
 
@@ -529,6 +555,7 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
         raise ValueError("delivery needs open_encoder (e.g. delivery.ffmpeg.mp3_pipe)")
     prof = get_profile(profile) if isinstance(profile, str) else profile
     info = open_info(src, rates=MASTER_RATES_HZ)
+    _keep_freed_heap()
     dst = os.fspath(dst)
     folder = os.path.dirname(os.path.abspath(dst))
     os.makedirs(folder, exist_ok=True)

@@ -138,3 +138,10 @@ def test_a_take_too_large_for_the_free_space_is_not_kept(tmp_path, monkeypatch):
     assert runner._keep_fits(info, str(tmp_path))
     monkeypatch.setattr(shutil, "disk_usage", lambda p: usage(10 * need, 7 * need, 4 * need - 4))
     assert not runner._keep_fits(info, str(tmp_path))
+
+
+def test_the_heap_setting_takes_on_glibc_and_is_harmless_twice():
+    import platform
+    if platform.libc_ver()[0] != "glibc":
+        pytest.skip("mallopt thresholds are glibc's")
+    assert runner._keep_freed_heap() and runner._keep_freed_heap()
