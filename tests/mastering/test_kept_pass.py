@@ -145,3 +145,15 @@ def test_the_heap_setting_takes_on_glibc_and_is_harmless_twice():
     if platform.libc_ver()[0] != "glibc":
         pytest.skip("mallopt thresholds are glibc's")
     assert runner._keep_freed_heap() and runner._keep_freed_heap()
+
+
+def test_pcm24_gives_the_file_libsndfile_writes_from_floats(tmp_path):
+    rng = np.random.default_rng(5)
+    step = 1 / (1 << 23)
+    x = np.concatenate([rng.uniform(-1.3, 1.3, (20000, 2)),
+                        np.repeat(((np.arange(-500, 500) + 0.5) * step)[:, None], 2, axis=1),  # ties
+                        [[1.0, -1.0], [1 - step / 2, -1 + step / 2], [1 + step, -1 - step], [3.0, -3.0]]]
+                       ).astype(np.float32)
+    sf.write(tmp_path / "a.flac", x, RATE, subtype="PCM_24")
+    sf.write(tmp_path / "b.flac", runner.pcm24(x), RATE, subtype="PCM_24")
+    assert (tmp_path / "a.flac").read_bytes() == (tmp_path / "b.flac").read_bytes()
