@@ -198,7 +198,7 @@ class _Kept:
         if self.file is None:
             return
         try:
-            self.file.write(np.ascontiguousarray(x, np.float32).tobytes())
+            self.file.write(np.ascontiguousarray(x, np.float32).data)
         except OSError:
             self.discard()
             return
