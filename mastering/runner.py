@@ -5,6 +5,8 @@ profile)` does the same in memory. Both run the identical stream code, so any bl
 the same output. Samples are float32 (frames, channels) at the edges, float64 inside.
 Encoding a delivery file is not done here: the caller hands in an encoder (an `Encoder`, e.g.
 `delivery.ffmpeg.mp3_pipe`) that is fed the same blocks as the master.
+`master_file` lets pass 1 keep the repaired, high-passed take in a temporary file beside the
+output (`_Kept`) for the later passes to read; the master is the same to the bit either way.
 """
 from __future__ import annotations
 
