@@ -319,7 +319,12 @@ def test_pipeline_over_rabbitmq_two_workers_one_killed_ends_as_in_process(tmp_pa
         while victim is None:  # a master under way whose worker is killed before it ends
             candidate = next((part for part in parts_of(ctx, job_id) if part.phase == "master"
                               and part.state == "running" and part.progress >= 0.2), None)
-            assert time.monotonic() < deadline, "no master part got under way"
+            if time.monotonic() >= deadline:
+                with ctx.sessions() as db:
+                    job = db.get_one(Job, job_id)
+                    raise AssertionError(f"no master part got under way: job {job.state} {job.error!r}, parts "
+                                         f"{[(p.phase, p.name, p.state, p.progress) for p in parts_of(ctx, job_id)]}, "
+                                         f"workers' exit codes {[p.poll() for p in procs.values()]}")
             if candidate is None:
                 time.sleep(0.05)
                 continue
