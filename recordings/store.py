@@ -7,7 +7,9 @@
 Layout under the store root:
     originals/ab/cd/<sha256><.ext>    content-addressed, read-only once written
     derived/books/<book uuid>/...     masters, HLS, downloads (may be rebuilt)
-    derived/books/<book uuid>/v/<version>/...   the served copy of one published version
+    derived/books/<book uuid>/hls/<rung>/...    HLS; files named by their content are shared by
+                                                every published version that names them
+    derived/books/<book uuid>/v/<version>/...   one published version: its playlists and downloads
     tmp/                              partial writes, moved into place with os.replace
 
 Every path handed out is resolved and checked to be inside the root, so a key from a URL or a
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import stat
 import tempfile
@@ -34,6 +37,21 @@ def served_prefix(book_uuid: str, version: str | None = None) -> str:
     version: packaged before versions) the unversioned layout."""
     base = f"derived/books/{book_uuid}"
     return f"{base}/v/{version}" if version else base
+
+
+# HLS files named by a hash of their content (studio.package_hls: segments `c001-<8 hex>-000.m4s`,
+# init segments `init-<10 hex>.mp4`): one name is only ever one set of bytes, so a published version
+# names them where the encodes placed them instead of keeping its own copy (docs/nginx.conf routes
+# the same names the same way).
+SHARED_HLS = re.compile(r"^(?:c[0-9]{3,}-[0-9a-f]{8}-[0-9]{3,}\.m4s|init-[0-9a-f]{10}\.mp4)$")
+
+
+def hls_key(book_uuid: str, version: str | None, rendition: str, name: str) -> str:
+    """The key of HLS file `name` of `rendition` as served for `version` (None: the unversioned
+    layout): a content-named segment from the book's own hls/ folder, anything else (playlists,
+    segments of older encodes) from the version's prefix."""
+    folder = served_prefix(book_uuid) if SHARED_HLS.match(name) else served_prefix(book_uuid, version)
+    return f"{folder}/hls/{rendition}/{name}"
 
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+from typing import AbstractSet
 
 from sqlalchemy import select
 
-from catalog.models import Rendition
+from catalog.models import Book, MediaVersion, Rendition
 from delivery import encoders, hls
 from recordings.errors import RecordingsError
 from recordings.store import MediaStore
+from studio.media_versions import kept_keys
 from studio.package_spec import WORK_VERSION, ChapterSpec, PackageError, PackageResult, read_meta, source_hash
 from studio.renditions import current_rendition, upsert
 
@@ -83,10 +85,11 @@ def _placed(store: MediaStore, rung_key: str, work_key: str, spec: ChapterSpec, 
 
 
 def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung: encoders.AacRung,
-                  job_sources: dict[str, str]) -> tuple[str, dict]:
+                  job_sources: dict[str, str], kept: AbstractSet[str] = frozenset()) -> tuple[str, dict]:
     """Place every chapter's segments on the book timeline (reusing where its encode put them),
-    write the rung's init segment and playlist (last), remove what the playlist no longer names;
-    returns (source hash, row fields)."""
+    write the rung's init segment and playlist (last), remove what neither the playlist nor a
+    published version (`kept`: keys, studio.media_versions.kept_keys) names; returns (source
+    hash, row fields)."""
     rung_key = f"{prefix}/hls/{rung.name}"
     sources = [job_sources[f"hls {rung.name} ch{s.position:02d}"] for s in specs]
     source = source_hash(WORK_VERSION, sources, [s.start_s for s in specs], [s.title for s in specs])
@@ -109,7 +112,7 @@ def assemble_rung(store: MediaStore, prefix: str, specs: list[ChapterSpec], rung
     text = hls.media_playlist(segments, init_uri=init_uri)
     store.write_bytes(f"{rung_key}/index.m3u8", text.encode("utf-8"))   # after every file it names
     named = {f"{rung_key}/{name}" for name, *_rest in entries} | {init_key, f"{rung_key}/index.m3u8"}
-    store.delete_many(sorted(set(present) - named))
+    store.delete_many(sorted(set(present) - named - kept))
     sizes = [size for _name, _start, size, _title in entries]
     peak, average = hls.bandwidths(sizes, [s.duration_s for s in segments])
     fields = dict(codec="aac", bitrate=rung.bitrate_bps, channels=rung.channels,
@@ -124,6 +127,16 @@ def write_ladder(db, store: MediaStore, book_id: int, prefix: str, specs: list[C
     """Assemble each rung whose encodes changed, write the master playlist, drop rungs no longer in
     the ladder; rows are written in `session`."""
     variants = []
+    kept: set[str] | None = None   # read once, and only when something is to be removed
+
+    def kept_now() -> set[str]:
+        nonlocal kept
+        if kept is None:
+            uuid = db.get(Book, book_id).uuid
+            kept = kept_keys(store, uuid, db.execute(select(MediaVersion.version).where(
+                MediaVersion.book_id == book_id)).scalars())
+        return kept
+
     for rung in ladder:
         key = f"{prefix}/hls/{rung.name}"
         sources = [job_sources[f"hls {rung.name} ch{s.position:02d}"] for s in specs]
@@ -138,7 +151,7 @@ def write_ladder(db, store: MediaStore, book_id: int, prefix: str, specs: list[C
                                            [s.duration_s for s in pl.segments])
         else:
             try:
-                source, fields = assemble_rung(store, prefix, specs, rung, job_sources)
+                source, fields = assemble_rung(store, prefix, specs, rung, job_sources, kept_now())
             except (hls.HlsFormatError, RecordingsError, OSError) as exc:
                 raise PackageError(f"Không ghép được HLS {rung.name} (cannot assemble HLS): {exc}") from exc
             peak, average = fields["extra"]["bandwidth"], fields["extra"]["average_bandwidth"]
@@ -152,6 +165,6 @@ def write_ladder(db, store: MediaStore, book_id: int, prefix: str, specs: list[C
     stale = [r for r in db.execute(select(Rendition).where(
         Rendition.book_id == book_id, Rendition.kind == "hls")).scalars()
         if r.name not in {rung.name for rung in ladder}]
-    for row in stale:
-        store.delete_tree(row.key)
+    for row in stale:   # a rung dropped from the ladder: its segments stay while a version names them
+        store.delete_many(sorted(key for key, _size in store.list(row.key) if key not in kept_now()))
         db.delete(row)

@@ -47,7 +47,7 @@ from catalog.models import Book, Library, MediaVersion, User
 from catalog.readium import build_manifest
 from delivery.hls import add_query, rewrite_uris
 from recordings.errors import MissingMediaError, UnsafeKeyError
-from recordings.store import CHUNK, served_prefix
+from recordings.store import CHUNK, SHARED_HLS, hls_key, served_prefix
 from streaming import signed_links, tokens
 from streaming.access import Decision, can_listen, can_see, check_holder, depends_on_address
 from web import opds_auth
@@ -250,6 +250,8 @@ def _send_playlist(key: str, signed_files_of: tuple[str, str, str | None] | None
         if signed_files_of and g.media_signed and uri.endswith(NGINX_SENT) and "/" not in uri:
             try:
                 uuid, rendition, version = signed_files_of
+                if SHARED_HLS.match(uri):
+                    version = None   # a content-named segment: one copy for every version (hls_key)
                 return signed_links.segment_url(uuid, rendition, uri, expires=g.media_claims.expires,
                                                 key=str(config["MEDIA_AUTHZ_KEY"]), version=version)
             except ValueError:
@@ -332,14 +334,15 @@ def hls_file(book_id: int, rendition: str, name: str):
     if not _RENDITION.match(rendition) or not _FILE.match(name):
         abort(404)
     book = book_for_listening(book_id, (tokens.STREAM,))
-    key = f"{media_prefix(book)}/hls/{rendition}/{name}"
+    key = hls_key(book.uuid, book.media_version, rendition, name)
     return _send_playlist(key, (book.uuid, rendition, book.media_version)) if name.endswith(".m3u8") \
         else _send_file(key)
 
 
-def _version_prefix(path_token: str, book_uuid: str, version: str) -> str:
-    """Check a path-token request (token, signature, holder, policy) and return the media prefix
-    of the version it names: the current one, or a replaced one still within its grace period."""
+def _served_version(path_token: str, book_uuid: str, version: str) -> str | None:
+    """Check a path-token request (token, signature, holder, policy) and return the version it
+    names (the current one, or a replaced one still within its grace period; None: "0", the
+    unversioned layout)."""
     if not _UUID.match(book_uuid) or not _VERSION.match(version):
         abort(404)
     session = db_session()
@@ -355,21 +358,17 @@ def _version_prefix(path_token: str, book_uuid: str, version: str) -> str:
             _deny(403, "bad-signature")
     book, claims, _decision = check_listening(book_id, token, (tokens.STREAM,))
     g.media_token, g.media_claims, g.media_signed = token, claims, False
-    if version == "0":
-        prefix = served_prefix(book.uuid)
-    elif version == book.media_version or session.execute(select(MediaVersion.id).where(
-            MediaVersion.book_id == book.id, MediaVersion.version == version)).first() is not None:
-        prefix = served_prefix(book.uuid, version)
-    else:
+    if version != "0" and version != book.media_version and session.execute(select(MediaVersion.id).where(
+            MediaVersion.book_id == book.id, MediaVersion.version == version)).first() is None:
         abort(404)
     session.rollback()
-    return prefix
+    return None if version == "0" else version
 
 
 @bp.get("/m/<path_token>/<book_uuid>/<version>/hls/master.m3u8")
 def path_master(path_token: str, book_uuid: str, version: str):
     """The master playlist under a path token: sent as stored (its URIs are relative)."""
-    key = f"{_version_prefix(path_token, book_uuid, version)}/hls/master.m3u8"
+    key = f"{served_prefix(book_uuid, _served_version(path_token, book_uuid, version))}/hls/master.m3u8"
     return _playlist_response(_store_text(key), key)
 
 
@@ -379,7 +378,7 @@ def path_file(path_token: str, book_uuid: str, version: str, rendition: str, nam
     front, or a title whose path token carries no signature: on-site titles)."""
     if not _RENDITION.match(rendition) or not _FILE.match(name):
         abort(404)
-    key = f"{_version_prefix(path_token, book_uuid, version)}/hls/{rendition}/{name}"
+    key = hls_key(book_uuid, _served_version(path_token, book_uuid, version), rendition, name)
     if name.endswith(".m3u8"):
         return _playlist_response(_store_text(key), key)
     return _send_file(key)
@@ -426,7 +425,9 @@ def authz_media():
     response = Response(status=204)
     del response.headers["Content-Type"]
     response.proxy_only = True
-    response.headers["X-Media-Dir"] = f"{media_prefix(book)}/hls"
+    # nginx keeps this answer per book, file type and token: a book's segments are all content-named
+    # (shared by its versions) or, packaged before that, none of them, so the folder fits them all
+    response.headers["X-Media-Dir"] = hls_key(book.uuid, book.media_version, rendition, name).rsplit("/", 2)[0]
     response.headers["X-Media-Type"] = _mimetype(name)
     response.headers["X-Media-Cache-Control"] = MEDIA_CACHE
     # nginx 1.22 drops a response from its cache if a Cache-Control (private, no-store) comes

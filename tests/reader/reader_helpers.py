@@ -1,7 +1,9 @@
 """Helpers for the reader tests (log in, CSRF token, media tokens)."""
 from __future__ import annotations
 
+import hashlib
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -59,4 +61,27 @@ def build_hls_tree(root: Path, volume: float = 0.2) -> Path:
         lines += [f'#EXT-X-STREAM-INF:BANDWIDTH={int(bitrate * 1.1)},AVERAGE-BANDWIDTH={bitrate},'
                   f'CODECS="mp4a.40.2"', f"{name}/index.m3u8"]
     (root / "master.m3u8").write_text("\n".join(lines) + "\n")
+    return root
+
+
+def content_named(tree: Path, root: Path) -> Path:
+    """A copy of `tree` (build_hls_tree) under `root` with its segments and init segments named by
+    their content as the package stage names them (`c001-<8 hex>-000.m4s`, `init-<10 hex>.mp4`),
+    so published versions share them (recordings.store.SHARED_HLS)."""
+    shutil.copytree(tree, root)
+    for name, _bitrate in RENDITIONS:
+        folder = root / name
+        renamed = {}
+        for path in sorted(folder.iterdir()):
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            if path.name == "init.mp4":
+                renamed[path.name] = f"init-{digest[:10]}.mp4"
+            elif path.suffix == ".m4s":
+                renamed[path.name] = f"c001-{digest[:8]}-{path.stem.rsplit('_', 1)[1]}.m4s"
+        for old, new in renamed.items():
+            (folder / old).rename(folder / new)
+        text = (folder / "index.m3u8").read_text()
+        for old, new in renamed.items():
+            text = re.sub(rf"\b{re.escape(old)}\b", new, text)
+        (folder / "index.m3u8").write_text(text)
     return root

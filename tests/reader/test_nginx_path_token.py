@@ -22,6 +22,7 @@ from reader_helpers import media_token
 from recordings.store import served_prefix
 from streaming import signed_links
 from test_media_versions import book_row, hls_tree_b, publish, reencode  # noqa: F401  (hls_tree_b: a fixture)
+from test_shared_segments import first_segment, named_a, named_b, place  # noqa: F401  (named_*: fixtures)
 from test_nginx_authz import Front, front, need_nginx  # noqa: F401  (front: a fixture)
 
 
@@ -155,7 +156,7 @@ def serving_policy(bucket: str) -> str:
     """docs/nginx.conf's bucket policy: nginx (here on loopback) may read the versions' HLS files."""
     return json.dumps({"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": "*", "Action": "s3:GetObject",
-        "Resource": f"arn:aws:s3:::{bucket}/derived/books/*/v/*/hls/*",
+        "Resource": [f"arn:aws:s3:::{bucket}/derived/books/*/hls/*", f"arn:aws:s3:::{bucket}/derived/books/*/v/*/hls/*"],
         "Condition": {"IpAddress": {"aws:SourceIp": "127.0.0.1/32"}}}]})
 
 
@@ -236,3 +237,60 @@ def test_signed_url_mode_links_name_the_published_version(app, make_book, hls_tr
     body = f.get(f"/books/{legacy}/hls/aac-32k/index.m3u8?t={media_token(app, legacy, None)}")[2].decode()
     link = re.findall(r"^(/_hls/\S+)$", body, re.M)[1]
     assert "/v/" not in link and f.get(link)[2] == (hls_tree / "aac-32k/seg_001.m4s").read_bytes()
+
+
+def mirror_book(app, s3, bucket: str, book_id: int) -> None:
+    """Every file of the book (its versions and the shared segments), as the object store holds them."""
+    root = Path(app.config["MEDIA_ROOT"])
+    for path in sorted((root / f"derived/books/{book_row(app, book_id).uuid}").rglob("*")):
+        if path.is_file():
+            s3.put_object(Bucket=bucket, Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
+
+
+def test_nginx_sends_shared_segments_to_every_version_from_the_folder_and_the_store(
+        app, make_book, named_a, named_b, pt_front, rgw, s3_settings):
+    """Content-named segments (as the package stage names them) are stored once per book: nginx
+    sends them to a player of any version that names them, from the media folder or from the store
+    with one cache entry for all versions; signed-url links to them name no version."""
+    book_id = make_book("public")
+    place(app, book_id, named_a)
+    first = publish(app, book_id).version
+    place(app, book_id, named_b)
+    second = publish(app, book_id).version
+    assert second != first
+    seg_a, seg_b = first_segment(named_a), first_segment(named_b)
+    init = next((named_b / "aac-32k").glob("init-*.mp4")).name
+    bucket = s3_settings["MEDIA_URL"].removeprefix("s3://")
+    s3 = s3_client(rgw)
+    s3.put_bucket_policy(Bucket=bucket, Policy=serving_policy(bucket))
+    mirror_book(app, s3, bucket, book_id)
+    uuid_ = book_row(app, book_id).uuid
+    for store in ("local", "s3"):
+        f = pt_front() if store == "local" else \
+            pt_front(store="s3", store_address=rgw.endpoint.removeprefix("http://"), bucket=bucket)
+        new_base = stream_url(f, book_id).rsplit("/", 1)[0]
+        token, (expires, _sig) = signed_links.split_path_token(new_base.split("/")[2])
+        old_token = signed_links.path_token(token, uuid_, first, expires=expires, key=f.key)  # a player of before
+        old_base = f"/m/{old_token}/{uuid_}/{first}/hls"
+        for base, seg, tree in ((old_base, seg_a, named_a), (new_base, seg_b, named_b)):
+            status, _h, body = f.get(f"{base}/aac-32k/{seg}")
+            assert status == 200 and body == (tree / "aac-32k" / seg).read_bytes(), (store, base, body[:200])
+        if store == "s3":   # one cache entry per shared file, whichever version's URL asked first
+            if (named_a / "aac-32k" / init).is_file():
+                assert f.get(f"{old_base}/aac-32k/{init}")[1]["x-cache-status"] == "MISS"
+                assert f.get(f"{new_base}/aac-32k/{init}")[1]["x-cache-status"] == "HIT"
+        assert f.get(f"{new_base}/aac-32k/c001-00000000-000.m4s")[0] in (403, 404)
+        assert app_got_segments(f) == []
+
+
+def test_signed_url_links_to_shared_segments_name_no_version(app, make_book, named_a, front):
+    book_id = make_book("public")
+    place(app, book_id, named_a)
+    publish(app, book_id)
+    uuid_ = book_row(app, book_id).uuid
+    signed = front(mode="signed-url")
+    body = signed.get(f"/books/{book_id}/hls/aac-32k/index.m3u8?t={media_token(app, book_id, None)}")[2].decode()
+    links = re.findall(r"^(/_hls/\S+)$", body, re.M)
+    assert links and all(link.startswith(f"/_hls/{uuid_}/aac-32k/") for link in links)
+    status, _h, data = signed.get(links[1])
+    assert status == 200 and data == (named_a / "aac-32k" / links[1].split("?")[0].rsplit("/", 1)[1]).read_bytes()
