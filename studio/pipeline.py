@@ -11,7 +11,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, TYPE_CHECKING
 
 import soundfile as sf
 from sqlalchemy import delete, select
@@ -24,9 +24,7 @@ from catalog.talking_books import offered
 from delivery import encoders
 from delivery.ffmpeg import run
 from mastering.audio import MASTER_RATES_HZ
-from mastering.plan import ChainParams
 from mastering.profiles import get_profile
-from mastering.runner import master_file
 from recordings.store import sha256_file
 from studio import intake
 from studio.context import Context, Decisions, Progress
@@ -40,6 +38,9 @@ from studio.package import (
 )
 from studio.session_folder import SessionFolder, read_session_folder
 from studio.talking_books import build_talking_books
+
+if TYPE_CHECKING:
+    from mastering.plan import ChainParams
 
 HEAD_ROOM_TONE_S = 0.75  # room tone left before a chapter's first word when splitting at a pause
 
@@ -249,6 +250,7 @@ def _master_plan(ctx: Context, book_id: int, decisions: Decisions) -> _MasterPla
                                .where(RecordingSession.book_id == book_id)).first() or {})
         titles = list(settings.get("chapters", {}).get("titles", []))
         # per book: "off" | "spectral" | "neural" over the profile's choice (issue 18.1)
+        from mastering.plan import ChainParams   # here: scipy is imported only where a master is made
         chain = ChainParams(denoise=settings.get("mastering", {}).get("denoise"))
         prefix = ctx.store.book_prefix(book.uuid)
         edits = _edit_lists(db, book_id)
@@ -288,6 +290,7 @@ def master_chapter(ctx: Context, book_id: int, name: str, progress: Progress = _
     _resample_for_mastering(ctx, raw_key, profile)
     master_key = f"{plan.prefix}/master/{position:02d}.flac"
     with ctx.store.atomic_path(master_key) as out:  # uploaded when done, in an object store
+        from mastering.runner import master_file
         result = master_file(ctx.store.path(raw_key), out, profile, params=plan.chain, progress=progress)
     # measured here, outside any transaction: hashing an hour of FLAC inside one would hold SQLite's
     # one write lock, and every listener's progress write would wait behind it

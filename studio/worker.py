@@ -44,13 +44,10 @@ from recordings.disk import DISK_FULL_MESSAGE, free_bytes, is_disk_full
 from recordings.temporaries import sweep_temporaries as sweep
 from studio import jobs
 from studio.broker import QUEUES, TIME_LIMIT_ERRORS, Broker
-from studio.clips import render_clip
 from studio.context import Context, Decisions
 from studio.errors import N_, QCRejected
 from studio.manuscript_formats import ManuscriptError
-from studio.manuscripts import align_book
 from studio.pipeline import STAGES, run_stages
-from studio.talking_books import build_talking_books
 
 # what a failed attempt is: any error, and the engine's time limit (a BaseException, like KeyboardInterrupt)
 FAILURES: tuple[type[BaseException], ...] = (Exception, *TIME_LIMIT_ERRORS)
@@ -134,7 +131,8 @@ def run_clip(ctx: Context, run: JobRun) -> dict[str, Any]:
     """payload {"clip_id": int}: render a promotion clip (MP3 and its videos: H.264 encodes that
     must not run inside a web request)."""
     run.report("clip", 0.0, "Đang dựng đoạn giới thiệu (rendering the clip)")
-    result = render_clip(ctx, int(run.job.payload["clip_id"]))
+    from studio.clips import render_clip   # the handlers' modules load scipy: imported when a job
+    result = render_clip(ctx, int(run.job.payload["clip_id"]))  # runs, so enqueuing stays light
     return {"clip_id": int(run.job.payload["clip_id"]), "mp3_key": result.mp3_key, "mp4_key": result.mp4_key}
 
 
@@ -144,6 +142,7 @@ def run_align(ctx: Context, run: JobRun) -> dict[str, Any]:
     run.report("align", 0.0, label)
     if run.job.book_id is None:
         raise ValueError(f"align job {run.job.id} names no book")
+    from studio.manuscripts import align_book
     summary = align_book(ctx, run.job.book_id, progress=lambda f: run.report("align", 100.0 * f, label))
     return {"book_id": run.job.book_id, **summary}
 
@@ -154,6 +153,7 @@ def run_talking_book(ctx: Context, run: JobRun) -> dict[str, Any]:
     kinds = tuple(run.job.payload.get("kinds") or KINDS)
     if run.job.book_id is None:
         raise ValueError(f"talking-book job {run.job.id} names no book")
+    from studio.talking_books import build_talking_books
     result = build_talking_books(ctx.sessions, ctx.store, run.job.book_id, kinds=kinds,
                                  progress=lambda f: run.report("talking_book", 100.0 * f, label))
     return {"book_id": run.job.book_id, "written": result.written, "unchanged": result.unchanged,

@@ -128,16 +128,16 @@ def test_clip_post_returns_before_the_render_and_never_renders_in_the_request(lo
     cannot have waited for it, and it records the thread it ran in."""
     import threading
 
-    import studio.worker
+    import studio.clips
     from catalog.models import Job
-    real, release, ran_in = studio.worker.render_clip, threading.Event(), []
+    real, release, ran_in = studio.clips.render_clip, threading.Event(), []
 
     def held_render(ctx, clip_id):
         ran_in.append(threading.current_thread())
         assert release.wait(120), "the test never released the renderer"
         return real(ctx, clip_id)
 
-    monkeypatch.setattr(studio.worker, "render_clip", held_render)
+    monkeypatch.setattr(studio.clips, "render_clip", held_render)   # the worker imports it per job
     assert not app.config.get("JOB_WORKERS_RUNNING")
     staff = login("lib1")
     response = make_clip(staff, published_book, wait=False)
