@@ -19,6 +19,7 @@ from studio import media_versions
 from test_media_versions import book_row, hls_tree_b, publish, reencode  # noqa: F401  (hls_tree_b: a fixture)
 from test_nginx_path_token import (app_got_segments, play_through_nginx, pt_front,  # noqa: F401
                                    s3_client, serving_policy)
+from test_shared_segments import named_a, place  # noqa: F401  (named_a: a fixture)
 
 pytest.importorskip("recordings.s3store")
 
@@ -67,6 +68,23 @@ def test_hls_js_plays_a_book_from_the_store_through_nginx(browser, app, make_boo
     url = next(u for u, _s in segments).split(str(f.nginx.port), 1)[1]
     status, headers, body = f.get(url)
     assert (status, headers["x-cache-status"]) == (200, "HIT")  # the store was asked once per segment
+
+
+@pytest.mark.browser
+def test_hls_js_plays_shared_segments_of_a_version_from_the_store_through_nginx(browser, app, make_book,
+                                                                                named_a, s3_front):
+    """Segments named by their content (as the package stage names them) are not copied into the
+    version: hls.js asks for them under the version's path and nginx fetches the book's one copy."""
+    book_id = make_book("public")
+    place(app, book_id, named_a)
+    version = publish(app, book_id).version
+    store = app.extensions["sachnoi"].store
+    assert not [key for key, _size in store.list(served_prefix(book_row(app, book_id).uuid, version))
+                if not key.endswith(".m3u8")]
+    segments = play_through_nginx(browser, s3_front, book_id)
+    assert segments and all(status == 200 for _url, status in segments)
+    assert all(f"/{version}/hls/" in url and re.search(r"/c001-[0-9a-f]{8}-\d{3}\.m4s$", url) for url, _s in segments)
+    assert app_got_segments(s3_front) == []
 
 
 def test_a_reencode_on_the_store_gets_new_paths_and_old_cache_entries_stay_with_the_old_version(
