@@ -118,6 +118,8 @@ def register(group: click.Group) -> None:
                     entries.append(master_one(f, out_dir, name, denoise=denoise))
                     bar.update(1)
             else:
+                # the chain's modules (scipy: ~0.8 CPU s) imported once here: the forked workers share them
+                import studio.master  # noqa: F401
                 with ProcessPoolExecutor(max_workers=jobs) as pool:
                     futs = [pool.submit(master_one, f, out_dir, name, None, denoise) for f in files]
                     for fut in futs:
