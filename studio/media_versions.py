@@ -37,6 +37,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Iterable
 
 from sqlalchemy import delete, select, update
 
@@ -73,23 +74,25 @@ def _read_text(store: MediaStore, key: str) -> str:
         raise PublishError(N_("Không đọc được tệp %(key)s của sách: %(error)s"), key=key, error=str(exc)) from exc
 
 
-def served_files(store: MediaStore, prefix: str, rows: list[Rendition]) -> tuple[list[str], str]:
-    """(every served file relative to `prefix`, playlists last; the master playlist's text or "").
-
-    HLS files are named by the playlists (the master, then each rung's index), not by listing a
-    folder, so leftovers of an older encode are never published."""
+def _hls_files(store: MediaStore, prefix: str) -> tuple[list[str], str]:
+    """(every HLS file under `prefix`, relative to it, playlists last; the master playlist's text),
+    named by the playlists (the master, then each rung's index), not by listing a folder, so
+    leftovers of an older encode are never counted. PublishError when a playlist cannot be read."""
+    master = _read_text(store, f"{prefix}/hls/master.m3u8")
     files: list[str] = []
-    master = ""
-    if any(r.kind == "hls" for r in rows):
-        master = _read_text(store, f"{prefix}/hls/master.m3u8")
-        playlists = []
-        for _attrs, uri in hls.parse_master_playlist(master):
-            rung = uri.rsplit("/", 1)[0]
-            playlist = hls.parse_media_playlist(_read_text(store, f"{prefix}/hls/{uri}"))
-            files += [f"hls/{rung}/{playlist.init_uri}"] if playlist.init_uri else []
-            files += [f"hls/{rung}/{s.uri}" for s in playlist.segments]
-            playlists.append(f"hls/{uri}")
-        files += playlists + ["hls/master.m3u8"]
+    playlists = []
+    for _attrs, uri in hls.parse_master_playlist(master):
+        rung = uri.rsplit("/", 1)[0]
+        playlist = hls.parse_media_playlist(_read_text(store, f"{prefix}/hls/{uri}"))
+        files += [f"hls/{rung}/{playlist.init_uri}"] if playlist.init_uri else []
+        files += [f"hls/{rung}/{s.uri}" for s in playlist.segments]
+        playlists.append(f"hls/{uri}")
+    return files + playlists + ["hls/master.m3u8"], master
+
+
+def served_files(store: MediaStore, prefix: str, rows: list[Rendition]) -> tuple[list[str], str]:
+    """(every served file relative to `prefix`, playlists last; the master playlist's text or "")."""
+    files, master = _hls_files(store, prefix) if any(r.kind == "hls" for r in rows) else ([], "")
     own = f"{prefix}/"
     downloads = sorted(r.key[len(own):] for r in rows if r.kind != "hls" and r.key.startswith(own))
     return downloads + files, master
@@ -113,28 +116,17 @@ def _check_shared(store: MediaStore, prefix: str, shared: list[str]) -> None:
 
 def shared_keys(store: MediaStore, book_uuid: str, version: str | None = None) -> set[str]:
     """The keys of the shared (content-named) segments that the playlists of `version` (None: the
-    package's own, unversioned playlists) name. A playlist that cannot be read names nothing."""
+    package's own, unversioned playlists) name. Playlists that cannot be read name nothing (only a
+    publication that crashed before its master playlist was copied, never served, has none)."""
     try:
-        with store.open(f"{served_prefix(book_uuid, version)}/hls/master.m3u8") as fh:
-            master = fh.read().decode("utf-8")
-        rungs = [uri.rsplit("/", 1)[0] for _attrs, uri in hls.parse_master_playlist(master)]
-    except (RecordingsError, OSError, UnicodeDecodeError, hls.HlsFormatError):
+        files, _master = _hls_files(store, served_prefix(book_uuid, version))
+    except (PublishError, hls.HlsFormatError):
         return set()
-    keys: set[str] = set()
     base = MediaStore.book_prefix(book_uuid)
-    for rung in rungs:
-        try:
-            with store.open(f"{served_prefix(book_uuid, version)}/hls/{rung}/index.m3u8") as fh:
-                playlist = hls.parse_media_playlist(fh.read().decode("utf-8"))
-        except (RecordingsError, OSError, UnicodeDecodeError, hls.HlsFormatError):
-            continue
-        names = [playlist.init_uri] if playlist.init_uri else []
-        keys.update(f"{base}/hls/{rung}/{name}" for name in names + [s.uri for s in playlist.segments]
-                    if SHARED_HLS.match(name))
-    return keys
+    return {f"{base}/{rel}" for rel in files if _shared(rel)}
 
 
-def kept_keys(store: MediaStore, book_uuid: str, versions) -> set[str]:
+def kept_keys(store: MediaStore, book_uuid: str, versions: Iterable[str]) -> set[str]:
     """The shared segments still named by any of `versions` (the book's version rows not yet
     collected): what an assembly or a collection must not remove."""
     kept: set[str] = set()
@@ -170,7 +162,7 @@ def publish(session_factory, store: MediaStore, book_id: int, *, grace_s: float 
     version = version_of(rows, master)
     target = served_prefix(uuid, version)
     if version == current and store.exists(f"{target}/{files[-1]}"):
-        return Published(book_id, version, len(files), changed=False, copied=0)
+        return Published(book_id, version, len(files), changed=False)
     copies = [rel for rel in files if not _shared(rel)]
     _check_shared(store, prefix, [rel for rel in files if _shared(rel)])
     moment = now or utcnow()
