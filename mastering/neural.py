@@ -8,7 +8,8 @@ that the result equals resampling the whole signal, so block sizes never change 
 
 Why DeepFilterNet and not RNNoise (`pyrnnoise`, the backend before): on bench_real_takes' corpus
 RNNoise took reverberant speech for noise (STOI 0.806 -> 0.287), DeepFilterNet3 kept it (0.806 ->
-0.819) and raised PESQ more on every noisy take (docs/benchmarks.md, "Mastering: real takes").
+0.819) and raised PESQ more on every noisy take (docs/benchmarks.md, "Mastering: real takes"); in a
+room with RT60 0.6 s it raises STOI 0.589 -> 0.629, the master lined up with the take.
 """
 from __future__ import annotations
 

@@ -363,7 +363,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
                                              "denoise_note") if k in plan.report}
         new_plan, change = enhanced_plan(enhance, 1, before)
         if notes["denoise"] == "neural" and change < -params.max_speech_loss_db:
-            # the model took words for noise (reverberant speech): the spectral stage instead
+            # the model took words for noise: the spectral stage instead
             passes += 1
             enhance = _enhancer(src, plan, replace(params, denoise="spectral"), profile)
             notes.update(denoise="spectral", denoise_note=(

