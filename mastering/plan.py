@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from scipy import ndimage
 
 from mastering.filters import SosFilter, k_weighting_sos
-from mastering.meter import FRAME_TICKS, TICKS_PER_S, channel_weights, mean_square, weighted_power, _integrated
+from mastering.meter import (ABSOLUTE_GATE_LUFS, FRAME_TICKS, RELATIVE_GATE_LU, TICKS_PER_S, channel_weights,
+                              mean_square, weighted_power, _lufs)
 from mastering.profiles import Profile
 from mastering.bands import DeEsserParams, PlosiveParams
 from mastering.repair import RepairParams
 from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams, LimiterParams, TickGrid)
+from mastering.ticks import (STRETCH_TICKS, ExactSum, Store, Ticks, close, exact_mean, kth_smallest,
+                             new_column, stretches)
 
-PREDICT_TICKS = 65530    # ticks per chunk of `predict`: whole 100 ms frames (a multiple of 10)
+PREDICT_TICKS = STRETCH_TICKS    # ticks per chunk of `predict`: whole 100 ms frames (a multiple of 10)
 
 
 @dataclass(frozen=True)
@@ -58,11 +62,20 @@ class TickSums:
     """Sums (or, with `ufunc=np.maximum`, maxima of) per-sample values into 10 ms ticks
     (tick t covers frames floor(t·rate/100) ...). Values must be >= 0 for maxima."""
 
-    def __init__(self, rate: int, width: int, ufunc=np.add):
+    def __init__(self, rate: int, width: int, ufunc=np.add, store: Store = None):
         self.rate, self.pos, self.tick = rate, 0, 0
         self.ufunc = ufunc
         self.acc = np.zeros(width)
         self.done: list[np.ndarray] = []
+        # with a store, finished ticks go straight to one column file each
+        self.files = [store() for _ in range(width)] if store is not None else None
+
+    def _emit(self, sums: np.ndarray) -> None:
+        if self.files is None:
+            self.done.append(sums)
+            return
+        for j, f in enumerate(self.files):
+            f.append(sums[:, j])
 
     def add(self, vals: np.ndarray) -> None:
         n = vals.shape[0]
@@ -75,17 +88,20 @@ class TickSums:
             m = int(cuts[-1])
             sums = self.ufunc.reduceat(vals[:m], starts, axis=0)
             sums[0] = self.ufunc(sums[0], self.acc)
-            self.done.append(sums.astype(np.float32))
+            self._emit(sums.astype(np.float32))
             self.acc = self.ufunc.reduce(vals[m:], axis=0, initial=0.0)
             self.tick = last + 1
         else:
             self.acc = self.ufunc(self.acc, self.ufunc.reduce(vals, axis=0, initial=0.0))
         self.pos = end
 
-    def finish(self) -> list[np.ndarray]:
-        """One float32 array per column, filled chunk by chunk (the chunks are freed as it goes)."""
+    def finish(self) -> list[Ticks]:
+        """One float32 column each: the store's files, or arrays filled chunk by chunk (the chunks
+        are freed as it goes)."""
         if self.pos > (self.tick * self.rate) // TICKS_PER_S:
-            self.done.append(self.acc[None].astype(np.float32))
+            self._emit(self.acc[None].astype(np.float32))
+        if self.files is not None:
+            return [f.done() for f in self.files]
         total = sum(len(d) for d in self.done)
         cols = [np.empty(total, np.float32) for _ in range(self.acc.shape[0])]
         at = 0
@@ -95,7 +111,7 @@ class TickSums:
             for j, c in enumerate(cols):
                 c[at:at + len(d)] = d[:, j]
             at += len(d)
-        return cols
+        return list(cols)
 
 
 @dataclass
@@ -103,26 +119,32 @@ class Analysis:
     rate: int
     channels: int
     frames: int
-    k_power: np.ndarray   # per tick, sum of channel-weighted K-filtered squares (cleaned signal)
-    power: np.ndarray     # per tick, sum of mean-over-channels squares (cleaned signal)
-    count: np.ndarray     # frames per tick
-    peak: np.ndarray      # per tick, largest |sample| of the cleaned signal (linear)
+    k_power: Ticks   # per tick, sum of channel-weighted K-filtered squares (cleaned signal)
+    power: Ticks     # per tick, sum of mean-over-channels squares (cleaned signal)
+    count: Ticks     # frames per tick
+    peak: Ticks      # per tick, largest |sample| of the cleaned signal (linear)
     zero_runs: np.ndarray  # (k, 2) [start, stop) frames of digital silence in the input
 
     def tick_frames(self) -> TickGrid:
         return TickGrid(len(self.count), self.rate, TICKS_PER_S)
 
+    def close(self) -> None:
+        """Free the columns' files (when a store keeps them on disk)."""
+        for col in (self.k_power, self.power, self.count, self.peak):
+            close(col)
+
 
 class Analyser:
-    """Pass 1: clean up (high-pass, hum) and sum powers per 10 ms tick."""
+    """Pass 1: clean up (high-pass, hum) and sum powers per 10 ms tick. `store`: where the
+    per-tick columns go (see `mastering.ticks`; None: memory)."""
 
-    def __init__(self, rate: int, channels: int, params: ChainParams):
+    def __init__(self, rate: int, channels: int, params: ChainParams, store: Store = None):
         self.rate, self.channels = rate, channels
         self.cleanup = Cleanup(rate, channels, params.highpass, params.hum)
         self.kf = SosFilter(k_weighting_sos(rate), channels)
         self.w = np.asarray(channel_weights(channels))
-        self.sums = TickSums(rate, 3)
-        self.peaks = TickSums(rate, 1, np.maximum)
+        self.sums = TickSums(rate, 3, store=store)
+        self.peaks = TickSums(rate, 1, np.maximum, store=store)
         self.zeros = ZeroRuns(rate)
 
     def add(self, block: np.ndarray, cleaned: np.ndarray | None = None) -> None:
@@ -144,12 +166,13 @@ class Analyser:
         k, u, c = self.sums.finish()
         (pk,) = self.peaks.finish()
         # float32 per tick (the sums are float32 already): 16 bytes per 10 ms, 5.8 MB per hour
+        # (in files beside the output when a store is given)
         return Analysis(self.rate, self.channels, self.sums.pos, k, u, c, pk, self.zeros.runs())
 
 
 @dataclass
 class Plan:
-    gains_db: np.ndarray              # per tick: expander + leveler + normalisation
+    gains_db: Ticks                   # per tick: expander + leveler + normalisation (may be a TickFile)
     tick_frames: TickGrid             # first frame of each tick (computed, not stored)
     trim_head: int                    # frames cut from the start of the stream
     trim_tail: int
@@ -215,26 +238,75 @@ def speech_activity(level_db: np.ndarray, noise_db: float, speech_db: float) -> 
     return level_db > thr, thr
 
 
-def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
-    """Decide gains and edits from the analysis (pure; no audio is touched)."""
+class _Ticks:
+    """What the plan derives per tick from an analysis, for any stretch [t0, t1) (with the context
+    each value needs, so a stretch gives exactly what the whole array would)."""
+
+    def __init__(self, a: Analysis):
+        self.a, self.n = a, len(a.count)
+        zr = np.asarray(a.zero_runs, np.int64).reshape(-1, 2)
+        # ticks not live around each run of digital silence (and the tick either side)
+        self.z0 = np.maximum(0, zr[:, 0] * TICKS_PER_S // a.rate - 1)
+        self.z1 = np.minimum(self.n, -(-zr[:, 1] * TICKS_PER_S // a.rate) + 1)
+
+    def per(self, t0: int, t1: int) -> np.ndarray:
+        """Mean power per sample of each tick."""
+        return self.a.power[t0:t1] / np.maximum(self.a.count[t0:t1], 1)
+
+    def level(self, t0: int, t1: int) -> np.ndarray:
+        """Detector level (dB): 30 ms power around each tick."""
+        lo, hi = max(0, t0 - 1), min(self.n, t1 + 1)
+        lvl = _db(_sum3(self.a.power[lo:hi]) / np.maximum(_sum3(self.a.count[lo:hi]), 1))
+        return lvl[t0 - lo:t0 - lo + (t1 - t0)]
+
+    def live(self, t0: int, t1: int, lvl: np.ndarray) -> np.ndarray:
+        """Neither digital silence nor a tick touching it (filter ringing and partial ticks next
+        to a DAW's zeros are not the room's noise, and would pull the noise estimate far down)."""
+        live = lvl > -140.0
+        j0 = int(np.searchsorted(self.z1, t0, "right"))
+        j1 = int(np.searchsorted(self.z0, t1, "left"))
+        for z0, z1 in zip(self.z0[j0:j1], self.z1[j0:j1]):
+            live[max(0, int(z0) - t0):max(0, int(z1) - t0)] = False
+        return live
+
+
+def _noise_db(tk: _Ticks) -> float:
+    """Mean power of the quietest 10 % of the live ticks (dB); -inf when none is live."""
+    def quiet_candidates() -> Iterator[np.ndarray]:
+        for t0, t1 in stretches(tk.n):
+            yield tk.per(t0, t1)[tk.live(t0, t1, tk.level(t0, t1))]
+    n_live = sum(len(x) for x in quiet_candidates())
+    if not n_live:
+        return float(_db(0.0))
+    k = max(1, int(n_live * 0.10))
+    v = np.float32(kth_smallest(quiet_candidates, k - 1))
+    total = ExactSum()
+    for x in quiet_candidates():
+        total.add(x[x < v])
+    below = total.count
+    total.add(np.full(k - below, v, np.float32))
+    return float(_db(exact_mean(total)))
+
+
+def _median(chunks: Callable[[], Iterable[np.ndarray]], n: int) -> float:
+    """`np.median` of all float32 values the chunks give (n of them), a stretch at a time."""
+    if n % 2:
+        return kth_smallest(chunks, n // 2)
+    a, b = np.float32(kth_smallest(chunks, n // 2 - 1)), np.float32(kth_smallest(chunks, n // 2))
+    return float((a + b) / 2)
+
+
+def make_plan(a: Analysis, profile: Profile, params: ChainParams, store: Store = None) -> Plan:
+    """Decide gains and edits from the analysis (pure; no audio is touched).
+
+    Worked out `STRETCH_TICKS` at a time: the global figures (noise, speech loudness, the
+    normalisation) from sweeps over the take, the local ones (levels, expander, limiter) per
+    stretch with the context they need, so the result is the same as over whole arrays while
+    memory stays flat with length (per-frame arrays, a tenth of per-tick ones, are kept).
+    `store`: where the per-tick gain curve goes (a `TickFile` beside the output; None: memory)."""
     n = len(a.count)
-    # per-tick arrays are float32 and freed early: a 10 h chapter has 3.6 million ticks
-    per = a.power / np.maximum(a.count, 1)
-    # detector: 30 ms power around each tick
-    lvl = _db(_sum3(a.power) / np.maximum(_sum3(a.count), 1))
-    # live: neither digital silence nor a tick touching it (filter ringing and partial ticks next
-    # to a DAW's zeros are not the room's noise, and would pull the noise estimate far down)
-    live = lvl > -140.0
-    for z0, z1 in a.zero_runs:
-        live[max(0, z0 * TICKS_PER_S // a.rate - 1):min(n, -(-z1 * TICKS_PER_S // a.rate) + 1)] = False
-    if live.any():
-        pl = per[live]
-        k = max(1, int(len(pl) * 0.10))
-        quiet = np.partition(pl, k - 1)[:k].astype(np.float64)
-        del pl
-    else:
-        quiet = np.array([0.0])
-    noise_db = float(_db(quiet.mean()))
+    tk = _Ticks(a)
+    noise_db = _noise_db(tk)
     # a take whose pauses between phrases are digital zeros (gated DAW export, synthetic speech)
     # has no room noise to reduce and no room tone to continue: comfort noise fills it instead
     zr = a.zero_runs
@@ -243,24 +315,36 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     gated = inner_s >= 0.5 and inner_s >= 0.05 * a.frames / a.rate
     if gated:
         noise_db = -140.0
-    frames_k = _frames(a.k_power)
-    frames_n = _frames(a.count)
-    speech_lufs = _integrated(frames_k, frames_n) if len(frames_k) >= 4 else -math.inf
+    gate = _Gated()
+    for t0, t1 in stretches(n):
+        gate.add(_frames(a.k_power[t0:t1]), _frames(a.count[t0:t1]))
+    speech_lufs = gate.result()
     if not math.isfinite(speech_lufs) or not math.isfinite(noise_db):
         speech_lufs = speech_lufs if math.isfinite(speech_lufs) else -70.0
         noise_db = noise_db if math.isfinite(noise_db) else -140.0
-    active, thr = speech_activity(lvl, noise_db, speech_lufs)
+    thr = speech_activity(np.zeros(0), noise_db, speech_lufs)[1]
+
+    def active(t0: int, t1: int) -> np.ndarray:
+        return speech_activity(tk.level(t0, t1), noise_db, speech_lufs)[0]
+    n_active = sum(int(np.count_nonzero(active(t0, t1))) for t0, t1 in stretches(n))
 
     # leveler: phrase loudness over speech ticks only, centred window; worked out per 100 ms
     # frame (it moves slowly: 3 s window, 1 s smoothing) and interpolated to ticks
-    lev_db = np.zeros(n, np.float32)
     nfr = n // FRAME_TICKS
-    if params.leveler is not None and active.any() and nfr:
+    lev: np.ndarray | None = None   # per frame, dB
+    centres: np.ndarray = np.zeros(0)
+    if params.leveler is not None and n_active and nfr:
         lp = params.leveler
         fps = TICKS_PER_S // FRAME_TICKS
         w = _odd(lp.window_s * fps)
-        ek = _moving_sum(_frames(np.where(active, a.k_power, np.float32(0))), w)
-        en = _moving_sum(_frames(np.where(active, a.count, np.float32(0))), w)
+        ek_parts, en_parts = [], []
+        for t0, t1 in stretches(n):
+            act = active(t0, t1)
+            ek_parts.append(_frames(np.where(act, a.k_power[t0:t1], np.float32(0))))
+            en_parts.append(_frames(np.where(act, a.count[t0:t1], np.float32(0))))
+        ek = _moving_sum(np.concatenate(ek_parts), w)
+        en = _moving_sum(np.concatenate(en_parts), w)
+        del ek_parts, en_parts
         have = en > 0.25 * w * a.rate / fps * 0.2
         if have.any():
             xp = np.flatnonzero(have)
@@ -274,35 +358,41 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
         if len(xp):
             local = np.interp(np.arange(nfr, dtype=np.float64), xp, fp)
             lev = np.clip((speech_lufs - local) * lp.strength, -lp.max_gain_db, lp.max_gain_db)
+            del local
             s = _odd(lp.smooth_s * fps)
             lev = _moving_sum(lev, s) / _window_count(nfr, s // 2, s // 2)
             centres = np.arange(nfr) * FRAME_TICKS + (FRAME_TICKS - 1) / 2.0
-            for t0 in range(0, n, 1 << 20):
-                t1 = min(n, t0 + (1 << 20))
-                lev_db[t0:t1] = np.interp(np.arange(t0, t1, dtype=np.float64), centres, lev)
+
+    def lev_at(t0: int, t1: int) -> np.ndarray:
+        """The leveler's gain (dB, float32) at ticks [t0, t1)."""
+        if lev is None:
+            return np.zeros(t1 - t0, np.float32)
+        return np.interp(np.arange(t0, t1, dtype=np.float64), centres, lev).astype(np.float32)
 
     by_rms = profile.normalize_to == "rms_db" and profile.target_rms_db is not None
     target_level = profile.target_rms_db if by_rms and profile.target_rms_db is not None else profile.target_lufs
     ceiling_lin = 10.0 ** ((profile.ceiling_dbtp - profile.limiter_margin_db) / 20.0)
 
+    # frames in the take (whole numbers per tick: the same in any order of summing)
+    count_total = float(sum(a.count[t0:t1].sum(dtype=np.float64) for t0, t1 in stretches(n)))
     lim = params.limiter
     reach = 2 * int(np.ceil((2 * lim.attack_ms + lim.hold_ms) / 20.0)) + 1    # ticks its gain reaches
     # a limiter faster than a tick cuts only part of the tick it acts in
     cover = min(1.0, (2 * lim.attack_ms + lim.hold_ms) / 10.0)
 
-    def predict(g_db: np.ndarray, limited: bool = False, offset_db: float = 0.0) -> float:
-        """Output level (LUFS or RMS dB, as the profile normalises) for a per-tick gain plus
-        `offset_db`; with `limited`, the limiter's cut is estimated per tick from the tick's sample
-        peak (the gain it needs, spread over the neighbouring ticks its hold and ramps reach).
-        Worked out `PREDICT_TICKS` at a time (with `reach` ticks of context), so a 10 h take's
-        temporaries stay a few MB instead of a dozen arrays of its 3.6 million ticks."""
+    def predict(g_db: Callable[[int, int], np.ndarray], limited: bool = False, offset_db: float = 0.0) -> float:
+        """Output level (LUFS or RMS dB, as the profile normalises) for a per-tick gain (dB at
+        ticks [t0, t1) from `g_db`) plus `offset_db`; with `limited`, the limiter's cut is
+        estimated per tick from the tick's sample peak (the gain it needs, spread over the
+        neighbouring ticks its hold and ramps reach). `PREDICT_TICKS` at a time with `reach`
+        ticks of context."""
         h = reach // 2
-        frames_k: list[np.ndarray] = []
+        gate = _Gated()
         total = 0.0
         for t0 in range(0, n, PREDICT_TICKS):
             t1 = min(n, t0 + PREDICT_TICKS)
             lo, hi = max(0, t0 - h), min(n, t1 + h)
-            g = np.power(np.float32(10.0), (g_db[lo:hi] + np.float32(offset_db)) / np.float32(10.0))
+            g = np.power(np.float32(10.0), (g_db(lo, hi) + np.float32(offset_db)) / np.float32(10.0))
             if limited:
                 with np.errstate(divide="ignore", over="ignore"):
                     need = np.minimum(np.float32(1.0), np.float32(ceiling_lin) / (a.peak[lo:hi] * np.sqrt(g)))
@@ -311,17 +401,16 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
             if by_rms:
                 total += float(np.dot(a.power[t0:t1].astype(np.float64), g))
             else:
-                frames_k.append(_frames(a.k_power[t0:t1] * g))
+                gate.add(_frames(a.k_power[t0:t1] * g), _frames(a.count[t0:t1]))
         if by_rms:
-            return float(_db(total / max(float(a.count.sum(dtype=np.float64)), 1.0)))
-        fk = np.concatenate(frames_k) if frames_k else np.zeros(0, np.float32)
-        return _integrated(fk, frames_n) if len(fk) >= 4 else -math.inf
+            return float(_db(total / max(count_total, 1.0)))
+        return gate.result()
 
-    def norm_for(g_db: np.ndarray) -> float:
+    def norm_for(g_db: Callable[[int, int], np.ndarray]) -> float:
         level = predict(g_db)
         return target_level - level if math.isfinite(level) else 0.0
 
-    def norm_limited(g_db: np.ndarray, plain: float) -> float:
+    def norm_limited(g_db: Callable[[int, int], np.ndarray], plain: float) -> float:
         """The normalisation gain that lands on target after the limiter (secant steps)."""
         x0, f0 = plain, predict(g_db, True, plain) - target_level
         if not math.isfinite(f0) or abs(f0) < 0.02:
@@ -336,36 +425,60 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
             x0, f0, x1 = x1, f1, x1 - f1 / max(slope, 0.05)
         return x1
 
-    norm_db = norm_for(lev_db)
-    exp_db = np.zeros(n, np.float32)
+    norm_db = norm_for(lev_at)
+    lev_range: list[float] = [0, 0]
+    if n:
+        lows, highs = zip(*((float(v.min()), float(v.max())) for v in (lev_at(t0, t1) for t0, t1 in stretches(n))))
+        lev_range = [round(min(lows), 2), round(max(highs), 2)]
+    # lev_db + exp_db per tick (the expander's curve is recursive: worked out once, kept)
+    col = new_column(store)
     closed_gain_db = 0.0
-    if params.expander is not None and active.any():
+    if params.expander is not None and n_active:
         ep = params.expander
         # how far room tone must come down to land at the profile's noise target
         floor = profile.noise_floor_target_db
-        need = min(ep.max_range_db, max(0.0, noise_db + norm_db + float(np.median(lev_db)) - floor))
+        lev_median = _median(lambda: (lev_at(t0, t1) for t0, t1 in stretches(n)), n)
+        need = min(ep.max_range_db, max(0.0, noise_db + norm_db + lev_median - floor))
         closed_gain_db = -need
-        target = np.maximum(np.float32(-need), (lvl - np.float32(thr)) * np.float32(ep.ratio - 1.0))
-        # the floor is the profile's noise target: a tick already near or under it is not pushed
-        # further down (a clean take's pauses would otherwise sink towards -120 dB)
-        with np.errstate(invalid="ignore"):
-            guard = np.float32(floor - norm_db) - lvl - lev_db
-        np.maximum(target, np.nan_to_num(guard, copy=False, nan=0.0, neginf=-need), out=target)
-        del guard
-        np.minimum(target, 0.0, out=target)
         # look-ahead and hold: open early, stay open through short gaps (this covers `active`)
         ahead = int(round(ep.lookahead_ms / 10.0))
         hold = int(round(ep.hold_ms / 10.0))
-        target[ndimage_max(active, ahead, hold)] = 0.0
-        exp_db = _attack_release(target, ep.attack_ms, ep.release_ms)
-        del target
-        norm_db = norm_for(lev_db + exp_db)
+        a_up = math.exp(-10.0 / max(ep.attack_ms, 1e-3))
+        a_dn = math.exp(-10.0 / max(ep.release_ms, 1e-3))
+        g_state = None
+        for t0, t1 in stretches(n):
+            lvl = tk.level(t0, t1)
+            lev_db = lev_at(t0, t1)
+            target = np.maximum(np.float32(-need), (lvl - np.float32(thr)) * np.float32(ep.ratio - 1.0))
+            # the floor is the profile's noise target: a tick already near or under it is not pushed
+            # further down (a clean take's pauses would otherwise sink towards -120 dB)
+            with np.errstate(invalid="ignore"):
+                guard = np.float32(floor - norm_db) - lvl - lev_db
+            np.maximum(target, np.nan_to_num(guard, copy=False, nan=0.0, neginf=-need), out=target)
+            np.minimum(target, 0.0, out=target)
+            lo, hi = max(0, t0 - hold), min(n, t1 + ahead)
+            target[ndimage_max(active(lo, hi), ahead, hold)[t0 - lo:t1 - lo]] = 0.0
+            if g_state is None:
+                g_state = float(target[0])
+            exp_db, g_state = _attack_release_run(target, a_up, a_dn, g_state)
+            col.append(lev_db + exp_db)
+    else:
+        for t0, t1 in stretches(n):
+            col.append(lev_at(t0, t1) + np.zeros(t1 - t0, np.float32))
+    le = col.done()
+
+    def le_at(t0: int, t1: int) -> np.ndarray:
+        return le[t0:t1]
+    if params.expander is not None and n_active:
+        norm_db = norm_for(le_at)
     plain_norm_db = norm_db
-    norm_db = norm_limited(lev_db + exp_db, norm_db)
-    gains = lev_db + exp_db + np.float32(norm_db)
-    predicted = predict(gains, True)
-    lev_range = [round(float(lev_db.min()), 2), round(float(lev_db.max()), 2)] if n else [0, 0]
-    del lev_db, exp_db
+    norm_db = norm_limited(le_at, norm_db)
+    predicted = predict(le_at, True, norm_db)
+    out = new_column(store)
+    for t0, t1 in stretches(n):
+        out.append(le[t0:t1] + np.float32(norm_db))
+    close(le)
+    gains = out.done()
 
     # room tone at the ends
     r = a.rate
@@ -374,11 +487,17 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     def tick_end(t: int) -> int:
         return int(tf[t + 1]) if t + 1 < n else int(a.frames)
     # words last longer than 50 ms: a lone blip (an enhancer's start-up, a click) is not where
-    # speech starts or ends
-    words = ndimage.binary_opening(active, structure=np.ones(5, bool)) if n >= 5 else active
-    if words.any():
-        first = int(np.argmax(words))
-        last = int(n - 1 - np.argmax(words[::-1]))
+    # speech starts or ends (an opening by 5 ticks: 4 ticks of context either side)
+    first = last = -1
+    for t0, t1 in stretches(n):
+        lo, hi = max(0, t0 - 4), min(n, t1 + 4)
+        act = active(lo, hi)
+        words = (ndimage.binary_opening(act, structure=np.ones(5, bool)) if n >= 5 else act)[t0 - lo:t1 - lo]
+        if words.any():
+            if first < 0:
+                first = t0 + int(np.argmax(words))
+            last = t1 - 1 - int(np.argmax(words[::-1]))
+    if first >= 0:
         head_s = tf[first] / r
         tail_s = (a.frames - tick_end(last)) / r
     else:
@@ -399,24 +518,30 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
     # room tone snippet: the quietest stretch that is not digital silence
     # (1 s when the take has a pause that long, else the longest of 0.5 s and 0.25 s it has)
     # chosen after processing: where the expander has fully closed, not where it is releasing
-    cand = np.where(live & ~active, per * np.power(np.float32(10.0), gains / np.float32(10.0)),
-                    np.float32(np.inf))
-    for w in [max(1, int(params.room_tone_snippet_s * TICKS_PER_S * f)) for f in (1.0, 0.5, 0.25)]:
+    def cand(t0: int, t1: int) -> np.ndarray:
+        lvl = tk.level(t0, t1)
+        quiet = tk.live(t0, t1, lvl) & ~speech_activity(lvl, noise_db, speech_lufs)[0]
+        return np.where(quiet, tk.per(t0, t1) * np.power(np.float32(10.0), gains[t0:t1] / np.float32(10.0)),
+                        np.float32(np.inf))
+    widths = [max(1, int(params.room_tone_snippet_s * TICKS_PER_S * f)) for f in (1.0, 0.5, 0.25)]
+    for w in widths:
         if w >= n:
             i0, w = 0, n
             break
-        sums = np.convolve(cand, np.ones(w, np.float32), mode="valid")
-        if np.isfinite(sums).any():
-            i0 = int(np.argmin(sums))
+        best, i0 = _window_argmin(cand, n, w, np.ones(w, np.float32))
+        if math.isfinite(best):
             break
     else:
-        i0 = int(np.argmin(np.convolve(per, np.ones(w), "valid")))
+        i0 = _window_argmin(tk.per, n, w, np.ones(w))[1]
     snippet = (int(tf[i0]), tick_end(min(i0 + w, n) - 1))
     # the take's own room tone, if it has any worth continuing: not digital silence, and not far
     # under the floor after processing (a DAW export or synthetic speech has no room to continue)
-    sl = slice(i0, min(i0 + w, n))
-    tone_db = float(_db(float(np.sum(a.power[sl] * 10.0 ** (gains[sl] / 10.0))) / max(float(np.sum(a.count[sl])), 1)))
-    has_room = bool((live & ~active)[sl].mean() > 0.9) if n else False
+    s0, s1 = i0, min(i0 + w, n)
+    tone_db = float(_db(float(np.sum(a.power[s0:s1] * 10.0 ** (gains[s0:s1] / 10.0)))
+                        / max(float(np.sum(a.count[s0:s1])), 1)))
+    lvl = tk.level(s0, s1)
+    quiet = tk.live(s0, s1, lvl) & ~speech_activity(lvl, noise_db, speech_lufs)[0]
+    has_room = bool(quiet.mean() > 0.9) if n else False
     room_tone = ("take" if has_room and not gated and tone_db > profile.noise_floor_target_db - 10.0
                  else "comfort")
 
@@ -424,7 +549,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
         "noise_floor_in_db": round(noise_db, 2),
         "speech_loudness_in_lufs": round(float(speech_lufs), 2),
         "speech_threshold_db": round(thr, 2),
-        "speech_fraction": round(float(active.mean()) if n else 0.0, 3),
+        "speech_fraction": round(n_active / n if n else 0.0, 3),
         "normalisation_gain_db": round(float(norm_db), 2),
         "limiter_push_db": round(float(norm_db - plain_norm_db), 2),
         "predicted_level": round(float(predicted), 2) if math.isfinite(predicted) else None,
@@ -442,15 +567,66 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams) -> Plan:
                 a.zero_runs)
 
 
+def _window_argmin(values: Callable[[int, int], np.ndarray], n: int, w: int, ones: np.ndarray) -> tuple[float, int]:
+    """Smallest sum of `w` consecutive ticks of `values(t0, t1)` and where it starts (the first
+    such start), as `np.argmin(np.convolve(whole, ones, "valid"))` would find it."""
+    best: float | None = None
+    at = 0
+    for t0, t1 in stretches(n):
+        if t0 > n - w:
+            break
+        sums = np.convolve(values(t0, min(n, t1 + w - 1)), ones, mode="valid")[:t1 - t0]
+        i = int(np.argmin(sums))
+        if best is None or sums[i] < best:
+            best, at = float(sums[i]), t0 + i
+    return (math.inf if best is None else best), at
+
+
 def speech_change_db(before: Analysis, after: Analysis, threshold_db: float) -> float:
     """Level change (dB) an enhancer made over the ticks where `before` is speech (per-tick
     level over `threshold_db`, the plan's speech threshold); 0.0 when there is no speech."""
     n = min(len(before.power), len(after.power))
-    lvl = _db(before.power[:n] / np.maximum(before.count[:n], 1))
-    speech = lvl > threshold_db
-    p0 = float(before.power[:n][speech].sum(dtype=np.float64))
-    p1 = float(after.power[:n][speech].sum(dtype=np.float64))
+    s0, s1 = ExactSum(), ExactSum()
+    for t0, t1 in stretches(n):
+        speech = _db(before.power[t0:t1] / np.maximum(before.count[t0:t1], 1)) > threshold_db
+        s0.add(before.power[t0:t1][speech])
+        s1.add(after.power[t0:t1][speech])
+    p0, p1 = s0.value(), s1.value()
     return float(_db(p1 / p0)) if p0 > 0 and p1 > 0 else 0.0
+
+
+class _Gated:
+    """`meter._integrated` (BS.1770 gated loudness from 100 ms frame sums, 400 ms blocks with 75 %
+    overlap) fed the frames a stretch at a time, to the bit: the same float32 running sums, and
+    the gates' means over the same arrays, which hold only the blocks over the absolute gate."""
+
+    def __init__(self) -> None:
+        self.run = np.zeros(2, np.float32)        # running sums (k, n) as float32 cumsum makes them
+        self.tail = np.zeros((1, 2))              # the last (up to 4) cumulative sums, from 0.0
+        self.frames = 0
+        self.gated: list[np.ndarray] = []         # block energies over the absolute gate
+
+    def add(self, k_power: np.ndarray, count: np.ndarray) -> None:
+        if not len(k_power):
+            return
+        cs = np.cumsum(np.concatenate([self.run[None], np.stack([k_power, count], axis=1)]), axis=0)[1:]
+        c = np.concatenate([self.tail, cs])
+        e = np.maximum((c[4:, 0] - c[:-4, 0]) / (c[4:, 1] - c[:-4, 1]), 0.0)
+        self.gated.append(e[_lufs(e) > ABSOLUTE_GATE_LUFS])
+        self.run, self.tail = cs[-1], c[-4:]
+        self.frames += len(k_power)
+
+    def result(self) -> float:
+        """Integrated loudness (LUFS); -inf with fewer than 4 frames or nothing over the gates."""
+        if self.frames < 4:
+            return -math.inf
+        gated = np.concatenate(self.gated)
+        self.gated = []
+        if gated.size == 0:
+            return -math.inf
+        rel = _lufs(gated.mean()) + RELATIVE_GATE_LU
+        final = gated[_lufs(gated) > rel]
+        return float(_lufs(final.mean())) if final.size else -math.inf
 
 
 def _frames(per_tick: np.ndarray) -> np.ndarray:
@@ -473,8 +649,13 @@ def _attack_release(target_db: np.ndarray, attack_ms: float, release_ms: float) 
     """One-pole smoothing per 10 ms tick: fast when the gain rises (opening), slow when it falls."""
     a_up = math.exp(-10.0 / max(attack_ms, 1e-3))
     a_dn = math.exp(-10.0 / max(release_ms, 1e-3))
-    out = np.empty(len(target_db), np.float32)
     g = float(target_db[0]) if len(target_db) else 0.0
+    return _attack_release_run(target_db, a_up, a_dn, g)[0]
+
+
+def _attack_release_run(target_db: np.ndarray, a_up: float, a_dn: float, g: float) -> tuple[np.ndarray, float]:
+    """`_attack_release` of one stretch, from state `g` (dB); returns (float32 curve, new state)."""
+    out = np.empty(len(target_db), np.float32)
     step = 1 << 15   # a recursive filter: Python floats, converted a slice at a time
     for s0 in range(0, len(target_db), step):
         vals = target_db[s0:s0 + step].tolist()
@@ -483,4 +664,4 @@ def _attack_release(target_db: np.ndarray, attack_ms: float, release_ms: float) 
             g = t + (a_up if t > g else a_dn) * (g - t)
             res.append(g)
         out[s0:s0 + len(res)] = res
-    return out
+    return out, g

@@ -7,6 +7,9 @@ Encoding a delivery file is not done here: the caller hands in an encoder (an `E
 `delivery.ffmpeg.mp3_pipe`) that is fed the same blocks as the master.
 `master_file` lets pass 1 keep the repaired, high-passed take in a temporary file beside the
 output (`_Kept`) for the later passes to read; the master is the same to the bit either way.
+It also keeps the per-10 ms analysis and the plan's gain curve in files there (`TickFile`), read a
+stretch at a time, so its memory stays flat with the take's length; they are gone after it returns
+(`MasterResult.plan.gains_db` of `master_file` can no longer be read).
 """
 from __future__ import annotations
 
@@ -34,6 +37,7 @@ from mastering.enhance import Aligned, FrameMemo, make_stage
 from mastering.bands import make_tamer
 from mastering.repair import Chunked, RepairMemo
 from mastering.stages import Cleanup, Editor, GainCurve, Limiter, LimiterParams, detect_hum
+from mastering.ticks import Store, TickFile
 
 Progress = Callable[[float], None]
 
@@ -277,9 +281,11 @@ def _pads(loop: ToneLoop, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _run(src, profile: Profile, params: ChainParams, block_frames: int,
-         sink: Callable[[np.ndarray], None], progress: Progress | None, kept: _Kept | None = None) -> MasterResult:
+         sink: Callable[[np.ndarray], None], progress: Progress | None, kept: _Kept | None = None,
+         store: Store = None) -> MasterResult:
     """The passes over the take (see the module docstring); `kept`: where pass 1 keeps its
-    `_HighPass` output for the later passes (None: they recompute it; the same master)."""
+    `_HighPass` output for the later passes (None: they recompute it; the same master);
+    `store`: where the per-tick analysis and gain curve go (None: memory; the same master)."""
     if block_frames < 1:
         raise ValueError("block_frames must be >= 1")
     check_format(src.rate, src.channels, src.path, rates=MASTER_RATES_HZ)
@@ -304,7 +310,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     memos = _Memos()
     if kept is not None and not keeps_exactly(params):
         kept.discard()
-    analyser, high = Analyser(src.rate, src.channels, params), _HighPass(src, params, memos)
+    analyser, high = Analyser(src.rate, src.channels, params, store), _HighPass(src, params, memos)
     rest = _Rest(src, replace(params, hum=None), memos=memos)
     done = 0
     for block in src.blocks(block_frames):
@@ -319,9 +325,11 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     if kept:
         kept.add(x, done)
     analyser.add(np.zeros((0, src.channels)), cleaned=np.concatenate([rest.process(x), rest.finish()]))
-    input_m = meter_in.result()
+    # the input's per-100 ms records are not used after this (QC reads the output's): dropped
+    input_m = replace(meter_in.result(), frames=None)
+    del meter_in
     before = analyser.finish()
-    plan = make_plan(before, profile, params)
+    plan = make_plan(before, profile, params, store)
     params = _hum_found(src, plan, params)
     enhance = _enhancer(src, plan, params, profile)
 
@@ -348,7 +356,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
 
     def enhanced_plan(enhance: Callable[[], Aligned | None], k: int, before: Analysis) -> tuple[Plan, float]:
         """Pass 1b: the plan's levels are those of the enhanced take (pauses found before)."""
-        analyser, rest = Analyser(src.rate, src.channels, params), _Rest(src, params, enhance, memos)
+        analyser, rest = Analyser(src.rate, src.channels, params, store), _Rest(src, params, enhance, memos)
         for x, done, last in high_passed():
             y = rest.process(x)
             if last:
@@ -356,7 +364,10 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
             analyser.add(x, cleaned=y)
             step(k, done)
         after = analyser.finish()
-        return make_plan(after, profile, params), speech_change_db(before, after, plan.report["speech_threshold_db"])
+        new = make_plan(after, profile, params, store)
+        change = speech_change_db(before, after, plan.report["speech_threshold_db"])
+        after.close()
+        return new, change
 
     if plan.report["denoise"] != "off":
         notes = {k: plan.report[k] for k in ("hum_notches_hz", "denoise", "denoise_requested",
@@ -376,7 +387,8 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     loop = _tone_loop(src, plan, params, profile, enhance)
     pad_head, pad_tail = _pads(loop, plan)
 
-    del before, analyser   # pass 2 needs only the plan (the per-tick sums: 58 MB at 10 h)
+    before.close()
+    del before, analyser   # pass 2 needs only the plan (the per-tick sums: 58 MB at 10 h in memory)
     # pass 2: process, edit, measure the output, hand blocks to the sink
     rest = _Rest(src, params, enhance, memos)
     gain = GainCurve(plan.gains_db, plan.tick_frames)
@@ -573,12 +585,19 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
     os.makedirs(folder, exist_ok=True)
     tmps: list[str] = []
     encoders_open: list[Encoder] = []
+    columns: list[TickFile] = []
 
     def temp(suffix: str) -> str:
         fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
         os.close(fd)
         tmps.append(tmp)
         return tmp
+
+    def column() -> TickFile:
+        """A per-tick column beside the output (see `mastering.ticks`)."""
+        col = TickFile(temp(".ticks"))
+        columns.append(col)
+        return col
 
     def encoder() -> tuple[Encoder | None, str | None]:
         fmt = prof.delivery
@@ -605,7 +624,7 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
         if _keep_fits(info, folder) and keeps_exactly(params):
             kept = _Kept(temp(".f32"), info.channels)
         tmp, res, enc, enc_out = flac(lambda w: _run(_FileSource(info), prof, params, block_frames, w, progress,
-                                                     kept))
+                                                     kept, column))
         err = level_error_db(res.measurements, prof)
         fixed = None
         if _needs_correction(res, err):
@@ -627,6 +646,8 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
     finally:
         if kept:
             kept.discard()
+        for col in columns:
+            col.close()
         for t in tmps:
             try:
                 os.unlink(t)

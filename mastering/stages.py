@@ -198,13 +198,14 @@ def _search_right(tf, v: int) -> int:
 class GainCurve:
     """Applies a gain curve given in dB at tick centres, linearly interpolated per sample.
 
-    Holds one float32 per tick (about 1.4 MB per hour at 10 ms ticks); tick centres are worked
-    out only for the few ticks around each block.
+    `gains_db` is anything whose slices give float32 arrays (an array, or a file read a stretch
+    at a time: `mastering.ticks.TickFile`); only the few ticks around each block are read, and
+    their centres and linear gains worked out then.
     """
 
-    def __init__(self, gains_db: np.ndarray, tick_frames: "np.ndarray | TickGrid"):
+    def __init__(self, gains_db, tick_frames: "np.ndarray | TickGrid"):
         # tick_frames[t] = first frame of tick t; the value applies at the tick's centre
-        self.lin = np.power(np.float32(10.0), np.asarray(gains_db, np.float32) / np.float32(20.0))
+        self.gains_db = gains_db
         self.tick_frames = tick_frames if isinstance(tick_frames, TickGrid) else np.asarray(tick_frames)
         tf = self.tick_frames
         self.last_end = float(tf[-1] + (tf[-1] - tf[-2] if len(tf) > 1 else 1))
@@ -220,7 +221,8 @@ class GainCurve:
         e[:-1] = s[1:]
         e[-1] = float(tf[hi]) if hi < nt else self.last_end
         idx = np.arange(start, start + n, dtype=np.float64)
-        return np.interp(idx, (s + e) / 2.0, self.lin[lo:hi])
+        lin = np.power(np.float32(10.0), np.asarray(self.gains_db[lo:hi], np.float32) / np.float32(20.0))
+        return np.interp(idx, (s + e) / 2.0, lin)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         g = self.values(self.pos, block.shape[0])
