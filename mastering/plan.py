@@ -24,7 +24,7 @@ from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams, LimiterParams, TickGrid)
 from mastering.ticks import (STRETCH_TICKS, ExactSum, Store, Ticks, close, exact_mean, kth_smallest,
-                             new_column, stretches)
+                             new_column, pairwise_mean, stretches)
 
 PREDICT_TICKS = STRETCH_TICKS    # ticks per chunk of `predict`: whole 100 ms frames (a multiple of 10)
 
@@ -296,6 +296,107 @@ def _median(chunks: Callable[[], Iterable[np.ndarray]], n: int) -> float:
     return float((a + b) / 2)
 
 
+def _cumsum(col: Ticks, store: Store) -> Ticks:
+    """[0, x0, x0+x1, ...] in float64 (as `np.cumsum(x, dtype=float64)` adds), a stretch at a time."""
+    out = new_column(store, np.float64)
+    out.append(np.zeros(1))
+    carry = np.zeros(1)
+    for f0, f1 in stretches(len(col)):
+        c = np.cumsum(np.concatenate([carry, col[f0:f1].astype(np.float64)]))
+        out.append(c[1:])
+        carry = c[-1:]
+    return out.done()
+
+
+def _window_sum_at(c: Ticks, m: int, f0: int, f1: int, before: int, after: int) -> np.ndarray:
+    """`_window_sum(x, before, after)[f0:f1]` from the cumulative sums `c` of x (m values)."""
+    i = np.arange(f0, f1)
+    lo, hi = max(0, f0 - before), min(m, f1 + after) + 1
+    cc = c[lo:hi]
+    return cc[np.minimum(i + after + 1, m) - lo] - cc[np.maximum(i - before, 0) - lo]
+
+
+def _leveler(a: Analysis, lp: LevelerParams, active: Callable[[int, int], np.ndarray], speech_lufs: float,
+             store: Store) -> Ticks | None:
+    """The leveler's gain per 100 ms frame (dB, float64), or None when no frame has enough speech:
+    the phrase loudness of the speech ticks in a centred window, interpolated over frames without
+    enough of it, then smoothed. Stage by stage over the frames a stretch at a time (each stage's
+    result in a column), the same to the bit as over whole arrays."""
+    n = len(a.count)
+    nfr = n // FRAME_TICKS
+    fps = TICKS_PER_S // FRAME_TICKS
+    w = _odd(lp.window_s * fps)
+    ekf, enf = new_column(store), new_column(store)
+    for t0, t1 in stretches(n):
+        act = active(t0, t1)
+        ekf.append(_frames(np.where(act, a.k_power[t0:t1], np.float32(0))))
+        enf.append(_frames(np.where(act, a.count[t0:t1], np.float32(0))))
+    ck, cn = _cumsum(ekf.done(), store), _cumsum(enf.done(), store)
+    close(ekf)
+    close(enf)
+    # loudness where the window holds enough speech (NaN elsewhere)
+    fp_col = new_column(store, np.float64)
+    valid = 0
+    for f0, f1 in stretches(nfr):
+        ek = _window_sum_at(ck, nfr, f0, f1, w // 2, w // 2)
+        en = _window_sum_at(cn, nfr, f0, f1, w // 2, w // 2)
+        fp = np.full(f1 - f0, np.nan)
+        have = en > 0.25 * w * a.rate / fps * 0.2
+        fp[have] = -0.691 + _db(ek[have] / en[have])
+        fp[~np.isfinite(fp)] = np.nan
+        valid += int(np.count_nonzero(~np.isnan(fp)))
+        fp_col.append(fp)
+    fps_db = fp_col.done()
+    close(ck)
+    close(cn)
+    if not valid:
+        close(fps_db)
+        return None
+    # interpolated over the frames without (np.interp over the valid ones: only the valid frames
+    # either side of a frame count), clipped
+    raw = new_column(store, np.float64)
+    prev: tuple[list[float], list[float]] = ([], [])
+    nxt: tuple[list[float], list[float]] = ([], [])   # the first valid frame at or after a position
+    nxt_at = -1                                       # where (-1: not looked yet, -2: none left)
+
+    def next_valid(f: int) -> tuple[list[float], list[float]]:
+        nonlocal nxt, nxt_at
+        if nxt_at >= f or (nxt_at == -2):
+            return nxt
+        for g0, g1 in stretches(nfr - f):
+            v = fps_db[f + g0:f + g1]
+            ok = np.flatnonzero(~np.isnan(v))
+            if len(ok):
+                nxt_at = f + g0 + int(ok[0])
+                nxt = ([float(nxt_at)], [float(v[ok[0]])])
+                return nxt
+        nxt_at, nxt = -2, ([], [])        # none after f
+        return nxt
+    for f0, f1 in stretches(nfr):
+        v = fps_db[f0:f1]
+        ok = np.flatnonzero(~np.isnan(v))
+        after = next_valid(f1) if f1 < nfr else ([], [])
+        xp = np.concatenate([prev[0], f0 + ok, after[0]])
+        yp = np.concatenate([prev[1], v[ok], after[1]])
+        local = np.interp(np.arange(f0, f1, dtype=np.float64), xp, yp)
+        raw.append(np.clip((speech_lufs - local) * lp.strength, -lp.max_gain_db, lp.max_gain_db))
+        if len(ok):
+            prev = ([float(f0 + ok[-1])], [float(v[ok[-1]])])
+    close(fps_db)
+    raw_db = raw.done()
+    # smoothed: centred moving average of s frames
+    s = _odd(lp.smooth_s * fps)
+    cs = _cumsum(raw_db, store)
+    close(raw_db)
+    out = new_column(store, np.float64)
+    for f0, f1 in stretches(nfr):
+        i = np.arange(f0, f1)
+        cnt = (np.float32(s) - np.maximum(0, s // 2 - i) - np.maximum(0, s // 2 - (nfr - 1 - i))).astype(np.float32)
+        out.append(_window_sum_at(cs, nfr, f0, f1, s // 2, s // 2) / cnt)
+    close(cs)
+    return out.done()
+
+
 def make_plan(a: Analysis, profile: Profile, params: ChainParams, store: Store = None) -> Plan:
     """Decide gains and edits from the analysis (pure; no audio is touched).
 
@@ -315,7 +416,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams, store: Store =
     gated = inner_s >= 0.5 and inner_s >= 0.05 * a.frames / a.rate
     if gated:
         noise_db = -140.0
-    gate = _Gated()
+    gate = _Gated(store)
     for t0, t1 in stretches(n):
         gate.add(_frames(a.k_power[t0:t1]), _frames(a.count[t0:t1]))
     speech_lufs = gate.result()
@@ -331,43 +432,17 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams, store: Store =
     # leveler: phrase loudness over speech ticks only, centred window; worked out per 100 ms
     # frame (it moves slowly: 3 s window, 1 s smoothing) and interpolated to ticks
     nfr = n // FRAME_TICKS
-    lev: np.ndarray | None = None   # per frame, dB
-    centres: np.ndarray = np.zeros(0)
+    lev: Ticks | None = None       # per frame, dB (float64)
     if params.leveler is not None and n_active and nfr:
-        lp = params.leveler
-        fps = TICKS_PER_S // FRAME_TICKS
-        w = _odd(lp.window_s * fps)
-        ek_parts, en_parts = [], []
-        for t0, t1 in stretches(n):
-            act = active(t0, t1)
-            ek_parts.append(_frames(np.where(act, a.k_power[t0:t1], np.float32(0))))
-            en_parts.append(_frames(np.where(act, a.count[t0:t1], np.float32(0))))
-        ek = _moving_sum(np.concatenate(ek_parts), w)
-        en = _moving_sum(np.concatenate(en_parts), w)
-        del ek_parts, en_parts
-        have = en > 0.25 * w * a.rate / fps * 0.2
-        if have.any():
-            xp = np.flatnonzero(have)
-            fp = -0.691 + _db(ek[xp] / en[xp])
-            del ek, en, have
-            ok = np.isfinite(fp)
-            xp, fp = xp[ok], fp[ok]
-        else:
-            del ek, en, have
-            xp, fp = np.zeros(0, dtype=np.intp), np.zeros(0)
-        if len(xp):
-            local = np.interp(np.arange(nfr, dtype=np.float64), xp, fp)
-            lev = np.clip((speech_lufs - local) * lp.strength, -lp.max_gain_db, lp.max_gain_db)
-            del local
-            s = _odd(lp.smooth_s * fps)
-            lev = _moving_sum(lev, s) / _window_count(nfr, s // 2, s // 2)
-            centres = np.arange(nfr) * FRAME_TICKS + (FRAME_TICKS - 1) / 2.0
+        lev = _leveler(a, params.leveler, active, speech_lufs, store)
 
     def lev_at(t0: int, t1: int) -> np.ndarray:
-        """The leveler's gain (dB, float32) at ticks [t0, t1)."""
+        """The leveler's gain (dB, float32) at ticks [t0, t1), from the frames around them."""
         if lev is None:
             return np.zeros(t1 - t0, np.float32)
-        return np.interp(np.arange(t0, t1, dtype=np.float64), centres, lev).astype(np.float32)
+        f0, f1 = max(0, t0 // FRAME_TICKS - 1), min(nfr, (t1 - 1) // FRAME_TICKS + 2)
+        centres = np.arange(f0, f1) * FRAME_TICKS + (FRAME_TICKS - 1) / 2.0
+        return np.interp(np.arange(t0, t1, dtype=np.float64), centres, lev[f0:f1]).astype(np.float32)
 
     by_rms = profile.normalize_to == "rms_db" and profile.target_rms_db is not None
     target_level = profile.target_rms_db if by_rms and profile.target_rms_db is not None else profile.target_lufs
@@ -387,7 +462,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams, store: Store =
         neighbouring ticks its hold and ramps reach). `PREDICT_TICKS` at a time with `reach`
         ticks of context."""
         h = reach // 2
-        gate = _Gated()
+        gate = _Gated(store)
         total = 0.0
         for t0 in range(0, n, PREDICT_TICKS):
             t1 = min(n, t0 + PREDICT_TICKS)
@@ -598,13 +673,15 @@ def speech_change_db(before: Analysis, after: Analysis, threshold_db: float) -> 
 class _Gated:
     """`meter._integrated` (BS.1770 gated loudness from 100 ms frame sums, 400 ms blocks with 75 %
     overlap) fed the frames a stretch at a time, to the bit: the same float32 running sums, and
-    the gates' means over the same arrays, which hold only the blocks over the absolute gate."""
+    the gates' means (numpy's pairwise sums) over columns of the blocks over each gate.
+    `store`: where those columns go (None: memory)."""
 
-    def __init__(self) -> None:
+    def __init__(self, store: Store = None) -> None:
+        self.store = store
         self.run = np.zeros(2, np.float32)        # running sums (k, n) as float32 cumsum makes them
         self.tail = np.zeros((1, 2))              # the last (up to 4) cumulative sums, from 0.0
         self.frames = 0
-        self.gated: list[np.ndarray] = []         # block energies over the absolute gate
+        self.gated = new_column(store, np.float64)   # block energies over the absolute gate
 
     def add(self, k_power: np.ndarray, count: np.ndarray) -> None:
         if not len(k_power):
@@ -618,15 +695,20 @@ class _Gated:
 
     def result(self) -> float:
         """Integrated loudness (LUFS); -inf with fewer than 4 frames or nothing over the gates."""
-        if self.frames < 4:
+        gated = self.gated.done()
+        if self.frames < 4 or not len(gated):
+            close(gated)
             return -math.inf
-        gated = np.concatenate(self.gated)
-        self.gated = []
-        if gated.size == 0:
-            return -math.inf
-        rel = _lufs(gated.mean()) + RELATIVE_GATE_LU
-        final = gated[_lufs(gated) > rel]
-        return float(_lufs(final.mean())) if final.size else -math.inf
+        rel = _lufs(pairwise_mean(gated)) + RELATIVE_GATE_LU
+        final = new_column(self.store, np.float64)
+        for b0, b1 in stretches(len(gated)):
+            g = gated[b0:b1]
+            final.append(g[_lufs(g) > rel])
+        close(gated)
+        fin = final.done()
+        out = float(_lufs(pairwise_mean(fin))) if len(fin) else -math.inf
+        close(fin)
+        return out
 
 
 def _frames(per_tick: np.ndarray) -> np.ndarray:

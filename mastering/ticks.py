@@ -24,16 +24,18 @@ class Ticks(Protocol):
 
 
 class TickFile:
-    """A float32 column in a raw file: `append` in order, then read slices back (plain reads)."""
+    """A float32 column in a raw file: `append` in order, then read slices back (plain reads).
+    `dtype` may be changed (float64 for per-frame work) while the file is still empty."""
 
     def __init__(self, path: str):
         self.path = path
         self.file = open(path, "w+b")
         self.n = 0
+        self.dtype = np.dtype(np.float32)
 
     def append(self, x: np.ndarray) -> None:
         self.file.seek(0, 2)
-        self.file.write(np.ascontiguousarray(x, np.float32).data)
+        self.file.write(np.ascontiguousarray(x, self.dtype).data)
         self.n += len(x)
 
     def done(self) -> TickFile:
@@ -47,10 +49,10 @@ class TickFile:
         t0, t1, step = s.indices(self.n)
         if step != 1:
             raise ValueError("TickFile: slices with step 1 only")
-        out = np.empty(max(0, t1 - t0), np.float32)
+        out = np.empty(max(0, t1 - t0), self.dtype)
         if out.nbytes:
             self.file.flush()
-            self.file.seek(t0 * 4)
+            self.file.seek(t0 * self.dtype.itemsize)
             if self.file.readinto(out.data.cast("B")) != out.nbytes:
                 raise OSError(f"{self.path}: shorter than written")
         return out
@@ -65,14 +67,15 @@ class TickFile:
 class TickList:
     """The in-memory column: chunks appended, one array when done."""
 
-    def __init__(self) -> None:
+    def __init__(self, dtype=np.float32) -> None:
         self.chunks: list[np.ndarray] = []
+        self.dtype = np.dtype(dtype)
 
     def append(self, x: np.ndarray) -> None:
-        self.chunks.append(np.asarray(x, np.float32))
+        self.chunks.append(np.asarray(x, self.dtype))
 
     def done(self) -> np.ndarray:
-        out = np.concatenate(self.chunks) if self.chunks else np.zeros(0, np.float32)
+        out = np.concatenate(self.chunks) if self.chunks else np.zeros(0, self.dtype)
         self.chunks = []
         return out
 
@@ -80,8 +83,12 @@ class TickList:
 Store = Callable[[], TickFile] | None
 
 
-def new_column(store: Store) -> TickFile | TickList:
-    return store() if store is not None else TickList()
+def new_column(store: Store, dtype=np.float32) -> TickFile | TickList:
+    if store is None:
+        return TickList(dtype)
+    col = store()
+    col.dtype = np.dtype(dtype)
+    return col
 
 
 def close(col: object) -> None:
@@ -153,3 +160,47 @@ class ExactSum:
 
 def exact_mean(total: ExactSum) -> float:
     return total.value() / total.count if total.count else math.nan
+
+
+PAIRWISE_BLOCK = 128     # numpy's PW_BLOCKSIZE
+
+
+def pairwise_mean(col: Ticks) -> float:
+    """`np.mean` of a float64 column, to the bit, read a stretch at a time: numpy's pairwise
+    summation (halves rounded down to a multiple of 8, leaves of up to 128 values summed in 8
+    lanes) done over the column, then divided by its length."""
+    n = len(col)
+    if not n:
+        return math.nan
+    w0, w1, buf = 0, 0, np.zeros(0)      # the stretch read last (leaves come in order)
+
+    def values(i0: int, i1: int) -> np.ndarray:
+        nonlocal w0, w1, buf
+        if not w0 <= i0 <= i1 <= w1:
+            w0, w1 = i0, min(n, max(i1, i0 + STRETCH_TICKS))
+            buf = np.asarray(col[w0:w1], np.float64)
+        return buf[i0 - w0:i1 - w0]
+
+    def leaf(v: np.ndarray) -> float:
+        if len(v) < 8:
+            res = -0.0
+            for x in v.tolist():
+                res += x
+            return res
+        m8 = len(v) - len(v) % 8
+        r = v[:8].copy()
+        for i in range(8, m8, 8):
+            r += v[i:i + 8]
+        r0, r1, r2, r3, r4, r5, r6, r7 = r.tolist()
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for x in v[m8:].tolist():
+            res += x
+        return res
+
+    def psum(i0: int, k: int) -> float:
+        if k <= PAIRWISE_BLOCK:
+            return leaf(values(i0, i0 + k))
+        h = k // 2
+        h -= h % 8
+        return psum(i0, h) + psum(i0 + h, k - h)
+    return (0.0 + psum(0, n)) / n
