@@ -2,11 +2,16 @@
 
 The plan's per-10 ms arrays are what grows with one input's length; this builds an `Analysis` of
 `hours` (speech 2 s on, 0.5 s off) and reports, with tracemalloc, the plan's peak allocation over
-its input arrays. Run: .venv/bin/python benchmarks/bench_plan_memory.py [hours ...]  (default 1 10)
+its input arrays, with its per-tick columns in files in a temporary folder as `master_file` keeps
+them (`mastering.ticks.TickFile`). Run: .venv/bin/python benchmarks/bench_plan_memory.py [hours ...]
+(default 1 10)
 """
 from __future__ import annotations
 
+import itertools
+import os
 import sys
+import tempfile
 import time
 import tracemalloc
 
@@ -14,6 +19,7 @@ import numpy as np
 
 from mastering.plan import Analysis, ChainParams, make_plan
 from mastering.profiles import get_profile
+from mastering.ticks import TickFile
 
 RATE = 44100
 
@@ -27,11 +33,14 @@ def measure(hours: float) -> str:
     a = Analysis(RATE, 1, n * 441, power * np.float32(1.1), power, count,
                  np.sqrt(power / 441 * 8).astype(np.float32), np.zeros((0, 2), np.int64))
     inputs = sum(x.nbytes for x in (a.k_power, a.power, a.count, a.peak)) / 1e6
-    tracemalloc.start()
-    cpu = time.process_time()
-    make_plan(a, get_profile("library-streaming"), ChainParams())
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
+    names = itertools.count()
+    with tempfile.TemporaryDirectory() as folder:
+        tracemalloc.start()
+        cpu = time.process_time()
+        make_plan(a, get_profile("library-streaming"), ChainParams(),
+                  lambda: TickFile(os.path.join(folder, f"{next(names)}.ticks")))
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
     return (f"- {hours:g} h ({n} ticks): input arrays {inputs:.0f} MB; make_plan peak {peak / 1e6:.0f} MB "
             f"over them; {time.process_time() - cpu:.1f} CPU s")
 

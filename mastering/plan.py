@@ -4,6 +4,8 @@
 `make_plan(analysis, profile, params)` decides, as plain data: the expander, leveler and
 normalisation gain curve (dB per tick), where speech starts and ends, how much head/tail to trim
 or pad with room tone, and where the room tone comes from. The plan is stored in the QC report.
+The plan is worked out a stretch of ticks at a time (`mastering.ticks`); given a store, the
+per-tick analysis and gain curve live in files, so memory does not grow with the take's length.
 """
 from __future__ import annotations
 
@@ -271,7 +273,9 @@ class _Ticks:
 
 
 def _noise_db(tk: _Ticks) -> float:
-    """Mean power of the quietest 10 % of the live ticks (dB); -inf when none is live."""
+    """Mean power of the quietest 10 % of the live ticks (dB); -inf when none is live. The k-th
+    smallest found exactly by histograms, the mean from the exact sum (numpy summed them in
+    `np.partition`'s order: at most a rounding apart)."""
     def quiet_candidates() -> Iterator[np.ndarray]:
         for t0, t1 in stretches(tk.n):
             yield tk.per(t0, t1)[tk.live(t0, t1, tk.level(t0, t1))]
@@ -283,8 +287,7 @@ def _noise_db(tk: _Ticks) -> float:
     total = ExactSum()
     for x in quiet_candidates():
         total.add(x[x < v])
-    below = total.count
-    total.add(np.full(k - below, v, np.float32))
+    total.add_repeated(float(v), k - total.count)
     return float(_db(exact_mean(total)))
 
 

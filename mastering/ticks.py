@@ -152,6 +152,13 @@ class ExactSum:
             self.by_exp[e] += int(sums[e])
         self.count += len(b)
 
+    def add_repeated(self, v: float, times: int) -> None:
+        """Add the float32 value `v` `times` times (without an array of them)."""
+        one = ExactSum()
+        one.add(np.array([v], np.float32))
+        self.by_exp = [s + t * times for s, t in zip(self.by_exp, one.by_exp)]
+        self.count += times
+
     def value(self) -> float:
         """The sum, correctly rounded to float64."""
         total = sum(s << max(int(e), 1) - 1 for e, s in enumerate(self.by_exp) if s)

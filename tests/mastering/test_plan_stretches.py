@@ -118,6 +118,9 @@ def test_exact_statistics_agree_with_numpy():
     for p in parts():
         total.add(p)
     assert total.value() == math.fsum(x.astype(np.float64).tolist())
+    total.add_repeated(0.1, 1000)
+    assert total.value() == math.fsum(x.astype(np.float64).tolist() + [float(np.float32(0.1))] * 1000)
+    assert total.count == len(x) + 1000
     with pytest.raises(IndexError):
         kth_smallest(parts, len(x))
 
