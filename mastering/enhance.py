@@ -108,6 +108,12 @@ class StftStage:
     def gains(self, spec: np.ndarray) -> np.ndarray | None:
         raise NotImplementedError
 
+    def may_cut(self, stream: np.ndarray, k: int) -> np.ndarray | None:
+        """Which of the k frames in `stream` ((k + 1)·hop frames, frame i at i·hop) may get a
+        gain other than one: bool (k,), or None for all. Frames ruled out are not transformed.
+        Default None: a stage whose gains carry state from frame to frame must see every frame."""
+        return None
+
     def process(self, block: np.ndarray) -> np.ndarray:
         x = np.concatenate([self.pending, block]) if len(self.pending) else block
         k = x.shape[0] // self.hop
@@ -121,9 +127,14 @@ class StftStage:
         self.buf = frames[-1].copy()
         f0, self.frame_no = self.frame_no, self.frame_no + k
         known = self.memo.known(f0, k) if self.memo is not None else None
-        # the frames analysed: all of them, or only those an earlier pass over the same input cut
-        sel = np.arange(k) if known is None else known
-        chosen = frames if known is None else frames[known]
+        # the frames analysed: those an earlier pass over the same input cut, else all of them
+        # but those the stage rules out (`may_cut`)
+        some = known
+        if known is None:
+            may = self.may_cut(stream, k)
+            some = None if may is None or may.all() else np.flatnonzero(may)
+        sel = np.arange(k) if some is None else some
+        chosen = frames if some is None else frames[some]
         spec = np.fft.rfft(chosen * self.win, axis=1) if len(sel) else None
         g = self.gains(spec) if spec is not None else None
         cut = np.zeros(k, bool)

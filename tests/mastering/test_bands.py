@@ -143,3 +143,37 @@ def test_a_second_pass_with_the_memo_analyses_only_the_cut_frames():
     assert cuts["plosive_frames"] >= 1
     assert np.array_equal(again, first) and cuts2 == cuts
     assert analysed2 == sum(cuts.values()) < analysed / 20
+
+
+def test_frames_too_quiet_to_cut_are_not_transformed_and_nothing_changes():
+    """`BandTamer.may_cut` rules out frames by a bound on their level: pops from just under to
+    just over the plosive control's -40 dBFS minimum in quiet room noise give the same output and
+    the same cuts as analysing every frame, while the quiet frames are not transformed."""
+    rng = np.random.default_rng(8)
+    x = 10 ** (-60 / 20) * rng.standard_normal(RATE * 4)
+    n = 4000
+    t = np.arange(n) / RATE
+    for i, level_db in enumerate(np.arange(-44.0, -35.0, 1.0)):
+        a = RATE // 4 + i * 8000
+        # a 60 Hz pop whose mean square over the pop is `level_db` (all in the plosive band)
+        x[a:a + n] += np.sqrt(2 * 10 ** (level_db / 10)) * np.sin(2 * np.pi * 60 * t) * np.hanning(n) * 1.63
+    x2 = x[:, None]
+
+    def run(rule_out: bool) -> tuple[np.ndarray, dict, int]:
+        st = make_tamer(RATE, 1, PlosiveParams(), None)
+        if not rule_out:
+            st.stage.may_cut = lambda stream, k: None
+        seen = [0]
+        gains = st.stage.gains
+
+        def counting(spec):
+            seen[0] += spec.shape[0]
+            return gains(spec)
+        st.stage.gains = counting
+        y = np.concatenate([st.process(x2[i:i + 30001]) for i in range(0, len(x), 30001)] + [st.finish()])
+        return y, dict(st.stage.cuts), seen[0]
+    y, cuts, analysed = run(True)
+    every, cuts_every, analysed_every = run(False)
+    assert cuts == cuts_every and cuts["plosive_frames"] >= 4      # the louder pops are cut
+    assert np.array_equal(y, every)
+    assert analysed < analysed_every / 4                            # the noise between is not transformed
