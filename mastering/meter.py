@@ -206,9 +206,8 @@ class Meter:
         self.pos += n
 
     def _true_peak(self, tp: TruePeakEnvelope, x: np.ndarray, a: np.ndarray) -> None:
-        # only stretches within 6 dB of the running maximum are oversampled (see TruePeakEnvelope)
-        env = tp.process(x, threshold=self.tp_max)
-        self.tp_max = max(self.tp_max, float(env.max()))
+        # only stretches that may pass the running maximum are oversampled (see TruePeakEnvelope)
+        self.tp_max = max(self.tp_max, tp.peak(x, threshold=self.tp_max))
 
     def _ticks(self, kz, u, a, c) -> None:
         n = kz.shape[0]
@@ -283,8 +282,7 @@ class Meter:
     def result(self) -> Measurements:
         """Measurements of everything fed so far (call once, after the last block)."""
         if self.tp is not None:
-            tail = self.tp.process(np.zeros((self.tp.delay + 1, self.channels)))
-            self.tp_max = max(self.tp_max, float(tail.max(initial=0.0)))
+            self.tp_max = max(self.tp_max, self.tp.peak(np.zeros((self.tp.delay + 1, self.channels))))
         rows = [r for r in self.frames if len(r)]
         n_complete = sum(len(r) for r in rows)
         # partial frame: finished ticks of the open frame plus the open tick

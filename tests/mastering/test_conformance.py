@@ -134,3 +134,26 @@ def test_per_frame_powers_mono_shortcut_equals_the_general_sums():
     y = rng.standard_normal((10, 6))
     assert np.allclose(weighted_power(y, channel_weights(6)),
                        (y[:, :3] ** 2).sum(axis=1) + 1.41 * (y[:, 4:] ** 2).sum(axis=1))
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_true_peak_max_equals_the_envelopes_max(channels):
+    """`TruePeakEnvelope.peak` (the meter's running maximum without building the envelope) is
+    the largest value `process` gives for the same blocks and thresholds, bit for bit: with
+    everything oversampled, with chunks skipped under a running maximum, and for empty blocks."""
+    from mastering.filters import TruePeakEnvelope
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((20000, channels)) * np.linspace(0.01, 0.3, 20000)[:, None]
+    x[7001:7003] = 0.9      # an inter-sample peak well over its neighbours
+    for block in (1, 777, 4096, 20000):
+        a, b = TruePeakEnvelope(FS, channels), TruePeakEnvelope(FS, channels)
+        top_a = top_b = 0.0
+        for i in range(0, len(x), block):
+            env = a.process(x[i:i + block], threshold=top_a)
+            top_a = max(top_a, float(env.max(initial=0.0)))
+            top_b = max(top_b, b.peak(x[i:i + block], threshold=top_b))
+            assert top_a == top_b
+        assert a.peak(np.zeros((0, channels))) == 0.0
+        assert top_a > np.abs(x).max()        # the oversampled peak, not the samples'
+        tail = np.zeros((a.delay + 1, channels))
+        assert float(a.process(tail, threshold=0.5).max()) == b.peak(tail, threshold=0.5)
