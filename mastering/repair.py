@@ -20,6 +20,7 @@ from scipy import ndimage
 
 MAX_STUCK_FRACTION = 0.2     # of a chunk's samples
 MAX_CLICK_FRACTION = 0.002   # of a chunk's samples flagged as impulses
+CLICK_FLOOR = 2e-3           # added to the local mean of the second difference
 
 
 @dataclass(frozen=True)
@@ -74,10 +75,15 @@ def declip(x: np.ndarray, rate: int, params: RepairParams = RepairParams()) -> t
 def declick(x: np.ndarray, rate: int, params: RepairParams = RepairParams()) -> tuple[np.ndarray, int]:
     """Find impulses by their second difference against its 20 ms mean; redraw them."""
     d2 = np.abs(np.diff(x, 2, prepend=x[0], append=x[-1]))
+    # a hit stands over click_ratio × (its local mean, >= 0, plus the floor): a chunk with no
+    # second difference that high has none, and its local mean is not needed (most chunks of
+    # speech: 0.1 of 0.18 CPU s per 10-minute take; 1e-9 covers the running mean's rounding)
+    if d2.max(initial=0.0) <= params.click_ratio * (CLICK_FLOOR - 1e-9):
+        return x, 0
     w = max(3, int(0.02 * rate) | 1)
     # floor: digital silence has a median of zero, and a word starting out of it is no click
     # (a mean, not a median: O(n), and one impulse moves a 20 ms mean by under 1/200 of itself)
-    local = ndimage.uniform_filter1d(d2, size=w, mode="nearest") + 2e-3
+    local = ndimage.uniform_filter1d(d2, size=w, mode="nearest") + CLICK_FLOOR
     hit = d2 > params.click_ratio * local
     # clicks are rare; edges everywhere (a square wave from heavy clipping) are not clicks
     if not hit.any() or hit.mean() > MAX_CLICK_FRACTION:

@@ -86,3 +86,15 @@ def test_a_second_pass_with_the_memo_searches_only_the_repaired_chunks():
     assert list(np.flatnonzero(clean == 0)) == [5, 10]
     again, clicks2 = run(8191)
     assert np.array_equal(again, first) and clicks2 == clicks
+
+
+def test_clicks_just_over_the_floor_found_just_under_not():
+    """In silence a one-sample impulse of height a has a second difference of 2a against a local
+    mean of about 4a / 883: it is a click from a ≈ 0.0322 on (30 × the 2e-3 floor). The shortcut
+    that skips chunks with no second difference over 30 × the floor keeps that edge exactly."""
+    for a, found in ((0.0315, 0), (0.0330, 1)):
+        x = np.zeros(9216)
+        x[4000] = a
+        y, n = declick(x, RATE)
+        assert n == found, a
+        assert (y[4000] == 0.0) == bool(found)
