@@ -198,8 +198,11 @@ class Meter:
         ax = np.abs(x)
         u = mean_square(x)
         a = ax[:, 0] if self.channels == 1 else ax.max(axis=1)
-        c = (a >= CLIP_LEVEL).astype(np.float64)
-        self.clipped += int(c.sum())
+        clip = a >= CLIP_LEVEL
+        n_clip = int(np.count_nonzero(clip))
+        self.clipped += n_clip
+        # per-tick clip counts only for a block that has any (most have none: zeros, not sums)
+        c = clip.astype(np.float64) if n_clip else None
         if self.tp is not None:
             self._true_peak(self.tp, x, a)
         self._ticks(kz, u, a, c)
@@ -209,12 +212,13 @@ class Meter:
         # only stretches that may pass the running maximum are oversampled (see TruePeakEnvelope)
         self.tp_max = max(self.tp_max, tp.peak(x, threshold=self.tp_max))
 
-    def _ticks(self, kz, u, a, c) -> None:
+    def _ticks(self, kz, u, a, c: np.ndarray | None) -> None:
+        """Sum per-frame values into ticks; `c`: clip flags (1.0/0.0), None for a block with none."""
         n = kz.shape[0]
         end = self.pos + n
         last = (TICKS_PER_S * (end + 1) - 1) // self.rate - 1  # last tick t with end(t) <= end
         if last < self.tick:
-            self.t_acc += (kz.sum(), u.sum(), n, c.sum())
+            self.t_acc += (kz.sum(), u.sum(), n, c.sum() if c is not None else 0.0)
             self.t_peak = max(self.t_peak, float(a.max()))
             return
         ts = np.arange(self.tick, last + 1)
@@ -223,14 +227,14 @@ class Meter:
         m = int(cuts[-1])
         sums = np.stack([np.add.reduceat(kz[:m], starts), np.add.reduceat(u[:m], starts),
                          np.diff(np.concatenate(([0], cuts))).astype(np.float64),
-                         np.add.reduceat(c[:m], starts)], axis=1)
+                         np.add.reduceat(c[:m], starts) if c is not None else np.zeros(len(starts))], axis=1)
         peaks = np.maximum.reduceat(a[:m], starts)
         sums[0] += self.t_acc
         peaks[0] = max(peaks[0], self.t_peak)
         self._finished_ticks(sums, peaks)
         self.tick = last + 1
         rest = slice(m, n)
-        self.t_acc = np.array([kz[rest].sum(), u[rest].sum(), n - m, c[rest].sum()])
+        self.t_acc = np.array([kz[rest].sum(), u[rest].sum(), n - m, c[rest].sum() if c is not None else 0.0])
         self.t_peak = float(a[rest].max()) if n > m else 0.0
 
     def _finished_ticks(self, sums: np.ndarray, peaks: np.ndarray) -> None:

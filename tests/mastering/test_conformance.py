@@ -157,3 +157,21 @@ def test_true_peak_max_equals_the_envelopes_max(channels):
         assert top_a > np.abs(x).max()        # the oversampled peak, not the samples'
         tail = np.zeros((a.delay + 1, channels))
         assert float(a.process(tail, threshold=0.5).max()) == b.peak(tail, threshold=0.5)
+
+
+def test_clipped_samples_counted_per_frame_in_any_blocks():
+    """Clip counts per 100 ms frame and in all are the same whether a block has clipped samples
+    or none (blocks without any skip the per-tick clip sums)."""
+    x = 0.1 * np.sin(2 * np.pi * 440 * np.arange(FS * 3) / FS)[:, None]
+    x[FS // 2:FS // 2 + 7] = 1.0             # frame 5
+    x[2 * FS + 100:2 * FS + 103] = -1.0      # frame 20
+    whole = measure(x, FS, true_peak=False)
+    assert whole.clipped_samples == 10
+    for block in (1000, 4800, 44100):
+        m = Meter(FS, 1, true_peak=False)
+        for i in range(0, len(x), block):
+            m.add(x[i:i + block])
+        r = m.result()
+        assert r.clipped_samples == 10
+        assert np.array_equal(r.frames.clipped, whole.frames.clipped)
+        assert np.flatnonzero(r.frames.clipped).tolist() == [5, 20]
