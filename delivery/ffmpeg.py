@@ -35,6 +35,11 @@ from typing import IO, Any, Sequence, cast
 
 import numpy as np
 
+try:
+    import fcntl
+except ImportError:   # not POSIX
+    fcntl = None  # type: ignore[assignment]
+
 from delivery import encoders
 from delivery.errors import DeliveryError
 
@@ -298,6 +303,7 @@ class PipeEncoder:
     """
 
     QUEUE_BLOCKS = 64
+    PIPE_BYTES = 1 << 20   # Linux's default is 64 kB; 1 MB is the unprivileged maximum
 
     def __init__(self, rate: int, channels: int, args: Sequence[str | os.PathLike], timeout_s: float):
         exe = find_tools().ffmpeg
@@ -312,10 +318,23 @@ class PipeEncoder:
         except OSError as exc:
             raise FFmpegNotFoundError(f"Không chạy được ffmpeg (cannot start ffmpeg): {exc}") from None
         self.stdin = cast(IO[bytes], self.proc.stdin)  # a pipe: stdin=PIPE above
+        self._widen_pipe()
         self.queue: queue.Queue[bytes | None] = queue.Queue(self.QUEUE_BLOCKS)
         self.broken = threading.Event()
         self.writer = threading.Thread(target=self._pump, name="ffmpeg-pipe", daemon=True)
         self.writer.start()
+
+    def _widen_pipe(self) -> None:
+        """Make the pipe hold a few blocks: with 64 kB the writer thread and ffmpeg took turns
+        four times per 256 kB block. Linux only; elsewhere, or past the system's limit, the pipe
+        stays as it was (the same samples arrive either way)."""
+        setsize = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+        if setsize is None:
+            return
+        try:
+            fcntl.fcntl(self.stdin.fileno(), setsize, self.PIPE_BYTES)
+        except OSError:
+            pass
 
     def _pump(self) -> None:
         """Writer thread: queue -> pipe; after a broken pipe it only drains (nobody waits on it)."""

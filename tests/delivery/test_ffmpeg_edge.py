@@ -119,3 +119,24 @@ def test_parse_ffmpeg_description():
     s = info["streams"][0]
     assert (s["codec_name"], s["sample_rate"], s["channels"], s["bit_rate"]) == ("aac", "44100", 1, "64000")
     assert s["tags"]["language"] == "vie"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pipe sizes are a Linux fcntl")
+def test_mp3_pipe_is_widened_and_the_mp3_is_whole(tmp_path):
+    """The encoder's pipe holds several blocks (1 MB, not 64 kB), and every sample written
+    reaches the MP3: 3 s of tone in 0.1 s blocks give a 3 s MP3 at 192 kbit/s CBR."""
+    import fcntl
+    from types import SimpleNamespace
+
+    dst = tmp_path / "ch.mp3"
+    acx = SimpleNamespace(bitrate_kbps=192, sample_rate_hz=44100, channels=1)   # ACX's delivery format
+    enc = ffmpeg.mp3_pipe(dst, 44100, 1, 3.0, acx)
+    assert fcntl.fcntl(enc.stdin.fileno(), fcntl.F_GETPIPE_SZ) >= ffmpeg.PipeEncoder.PIPE_BYTES
+    t = np.arange(44100 * 3) / 44100
+    x = (0.2 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)[:, None]
+    for i in range(0, len(x), 4410):
+        enc.write(x[i:i + 4410])
+    enc.close()
+    info = ffmpeg.probe(dst)
+    assert abs(float(info["format"]["duration"]) - 3.0) < 0.1
+    assert abs(int(info["format"]["bit_rate"]) - 192000) < 8000
