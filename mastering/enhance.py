@@ -134,8 +134,12 @@ class StftStage:
             may = self.may_cut(stream, k)
             some = None if may is None or may.all() else np.flatnonzero(may)
         sel = np.arange(k) if some is None else some
-        chosen = frames if some is None else frames[some]
-        spec = np.fft.rfft(chosen * self.win, axis=1) if len(sel) else None
+        if some is None:
+            windowed = frames * self.win
+        else:
+            windowed = frames[some]                # a copy: windowed in place
+            windowed *= self.win
+        spec = np.fft.rfft(windowed, axis=1) if len(sel) else None
         g = self.gains(spec) if spec is not None else None
         cut = np.zeros(k, bool)
         at_sel = np.full(k, -1)
@@ -144,8 +148,10 @@ class StftStage:
             cut[sel] = (g != 1.0).any(axis=(1, 2))
         if self.memo is not None and known is None:
             self.memo.record(f0, cut)
-        # output hop j = second half of frame j-1's output + first half of frame j's = stream[j*hop:(j+1)*hop]
-        out = stream[:k * hop].copy()
+        # output hop j = second half of frame j-1's output + first half of frame j's = stream[j*hop:(j+1)*hop];
+        # `stream` is this call's own array and its first k hops are not read after this (the
+        # frames needed are copied out first, the carry lies past them): changed in place
+        out = stream[:k * hop]
         before = np.concatenate(([self.carry_cut], cut[:-1]))
         touched = np.flatnonzero(cut | before)
         if len(touched):
