@@ -24,7 +24,6 @@ from typing import Callable, Iterator, Protocol
 
 import numpy as np
 import soundfile as sf
-from threadpoolctl import threadpool_limits
 
 from mastering.audio import MASTER_RATES_HZ, AudioInfo, check_finite, check_format, open_info, read_blocks
 from mastering.errors import AudioInputError, UnsupportedAudioError, where
@@ -281,19 +280,6 @@ def _pads(loop: ToneLoop, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
     return loop.values(half, plan.pad_head), loop.values(half + plan.pad_head, plan.pad_tail)
 
 
-def _one_blas_thread(run):
-    """Run the passes with one BLAS thread. The chain's BLAS calls are small (the plan's dot
-    products over the ticks); each woke OpenBLAS's second thread, which then spun waiting for
-    more work: 0.06 CPU s per 10-minute ACX take on 2 cores (per-thread CPU from /proc), taken
-    from the other worker under `--jobs`. Restored afterwards."""
-    @functools.wraps(run)
-    def one_thread(*args, **kwargs):
-        with threadpool_limits(limits=1, user_api="blas"):
-            return run(*args, **kwargs)
-    return one_thread
-
-
-@_one_blas_thread
 def _run(src, profile: Profile, params: ChainParams, block_frames: int,
          sink: Callable[[np.ndarray], None], progress: Progress | None, kept: _Kept | None = None,
          store: Store = None) -> MasterResult:

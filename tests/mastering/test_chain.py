@@ -278,26 +278,3 @@ def test_limiter_blocks_it_leaves_alone_are_the_input_and_peaks_still_held():
     assert np.array_equal(y[3 * block:], x[3 * block:])
     assert -20 * np.log10(lim.gain_min) > 4.0
 
-
-def test_the_passes_run_with_one_blas_thread_and_restore_it(monkeypatch):
-    """While a take is mastered BLAS uses one thread (its small calls woke a second one that then
-    spun); the process's setting is back afterwards."""
-    from threadpoolctl import threadpool_info
-
-    import mastering.runner as runner
-
-    def blas_threads() -> list[int]:
-        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
-    before = blas_threads()
-    assert before                                  # numpy's OpenBLAS at least
-    seen: list[list[int]] = []
-    make_plan = runner.make_plan
-
-    def recording(*args, **kwargs):
-        seen.append(blas_threads())
-        return make_plan(*args, **kwargs)
-    monkeypatch.setattr(runner, "make_plan", recording)
-    x = narration(3.0, 44100, seed=4)
-    master(x, 44100, "acx")
-    assert seen and all(n == [1] * len(before) for n in seen)
-    assert blas_threads() == before
