@@ -117,6 +117,18 @@ def test_profile_chooses_the_stages_and_the_report_counts_cuts():
     assert "plosive_frames" not in de.processing and "sibilant_frames" in de.processing
 
 
+def _count_analysed(stage) -> list[int]:
+    """Wrap `stage.gains` to count the frames it is asked to analyse; the count is `[n]`."""
+    seen = [0]
+    gains = stage.gains
+
+    def counting(spec):
+        seen[0] += spec.shape[0]
+        return gains(spec)
+    stage.gains = counting
+    return seen
+
+
 def test_a_second_pass_with_the_memo_analyses_only_the_cut_frames():
     """The runner's later passes over the same input: given the first pass's `FrameMemo`, the same
     output (bit for bit) and the same cut counts, in another block size, while the spectrum is
@@ -128,13 +140,7 @@ def test_a_second_pass_with_the_memo_analyses_only_the_cut_frames():
     def run(block: int) -> tuple[np.ndarray, dict, int]:
         st = make_tamer(RATE, 1, PlosiveParams(), DeEsserParams())
         st.stage.memo = memo
-        seen = [0]
-        gains = st.stage.gains
-
-        def counting(spec):
-            seen[0] += spec.shape[0]
-            return gains(spec)
-        st.stage.gains = counting
+        seen = _count_analysed(st.stage)
         x2 = x[:, None]
         y = np.concatenate([st.process(x2[i:i + block]) for i in range(0, len(x), block)] + [st.finish()])[:, 0]
         return y, dict(st.stage.cuts), seen[0]
@@ -163,13 +169,7 @@ def test_frames_too_quiet_to_cut_are_not_transformed_and_nothing_changes():
         st = make_tamer(RATE, 1, PlosiveParams(), None)
         if not rule_out:
             st.stage.may_cut = lambda stream, k: None
-        seen = [0]
-        gains = st.stage.gains
-
-        def counting(spec):
-            seen[0] += spec.shape[0]
-            return gains(spec)
-        st.stage.gains = counting
+        seen = _count_analysed(st.stage)
         y = np.concatenate([st.process(x2[i:i + 30001]) for i in range(0, len(x), 30001)] + [st.finish()])
         return y, dict(st.stage.cuts), seen[0]
     y, cuts, analysed = run(True)
