@@ -212,21 +212,6 @@ def _sum3(x: np.ndarray) -> np.ndarray:
     return s
 
 
-def _window_count(m: int, before: int, after: int) -> np.ndarray:
-    """How many ticks `_window_sum` adds at each of m positions (float32)."""
-    out = np.full(m, before + after + 1, np.float32)
-    for i in range(min(before, m)):
-        out[i] -= before - i
-    for j in range(min(after, m)):
-        out[m - 1 - j] -= after - j
-    return out
-
-
-def _moving_sum(x: np.ndarray, n: int) -> np.ndarray:
-    """Centred moving sum of odd length n with zero padding."""
-    return _window_sum(x, n // 2, n // 2)
-
-
 def _db(p: np.ndarray | float) -> np.ndarray:
     with np.errstate(divide="ignore"):
         return 10.0 * np.log10(np.maximum(p, 0.0))
@@ -730,16 +715,9 @@ def ndimage_max(active: np.ndarray, ahead: int, hold: int) -> np.ndarray:
     return _window_sum(active, hold, ahead, dtype=np.int32) > 0
 
 
-def _attack_release(target_db: np.ndarray, attack_ms: float, release_ms: float) -> np.ndarray:
-    """One-pole smoothing per 10 ms tick: fast when the gain rises (opening), slow when it falls."""
-    a_up = math.exp(-10.0 / max(attack_ms, 1e-3))
-    a_dn = math.exp(-10.0 / max(release_ms, 1e-3))
-    g = float(target_db[0]) if len(target_db) else 0.0
-    return _attack_release_run(target_db, a_up, a_dn, g)[0]
-
-
 def _attack_release_run(target_db: np.ndarray, a_up: float, a_dn: float, g: float) -> tuple[np.ndarray, float]:
-    """`_attack_release` of one stretch, from state `g` (dB); returns (float32 curve, new state)."""
+    """One-pole smoothing per 10 ms tick of one stretch, from state `g` (dB): fast when the gain
+    rises (opening, `a_up`), slow when it falls (`a_dn`); returns (float32 curve, new state)."""
     out = np.empty(len(target_db), np.float32)
     step = 1 << 15   # a recursive filter: Python floats, converted a slice at a time
     for s0 in range(0, len(target_db), step):
