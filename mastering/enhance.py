@@ -67,7 +67,9 @@ class FrameMemo:
     def record(self, f0: int, cut: np.ndarray) -> None:
         """Frames f0 .. f0+len(cut)-1 were analysed; `cut` (bool) marks those cut."""
         if f0 == self.recorded:
-            self.parts.append(f0 + np.flatnonzero(cut))
+            idx = np.flatnonzero(cut)
+            if len(idx):   # most blocks cut nothing: no empty array per block (1 MB per hour)
+                self.parts.append(f0 + idx)
             self.recorded += len(cut)
 
     def known(self, f0: int, k: int) -> np.ndarray | None:

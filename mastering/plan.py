@@ -660,13 +660,13 @@ def speech_change_db(before: Analysis, after: Analysis, threshold_db: float) -> 
 
 class _Gated:
     """`meter._integrated` (BS.1770 gated loudness from 100 ms frame sums, 400 ms blocks with 75 %
-    overlap) fed the frames a stretch at a time, to the bit: the same float32 running sums, and
+    overlap) fed the frames a stretch at a time, to the bit: the same float64 running sums, and
     the gates' means (numpy's pairwise sums) over columns of the blocks over each gate.
     `store`: where those columns go (None: memory)."""
 
     def __init__(self, store: Store = None) -> None:
         self.store = store
-        self.run = np.zeros(2, np.float32)        # running sums (k, n) as float32 cumsum makes them
+        self.run = np.zeros(2)                    # running sums (k, n), float64 as the meter's
         self.tail = np.zeros((1, 2))              # the last (up to 4) cumulative sums, from 0.0
         self.frames = 0
         self.gated = new_column(store, np.float64)   # block energies over the absolute gate

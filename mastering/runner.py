@@ -19,6 +19,7 @@ import io
 import os
 import shutil
 import tempfile
+from array import array
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Protocol
 
@@ -198,7 +199,7 @@ class _Kept:
     def __init__(self, path: str, channels: int):
         self.path, self.channels = path, channels
         self.file: io.BufferedRandom | None = open(path, "w+b")
-        self.pieces: list[tuple[int, int]] = []   # (frames, input frames read so far)
+        self.pieces = array("q")   # per piece: frames, input frames read so far (16 B, not a tuple's 100)
 
     def add(self, x: np.ndarray, done: int) -> None:
         if self.file is None:
@@ -208,14 +209,14 @@ class _Kept:
         except OSError:
             self.discard()
             return
-        self.pieces.append((x.shape[0], done))
+        self.pieces.extend((x.shape[0], done))
 
     def read(self) -> Iterator[tuple[np.ndarray, int]]:
         """The pieces as written (float64), each with the input frames read up to it."""
         assert self.file is not None
         self.file.flush()
         self.file.seek(0)
-        for frames, done in self.pieces:
+        for frames, done in zip(self.pieces[0::2], self.pieces[1::2]):
             x = np.empty((frames, self.channels), np.float32)
             if x.nbytes and self.file.readinto(x.data.cast("B")) != x.nbytes:
                 raise OSError(f"{self.path}: shorter than written")
