@@ -15,6 +15,7 @@ import numpy as np
 
 from mastering.audio import check_finite, check_format, open_info, read_blocks
 from mastering.filters import SosFilter, TruePeakEnvelope, k_weighting_sos
+from mastering.ticks import Store, close, new_column, pairwise_mean, stretches
 
 TICKS_PER_S = 100          # momentary and short-term are updated every 10 ms
 FRAME_TICKS = 10           # 100 ms frames: gating-block step (BS.1770) and QC resolution
@@ -77,8 +78,9 @@ class FrameSeries:
 
     @property
     def rms_db(self) -> np.ndarray:
+        """Per frame, float32 (0.36 MB per hour, not a float64's 0.72: QC holds it whole)."""
         with np.errstate(divide="ignore", invalid="ignore"):
-            return 10.0 * np.log10(self.power.astype(np.float64) / np.maximum(self.count, 1))
+            return np.float32(10.0) * np.log10(self.power / np.maximum(self.count, np.float32(1)))
 
     def __len__(self) -> int:
         return len(self.count)
@@ -155,52 +157,67 @@ def _round_or_none(v: float, nd: int = 2) -> float | None:
 
 
 class _Records:
-    """The meter's per-100 ms rows (k_power, power, count, peak, clipped, short_term) as float32,
-    appended into fixed chunks of `CHUNK` rows: no row is copied again until `series()`, which
-    moves the chunks into one (6, n) array a chunk at a time (peak: the rows once plus a chunk).
-    Growing one array instead would copy every row again at each growth and hold two copies.
-    float32 keeps each frame's sum to 6e-8 (3e-7 dB); totals are summed in float64."""
+    """The meter's per-100 ms rows (k_power, power, count, peak, clipped, short_term) as float32
+    columns, appended into (6, size) chunks: no row is copied again while the meter runs. With
+    `capacity` (the rows expected, when the length is known) the first chunk holds them all and
+    `series()` hands out a view of it; otherwise chunks of `CHUNK` rows, moved into one array at
+    the end a chunk at a time (peak: the rows once plus a chunk). Growing one array instead would
+    copy every row again at each growth. float32 keeps each frame's sum to 6e-8 (3e-7 dB); totals
+    are summed in float64."""
 
     COLUMNS = 6
     CHUNK = 1 << 15     # rows per chunk: 54.6 minutes, 786 kB
 
-    def __init__(self) -> None:
+    def __init__(self, capacity: int = 0) -> None:
+        self.capacity = capacity
         self.chunks: list[np.ndarray] = []
+        self.room = 0       # free rows in the last chunk
         self.n = 0
 
     def append(self, rows: np.ndarray) -> None:
         """Add (k, 6) rows."""
         done = 0
         while done < len(rows):
-            at = self.n % self.CHUNK
-            if at == 0:
-                self.chunks.append(np.empty((self.CHUNK, self.COLUMNS), np.float32))
-            k = min(self.CHUNK - at, len(rows) - done)
-            self.chunks[-1][at:at + k] = rows[done:done + k]
+            if self.room == 0:
+                size = self.capacity if not self.chunks and self.capacity else self.CHUNK
+                self.chunks.append(np.empty((self.COLUMNS, size), np.float32))
+                self.room = size
+            last = self.chunks[-1]
+            at = last.shape[1] - self.room
+            k = min(self.room, len(rows) - done)
+            last[:, at:at + k] = rows[done:done + k].T
             done += k
+            self.room -= k
             self.n += k
 
     def series(self, last: np.ndarray | None) -> np.ndarray:
         """All rows (plus `last`, one more row, if given) as a (6, n) float32 array; empties this."""
         n = self.n + (0 if last is None else 1)
-        out = np.empty((self.COLUMNS, n), np.float32)
-        at = 0
-        while self.chunks:
-            chunk = self.chunks.pop(0)
-            k = min(self.CHUNK, self.n - at)
-            out[:, at:at + k] = chunk[:k].T
-            at += k
-            del chunk
+        if len(self.chunks) == 1 and n <= self.chunks[0].shape[1]:
+            out = self.chunks[0][:, :n]          # a view: nothing copied
+        else:
+            out = np.empty((self.COLUMNS, n), np.float32)
+            at = 0
+            self.chunks.reverse()
+            while self.chunks:
+                chunk = self.chunks.pop()
+                k = min(chunk.shape[1], self.n - at)
+                out[:, at:at + k] = chunk[:, :k]
+                at += k
+                del chunk
         if last is not None:
-            out[:, at] = last
-        self.n = 0
+            out[:, n - 1] = last
+        self.chunks, self.room, self.n = [], 0, 0
         return out
 
 
 class Meter:
     """Streaming meter. Call `add(block)` for consecutive blocks, then `result()` once."""
 
-    def __init__(self, rate: int, channels: int, *, path: object | None = None, true_peak: bool = True):
+    def __init__(self, rate: int, channels: int, *, path: object | None = None, true_peak: bool = True,
+                 expected_frames: int = 0):
+        """`expected_frames`: the samples per channel to come, when known (the records are then
+        kept in one array sized for them; any length still works)."""
         check_format(rate, channels, path)
         self.rate, self.channels, self.path = int(rate), int(channels), path
         self.weights = np.asarray(channel_weights(channels))
@@ -223,7 +240,8 @@ class Meter:
         self.f_acc = np.zeros(4)
         self.f_peak = 0.0
         self.f_ticks = 0
-        self.records = _Records()
+        self.records = _Records(expected_frames * TICKS_PER_S // (FRAME_TICKS * int(rate)) + 2
+                                if expected_frames > 0 else 0)
         self._pending = (np.zeros((0, 4)), np.zeros(0), np.zeros(0))
 
     # -- feeding -----------------------------------------------------------------------------
@@ -360,28 +378,65 @@ class Meter:
         )
 
 
+class GatedLoudness:
+    """BS.1770-4 gated loudness (400 ms blocks with 75 % overlap) from 100 ms frame sums fed a
+    stretch at a time; any stretch sizes give the same value to the bit: float64 running sums,
+    and the gates' means (numpy's pairwise sums) over columns of the blocks over each gate.
+    `store`: where those columns go (None: memory, at most 8 bytes per frame each)."""
+
+    def __init__(self, store: Store = None) -> None:
+        self.store = store
+        self.run = np.zeros(2)                    # running sums (k, n)
+        self.tail = np.zeros((1, 2))              # the last (up to 4) cumulative sums, from 0.0
+        self.frames = 0
+        self.gated = new_column(store, np.float64)   # block energies over the absolute gate
+
+    def add(self, k_power: np.ndarray, count: np.ndarray) -> None:
+        if not len(k_power):
+            return
+        cs = np.cumsum(np.concatenate([self.run[None], np.stack([k_power, count], axis=1)]), axis=0)[1:]
+        c = np.concatenate([self.tail, cs])
+        e = np.maximum((c[4:, 0] - c[:-4, 0]) / (c[4:, 1] - c[:-4, 1]), 0.0)
+        self.gated.append(e[_lufs(e) > ABSOLUTE_GATE_LUFS])
+        self.run, self.tail = cs[-1], c[-4:]
+        self.frames += len(k_power)
+
+    def result(self) -> float:
+        """Integrated loudness (LUFS); -inf with fewer than 4 frames or nothing over the gates."""
+        gated = self.gated.done()
+        if self.frames < 4 or not len(gated):
+            close(gated)
+            return -math.inf
+        rel = _lufs(pairwise_mean(gated)) + RELATIVE_GATE_LU
+        final = new_column(self.store, np.float64)
+        for b0, b1 in stretches(len(gated)):
+            g = gated[b0:b1]
+            final.append(g[_lufs(g) > rel])
+        close(gated)
+        del gated
+        fin = final.done()
+        out = float(_lufs(pairwise_mean(fin))) if len(fin) else -math.inf
+        close(fin)
+        return out
+
+
 def _integrated(k_power: np.ndarray, count: np.ndarray) -> float:
-    """BS.1770-4 gated loudness from 100 ms frame sums (400 ms blocks, 75 % overlap)."""
-    ck = np.concatenate(([0.0], np.cumsum(k_power, dtype=np.float64)))
-    cn = np.concatenate(([0.0], np.cumsum(count, dtype=np.float64)))
-    e = (ck[4:] - ck[:-4]) / (cn[4:] - cn[:-4])
-    e = np.maximum(e, 0.0)
-    loud = _lufs(e)
-    gated = e[loud > ABSOLUTE_GATE_LUFS]
-    if gated.size == 0:
-        return -math.inf
-    rel = _lufs(gated.mean()) + RELATIVE_GATE_LU
-    final = e[(loud > ABSOLUTE_GATE_LUFS) & (loud > rel)]
-    return float(_lufs(final.mean())) if final.size else -math.inf
+    """BS.1770-4 gated loudness from 100 ms frame sums, a stretch at a time (`GatedLoudness`):
+    a 10 h file's float64 block energies never sit in memory four times over."""
+    gate = GatedLoudness()
+    for t0, t1 in stretches(len(k_power)):
+        gate.add(k_power[t0:t1], count[t0:t1])
+    return gate.result()
 
 
 def _loudness_range(short_term: np.ndarray) -> float:
-    """EBU Tech 3342 LRA from short-term values (3 s windows every 100 ms)."""
-    st = short_term[np.isfinite(short_term)].astype(np.float64)
+    """EBU Tech 3342 LRA from short-term values (3 s windows every 100 ms); float32 copies only."""
+    st = short_term[np.isfinite(short_term)]
     st = st[st > ABSOLUTE_GATE_LUFS]
     if st.size == 0:
         return 0.0
-    rel = 10.0 * np.log10(np.mean(10.0 ** (st / 10.0))) + LRA_RELATIVE_GATE_LU
+    power = sum(float(np.sum(10.0 ** (st[a:b].astype(np.float64) / 10.0))) for a, b in stretches(len(st)))
+    rel = 10.0 * math.log10(power / st.size) + LRA_RELATIVE_GATE_LU
     st = st[st > rel]
     if st.size == 0:
         return 0.0
@@ -421,7 +476,7 @@ def measure(samples: np.ndarray, rate: int, *, true_peak: bool = True) -> Measur
     samples = np.asarray(samples)
     if samples.ndim == 1:
         samples = samples[:, None]
-    m = Meter(rate, samples.shape[1], true_peak=true_peak)
+    m = Meter(rate, samples.shape[1], true_peak=true_peak, expected_frames=samples.shape[0])
     m.add(samples)
     return m.result()
 
@@ -429,7 +484,7 @@ def measure(samples: np.ndarray, rate: int, *, true_peak: bool = True) -> Measur
 def measure_file(path: str | os.PathLike, *, block_frames: int = 1 << 16, progress=None) -> Measurements:
     """Measure an audio file block by block (flat memory). `progress` gets floats 0..1."""
     info = open_info(path)
-    m = Meter(info.sample_rate, info.channels, path=info.path)
+    m = Meter(info.sample_rate, info.channels, path=info.path, expected_frames=info.frames)
     done = 0
     for block in read_blocks(info, block_frames):
         m.add(block)

@@ -17,8 +17,8 @@ import numpy as np
 from scipy import ndimage
 
 from mastering.filters import SosFilter, k_weighting_sos
-from mastering.meter import (ABSOLUTE_GATE_LUFS, FRAME_TICKS, RELATIVE_GATE_LU, TICKS_PER_S, channel_weights,
-                              mean_square, weighted_power, _lufs)
+from mastering.meter import (FRAME_TICKS, TICKS_PER_S, GatedLoudness, channel_weights, mean_square,
+                              weighted_power)
 from mastering.profiles import Profile
 from mastering.bands import DeEsserParams, PlosiveParams
 from mastering.repair import RepairParams
@@ -26,7 +26,7 @@ from mastering.roomtone import ZeroRuns
 from mastering.stages import (Cleanup, ExpanderParams, FadeParams, HighPassParams, HumParams,
                               LevelerParams, LimiterParams, TickGrid)
 from mastering.ticks import (STRETCH_TICKS, ExactSum, Store, Ticks, close, exact_mean, kth_smallest,
-                             new_column, pairwise_mean, stretches)
+                             new_column, stretches)
 
 PREDICT_TICKS = STRETCH_TICKS    # ticks per chunk of `predict`: whole 100 ms frames (a multiple of 10)
 
@@ -404,7 +404,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams, store: Store =
     gated = inner_s >= 0.5 and inner_s >= 0.05 * a.frames / a.rate
     if gated:
         noise_db = -140.0
-    gate = _Gated(store)
+    gate = GatedLoudness(store)
     for t0, t1 in stretches(n):
         gate.add(_frames(a.k_power[t0:t1]), _frames(a.count[t0:t1]))
     speech_lufs = gate.result()
@@ -450,7 +450,7 @@ def make_plan(a: Analysis, profile: Profile, params: ChainParams, store: Store =
         neighbouring ticks its hold and ramps reach). `PREDICT_TICKS` at a time with `reach`
         ticks of context."""
         h = reach // 2
-        gate = _Gated(store)
+        gate = GatedLoudness(store)
         total = 0.0
         for t0 in range(0, n, PREDICT_TICKS):
             t1 = min(n, t0 + PREDICT_TICKS)
@@ -656,47 +656,6 @@ def speech_change_db(before: Analysis, after: Analysis, threshold_db: float) -> 
         s1.add(after.power[t0:t1][speech])
     p0, p1 = s0.value(), s1.value()
     return float(_db(p1 / p0)) if p0 > 0 and p1 > 0 else 0.0
-
-
-class _Gated:
-    """`meter._integrated` (BS.1770 gated loudness from 100 ms frame sums, 400 ms blocks with 75 %
-    overlap) fed the frames a stretch at a time, to the bit: the same float64 running sums, and
-    the gates' means (numpy's pairwise sums) over columns of the blocks over each gate.
-    `store`: where those columns go (None: memory)."""
-
-    def __init__(self, store: Store = None) -> None:
-        self.store = store
-        self.run = np.zeros(2)                    # running sums (k, n), float64 as the meter's
-        self.tail = np.zeros((1, 2))              # the last (up to 4) cumulative sums, from 0.0
-        self.frames = 0
-        self.gated = new_column(store, np.float64)   # block energies over the absolute gate
-
-    def add(self, k_power: np.ndarray, count: np.ndarray) -> None:
-        if not len(k_power):
-            return
-        cs = np.cumsum(np.concatenate([self.run[None], np.stack([k_power, count], axis=1)]), axis=0)[1:]
-        c = np.concatenate([self.tail, cs])
-        e = np.maximum((c[4:, 0] - c[:-4, 0]) / (c[4:, 1] - c[:-4, 1]), 0.0)
-        self.gated.append(e[_lufs(e) > ABSOLUTE_GATE_LUFS])
-        self.run, self.tail = cs[-1], c[-4:]
-        self.frames += len(k_power)
-
-    def result(self) -> float:
-        """Integrated loudness (LUFS); -inf with fewer than 4 frames or nothing over the gates."""
-        gated = self.gated.done()
-        if self.frames < 4 or not len(gated):
-            close(gated)
-            return -math.inf
-        rel = _lufs(pairwise_mean(gated)) + RELATIVE_GATE_LU
-        final = new_column(self.store, np.float64)
-        for b0, b1 in stretches(len(gated)):
-            g = gated[b0:b1]
-            final.append(g[_lufs(g) > rel])
-        close(gated)
-        fin = final.done()
-        out = float(_lufs(pairwise_mean(fin))) if len(fin) else -math.inf
-        close(fin)
-        return out
 
 
 def _frames(per_tick: np.ndarray) -> np.ndarray:

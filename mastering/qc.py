@@ -79,12 +79,14 @@ def _runs(mask: np.ndarray, frame_s: float, min_frames: int = 1) -> list[tuple[f
             if b - a >= min_frames]
 
 
-def activity(m: Measurements) -> tuple[np.ndarray, float]:
-    """Speech/pause per 100 ms frame of a measured file and the threshold (dB) used."""
+def activity(m: Measurements, rms: np.ndarray | None = None) -> tuple[np.ndarray, float]:
+    """Speech/pause per 100 ms frame of a measured file and the threshold (dB) used; `rms`:
+    `m.frames.rms_db` when the caller has it already."""
     fr = m.frames
     if fr is None:
         raise ValueError("activity() needs a measurement taken with its frame series")
-    rms = fr.rms_db
+    if rms is None:
+        rms = fr.rms_db
     noise = m.noise_floor_db if math.isfinite(m.noise_floor_db) else -140.0
     speech = m.integrated_lufs if math.isfinite(m.integrated_lufs) else noise
     thr = noise + max(6.0, 0.4 * (speech - noise))
@@ -151,7 +153,7 @@ def check(m: Measurements, profile: Profile, *, processing: dict | None = None,
         regions += [{"kind": "dead_air", "start_s": a, "end_s": b} for a, b in dead]
         regions += [{"kind": "clipping", "start_s": a, "end_s": b}
                     for a, b in _runs(fr.clipped > 0, fs)]
-        active, thr = activity(m)
+        active, thr = activity(m, rms)
         pauses = _runs(~active, fs, min_frames=max(1, int(p.max_pause_s / fs)))
         inner = [(a, b) for a, b in pauses if a > 0 and b < round(len(fr) * fs, 2)]
         regions += [{"kind": "long_pause", "start_s": a, "end_s": b} for a, b in inner]

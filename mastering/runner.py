@@ -305,7 +305,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
             progress((k + done / src.frames) / passes)
 
     # pass 1: measure the input and analyse the cleaned-up signal
-    meter_in = Meter(src.rate, src.channels, path=src.path)
+    meter_in = Meter(src.rate, src.channels, path=src.path, expected_frames=src.frames)
     # without hum notches: which harmonics to notch is known only once the room tone is found,
     # and notching speech harmonics here would make the plan's loudness lower than pass 2's
     memos = _Memos()
@@ -398,7 +398,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     limiter = Limiter(src.rate, src.channels,
                       replace(params.limiter, ceiling_dbtp=profile.ceiling_dbtp - profile.limiter_margin_db))
     editor = Editor(src.frames, plan.trim_head, plan.trim_tail, pad_head, pad_tail, src.rate, params.fades)
-    meter_out = Meter(src.rate, src.channels, path=src.path)
+    meter_out = Meter(src.rate, src.channels, path=src.path, expected_frames=editor.out_len)
     skip = limiter.delay
 
     def emit(y: np.ndarray) -> None:
@@ -461,7 +461,7 @@ def _correct(blocks: Iterator[np.ndarray], rate: int, channels: int, gain_db: fl
     ceiling = profile.ceiling_dbtp - profile.limiter_margin_db
     limiter = (Limiter(rate, channels, LimiterParams(ceiling_dbtp=ceiling))
                if out_m.true_peak_dbtp + gain_db > ceiling else None)
-    meter = Meter(rate, channels)
+    meter = Meter(rate, channels, expected_frames=int(round(out_m.duration_s * rate)))
     skip = limiter.delay if limiter else 0
 
     def emit(y: np.ndarray) -> None:

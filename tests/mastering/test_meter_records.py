@@ -25,6 +25,20 @@ def test_records_across_chunks_come_back_in_order(monkeypatch):
     assert rec.chunks == [] and rec.n == 0     # the chunks were handed over, not kept twice
 
 
+def test_records_sized_for_the_length_are_handed_out_without_a_copy():
+    rows = np.random.default_rng(3).standard_normal((20, 6))
+    rec = _Records(capacity=21)
+    rec.append(rows[:13])
+    rec.append(rows[13:])
+    first = rec.chunks[0]
+    got = rec.series(np.ones(6))
+    assert np.shares_memory(got, first) and got.shape == (6, 21)
+    assert np.array_equal(got[:, :20], rows.astype(np.float32).T)
+    over = _Records(capacity=4)      # a wrong guess still gives every row
+    over.append(rows)
+    assert np.array_equal(over.series(None), rows.astype(np.float32).T)
+
+
 def test_integrated_sums_frames_in_float64():
     """5000 frames of widely spread energies: a float32 running sum is 0.007 dB off here."""
     rng = np.random.default_rng(6)

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from mastering import ticks
-from mastering.meter import _integrated
-from mastering.plan import Analysis, ChainParams, _Gated, _median, make_plan
+from mastering.meter import GatedLoudness, _integrated
+from mastering.plan import Analysis, ChainParams, _median, make_plan
 from mastering.profiles import get_profile
 from mastering.stages import GainCurve
 from mastering.ticks import ExactSum, TickFile, kth_smallest, pairwise_mean
@@ -144,10 +144,10 @@ def test_gated_loudness_fed_in_stretches_is_the_meters():
     k[1000:1400] = 0.0                                  # under the absolute gate
     n = np.full(frames, 4410, np.float32)
     for size in (4, 7, 999, frames):
-        gate = _Gated()
+        gate = GatedLoudness()
         for s in range(0, frames, size):
             gate.add(k[s:s + size], n[s:s + size])
         assert gate.result() == _integrated(k, n)
-    gate = _Gated()
+    gate = GatedLoudness()
     gate.add(k[:3], n[:3])
     assert gate.result() == -math.inf
