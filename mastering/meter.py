@@ -1,8 +1,9 @@
 """Streaming BS.1770-4 / EBU R128 meter with ACX-style measures.
 
 `Meter(rate, channels)` takes float (frames, channels) blocks in order and keeps only O(1) state
-plus one small record per 100 ms frame (six float32: 0.86 MB per hour, in fixed chunks that are
-never copied while the meter runs), so memory grows by under 1 MB per hour of input. Levels are dB: LUFS (K-weighted, gated), LU, dBTP (4× oversampled below 96 kHz), dBFS.
+plus one small record per 100 ms frame (six float32: 0.86 MB per hour, never copied while the
+meter runs), so memory grows by under 1 MB per hour of input. Levels are dB: LUFS (K-weighted,
+gated), LU, dBTP (4× oversampled below 96 kHz), dBFS.
 `measure(samples, rate)` and `measure_file(path)` wrap it.
 """
 from __future__ import annotations
