@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mastering import neural
-from mastering.filters import LatencyTrim
+from mastering.filters import LatencyTrim, hop_frames
 
 MODES = ("off", "spectral", "neural")
 
@@ -124,8 +124,7 @@ class StftStage:
             return np.zeros((0, block.shape[1]))
         hop = self.hop
         stream = np.concatenate([self.buf[hop:], x[:k * hop]])
-        frames = np.lib.stride_tricks.sliding_window_view(stream, self.n, axis=0)[::hop]  # (k, ch, n)
-        frames = frames.transpose(0, 2, 1)                                               # (k, n, ch)
+        frames = hop_frames(stream, self.n, hop, k)                                     # (k, n, ch)
         self.buf = frames[-1].copy()
         f0, self.frame_no = self.frame_no, self.frame_no + k
         known = self.memo.known(f0, k) if self.memo is not None else None

@@ -140,6 +140,28 @@ class SosFilter:
         return x.T
 
 
+def windows(x: np.ndarray, size: int) -> np.ndarray:
+    """Read-only (len(x) - size + 1, size) view of 1-D contiguous `x`: row i = x[i:i+size].
+
+    numpy's `sliding_window_view` gives the same view after checks that cost ~50 µs a call
+    (0.2 CPU s per 10-minute take from the true-peak envelopes' 4 000 calls)."""
+    n = max(0, len(x) - size + 1)
+    v = np.ndarray((n, size), x.dtype, x, 0, (x.itemsize, x.itemsize))
+    v.flags.writeable = False
+    return v
+
+
+def hop_frames(x: np.ndarray, size: int, hop: int, k: int) -> np.ndarray:
+    """Read-only (k, size, channels) view of C-contiguous (frames, channels) `x`: frame i =
+    x[i·hop : i·hop + size] (`x` holds at least (k-1)·hop + size frames). See `windows`."""
+    if k and (k - 1) * hop + size > x.shape[0]:
+        raise ValueError("hop_frames: x is too short")
+    it, ch = x.itemsize, x.shape[1]
+    v = np.ndarray((k, size, ch), x.dtype, x, 0, (hop * ch * it, ch * it, it))
+    v.flags.writeable = False
+    return v
+
+
 def oversampling_factor(rate: float) -> int:
     """True-peak oversampling: 4× below 96 kHz, 2× below 192 kHz, none above (BS.1770-4 Annex 2)."""
     if rate < 96000:
@@ -196,7 +218,7 @@ class TruePeakEnvelope:
             for ch in range(ext.shape[1]):
                 # output i covers ext[i+6] .. ext[i+7]; its window is ext[i+1 .. i+12]
                 w = np.ascontiguousarray(ext[s + 1:e + t, ch], dtype=np.float32)
-                v = np.lib.stride_tricks.sliding_window_view(w, t)      # (n, t), no copy
+                v = windows(w, t)                                       # (n, t), no copy
                 y = phases @ v.T                                        # (factor-1, n)
                 np.abs(y, out=y)
                 np.maximum(o, y.max(axis=0), out=o)

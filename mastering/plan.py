@@ -62,15 +62,16 @@ class ChainParams:
 
 class TickSums:
     """Sums (or, with `ufunc=np.maximum`, maxima of) per-sample values into 10 ms ticks
-    (tick t covers frames floor(t·rate/100) ...). Values must be >= 0 for maxima."""
+    (tick t covers frames floor(t·rate/100) ...). Values must be >= 0 for maxima.
+    `width` columns are given to `add`; `counts`: one more column, the frames in each tick."""
 
-    def __init__(self, rate: int, width: int, ufunc=np.add, store: Store = None):
+    def __init__(self, rate: int, width: int, ufunc=np.add, store: Store = None, counts: bool = False):
         self.rate, self.pos, self.tick = rate, 0, 0
-        self.ufunc = ufunc
-        self.acc = np.zeros(width)
+        self.ufunc, self.counts = ufunc, counts
+        self.acc = np.zeros(width + counts)
         self.done: list[np.ndarray] = []
         # with a store, finished ticks go straight to one column file each
-        self.files = [store() for _ in range(width)] if store is not None else None
+        self.files = [store() for _ in range(width + counts)] if store is not None else None
 
     def _emit(self, sums: np.ndarray) -> None:
         if self.files is None:
@@ -79,8 +80,15 @@ class TickSums:
         for j, f in enumerate(self.files):
             f.append(sums[:, j])
 
-    def add(self, vals: np.ndarray) -> None:
-        n = vals.shape[0]
+    def _tail(self, cols: tuple[np.ndarray, ...], m: int) -> np.ndarray:
+        """Per column, the sum (maximum) of its frames from `m` on; with `counts`, their number."""
+        t = [self.ufunc.reduce(c[m:], initial=0.0) for c in cols]
+        return np.array(t + [cols[0].shape[0] - m] if self.counts else t, np.float64)
+
+    def add(self, *cols: np.ndarray) -> None:
+        """Feed the next frames: one 1-D array per column, all of one length (a column each, not
+        one (frames, columns) array: the sums then run over contiguous memory)."""
+        n = cols[0].shape[0]
         end = self.pos + n
         last = (TICKS_PER_S * (end + 1) - 1) // self.rate - 1
         if last >= self.tick:
@@ -88,13 +96,17 @@ class TickSums:
             cuts = ((ts + 1) * self.rate) // TICKS_PER_S - self.pos
             starts = np.concatenate(([0], cuts[:-1]))
             m = int(cuts[-1])
-            sums = self.ufunc.reduceat(vals[:m], starts, axis=0)
+            sums = np.empty((len(starts), self.acc.shape[0]))
+            for j, c in enumerate(cols):
+                sums[:, j] = self.ufunc.reduceat(c[:m], starts)
+            if self.counts:
+                sums[:, -1] = cuts - starts
             sums[0] = self.ufunc(sums[0], self.acc)
             self._emit(sums.astype(np.float32))
-            self.acc = self.ufunc.reduce(vals[m:], axis=0, initial=0.0)
+            self.acc = self._tail(cols, m)
             self.tick = last + 1
         else:
-            self.acc = self.ufunc(self.acc, self.ufunc.reduce(vals, axis=0, initial=0.0))
+            self.acc = self.ufunc(self.acc, self._tail(cols, 0))
         self.pos = end
 
     def finish(self) -> list[Ticks]:
@@ -145,7 +157,7 @@ class Analyser:
         self.cleanup = Cleanup(rate, channels, params.highpass, params.hum)
         self.kf = SosFilter(k_weighting_sos(rate), channels)
         self.w = np.asarray(channel_weights(channels))
-        self.sums = TickSums(rate, 3, store=store)
+        self.sums = TickSums(rate, 2, store=store, counts=True)
         self.peaks = TickSums(rate, 1, np.maximum, store=store)
         self.zeros = ZeroRuns(rate)
 
@@ -159,9 +171,9 @@ class Analyser:
     def _sum(self, x: np.ndarray) -> None:
         kz = weighted_power(self.kf.process(x), self.w)
         u = mean_square(x)
-        self.sums.add(np.stack([kz, u, np.ones_like(u)], axis=1))
+        self.sums.add(kz, u)
         if x.shape[0]:
-            self.peaks.add(np.abs(x) if x.shape[1] == 1 else np.abs(x).max(axis=1)[:, None])
+            self.peaks.add(np.abs(x[:, 0]) if x.shape[1] == 1 else np.abs(x).max(axis=1))
 
     def finish(self) -> Analysis:
         self._sum(self.cleanup.finish())      # what its high-pass still held (nothing if unused)

@@ -72,9 +72,19 @@ def declip(x: np.ndarray, rate: int, params: RepairParams = RepairParams()) -> t
     return y, n
 
 
+def _second_difference(x: np.ndarray) -> np.ndarray:
+    """|np.diff(x, 2, prepend=x[0], append=x[-1])| with the same arithmetic, without `np.diff`'s
+    argument handling (60 µs a call, 0.2 CPU s per 10-minute take)."""
+    e = np.empty(len(x) + 2)
+    e[0], e[1:-1], e[-1] = x[0], x, x[-1]
+    d = e[1:] - e[:-1]
+    d2 = d[1:] - d[:-1]
+    return np.abs(d2, out=d2)
+
+
 def declick(x: np.ndarray, rate: int, params: RepairParams = RepairParams()) -> tuple[np.ndarray, int]:
     """Find impulses by their second difference against its 20 ms mean; redraw them."""
-    d2 = np.abs(np.diff(x, 2, prepend=x[0], append=x[-1]))
+    d2 = _second_difference(x)
     # a hit stands over click_ratio × (its local mean, >= 0, plus the floor): a chunk with no
     # second difference that high has none, and its local mean is not needed (most chunks of
     # speech: 0.1 of 0.18 CPU s per 10-minute take; 1e-9 covers the running mean's rounding)
