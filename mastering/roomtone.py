@@ -87,7 +87,11 @@ class ZeroRuns:
         n = block.shape[0]
         if n == 0:
             return
-        z = (np.abs(block) < SILENCE_LIN).all(axis=1)
+        # mono: numpy's `all` over an axis of length one is a slow loop
+        z = np.abs(block[:, 0]) < SILENCE_LIN if block.shape[1] == 1 else (np.abs(block) < SILENCE_LIN).all(axis=1)
+        if self.open_at is None and not z.any():
+            self.pos += n                              # no silence here nor running into it
+            return
         d = np.diff(np.concatenate(([0], z.astype(np.int8), [0])))
         starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
         prev, self.open_at = self.open_at, None

@@ -124,3 +124,23 @@ def test_meter_batches_give_the_same_records(monkeypatch):
         assert abs(r.momentary_max_lufs - a.momentary_max_lufs) < 1e-9
         assert abs(r.short_term_max_lufs - a.short_term_max_lufs) < 1e-9
         assert r.loudness_range_lu == pytest.approx(a.loudness_range_lu, abs=1e-6)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_zero_runs_across_blocks(channels):
+    """Digital-silence runs found the same whatever the block size, one running across blocks
+    and through a block with no silence at all after it."""
+    from mastering.roomtone import ZeroRuns
+    rate = 8000
+    x = np.full((rate * 6, channels), 0.01)
+    x[0:4000] = 0.0                      # head: 0.5 s
+    x[9000:17500] = 0.0                  # runs over the 4096-frame blocks' edges
+    x[20000:20050] = 0.0                 # too short to count (under 10 ms)
+    x[-4000:, 0] = 0.0                   # only one channel silent when stereo
+    want = [[0, 4000], [9000, 17500]] + ([[len(x) - 4000, len(x)]] if channels == 1 else [])
+    for block in (len(x), 4096, 1000):
+        z = ZeroRuns(rate)
+        for i in range(0, len(x), block):
+            z.add(x[i:i + block])
+        runs = z.runs()
+        assert runs.tolist() == [r for r in want if r[1] - r[0] >= z.min_len], block
