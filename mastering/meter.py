@@ -16,7 +16,7 @@ import numpy as np
 
 from mastering.audio import check_finite, check_format, open_info, read_blocks
 from mastering.filters import SosFilter, TruePeakEnvelope, k_weighting_sos
-from mastering.ticks import Store, close, new_column, pairwise_mean, stretches
+from mastering.ticks import STRETCH_TICKS, Store, Ticks, close, new_column, pairwise_mean, stretches
 
 TICKS_PER_S = 100          # momentary and short-term are updated every 10 ms
 FRAME_TICKS = 10           # 100 ms frames: gating-block step (BS.1770) and QC resolution
@@ -67,7 +67,8 @@ def _lufs(mean_power: np.ndarray | float) -> np.ndarray | float:
 
 @dataclass(frozen=True)
 class FrameSeries:
-    """Per-100 ms records, each a float32 array of length n_frames (sum them in float64)."""
+    """Per-100 ms records, each a float32 column of length n_frames (sum them in float64): arrays,
+    or `mastering.ticks.TickFile`s when the meter had a store (then read a stretch at a time)."""
 
     frame_s: float
     k_power: np.ndarray      # sum of channel-weighted K-filtered squares
@@ -80,8 +81,33 @@ class FrameSeries:
     @property
     def rms_db(self) -> np.ndarray:
         """Per frame, float32 (0.36 MB per hour, not a float64's 0.72: QC holds it whole)."""
+        out = np.empty(len(self), np.float32)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.float32(10.0) * np.log10(self.power / np.maximum(self.count, np.float32(1)))
+            for t0, t1 in stretches(len(self)):
+                out[t0:t1] = np.float32(10.0) * np.log10(self.power[t0:t1] / np.maximum(self.count[t0:t1], np.float32(1)))
+        return out
+
+    def close(self) -> None:
+        """Free the columns' files (a no-op for arrays)."""
+        for col in (self.k_power, self.power, self.count, self.peak, self.clipped, self.short_term):
+            close(col)
+
+    def positive(self, name: str) -> np.ndarray:
+        """Per frame, column `name` > 0 (bool)."""
+        col, out = getattr(self, name), np.empty(len(self), bool)
+        for t0, t1 in stretches(len(self)):
+            out[t0:t1] = col[t0:t1] > 0
+        return out
+
+    def largest(self, name: str) -> float:
+        """The largest value of column `name` (0 for none)."""
+        col = getattr(self, name)
+        return max((float(col[t0:t1].max()) for t0, t1 in stretches(len(self))), default=0.0)
+
+    def total(self, name: str) -> float:
+        """Column `name` summed in float64."""
+        col = getattr(self, name)
+        return math.fsum(float(col[t0:t1].sum(dtype=np.float64)) for t0, t1 in stretches(len(self)))
 
     def __len__(self) -> int:
         return len(self.count)
@@ -137,10 +163,14 @@ class Measurements:
         n = len(fr)
         per = max(1, math.ceil(n / max_points), int(round(1.0 / fr.frame_s)) if n > max_points else 1)
         idx = np.arange(0, n, per)
-        peak = np.maximum.reduceat(fr.peak, idx)
-        power = (np.add.reduceat(fr.power, idx, dtype=np.float64)
-                 / np.maximum(np.add.reduceat(fr.count, idx, dtype=np.float64), 1))
-        st = fr.short_term[np.minimum(idx + per - 1, n - 1)]
+        parts = []
+        for t0, t1 in stretches(n, max(per, STRETCH_TICKS // per * per)):   # whole buckets each
+            i = np.arange(0, t1 - t0, per)
+            parts.append((np.maximum.reduceat(fr.peak[t0:t1], i),
+                          np.add.reduceat(fr.power[t0:t1], i, dtype=np.float64)
+                          / np.maximum(np.add.reduceat(fr.count[t0:t1], i, dtype=np.float64), 1),
+                          fr.short_term[t0:t1][np.minimum(i + per - 1, t1 - t0 - 1)]))
+        peak, power, st = (np.concatenate([p[j] for p in parts]) for j in range(3))
         with np.errstate(divide="ignore"):
             peak_db = 20 * np.log10(peak)
             rms = 10 * np.log10(power)
@@ -169,14 +199,21 @@ class _Records:
     COLUMNS = 6
     CHUNK = 1 << 15     # rows per chunk: 54.6 minutes, 786 kB
 
-    def __init__(self, capacity: int = 0) -> None:
+    def __init__(self, capacity: int = 0, store: Store = None) -> None:
         self.capacity = capacity
         self.chunks: list[np.ndarray] = []
         self.room = 0       # free rows in the last chunk
         self.n = 0
+        # with a store, one file per column while the meter runs (read back by `series`)
+        self.files = [new_column(store) for _ in range(self.COLUMNS)] if store is not None else None
 
     def append(self, rows: np.ndarray) -> None:
         """Add (k, 6) rows."""
+        if self.files is not None:
+            for j, f in enumerate(self.files):
+                f.append(rows[:, j])
+            self.n += len(rows)
+            return
         done = 0
         while done < len(rows):
             if self.room == 0:
@@ -191,9 +228,16 @@ class _Records:
             self.room -= k
             self.n += k
 
-    def series(self, last: np.ndarray | None) -> np.ndarray:
-        """All rows (plus `last`, one more row, if given) as a (6, n) float32 array; empties this."""
+    def series(self, last: np.ndarray | None) -> "np.ndarray | list":
+        """All rows (plus `last`, one more row, if given) as a (6, n) float32 array, or with a
+        store its six column files (the caller closes them); empties this."""
         n = self.n + (0 if last is None else 1)
+        if self.files is not None:
+            if last is not None:
+                self.append(np.asarray(last, np.float64)[None])
+            files, self.files = self.files, []
+            self.n = 0
+            return [f.done() for f in files]
         if len(self.chunks) == 1 and n <= self.chunks[0].shape[1]:
             out = self.chunks[0][:, :n]          # a view: nothing copied
         else:
@@ -218,9 +262,11 @@ class Meter:
     BATCH_TICKS = 2048        # finished ticks handed on together (20.48 s)
 
     def __init__(self, rate: int, channels: int, *, path: object | None = None, true_peak: bool = True,
-                 expected_frames: int = 0):
+                 expected_frames: int = 0, store: Store = None):
         """`expected_frames`: the samples per channel to come, when known (the records are then
-        kept in one array sized for them; any length still works)."""
+        kept in one array sized for them; any length still works). `store`: where the records
+        wait until `result()` (see `mastering.ticks`; None: memory): a long take's records then
+        take no memory while the pass that meters it runs."""
         check_format(rate, channels, path)
         self.rate, self.channels, self.path = int(rate), int(channels), path
         self.weights = np.asarray(channel_weights(channels))
@@ -245,7 +291,7 @@ class Meter:
         self.f_peak = 0.0
         self.f_ticks = 0
         self.records = _Records(expected_frames * TICKS_PER_S // (FRAME_TICKS * int(rate)) + 2
-                                if expected_frames > 0 else 0)
+                                if expected_frames > 0 else 0, store)
         self._pending = (np.zeros((0, 4)), np.zeros(0), np.zeros(0))
         # finished ticks not yet turned into loudness and frames: done BATCH_TICKS at a time
         self._batch: list[tuple[np.ndarray, np.ndarray]] = []
@@ -382,16 +428,16 @@ class Meter:
         fr = FrameSeries(frame_s=FRAME_TICKS / TICKS_PER_S, k_power=cols[0], power=cols[1],
                          count=cols[2], peak=cols[3], clipped=cols[4], short_term=cols[5])
         total = max(self.pos, 1)
-        integrated = _integrated(cols[0, :n_complete], cols[2, :n_complete]) if n_complete >= 4 else -math.inf
-        lra = _loudness_range(cols[5, :n_complete])
-        sample_peak = float(fr.peak.max(initial=0.0))
+        integrated = _integrated(cols[0], cols[2], n_complete) if n_complete >= 4 else -math.inf
+        lra = _loudness_range(cols[5], n_complete)
+        sample_peak = fr.largest("peak")
         tp = max(self.tp_max, sample_peak) if self.tp is not None else sample_peak
         return Measurements(
             integrated_lufs=float(integrated),
             loudness_range_lu=float(lra),
             true_peak_dbtp=db(tp, power=False),
             sample_peak_dbfs=db(sample_peak, power=False),
-            rms_db=db(float(fr.power.sum(dtype=np.float64)) / total, power=True),
+            rms_db=db(fr.total("power") / total, power=True),
             noise_floor_db=_noise_floor(fr),
             momentary_max_lufs=self.m_max,
             short_term_max_lufs=self.s_max,
@@ -446,19 +492,23 @@ class GatedLoudness:
         return out
 
 
-def _integrated(k_power: np.ndarray, count: np.ndarray) -> float:
-    """BS.1770-4 gated loudness from 100 ms frame sums, a stretch at a time (`GatedLoudness`):
-    a 10 h file's float64 block energies never sit in memory four times over."""
+def _integrated(k_power: Ticks, count: Ticks, n: int | None = None) -> float:
+    """BS.1770-4 gated loudness from the first `n` (all) 100 ms frame sums, a stretch at a time
+    (`GatedLoudness`): a 10 h file's float64 block energies never sit in memory four times over."""
     gate = GatedLoudness()
-    for t0, t1 in stretches(len(k_power)):
+    for t0, t1 in stretches(len(k_power) if n is None else n):
         gate.add(k_power[t0:t1], count[t0:t1])
     return gate.result()
 
 
-def _loudness_range(short_term: np.ndarray) -> float:
-    """EBU Tech 3342 LRA from short-term values (3 s windows every 100 ms); float32 copies only."""
-    st = short_term[np.isfinite(short_term)]
-    st = st[st > ABSOLUTE_GATE_LUFS]
+def _loudness_range(short_term: Ticks, n: int | None = None) -> float:
+    """EBU Tech 3342 LRA from the first `n` (all) short-term values (3 s windows every 100 ms);
+    float32 copies of those over the absolute gate only."""
+    parts = []
+    for t0, t1 in stretches(len(short_term) if n is None else n):
+        s = short_term[t0:t1]
+        parts.append(s[np.isfinite(s) & (s > ABSOLUTE_GATE_LUFS)])
+    st = np.concatenate(parts) if parts else np.zeros(0, np.float32)
     if st.size == 0:
         return 0.0
     power = sum(float(np.sum(10.0 ** (st[a:b].astype(np.float64) / 10.0))) for a, b in stretches(len(st)))
@@ -480,21 +530,23 @@ def _noise_floor(fr: FrameSeries) -> float:
     one window is measured whole.
     """
     w = NOISE_WINDOW_FRAMES
-    full = fr.count[:len(fr) - len(fr) % w]
-    m = len(full) // w
+    n = len(fr)
+    m = n // w
     # a trailing short frame (the file's last partial 100 ms) does not make a whole window
-    if m and fr.count[m * w - 1] < 0.99 * fr.count.max():
+    if m and fr.count[m * w - 1:m * w][0] < 0.99 * fr.largest("count"):
         m -= 1
     if m == 0:
-        p = fr.power.sum(dtype=np.float64) / max(fr.count.sum(dtype=np.float64), 1)
+        p = fr.total("power") / max(fr.total("count"), 1)
         return db(float(p), power=True) if 10 * math.log10(max(p, 1e-300)) > SILENCE_DB else -math.inf
-    p = (fr.power[:m * w].reshape(m, w).sum(axis=1, dtype=np.float64)
-         / fr.count[:m * w].reshape(m, w).sum(axis=1, dtype=np.float64))
-    with np.errstate(divide="ignore"):
-        ok = 10.0 * np.log10(p) > SILENCE_DB
-    if not ok.any():
-        return -math.inf
-    return db(float(p[ok].min()), power=True)
+    best = math.inf
+    for t0, t1 in stretches(m * w, STRETCH_TICKS // w * w):        # whole windows each
+        p = (fr.power[t0:t1].reshape(-1, w).sum(axis=1, dtype=np.float64)
+             / fr.count[t0:t1].reshape(-1, w).sum(axis=1, dtype=np.float64))
+        with np.errstate(divide="ignore"):
+            ok = 10.0 * np.log10(p) > SILENCE_DB
+        if ok.any():
+            best = min(best, float(p[ok].min()))
+    return db(best, power=True) if math.isfinite(best) else -math.inf
 
 
 def measure(samples: np.ndarray, rate: int, *, true_peak: bool = True) -> Measurements:

@@ -152,7 +152,7 @@ def check(m: Measurements, profile: Profile, *, processing: dict | None = None,
                            "Khoảng lặng số (im bặt)", "digital silence / dead air"))
         regions += [{"kind": "dead_air", "start_s": a, "end_s": b} for a, b in dead]
         regions += [{"kind": "clipping", "start_s": a, "end_s": b}
-                    for a, b in _runs(fr.clipped > 0, fs)]
+                    for a, b in _runs(fr.positive("clipped"), fs)]
         active, thr = activity(m, rms)
         pauses = _runs(~active, fs, min_frames=max(1, int(p.max_pause_s / fs)))
         inner = [(a, b) for a, b in pauses if a > 0 and b < round(len(fr) * fs, 2)]

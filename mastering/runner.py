@@ -305,7 +305,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
             progress((k + done / src.frames) / passes)
 
     # pass 1: measure the input and analyse the cleaned-up signal
-    meter_in = Meter(src.rate, src.channels, path=src.path, expected_frames=src.frames)
+    meter_in = Meter(src.rate, src.channels, path=src.path, expected_frames=src.frames, store=store)
     # without hum notches: which harmonics to notch is known only once the room tone is found,
     # and notching speech harmonics here would make the plan's loudness lower than pass 2's
     memos = _Memos()
@@ -327,7 +327,10 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         kept.add(x, done)
     analyser.add(np.zeros((0, src.channels)), cleaned=np.concatenate([rest.process(x), rest.finish()]))
     # the input's per-100 ms records are not used after this (QC reads the output's): dropped
-    input_m = replace(meter_in.result(), frames=None)
+    input_m = meter_in.result()
+    if input_m.frames is not None:
+        input_m.frames.close()
+    input_m = replace(input_m, frames=None)
     del meter_in
     before = analyser.finish()
     plan = make_plan(before, profile, params, store)
@@ -398,7 +401,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     limiter = Limiter(src.rate, src.channels,
                       replace(params.limiter, ceiling_dbtp=profile.ceiling_dbtp - profile.limiter_margin_db))
     editor = Editor(src.frames, plan.trim_head, plan.trim_tail, pad_head, pad_tail, src.rate, params.fades)
-    meter_out = Meter(src.rate, src.channels, path=src.path, expected_frames=editor.out_len)
+    meter_out = Meter(src.rate, src.channels, path=src.path, expected_frames=editor.out_len, store=store)
     skip = limiter.delay
 
     def emit(y: np.ndarray) -> None:
@@ -426,6 +429,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         tail = tail.astype(np.float32)
         meter_out.add(tail)
         sink(tail)
+    trim_heap()     # what pass 2 left free, before the output's records are read (a stretch at a time)
     out_m = meter_out.result()
     processing = dict(plan.report)
     processing.update(rest.cuts())
@@ -671,4 +675,7 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
             except OSError:
                 pass
     res.path = dst
+    if res.measurements.frames is not None and not isinstance(res.measurements.frames.count, np.ndarray):
+        # its columns were files beside the output, removed above; the QC report holds what they gave
+        res.measurements = replace(res.measurements, frames=None)
     return res

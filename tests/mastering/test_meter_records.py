@@ -68,3 +68,38 @@ def test_blocks_of_any_size_give_the_same_records(monkeypatch):
         for col in ("k_power", "power", "count", "peak", "clipped"):
             np.testing.assert_allclose(getattr(r.frames, col), getattr(whole.frames, col), rtol=1e-6)
         assert abs(r.integrated_lufs - whole.integrated_lufs) < 1e-6
+
+
+def test_records_in_files_until_the_result(tmp_path, monkeypatch):
+    """With a store the meter keeps its records in files while it runs (no memory that grows with
+    the take) and hands back the same measurements; the files are emptied afterwards."""
+    import mastering.ticks as ticks
+    from mastering.ticks import TickFile
+    monkeypatch.setattr(ticks, "STRETCH_TICKS", 30)       # several stretches read back
+    monkeypatch.setattr(Meter, "BATCH_TICKS", 50)         # records handed on every 0.5 s
+    made: list[TickFile] = []
+
+    def store() -> TickFile:
+        made.append(TickFile(str(tmp_path / f"c{len(made)}")))
+        return made[-1]
+
+    rate = 8000
+    x = (0.1 * np.random.default_rng(4).standard_normal(12 * rate + 321))[:, None]
+    x[3 * rate:4 * rate] *= 20
+    plain, filed = Meter(rate, 1), Meter(rate, 1, store=store)
+    for i in range(0, len(x), 999):
+        plain.add(x[i:i + 999])
+        filed.add(x[i:i + 999])
+    assert len(made) == 6 and filed.records.chunks == []
+    assert all(len(f) > 0 for f in made)                 # written as it ran, before the result
+    a, b = plain.result(), filed.result()
+    n = len(a.frames)
+    assert len(b.frames) == n and isinstance(b.frames.power, TickFile)     # left in the files
+    for col in ("k_power", "power", "count", "peak", "clipped", "short_term"):
+        assert np.array_equal(getattr(a.frames, col), getattr(b.frames, col)[0:n], equal_nan=True), col
+    assert a.to_dict() == b.to_dict() and a.clipped_samples == b.clipped_samples
+    assert np.array_equal(a.frames.rms_db, b.frames.rms_db, equal_nan=True)
+    assert np.array_equal(a.frames.positive("peak"), b.frames.positive("peak"))
+    assert a.plot_data(max_points=7) == b.plot_data(max_points=7)
+    b.frames.close()
+    assert all(f.file.closed for f in made) and all((tmp_path / f"c{i}").stat().st_size == 0 for i in range(6))
