@@ -281,7 +281,7 @@ print(pyloudnorm.Meter({RATE}).integrated_loudness(x))
         *[f"| {k} | {v[0]:.1f} | {v[1]:.0f} |" for k, v in mem.items()],
         f"| `sachnoi measure`, {hours * LONG_REPEAT:.0f} h | {wm:.1f} | {rm:.0f} |",
         "",
-        "A single input's peak RSS grew with its length (plan arrays at 10 ms resolution, about 25 MB per hour) until session 11 put the plan's per-tick columns in files and session 12 the meters' records in float32 (about 1 MB per hour left, \"Mastering: scale\"); the chapters of a session are separate inputs, so (a) does not grow with the length of a session.", "",
+        "A single input's peak RSS grew with its length (plan arrays at 10 ms resolution, about 25 MB per hour) until session 11 put the plan's per-tick columns in files and session 13 the meters' records (flat from 1 h to 10 h since, \"Mastering: scale\"); the chapters of a session are separate inputs, so (a) does not grow with the length of a session.", "",
         "ACX check of every output chapter, by ffmpeg only. RMS level and peak level: `astats` over the "
         "whole file. Noise floor: ACX Check's definition, the RMS of the quietest 0.5 s, with windows cut "
         "by ffmpeg on a 0.5 s grid (`asetnsamples=n=22050:p=0,astats=metadata=1:reset=1`, whole windows "
