@@ -6,7 +6,9 @@ the same output. Samples are float32 (frames, channels) at the edges, float64 in
 Encoding a delivery file is not done here: the caller hands in an encoder (an `Encoder`, e.g.
 `delivery.ffmpeg.mp3_pipe`) that is fed the same blocks as the master.
 `master_file` lets pass 1 keep the repaired, high-passed take in a temporary file beside the
-output (`_Kept`) for the later passes to read; the master is the same to the bit either way.
+output (`_Kept`) for the later passes to read, and with speech enhancement on, pass 1b keeps the
+enhanced take for pass 2 (the neural model then runs once, not twice); the master is the same to
+the bit either way.
 It also keeps the per-10 ms analysis and the plan's gain curve in files there (`TickFile`), read a
 stretch at a time, so its memory stays flat with the take's length; they are gone after it returns
 (`MasterResult.plan.gains_db` of `master_file` can no longer be read).
@@ -155,7 +157,7 @@ class _Rest:
         self.enh = enhance()
 
     def _after_tamer(self, x: np.ndarray) -> np.ndarray:
-        return self.enh.process(x) if self.enh else x
+        return _f32(self.enh.process(x)) if self.enh else x
 
     def cuts(self) -> dict:
         """Frames where the plosive control or the de-esser cut (empty when neither ran)."""
@@ -168,8 +170,15 @@ class _Rest:
     def finish(self) -> np.ndarray:
         parts = [self._after_tamer(self.tamer.finish())] if self.tamer else []
         if self.enh:
-            parts.append(self.enh.finish())
+            parts.append(_f32(self.enh.finish()))
         return np.concatenate(parts) if parts else np.zeros((0, self.channels))
+
+
+def _f32(x: np.ndarray) -> np.ndarray:
+    """The enhanced take rounded to float32 (float64 out): pass 1b keeps it in a float32 file
+    for pass 2 (`_Kept`), so a pass that computes it again must round it the same way to give
+    the same master (a change of at most one float32 step, 2^-24 of the sample)."""
+    return x.astype(np.float32).astype(np.float64)
 
 
 class _Front:
@@ -186,12 +195,14 @@ class _Front:
 
 
 class _Kept:
-    """Pass 1's output of `_HighPass` (the take repaired and high-passed), kept in a raw float32
-    file for the later passes, which then read it instead of reading, repairing and filtering the
-    take again (0.7 of 10 CPU s per 10-minute ACX take). Exact: the linear-phase high-pass
-    computes in float32 (`FirFilter`), so its output is float32 already; only used with it.
-    Read back in the pieces pass 1 wrote (each with the input frames read up to it), so the later
-    stages see the same blocks as when recomputing and the master is the same to the bit.
+    """One pass's output kept in a raw float32 file for the passes after it, which then read it
+    instead of computing it again: pass 1's output of `_HighPass` (the take repaired and
+    high-passed: 0.7 of 10 CPU s per 10-minute ACX take), and with enhancement on, pass 1b's
+    output of `_Rest` (the enhanced take: the neural model's 45 of 107 CPU s per 10-minute take).
+    Exact: the linear-phase high-pass computes in float32 (`FirFilter`), so its output is float32
+    already (only kept with it); `_Rest` rounds the enhanced take to float32 (`_f32`).
+    Read back in the pieces the pass wrote (each with the input frames read up to it), so the
+    later stages see the same blocks as when recomputing and the master is the same to the bit.
 
     Streams: one piece in memory at a time. A write that fails (disk full) drops the file and the
     later passes recompute instead; `discard()` frees the disk as soon as the last pass is done."""
@@ -230,6 +241,9 @@ class _Kept:
                 pass
             self.file.close()
             self.file = None
+
+
+Enhanced = tuple[_Kept | None, dict]   # pass 1b's enhanced take, if kept, and where its stages cut
 
 
 def keeps_exactly(params: ChainParams) -> bool:
@@ -283,9 +297,11 @@ def _pads(loop: ToneLoop, plan: Plan) -> tuple[np.ndarray, np.ndarray]:
 
 def _run(src, profile: Profile, params: ChainParams, block_frames: int,
          sink: Callable[[np.ndarray], None], progress: Progress | None, kept: _Kept | None = None,
-         store: Store = None) -> MasterResult:
+         store: Store = None, keep: Callable[[], _Kept | None] | None = None) -> MasterResult:
     """The passes over the take (see the module docstring); `kept`: where pass 1 keeps its
     `_HighPass` output for the later passes (None: they recompute it; the same master);
+    `keep`: makes the file where pass 1b keeps the enhanced take for pass 2 (None, or it gives
+    None: pass 2 recomputes it; the same master);
     `store`: where the per-tick analysis and gain curve go (None: memory; the same master)."""
     if block_frames < 1:
         raise ValueError("block_frames must be >= 1")
@@ -358,25 +374,35 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         if last is not None:
             yield *last, True
 
-    def enhanced_plan(enhance: Callable[[], Aligned | None], k: int, before: Analysis) -> tuple[Plan, float]:
-        """Pass 1b: the plan's levels are those of the enhanced take (pauses found before)."""
-        analyser, rest = Analyser(src.rate, src.channels, params, store), _Rest(src, params, enhance, memos)
+    def rest_pieces(rest: _Rest) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+        """The take in pieces: (through `_HighPass`, then through `rest`, input frames read so far)."""
         for x, done, last in high_passed():
             y = rest.process(x)
             if last:
                 y = np.concatenate([y, rest.finish()])
+            yield x, y, done
+
+    def enhanced_plan(enhance: Callable[[], Aligned | None], k: int, before: Analysis) -> tuple[Plan, float, Enhanced]:
+        """Pass 1b: the plan's levels are those of the enhanced take (pauses found before); the
+        enhanced take is kept for pass 2 when `keep` gives a file."""
+        analyser, rest = Analyser(src.rate, src.channels, params, store), _Rest(src, params, enhance, memos)
+        out = keep() if keep else None
+        for x, y, done in rest_pieces(rest):
+            if out:
+                out.add(y, done)
             analyser.add(x, cleaned=y)
             step(k, done)
         after = analyser.finish()
         new = make_plan(after, profile, params, store)
         change = speech_change_db(before, after, plan.report["speech_threshold_db"])
         after.close()
-        return new, change
+        return new, change, (out, rest.cuts())
 
+    enhanced: Enhanced = (None, {})
     if plan.report["denoise"] != "off":
         notes = {k: plan.report[k] for k in ("hum_notches_hz", "denoise", "denoise_requested",
                                              "denoise_note") if k in plan.report}
-        new_plan, change = enhanced_plan(enhance, 1, before)
+        new_plan, change, enhanced = enhanced_plan(enhance, 1, before)
         if notes["denoise"] == "neural" and change < -params.max_speech_loss_db:
             # the model took words for noise: the spectral stage instead
             passes += 1
@@ -384,7 +410,9 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
             notes.update(denoise="spectral", denoise_note=(
                 f"mạng nơ-ron bớt {-change:.1f} dB của lời nói, dùng lọc phổ (neural removed "
                 f"{-change:.1f} dB of the speech itself: spectral used instead)"))
-            new_plan, change = enhanced_plan(enhance, 2, before)
+            if enhanced[0]:
+                enhanced[0].discard()
+            new_plan, change, enhanced = enhanced_plan(enhance, 2, before)
         plan = new_plan
         notes["denoise_speech_change_db"] = round(change, 2)
         plan.report.update(notes)
@@ -395,7 +423,9 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     del before, analyser   # pass 2 needs only the plan (the per-tick sums: 58 MB at 10 h in memory)
     trim_heap()
     # pass 2: process, edit, measure the output, hand blocks to the sink
-    rest = _Rest(src, params, enhance, memos)
+    done_rest, cuts = enhanced
+    if done_rest and done_rest.file and kept:
+        kept.discard()    # pass 2 reads the enhanced take: the disk back at once
     gain = GainCurve(plan.gains_db, plan.tick_frames)
     filler = Filler(plan.zero_runs, loop, src.rate)
     limiter = Limiter(src.rate, src.channels,
@@ -415,14 +445,18 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
             meter_out.add(out)
             sink(out)
 
-    for x, done, last in high_passed():
-        y = rest.process(x)
-        if last:
-            y = np.concatenate([y, rest.finish()])
+    again: _Rest | None = None   # the stages after the high-pass, when pass 2 computes them again
+    if done_rest and done_rest.file:
+        pieces = done_rest.read()
+    else:
+        again = _Rest(src, params, enhance, memos)
+        pieces = ((y, done) for _, y, done in rest_pieces(again))
+    for y, done in pieces:
         emit(limiter.process(filler.process(gain.process(y))))
         step(passes - 1, done)
-    if kept:
-        kept.discard()
+    for f in (kept, done_rest):
+        if f:
+            f.discard()
     emit(limiter.flush())
     tail = editor.finish()
     if tail.shape[0]:
@@ -432,7 +466,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
     trim_heap()     # what pass 2 left free, before the output's records are read (a stretch at a time)
     out_m = meter_out.result()
     processing = dict(plan.report)
-    processing.update(rest.cuts())
+    processing.update(again.cuts() if again else cuts)
     processing["limiter_max_reduction_db"] = round(float(-20 * np.log10(max(limiter.gain_min, 1e-9))), 2)
     processing["input"] = input_m.details()
     report = check(out_m, profile, processing=processing)
@@ -637,12 +671,18 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
                     enc.write(block)
             result = write_with(sink)
         return tmp, result, enc, enc_out
-    kept = None
+    keeps: list[_Kept] = []
+
+    def keep() -> _Kept | None:
+        """A file beside the output for one pass's output, if it fits (see `_Kept`)."""
+        if not _keep_fits(info, folder):
+            return None
+        keeps.append(_Kept(temp(".f32"), info.channels))
+        return keeps[-1]
     try:
-        if _keep_fits(info, folder) and keeps_exactly(params):
-            kept = _Kept(temp(".f32"), info.channels)
+        kept = keep() if keeps_exactly(params) else None
         tmp, res, enc, enc_out = flac(lambda w: _run(_FileSource(info), prof, params, block_frames, w, progress,
-                                                     kept, column))
+                                                     kept, column, keep))
         err = level_error_db(res.measurements, prof)
         fixed = None
         if _needs_correction(res, err):
@@ -665,8 +705,8 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
             e.abort()
         raise
     finally:
-        if kept:
-            kept.discard()
+        for k in keeps:
+            k.discard()
         for col in columns:
             col.close()
         for t in tmps:

@@ -1,6 +1,7 @@
 """Pass 1 keeps the take repaired and high-passed (`runner._Kept`) and the later passes read it
-instead of computing it again: the master must be the one recomputing gives, to the bit, and the
-kept file must be gone after success, after an error and when it could not be written."""
+instead of computing it again; with enhancement on, pass 1b keeps the enhanced take for pass 2.
+The master must be the one recomputing gives, to the bit, and the kept files must be gone after
+success, after an error and when they could not be written."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import soundfile as sf
 
 from mastering import runner
+from mastering.enhance import SpectralDenoiser
 from mastering.plan import ChainParams
 from mastering.runner import master, master_file
 from signals_for_tests import narration
@@ -52,7 +54,8 @@ def test_the_kept_pass_gives_the_master_recomputing_gives(tmp_path, monkeypatch,
     ref = _recomputed(monkeypatch, src, tmp_path / "ref.flac", params=params, block_frames=4096)
     made = _spy(monkeypatch)
     res = master_file(src, out / "m.flac", "acx", params=params, block_frames=4096)
-    assert len(made) == 1 and made[0].startswith(str(out))
+    # the high-passed take, and the enhanced one when there is enhancement
+    assert len(made) == (1 if denoise == "off" else 2) and all(p.startswith(str(out)) for p in made)
     assert sorted(p.name for p in out.iterdir()) == ["m.flac"]          # the kept file is gone
     assert res.plan.report["hum_notches_hz"] == [50.0]
     assert res.plan.report["denoise"] == denoise
@@ -93,9 +96,12 @@ def test_the_kept_file_is_removed_after_an_error(tmp_path, monkeypatch):
     assert list(out.iterdir()) == []
 
 
-def test_a_kept_file_that_cannot_be_written_is_dropped_and_recomputed(tmp_path, monkeypatch):
+@pytest.mark.parametrize("denoise, which", [("off", 0), ("spectral", 1)])
+def test_a_kept_file_that_cannot_be_written_is_dropped_and_recomputed(tmp_path, monkeypatch, denoise, which):
+    """`which`: the file that finds the disk full (0: the high-passed take, 1: the enhanced one)."""
     src = _take(tmp_path)
-    _recomputed(monkeypatch, src, tmp_path / "ref.flac", block_frames=4096)
+    params = ChainParams(denoise=denoise)
+    _recomputed(monkeypatch, src, tmp_path / "ref.flac", block_frames=4096, params=params)
     made = _spy(monkeypatch)
     writes = []
 
@@ -118,10 +124,11 @@ def test_a_kept_file_that_cannot_be_written_is_dropped_and_recomputed(tmp_path, 
 
     def init(self, path, channels):
         real_init(self, path, channels)
-        self.file = DiskFull(self.file)
+        if len(made) == which + 1:      # this one was just made
+            self.file = DiskFull(self.file)
     monkeypatch.setattr(runner._Kept, "__init__", init)
-    master_file(src, tmp_path / "out" / "m.flac", "acx", block_frames=4096)
-    assert len(made) == 1 and len(writes) == 3
+    master_file(src, tmp_path / "out" / "m.flac", "acx", block_frames=4096, params=params)
+    assert len(made) == which + 1 and len(writes) == 3
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.flac"]
     a, _ = sf.read(tmp_path / "ref.flac", dtype="float64")
     b, _ = sf.read(tmp_path / "out" / "m.flac", dtype="float64")
@@ -157,3 +164,46 @@ def test_pcm24_gives_the_file_libsndfile_writes_from_floats(tmp_path):
     sf.write(tmp_path / "a.flac", x, RATE, subtype="PCM_24")
     sf.write(tmp_path / "b.flac", runner.pcm24(x), RATE, subtype="PCM_24")
     assert (tmp_path / "a.flac").read_bytes() == (tmp_path / "b.flac").read_bytes()
+
+
+class _Counted(SpectralDenoiser):
+    """The spectral stage, counting the STFT frames it processes (class-wide)."""
+    frames = 0
+
+    def gains(self, spec):
+        _Counted.frames += spec.shape[0]
+        return super().gains(spec)
+
+
+@pytest.mark.parametrize("guard", ["kept", "neural falls back"])
+def test_pass_2_reads_the_enhanced_take_instead_of_enhancing_it_again(tmp_path, monkeypatch, guard):
+    """With enhancement on, pass 1b's output is kept for pass 2: the enhancement stage runs over
+    the take once in `master_file` (twice before: the neural model is the cost of a `neural`
+    master), the master is the one recomputing gives, to the bit, and the report is the same.
+    When the neural stage takes words for noise, the spectral stage's pass 1b is the one kept."""
+    from mastering import enhance, neural
+    monkeypatch.setattr(enhance, "SpectralDenoiser", _Counted)
+    params = ChainParams(denoise="spectral")
+    if guard != "kept":
+        from test_enhance import _EatsSpeech
+        monkeypatch.setattr(neural, "available", lambda: True)
+        monkeypatch.setattr(neural, "NeuralDenoiser", _EatsSpeech)
+        params = ChainParams(denoise="neural")
+    src, out = _take(tmp_path, seconds=12.0), tmp_path / "out"
+    frames = sf.info(src).frames
+    _Counted.frames = 0
+    ref = _recomputed(monkeypatch, src, tmp_path / "ref.flac", params=params, block_frames=4096)
+    twice, _Counted.frames = _Counted.frames, 0
+    made = _spy(monkeypatch)
+    res = master_file(src, out / "m.flac", "acx", params=params, block_frames=4096)
+    once = _Counted.frames
+    hop = enhance._frame_len(RATE, enhance.SpectralParams().frame_ms) // 2
+    assert frames / hop < once < 1.2 * frames / hop < twice     # the room-tone loop adds a little
+    assert twice > 1.9 * frames / hop
+    assert len(made) == (2 if guard == "kept" else 3)
+    assert sorted(p.name for p in out.iterdir()) == ["m.flac"]
+    assert res.plan.report["denoise"] == "spectral"
+    assert res.qc.to_dict() == ref.qc.to_dict()
+    a, _ = sf.read(tmp_path / "ref.flac", dtype="float64")
+    b, _ = sf.read(out / "m.flac", dtype="float64")
+    assert np.array_equal(a, b)
