@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -131,6 +131,12 @@ class Measurements:
     dc_offset: float = 0.0          # largest per-channel mean, linear full scale
     clipped_samples: int = 0
     frames: FrameSeries | None = field(default=None, repr=False, compare=False)
+
+    def without_frames(self, close: bool = False) -> Measurements:
+        """The same figures without the per-100 ms records; `close`: free their files first."""
+        if close and self.frames is not None:
+            self.frames.close()
+        return replace(self, frames=None)
 
     KEYS = ("integrated_lufs", "loudness_range_lu", "true_peak_dbtp", "sample_peak_dbfs", "rms_db",
             "noise_floor_db", "momentary_max_lufs", "short_term_max_lufs", "duration_s",

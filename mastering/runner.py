@@ -343,10 +343,7 @@ def _run(src, profile: Profile, params: ChainParams, block_frames: int,
         kept.add(x, done)
     analyser.add(np.zeros((0, src.channels)), cleaned=np.concatenate([rest.process(x), rest.finish()]))
     # the input's per-100 ms records are not used after this (QC reads the output's): dropped
-    input_m = meter_in.result()
-    if input_m.frames is not None:
-        input_m.frames.close()
-    input_m = replace(input_m, frames=None)
+    input_m = meter_in.result().without_frames(close=True)
     del meter_in
     before = analyser.finish()
     plan = make_plan(before, profile, params, store)
@@ -689,7 +686,7 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
             if enc:
                 enc.abort()      # the encode of the uncorrected master is thrown away
             # the uncorrected master's per-100 ms records (17 MB at 10 h) are not looked at again
-            res.measurements = replace(res.measurements, frames=None)
+            res.measurements = res.measurements.without_frames()
             trim_heap()
             written = open_info(tmp)
             tmp, fixed, enc, enc_out = flac(lambda w: _correct(read_blocks(written, block_frames), info.sample_rate,
@@ -717,5 +714,5 @@ def master_file(src: str | os.PathLike, dst: str | os.PathLike, profile: Profile
     res.path = dst
     if res.measurements.frames is not None and not isinstance(res.measurements.frames.count, np.ndarray):
         # its columns were files beside the output, removed above; the QC report holds what they gave
-        res.measurements = replace(res.measurements, frames=None)
+        res.measurements = res.measurements.without_frames()
     return res
