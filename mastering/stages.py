@@ -67,9 +67,12 @@ class LevelerParams:
 class LimiterParams:
     ceiling_dbtp: float = -1.0
     # fast, so it touches only the peaks: STOI of espeak-ng narration at -18 LUFS / -2 dBTP fell
-    # 0.012-0.020 with 3 ms ramps and a 30 ms hold, 0.006-0.008 with these (bench_real_takes takes)
+    # 0.012-0.020 with 3 ms ramps and a 30 ms hold, 0.006-0.008 with a 5 ms hold (bench_real_takes
+    # takes). Hold 2 ms (session 14): the peaks of one pitch period no longer hold the gain down
+    # into the next; neural masters of the hum and level-swing takes 0.0010-0.0024 more STOI, the
+    # limiter 0.2-0.4 dB less deep, PESQ-WB unchanged (benchmarks/bench_stoi_bound.py sweeps it)
     attack_ms: float = 1.5        # two cascaded ramps of this length = look-ahead
-    hold_ms: float = 5.0
+    hold_ms: float = 2.0
 
 
 @dataclass(frozen=True)
