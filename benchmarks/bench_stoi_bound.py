@@ -64,12 +64,14 @@ def main() -> int:
                       f"{stoi(ref, limited(take, red, ceiling), take):.4f}, clean reference "
                       f"{stoi(ref, limited(ref[:, None], red, ceiling), take):.4f} (a perfect denoiser's bound)")
     row = []
-    for attack_ms, hold_ms in ((0.5, 2.0), (1.5, 5.0), (5.0, 50.0), (20.0, 400.0)):
+    for attack_ms, hold_ms in ((0.5, 2.0), (1.5, 2.0), (1.5, 5.0), (5.0, 50.0), (20.0, 400.0)):
         y, qc = master(take.astype(np.float32), RATE, "library-streaming",
                        params=ChainParams(denoise="off", limiter=LimiterParams(attack_ms=attack_ms, hold_ms=hold_ms)))
         row.append(f"{attack_ms:g}/{hold_ms:g} ms {stoi(ref, y.astype(np.float64), take):.4f} "
                    f"({qc.processing['limiter_max_reduction_db']:.2f} dB)")
-    print("library-streaming, off, by the limiter's attack/hold (default 1,5/5): " + ", ".join(row))
+    d = LimiterParams()
+    print(f"library-streaming, off, by the limiter's attack/hold (default {d.attack_ms:g}/{d.hold_ms:g}): "
+          + ", ".join(row))
     if neural.available():
         row = []
         for lim in (6.0, 9.0, 12.0, 15.0, 20.0):
