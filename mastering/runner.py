@@ -198,7 +198,8 @@ class _Kept:
     """One pass's output kept in a raw float32 file for the passes after it, which then read it
     instead of computing it again: pass 1's output of `_HighPass` (the take repaired and
     high-passed: 0.7 of 10 CPU s per 10-minute ACX take), and with enhancement on, pass 1b's
-    output of `_Rest` (the enhanced take: the neural model's 45 of 107 CPU s per 10-minute take).
+    output of `_Rest` (the enhanced take: a `neural` master took 9.4 CPU s per minute of audio with
+    the model run twice, 5.3 with it run once).
     Exact: the linear-phase high-pass computes in float32 (`FirFilter`), so its output is float32
     already (only kept with it); `_Rest` rounds the enhanced take to float32 (`_f32`).
     Read back in the pieces the pass wrote (each with the input frames read up to it), so the
