@@ -1,5 +1,6 @@
-"""Mastering at scale (issue 18): the `neural` stage's real-time factor per core, and the peak RSS
-of mastering one long take (1 h and 10 h), generated on disk block by block.
+"""Mastering at scale (issue 18): the `neural` stage's real-time factor per core (alone, and a whole
+`neural` master's), and the peak RSS of mastering one long take (1 h and 10 h), generated on disk
+block by block.
 
 Run: `.venv/bin/python benchmarks/bench_mastering_scale.py` (env `BENCH_HOURS`, default "1,10").
 Writes the section "## Mastering: scale" of docs/benchmarks.md. One measurement at a time: the
