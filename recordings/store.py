@@ -55,6 +55,12 @@ def hls_key(book_uuid: str, version: str | None, rendition: str, name: str) -> s
 
 
 TEMPORARY_SUFFIXES = (".part", ".tmp")
+# Derived media as placed: readable by every user, because nginx's workers (another user than the
+# app's, e.g. www-data) send these files themselves in the "x-accel" and "auth-request" modes
+# (docs/nginx.conf). The temporary file or folder they are built in is private (mkstemp: 0600,
+# mkdtemp: 0700) until it is moved into place. Originals are read-only for everyone (0444).
+DERIVED_FILE_MODE = 0o644
+DERIVED_DIR_MODE = 0o755
 
 
 def key_parts(key: str) -> list[str]:
@@ -236,7 +242,7 @@ class MediaStore:
         """
         final = self.path(key)
         final.parent.mkdir(parents=True, exist_ok=True)
-        with staged_file(final.parent, final.name, lambda tmp: os.replace(tmp, final)) as tmp:
+        with staged_file(final.parent, final.name, lambda tmp: _place(tmp, final)) as tmp:
             yield tmp
 
     @contextmanager
@@ -247,6 +253,7 @@ class MediaStore:
         tmp_path = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".tmp"))
         try:
             yield tmp_path
+            _readable(tmp_path)
             if final.exists():
                 old = final.with_name(f".{final.name}.old")
                 shutil.rmtree(old, ignore_errors=True)
@@ -308,6 +315,22 @@ class MediaStore:
     def delete_tree(self, key: str) -> None:
         refuse_original(key)
         shutil.rmtree(self.path(key), ignore_errors=True)
+
+
+def _readable(path: Path) -> None:
+    """`path` (a file, or a folder and everything in it) made readable by the web server's user."""
+    if not path.is_dir():
+        os.chmod(path, DERIVED_FILE_MODE)
+        return
+    for folder, _dirs, files in os.walk(path):
+        os.chmod(folder, DERIVED_DIR_MODE)
+        for name in files:
+            os.chmod(os.path.join(folder, name), DERIVED_FILE_MODE)
+
+
+def _place(tmp: Path, final: Path) -> None:
+    _readable(tmp)
+    os.replace(tmp, final)
 
 
 @contextmanager

@@ -393,3 +393,42 @@ def test_backup_and_restore_through_the_store(store, tmp_path):
     restore(tmp_path / "backup", f"sqlite:///{tmp_path / 'restored.sqlite'}", target)
     assert list(target.list("originals")) + list(target.list("derived")) == listing
     assert target.read_bytes(original) == src.read_bytes() and audit(target, [sha]).passed
+
+
+def test_derived_media_is_readable_by_the_web_servers_user():
+    """Found in review: nginx's workers (another user than the app's, e.g. www-data) send derived
+    media themselves in the "x-accel" and "auth-request" modes (docs/nginx.conf), but every derived
+    file was placed 0600 and every folder built aside 0700 (mkstemp / mkdtemp), so only an nginx
+    whose workers run as the app's user (as this suite's did) could serve them. Placed media is
+    0644 in 0755 folders; as root, another user (nobody) reads each file."""
+    import shutil
+    import stat
+    import subprocess
+    import tempfile
+    root = Path(tempfile.mkdtemp(prefix="sachnoi-media-"))       # not pytest's private tmp folders
+    os.chmod(root, 0o755)
+    try:
+        store = MediaStore(root)
+        book = "derived/books/b7"
+        store.write_bytes(f"{book}/cover.jpg", b"jpg")
+        with store.atomic_path(f"{book}/book.m4b") as tmp:
+            tmp.write_bytes(b"m4b")
+        store.copy(f"{book}/book.m4b", f"{book}/mp3/01.mp3")
+        with store.atomic_dir(f"{book}/hls/aac-64k-mono") as folder:
+            (folder / "001").mkdir()
+            (folder / "001" / "seg-000.m4s").write_bytes(b"segment")
+            (folder / "index.m3u8").write_text("#EXTM3U\n")
+        files = {p: p.read_bytes() for p in (root / book).rglob("*") if p.is_file()}
+        assert len(files) == 5
+        for p in files:
+            assert stat.S_IMODE(p.stat().st_mode) == 0o644, p
+        for p in [q for q in (root / book).rglob("*") if q.is_dir()]:
+            assert stat.S_IMODE(p.stat().st_mode) & 0o005 == 0o005, p      # others may enter and list
+        if os.geteuid() != 0 or not shutil.which("setpriv"):
+            pytest.skip("reading as another user needs root and setpriv (util-linux)")
+        for p, data in files.items():
+            out = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat", str(p)],
+                                 capture_output=True, timeout=10)
+            assert out.returncode == 0 and out.stdout == data, (p, out.stderr)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
